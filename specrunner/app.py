@@ -1,0 +1,303 @@
+"""The use cases behind the CLI: plan, apply, show, refresh. No printing here; the CLI renders."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .backends import Backend, open_backend
+from .errors import PlanError, SpecrunnerError
+from .executor import Event, Executor, Options, RunSummary
+from .jobs import Job, expand
+from .locking import StateLock, acquire
+from .manifest import Manifest, load_manifest
+from .plan import Plan, make_plan
+from .ratelimit import TokenBucket
+from .state import StateDoc, StateStore, default_state_path, read_state
+
+PLAN_FORMAT = "1.0"
+
+
+def file_digest(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass
+class Context:
+    manifest_path: Path
+    state_path: Path
+    manifest: Manifest
+    jobs: list[Job]
+    state: StateDoc | None
+
+    @property
+    def state_jobs(self) -> dict[str, dict[str, Any]]:
+        return self.state.jobs if self.state else {}
+
+    def state_digest(self) -> str | None:
+        return self.state.digest() if self.state else None
+
+
+def load_context(manifest_path: str | Path, state_path: str | Path | None = None) -> Context:
+    mpath = Path(manifest_path)
+    manifest = load_manifest(mpath)
+    spath = Path(state_path) if state_path else default_state_path(mpath)
+    return Context(mpath, spath, manifest, expand(manifest), read_state(spath))
+
+
+@dataclass
+class PlanRequest:
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    only_failed: bool = False
+
+
+def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
+    return make_plan(ctx.jobs, ctx.state_jobs, targets=req.targets, excludes=req.excludes,
+                     only_failed=req.only_failed)
+
+
+def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: bool = True) -> dict[str, Any]:
+    """The versioned plan JSON (also the saved plan file format)."""
+    changes = []
+    for c in plan.changes:
+        if c.action == "noop" and not include_noop:
+            continue
+        entry: dict[str, Any] = {"key": c.key, "action": c.action, "reason": c.reason, "mode": c.mode}
+        if c.job is not None:
+            entry.update(input=c.job.input_ref, rule=c.job.rule_id, fingerprint=c.job.fingerprint)
+        if c.prior is not None and c.prior.get("job_id"):
+            entry["prior_job_id"] = c.prior["job_id"]
+        changes.append(entry)
+    return {
+        "format_version": PLAN_FORMAT,
+        "kind": "specrunner-plan",
+        "specrunner_version": __version__,
+        "manifest": {"path": str(ctx.manifest_path), "digest": file_digest(ctx.manifest_path)},
+        "state": {"path": str(ctx.state_path), "lineage": ctx.state.lineage if ctx.state else None,
+                  "serial": ctx.state.serial if ctx.state else None, "digest": ctx.state_digest()},
+        "backend": ctx.manifest.target.backend,
+        "selection": {"targets": list(req.targets), "excludes": list(req.excludes),
+                      "only_failed": req.only_failed},
+        "summary": plan.counts(),
+        "has_changes": plan.has_changes,
+        "changes": changes,
+    }
+
+
+def save_plan(doc: dict[str, Any], out: Path) -> None:
+    from .state import atomic_write
+
+    atomic_write(out, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+
+
+def is_plan_file(path: Path) -> bool:
+    """A saved plan is JSON with kind specrunner-plan; manifests are YAML."""
+    if path.suffix.lower() in (".yaml", ".yml") or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            if f.read(64).lstrip()[:1] != b"{":
+                return False
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == "specrunner-plan"
+
+
+def load_saved_plan(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PlanError(f"{path}: cannot read the saved plan: {e}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "specrunner-plan":
+        raise PlanError(f"{path}: not a specrunner plan file")
+    if doc.get("format_version") != PLAN_FORMAT:
+        raise PlanError(f"{path}: plan format {doc.get('format_version')!r} is not supported "
+                        f"(this specrunner writes {PLAN_FORMAT})")
+    return doc
+
+
+def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
+    """Refuse a saved plan if the manifest or the state changed since it was made."""
+    if file_digest(ctx.manifest_path) != doc["manifest"]["digest"]:
+        raise PlanError("the saved plan is stale: the manifest changed since it was made",
+                        hint="run `specrunner plan --out FILE` again and review the new plan")
+    if ctx.state_digest() != doc["state"]["digest"]:
+        raise PlanError("the saved plan is stale: the state changed since it was made (another apply ran?)",
+                        hint="run `specrunner plan --out FILE` again and review the new plan")
+    saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
+    now = {(c.key, c.action, c.job.fingerprint if c.job else None) for c in plan.changes}
+    if saved != now:
+        raise PlanError("the saved plan does not match what this specrunner would do now",
+                        hint="run `specrunner plan --out FILE` again with this version")
+
+
+# ------------------------------------------------------------------------------------ apply
+
+
+@dataclass
+class ApplyOptions:
+    parallelism: int = 10
+    wait: bool = True
+    lock_timeout: float = 0.0
+    timeout: float | None = None
+    retry_zero_wait: bool = False
+
+
+@dataclass
+class ApplyOutcome:
+    plan: Plan
+    summary: RunSummary
+    state_changed: bool
+    run_file: Path | None
+    lock_info: dict[str, Any]
+    stale_lock: dict[str, Any] | None = None
+    state_bytes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def exit_code(self) -> int:
+        c = self.summary.counts()
+        if self.summary.interrupted:
+            return 130
+        if c["failed"]:
+            return 3
+        if c["pending"]:
+            return 4
+        return 0
+
+
+def make_executor(backend: Backend, store: StateStore, manifest: Manifest, opts: ApplyOptions,
+                  on_event: Callable[[Event], None] | None) -> Executor:
+    from .ratelimit import RetryPolicy
+
+    return Executor(
+        backend, store,
+        Options(parallelism=opts.parallelism, wait=opts.wait, timeout=opts.timeout,
+                retry=RetryPolicy(zero_wait=opts.retry_zero_wait)),
+        submit_bucket=TokenBucket(manifest.target.qps_submit),
+        query_bucket=TokenBucket(manifest.target.qps_query),
+        on_event=on_event,
+    )
+
+
+class Run:
+    """One locked, state-writing operation (apply, refresh, ...): lock -> store -> work -> commit."""
+
+    def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
+        self.ctx = ctx
+        self.operation = operation
+        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout)
+        try:
+            self.store = StateStore.open(ctx.state_path)
+        except BaseException:
+            self.lock.release()
+            raise
+        # Re-read under the lock: another run may have finished just before we got it.
+        ctx.state = StateDoc(self.store.doc.lineage, self.store.doc.serial, dict(self.store.doc.jobs)) \
+            if (ctx.state_path.exists() or self.store.doc.jobs) else None
+
+    def close(self, *, commit: bool = True) -> bool:
+        try:
+            return self.store.commit() if commit else False
+        finally:
+            self.store.close()
+            self.lock.release()
+
+
+def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
+          on_event: Callable[[Event], None] | None = None, saved_plan: dict[str, Any] | None = None,
+          backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None) -> ApplyOutcome:
+    run = Run(ctx, "apply", opts.lock_timeout)
+    changed = False
+    try:
+        plan = compute_plan(ctx, req)
+        if saved_plan is not None:
+            check_saved_plan(saved_plan, ctx, plan)
+        be = backend or open_backend(ctx.manifest, workers=opts.parallelism)
+        try:
+            ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
+            if executor_hook:
+                executor_hook(ex)
+            summary = ex.run(plan)
+        finally:
+            if backend is None:
+                be.close()
+    finally:
+        changed = run.close()
+    outcome = ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
+                           run.store.bytes_written)
+    outcome.run_file = write_run_results(ctx, outcome)
+    return outcome
+
+
+def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
+    """dbt-style run_results: ``<manifest dir>/.specrunner/runs/<time>-<id>.json`` (git-ignored)."""
+    runs = ctx.manifest_path.resolve().parent / ".specrunner" / "runs"
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        ignore = runs.parent / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text("# written by specrunner: run results, never committed\n*\n")
+        now = datetime.now(UTC)
+        doc = {
+            "format_version": "1.0", "kind": "specrunner-run", "specrunner_version": __version__,
+            "manifest": str(ctx.manifest_path), "state": str(ctx.state_path),
+            "started": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "elapsed_seconds": round(outcome.summary.elapsed, 3),
+            "counts": outcome.summary.counts(), "exit_code": outcome.exit_code(),
+            "recovered": {"adopted": outcome.summary.recovered_adopted,
+                          "resubmitted": outcome.summary.recovered_resubmitted},
+            "results": [r.to_json() for r in sorted(outcome.summary.results.values(), key=lambda r: r.key)],
+        }
+        path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
+        path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        return path
+    except OSError:
+        return None
+
+
+def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
+    if doc is None:
+        return []
+    rows = []
+    for key in sorted(doc.jobs):
+        r = doc.jobs[key]
+        rows.append({"key": key, "job_id": r.get("job_id"), "state": r.get("state") or (
+            "interrupted" if r.get("intent") else None), "mode": r.get("mode"), "count": r.get("count"),
+            "code": r.get("code") or "", "message": r.get("message") or "", "outputs": r.get("outputs") or []})
+    return rows
+
+
+def require_state(ctx_state_path: Path) -> StateDoc:
+    doc = read_state(ctx_state_path)
+    if doc is None:
+        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply` first")
+    return doc
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+def iter_keys(doc: StateDoc | None) -> Iterable[str]:
+    return sorted(doc.jobs) if doc else []
+
+
+def display(path: str | Path) -> str:
+    from .yamlload import display_path
+
+    return display_path(Path(path))
+
+
+def describe_lock(info: dict[str, Any] | None) -> str:
+    from .locking import describe
+
+    return describe(info)

@@ -1,0 +1,73 @@
+"""The Backend interface: the two MTS snapshot actions, as the executor sees them.
+
+Both backends (the embedded local engine and Alibaba Cloud MTS) implement it, so the executor
+cannot tell them apart. Requests and responses are MTS-shaped: ``request`` is
+``{"Input": {...}, "SnapshotConfig": {...}, "PipelineId"?: str}`` with URL-encoded object keys,
+and a job is the service's ``AliyunSnapshotJob`` (every scalar a string).
+
+Errors are the project's own (``specrunner.errors``): TransientBackendError (retry),
+UncertainSubmitError (a Submit whose answer was lost: look it up before resubmitting) and
+PermanentBackendError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+MAX_QUERY_IDS = 10  # QuerySnapshotJobList takes at most 10 ids per call
+
+
+@dataclass(frozen=True)
+class RemoteJob:
+    """One AliyunSnapshotJob, decoded."""
+
+    id: str
+    state: str  # Submitted | Snapshoting | Success | Fail
+    code: str = ""
+    message: str = ""
+    count: int | None = None
+    tile_count: int | None = None
+    user_data: str = ""
+    creation_time: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_api(cls, job: dict[str, Any]) -> RemoteJob:
+        def num(v: Any) -> int | None:
+            try:
+                return int(v) if v not in (None, "") else None
+            except (TypeError, ValueError):
+                return None
+
+        if not isinstance(job, dict) or not job.get("Id") or not job.get("State"):
+            from ..errors import TransientBackendError
+
+            raise TransientBackendError("the service answered with a job that has no Id or State")
+        return cls(
+            id=str(job["Id"]), state=str(job["State"]), code=str(job.get("Code") or ""),
+            message=str(job.get("Message") or ""), count=num(job.get("Count")),
+            tile_count=num(job.get("TileCount")), user_data=str(job.get("UserData") or ""),
+            creation_time=str(job.get("CreationTime") or ""), raw=job,
+        )
+
+
+class Backend(Protocol):
+    name: str
+
+    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+        """SubmitSnapshotJob. Sync jobs come back final; async ones Submitted."""
+        ...
+
+    def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
+        """QuerySnapshotJobList by ids (at most MAX_QUERY_IDS): (jobs found, ids that do not exist)."""
+        ...
+
+    def find_by_tag(self, tag: str, *, pipeline_id: str | None, since: datetime) -> RemoteJob | None:
+        """Listing mode: the job created since ``since`` whose UserData carries ``tag``, if any."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,393 @@
+"""Apply: carry out a plan against a backend, idempotently and exactly once.
+
+- Every Submit is preceded by a durable *intent* (job key, a unique tag, the time) in the state
+  journal, and the tag travels in the job's UserData. A Submit whose answer was lost, or an intent
+  left by a crashed run, is resolved by looking the tag up (QuerySnapshotJobList listing mode)
+  before anything is resubmitted.
+- The job id of every submitted job is durable in the state before the run waits on it.
+- Continue on error: one failed job never stops the others.
+- Async jobs are polled in batches of at most 10 ids, backing off while nothing changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .backends.base import MAX_QUERY_IDS, Backend, RemoteJob
+from .errors import BackendError, PermanentBackendError, TransientBackendError, UncertainSubmitError
+from .jobs import Job, expected_outputs
+from .plan import Change, Plan
+from .ratelimit import RetryPolicy, TokenBucket
+from .state import FINAL_STATES, RUNNING_STATES, StateStore
+
+Event = dict[str, Any]
+
+
+def new_tag() -> str:
+    return "sr-" + uuid.uuid4().hex[:16]
+
+
+def compose_user_data(user_data: str | None, tag: str) -> str:
+    return f"{user_data}-{tag}" if user_data else tag
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class JobResult:
+    key: str
+    action: str
+    mode: str
+    status: str = "pending"  # success | fail | pending | unchanged | forgotten | skipped
+    job_id: str | None = None
+    code: str = ""
+    message: str = ""
+    attempts: int = 0
+    adopted: bool = False
+    started: float | None = None
+    submitted: float | None = None
+    finished: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        def dur(a: float | None, b: float | None) -> float | None:
+            return round(b - a, 4) if a is not None and b is not None else None
+
+        return {
+            "key": self.key, "action": self.action, "mode": self.mode, "status": self.status,
+            "job_id": self.job_id, "code": self.code, "message": self.message, "attempts": self.attempts,
+            "adopted": self.adopted, "submit_seconds": dur(self.started, self.submitted),
+            "total_seconds": dur(self.started, self.finished),
+        }
+
+
+@dataclass
+class RunSummary:
+    results: dict[str, JobResult] = field(default_factory=dict)
+    recovered_adopted: int = 0
+    recovered_resubmitted: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results.values() if r.status == status)
+
+    @property
+    def created(self) -> int:
+        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.created,
+            "adopted": sum(1 for r in self.results.values() if r.adopted),
+            "unchanged": self.count("unchanged"),
+            "succeeded": self.count("success"),
+            "failed": self.count("fail"),
+            "pending": self.count("pending"),
+            "forgotten": self.count("forgotten"),
+        }
+
+
+@dataclass
+class Options:
+    parallelism: int = 10
+    wait: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    poll_initial: float = 0.2
+    poll_max: float = 5.0
+    timeout: float | None = None  # stop waiting on async jobs after this many seconds
+
+
+class Executor:
+    def __init__(self, backend: Backend, store: StateStore, options: Options, *,
+                 submit_bucket: TokenBucket | None = None, query_bucket: TokenBucket | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.backend = backend
+        self.store = store
+        self.opt = options
+        self.submit_bucket = submit_bucket
+        self.query_bucket = query_bucket
+        self.on_event = on_event or (lambda e: None)
+        self.stop = threading.Event()
+        self._sleep = sleep
+        self._summary = RunSummary()
+        self._lock = threading.Lock()
+        self._poll: dict[str, str] = {}  # job id -> key
+        self._jobs: dict[str, Job] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        try:
+            self.on_event({"event": kind, **data})
+        except Exception:  # pragma: no cover - progress display must never break a run
+            pass
+
+    def _call(self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None) -> Any:
+        def before_sleep(state: Any) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self._emit("retry", key=result.key if result else None, error=str(exc))
+
+        for attempt in self.opt.retry.retrying(before_sleep):
+            with attempt:
+                if bucket is not None:
+                    bucket.acquire()
+                try:
+                    return fn()
+                except TransientBackendError as e:
+                    if e.throttled and bucket is not None:
+                        bucket.penalize()
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
+            "request": job.request, "job_id": None, "state": None, "code": "", "message": "",
+            "count": None, "tile_count": None, "outputs": [],
+        }
+        if job.user_data:
+            rec["user_data"] = job.user_data
+        if prior_intent:
+            rec["intent"] = prior_intent
+        rec.update(fields)
+        return rec
+
+    def _outcome(self, job: Job, remote: RemoteJob) -> dict[str, Any]:
+        outputs: list[str] = []
+        if remote.state == "Success":
+            tile = job.request["SnapshotConfig"].get("TileOut")
+            per = int(tile["Lines"]) * int(tile["Columns"]) if tile else None
+            keep = tile is None or tile.get("IsKeepCellPic", "true") != "false"
+            outputs = expected_outputs(job.output_template, job.tile_template, remote.count or 0,
+                                       remote.tile_count or 0, keep, per)
+        return self._record(job, job_id=remote.id, state=remote.state, code=remote.code,
+                            message=remote.message, count=remote.count, tile_count=remote.tile_count,
+                            outputs=outputs)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, plan: Plan) -> RunSummary:
+        started = time.monotonic()
+        summary = self._summary
+        for change in plan.changes:
+            summary.results[change.key] = JobResult(change.key, change.action, change.mode)
+            if change.job is not None:
+                self._jobs[change.key] = change.job
+        for change in plan.by_action("forget"):
+            self.store.delete(change.key)
+            summary.results[change.key].status = "forgotten"
+        for change in plan.by_action("noop"):
+            summary.results[change.key].status = "unchanged"
+        for change in plan.by_action("resume"):
+            prior = change.prior or {}
+            if prior.get("job_id") and prior.get("state") in RUNNING_STATES:
+                res = summary.results[change.key]
+                res.job_id = prior["job_id"]
+                res.started = time.monotonic()
+                self._poll[prior["job_id"]] = change.key
+
+        work = [c for c in plan.changes if c.submits or (c.action == "resume" and not (c.prior or {}).get("job_id"))]
+        self._emit("start", total=len(plan.changes), submit=len(work), poll=len(self._poll))
+        pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
+        try:
+            futures: set[Future[None]] = set()
+            it = iter(work)
+            next_poll = time.monotonic() + self.opt.poll_initial
+            # Keep at most 2 x parallelism submissions queued so an interrupt stops promptly.
+            while True:
+                while len(futures) < 2 * max(1, self.opt.parallelism) and not self.stop.is_set():
+                    change = next(it, None)
+                    if change is None:
+                        break
+                    futures.add(pool.submit(self._submit_one, change))
+                if not futures:
+                    break
+                done, futures = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
+                for f in done:
+                    f.result()
+                if self._poll and self.opt.wait and time.monotonic() >= next_poll:
+                    self._poll_round(pool, block=False)
+                    next_poll = time.monotonic() + self.opt.poll_initial
+            if self.opt.wait:
+                self._wait_all(pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            summary.interrupted = self.stop.is_set()
+            summary.elapsed = time.monotonic() - started
+        for res in summary.results.values():
+            if res.status == "pending" and res.job_id is None and res.submitted is None and self.stop.is_set():
+                res.status = "skipped"
+        return summary
+
+    # ------------------------------------------------------------------ submit
+
+    def _submit_one(self, change: Change) -> None:
+        if self.stop.is_set():
+            return
+        job = change.job
+        assert job is not None
+        res = self._summary.results[change.key]
+        res.started = time.monotonic()
+        prior = change.prior or {}
+        intent = prior.get("intent") if not prior.get("job_id") else None
+        pipeline = job.request.get("PipelineId")
+        if intent:
+            # An interrupted submission: find the job before submitting anything.
+            since = datetime.strptime(intent["since"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            try:
+                found = self._call(self.query_bucket,
+                                   lambda: self.backend.find_by_tag(intent["tag"], pipeline_id=pipeline, since=since),
+                                   res)
+            except BackendError as e:
+                self._fail(res, job, e, keep_intent=intent)
+                return
+            if found is not None:
+                with self._lock:
+                    self._summary.recovered_adopted += 1
+                self._emit("adopted", key=job.key, job_id=found.id)
+                self._accept(res, job, found, adopted=True)
+                return
+            with self._lock:
+                self._summary.recovered_resubmitted += 1
+            tag = intent["tag"]
+            since_s = intent["since"]
+        else:
+            tag, since_s = new_tag(), _now_iso()
+        intent = {"tag": tag, "since": since_s}
+        # The write-ahead intent: durable before the Submit leaves this process.
+        self.store.put(job.key, self._record(job, intent), durable=True)
+        user_data = compose_user_data(job.user_data, tag)
+        since = datetime.strptime(since_s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        uncertain = False
+
+        def attempt() -> RemoteJob:
+            nonlocal uncertain
+            res.attempts += 1
+            if uncertain:
+                found = self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
+                if found is not None:
+                    res.adopted = True
+                    return found
+            try:
+                return self.backend.submit(job.request, user_data)
+            except UncertainSubmitError:
+                uncertain = True
+                raise
+
+        self._emit("submitting", key=job.key)
+        try:
+            remote = self._call(self.submit_bucket, attempt, res)
+        except BackendError as e:
+            self._fail(res, job, e, keep_intent=intent if uncertain else None)
+            return
+        self._accept(res, job, remote, adopted=res.adopted)
+
+    def _accept(self, res: JobResult, job: Job, remote: RemoteJob, *, adopted: bool) -> None:
+        res.submitted = time.monotonic()
+        res.job_id = remote.id
+        res.adopted = adopted
+        rec = self._outcome(job, remote)
+        self.store.put(job.key, rec, durable=True)  # the job id is durable before we wait on it
+        self._emit("submitted", key=job.key, job_id=remote.id, state=remote.state, adopted=adopted)
+        if remote.state in FINAL_STATES:
+            self._finish(res, remote)
+        else:
+            with self._lock:
+                self._poll[remote.id] = job.key
+
+    def _fail(self, res: JobResult, job: Job, err: BackendError, *, keep_intent: dict[str, Any] | None) -> None:
+        code = err.code or type(err).__name__
+        msg = str(err)
+        if keep_intent:
+            # We do not know whether the job exists: keep the intent so the next run looks it up.
+            rec = self._record(job, keep_intent, code=code, message=msg)
+            res.status = "pending"
+        else:
+            rec = self._record(job, state="Fail", code=code, message=msg)
+            res.status = "fail"
+        self.store.put(job.key, rec, durable=True)
+        res.code, res.message, res.finished = code, msg, time.monotonic()
+        self._emit("failed", key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError))
+
+    def _finish(self, res: JobResult, remote: RemoteJob) -> None:
+        res.finished = time.monotonic()
+        res.status = "success" if remote.state == "Success" else "fail"
+        res.code, res.message = remote.code, remote.message
+        self._emit("finished", key=res.key, job_id=remote.id, state=remote.state, code=remote.code,
+                   message=remote.message)
+
+    # ------------------------------------------------------------------ poll
+
+    def _poll_round(self, pool: ThreadPoolExecutor, *, block: bool) -> bool:
+        """Query every pending job once (batches of <= 10). Returns True if anything changed."""
+        with self._lock:
+            ids = sorted(self._poll)
+        if not ids:
+            return False
+        batches = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
+        changed = False
+
+        def one(batch: list[str]) -> bool:
+            try:
+                found, missing = self._call(self.query_bucket, lambda: self.backend.query(batch))
+            except BackendError as e:
+                self._emit("poll_error", error=str(e))
+                return False
+            moved = False
+            for remote in found:
+                key = self._poll.get(remote.id)
+                if key is None:
+                    continue
+                job = self._jobs[key]
+                self.store.put(key, self._outcome(job, remote))
+                if remote.state in FINAL_STATES:
+                    with self._lock:
+                        self._poll.pop(remote.id, None)
+                    self._finish(self._summary.results[key], remote)
+                    moved = True
+            for jid in missing:
+                key = self._poll.get(jid)
+                if key is None:
+                    continue
+                with self._lock:
+                    self._poll.pop(jid, None)
+                job = self._jobs[key]
+                rec = self._record(job, state="Fail", code="JobNotFound",
+                                   message=f"job {jid} does not exist on the service")
+                self.store.put(key, rec)
+                res = self._summary.results[key]
+                res.status, res.code, res.finished = "fail", "JobNotFound", time.monotonic()
+                moved = True
+            return moved
+
+        if len(batches) == 1 or not block:
+            for b in batches:
+                changed |= one(b)
+        else:
+            for f in [pool.submit(one, b) for b in batches]:
+                changed |= f.result()
+        return changed
+
+    def _wait_all(self, pool: ThreadPoolExecutor) -> None:
+        delay = self.opt.poll_initial
+        deadline = time.monotonic() + self.opt.timeout if self.opt.timeout else None
+        while self._poll and not self.stop.is_set():
+            if deadline and time.monotonic() > deadline:
+                self._emit("timeout", pending=len(self._poll))
+                return
+            changed = self._poll_round(pool, block=True)
+            self._emit("poll", pending=len(self._poll))
+            if not self._poll:
+                return
+            delay = self.opt.poll_initial if changed else min(self.opt.poll_max, delay * 1.5)
+            self.stop.wait(delay) if self._sleep is time.sleep else self._sleep(delay)

@@ -1,0 +1,198 @@
+"""Jobs: the manifest expanded into inputs x rules, each with the exact MTS request it would send.
+
+Pure code, no I/O. A job's *fingerprint* is the sha256 of its canonical request (Input,
+SnapshotConfig, PipelineId, and the user's own UserData), so any change that would change what is
+sent to the service changes the fingerprint, and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote
+
+from .manifest import Input, Manifest, Rule, resolve_template
+
+Mode = Literal["sync", "async"]
+KEY_SEP = "::"
+
+
+def job_key(input_id: str, rule_id: str) -> str:
+    return f"{input_id}{KEY_SEP}{rule_id}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    input_id, _, rule_id = key.rpartition(KEY_SEP)
+    return input_id, rule_id
+
+
+def encode_object(key: str) -> str:
+    """OSS object keys travel URL-encoded (UTF-8) inside the Input/OutputFile JSON."""
+    return quote(key, safe="")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Job:
+    key: str
+    input_id: str
+    rule_id: str
+    mode: Mode
+    request: dict[str, Any]  # {"Input": {...}, "SnapshotConfig": {...}, "PipelineId"?: str}
+    user_data: str | None
+    fingerprint: str
+    input_ref: str  # "bucket/object" (plain), for people
+    output_template: str  # "bucket/object-template" with input placeholders resolved
+    tile_template: str | None
+    auto_mode: bool  # the rule said `mode: auto`
+    single_frame: bool  # neither interval nor num in the rule
+    summary: str = field(default="", compare=False)
+
+    def as_async(self) -> Job:
+        """The same single-frame job sent in async mode (Num=1), e.g. after a SnapshotTimeOut."""
+        if self.mode == "async":
+            return self
+        req = json.loads(canonical_json(self.request))
+        req["SnapshotConfig"]["Num"] = "1"
+        return _replace_request(self, req, "async")
+
+
+def _replace_request(job: Job, request: dict[str, Any], mode: Mode) -> Job:
+    return Job(
+        key=job.key, input_id=job.input_id, rule_id=job.rule_id, mode=mode, request=request,
+        user_data=job.user_data, fingerprint=fingerprint(request, job.user_data), input_ref=job.input_ref,
+        output_template=job.output_template, tile_template=job.tile_template, auto_mode=job.auto_mode,
+        single_frame=job.single_frame, summary=job.summary,
+    )
+
+
+def fingerprint(request: dict[str, Any], user_data: str | None) -> str:
+    basis = {"request": request, "user_data": user_data or ""}
+    return "sha256:" + hashlib.sha256(canonical_json(basis).encode("utf-8")).hexdigest()
+
+
+def _s(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _mts_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mts_value(v) for k, v in value.items()}
+    return _s(value)
+
+
+def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "OutputFile": {"Bucket": rule.output_bucket, "Location": rule.output_location,
+                       "Object": encode_object(rule.output)},
+        "Time": str(rule.time_ms),
+    }
+    if rule.interval_s is not None:
+        config["Interval"] = str(rule.interval_s)
+    if rule.num is not None:
+        config["Num"] = str(rule.num)
+    elif mode == "async" and rule.interval_s is None:
+        config["Num"] = "1"
+    for name, value in (("Width", rule.width), ("Height", rule.height), ("FrameType", rule.frame_type),
+                        ("BlackLevel", rule.black_level), ("PixelBlackThreshold", rule.pixel_black_threshold),
+                        ("Format", rule.format)):
+        if value is not None:
+            config[name] = _s(value)
+    if rule.sub_out_is_spt_frag is not None:
+        config["SubOut"] = {"IsSptFrag": _s(rule.sub_out_is_spt_frag)}
+    if rule.tile is not None:
+        t = rule.tile
+        config["TileOutputFile"] = {"Bucket": t.bucket, "Location": t.location, "Object": encode_object(t.output)}
+        tile_out = {"Lines": str(t.lines), "Columns": str(t.columns), "Margin": str(t.margin),
+                    "Padding": str(t.padding), "Color": t.color, "IsKeepCellPic": _s(t.keep_cells)}
+        if t.cell_width is not None:
+            tile_out["CellWidth"] = str(t.cell_width)
+        if t.cell_height is not None:
+            tile_out["CellHeight"] = str(t.cell_height)
+        if t.cell_sel_step is not None:
+            tile_out["CellSelStep"] = str(t.cell_sel_step)
+        config["TileOut"] = tile_out
+    for key, value in rule.mts:
+        config[key] = _mts_value(value)
+    request: dict[str, Any] = {
+        "Input": {"Bucket": inp.bucket, "Location": inp.location, "Object": encode_object(inp.object)},
+        "SnapshotConfig": config,
+    }
+    pipe = rule.pipeline_id or pipeline_id
+    if pipe:
+        request["PipelineId"] = pipe
+    return request
+
+
+def rule_mode(rule: Rule) -> Mode:
+    if rule.mode == "async" or rule.num is not None or rule.interval_s is not None:
+        return "async"
+    return "sync"
+
+
+def describe_rule(rule: Rule) -> str:
+    from .durations import format_ms
+
+    parts = [f"at {format_ms(rule.time_ms)}"]
+    if rule.num is not None:
+        parts.append(f"x{rule.num}")
+    if rule.interval_s is not None:
+        parts.append("spread evenly" if rule.interval_s == 0 else f"every {rule.interval_s}s")
+    if rule.width or rule.height:
+        parts.append(f"{rule.width or 'auto'}x{rule.height or 'auto'}")
+    if rule.tile:
+        parts.append(f"tile {rule.tile.lines}x{rule.tile.columns}")
+    return " ".join(parts)
+
+
+def expand(manifest: Manifest) -> list[Job]:
+    """Every job of the manifest, sorted by key."""
+    jobs = []
+    for rule in manifest.rules:
+        mode = rule_mode(rule)
+        summary = describe_rule(rule)
+        for inp in manifest.inputs:
+            if not rule.applies_to(inp.id):
+                continue
+            request = build_request(inp, rule, manifest.pipeline_id, mode)
+            tile_tpl = None
+            if rule.tile:
+                tile_tpl = f"{rule.tile.bucket}/{resolve_template(rule.tile.output, inp.object)}"
+            jobs.append(Job(
+                key=job_key(inp.id, rule.id), input_id=inp.id, rule_id=rule.id, mode=mode, request=request,
+                user_data=rule.user_data, fingerprint=fingerprint(request, rule.user_data),
+                input_ref=f"{inp.bucket}/{inp.object}",
+                output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
+                tile_template=tile_tpl, auto_mode=rule.mode == "auto",
+                single_frame=rule.num is None and rule.interval_s is None, summary=summary,
+            ))
+    jobs.sort(key=lambda j: j.key)
+    return jobs
+
+
+def expected_outputs(job_template: str, tile_template: str | None, count: int, tile_cells: int,
+                     keep_cells: bool, lines_columns: int | None) -> list[str]:
+    """The objects a finished job wrote, from its templates and the service's Count.
+
+    {SnapshotTime} cannot be predicted exactly (keyframes), so templates using it are kept as is.
+    """
+    outs: list[str] = []
+    if keep_cells or tile_template is None:
+        if "{Count}" in job_template:
+            outs += [job_template.replace("{Count}", f"{i:05d}") for i in range(1, count + 1)]
+        elif count:
+            outs.append(job_template)
+    if tile_template is not None and lines_columns and tile_cells:
+        sprites = -(-tile_cells // lines_columns)
+        if "{TileCount}" in tile_template:
+            outs += [tile_template.replace("{TileCount}", f"{i:05d}") for i in range(1, sprites + 1)]
+        else:
+            outs.append(tile_template)
+    return sorted(set(outs))

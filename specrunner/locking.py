@@ -1,0 +1,164 @@
+"""State locking: an OS advisory lock (flock) plus lock info beside the state.
+
+The kernel drops a flock when its process dies, so a SIGKILLed run never blocks the next one and
+recovery needs no flag. The lock file ``<state>.lock`` holds the lock info (id, operation,
+user@host, pid, created, version) so a second run can name the holder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import getpass
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import LockError
+
+
+def lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # pragma: no cover - no user name in some containers
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - exists, owned by another user
+        return True
+    return True
+
+
+def read_info(path: Path) -> dict[str, Any] | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, UnicodeDecodeError, IsADirectoryError):
+        return None
+    try:
+        info = json.loads(text) if text.strip() else None
+    except json.JSONDecodeError:
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def describe(info: dict[str, Any] | None) -> str:
+    if not info:
+        return "an unknown process"
+    return (f"{info.get('operation', '?')} (lock id {info.get('id', '?')}) by {info.get('who', '?')}, "
+            f"pid {info.get('pid', '?')}, since {info.get('created', '?')}")
+
+
+@dataclass
+class StateLock:
+    path: Path
+    fd: int
+    info: dict[str, Any]
+    stale_cleaned: dict[str, Any] | None = None
+
+    def release(self) -> None:
+        if self.fd < 0:
+            return
+        try:
+            # Unlink while still holding the lock; waiters re-check the inode after acquiring.
+            try:
+                st = os.fstat(self.fd)
+                cur = os.stat(self.path)
+                if (st.st_ino, st.st_dev) == (cur.st_ino, cur.st_dev):
+                    os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+        finally:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> StateLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def acquire(state_path: Path, operation: str, *, timeout: float = 0.0) -> StateLock:
+    """Take the exclusive lock on ``state_path`` or raise LockError naming the holder."""
+    path = lock_path(state_path)
+    deadline = time.monotonic() + max(0.0, timeout)
+    if not path.parent.is_dir():
+        raise LockError(f"cannot lock {state_path}: folder {path.parent} does not exist")
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise LockError(f"cannot create the lock file {path}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                holder = read_info(path)
+                raise LockError(
+                    f"the state {state_path} is locked by {describe(holder)}",
+                    hint="wait for that run to finish, or retry with --lock-timeout 5m; "
+                         "if it is truly gone, `specrunner force-unlock LOCK_ID`",
+                ) from None
+            time.sleep(0.1)
+            continue
+        # We hold a lock on *this* inode; make sure it is still the one at `path`.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if not same:
+            os.close(fd)
+            continue
+        stale = read_info(path)
+        info = {
+            "id": str(uuid.uuid4()), "operation": operation, "who": _who(), "pid": os.getpid(),
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "version": __version__,
+        }
+        data = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+        os.fsync(fd)
+        return StateLock(path, fd, info, stale_cleaned=stale)
+
+
+def force_unlock(state_path: Path, lock_id: str) -> dict[str, Any]:
+    """Remove lock info that outlived its process. Refuses a wrong id or a live holder."""
+    path = lock_path(state_path)
+    info = read_info(path)
+    if info is None:
+        raise LockError(f"the state {state_path} is not locked (no lock info at {path})")
+    if info.get("id") != lock_id:
+        raise LockError(f"lock id {lock_id!r} does not match the current lock {info.get('id')!r}",
+                        hint="copy the id from the error that names the holder")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = info.get("pid")
+            alive = isinstance(pid, int) and info.get("who", "").endswith("@" + socket.gethostname()) \
+                and _pid_alive(pid)
+            if alive:
+                raise LockError(f"the lock is held by a live process ({describe(info)}); stop it first") from None
+            raise LockError("the lock is still held by a process on this machine; stop it first") from None
+        os.unlink(path)
+    finally:
+        os.close(fd)
+    return info

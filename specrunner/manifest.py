@@ -1,0 +1,552 @@
+"""Manifest v1: loading, JSON Schema validation, semantic checks, and the typed model.
+
+``load_manifest(path)`` returns a :class:`Manifest` or raises :class:`ManifestError` carrying every
+problem found (schema and semantic), each with ``file:line:col`` and a JSON path.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, ConfigDict
+
+from . import durations
+from .diagnostics import Diagnostic, json_path, sort_diagnostics
+from .errors import ManifestError
+from .schema import load_schema
+from .yamlload import Marks, PathT, YamlError, display_path, load, read_text
+
+PLACEHOLDERS = ("ObjectPrefix", "FileName", "ExtName", "SnapshotTime", "Count", "TileCount")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}]*)\}")
+# SnapshotConfig keys that the manifest models; the `mts:` escape hatch must not set them.
+MODELED_KEYS = {
+    "Time": "time", "Interval": "interval", "Num": "num", "Width": "width", "Height": "height",
+    "FrameType": "frame_type", "BlackLevel": "black_level", "PixelBlackThreshold": "pixel_black_threshold",
+    "Format": "format", "SubOut": "sub_out", "OutputFile": "output", "TileOutputFile": "tile.output",
+    "TileOut": "tile",
+}
+USER_DATA_LIMIT = 1024
+TAG_RESERVE = 20  # "-" + "sr-" + 16 hex
+
+
+# --------------------------------------------------------------------------------------------
+# The typed model (built only from a document that passed validation)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Target(_Model):
+    backend: Literal["local", "aliyun"] = "local"
+    root: str = "./oss"
+    region: str | None = None
+    endpoint: str | None = None
+    pipeline_id: str | None = None
+    qps_submit: float = 50.0
+    qps_query: float = 100.0
+    sync_timeout: float = 6.0
+
+
+class Input(_Model):
+    id: str
+    object: str
+    bucket: str
+    location: str
+
+
+class Tile(_Model):
+    lines: int = 10
+    columns: int = 10
+    cell_width: int | None = None
+    cell_height: int | None = None
+    margin: int = 0
+    padding: int = 0
+    color: str = "black"
+    keep_cells: bool = True
+    cell_sel_step: int | None = None
+    output: str
+    bucket: str
+    location: str
+
+
+class Rule(_Model):
+    id: str
+    time_ms: int = 0
+    interval_s: int | None = None
+    num: int | None = None
+    width: int | None = None
+    height: int | None = None
+    frame_type: Literal["intra", "normal"] | None = None
+    black_level: int | None = None
+    pixel_black_threshold: int | None = None
+    format: Literal["vtt"] | None = None
+    sub_out_is_spt_frag: bool | None = None
+    output: str
+    output_bucket: str
+    output_location: str
+    pipeline_id: str | None = None
+    user_data: str | None = None
+    tile: Tile | None = None
+    inputs: tuple[str, ...] | None = None
+    mode: Literal["auto", "sync", "async"] = "auto"
+    mts: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def multi(self) -> bool:
+        """More than one snapshot per job (so {Count} is needed)."""
+        return (self.num is not None and self.num > 1) or (self.num is None and self.interval_s is not None)
+
+    def applies_to(self, input_id: str) -> bool:
+        return self.inputs is None or any(fnmatch.fnmatchcase(input_id, g) for g in self.inputs)
+
+
+class Manifest(_Model):
+    path: str  # as given by the user (for messages)
+    base_dir: str  # absolute folder of the manifest (relative paths resolve against it)
+    target: Target
+    pipeline_id: str | None
+    inputs: tuple[Input, ...]
+    rules: tuple[Rule, ...]
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and validation
+
+
+def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifest:
+    """Load and validate; raise ManifestError with every diagnostic when anything is wrong."""
+    manifest, diags = check_manifest(path)
+    errors = [d for d in diags if d.severity == "error" or strict_warnings]
+    if manifest is None or errors:
+        n = len(errors)
+        raise ManifestError(
+            f"{display_path(Path(path))}: {n} problem{'s' if n != 1 else ''} found", diags,
+            hint=f"run `specrunner validate {display_path(Path(path))}` for the list",
+        )
+    return manifest
+
+
+def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Validate a manifest file. Returns the model (None if invalid) and all diagnostics."""
+    p = Path(path)
+    shown = display_path(p)
+    try:
+        data, marks = load(read_text(p))
+    except YamlError as e:
+        return None, [Diagnostic(shown, e.mark.line, e.mark.column, json_path(e.path), e.message)]
+    return check_document(data, marks, shown, p)
+
+
+def check_document(data: Any, marks: Marks, shown: str, path: Path) -> tuple[Manifest | None, list[Diagnostic]]:
+    diags: list[Diagnostic] = []
+
+    def add(p: PathT, message: str, *, key: bool = False, severity: str = "error") -> None:
+        m = marks.find(p, key=key)
+        diags.append(Diagnostic(shown, m.line, m.column, json_path(p), message, severity))  # type: ignore[arg-type]
+
+    if data is None:
+        add((), "the manifest is empty; start from `specrunner init` or see the README's manifest reference")
+        return None, diags
+    if not isinstance(data, dict):
+        add((), f"the manifest must be a mapping with version, inputs and rules, not a {_kind(data)}")
+        return None, diags
+
+    _schema_errors(data, add)
+    _semantic_errors(data, add)
+    diags = sort_diagnostics(diags)
+    if any(d.severity == "error" for d in diags):
+        return None, diags
+    return _build(data, path), diags
+
+
+def _kind(value: Any) -> str:
+    return {dict: "mapping", list: "list", str: "string", int: "integer", float: "number",
+            bool: "boolean", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(load_schema())
+
+
+_JSON_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
+               "boolean": bool, "null": type(None)}
+
+
+def _type_matches(instance: Any, type_: Any) -> bool:
+    types = type_ if isinstance(type_, list) else [type_]
+    for t in types:
+        py = _JSON_TYPES.get(t)
+        if py is None:
+            continue
+        if isinstance(instance, bool) and t in ("integer", "number"):
+            continue
+        if isinstance(instance, py):
+            return True
+    return False
+
+
+def _schema_errors(data: dict[str, Any], add: Any) -> None:
+    for err in _validator().iter_errors(data):
+        _report(err, add)
+
+
+def _report(err: jsonschema.ValidationError, add: Any) -> None:
+    path: PathT = tuple(err.absolute_path)
+    v = err.validator
+    if path and path[-1] in ("time", "interval") and v in ("anyOf", "pattern", "type", "minimum"):
+        try:
+            if path[-1] == "time":
+                durations.time_ms(err.instance)
+            else:
+                durations.interval_s(err.instance)
+        except durations.DurationError as e:
+            add(path, f"{path[-1]}: {e}")
+            return
+    if v == "additionalProperties":
+        allowed = list(err.schema.get("properties", {}))
+        extras = [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
+        for key in extras:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+            add((*path, key), f"unknown key {key!r}{hint}", key=True)
+        return
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        add(path, f"missing required key {missing!r}")
+        return
+    if v in ("anyOf", "oneOf"):
+        branches: dict[int, list[jsonschema.ValidationError]] = {}
+        for sub in err.context or []:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        options = err.schema[v]
+        for i, branch in enumerate(options):
+            if "type" in branch and _type_matches(err.instance, branch["type"]) and i in branches:
+                for sub in branches[i]:
+                    _report(sub, add)
+                return
+        types = [b.get("type") for b in options if "type" in b]
+        add(path, f"expected {' or '.join(_type_word(t) for t in types)}, got {_describe(err.instance)}")
+        return
+    if v == "type":
+        add(path, f"expected {_type_word(err.validator_value)}, got {_describe(err.instance)}")
+        return
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        lo = err.schema.get("minimum", err.schema.get("exclusiveMinimum"))
+        hi = err.schema.get("maximum", err.schema.get("exclusiveMaximum"))
+        name = path[-1] if path and isinstance(path[-1], str) else "value"
+        rng = f"{lo}..{hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+        add(path, f"{name} = {_short(err.instance)} is out of range; allowed: {rng}")
+        return
+    if v == "enum":
+        allowed = ", ".join(repr(x) for x in err.validator_value)
+        close = difflib.get_close_matches(str(err.instance), [str(x) for x in err.validator_value], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        add(path, f"{_short(err.instance)} is not one of {allowed}{hint}")
+        return
+    if v == "const":
+        add(path, f"must be {err.validator_value!r}, got {_short(err.instance)}")
+        return
+    if v in ("minLength", "maxLength"):
+        n = len(err.instance) if isinstance(err.instance, str) else "?"
+        add(path, f"length {n} is out of range ({v} {err.validator_value})")
+        return
+    if v == "minItems":
+        add(path, f"must have at least {err.validator_value} item(s)")
+        return
+    if v == "pattern":
+        add(path, f"{_short(err.instance)} is not valid here ({_pattern_help(path)})")
+        return
+    if v == "propertyNames":
+        add(path, f"{err.message}")
+        return
+    add(path, err.message)
+
+
+def _pattern_help(path: PathT) -> str:
+    last = next((p for p in reversed(path) if isinstance(p, str)), "")
+    return {
+        "id": "use letters, digits, '_', '.', '-'; start with a letter or digit",
+        "bucket": "bucket names are 3-63 lowercase letters, digits and '-'",
+        "input_bucket": "bucket names are 3-63 lowercase letters, digits and '-'",
+        "output_bucket": "bucket names are 3-63 lowercase letters, digits and '-'",
+        "location": "an OSS region such as oss-cn-shanghai",
+        "output_location": "an OSS region such as oss-cn-shanghai",
+        "region": "an MTS region such as cn-shanghai",
+        "pipeline_id": "letters, digits, '_' and '-'",
+    }.get(last, "see the schema")
+
+
+def _type_word(t: Any) -> str:
+    if isinstance(t, list):
+        return " or ".join(_type_word(x) for x in t)
+    return {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
+            "number": "a number", "boolean": "true or false", "null": "null"}.get(t, str(t))
+
+
+def _describe(v: Any) -> str:
+    return f"{_kind(v)} {_short(v)}" if not isinstance(v, (dict, list)) else f"a {_kind(v)}"
+
+
+def _short(v: Any) -> str:
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def _placeholders(template: str) -> list[str]:
+    return _PLACEHOLDER_RE.findall(template)
+
+
+def _semantic_errors(data: dict[str, Any], add: Any) -> None:
+    """Checks the schema cannot express. Defensive: the document may also have schema errors."""
+    target = data.get("target") if isinstance(data.get("target"), dict) else {}
+    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    backend = target.get("backend", "local")
+    if backend == "aliyun":
+        if "root" in target:
+            add(("target", "root"), "root is for the local backend; remove it (aliyun reads from OSS)", key=True)
+        if "sync_timeout" in target:
+            add(("target", "sync_timeout"), "sync_timeout is for the local backend; remove it", key=True)
+        if "region" not in target:
+            add(("target",), "backend aliyun needs `region`, e.g. region: cn-shanghai")
+    elif backend == "local":
+        for k in ("region", "endpoint"):
+            if k in target:
+                add(("target", k), f"{k} is for the aliyun backend; remove it or set backend: aliyun", key=True)
+
+    inputs = data.get("inputs") if isinstance(data.get("inputs"), list) else []
+    input_ids: dict[str, int] = {}
+    for i, item in enumerate(inputs):
+        if isinstance(item, str):
+            iid, obj, has_bucket, has_loc = item, item, False, False
+        elif isinstance(item, dict):
+            obj = item.get("object")
+            iid = item.get("id", obj)
+            has_bucket, has_loc = "bucket" in item, "location" in item
+        else:
+            continue
+        if isinstance(obj, str):
+            _check_object_key(obj, ("inputs", i) if isinstance(item, str) else ("inputs", i, "object"), add)
+        if not isinstance(iid, str):
+            continue
+        if iid in input_ids:
+            add(("inputs", i), f"duplicate input id {iid!r} (also inputs[{input_ids[iid]}]); give one an `id:`")
+        else:
+            input_ids[iid] = i
+        if not has_bucket and "input_bucket" not in defaults:
+            add(("inputs", i), "no bucket: set defaults.input_bucket or this input's `bucket`")
+        if not has_loc and "location" not in defaults:
+            add(("inputs", i), "no location: set defaults.location or this input's `location`")
+
+    rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    rule_ids: dict[str, int] = {}
+    outputs: dict[tuple[str, str], str] = {}  # (bucket, resolved object pattern) -> job key
+    for r, rule in enumerate(rules):
+        if not isinstance(rule, dict):
+            continue
+        rid = rule.get("id")
+        if isinstance(rid, str):
+            if rid in rule_ids:
+                add(("rules", r, "id"), f"duplicate rule id {rid!r} (also rules[{rule_ids[rid]}])")
+            else:
+                rule_ids[rid] = r
+        _check_rule(rule, r, defaults, add)
+        globs = rule.get("inputs")
+        matched = list(input_ids)
+        if isinstance(globs, list) and all(isinstance(g, str) for g in globs):
+            for g, glob in enumerate(globs):
+                if not any(fnmatch.fnmatchcase(iid, glob) for iid in input_ids):
+                    add(("rules", r, "inputs", g), f"glob {glob!r} matches no input id", severity="warning")
+            matched = [iid for iid in input_ids if any(fnmatch.fnmatchcase(iid, g) for g in globs)]
+        if isinstance(rid, str):
+            _check_collisions(rule, r, rid, matched, inputs, input_ids, defaults, outputs, add)
+
+
+def _check_object_key(key: str, path: PathT, add: Any) -> None:
+    if key.startswith("/"):
+        add(path, "object keys must not start with '/'; write the key relative to the bucket")
+    elif any(ord(c) < 32 for c in key):
+        add(path, "object keys must not contain control characters")
+    elif ".." in key.split("/") or key.endswith("/"):
+        add(path, "object key must name a file: no '..' segments and no trailing '/'")
+    elif len(key.encode("utf-8")) > 1024:
+        add(path, "object key is longer than 1,024 bytes")
+
+
+def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any) -> None:
+    p: PathT = ("rules", r)
+    time_ms = interval = None
+    if "time" in rule and isinstance(rule["time"], (int, str)) and not isinstance(rule["time"], bool):
+        try:
+            time_ms = durations.time_ms(rule["time"])
+        except durations.DurationError as e:
+            if isinstance(rule["time"], str) and re.search(r"\d\s*(ms|s|m|h)\s*$", rule["time"]):
+                add((*p, "time"), f"time: {e}")  # not reported by the schema (its pattern accepts it)
+    if "interval" in rule and isinstance(rule["interval"], (int, str)) and not isinstance(rule["interval"], bool):
+        try:
+            interval = durations.interval_s(rule["interval"])
+        except durations.DurationError as e:
+            if isinstance(rule["interval"], str) and re.search(r"\d\s*(ms|s|m|h)\s*$", rule["interval"]):
+                add((*p, "interval"), f"interval: {e}")
+    num = rule.get("num") if isinstance(rule.get("num"), int) and not isinstance(rule.get("num"), bool) else None
+    multi = (num is not None and num > 1) or (num is None and "interval" in rule)
+    mode = rule.get("mode", "auto")
+    if mode == "sync" and ("num" in rule or "interval" in rule):
+        add((*p, "mode"), "mode sync cannot be used with num or interval: the service makes such jobs async; "
+            "use mode: auto")
+    output = rule.get("output")
+    if isinstance(output, str):
+        _check_template(output, (*p, "output"), add, allow_tilecount=False)
+        if multi and "{Count}" not in output:
+            add((*p, "output"), "more than one snapshot per job: the output must contain {Count} "
+                "(e.g. snaps/{FileName}/{Count}.jpg)")
+        _check_object_key(output.replace("{", "x").replace("}", "x"), (*p, "output"), add)
+    tile = rule.get("tile")
+    if isinstance(tile, dict):
+        tout = tile.get("output")
+        if isinstance(tout, str):
+            _check_template(tout, (*p, "tile", "output"), add, allow_tilecount=True)
+            if multi and "{TileCount}" not in tout:
+                add((*p, "tile", "output"), "more than one snapshot per job: the tile output must contain "
+                    "{TileCount} (e.g. sprites/{FileName}-{TileCount}.jpg)")
+        if not multi:
+            add((*p, "tile"), "a tile needs several snapshots: set num (> 1) or interval", severity="warning")
+    if "black_level" in rule and not (time_ms in (0, None) and multi):
+        add((*p, "black_level"), "black_level only applies when time is 0 and num > 1; the service ignores it "
+            "here", severity="warning", key=True)
+    if "pixel_black_threshold" in rule and "black_level" not in rule:
+        add((*p, "pixel_black_threshold"), "pixel_black_threshold is used together with black_level",
+            severity="warning", key=True)
+    if num == 1 and interval is not None:
+        add((*p, "interval"), "num: 1 ignores interval (a single snapshot)", severity="warning", key=True)
+    ud = rule.get("user_data")
+    if isinstance(ud, str) and len(ud.encode("utf-8")) > USER_DATA_LIMIT - TAG_RESERVE:
+        add((*p, "user_data"), f"user_data is {len(ud.encode('utf-8'))} bytes; the limit is "
+            f"{USER_DATA_LIMIT - TAG_RESERVE} (MTS allows 1,024 and specrunner appends a {TAG_RESERVE}-byte tag)")
+    mts = rule.get("mts")
+    if isinstance(mts, dict):
+        for key in mts:
+            if key in MODELED_KEYS:
+                add((*p, "mts", key), f"{key} is modelled: use `{MODELED_KEYS[key]}:` on the rule instead",
+                    key=True)
+    if "output_bucket" not in rule and "output_bucket" not in defaults:
+        add(p, "no output bucket: set defaults.output_bucket or the rule's `output_bucket`")
+    if "output_location" not in rule and "location" not in defaults:
+        add(p, "no output location: set defaults.location or the rule's `output_location`")
+
+
+def _check_template(template: str, path: PathT, add: Any, *, allow_tilecount: bool) -> None:
+    for name in _placeholders(template):
+        if name not in PLACEHOLDERS:
+            close = difflib.get_close_matches(name, PLACEHOLDERS, n=1)
+            hint = f"; did you mean {{{close[0]}}}?" if close else f"; allowed: {', '.join('{'+p+'}' for p in PLACEHOLDERS)}"
+            add(path, f"unknown placeholder {{{name}}}{hint}")
+        elif name == "TileCount" and not allow_tilecount:
+            add(path, "{TileCount} belongs in tile.output; use {Count} here")
+    if not template.lower().endswith(".jpg"):
+        add(path, "output objects are JPG images: the key must end in .jpg")
+
+
+def _input_parts(item: Any, defaults: dict[str, Any]) -> tuple[str, str] | None:
+    if isinstance(item, str):
+        return defaults.get("input_bucket", ""), item
+    if isinstance(item, dict) and isinstance(item.get("object"), str):
+        return item.get("bucket", defaults.get("input_bucket", "")), item["object"]
+    return None
+
+
+def resolve_template(template: str, input_object: str, **extra: str) -> str:
+    """Fill the input-dependent placeholders ({ObjectPrefix}, {FileName}, {ExtName}) and ``extra``."""
+    slash = input_object.rfind("/")
+    prefix, name = input_object[: slash + 1], input_object[slash + 1 :]
+    dot = name.rfind(".")
+    stem, ext = (name[:dot], name[dot + 1 :]) if dot > 0 else (name, "")
+    values = {"ObjectPrefix": prefix, "FileName": stem, "ExtName": ext, **extra}
+    return _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def _check_collisions(rule: dict[str, Any], r: int, rid: str, matched: list[str], inputs: list[Any],
+                      input_ids: dict[str, int], defaults: dict[str, Any],
+                      outputs: dict[tuple[str, str], str], add: Any) -> None:
+    targets: list[tuple[PathT, str, str]] = []
+    if isinstance(rule.get("output"), str):
+        targets.append((("rules", r, "output"), rule.get("output_bucket", defaults.get("output_bucket", "")),
+                        rule["output"]))
+    tile = rule.get("tile")
+    if isinstance(tile, dict) and isinstance(tile.get("output"), str):
+        targets.append((("rules", r, "tile", "output"),
+                        tile.get("bucket", rule.get("output_bucket", defaults.get("output_bucket", ""))),
+                        tile["output"]))
+    for iid in matched:
+        parts = _input_parts(inputs[input_ids[iid]], defaults)
+        if parts is None:
+            continue
+        for path, bucket, template in targets:
+            resolved = resolve_template(template, parts[1])
+            key = (str(bucket), resolved)
+            job = f"{iid}::{rid}"
+            other = outputs.get(key)
+            if other is not None and other != job:
+                add(path, f"jobs {other} and {job} would both write {bucket}/{resolved}; "
+                    "add {FileName} or {ObjectPrefix} to the output, or use a different folder")
+                return
+            outputs[key] = job
+
+
+# --------------------------------------------------------------------------------------------
+# Building the model
+
+
+def _build(data: dict[str, Any], path: Path) -> Manifest:
+    t = data.get("target", {})
+    d = data.get("defaults", {})
+    target = Target(
+        backend=t.get("backend", "local"), root=t.get("root", "./oss"), region=t.get("region"),
+        endpoint=t.get("endpoint"), pipeline_id=t.get("pipeline_id"),
+        qps_submit=t.get("qps", {}).get("submit", 50.0), qps_query=t.get("qps", {}).get("query", 100.0),
+        sync_timeout=t.get("sync_timeout", 6.0),
+    )
+    inputs = []
+    for item in data["inputs"]:
+        if isinstance(item, str):
+            item = {"object": item}
+        inputs.append(Input(id=item.get("id", item["object"]), object=item["object"],
+                            bucket=item.get("bucket", d.get("input_bucket")),
+                            location=item.get("location", d.get("location"))))
+    rules = []
+    for rule in data["rules"]:
+        out_bucket = rule.get("output_bucket", d.get("output_bucket"))
+        out_loc = rule.get("output_location", d.get("location"))
+        tile = None
+        if "tile" in rule:
+            tl = dict(rule["tile"])
+            tile = Tile(**{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)})
+        rules.append(Rule(
+            id=rule["id"],
+            time_ms=durations.time_ms(rule.get("time", 0)),
+            interval_s=durations.interval_s(rule["interval"]) if "interval" in rule else None,
+            num=rule.get("num"), width=rule.get("width"), height=rule.get("height"),
+            frame_type=rule.get("frame_type"), black_level=rule.get("black_level"),
+            pixel_black_threshold=rule.get("pixel_black_threshold"), format=rule.get("format"),
+            sub_out_is_spt_frag=rule.get("sub_out", {}).get("is_spt_frag"),
+            output=rule["output"], output_bucket=out_bucket, output_location=out_loc,
+            pipeline_id=rule.get("pipeline_id"), user_data=rule.get("user_data"), tile=tile,
+            inputs=tuple(rule["inputs"]) if "inputs" in rule else None, mode=rule.get("mode", "auto"),
+            mts=tuple(sorted(rule.get("mts", {}).items())),
+        ))
+    return Manifest(
+        path=display_path(path), base_dir=str(path.resolve().parent), target=target,
+        pipeline_id=t.get("pipeline_id", d.get("pipeline_id")), inputs=tuple(inputs), rules=tuple(rules),
+    )
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,117 @@
+"""Progress for long runs: counts of submitted / running / done / failed, rate and ETA.
+
+On a terminal it redraws one status line; without one (CI) it prints a plain line every few
+seconds. ``quiet`` prints nothing but failures; ``verbose`` prints one line per job event.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+
+class Progress:
+    def __init__(self, *, quiet: bool = False, verbose: bool = False, stream: TextIO | None = None,
+                 interval: float | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.quiet, self.verbose = quiet, verbose
+        self.tty = self.stream.isatty()
+        self.interval = interval if interval is not None else (0.2 if self.tty else 5.0)
+        self.total = self.to_submit = 0
+        self.submitted = self.done = self.failed = self.retries = 0
+        self._running: set[str] = set()
+        self._resumed = 0
+        self.start = time.monotonic()
+        self._last = 0.0
+        self._lock = threading.Lock()
+        self._drawn = False
+
+    def event(self, e: dict[str, Any]) -> None:
+        kind = e["event"]
+        with self._lock:
+            if kind == "start":
+                self.total, self.to_submit, self._resumed = e["total"], e["submit"], e["poll"]
+                self.start = time.monotonic()
+            elif kind == "submitted":
+                self.submitted += 1
+                if e.get("state") not in ("Success", "Fail"):
+                    self._running.add(e["key"])
+            elif kind == "finished":
+                if e.get("state") == "Success":
+                    self.done += 1
+                else:
+                    self.failed += 1
+                self._running.discard(e["key"])
+            elif kind == "failed":
+                self.failed += 1
+            elif kind == "retry":
+                self.retries += 1
+            line = self._event_line(e)
+            if line and (self.verbose or (kind in ("failed",) and not self.quiet) or
+                         (kind == "finished" and e.get("state") == "Fail" and not self.quiet)):
+                self._print(line)
+            self._tick()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def _event_line(self, e: dict[str, Any]) -> str | None:
+        kind = e["event"]
+        if kind == "submitted":
+            how = "adopted" if e.get("adopted") else "submitted"
+            return f"  {how} {e['key']} -> {e['job_id']} ({e['state']})"
+        if kind == "finished":
+            mark = "✓" if e["state"] == "Success" else "✗"
+            err = f" {e['code']}: {e['message']}" if e.get("code") else ""
+            return f"  {mark} {e['key']} {e['state']}{err}"
+        if kind == "failed":
+            return f"  ✗ {e['key']} {e['code']}: {e['message']}"
+        if kind == "retry" and self.verbose:
+            return f"  retry {e.get('key') or 'query'}: {e.get('error')}"
+        if kind == "adopted":
+            return f"  adopted {e['key']} -> {e['job_id']} (found by its tag)"
+        return None
+
+    def status(self) -> str:
+        elapsed = max(1e-6, time.monotonic() - self.start)
+        finished = self.done + self.failed
+        rate = finished / elapsed
+        remaining = max(0, self.to_submit + self._resumed - finished) if self.to_submit else 0
+        eta = f", ETA {remaining / rate:.0f}s" if rate > 0 and remaining else ""
+        return (f"[{elapsed:6.1f}s] submitted {self.submitted}/{self.to_submit}, running {self.running}, "
+                f"done {self.done}, failed {self.failed}, {rate:.1f} jobs/s{eta}")
+
+    def _tick(self, force: bool = False) -> None:
+        if self.quiet or self.verbose:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + self.status())
+            self._drawn = True
+        else:
+            self.stream.write(self.status() + "\n")
+        self.stream.flush()
+
+    def _print(self, line: str) -> None:
+        if self._drawn:
+            self.stream.write("\r\x1b[2K")
+            self._drawn = False
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self.quiet or self.verbose or not self.to_submit:
+                if self._drawn:
+                    self.stream.write("\n")
+                return
+            self._tick(force=True)
+            if self.tty:
+                self.stream.write("\n")
+                self.stream.flush()

@@ -1,0 +1,92 @@
+"""Client-side rate limiting and retry policy.
+
+Two separate limits, as the service has: a worker limit (``--parallelism``, a thread pool) and a
+token bucket per action at the account's QPS (Submit 50/s, Query 100/s by default). A throttling
+answer halves the bucket's rate for a while; it recovers additively (AIMD), so a run converges on
+what the account really allows and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_none,
+    wait_random_exponential,
+)
+
+from .errors import TransientBackendError
+
+
+class TokenBucket:
+    """A thread-safe token bucket. ``acquire()`` blocks until a token is available."""
+
+    def __init__(self, rate: float, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.max_rate = float(rate)
+        self.rate = float(rate)
+        self.capacity = burst if burst is not None else max(1.0, rate / 10)
+        self._tokens = self.capacity
+        self._clock, self._sleep = clock, sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+        self.throttled = 0
+        self.acquired = 0
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._last)
+        self._last = now
+        self._tokens = min(self.capacity, self._tokens + elapsed * self.rate)
+        if self.rate < self.max_rate:  # additive recovery: +5% of the max per second
+            self.rate = min(self.max_rate, self.rate + elapsed * self.max_rate * 0.05)
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._refill(now)
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    self.acquired += 1
+                    return
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+
+    def penalize(self) -> None:
+        """The service said Throttling: halve the rate (not below 1% of the max) and drain the bucket."""
+        with self._lock:
+            self.throttled += 1
+            self.rate = max(self.max_rate * 0.01, self.rate / 2)
+            self._tokens = min(self._tokens, 0.0)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries on transient errors only, with jittered exponential backoff."""
+
+    attempts: int = 8
+    initial: float = 0.5
+    maximum: float = 20.0
+    zero_wait: bool = False  # tests: retry at once, never sleep
+
+    def retrying(self, on_retry: Callable[[RetryCallState], None] | None = None) -> Retrying:
+        return Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_none() if self.zero_wait else wait_random_exponential(multiplier=self.initial,
+                                                                            max=self.maximum),
+            retry=retry_if_exception(lambda e: isinstance(e, TransientBackendError)),
+            before_sleep=on_retry,
+            reraise=True,
+        )
+
+
+def jitter(seconds: float) -> float:
+    return seconds * (0.5 + random.random() / 2)

@@ -1,0 +1,450 @@
+"""The lock-style state file: model, codec, and durable storage.
+
+File format (``<manifest>.lock.json``)::
+
+    {
+      "jobs": {"<input id>::<rule id>": {<JobRecord>}, ...},   # sorted by key
+      "lineage": "<uuid, set once>",
+      "serial": 7,                                            # +1 on every change
+      "version": 1
+    }
+
+Deterministic bytes: sorted keys, two-space indent, a trailing newline, no run timestamps, no
+hostnames, no absolute paths, no secrets. A rerun that changes nothing does not rewrite the file.
+
+Durability: every change is first appended to ``<state>.journal`` (JSON lines, fsynced before any
+call that depends on it), then the journal is compacted into the lock file (temp file in the same
+folder + fsync + ``os.replace``, previous version kept as ``<state>.backup``). Loading replays the
+journal, so a crash at any instant loses nothing; total state I/O of a run is O(jobs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import StateError, StateWriteError
+
+STATE_VERSION = 1
+FINAL_STATES = ("Success", "Fail")
+RUNNING_STATES = ("Submitted", "Snapshoting")
+_RECORD_KEYS = {
+    "job_id", "state", "mode", "fingerprint", "code", "message", "count", "tile_count", "outputs",
+    "input", "rule", "request", "user_data", "intent", "attempts", "fallback",
+}
+
+
+def default_state_path(manifest_path: str | Path) -> Path:
+    p = Path(manifest_path)
+    return p.with_name(p.stem + ".lock.json")
+
+
+def encode_state(doc: Mapping[str, Any]) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+@dataclass
+class StateDoc:
+    lineage: str
+    serial: int
+    jobs: dict[str, dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "lineage": self.lineage, "serial": self.serial,
+                "jobs": {k: self.jobs[k] for k in sorted(self.jobs)}}
+
+    def digest(self) -> str:
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(encode_state(self.to_json())).hexdigest()
+
+
+def new_state() -> StateDoc:
+    return StateDoc(lineage=str(uuid.uuid4()), serial=0, jobs={})
+
+
+def _restore_hint(path: Path) -> str:
+    backup = path.with_name(path.name + ".backup")
+    if backup.exists():
+        return f"the previous version is in {backup}; inspect it and copy it over {path.name} to restore"
+    return "fix the file by hand or move it away to start from an empty state"
+
+
+def decode_state(data: bytes, path: Path) -> StateDoc:
+    """Parse and check a state file. Never guesses: anything odd is a StateError."""
+    hint = _restore_hint(path)
+    if not data.strip():
+        raise StateError(f"{path}: the state file is empty (truncated?)", hint=hint)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise StateError(f"{path}: the state file is not UTF-8 text", hint=hint) from None
+    except json.JSONDecodeError as e:
+        raise StateError(f"{path}:{e.lineno}:{e.colno}: the state file is not valid JSON ({e.msg})",
+                         hint=hint) from None
+    if not isinstance(doc, dict):
+        raise StateError(f"{path}: the state file must be a JSON object", hint=hint)
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StateError(f"{path}: the state file has no valid `version`", hint=hint)
+    if version > STATE_VERSION:
+        raise StateError(
+            f"{path}: state format version {version} is newer than this specrunner supports "
+            f"({STATE_VERSION}); upgrade specrunner",
+        )
+    if version < 1:
+        raise StateError(f"{path}: unknown state format version {version}", hint=hint)
+    lineage, serial, jobs = doc.get("lineage"), doc.get("serial"), doc.get("jobs")
+    if not isinstance(lineage, str) or not lineage:
+        raise StateError(f"{path}: the state file has no valid `lineage`", hint=hint)
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise StateError(f"{path}: the state file has no valid `serial`", hint=hint)
+    if not isinstance(jobs, dict):
+        raise StateError(f"{path}: `jobs` must be an object keyed by job key", hint=hint)
+    extra = set(doc) - {"version", "lineage", "serial", "jobs"}
+    if extra:
+        raise StateError(f"{path}: unknown top-level field(s) {sorted(extra)} in the state file", hint=hint)
+    for key, rec in jobs.items():
+        problem = check_record(rec)
+        if problem:
+            raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
+    return StateDoc(lineage=lineage, serial=serial, jobs=jobs)
+
+
+def check_record(rec: Any) -> str | None:
+    if not isinstance(rec, dict):
+        return "a job record must be an object"
+    unknown = set(rec) - _RECORD_KEYS
+    if unknown:
+        return f"unknown field(s) {sorted(unknown)}"
+    if not isinstance(rec.get("fingerprint"), str):
+        return "`fingerprint` must be a string"
+    if rec.get("job_id") is not None and not isinstance(rec["job_id"], str):
+        return "`job_id` must be a string or null"
+    st = rec.get("state")
+    if st is not None and st not in (*RUNNING_STATES, *FINAL_STATES):
+        return f"`state` {st!r} is not one of Submitted, Snapshoting, Success, Fail"
+    if rec.get("mode") not in ("sync", "async"):
+        return "`mode` must be sync or async"
+    intent = rec.get("intent")
+    if intent is not None and not (isinstance(intent, dict) and isinstance(intent.get("tag"), str)):
+        return "`intent` must be an object with a `tag`"
+    for k in ("count", "tile_count", "attempts"):
+        v = rec.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            return f"`{k}` must be a non-negative integer"
+    if rec.get("outputs") is not None and not (
+        isinstance(rec["outputs"], list) and all(isinstance(o, str) for o in rec["outputs"])
+    ):
+        return "`outputs` must be a list of strings"
+    return None
+
+
+def read_state(path: Path) -> StateDoc | None:
+    """The committed state plus any journal left by an unfinished run (read-only)."""
+    doc_or_new = _read_lock_file(path)
+    jpath = journal_path(path)
+    if jpath.exists():
+        base = doc_or_new or new_state()
+        replayed = _replay(jpath, base, path)
+        if replayed is not None:
+            return replayed
+    return doc_or_new
+
+
+def _read_lock_file(path: Path) -> StateDoc | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise StateError(f"{path}: is a directory, not a state file; pass a file path to --state") from None
+    except OSError as e:
+        raise StateError(f"{path}: cannot read the state file: {e.strerror or e}") from None
+    return decode_state(data, path)
+
+
+def journal_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".journal")
+
+
+def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
+    """Apply a journal to ``base``. Returns None if the journal is stale (already compacted)."""
+    try:
+        lines = jpath.read_bytes().split(b"\n")
+    except OSError as e:
+        raise StateError(f"{jpath}: cannot read the state journal: {e.strerror or e}") from None
+    if not lines or not lines[0].strip():
+        return None
+    try:
+        header = json.loads(lines[0])
+    except json.JSONDecodeError:
+        return None  # torn header: nothing after it can have been relied on
+    if not isinstance(header, dict) or header.get("journal") != 1:
+        raise StateError(f"{jpath}: not a specrunner state journal",
+                         hint="move it away if it does not belong to this state")
+    if header.get("lineage") != base.lineage and base.serial != 0:
+        raise StateError(f"{jpath}: the journal belongs to another state (lineage {header.get('lineage')})",
+                         hint="move it away if it does not belong to this state")
+    if header.get("base_serial") != base.serial:
+        return None  # written against an older lock file: already compacted
+    jobs = dict(base.jobs)
+    for n, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except json.JSONDecodeError:
+            if n == len(lines) or all(not x.strip() for x in lines[n:]):
+                break  # a torn last line from a crash mid-write: it was never acknowledged
+            raise StateError(f"{jpath}:{n}: corrupt journal line",
+                             hint="the lock file itself is intact; move the journal away to drop "
+                                  "the unfinished run's changes") from None
+        if entry.get("op") == "put" and check_record(entry.get("record")) is None:
+            jobs[entry["key"]] = entry["record"]
+        elif entry.get("op") == "del":
+            jobs.pop(entry.get("key"), None)
+        else:
+            raise StateError(f"{jpath}:{n}: invalid journal entry")
+    return StateDoc(lineage=header["lineage"], serial=base.serial, jobs=jobs)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+class StateStore:
+    """The state of one run: in-memory records, a durable journal, compaction into the lock file.
+
+    Thread-safe. ``put``/``delete`` append to the journal; with ``durable=True`` the call returns
+    only once the entry is on disk (concurrent callers share one fsync).
+    """
+
+    def __init__(self, path: Path, doc: StateDoc, committed: StateDoc | None, *,
+                 compact_every: int = 0) -> None:
+        self.path = path
+        self.doc = doc
+        self._committed_bytes = encode_state(committed.to_json()) if committed else None
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._journal: Any = None
+        self._written = 0
+        self._synced = 0
+        self._entries = 0
+        self._backed_up = False
+        self.bytes_written = 0  # total state I/O of this store (journal + lock files + backups)
+        self._compact_every = compact_every
+
+    @classmethod
+    def open(cls, path: Path) -> StateStore:
+        committed = _read_lock_file(path)
+        doc = read_state(path) or new_state()
+        if committed is not None and doc.lineage != committed.lineage:  # pragma: no cover - guarded in replay
+            raise StateError(f"{path}: journal and lock file disagree on lineage")
+        store = cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
+        return store
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return self.doc.jobs
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            rec = self.doc.jobs.get(key)
+            return dict(rec) if rec is not None else None
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            snapshot = list(self.doc.jobs.items())
+        return iter(snapshot)
+
+    def put(self, key: str, record: dict[str, Any], *, durable: bool = False) -> None:
+        problem = check_record(record)
+        if problem:  # pragma: no cover - a programming error
+            raise ValueError(f"invalid record for {key}: {problem}")
+        self._append({"op": "put", "key": key, "record": record}, key, record, durable)
+
+    def delete(self, key: str, *, durable: bool = False) -> None:
+        self._append({"op": "del", "key": key}, key, None, durable)
+
+    def _append(self, entry: dict[str, Any], key: str, record: dict[str, Any] | None, durable: bool) -> None:
+        line = (json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+        with self._lock:
+            if record is None:
+                if key not in self.doc.jobs:
+                    return
+                self.doc.jobs.pop(key)
+            else:
+                if self.doc.jobs.get(key) == record:
+                    return
+                self.doc.jobs[key] = record
+            try:
+                self._open_journal()
+                self._journal.write(line)
+                self._journal.flush()
+            except OSError as e:
+                raise self._dump_errored(e) from None
+            self._written += len(line)
+            self.bytes_written += len(line)
+            self._entries += 1
+            pos = self._written
+            compact = self._compact_every and self._entries >= self._compact_every
+        if durable:
+            self._sync(pos)
+        if compact:
+            self.commit()
+
+    def _open_journal(self) -> None:
+        if self._journal is not None:
+            return
+        jpath = journal_path(self.path)
+        header = {"journal": 1, "lineage": self.doc.lineage, "base_serial": self.doc.serial}
+        data = (json.dumps(header, sort_keys=True) + "\n").encode()
+        # Start a fresh journal (any older one was replayed into self.doc): its first line names
+        # the lock file serial it extends.
+        tmp = jpath.with_name(jpath.name + ".new")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, jpath)
+        _fsync_dir(jpath.parent)
+        self._journal = open(jpath, "ab")
+        self._written = self._synced = 0
+        self.bytes_written += len(data)
+        self._carry_over_replayed()
+
+    def _committed_jobs(self) -> dict[str, Any]:
+        if self._committed_bytes is None:
+            return {}
+        return json.loads(self._committed_bytes)["jobs"]
+
+    def _carry_over_replayed(self) -> None:
+        """Re-journal records that came from an older journal and are not in the lock file yet."""
+        committed = self._committed_jobs()
+        lines = []
+        for k in sorted(set(committed) | set(self.doc.jobs)):
+            if k not in self.doc.jobs:
+                lines.append({"op": "del", "key": k})
+            elif committed.get(k) != self.doc.jobs[k]:
+                lines.append({"op": "put", "key": k, "record": self.doc.jobs[k]})
+        if lines:
+            data = b"".join((json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                             + "\n").encode() for e in lines)
+            self._journal.write(data)
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+            self._written += len(data)
+            self._synced = self._written
+            self.bytes_written += len(data)
+
+    def _sync(self, pos: int) -> None:
+        with self._sync_lock:
+            if self._synced >= pos:
+                return
+            with self._lock:
+                target = self._written
+                fd = self._journal.fileno()
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                raise self._dump_errored(e) from None
+            self._synced = max(self._synced, target)
+
+    def dirty(self) -> bool:
+        with self._lock:
+            return encode_state(self.doc.to_json()) != self._committed_bytes
+
+    def commit(self) -> bool:
+        """Compact: write the lock file if anything changed, then drop the journal. Returns changed."""
+        with self._lock:
+            if self._committed_bytes is not None:
+                candidate = StateDoc(self.doc.lineage, self.doc.serial, self.doc.jobs)
+                unchanged = encode_state(candidate.to_json()) == self._committed_bytes
+            else:
+                unchanged = False
+                if not self.doc.jobs and self._journal is None and not journal_path(self.path).exists():
+                    return False  # nothing was ever recorded: do not create an empty state file
+            if unchanged:
+                self._drop_journal()
+                return False
+            self.doc.serial += 1
+            data = encode_state(self.doc.to_json())
+            try:
+                if self._committed_bytes is not None and not self._backed_up:
+                    backup = self.path.with_name(self.path.name + ".backup")
+                    atomic_write(backup, self._committed_bytes)
+                    self.bytes_written += len(self._committed_bytes)
+                    self._backed_up = True
+                atomic_write(self.path, data)
+            except OSError as e:
+                self.doc.serial -= 1
+                raise self._dump_errored(e) from None
+            self.bytes_written += len(data)
+            self._committed_bytes = data
+            self._drop_journal()
+            return True
+
+    def _drop_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        try:
+            journal_path(self.path).unlink()
+        except FileNotFoundError:
+            pass
+        self._entries = 0
+
+    def close(self) -> None:
+        with self._lock:
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+
+    def _dump_errored(self, err: OSError) -> StateWriteError:
+        errored = self.path.with_name(self.path.name + ".errored")
+        data = encode_state(self.doc.to_json())
+        where = ""
+        try:
+            with open(errored, "wb") as f:
+                f.write(data)
+            where = f"; the current state was dumped to {errored}"
+        except OSError:
+            where = "; dumping it to an errored file failed too"
+        return StateWriteError(
+            f"writing the state failed: {err.strerror or err}{where}",
+            hint=f"free space or fix permissions, then copy {errored.name} over {self.path.name} "
+                 "and rerun (the journal, if any, is replayed automatically)",
+        )
