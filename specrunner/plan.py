@@ -115,7 +115,7 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Chang
         return Change(key, "forget", "no longer in the manifest: dropped from the state, nothing deleted",
                       prior.get("mode", "?"), None, prior)
     if prior is None:
-        return Change(key, "create", "new job", job.mode, job, None)
+        return Change(key, "create", f"new job: {job.summary}", job.mode, job, None)
 
     # A single-frame auto job that timed out in sync mode runs (and stays) async.
     if job.auto_mode and job.single_frame and prior.get("mode") == "async":
