@@ -1,0 +1,81 @@
+"""Shared fixtures: real videos, real folders, the real CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from specrunner.cli import cli
+from specrunner.testing.video import make_video
+
+
+@pytest.fixture(autouse=True)
+def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never see the developer's cloud credentials or CLI profile, and never use a proxy."""
+    for name in list(os.environ):
+        if name.startswith(("ALIBABA_CLOUD_", "ALIYUN_")) or name.lower().endswith("_proxy") or \
+                name == "SPECRUNNER_MTS_ENDPOINT":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="session")
+def video_10s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s, 25 fps, 160x120, a keyframe every second; frame i shows its own index."""
+    path = tmp_path_factory.mktemp("videos") / "ten.mp4"
+    make_video(path, duration_s=10, fps=25, width=160, height=120, gop=25)
+    return path
+
+
+@pytest.fixture(scope="session")
+def video_4s(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("videos") / "four.mp4"
+    make_video(path, duration_s=4, fps=25, width=160, height=120, gop=25)
+    return path
+
+
+class Workspace:
+    """A manifest folder with a local root; videos are copied into the input bucket."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root
+        self.oss = root / "oss"
+        self.manifest = root / "m.yaml"
+        self.state = root / "m.lock.json"
+        self.runner = CliRunner()
+
+    def add_video(self, src: Path, key: str, bucket: str = "media-in") -> Path:
+        dest = self.oss / bucket / key
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        return dest
+
+    def write(self, text: str) -> Path:
+        self.manifest.write_text(textwrap.dedent(text).lstrip())
+        return self.manifest
+
+    def out(self, key: str, bucket: str = "media-out") -> Path:
+        return self.oss / bucket / key
+
+    def cli(self, *args: str, code: int | None = None):  # noqa: ANN201
+        result = self.runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
+        if code is not None:
+            assert result.exit_code == code, (result.exit_code, result.output)
+        return result
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path)
+
+
+HEADER = """\
+version: 1
+target: {backend: local, root: ./oss}
+defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
+"""
