@@ -272,6 +272,8 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
 
 def _pattern_help(path: PathT) -> str:
     last = next((p for p in reversed(path) if isinstance(p, str)), "")
+    if path[:1] == ("inputs",) and last == "id":
+        return "input ids cannot contain spaces or the glob characters * ? [ ]"
     return {
         "id": "use letters, digits, '_', '.', '-'; start with a letter or digit",
         "bucket": "bucket names are 3-63 lowercase letters, digits and '-'",
