@@ -1,0 +1,584 @@
+"""The MTS emulator: an HTTP server that speaks the MTS RPC protocol over the local engine.
+
+What it does, as the service does (see the research notes, sections 2-5):
+
+- ``POST`` or ``GET`` on ``/``; every parameter in the query string (form-encoded body parameters of a
+  POST are accepted too and take part in the signature); ``Version=2014-06-18``; JSON answers.
+- Signature v1 (HMAC-SHA1) checked against the configured keys; STS requests (``SecurityToken``) are
+  accepted for a configured AccessKeyId. ``Timestamp`` more than 15 minutes off is refused, and so is a
+  ``SignatureNonce`` seen in the last 15 minutes.
+- Errors are non-2xx answers with a ``{RequestId, HostId, Code, Message}`` body; SignatureDoesNotMatch
+  carries the server's string to sign in the exact format the SDK parses.
+- Every scalar in an answer is a string; State is spelled ``Snapshoting``; at most 10 ids per query;
+  ``NonExistSnapshotJobIds`` only when non-empty; listing mode with filters and paging.
+
+For tests and benchmarks it injects faults (latency, throttling per action at a QPS, 5xx at a rate,
+dropped Submit answers: the job is created, then the connection is closed without an answer) and
+journals every request as one JSON line, without signatures, key ids or tokens.
+
+``simulate=True`` keeps an in-memory job table instead of running the engine: inputs are validated as
+the service does but no video is decoded; async jobs go Submitted -> Snapshoting -> Success after
+``simulate_seconds`` with Count = Num (or 1). It is for benchmarks of the runner itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from ..engine.service import (
+    STATES,
+    TIME_FORMAT,
+    ServiceError,
+    SnapshotService,
+    _loads_obj,
+    _location,
+    fill,
+    parse_config,
+    parse_time,
+    utc_now,
+)
+from . import signature
+
+log = logging.getLogger(__name__)
+
+VERSION = "2014-06-18"
+ACTIONS = ("SubmitSnapshotJob", "QuerySnapshotJobList")
+MAX_QUERY_IDS = 10
+SKEW_SECONDS = 15 * 60
+NONCE_TTL = 15 * 60 + 60
+SIGNATURE_MISMATCH = "Specified signature is not matched with our calculation. server string to sign is:"
+_HIDDEN_PARAMS = ("Signature", "AccessKeyId", "SecurityToken")
+_REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp")
+
+
+class ApiError(Exception):
+    """An error answer: ``code`` and ``message`` as the service spells them, with its HTTP status."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code, self.message, self.status = code, message, status
+
+
+def _missing(name: str) -> ApiError:
+    return ApiError("MissingParameter",
+                    f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    drop: bool = False
+
+
+def stringify(value: Any) -> Any:
+    """Every scalar a string, as the service answers (booleans as true/false, None as "")."""
+    if isinstance(value, dict):
+        return {str(k): stringify(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [stringify(v) for v in value]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+class RateLimiter:
+    """A non-blocking token bucket: ``try_acquire()`` is False when over the limit."""
+
+    def __init__(self, qps: float) -> None:
+        self.rate = float(qps)
+        self.capacity = max(1.0, self.rate)
+        self._tokens = self.capacity
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+class NonceCache:
+    """SignatureNonces seen in the last ``ttl`` seconds, per AccessKeyId."""
+
+    def __init__(self, ttl: float = NONCE_TTL) -> None:
+        self.ttl = ttl
+        self._seen: dict[tuple[str, str], float] = {}
+        self._order: deque[tuple[float, tuple[str, str]]] = deque()
+        self._lock = threading.Lock()
+
+    def use(self, key_id: str, nonce: str) -> bool:
+        """Record the nonce; False if it was already used."""
+        now = time.monotonic()
+        k = (key_id, nonce)
+        with self._lock:
+            while self._order and self._order[0][0] <= now:
+                _, old = self._order.popleft()
+                if self._seen.get(old, math.inf) <= now:
+                    del self._seen[old]
+            if k in self._seen:
+                return False
+            self._seen[k] = now + self.ttl
+            self._order.append((now + self.ttl, k))
+            return True
+
+
+class Journal:
+    """Every request as a dict in memory, and as one JSON line in ``path`` if given."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = Path(path) if path else None
+        self._entries: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._file = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def add(self, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            self._entries.append(entry)
+            if self._file is not None:
+                self._file.write(line + "\n")
+                self._file.flush()
+
+    def entries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [json.loads(json.dumps(e)) for e in self._entries]
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    emulator: Emulator
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # pragma: no cover - transport noise
+        log.debug("emulator: error while serving %s", client_address, exc_info=True)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's pooled session expects
+    server_version = "mts-emulator/1.0"
+    sys_version = ""
+    timeout = 30  # idle keep-alive connections end after this
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The default logs the request line, which carries AccessKeyId and SecurityToken: never.
+        pass
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        split = urlsplit(self.path)
+        params = parse_qsl(split.query, keep_blank_values=True)
+        ctype = (self.headers.get("Content-Type") or "").lower()
+        if body and ctype.startswith("application/x-www-form-urlencoded"):
+            params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        answer = self.server.emulator.handle(method, split.path or "/", params, self.headers.get("Host"))
+        if answer.drop:
+            # The job exists; the client never hears about it.
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        data = json.dumps(answer.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-acs-request-id", str(answer.body.get("RequestId", "")))
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(data)
+
+
+@dataclass
+class _SimJob:
+    job: dict[str, Any]
+    created: float
+    is_async: bool
+    count: int
+    tiled: bool
+
+
+class Emulator:
+    """The emulator, as a Python object: ``start()`` serves on a background thread, ``stop()`` ends it.
+
+    ``keys`` maps AccessKeyId -> AccessKeySecret. ``url`` is ``http://host:port`` once started;
+    ``requests()`` returns the journal entries. Usable as a context manager.
+    """
+
+    def __init__(self, root: Path, keys: dict[str, str], *, latency_ms: float = 0,
+                 throttle_submit_qps: float | None = None, throttle_query_qps: float | None = None,
+                 error_rate: float = 0.0, drop_rate: float = 0.0, seed: int | None = None,
+                 journal: Path | None = None, simulate: bool = False, simulate_seconds: float = 0.0,
+                 host: str = "127.0.0.1", port: int = 0, sync_timeout: float = 6.0) -> None:
+        if not keys:
+            raise ValueError("the emulator needs at least one AccessKeyId -> secret")
+        for name, rate in (("error_rate", error_rate), ("drop_rate", drop_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        self.root = Path(root)
+        self._keys = dict(keys)
+        self.latency_ms = latency_ms
+        self.error_rate = error_rate
+        self.drop_rate = drop_rate
+        self.simulate = simulate
+        self.simulate_seconds = simulate_seconds
+        self.host, self.port = host, port
+        self.sync_timeout = sync_timeout
+        self._limits = {
+            "SubmitSnapshotJob": RateLimiter(throttle_submit_qps) if throttle_submit_qps else None,
+            "QuerySnapshotJobList": RateLimiter(throttle_query_qps) if throttle_query_qps else None,
+        }
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+        self._nonces = NonceCache()
+        self._journal_path = journal
+        self.journal: Journal | None = None
+        self._service: SnapshotService | None = None
+        self._sim: dict[str, _SimJob] = {}
+        self._sim_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            return self
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.simulate:
+            self._service = SnapshotService(self.root, sync_timeout=self.sync_timeout)
+        self.journal = Journal(self._journal_path)
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.emulator = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="mts-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._service is not None:
+            self._service.close()
+        if self.journal is not None:
+            self.journal.close()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def service(self) -> SnapshotService | None:
+        return self._service
+
+    def requests(self) -> list[dict[str, Any]]:
+        return self.journal.entries() if self.journal is not None else []
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Wait for the engine's async work (real mode)."""
+        if self._service is not None:
+            self._service.drain(timeout)
+
+    # ------------------------------------------------------------------ one request
+
+    def _chance(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self._rng_lock:
+            return self._rng.random() < rate
+
+    def handle(self, method: str, path: str, items: list[tuple[str, str]], host: str | None = None) -> Answer:
+        """Answer one request (the HTTP layer is in ``_Handler``)."""
+        started = time.monotonic()
+        rid = str(uuid.uuid4()).upper()
+        params: dict[str, str] = {}
+        for k, v in items:
+            params[k] = v
+        region = params.get("RegionId") or "cn-shanghai"
+        entry: dict[str, Any] = {
+            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": method,
+            "action": params.get("Action", ""), "status": None, "code": "", "request_id": rid,
+            "job_id": None, "user_data": params.get("UserData"), "ids": 0,
+            "params": {k: v for k, v in params.items() if k not in _HIDDEN_PARAMS},
+        }
+        if "SecurityToken" in params:
+            entry["sts"] = True
+        if params.get("SnapshotJobIds"):
+            entry["ids"] = len([s for s in params["SnapshotJobIds"].split(",") if s.strip()])
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000.0)
+        try:
+            answer = self._handle(method, path, params, rid, entry)
+        except ApiError as e:
+            answer = Answer(e.status, {"RequestId": rid, "HostId": f"mts.{region}.aliyuncs.com",
+                                       "Code": e.code, "Message": e.message})
+        except Exception:  # a bug in the emulator or the engine: answer as the service would
+            log.exception("emulator: internal error")
+            answer = Answer(500, {"RequestId": rid, "HostId": f"mts.{region}.aliyuncs.com",
+                                  "Code": "InternalError",
+                                  "Message": "The request processing has failed due to some unknown error."})
+        entry["status"] = None if answer.drop else answer.status
+        entry["code"] = "" if answer.drop else str(answer.body.get("Code", ""))
+        if answer.drop:
+            entry["dropped"] = True
+        entry["ms"] = round((time.monotonic() - started) * 1000, 1)
+        if self.journal is not None:
+            self.journal.add(entry)
+        return answer
+
+    def _handle(self, method: str, path: str, params: dict[str, str], rid: str,
+                entry: dict[str, Any]) -> Answer:
+        if path.rstrip("/") != "":
+            raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
+        action = params.get("Action")
+        if not action:
+            raise _missing("Action")
+        if action not in ACTIONS or params.get("Version") != VERSION:
+            raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
+        for name in _REQUIRED:
+            if name not in params:
+                raise _missing(name)
+        self._check_timestamp(params["Timestamp"])
+        secret = self._keys.get(params["AccessKeyId"])
+        if secret is None:
+            raise ApiError("InvalidAccessKeyId.NotFound", "Specified access key is not found.", 404)
+        if params["SignatureMethod"] != signature.SIGNATURE_METHOD:
+            raise ApiError("InvalidSignatureMethod", "Specified signature method is not supported.", 400)
+        if params["SignatureVersion"] != signature.SIGNATURE_VERSION:
+            raise ApiError("IncompleteSignature", "The request signature does not conform to Aliyun standards.", 400)
+        ok, sts = signature.verify(method, params, secret, params["Signature"])
+        if not ok:
+            raise ApiError("SignatureDoesNotMatch", SIGNATURE_MISMATCH + sts, 400)
+        if not self._nonces.use(params["AccessKeyId"], params["SignatureNonce"]):
+            raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.", 400)
+        limiter = self._limits.get(action)
+        if limiter is not None and not limiter.try_acquire():
+            raise ApiError("Throttling.User", "Request was denied due to user flow control.", 400)
+        if self._chance(self.error_rate):
+            if self._chance(0.5):
+                raise ApiError("InternalError", "The request processing has failed due to some unknown error, "
+                               "exception or failure.", 500)
+            raise ApiError("ServiceUnavailable", "The request has failed due to a temporary failure of the server.",
+                           503)
+        try:
+            if action == "SubmitSnapshotJob":
+                body = self._submit(params, rid)
+                entry["job_id"] = body["SnapshotJob"]["Id"]
+                return Answer(200, body, drop=self._chance(self.drop_rate))
+            return Answer(200, self._query(params, rid))
+        except ServiceError as e:
+            raise ApiError(e.code, e.message, e.status) from None
+
+    @staticmethod
+    def _check_timestamp(value: str) -> None:
+        try:
+            ts = datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            raise ApiError("InvalidTimeStamp.Format",
+                           "Specified time stamp or date value is not well formatted.", 400) from None
+        if abs(time.time() - ts.timestamp()) > SKEW_SECONDS:
+            raise ApiError("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.", 400)
+
+    # ------------------------------------------------------------------ the two actions
+
+    def _submit(self, params: dict[str, str], rid: str) -> dict[str, Any]:
+        for name in ("Input", "SnapshotConfig"):
+            if not params.get(name):
+                raise _missing(name)
+        pipeline = params.get("PipelineId") or None
+        user_data = params.get("UserData")
+        if self.simulate:
+            job = self._sim_submit(params["Input"], params["SnapshotConfig"], pipeline, user_data)
+        else:
+            assert self._service is not None
+            job = self._service.submit_snapshot_job(params["Input"], params["SnapshotConfig"], pipeline, user_data)
+        return {"RequestId": rid, "SnapshotJob": stringify(job)}
+
+    def _query(self, params: dict[str, str], rid: str) -> dict[str, Any]:
+        ids = [s.strip() for s in (params.get("SnapshotJobIds") or "").split(",") if s.strip()]
+        if len(ids) > MAX_QUERY_IDS:
+            raise ApiError("InvalidParameter", f"SnapshotJobIds takes at most {MAX_QUERY_IDS} ids, got {len(ids)}.")
+        size_s = params.get("MaximumPageSize")
+        size = None
+        if size_s not in (None, ""):
+            try:
+                size = int(size_s)
+            except ValueError:
+                raise ApiError("InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer.") from None
+        filters = dict(page_token=params.get("NextPageToken") or None, max_page_size=size,
+                       state=params.get("State") or None, start=params.get("StartOfJobCreatedTimeRange") or None,
+                       end=params.get("EndOfJobCreatedTimeRange") or None, pipeline_id=params.get("PipelineId") or None)
+        if self.simulate:
+            out = self._sim_query(ids, rid, **filters)
+        else:
+            assert self._service is not None
+            out = self._service.query_snapshot_job_list(ids or None, **filters)
+            out["RequestId"] = rid
+        if not (out.get("NonExistSnapshotJobIds") or {}).get("String"):
+            out.pop("NonExistSnapshotJobIds", None)
+        return stringify(out)
+
+    # ------------------------------------------------------------------ simulation
+
+    def _sim_submit(self, input: str, config: str, pipeline: str | None, user_data: str | None) -> dict[str, Any]:
+        from ..engine.service import ObjectStore
+
+        inp = _loads_obj(input, "Input")
+        cfg = _loads_obj(config, "SnapshotConfig")
+        in_bucket, in_loc, in_key = _location(inp, "Input")
+        store = ObjectStore(self.root)
+        store.path(in_bucket, in_key)
+        if "OutputFile" not in cfg or not isinstance(cfg["OutputFile"], dict):
+            raise ServiceError("InvalidParameter.NullValue", "SnapshotConfig.OutputFile is required")
+        out_bucket, _, out_key = _location(cfg["OutputFile"], "OutputFile")
+        if not out_key.lower().endswith(".jpg"):
+            raise ServiceError("InvalidParameter", "OutputFile.Object must be a .jpg")
+        spec = parse_config(cfg)
+        store.path(out_bucket, fill(out_key, in_key, Count="00001", SnapshotTime="0"))
+        if spec.num not in (None, 1) and "{Count}" not in out_key:
+            raise ServiceError("InvalidParameter", "OutputFile.Object must contain {Count} when Num != 1")
+        if user_data is not None and len(user_data.encode()) > 1024:
+            raise ServiceError("InvalidParameter.OutOfRange", "UserData is longer than 1024 bytes")
+        count = spec.num or 1
+        job = {
+            "Id": uuid.uuid4().hex, "State": "Submitted", "Code": "", "Message": "", "Count": "0",
+            "TileCount": "0", "UserData": user_data or "", "PipelineId": pipeline or "",
+            "CreationTime": utc_now(), "Input": {"Bucket": in_bucket, "Location": in_loc, "Object": inp["Object"]},
+            "SnapshotConfig": cfg,
+        }
+        sim = _SimJob(job, time.monotonic(), spec.is_async, count, spec.tile is not None)
+        if not spec.is_async:
+            self._sim_finish(sim)
+        with self._sim_lock:
+            self._sim[job["Id"]] = sim
+        return dict(job)
+
+    def _sim_finish(self, sim: _SimJob) -> None:
+        sim.job.update(State="Success", Code="", Message="", Count=str(sim.count),
+                       TileCount=str(sim.count if sim.tiled else 0))
+
+    def _sim_view(self, sim: _SimJob) -> dict[str, Any]:
+        if sim.job["State"] not in ("Success", "Fail"):
+            if time.monotonic() - sim.created >= self.simulate_seconds:
+                self._sim_finish(sim)
+            else:
+                sim.job["State"] = "Snapshoting"
+        return json.loads(json.dumps(sim.job))
+
+    def _sim_query(self, ids: list[str], rid: str, *, page_token: str | None, max_page_size: int | None,
+                   state: str | None, start: str | None, end: str | None, pipeline_id: str | None) -> dict[str, Any]:
+        with self._sim_lock:
+            if ids:
+                found, missing = [], []
+                for jid in ids:
+                    sim = self._sim.get(jid)
+                    if sim is None:
+                        missing.append(jid)
+                    else:
+                        found.append(self._sim_view(sim))
+                out: dict[str, Any] = {"RequestId": rid, "SnapshotJobList": {"SnapshotJob": found}}
+                if missing:
+                    out["NonExistSnapshotJobIds"] = {"String": missing}
+                return out
+            jobs = [self._sim_view(s) for s in self._sim.values()]
+        size = 30 if max_page_size is None else max_page_size
+        if not 1 <= size <= 300:
+            raise ServiceError("InvalidParameter.OutOfRange", "MaximumPageSize must be in [1, 300]")
+        if state and state not in STATES:
+            raise ServiceError("InvalidParameter", f"State must be one of {', '.join(STATES)}")
+        lo = parse_time(start, "StartOfJobCreatedTimeRange") if start else None
+        hi = parse_time(end, "EndOfJobCreatedTimeRange") if end else None
+        selected = []
+        for job in jobs:
+            created = parse_time(job["CreationTime"], "CreationTime")
+            if ((state and job["State"] != state) or (pipeline_id and job["PipelineId"] != pipeline_id)
+                    or (lo and created < lo) or (hi and created > hi)):
+                continue
+            selected.append(job)
+        selected.sort(key=lambda j: (j["CreationTime"], j["Id"]), reverse=True)  # newest first
+        offset = 0
+        if page_token:
+            offset = next((i for i, j in enumerate(selected) if j["Id"] == page_token), -1)
+            if offset < 0:
+                raise ServiceError("InvalidParameter", "NextPageToken is invalid or expired")
+        out = {"RequestId": rid, "SnapshotJobList": {"SnapshotJob": selected[offset: offset + size]}}
+        if offset + size < len(selected):
+            out["NextPageToken"] = selected[offset + size]["Id"]
+        return out
