@@ -301,3 +301,98 @@ def describe_lock(info: dict[str, Any] | None) -> str:
     from .locking import describe
 
     return describe(info)
+
+
+# ------------------------------------------------------------------------------------ refresh / import / state
+
+
+def refresh(ctx: Context, opts: ApplyOptions, *, on_event: Callable[[Event], None] | None = None,
+            backend: Backend | None = None) -> ApplyOutcome:
+    """Poll every non-final job (and look up interrupted submissions); never submit anything."""
+    run = Run(ctx, "refresh", opts.lock_timeout)
+    try:
+        full = compute_plan(ctx, PlanRequest())
+        changes = tuple(c for c in full.changes if c.action == "resume")
+        plan = Plan(changes)
+        be = backend or open_backend(ctx.manifest, workers=opts.parallelism)
+        try:
+            ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
+            ex.allow_submit = False
+            summary = ex.run(plan)
+        finally:
+            if backend is None:
+                be.close()
+    finally:
+        changed = run.close()
+    return ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
+                        run.store.bytes_written)
+
+
+def _decoded(value: Any) -> Any:
+    from urllib.parse import unquote
+
+    if isinstance(value, dict):
+        return {k: (unquote(v) if k == "Object" and isinstance(v, str) else _decoded(v))
+                for k, v in value.items() if k != "RoleArn"}
+    return value
+
+
+def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0,
+               backend: Backend | None = None) -> dict[str, Any]:
+    """Adopt an existing job into the state after checking it exists and matches the manifest."""
+    from .errors import SpecrunnerError
+    from .executor import outcome_record
+    from .manifest import did_you_mean
+
+    desired = {j.key: j for j in ctx.jobs}
+    if key not in desired:
+        raise SpecrunnerError(f"no job {key!r} in {ctx.manifest_path}{did_you_mean(key, list(desired))}",
+                              hint="job keys are <input id>::<rule id>; `specrunner plan` lists them")
+    job = desired[key]
+    run = Run(ctx, "import", lock_timeout)
+    try:
+        be = backend or open_backend(ctx.manifest, workers=1)
+        try:
+            found, missing = be.query([job_id])
+        finally:
+            if backend is None:
+                be.close()
+        if missing or not found:
+            raise SpecrunnerError(f"job {job_id} does not exist on the {ctx.manifest.target.backend} backend")
+        remote = found[0]
+        raw = remote.raw
+        want_cfg, got_cfg = _decoded(job.request["SnapshotConfig"]), _decoded(raw.get("SnapshotConfig", {}))
+        if "FrameType" not in want_cfg and str(got_cfg.get("FrameType", "intra")).lower() == "intra":
+            got_cfg.pop("FrameType", None)  # the service's default, echoed back
+        got_input = {k: raw.get("Input", {}).get(k) for k in ("Bucket", "Location", "Object")}
+        diffs = ["Input"] if _decoded(job.request["Input"]) != _decoded(got_input) else []
+        diffs += [f"SnapshotConfig.{k}" for k in sorted(set(want_cfg) | set(got_cfg))
+                  if want_cfg.get(k) != got_cfg.get(k)]
+        if diffs:
+            raise SpecrunnerError(f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
+                                  hint="import only jobs created with the same parameters as the rule")
+        rec = outcome_record(job, remote)
+        run.store.put(key, rec, durable=True)
+    finally:
+        run.close()
+    return rec
+
+
+def state_remove(state_path: Path, keys: list[str], *, lock_timeout: float = 0.0) -> list[str]:
+    from .errors import SpecrunnerError
+    from .locking import acquire as _acquire
+
+    lock = _acquire(state_path, "state rm", timeout=lock_timeout)
+    try:
+        store = StateStore.open(state_path)
+        missing = [k for k in keys if k not in store.jobs]
+        if missing:
+            raise SpecrunnerError(f"not in the state: {', '.join(missing)}",
+                                  hint="`specrunner state list` shows the keys")
+        for k in keys:
+            store.delete(k, durable=True)
+        store.commit()
+        store.close()
+    finally:
+        lock.release()
+    return keys

@@ -285,6 +285,176 @@ def schema() -> None:
     typer.echo(schema_text(), nl=False)
 
 
+@cli.command()
+def retry(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    parallelism: Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, help="Concurrent submissions.")] = 10,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs.")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop waiting after this many seconds.")] = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    fmt: FormatOpt = Fmt.text,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", help="One line per job event.")] = False,
+) -> None:
+    """Rerun only the jobs whose last outcome is Fail (an apply restricted to failures).
+
+    Example: specrunner retry specs/demo.yaml
+    """
+    _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
+               verbose, only_failed=True)
+
+
+@cli.command()
+def refresh(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Poll once; do not wait for running jobs to finish.")] = False,
+    fmt: FormatOpt = Fmt.text,
+) -> None:
+    """Poll every job that is not final and record its outcome. Submits nothing.
+
+    Example: specrunner refresh specs/demo.yaml --no-wait
+    """
+    from . import render
+
+    try:
+        ctx = core.load_context(manifest, state)
+        outcome = core.refresh(ctx, core.ApplyOptions(wait=not no_wait, lock_timeout=lock_timeout))
+    except SpecrunnerError as e:
+        _handle(e, fmt)
+    c = outcome.summary.counts()
+    if fmt == Fmt.json:
+        typer.echo(render.to_json({"format_version": "1.0", "kind": "specrunner-refresh", "counts": c,
+                                   "state_changed": outcome.state_changed}))
+    else:
+        typer.echo(f"Refresh: {len(outcome.plan.changes)} job(s) not final; {c['succeeded']} succeeded, "
+                   f"{c['failed']} failed, {c['pending']} still running or unresolved, {c['adopted']} adopted.")
+        typer.echo(f"State {'written to' if outcome.state_changed else 'unchanged:'} {ctx.state_path}.")
+    raise typer.Exit(3 if c["failed"] else 4 if c["pending"] else 0)
+
+
+@cli.command("import")
+def import_(
+    manifest: ManifestArg,
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False)],
+    job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False)],
+    state: StateOpt = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+) -> None:
+    """Adopt an existing job into the state, after checking it exists and matches the rule.
+
+    Example: specrunner import specs/demo.yaml videos/intro.mp4::poster 88c6ca184c0e47098a5b665e2a126797
+    """
+    try:
+        ctx = core.load_context(manifest, state)
+        rec = core.import_job(ctx, key, job_id, lock_timeout=lock_timeout)
+    except SpecrunnerError as e:
+        _handle(e)
+    typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
+
+
+state_cli = typer.Typer(help="State surgery: list and remove records (each takes the lock and bumps the serial).",
+                        no_args_is_help=True)
+cli.add_typer(state_cli, name="state")
+
+
+@state_cli.command("list")
+def state_list(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+) -> None:
+    """List the job keys in the state, one per line, with their state.
+
+    Example: specrunner state list specs/demo.yaml
+    """
+    from .state import default_state_path, read_state
+
+    try:
+        doc = read_state(state or default_state_path(manifest))
+    except SpecrunnerError as e:
+        _handle(e)
+    for row in core.state_rows(doc):
+        typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
+
+
+@state_cli.command("rm")
+def state_rm(
+    manifest: ManifestArg,
+    keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).", show_default=False)],
+    state: StateOpt = None,
+    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+) -> None:
+    """Remove records from the state; the next plan creates those jobs again.
+
+    Example: specrunner state rm specs/demo.yaml videos/intro.mp4::poster
+    """
+    from .state import default_state_path
+
+    try:
+        removed = core.state_remove(state or default_state_path(manifest), keys, lock_timeout=lock_timeout)
+    except SpecrunnerError as e:
+        _handle(e)
+    typer.echo(f"Removed {len(removed)} record(s) from the state.")
+
+
+@cli.command("force-unlock")
+def force_unlock(
+    manifest: ManifestArg,
+    lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False)],
+    state: StateOpt = None,
+) -> None:
+    """Remove a lock left behind by a run that is gone (refuses a wrong id or a live holder).
+
+    Example: specrunner force-unlock specs/demo.yaml 1f0c2a9e-...
+    """
+    from .locking import force_unlock as _force
+    from .state import default_state_path
+
+    try:
+        info = _force(state or default_state_path(manifest), lock_id)
+    except SpecrunnerError as e:
+        _handle(e)
+    typer.echo(f"Unlocked: removed the lock of {core.describe_lock(info)}.")
+
+
+@cli.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.")] = Path("specrunner.yaml"),
+    backend: Annotated[str, typer.Option("--backend", help="local or aliyun.")] = "local",
+) -> None:
+    """Write a commented starter manifest (never overwrites).
+
+    Example: specrunner init specs/site.yaml --backend aliyun
+    """
+    from .starter import starter_manifest
+
+    if backend not in ("local", "aliyun"):
+        _err(f"unknown backend {backend!r}; use local or aliyun")
+    if path.exists():
+        _err(f"{path} already exists; choose another path or remove it first")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(starter_manifest(path, backend), encoding="utf-8")
+    except OSError as e:
+        _err(f"cannot write {path}: {e.strerror or e}")
+    typer.echo(f"Wrote {path}. Next: specrunner validate {path} && specrunner plan {path}")
+
+
+def _register_emulator() -> None:
+    try:
+        from .emulator.cli import emulator as _emulator_cmd
+    except ImportError:  # pragma: no cover - the emulator is part of the package
+        return
+    cli.command("emulator")(_emulator_cmd)
+
+
+_register_emulator()
+
+
 def main() -> None:
     try:
         cli()

@@ -106,6 +106,34 @@ class Options:
     timeout: float | None = None  # stop waiting on async jobs after this many seconds
 
 
+def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """The state record of ``job``; ``fields`` fill in what the service said."""
+    rec: dict[str, Any] = {
+        "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
+        "request": job.request, "job_id": None, "state": None, "code": "", "message": "",
+        "count": None, "tile_count": None, "outputs": [],
+    }
+    if job.user_data:
+        rec["user_data"] = job.user_data
+    if intent:
+        rec["intent"] = intent
+    rec.update(fields)
+    return rec
+
+
+def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:
+    """The state record of ``job`` as the service reports it (outputs listed once it succeeded)."""
+    outputs: list[str] = []
+    if remote.state == "Success":
+        tile = job.request["SnapshotConfig"].get("TileOut")
+        per = int(tile["Lines"]) * int(tile["Columns"]) if tile else None
+        keep = tile is None or tile.get("IsKeepCellPic", "true") != "false"
+        outputs = expected_outputs(job.output_template, job.tile_template, remote.count or 0,
+                                   remote.tile_count or 0, keep, per)
+    return job_record(job, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message,
+                      count=remote.count, tile_count=remote.tile_count, outputs=outputs)
+
+
 class Executor:
     def __init__(self, backend: Backend, store: StateStore, options: Options, *,
                  submit_bucket: TokenBucket | None = None, query_bucket: TokenBucket | None = None,
@@ -123,6 +151,7 @@ class Executor:
         self._lock = threading.Lock()
         self._poll: dict[str, str] = {}  # job id -> key
         self._jobs: dict[str, Job] = {}
+        self.allow_submit = True  # refresh: look interrupted submissions up, never submit
 
     # ------------------------------------------------------------------ helpers
 
@@ -150,29 +179,10 @@ class Executor:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
-            "request": job.request, "job_id": None, "state": None, "code": "", "message": "",
-            "count": None, "tile_count": None, "outputs": [],
-        }
-        if job.user_data:
-            rec["user_data"] = job.user_data
-        if prior_intent:
-            rec["intent"] = prior_intent
-        rec.update(fields)
-        return rec
+        return job_record(job, prior_intent, **fields)
 
     def _outcome(self, job: Job, remote: RemoteJob) -> dict[str, Any]:
-        outputs: list[str] = []
-        if remote.state == "Success":
-            tile = job.request["SnapshotConfig"].get("TileOut")
-            per = int(tile["Lines"]) * int(tile["Columns"]) if tile else None
-            keep = tile is None or tile.get("IsKeepCellPic", "true") != "false"
-            outputs = expected_outputs(job.output_template, job.tile_template, remote.count or 0,
-                                       remote.tile_count or 0, keep, per)
-        return self._record(job, job_id=remote.id, state=remote.state, code=remote.code,
-                            message=remote.message, count=remote.count, tile_count=remote.tile_count,
-                            outputs=outputs)
+        return outcome_record(job, remote)
 
     # ------------------------------------------------------------------ run
 
@@ -256,6 +266,9 @@ class Executor:
                     self._summary.recovered_adopted += 1
                 self._emit("adopted", key=job.key, job_id=found.id)
                 self._accept(res, job, found, adopted=True)
+                return
+            if not self.allow_submit:
+                res.status = "pending"
                 return
             with self._lock:
                 self._summary.recovered_resubmitted += 1
