@@ -444,15 +444,22 @@ def init(
     typer.echo(f"Wrote {path}. Next: specrunner validate {path} && specrunner plan {path}")
 
 
-def _register_emulator() -> None:
-    try:
-        from .emulator.cli import emulator as _emulator_cmd
-    except ImportError:  # pragma: no cover - the emulator is part of the package
-        return
-    cli.command("emulator")(_emulator_cmd)
+def _register_extensions() -> None:
+    """Commands that live in their own packages (each module imports only stdlib + typer at load)."""
+    import importlib
+
+    for module, names in (("emulator.cli", ("emulator",)), ("report.cli", ("preview", "report"))):
+        try:
+            mod = importlib.import_module(f"specrunner.{module}")
+        except ModuleNotFoundError as e:  # pragma: no cover - while a package is being built
+            if e.name != f"specrunner.{module}":
+                raise
+            continue
+        for name in names:
+            cli.command(name)(getattr(mod, name))
 
 
-_register_emulator()
+_register_extensions()
 
 
 def main() -> None:
