@@ -35,6 +35,12 @@ class Fmt(str, Enum):
     json = "json"
 
 
+class RunFmt(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
 def _err(message: str, hint: str | None = None, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     if hint:
@@ -76,6 +82,7 @@ def main_options(
 ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)]
 StateOpt = Annotated[Path | None, typer.Option("--state", help="State file. Default: <manifest dir>/<stem>.lock.json.")]
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]
+RunFormatOpt = Annotated[RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")]
 TargetOpt = Annotated[list[str] | None, typer.Option("--target", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Skip jobs matching this glob. Repeatable.")]
 
@@ -119,7 +126,7 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 1: error, 2: changes.")] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
-    fmt: FormatOpt = Fmt.text,
+    fmt: RunFormatOpt = RunFmt.text,
     show_unchanged: Annotated[bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")] = False,
 ) -> None:
     """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
@@ -136,9 +143,14 @@ def plan(
         if out:
             core.save_plan(doc, out)
     except SpecrunnerError as e:
-        _handle(e, fmt)
-    if fmt == Fmt.json:
+        _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
+    if fmt == RunFmt.json:
         typer.echo(render.to_json(doc))
+    elif fmt == RunFmt.markdown:
+        from .markdown import plan_markdown
+
+        typer.echo(plan_markdown(p, str(manifest), show_unchanged=show_unchanged,
+                                 json_hint=f"`specrunner plan {manifest} --format json`"), nl=False)
     else:
         typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p)))
         if out:
@@ -164,7 +176,7 @@ def apply(
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
-    fmt: FormatOpt = Fmt.text,
+    fmt: RunFormatOpt = RunFmt.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="One line per job event.")] = False,
 ) -> None:
@@ -177,7 +189,7 @@ def apply(
 
 
 def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bool, timeout: float | None,
-               lock_timeout: float, target: list[str] | None, exclude: list[str] | None, fmt: Fmt,
+               lock_timeout: float, target: list[str] | None, exclude: list[str] | None, fmt: RunFmt,
                quiet: bool, verbose: bool, *, only_failed: bool) -> NoReturn:
     from . import render
     from .progress import Progress
@@ -194,15 +206,20 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
         else:
             ctx = core.load_context(manifest, state)
             req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
-        progress = Progress(quiet=quiet or fmt == Fmt.json, verbose=verbose)
+        progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
         opts = core.ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout,
                                  timeout=timeout)
         outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
                              executor_hook=_install_signal_handlers)
         progress.close()
     except SpecrunnerError as e:
-        _handle(e, fmt)
-    if fmt == Fmt.json:
+        _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
+    if fmt == RunFmt.markdown:
+        from .markdown import apply_markdown
+
+        hint = f"the run results file `{outcome.run_file}`" if outcome.run_file else "`--format json`"
+        typer.echo(apply_markdown(outcome.plan, outcome.summary, str(ctx.manifest_path), json_hint=hint), nl=False)
+    elif fmt == RunFmt.json:
         doc = {"format_version": "1.0", "kind": "specrunner-apply", "counts": outcome.summary.counts(),
                "exit_code": outcome.exit_code(), "state_changed": outcome.state_changed,
                "run_results": str(outcome.run_file) if outcome.run_file else None,
@@ -295,7 +312,7 @@ def retry(
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
-    fmt: FormatOpt = Fmt.text,
+    fmt: RunFormatOpt = RunFmt.text,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="One line per job event.")] = False,
 ) -> None:
