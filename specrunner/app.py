@@ -37,6 +37,7 @@ class Context:
     manifest: Manifest
     jobs: list[Job]
     state: StateDoc | None
+    discovered: list[tuple[Any, int]] = field(default_factory=list)
 
     @property
     def state_jobs(self) -> dict[str, dict[str, Any]]:
@@ -46,11 +47,56 @@ class Context:
         return self.state.digest() if self.state else None
 
 
-def load_context(manifest_path: str | Path, state_path: str | Path | None = None) -> Context:
+def load_context(manifest_path: str | Path, state_path: str | Path | None = None, *,
+                 lister: Any = None) -> Context:
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
     spath = Path(state_path) if state_path else default_state_path(mpath)
-    return Context(mpath, spath, manifest, expand(manifest), read_state(spath))
+    discovered: list[tuple[Any, int]] = []
+    if manifest.discoveries:
+        manifest, discovered = discover_inputs(manifest, lister)
+    jobs = expand(manifest)
+    check_collisions(jobs)
+    ctx = Context(mpath, spath, manifest, jobs, read_state(spath))
+    ctx.discovered = discovered
+    return ctx
+
+
+def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, list[tuple[Any, int]]]:
+    """Expand `{prefix, match}` input entries by listing the bucket (at plan time)."""
+    from .backends import open_lister
+    from .manifest import Input
+
+    lister = lister or open_lister(manifest)
+    inputs = list(manifest.inputs)
+    seen = {i.id for i in inputs}
+    found: list[tuple[Any, int]] = []
+    for d in manifest.discoveries:
+        keys = [k for k in lister(d.bucket, d.location, d.prefix) if d.matches(k)]
+        n = 0
+        for key in keys:
+            if key in seen:
+                continue
+            seen.add(key)
+            inputs.append(Input(id=key, object=key, bucket=d.bucket, location=d.location))
+            n += 1
+        found.append((d, n))
+    return manifest.model_copy(update={"inputs": tuple(inputs)}), found
+
+
+def check_collisions(jobs: list[Job]) -> None:
+    """Two jobs must never write the same object (checked again after discovery)."""
+    owner: dict[str, str] = {}
+    for job in jobs:
+        for tpl in filter(None, (job.output_template, job.tile_template)):
+            other = owner.setdefault(tpl, job.key)
+            if other != job.key:
+                from .errors import ManifestError
+
+                raise ManifestError(
+                    f"jobs {other} and {job.key} would both write {tpl}",
+                    hint="add {FileName} or {ObjectPrefix} to the rule's output so every input gets its own objects",
+                )
 
 
 @dataclass
@@ -87,6 +133,8 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
         "backend": ctx.manifest.target.backend,
         "selection": {"targets": list(req.targets), "excludes": list(req.excludes),
                       "only_failed": req.only_failed},
+        "discovery": [{"index": d.index, "bucket": d.bucket, "prefix": d.prefix, "match": d.match, "found": n}
+                      for d, n in ctx.discovered],
         "summary": plan.counts(),
         "has_changes": plan.has_changes,
         "changes": changes,

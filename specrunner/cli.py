@@ -152,10 +152,17 @@ def plan(
         typer.echo(plan_markdown(p, str(manifest), show_unchanged=show_unchanged,
                                  json_hint=f"`specrunner plan {manifest} --format json`"), nl=False)
     else:
+        for line in _discovery_lines(ctx):
+            typer.echo(line)
         typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p)))
         if out:
             typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
     raise typer.Exit(2 if detailed_exitcode and p.has_changes else 0)
+
+
+def _discovery_lines(ctx: Any) -> list[str]:
+    return [f"Discovered {n} input{'s' if n != 1 else ''} in {d.bucket}/{d.prefix} matching {d.match} "
+            f"(inputs[{d.index}])." for d, n in ctx.discovered]
 
 
 def _recovery_note(p: Any) -> str | None:

@@ -61,6 +61,19 @@ class Input(_Model):
     location: str
 
 
+class Discovery(_Model):
+    """An input entry listed at plan time: every object under ``prefix`` matching ``match``."""
+
+    index: int  # position in `inputs`, for messages
+    prefix: str
+    match: str
+    bucket: str
+    location: str
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.prefix) and fnmatch.fnmatchcase(key[len(self.prefix):], self.match)
+
+
 class Tile(_Model):
     lines: int = 10
     columns: int = 10
@@ -114,6 +127,7 @@ class Manifest(_Model):
     pipeline_id: str | None
     inputs: tuple[Input, ...]
     rules: tuple[Rule, ...]
+    discoveries: tuple[Discovery, ...] = ()
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,11 +241,15 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         for sub in err.context or []:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
         options = err.schema[v]
-        for i, branch in enumerate(options):
-            if "type" in branch and _type_matches(err.instance, branch["type"]) and i in branches:
-                for sub in branches[i]:
-                    _report(sub, add)
-                return
+        fitting = [i for i, b in enumerate(options)
+                   if "type" in b and _type_matches(err.instance, b["type"]) and i in branches]
+        # Among branches of the right type, prefer one whose required keys are all present.
+        if isinstance(err.instance, dict):
+            fitting.sort(key=lambda i: not all(k in err.instance for k in options[i].get("required", [])))
+        if fitting:
+            for sub in branches[fitting[0]]:
+                _report(sub, add)
+            return
         types = [b.get("type") for b in options if "type" in b]
         add(path, f"expected {' or '.join(_type_word(t) for t in types)}, got {_describe(err.instance)}")
         return
@@ -328,6 +346,15 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
     for i, item in enumerate(inputs):
         if isinstance(item, str):
             iid, obj, has_bucket, has_loc = item, item, False, False
+        elif isinstance(item, dict) and "prefix" in item and "object" not in item:
+            if "bucket" not in item and "input_bucket" not in defaults:
+                add(("inputs", i), "no bucket: set defaults.input_bucket or this entry's `bucket`")
+            if "location" not in item and "location" not in defaults:
+                add(("inputs", i), "no location: set defaults.location or this entry's `location`")
+            prefix = item.get("prefix")
+            if isinstance(prefix, str) and (prefix.startswith("/") or ".." in prefix.split("/")):
+                add(("inputs", i, "prefix"), "prefix must be relative to the bucket, without '..' segments")
+            continue
         elif isinstance(item, dict):
             obj = item.get("object")
             iid = item.get("id", obj)
@@ -363,8 +390,9 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
         globs = rule.get("inputs")
         matched = list(input_ids)
         if isinstance(globs, list) and all(isinstance(g, str) for g in globs):
+            has_discovery = any(isinstance(x, dict) and "prefix" in x for x in inputs)
             for g, glob in enumerate(globs):
-                if not any(fnmatch.fnmatchcase(iid, glob) for iid in input_ids):
+                if not has_discovery and not any(fnmatch.fnmatchcase(iid, glob) for iid in input_ids):
                     add(("rules", r, "inputs", g), f"glob {glob!r} matches no input id", severity="warning")
             matched = [iid for iid in input_ids if any(fnmatch.fnmatchcase(iid, g) for g in globs)]
         if isinstance(rid, str):
@@ -516,7 +544,13 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         sync_timeout=t.get("sync_timeout", 6.0),
     )
     inputs = []
-    for item in data["inputs"]:
+    discoveries = []
+    for i, item in enumerate(data["inputs"]):
+        if isinstance(item, dict) and "prefix" in item:
+            discoveries.append(Discovery(index=i, prefix=item["prefix"], match=item.get("match", "*"),
+                                         bucket=item.get("bucket", d.get("input_bucket")),
+                                         location=item.get("location", d.get("location"))))
+            continue
         if isinstance(item, str):
             item = {"object": item}
         inputs.append(Input(id=item.get("id", item["object"]), object=item["object"],
@@ -546,6 +580,7 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
     return Manifest(
         path=display_path(path), base_dir=str(path.resolve().parent), target=target,
         pipeline_id=t.get("pipeline_id", d.get("pipeline_id")), inputs=tuple(inputs), rules=tuple(rules),
+        discoveries=tuple(discoveries),
     )
 
 

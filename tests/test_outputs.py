@@ -92,3 +92,29 @@ def test_exit_codes_match_the_readme_table(ws: Workspace, video_4s: Path) -> Non
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
     ws.write("version: 1\n")
     ws.cli("plan", ws.manifest, code=1)
+
+
+def test_prefix_discovery_on_the_local_engine(ws: Workspace, video_4s: Path) -> None:
+    for key in ("videos/2026/a.mp4", "videos/2026/sub/b.mp4", "videos/2026/notes.txt", "videos/2025/old.mp4"):
+        ws.add_video(video_4s, key)
+    ws.write(HEADER + """\
+inputs:
+  - videos/2025/old.mp4
+  - {prefix: videos/2026/, match: "*.mp4"}
+rules:
+  - {id: p, time: 1s, output: "p/{ObjectPrefix}{FileName}.jpg"}
+""")
+    r = ws.cli("plan", ws.manifest, code=0)
+    assert "Discovered 2 inputs in media-in/videos/2026/ matching *.mp4 (inputs[1])." in r.stdout
+    assert "Plan: 3 to create" in r.stdout
+    plan = json.loads(ws.cli("plan", ws.manifest, "--format", "json").stdout)
+    assert plan["discovery"] == [{"index": 1, "bucket": "media-in", "prefix": "videos/2026/", "match": "*.mp4",
+                                  "found": 2}]
+    assert sorted(c["key"] for c in plan["changes"]) == [
+        "videos/2025/old.mp4::p", "videos/2026/a.mp4::p", "videos/2026/sub/b.mp4::p"]
+    ws.cli("apply", ws.manifest, code=0)
+    assert ws.out("p/videos/2026/sub/b.jpg").exists()
+    # A discovered collision is caught before anything runs.
+    ws.write(HEADER + 'inputs:\n  - {prefix: videos/, match: "*.mp4"}\nrules:\n  - {id: p, output: "flat.jpg"}\n')
+    r = ws.cli("plan", ws.manifest, code=1)
+    assert "would both write media-out/flat.jpg" in r.stderr

@@ -24,9 +24,31 @@ def _aliyun(manifest: Manifest, workers: int) -> Backend:
 
 BACKENDS: dict[str, Callable[[Manifest, int], Backend]] = {"local": _local, "aliyun": _aliyun}
 
+Lister = Callable[[str, str, str], list[str]]  # (bucket, location, prefix) -> sorted object keys
+
+
+def open_lister(manifest: Manifest) -> Lister:
+    """Object listing for input discovery: folders on the local engine, OSS ListObjectsV2 on the cloud."""
+    if manifest.target.backend == "local":
+        from ..engine.service import ObjectStore, ServiceError
+        from ..errors import SpecrunnerError
+
+        store = ObjectStore(Path(manifest.base_dir) / manifest.target.root)
+
+        def list_local(bucket: str, location: str, prefix: str) -> list[str]:
+            try:
+                return store.list(bucket, prefix)
+            except ServiceError as e:
+                raise SpecrunnerError(f"cannot list {bucket}/{prefix}: {e.message}") from None
+
+        return list_local
+    from .oss import oss_lister
+
+    return oss_lister(manifest.target)
+
 
 def open_backend(manifest: Manifest, *, workers: int = 8) -> Backend:
     return BACKENDS[manifest.target.backend](manifest, workers)
 
 
-__all__ = ["BACKENDS", "MAX_QUERY_IDS", "Backend", "RemoteJob", "open_backend"]
+__all__ = ["BACKENDS", "MAX_QUERY_IDS", "Backend", "Lister", "RemoteJob", "open_backend", "open_lister"]
