@@ -213,6 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mts-emulator/1.0"
     sys_version = ""
     timeout = 30  # idle keep-alive connections end after this
+    disable_nagle_algorithm = True  # small answers must not wait for a delayed ACK
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -248,8 +249,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.send_header("x-acs-request-id", str(answer.body.get("RequestId", "")))
         self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(data)
+        self.wfile.write(data)
 
 
 @dataclass
