@@ -1,6 +1,6 @@
 """Progress for long runs: counts of submitted / running / done / failed, rate and ETA.
 
-On a terminal it redraws one status line; without one (CI) it prints a plain line every few
+On a terminal it shows a live rich progress bar; without one (CI) it prints a plain line every few
 seconds. ``quiet`` prints nothing but failures; ``verbose`` prints one line per job event.
 """
 
@@ -26,7 +26,8 @@ class Progress:
         self.start = time.monotonic()
         self._last = 0.0
         self._lock = threading.Lock()
-        self._drawn = False
+        self._bar: Any = None
+        self._task: Any = None
 
     def event(self, e: dict[str, Any]) -> None:
         kind = e["event"]
@@ -85,33 +86,53 @@ class Progress:
                 f"done {self.done}, failed {self.failed}, {rate:.1f} jobs/s{eta}")
 
     def _tick(self, force: bool = False) -> None:
-        if self.quiet or self.verbose:
+        if self.quiet or self.verbose or not (self.to_submit or self._resumed):
+            return
+        if self.tty:
+            self._bar_update()
             return
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return
         self._last = now
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + self.status())
-            self._drawn = True
-        else:
-            self.stream.write(self.status() + "\n")
+        self.stream.write(self.status() + "\n")
         self.stream.flush()
 
+    def _bar_update(self) -> None:
+        """A live rich progress bar: done+failed of all jobs to run, with the other counts."""
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        total = self.to_submit + self._resumed
+        fields = dict(submitted=self.submitted, running=self.running, done=self.done, failed=self.failed,
+                      rate=(self.done + self.failed) / max(1e-6, time.monotonic() - self.start))
+        if self._bar is None:
+            self._bar = Bar(
+                TextColumn("[bold]apply[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TextColumn("submitted {task.fields[submitted]} · running {task.fields[running]} · "
+                           "done [green]{task.fields[done]}[/] · failed [red]{task.fields[failed]}[/] · "
+                           "{task.fields[rate]:.1f} jobs/s"),
+                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                console=Console(file=self.stream), transient=False, refresh_per_second=8,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("apply", total=total, **fields)
+        self._bar.update(self._task, total=total, completed=self.done + self.failed, **fields)
+
     def _print(self, line: str) -> None:
-        if self._drawn:
-            self.stream.write("\r\x1b[2K")
-            self._drawn = False
+        if self._bar is not None:
+            self._bar.console.print(line, markup=False, highlight=False)
+            return
         self.stream.write(line + "\n")
         self.stream.flush()
 
     def close(self) -> None:
         with self._lock:
-            if self.quiet or self.verbose or not self.to_submit:
-                if self._drawn:
-                    self.stream.write("\n")
+            if self._bar is not None:
+                self._bar_update()
+                self._bar.stop()
+                self._bar = None
+                return
+            if self.quiet or self.verbose or not (self.to_submit or self._resumed):
                 return
             self._tick(force=True)
-            if self.tty:
-                self.stream.write("\n")
-                self.stream.flush()

@@ -1,0 +1,34 @@
+"""Ecosystem files: the pre-commit hook runs `specrunner validate`; the CI doc's workflow parses."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_pre_commit_hook_is_well_formed_and_its_entry_works() -> None:
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    (hook,) = hooks
+    assert hook["id"] == "specrunner-validate" and hook["entry"] == "specrunner validate"
+    assert re.search(hook["files"], "specs/demo.yaml") and not re.search(hook["files"], "src/x.py")
+    # pre-commit runs the entry with the changed files appended.
+    r = subprocess.run([sys.executable, "-m", "specrunner", "validate", str(ROOT / "specs" / "demo.yaml")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_ci_doc_workflows_are_valid_yaml_and_use_the_documented_commands() -> None:
+    text = (ROOT / "docs" / "ci.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    gha, gitlab = (yaml.safe_load(b) for b in blocks)
+    steps = [s.get("run", "") for s in gha["jobs"]["plan"]["steps"]]
+    assert any("--format markdown --detailed-exitcode" in s for s in steps)
+    assert any("specrunner apply" in s.get("run", "") for s in gha["jobs"]["apply"]["steps"])
+    assert "specrunner-apply" in gitlab and "specrunner-plan" in gitlab
