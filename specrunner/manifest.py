@@ -32,6 +32,8 @@ MODELED_KEYS = {
     "TileOut": "tile",
 }
 USER_DATA_LIMIT = 1024
+MAX_HINT_CHARS = 100  # no longer word is "close" to a key or placeholder name
+MAX_DURATION_CHARS = 40
 TAG_RESERVE = 20  # "-" + "sr-" + 16 hex
 
 
@@ -154,7 +156,8 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]
     try:
         data, marks = load(read_text(p))
     except YamlError as e:
-        return None, [Diagnostic(shown, e.mark.line, e.mark.column, json_path(e.path), e.message)]
+        return None, [Diagnostic(shown, e.mark.line, e.mark.column, json_path(tuple(map(_clip_part, e.path))),
+                                 e.message)]
     return check_document(data, marks, shown, p)
 
 
@@ -163,7 +166,8 @@ def check_document(data: Any, marks: Marks, shown: str, path: Path) -> tuple[Man
 
     def add(p: PathT, message: str, *, key: bool = False, severity: str = "error") -> None:
         m = marks.find(p, key=key)
-        diags.append(Diagnostic(shown, m.line, m.column, json_path(p), message, severity))  # type: ignore[arg-type]
+        diags.append(Diagnostic(shown, m.line, m.column, json_path(tuple(map(_clip_part, p))), message,
+                                severity))  # type: ignore[arg-type]
 
     if data is None:
         add((), "the manifest is empty; start from `specrunner init` or see the README's manifest reference")
@@ -218,9 +222,9 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
     if path and path[-1] in ("time", "interval") and v in ("anyOf", "pattern", "type", "minimum"):
         try:
             if path[-1] == "time":
-                durations.time_ms(err.instance)
+                _time_ms(err.instance)
             else:
-                durations.interval_s(err.instance)
+                _interval_s(err.instance)
         except durations.DurationError as e:
             add(path, f"{path[-1]}: {e}")
             return
@@ -228,9 +232,9 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         allowed = list(err.schema.get("properties", {}))
         extras = [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
         for key in extras:
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            close = _close_matches(key, allowed, n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
-            add((*path, key), f"unknown key {key!r}{hint}", key=True)
+            add((*path, key), f"unknown key {_short(key)}{hint}", key=True)
         return
     if v == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
@@ -265,7 +269,7 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         return
     if v == "enum":
         allowed = ", ".join(repr(x) for x in err.validator_value)
-        close = difflib.get_close_matches(str(err.instance), [str(x) for x in err.validator_value], n=1)
+        close = _close_matches(str(err.instance), [str(x) for x in err.validator_value], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         add(path, f"{_short(err.instance)} is not one of {allowed}{hint}")
         return
@@ -415,15 +419,15 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
     time_ms = interval = None
     if "time" in rule and isinstance(rule["time"], (int, str)) and not isinstance(rule["time"], bool):
         try:
-            time_ms = durations.time_ms(rule["time"])
+            time_ms = _time_ms(rule["time"])
         except durations.DurationError as e:
-            if isinstance(rule["time"], str) and re.search(r"\d\s*(ms|s|m|h)\s*$", rule["time"]):
-                add((*p, "time"), f"time: {e}")  # not reported by the schema (its pattern accepts it)
+            if isinstance(rule["time"], str):  # the schema reports the same text too: deduplicated
+                add((*p, "time"), f"time: {e}")
     if "interval" in rule and isinstance(rule["interval"], (int, str)) and not isinstance(rule["interval"], bool):
         try:
-            interval = durations.interval_s(rule["interval"])
+            interval = _interval_s(rule["interval"])
         except durations.DurationError as e:
-            if isinstance(rule["interval"], str) and re.search(r"\d\s*(ms|s|m|h)\s*$", rule["interval"]):
+            if isinstance(rule["interval"], str):
                 add((*p, "interval"), f"interval: {e}")
     num = rule.get("num") if isinstance(rule.get("num"), int) and not isinstance(rule.get("num"), bool) else None
     multi = (num is not None and num > 1) or (num is None and "interval" in rule)
@@ -475,9 +479,9 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
 def _check_template(template: str, path: PathT, add: Any, *, allow_tilecount: bool) -> None:
     for name in _placeholders(template):
         if name not in PLACEHOLDERS:
-            close = difflib.get_close_matches(name, PLACEHOLDERS, n=1)
+            close = _close_matches(name, PLACEHOLDERS, n=1)
             hint = f"; did you mean {{{close[0]}}}?" if close else f"; allowed: {', '.join('{'+p+'}' for p in PLACEHOLDERS)}"
-            add(path, f"unknown placeholder {{{name}}}{hint}")
+            add(path, f"unknown placeholder {{{_clip_part(name)}}}{hint}")
         elif name == "TileCount" and not allow_tilecount:
             add(path, "{TileCount} belongs in tile.output; use {Count} here")
     if not template.lower().endswith(".jpg"):
@@ -566,8 +570,8 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
             tile = Tile(**{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)})
         rules.append(Rule(
             id=rule["id"],
-            time_ms=durations.time_ms(rule.get("time", 0)),
-            interval_s=durations.interval_s(rule["interval"]) if "interval" in rule else None,
+            time_ms=_time_ms(rule.get("time", 0)),
+            interval_s=_interval_s(rule["interval"]) if "interval" in rule else None,
             num=rule.get("num"), width=rule.get("width"), height=rule.get("height"),
             frame_type=rule.get("frame_type"), black_level=rule.get("black_level"),
             pixel_black_threshold=rule.get("pixel_black_threshold"), format=rule.get("format"),
@@ -584,6 +588,41 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
     )
 
 
+def _close_matches(word: str, options: list[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """difflib's hint, skipped for absurd words: it indexes every character of ``word`` first."""
+    if len(word) > MAX_HINT_CHARS:
+        return []
+    return difflib.get_close_matches(word, options, n=n, cutoff=cutoff)
+
+
+def _duration(fn: Any, value: Any) -> int:
+    """``durations.*`` with every failure as a DurationError.
+
+    Hostile texts that match the schema's pattern otherwise escape as ValueError (``int()`` of a
+    5,000-digit hour) or decimal.Overflow.
+    """
+    if isinstance(value, str) and len(value) > MAX_DURATION_CHARS:
+        raise durations.DurationError(f"{_short(value)} is too long to be a duration")
+    try:
+        return fn(value)
+    except durations.DurationError:
+        raise
+    except (ValueError, ArithmeticError):
+        raise durations.DurationError(f"cannot read {_short(value)} as a duration") from None
+
+
+def _time_ms(value: Any) -> int:
+    return _duration(durations.time_ms, value)
+
+
+def _interval_s(value: Any) -> int:
+    return _duration(durations.interval_s, value)
+
+
+def _clip_part(part: str | int) -> str | int:
+    return part[:57] + "..." if isinstance(part, str) and len(part) > 60 else part
+
+
 def did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
+    close = _close_matches(word, options, n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
