@@ -21,7 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .backends.base import MAX_QUERY_IDS, Backend, RemoteJob
-from .errors import BackendError, PermanentBackendError, TransientBackendError, UncertainSubmitError
+from .errors import (
+    BackendError,
+    PermanentBackendError,
+    StateWriteError,
+    TransientBackendError,
+    UncertainSubmitError,
+)
 from .jobs import Job, expected_outputs
 from .plan import Change, Plan
 from .ratelimit import RetryPolicy, TokenBucket
@@ -213,6 +219,7 @@ class Executor:
             futures: set[Future[None]] = set()
             it = iter(work)
             next_poll = time.monotonic() + self.opt.poll_initial
+            fatal: StateWriteError | None = None
             # Keep at most 2 x parallelism submissions queued so an interrupt stops promptly.
             while True:
                 while len(futures) < 2 * max(1, self.opt.parallelism) and not self.stop.is_set():
@@ -224,10 +231,16 @@ class Executor:
                     break
                 done, futures = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
                 for f in done:
-                    f.result()
+                    try:
+                        f.result()
+                    except StateWriteError as e:  # the disk is full: stop, let the others land, report
+                        self.stop.set()
+                        fatal = fatal or e
                 if self._poll and self.opt.wait and time.monotonic() >= next_poll:
                     self._poll_round(pool, block=False)
                     next_poll = time.monotonic() + self.opt.poll_initial
+            if fatal is not None:
+                raise fatal
             if self.opt.wait:
                 self._wait_all(pool)
         finally:

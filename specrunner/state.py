@@ -266,6 +266,7 @@ class StateStore:
         self._backed_up = False
         self.bytes_written = 0  # total state I/O of this store (journal + lock files + backups)
         self._compact_every = compact_every
+        self._broken: OSError | None = None
 
     @classmethod
     def open(cls, path: Path) -> StateStore:
@@ -310,11 +311,14 @@ class StateStore:
                 if self.doc.jobs.get(key) == record:
                     return
                 self.doc.jobs[key] = record
+            if self._broken is not None:  # after a failed write nothing more goes to the journal
+                raise self._dump_errored(self._broken)
             try:
                 self._open_journal()
                 self._journal.write(line)
                 self._journal.flush()
             except OSError as e:
+                self._broken = e
                 raise self._dump_errored(e) from None
             self._written += len(line)
             self.bytes_written += len(line)
@@ -417,10 +421,16 @@ class StateStore:
             self._drop_journal()
             return True
 
-    def _drop_journal(self) -> None:
+    def _close_journal(self) -> None:
         if self._journal is not None:
-            self._journal.close()
+            try:
+                self._journal.close()
+            except OSError:  # a failed flush after ENOSPC: the state is in the errored dump
+                pass
             self._journal = None
+
+    def _drop_journal(self) -> None:
+        self._close_journal()
         try:
             journal_path(self.path).unlink()
         except FileNotFoundError:
@@ -429,22 +439,32 @@ class StateStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._journal is not None:
-                self._journal.close()
-                self._journal = None
+            self._close_journal()
 
     def _dump_errored(self, err: OSError) -> StateWriteError:
-        errored = self.path.with_name(self.path.name + ".errored")
+        """Like Terraform's errored.tfstate: put the state somewhere, and say how to restore it."""
+        import tempfile
+
         data = encode_state(self.doc.to_json())
-        where = ""
-        try:
-            with open(errored, "wb") as f:
-                f.write(data)
-            where = f"; the current state was dumped to {errored}"
-        except OSError:
-            where = "; dumping it to an errored file failed too"
-        return StateWriteError(
-            f"writing the state failed: {err.strerror or err}{where}",
-            hint=f"free space or fix permissions, then copy {errored.name} over {self.path.name} "
-                 "and rerun (the journal, if any, is replayed automatically)",
-        )
+        name = self.path.name + ".errored"
+        where = "dumping it to an errored file failed too (no space anywhere?)"
+        dumped: Path | None = None
+        for folder in (self.path.parent, Path.cwd(), Path(tempfile.gettempdir())):
+            candidate = folder / name
+            try:
+                with open(candidate, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                dumped = candidate
+                where = f"the current state was dumped to {candidate}"
+                break
+            except OSError:
+                try:
+                    candidate.unlink()
+                except OSError:
+                    pass
+        restore = (f"free space or fix permissions, then `cp {dumped} {self.path}` and rerun"
+                   if dumped else "free space, then rerun: the journal is replayed automatically")
+        return StateWriteError(f"writing the state {self.path} failed: {err.strerror or err}; {where}",
+                               hint=restore)
