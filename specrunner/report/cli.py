@@ -80,7 +80,7 @@ def report(
 
         ctx = app.load_context(manifest, state)
         rep = collect(ctx.manifest, ctx.jobs, ctx.state, title=f"Contact sheet · {manifest.name}",
-                      manifest_label=app.display(manifest), state_label=app.display(ctx.state_path),
+                      manifest_label=app.display(manifest), state_label=_near(ctx.state_path, manifest),
                       root=local_root(ctx.manifest))
         if ctx.state is None:
             rep.banner.append(f"No state file at {app.display(ctx.state_path)} yet: nothing has been applied.")
@@ -94,3 +94,11 @@ def report(
     shown = ", ".join(f"{n} {s}" for s, n in c.items() if n) or "no jobs"
     typer.echo(f"Report of {sum(c.values())} job(s): {shown}.")
     typer.echo(f"Contact sheet: {app.display(index)}")
+
+
+def _near(path: Path, manifest: Path) -> str:
+    """``path`` relative to the manifest's folder when it is inside it (what a reviewer recognises)."""
+    import os
+
+    p, base = path.resolve(), manifest.resolve().parent
+    return os.path.relpath(p, base) if base in p.parents else str(path)

@@ -77,9 +77,9 @@ color:#7a1010;word-break:break-word}
 figure{margin:0;background:#f0f2f5;border:1px solid var(--line);border-radius:6px;overflow:hidden}
 figure a{display:block;line-height:0;background:#111}
 figure img{display:block;width:100%;height:auto}
-figure.sprite{grid-column:1/-1;justify-self:start;max-width:100%}
+figure.sprite{grid-column:1/-1;justify-self:start;max-width:100%;min-width:min(100%,300px)}
 figure.sprite img{width:auto;max-width:100%}
-figcaption{padding:3px 7px;font-size:12px;display:flex;justify-content:space-between;gap:6px}
+figcaption{padding:3px 7px;font-size:12px;display:flex;flex-wrap:wrap;justify-content:space-between;gap:0 8px}
 figcaption .t{font-weight:600}
 figcaption .d{color:var(--mute)}
 figure.missing .ph{display:flex;align-items:center;justify-content:center;min-height:80px;color:var(--fail);
