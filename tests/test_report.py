@@ -144,7 +144,7 @@ def test_report_of_a_real_apply(ws: Workspace) -> None:
     # The sprite, shown whole, labelled with its grid and frames.
     board = keys["clips/a.mp4::board"]["imgs"].split()
     assert len(board) == 1
-    assert "sprite 1 of 1" in text and "2×2 grid · frames 1–4 · 0 s → 3 s" in text
+    assert "sprite 1 of 1" in text and "2 rows × 2 cols · frames 1–4 · 0 s → 3 s" in text
     # Filters exist but are hidden until the inline script shows them (no JS: everything visible).
     assert '<form class="filters" id="filters" hidden>' in text
     assert " hidden" not in text.split("</form>")[1].split("<script>")[0]

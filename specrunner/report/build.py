@@ -45,7 +45,7 @@ class Shot:
     time_ms: int | None = None
     approx: bool = False
     label: str = ""  # the caption: "2s", "≈ 5s", "sprite 1 of 2"
-    detail: str = ""  # sprites: grid and the frames it holds
+    detail: str = ""  # sprites: the grid and the frames it holds
     file: Path | None = None  # the local file, when there is one
     src: str | None = None  # its copy, relative to the report folder (set by write_report)
     width: int | None = None
@@ -234,7 +234,7 @@ def _label_sprites(sprites: list[Shot], cfg: dict[str, Any], count: int,
     for n, shot in enumerate(sprites, start=1):
         i = shot.index or n
         shot.label = f"sprite {i} of {len(sprites)}"
-        parts = [f"{lines}×{columns} grid" if per else "grid unknown"]
+        parts = [f"{lines} rows × {columns} cols" if per else "grid unknown"]
         if per and count:
             first, last = (i - 1) * per + 1, min(i * per, count)
             if first <= last:

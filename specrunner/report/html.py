@@ -78,6 +78,7 @@ figure{margin:0;background:#f0f2f5;border:1px solid var(--line);border-radius:6p
 figure a{display:block;line-height:0;background:#111}
 figure img{display:block;width:100%;height:auto}
 figure.sprite{grid-column:1/-1;justify-self:start;max-width:100%;min-width:min(100%,300px)}
+figure.sprite a{background:none}
 figure.sprite img{width:auto;max-width:100%}
 figcaption{padding:3px 7px;font-size:12px;display:flex;flex-wrap:wrap;justify-content:space-between;gap:0 8px}
 figcaption .t{font-weight:600}
