@@ -153,6 +153,7 @@ def test_unreachable_endpoint_is_transient_not_uncertain(monkeypatch: pytest.Mon
         b.submit(REQUEST, "x")
     assert not isinstance(ei.value, UncertainSubmitError)  # the request never left: safe to resend
     assert "connection refused" in str(ei.value) and "SPECRUNNER_MTS_ENDPOINT" in str(ei.value)
+    assert ei.value.code == "EndpointUnreachable"
     no_secret(ei.value)
     with pytest.raises(TransientBackendError):
         b.query(["a"])
@@ -166,7 +167,7 @@ def test_dropped_answer_is_uncertain_and_the_job_is_found_by_tag(tmp_path: Path,
         since = datetime.now(UTC)
         with pytest.raises(UncertainSubmitError) as ei:
             b.submit(REQUEST, "ud-sr-00000000000000dd")
-        assert "may exist" in str(ei.value)
+        assert "may exist" in str(ei.value) and ei.value.code == "NoAnswer"
         found = b.find_by_tag("sr-00000000000000dd", pipeline_id=None, since=since)
         assert found is not None and found.id == em.requests()[0]["job_id"]
 

@@ -4,8 +4,9 @@ The only module that imports ``aliyunsdkcore`` / ``aliyunsdkmts``. Everything th
 translated here into the project's errors (``specrunner.errors``):
 
 - TransientBackendError: throttling, InternalError, UnknownError, ServiceUnavailable, any 5xx,
-  SignatureNonceUsed, transport errors of queries, and Submit transport errors that provably happened
-  before the request left (connection refused, name resolution, connect timeout);
+  SignatureNonceUsed, transport errors of queries (code NoAnswer), and transport errors that provably
+  happened before the request left (connection refused, name resolution, connect timeout: code
+  EndpointUnreachable, safe to resend even for a Submit);
 - UncertainSubmitError: a Submit that may have created the job without us hearing about it (read
   timeout, connection reset / closed without an answer, a 5xx, a 200 without a job);
 - PermanentBackendError (CredentialsError for bad credentials): everything else, with a message that
@@ -370,7 +371,7 @@ class AliyunBackend:
         except Exception as e:  # the SDK has known bugs (IndexError on some error bodies)
             cls = UncertainSubmitError if submit else TransientBackendError
             raise cls(f"{self._where()}: the SDK failed while handling the answer ({type(e).__name__})",
-                      code="SDK." + type(e).__name__) from None
+                      code="SDKError") from None
         try:
             body = json.loads(raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw)
         except (ValueError, TypeError, UnicodeDecodeError):
@@ -475,12 +476,12 @@ class AliyunBackend:
                 if rx.search(msg):
                     return TransientBackendError(
                         f"cannot reach {where}: {why}; check {ENDPOINT_ENV} / target.endpoint and the network",
-                        code="SDK.HttpError")
+                        code="EndpointUnreachable")
             why = next((w for rx, w in _IN_FLIGHT if rx.search(msg)), "a transport error")
             if submit:
                 return UncertainSubmitError(f"{where}: the Submit got no answer ({why}); the job may exist and "
-                                            "will be looked up by its tag", code="SDK.HttpError")
-            return TransientBackendError(f"{where}: no answer ({why})", code="SDK.HttpError")
+                                            "will be looked up by its tag", code="NoAnswer")
+            return TransientBackendError(f"{where}: no answer ({why})", code="NoAnswer")
         if code == "SDK.InvalidCredential":
             return CredentialsError(MISSING_CREDENTIALS, code=code)
         return PermanentBackendError(f"{where}: {code}: {self._clean(msg)}", code=code)
