@@ -429,3 +429,20 @@ def test_errors_are_backend_errors_with_codes(em: Emulator) -> None:
         b.submit(bad, "x")
     assert isinstance(ei.value, BackendError) and ei.value.code == "InvalidParameter.OutOfRange"
     assert ei.value.http_status == 400 and ei.value.request_id
+
+
+def test_ipv6_loopback_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, creds: None) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        em = Emulator(tmp_path, {KEY: SECRET}, simulate=True, host="::1").start()
+    except OSError:
+        pytest.skip("cannot bind ::1")
+    try:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+        b = backend()
+        assert b.endpoint.loopback
+        assert b.submit(REQUEST, "v6").state == "Submitted"
+    finally:
+        em.stop()

@@ -266,6 +266,7 @@ class AliyunBackend:
 
     def __init__(self, *, region: str, endpoint: Endpoint, credential: Credential, workers: int = 8,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
+        _silence_sdk_logs()  # again: SDK modules imported since may have added loggers
         self.region = region
         self.endpoint = endpoint
         self.credential = credential

@@ -208,6 +208,10 @@ class _Server(ThreadingHTTPServer):
         log.debug("emulator: error while serving %s", client_address, exc_info=True)
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's pooled session expects
     server_version = "mts-emulator/1.0"
@@ -311,7 +315,7 @@ class Emulator:
         if not self.simulate:
             self._service = SnapshotService(self.root, sync_timeout=self.sync_timeout)
         self.journal = Journal(self._journal_path)
-        self._server = _Server((self.host, self.port), _Handler)
+        self._server = (_Server6 if ":" in self.host else _Server)((self.host, self.port), _Handler)
         self._server.emulator = self
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
