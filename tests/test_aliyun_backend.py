@@ -248,6 +248,10 @@ def odd(monkeypatch: pytest.MonkeyPatch, creds: None) -> Iterator[ThreadingHTTPS
 J = "application/json"
 
 
+def answer(server: ThreadingHTTPServer, status: int, ctype: str, body: bytes) -> None:
+    server.answer = (status, ctype, body)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("answer", [
     (200, J, b'{"RequestId":"r","Code":"Throttling","Message":"in a 200"}'),
     (200, J, b""),
@@ -268,27 +272,27 @@ def test_200_without_a_job(odd: ThreadingHTTPServer, answer: tuple[int, str, byt
 
 def test_sdk_index_error_and_html_5xx_are_translated(odd: ThreadingHTTPServer) -> None:
     # The SDK runs Message.split(':')[1] on a 400 SignatureDoesNotMatch: IndexError without a ':'.
-    odd.answer = (400, J, b'{"RequestId":"r","Code":"SignatureDoesNotMatch","Message":"no colon here"}')  # type: ignore[attr-defined]
+    answer(odd, 400, J, b'{"RequestId":"r","Code":"SignatureDoesNotMatch","Message":"no colon here"}')
     b = backend()
     with pytest.raises(UncertainSubmitError) as ei:
         b.submit(REQUEST, "x")
     assert "IndexError" in str(ei.value)
     with pytest.raises(TransientBackendError):
         b.query(["a"])
-    odd.answer = (502, "text/html", b"<html>bad gateway</html>")  # type: ignore[attr-defined]
+    answer(odd, 502, "text/html", b"<html>bad gateway</html>")
     with pytest.raises(UncertainSubmitError) as ei:
         b.submit(REQUEST, "x")
     assert ei.value.http_status == 502
-    odd.answer = (403, J, b'{"RequestId":"r","Code":"Forbidden.RAM","Message":"User not authorized."}')  # type: ignore[attr-defined]
+    answer(odd, 403, J, b'{"RequestId":"r","Code":"Forbidden.RAM","Message":"User not authorized."}')
     with pytest.raises(PermanentBackendError) as ei3:
         b.query(["a"])
     assert "permission denied" in str(ei3.value) and not isinstance(ei3.value, CredentialsError)
-    odd.answer = (400, J, b'{"RequestId":"r","Code":"InvalidParameter.JsonFormatInvalid","Message":"bad"}')  # type: ignore[attr-defined]
+    answer(odd, 400, J, b'{"RequestId":"r","Code":"InvalidParameter.JsonFormatInvalid","Message":"bad"}')
     with pytest.raises(PermanentBackendError) as ei3:
         b.submit(REQUEST, "x")
     assert str(ei3.value) == "InvalidParameter.JsonFormatInvalid: bad"
-    odd.answer = (400, J, (b'{"RequestId":"r","Code":"SignatureDoesNotMatch","Message":"Specified signature is not '
-                           b'matched with our calculation. server string to sign is:POST&%2F&SecurityToken%3Dtok"}'))  # type: ignore[attr-defined]
+    answer(odd, 400, J, (b'{"RequestId":"r","Code":"SignatureDoesNotMatch","Message":"Specified signature is not '
+                           b'matched with our calculation. server string to sign is:POST&%2F&SecurityToken%3Dtok"}'))
     with pytest.raises(CredentialsError) as ei4:
         b.query(["a"])
     assert "SecurityToken" not in str(ei4.value) and "POST&" not in str(ei4.value)
