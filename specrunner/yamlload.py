@@ -103,14 +103,17 @@ def read_text(path: Path) -> str:
         raise YamlError("is a directory, not a manifest file; pass the .yaml file inside it")
     if st.st_size > MAX_FILE_BYTES:
         raise YamlError(f"file is too large ({st.st_size} bytes; the limit is {MAX_FILE_BYTES})")
+    chunks, total = [], 0
     try:
-        with open(path, "rb") as f:  # bounded: /dev/zero or a pipe reports no size
-            data = f.read(MAX_FILE_BYTES + 1)
+        with open(path, "rb") as f:  # bounded: /dev/zero or a pipe reports size 0 and may never end
+            while chunk := f.read(1 << 20):
+                chunks.append(chunk)
+                total += len(chunk)
+                if total > MAX_FILE_BYTES:
+                    raise YamlError(f"file is too large (more than {MAX_FILE_BYTES} bytes)")
     except OSError as e:
         raise YamlError(f"cannot read the file: {e.strerror or e}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise YamlError(f"file is too large (more than {MAX_FILE_BYTES} bytes)")
-    return decode_bytes(data)
+    return decode_bytes(b"".join(chunks))
 
 
 def decode_bytes(data: bytes) -> str:
