@@ -450,3 +450,15 @@ def test_ipv6_loopback_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         assert b.submit(REQUEST, "v6").state == "Submitted"
     finally:
         em.stop()
+
+
+def test_https_is_really_used_for_an_https_endpoint(em: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "host:port" means https; the emulator speaks plain HTTP, so the TLS handshake must fail.
+    # (The SDK compares the protocol with `is`: an equal but distinct "https" string would send plain HTTP.)
+    monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", "".join(["127.0.0.1:", str(em.port)]))
+    b = backend()
+    assert b.endpoint.scheme == "https"
+    with pytest.raises(PermanentBackendError) as ei:
+        b.query(["a"])
+    assert "http://host:port" in str(ei.value)
+    assert em.requests() == []

@@ -38,6 +38,7 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.auth.signers.sts_token_signer import StsTokenSigner
 from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.http import protocol_type
 from aliyunsdkmts.request.v20140618.QuerySnapshotJobListRequest import QuerySnapshotJobListRequest
 from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
 
@@ -362,7 +363,9 @@ class AliyunBackend:
 
     def _do(self, req: Any, *, submit: bool) -> dict[str, Any]:
         req.set_endpoint(self.endpoint.netloc)
-        req.set_protocol_type(self.endpoint.scheme)
+        # The SDK's constants, not equal strings: it tests `protocol is PT.HTTPS` and would silently
+        # fall back to plain HTTP for any other "https" object.
+        req.set_protocol_type(protocol_type.HTTPS if self.endpoint.scheme == "https" else protocol_type.HTTP)
         try:
             raw = self.client.do_action_with_exception(req)
         except ServerException as e:
@@ -473,6 +476,13 @@ class AliyunBackend:
             if re.search(r"certificate verify failed|CERTIFICATE_VERIFY_FAILED", msg):
                 return PermanentBackendError(f"{where}: TLS certificate verification failed: fix the endpoint or "
                                              "set ALIBABA_CLOUD_CA_BUNDLE to your CA bundle", code="SDK.SSLError")
+            if re.search(r"WRONG_VERSION_NUMBER|unknown protocol|record layer failure", msg):
+                return PermanentBackendError(
+                    f"{where}: the TLS handshake failed (the endpoint does not speak https?): for a plain-HTTP "
+                    "endpoint write http://host:port", code="SDK.SSLError")
+            if re.search(r"SSLError|SSL:", msg):  # the handshake comes before the request: nothing was sent
+                return TransientBackendError(f"cannot reach {where}: the TLS handshake failed",
+                                             code="EndpointUnreachable")
             for rx, why in _NEVER_LEFT:
                 if rx.search(msg):
                     return TransientBackendError(
