@@ -88,6 +88,9 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
     except json.JSONDecodeError as e:
         raise StateError(f"{path}:{e.lineno}:{e.colno}: the state file is not valid JSON ({e.msg})",
                          hint=hint) from None
+    except (ValueError, RecursionError) as e:  # a 5,000-digit number; arrays nested 100,000 deep
+        why = "nested too deeply" if isinstance(e, RecursionError) else "a number is too long"
+        raise StateError(f"{path}: the state file is not valid JSON ({why})", hint=hint) from None
     if not isinstance(doc, dict):
         raise StateError(f"{path}: the state file must be a JSON object", hint=hint)
     version = doc.get("version")
@@ -97,6 +100,7 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
         raise StateError(
             f"{path}: state format version {version} is newer than this specrunner supports "
             f"({STATE_VERSION}); upgrade specrunner",
+            hint=f"upgrade specrunner to read it; or, if the file was edited by hand, {hint}",
         )
     if version < 1:
         raise StateError(f"{path}: unknown state format version {version}", hint=hint)
@@ -174,6 +178,10 @@ def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
+_JOURNAL_HINT = ("the lock file itself is intact; move the journal away to drop the unfinished run's changes "
+                 "(jobs it submitted are then unknown to the state: check the service)")
+
+
 def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
     """Apply a journal to ``base``. Returns None if the journal is stale (already compacted)."""
     try:
@@ -184,15 +192,30 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
         return None
     try:
         header = json.loads(lines[0])
-    except json.JSONDecodeError:
-        return None  # torn header: nothing after it can have been relied on
+    except (ValueError, RecursionError):  # the header is written atomically: a broken one is damage
+        raise StateError(f"{jpath}:1: the state journal's header is not valid JSON", hint=_JOURNAL_HINT) from None
     if not isinstance(header, dict) or header.get("journal") != 1:
         raise StateError(f"{jpath}: not a specrunner state journal",
                          hint="move it away if it does not belong to this state")
-    if header.get("lineage") != base.lineage and base.serial != 0:
-        raise StateError(f"{jpath}: the journal belongs to another state (lineage {header.get('lineage')})",
+    lineage, base_serial = header.get("lineage"), header.get("base_serial")
+    if not isinstance(lineage, str) or not isinstance(base_serial, int) or isinstance(base_serial, bool):
+        raise StateError(f"{jpath}:1: the state journal's header has no valid lineage and base_serial",
+                         hint=_JOURNAL_HINT)
+    if lineage != base.lineage and base.serial != 0:
+        raise StateError(f"{jpath}: the journal belongs to another state (lineage {lineage}), not to "
+                         f"{state_path} (lineage {base.lineage})",
                          hint="move it away if it does not belong to this state")
-    if header.get("base_serial") != base.serial:
+    if base_serial > base.serial:
+        # The lock file went backwards (an older copy or the backup put in its place, or deleted):
+        # replaying onto it or ignoring the journal would both forget jobs.
+        now = f"is at serial {base.serial}" if state_path.exists() else "is missing"
+        raise StateError(
+            f"{jpath}: the journal extends lock file serial {base_serial}, but {state_path} {now}: "
+            "the lock file was replaced by an older copy",
+            hint=f"put the newer {state_path.name} back (the journal is replayed onto it automatically); "
+                 f"or {_JOURNAL_HINT.split('; ', 1)[1]}",
+        )
+    if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
     jobs = dict(base.jobs)
     for n, raw in enumerate(lines[1:], start=2):
@@ -200,19 +223,19 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             continue
         try:
             entry = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # JSONDecodeError, a cut multi-byte character, ...
             if n == len(lines) or all(not x.strip() for x in lines[n:]):
                 break  # a torn last line from a crash mid-write: it was never acknowledged
-            raise StateError(f"{jpath}:{n}: corrupt journal line",
-                             hint="the lock file itself is intact; move the journal away to drop "
-                                  "the unfinished run's changes") from None
-        if entry.get("op") == "put" and check_record(entry.get("record")) is None:
-            jobs[entry["key"]] = entry["record"]
-        elif entry.get("op") == "del":
-            jobs.pop(entry.get("key"), None)
+            raise StateError(f"{jpath}:{n}: corrupt journal line", hint=_JOURNAL_HINT) from None
+        op = entry.get("op") if isinstance(entry, dict) else None
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if op == "put" and isinstance(key, str) and check_record(entry.get("record")) is None:
+            jobs[key] = entry["record"]
+        elif op == "del" and isinstance(key, str):
+            jobs.pop(key, None)
         else:
-            raise StateError(f"{jpath}:{n}: invalid journal entry")
-    return StateDoc(lineage=header["lineage"], serial=base.serial, jobs=jobs)
+            raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
+    return StateDoc(lineage=lineage, serial=base.serial, jobs=jobs)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
