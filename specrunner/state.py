@@ -211,9 +211,10 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
         now = f"is at serial {base.serial}" if state_path.exists() else "is missing"
         raise StateError(
             f"{jpath}: the journal extends lock file serial {base_serial}, but {state_path} {now}: "
-            "the lock file was replaced by an older copy",
-            hint=f"put the newer {state_path.name} back (the journal is replayed onto it automatically); "
-                 f"or {_JOURNAL_HINT.split('; ', 1)[1]}",
+            "the lock file was replaced by an older copy or deleted",
+            hint=f"put the newer {state_path.name} back (the journal is replayed onto it automatically); or move "
+                 "the journal away to drop its changes (jobs it recorded are then unknown to the state: check "
+                 "the service)",
         )
     if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
