@@ -281,6 +281,8 @@ def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
                 be.close()
     finally:
         changed = run.close()
+    if ex.fatal is not None:
+        raise ex.fatal  # one clear line; what was recorded before is kept
     outcome = ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
                            run.store.bytes_written)
     outcome.run_file = write_run_results(ctx, outcome)
@@ -372,6 +374,8 @@ def refresh(ctx: Context, opts: ApplyOptions, *, on_event: Callable[[Event], Non
                 be.close()
     finally:
         changed = run.close()
+    if ex.fatal is not None:
+        raise ex.fatal
     return ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
                         run.store.bytes_written)
 

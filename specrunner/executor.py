@@ -23,6 +23,7 @@ from typing import Any
 from .backends.base import MAX_QUERY_IDS, Backend, RemoteJob
 from .errors import (
     BackendError,
+    CredentialsError,
     PermanentBackendError,
     StateWriteError,
     TransientBackendError,
@@ -34,6 +35,7 @@ from .ratelimit import RetryPolicy, TokenBucket
 from .state import FINAL_STATES, RUNNING_STATES, StateStore
 
 Event = dict[str, Any]
+FATAL_CODES = frozenset({"EndpointUnreachable"})
 
 
 def new_tag() -> str:
@@ -158,6 +160,9 @@ class Executor:
         self._poll: dict[str, str] = {}  # job id -> key
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
+        self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
+        # After an uncertain Submit, a lookup miss counts only after the backend's read timeout.
+        self.uncertain_grace = 0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
 
     # ------------------------------------------------------------------ helpers
 
@@ -245,7 +250,7 @@ class Executor:
                 self._wait_all(pool)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            summary.interrupted = self.stop.is_set()
+            summary.interrupted = self.stop.is_set() and self.fatal is None
             summary.elapsed = time.monotonic() - started
         for res in summary.results.values():
             if res.status == "pending" and res.job_id is None and res.submitted is None and self.stop.is_set():
@@ -272,7 +277,7 @@ class Executor:
                                    lambda: self.backend.find_by_tag(intent["tag"], pipeline_id=pipeline, since=since),
                                    res)
             except BackendError as e:
-                self._fail(res, job, e, keep_intent=intent)
+                self._fail(res, job, e, keep_intent=intent, prior=prior)
                 return
             if found is not None:
                 with self._lock:
@@ -294,29 +299,52 @@ class Executor:
         self.store.put(job.key, self._record(job, intent), durable=True)
         user_data = compose_user_data(job.user_data, tag)
         since = datetime.strptime(since_s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        uncertain = False
+        uncertain_at: float | None = None
 
         def attempt() -> RemoteJob:
-            nonlocal uncertain
+            nonlocal uncertain_at
             res.attempts += 1
-            if uncertain:
-                found = self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
+            if uncertain_at is not None:
+                found = self._lookup(tag, pipeline, since, uncertain_at)
                 if found is not None:
                     res.adopted = True
                     return found
+            if self.submit_bucket is not None:
+                self.submit_bucket.acquire()
             try:
                 return self.backend.submit(job.request, user_data)
             except UncertainSubmitError:
-                uncertain = True
+                uncertain_at = time.monotonic()
+                raise
+            except TransientBackendError as e:
+                if e.throttled and self.submit_bucket is not None:
+                    self.submit_bucket.penalize()
                 raise
 
         self._emit("submitting", key=job.key)
         try:
-            remote = self._call(self.submit_bucket, attempt, res)
+            remote = self._call(None, attempt, res)
         except BackendError as e:
-            self._fail(res, job, e, keep_intent=intent if uncertain else None)
+            self._fail(res, job, e, keep_intent=intent if uncertain_at is not None else None, prior=prior)
             return
         self._accept(res, job, remote, adopted=res.adopted)
+
+    def _lookup(self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float) -> RemoteJob | None:
+        """Find the job an uncertain Submit may have created. A miss counts only once the service has
+        had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
+        while True:
+            if self.query_bucket is not None:
+                self.query_bucket.acquire()
+            try:
+                found = self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
+            except TransientBackendError as e:
+                if e.throttled and self.query_bucket is not None:
+                    self.query_bucket.penalize()
+                raise
+            remaining = self.uncertain_grace - (time.monotonic() - uncertain_at)
+            if found is not None or remaining <= 0:
+                return found
+            self._sleep(min(remaining, 2.0))
 
     def _accept(self, res: JobResult, job: Job, remote: RemoteJob, *, adopted: bool) -> None:
         res.submitted = time.monotonic()
@@ -331,9 +359,19 @@ class Executor:
             with self._lock:
                 self._poll[remote.id] = job.key
 
-    def _fail(self, res: JobResult, job: Job, err: BackendError, *, keep_intent: dict[str, Any] | None) -> None:
+    def _fail(self, res: JobResult, job: Job, err: BackendError, *, keep_intent: dict[str, Any] | None,
+              prior: dict[str, Any] | None = None) -> None:
         code = err.code or type(err).__name__
         msg = str(err)
+        res.code, res.message, res.finished = code, msg, time.monotonic()
+        if self._is_fatal(err) and not keep_intent:
+            # Nothing was created and nothing else can be: restore what the state said, stop the run.
+            if prior:
+                self.store.put(job.key, dict(prior), durable=True)
+            else:
+                self.store.delete(job.key, durable=True)
+            res.status = "skipped"
+            return
         if keep_intent:
             # We do not know whether the job exists: keep the intent so the next run looks it up.
             rec = self._record(job, keep_intent, code=code, message=msg)
@@ -342,8 +380,17 @@ class Executor:
             rec = self._record(job, state="Fail", code=code, message=msg)
             res.status = "fail"
         self.store.put(job.key, rec, durable=True)
-        res.code, res.message, res.finished = code, msg, time.monotonic()
         self._emit("failed", key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError))
+
+    def _is_fatal(self, err: BackendError) -> bool:
+        """Errors that doom every other call too (bad credentials, unreachable service): stop the run."""
+        fatal = isinstance(err, CredentialsError) or err.code in FATAL_CODES
+        if fatal:
+            with self._lock:
+                if self.fatal is None:
+                    self.fatal = err
+            self.stop.set()
+        return fatal
 
     def _finish(self, res: JobResult, remote: RemoteJob) -> None:
         res.finished = time.monotonic()
@@ -367,6 +414,7 @@ class Executor:
             try:
                 found, missing = self._call(self.query_bucket, lambda: self.backend.query(batch))
             except BackendError as e:
+                self._is_fatal(e)
                 self._emit("poll_error", error=str(e))
                 return False
             moved = False

@@ -18,7 +18,6 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception,
-    stop_after_attempt,
     wait_none,
     wait_random_exponential,
 )
@@ -77,9 +76,17 @@ class RetryPolicy:
     maximum: float = 20.0
     zero_wait: bool = False  # tests: retry at once, never sleep
 
+    unreachable_attempts: int = 3  # connection refused / DNS: the endpoint is wrong more often than down
+
+    def _stop(self, state: RetryCallState) -> bool:
+        if state.attempt_number >= self.attempts:
+            return True
+        exc = state.outcome.exception() if state.outcome else None
+        return getattr(exc, "code", "") == "EndpointUnreachable" and state.attempt_number >= self.unreachable_attempts
+
     def retrying(self, on_retry: Callable[[RetryCallState], None] | None = None) -> Retrying:
         return Retrying(
-            stop=stop_after_attempt(self.attempts),
+            stop=self._stop,
             wait=wait_none() if self.zero_wait else wait_random_exponential(multiplier=self.initial,
                                                                             max=self.maximum),
             retry=retry_if_exception(lambda e: isinstance(e, TransientBackendError)),

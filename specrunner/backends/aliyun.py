@@ -264,6 +264,8 @@ def _proxies_for(ep: Endpoint) -> dict[str, None] | None:
 
 class AliyunBackend:
     name = "aliyun"
+    # A Submit whose answer was lost may still be being created for up to the read timeout.
+    uncertain_grace = float(READ_TIMEOUT)
 
     def __init__(self, *, region: str, endpoint: Endpoint, credential: Credential, workers: int = 8,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
