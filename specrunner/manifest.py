@@ -12,6 +12,7 @@ import re
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import jsonschema
 from pydantic import BaseModel, ConfigDict
@@ -404,14 +405,30 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
 
 
 def _check_object_key(key: str, path: PathT, add: Any) -> None:
+    problem = _object_key_problem(key)
+    if problem:
+        add(path, problem)
+
+
+def _object_key_problem(key: str) -> str | None:
     if key.startswith("/"):
-        add(path, "object keys must not start with '/'; write the key relative to the bucket")
-    elif any(ord(c) < 32 for c in key):
-        add(path, "object keys must not contain control characters")
-    elif ".." in key.split("/") or key.endswith("/"):
-        add(path, "object key must name a file: no '..' segments and no trailing '/'")
-    elif len(key.encode("utf-8")) > 1024:
-        add(path, "object key is longer than 1,024 bytes")
+        return "object keys must not start with '/'; write the key relative to the bucket"
+    if any(ord(c) < 32 for c in key):
+        return "object keys must not contain control characters"
+    if "\\" in key:
+        return "object keys must not contain '\\'; OSS folders are separated by '/'"
+    if ".." in key.split("/") or key.endswith("/"):
+        return "object key must name a file: no '..' segments and no trailing '/'"
+    if "." in key.split("/"):
+        return "object keys must not contain '.' segments ('a/./b'); write 'a/b'"
+    if len(key.encode("utf-8")) > 1024:
+        return "object key is longer than 1,024 bytes"
+    decoded = unquote(key) if "%" in key else key  # decoded once, as the service does
+    if decoded != key and (decoded.startswith("/") or "\\" in decoded or any(ord(c) < 32 for c in decoded)
+                           or any(part in (".", "..") for part in decoded.split("/"))):
+        return ("object key looks URL-encoded and decodes to an unsafe key ('%2F..', '%00', ...); write keys "
+                "as plain text: specrunner encodes them")
+    return None
 
 
 def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any) -> None:
@@ -450,6 +467,7 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
             if multi and "{TileCount}" not in tout:
                 add((*p, "tile", "output"), "more than one snapshot per job: the tile output must contain "
                     "{TileCount} (e.g. sprites/{FileName}-{TileCount}.jpg)")
+            _check_object_key(tout.replace("{", "x").replace("}", "x"), (*p, "tile", "output"), add)
         if not multi:
             add((*p, "tile"), "a tile needs several snapshots: set num (> 1) or interval", severity="warning")
     if "black_level" in rule and not (time_ms in (0, None) and multi):
@@ -518,12 +536,20 @@ def _check_collisions(rule: dict[str, Any], r: int, rid: str, matched: list[str]
         targets.append((("rules", r, "tile", "output"),
                         tile.get("bucket", rule.get("output_bucket", defaults.get("output_bucket", ""))),
                         tile["output"]))
+    unsafe: set[PathT] = set()  # report a template that resolves to an unsafe key once
     for iid in matched:
         parts = _input_parts(inputs[input_ids[iid]], defaults)
         if parts is None:
             continue
         for path, bucket, template in targets:
             resolved = resolve_template(template, parts[1])
+            if (path not in unsafe and _object_key_problem(parts[1]) is None
+                    and _object_key_problem(template.replace("{", "x").replace("}", "x")) is None):
+                sample = resolve_template(template, parts[1], Count="00001", TileCount="00001", SnapshotTime="0")
+                problem = _object_key_problem(sample)
+                if problem:  # e.g. "{ObjectPrefix}../x.jpg", or {FileName} "." from an input "..mp4"
+                    unsafe.add(path)
+                    add(path, f"for input {iid!r} the output resolves to {_short(sample)}: {problem}")
             key = (str(bucket), resolved)
             job = f"{iid}::{rid}"
             other = outputs.get(key)

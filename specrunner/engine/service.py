@@ -12,6 +12,7 @@ answers are AliyunSnapshotJob dicts whose scalars are all strings. Invalid reque
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -31,6 +32,7 @@ from .spec import SnapshotSpec, TileSpec
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _PLACEHOLDER_RE = re.compile(r"\{(ObjectPrefix|FileName|ExtName|SnapshotTime|Count|TileCount)\}")
 STATES = ("Submitted", "Snapshoting", "Success", "Fail")
+NAME_MAX = 255  # bytes per path segment on the local file system (OSS keys have no such limit)
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -62,11 +64,16 @@ class ObjectStore:
         self.root = Path(root).resolve()
 
     def path(self, bucket: str, key: str) -> Path:
-        if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket):
+        # fullmatch: `$` would also accept a trailing newline ("media-out\n" -> a new folder)
+        if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
             raise ServiceError("InvalidParameter.BucketNameInvalid", f"invalid bucket name {bucket!r}")
         if (not isinstance(key, str) or not key or "\x00" in key or key.startswith("/") or "\\" in key
                 or any(part in ("..", ".") for part in key.split("/")) or len(key.encode()) > 1024):
-            raise ServiceError("InvalidParameter.ObjectKeyInvalid", f"invalid object key {key!r}")
+            raise ServiceError("InvalidParameter.ObjectKeyInvalid", f"invalid object key {key[:200]!r}")
+        if any(len(part.encode()) > NAME_MAX for part in key.split("/")):
+            raise ServiceError("InvalidParameter.ObjectKeyInvalid",
+                               f"object key {key[:60]!r}... has a segment longer than {NAME_MAX} bytes, which the "
+                               "local engine cannot store as a file name")
         base = (self.root / bucket).resolve()
         p = (base / key).resolve()
         if base != p and base not in p.parents:
@@ -75,14 +82,26 @@ class ObjectStore:
 
     def write(self, bucket: str, key: str, data: bytes) -> None:
         p = self.path(bucket, key)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.part-{os.getpid()}-{threading.get_ident()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, p)
+        # A short temp name: ".{name}.part-..." overflowed NAME_MAX for names near 255 bytes.
+        tmp = p.with_name(f".part-{os.getpid()}-{threading.get_ident()}")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, p)
+        except OSError as e:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            if e.errno not in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG):
+                raise  # ENOSPC, EACCES, ...: not the key's fault
+            # e.g. "a.jpg/b.jpg" after "a.jpg": fine on OSS, impossible on a file system
+            raise ServiceError("InvalidParameter.ObjectKeyInvalid",
+                               f"the local engine cannot store object {bucket}/{key}: {e.strerror or e}") from None
 
     def list(self, bucket: str, prefix: str = "") -> list[str]:
         """Object keys in ``bucket`` starting with ``prefix``, sorted (like ListObjectsV2)."""
-        if not _BUCKET_RE.match(bucket):
+        if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
             raise ServiceError("InvalidParameter.BucketNameInvalid", f"invalid bucket name {bucket!r}")
         base = self.root / bucket
         if not base.is_dir():
