@@ -111,6 +111,11 @@ def acquire(state_path: Path, operation: str, *, timeout: float = 0.0) -> StateL
             os.close(fd)
             if time.monotonic() >= deadline:
                 holder = read_info(path)
+                for _ in range(20):  # the holder writes its info right after taking the lock
+                    if holder is not None:
+                        break
+                    time.sleep(0.05)
+                    holder = read_info(path)
                 raise LockError(
                     f"the state {state_path} is locked by {describe(holder)}",
                     hint="wait for that run to finish, or retry with --lock-timeout 5m; "

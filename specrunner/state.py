@@ -423,8 +423,9 @@ class StateStore:
                 unchanged = encode_state(candidate.to_json()) == self._committed_bytes
             else:
                 unchanged = False
-                if not self.doc.jobs and self._journal is None and not journal_path(self.path).exists():
-                    return False  # nothing was ever recorded: do not create an empty state file
+                if not self.doc.jobs:  # nothing recorded: do not create an empty state file
+                    self._drop_journal()
+                    return False
             if unchanged:
                 self._drop_journal()
                 return False

@@ -23,6 +23,7 @@ import pytest
 from PIL import Image
 
 from specrunner import app
+from specrunner.errors import BackendError
 from specrunner.emulator import Emulator
 
 from .conftest import Workspace
@@ -190,14 +191,13 @@ def test_bad_credentials_or_endpoint_fail_clearly_and_record_nothing_as_done(
             w.emulator.stop()  # type: ignore[union-attr]
             expect = "connection refused; check SPECRUNNER_MTS_ENDPOINT"
         ctx = app.load_context(ws.manifest)
-        outcome = app.apply(ctx, app.PlanRequest(), app.ApplyOptions(parallelism=4, retry_zero_wait=True))
-        counts = outcome.summary.counts()
-        assert counts["succeeded"] == 0 and counts["created"] == 0 and outcome.exit_code() != 0
-        messages = {r.message for r in outcome.summary.results.values()}
-        assert len(messages) == 1 and expect in messages.pop()
-        jobs = json.loads(ws.state.read_text())["jobs"]
-        assert not any(rec.get("job_id") or rec.get("state") == "Success" for rec in jobs.values())
-        for text in [ws.state.read_text(), *(f.read_text() for f in (ws.dir / ".specrunner" / "runs").glob("*"))]:
+        # The run stops at the first such error (every other call would fail the same way) and
+        # raises it: the CLI prints it as one line and exits 1.
+        with pytest.raises(BackendError) as err:
+            app.apply(ctx, app.PlanRequest(), app.ApplyOptions(parallelism=4, retry_zero_wait=True))
+        assert expect in str(err.value)
+        assert not ws.state.exists()  # nothing recorded: no job was created
+        for text in [str(err.value), *(f.read_text() for f in ws.dir.rglob("*.json"))]:
             assert SECRET not in text and "not-the-secret-value" not in text
         if problem != "unreachable":
             assert not any(e["job_id"] for e in w.emulator.requests())  # type: ignore[union-attr]
