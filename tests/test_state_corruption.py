@@ -253,6 +253,17 @@ def test_serial_going_backwards_is_refused(setup: Workspace, applied: dict[str, 
     assert_refused(setup, names=[str(jp), str(setup.state)], mention=f"serial {serial + 1}")
 
 
+def test_journal_without_its_lock_file_is_refused(setup: Workspace, applied: dict[str, bytes]) -> None:
+    """The lock file was deleted but a journal extending it remains: starting empty would forget its jobs."""
+    key, rec = a_record(applied)
+    jp = journal(setup, header_for(applied), [put(key, rec)])
+    setup.state.unlink()
+    for command in ("plan", "apply", "show"):
+        r = setup.cli(command, setup.manifest, code=1)
+        assert str(jp) in r.stderr and "is missing" in r.stderr and "Traceback" not in r.output
+    assert not setup.state.exists()
+
+
 def test_stale_journal_from_an_older_serial_is_ignored(setup: Workspace, applied: dict[str, bytes]) -> None:
     """A crash between writing the lock file and deleting the journal: the journal is already in it."""
     key, rec = a_record(applied)
