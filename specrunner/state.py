@@ -355,13 +355,17 @@ class StateStore:
             self.commit()
 
     def _open_journal(self) -> None:
+        """Start a fresh journal whose first line names the lock file serial it extends.
+
+        Records replayed from an older journal (a crashed run) and not yet in the lock file are
+        written into the new journal *before* it replaces the old one, in one atomic step: a crash at
+        any instant leaves either the old journal or the new one, never neither.
+        """
         if self._journal is not None:
             return
         jpath = journal_path(self.path)
         header = {"journal": 1, "lineage": self.doc.lineage, "base_serial": self.doc.serial}
-        data = (json.dumps(header, sort_keys=True) + "\n").encode()
-        # Start a fresh journal (any older one was replayed into self.doc): its first line names
-        # the lock file serial it extends.
+        data = (json.dumps(header, sort_keys=True) + "\n").encode() + self._carry_over()
         tmp = jpath.with_name(jpath.name + ".new")
         with open(tmp, "wb") as f:
             f.write(data)
@@ -372,15 +376,14 @@ class StateStore:
         self._journal = open(jpath, "ab")
         self._written = self._synced = 0
         self.bytes_written += len(data)
-        self._carry_over_replayed()
 
     def _committed_jobs(self) -> dict[str, Any]:
         if self._committed_bytes is None:
             return {}
         return json.loads(self._committed_bytes)["jobs"]
 
-    def _carry_over_replayed(self) -> None:
-        """Re-journal records that came from an older journal and are not in the lock file yet."""
+    def _carry_over(self) -> bytes:
+        """Journal lines for every difference between the lock file and the in-memory state."""
         committed = self._committed_jobs()
         lines = []
         for k in sorted(set(committed) | set(self.doc.jobs)):
@@ -388,15 +391,8 @@ class StateStore:
                 lines.append({"op": "del", "key": k})
             elif committed.get(k) != self.doc.jobs[k]:
                 lines.append({"op": "put", "key": k, "record": self.doc.jobs[k]})
-        if lines:
-            data = b"".join((json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                             + "\n").encode() for e in lines)
-            self._journal.write(data)
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
-            self._written += len(data)
-            self._synced = self._written
-            self.bytes_written += len(data)
+        return b"".join((json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+                         + "\n").encode() for e in lines)
 
     def _sync(self, pos: int) -> None:
         with self._sync_lock:
