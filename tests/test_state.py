@@ -166,3 +166,26 @@ def test_force_unlock_refuses_a_wrong_id_and_a_live_holder(tmp_path: Path) -> No
         locking.force_unlock(state, "nope")
     assert locking.force_unlock(state, "abc")["id"] == "abc"
     assert not lp.exists()
+
+
+def test_a_recovery_run_killed_right_after_its_first_write_keeps_the_crashed_runs_records(tmp_path: Path) -> None:
+    """Regression (found by the crash harness): a run that replays a crashed run's journal and is
+    killed right after its own first journal write must not lose the replayed records."""
+    path = tmp_path / "s.lock.json"
+    s = StateStore.open(path)
+    s.put("base", rec(0))
+    s.commit()
+    prelude = f"import os, sys, pathlib\nsys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n" \
+              f"from specrunner.state import StateStore\ns = StateStore.open(pathlib.Path({str(path)!r}))\n"
+    first = prelude + "".join(f"s.put('a{i}', {rec(i)!r}, durable=True)\n" for i in range(1, 6)) + "os._exit(9)\n"
+    # Die the instant the new journal replaces the old one (the window the bug lived in).
+    die_on_replace = ("_replace = os.replace\n"
+                      "def replace(a, b):\n    _replace(a, b)\n"
+                      "    if str(b).endswith('.journal'): os._exit(9)\n"
+                      "os.replace = replace\n")
+    second = prelude.replace("from specrunner", die_on_replace + "from specrunner") + \
+        f"s.put('b', {rec(9)!r}, durable=True)\nos._exit(9)\n"
+    subprocess.run([sys.executable, "-c", first], check=False)
+    subprocess.run([sys.executable, "-c", second], check=False)
+    doc = read_state(path)
+    assert doc is not None and {"base", "a1", "a2", "a3", "a4", "a5"} <= set(doc.jobs)
