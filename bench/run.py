@@ -119,6 +119,7 @@ def check(value: float | None, goal: str) -> bool | None:
 
 
 ROWS: list[Row] = []
+SWEEP: list[dict[str, Any]] = []
 
 
 def emit(row: Row) -> None:
@@ -326,6 +327,11 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _cpu_split() -> tuple[float, float]:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime
+
+
 class _Profile:
     """cProfile around a block when ``path`` is set (the top 40 by cumulative time, as text)."""
 
@@ -404,12 +410,18 @@ def w_apply(a: dict[str, Any]) -> dict[str, Any]:
 
     ctx = app.load_context(a["manifest"])
     opts = app.ApplyOptions(parallelism=a.get("parallelism", 10))
+    if ctx.manifest.target.backend == "aliyun":
+        import specrunner.backends.aliyun  # noqa: F401 - the SDK's import is start-up, as in the loop worker
     with _Profile(a.get("profile")):
-        c0, t0 = _cpu(), time.perf_counter()
+        u0, s0 = _cpu_split()
+        t0 = time.perf_counter()
         out = app.apply(ctx, app.PlanRequest(), opts)
-        t1, c1 = time.perf_counter(), _cpu()
+        t1 = time.perf_counter()
+        u1, s1 = _cpu_split()
     lock = Path(ctx.state_path)
-    return {"seconds": t1 - t0, "cpu_seconds": c1 - c0, "state_bytes": out.state_bytes,
+    return {"seconds": t1 - t0, "run_seconds": out.summary.elapsed, "cpu_seconds": (u1 - u0) + (s1 - s0),
+            "cpu_user_seconds": u1 - u0, "cpu_sys_seconds": s1 - s0,
+            "state_bytes": out.state_bytes,
             "lock_bytes": lock.stat().st_size if lock.exists() else 0, "counts": out.summary.counts(),
             "exit_code": out.exit_code(), "jobs": len(ctx.jobs), "rss_mb": _rss_mb(),
             "lock": str(lock)}
@@ -452,7 +464,8 @@ def w_loop(a: dict[str, Any]) -> dict[str, Any]:
                     continue
                 raise
 
-    c0, t0 = _cpu(), time.perf_counter()
+    u0, s0 = _cpu_split()
+    t0 = time.perf_counter()
     ids = []
     for job in jobs:
         req = SubmitSnapshotJobRequest()
@@ -473,8 +486,10 @@ def w_loop(a: dict[str, Any]) -> dict[str, Any]:
         pending = still
         if pending:
             time.sleep(1)
-    t1, c1 = time.perf_counter(), _cpu()
-    return {"seconds": t1 - t0, "cpu_seconds": c1 - c0, "jobs": len(jobs), "throttled_client_seen": throttled,
+    t1 = time.perf_counter()
+    u1, s1 = _cpu_split()
+    return {"seconds": t1 - t0, "cpu_seconds": (u1 - u0) + (s1 - s0), "cpu_user_seconds": u1 - u0,
+            "cpu_sys_seconds": s1 - s0, "jobs": len(jobs), "throttled_client_seen": throttled,
             "succeeded": sum(1 for s in states.values() if s == "Success"), "rss_mb": _rss_mb()}
 
 
@@ -526,6 +541,23 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
                  note=f"specrunner {st['throttled']}/{st['requests']} requests, loop {lt['throttled']}/{lt['requests']}"))
         emit(Row("1c apply throughput / plain SDK loop", jps, ljps, "jobs/s", "jobs/s", jps / ljps, ">= 1.5",
                  check(jps / ljps, ">= 1.5")))
+
+    if want_tp and args.sweep:
+        # What target.qps should be: aim below, at or above the account limit, and watch both figures.
+        sweep = []
+        for qs in args.sweep:
+            text = header("aliyun", (qs, args.qps_query)) + inputs_yaml(sz.tp_inputs) + async_rules(sz.tp_rules)
+            write_manifest(folder, "tp.yaml", text)
+            say(f"(1) sweep: target.qps.submit {qs:g}")
+            r, t = run_spec(f"sweep-{qs:g}", latency_ms=LATENCY_MS, submit_qps=LIMIT_SUBMIT, query_qps=LIMIT_QUERY)
+            jps = njobs / r["seconds"]
+            sweep.append({"qps_submit": qs, "jobs_per_s": jps, "vs_limit": jps / LIMIT_SUBMIT,
+                          "throttled_share": t["share"], "requests": t["requests"], "throttled": t["throttled"],
+                          "succeeded": r["counts"]["succeeded"]})
+            print(f"    sweep: target.qps.submit {qs:>5g} -> {jps:5.1f} jobs/s ({jps / LIMIT_SUBMIT:.3f} of the limit), "
+                  f"throttled {t['throttled']}/{t['requests']} ({t['share'] * 100:.2f} %)", flush=True)
+        SWEEP.extend(sweep)
+        write_manifest(folder, "tp.yaml", header("aliyun", qps) + inputs_yaml(sz.tp_inputs) + async_rules(sz.tp_rules))
 
     if want_cpu:
         say(f"(5) CPU per job: the same {njobs} jobs at zero latency, no throttling")
@@ -863,6 +895,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="target.qps.submit of the (1) manifest (default: the account limit, 50)")
     ap.add_argument("--qps-query", type=float, default=LIMIT_QUERY,
                     help="target.qps.query of the (1) manifest (default: the account limit, 100)")
+    ap.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[],
+                    help="(1) also run the apply at these target.qps.submit values, e.g. 45,48,50,55,60")
     ap.add_argument("--parallelism", type=int, default=10, help="apply --parallelism (default 10)")
     ap.add_argument("--profile", action="store_true", help="also write cProfile reports to bench/out/profile-*.txt")
     ap.add_argument("--strict", action="store_true", help="exit 2 if a figure misses its goal")
@@ -913,7 +947,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"kind": "specrunner-bench", "mode": "quick" if args.quick else "full", "machine": info,
            "sizes": asdict(sz), "elapsed_seconds": round(elapsed, 1), "args": {k: (str(v) if isinstance(v, Path) else v)
                                                                               for k, v in vars(args).items()},
-           "failures": failures, "figures": [asdict(r) for r in ROWS]}
+           "failures": failures, "figures": [asdict(r) for r in ROWS], "qps_sweep": SWEEP}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     misses = [r.name for r in ROWS if r.ok is False]
