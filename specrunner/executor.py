@@ -313,8 +313,10 @@ class Executor:
                 self.submit_bucket.acquire()
             try:
                 return self.backend.submit(job.request, user_data)
-            except UncertainSubmitError:
-                uncertain_at = time.monotonic()
+            except UncertainSubmitError as e:
+                # No answer at all: the service may still be creating the job, so a lookup miss
+                # counts only after its read timeout. An error answer (5xx) means it has finished.
+                uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
                 raise
             except TransientBackendError as e:
                 if e.throttled and self.submit_bucket is not None:
