@@ -264,17 +264,30 @@ class Run:
 def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
           on_event: Callable[[Event], None] | None = None, saved_plan: dict[str, Any] | None = None,
           backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None) -> ApplyOutcome:
-    run = Run(ctx, "apply", opts.lock_timeout)
-    changed = False
-    try:
+    def planner(ctx: Context) -> Plan:
         plan = compute_plan(ctx, req)
         if saved_plan is not None:
             check_saved_plan(saved_plan, ctx, plan)
+        return plan
+
+    outcome = _execute(ctx, "apply", opts, planner, on_event=on_event, backend=backend, hook=executor_hook)
+    outcome.run_file = write_run_results(ctx, outcome)
+    return outcome
+
+
+def _execute(ctx: Context, operation: str, opts: ApplyOptions, planner: Callable[[Context], Plan], *,
+             on_event: Callable[[Event], None] | None, backend: Backend | None,
+             hook: Callable[[Executor], None] | None, allow_submit: bool = True) -> ApplyOutcome:
+    """Lock, plan against the state read under the lock, run the executor, compact the state."""
+    run = Run(ctx, operation, opts.lock_timeout)
+    try:
+        plan = planner(ctx)
         be = backend or open_backend(ctx.manifest, workers=opts.parallelism)
         try:
             ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
-            if executor_hook:
-                executor_hook(ex)
+            ex.allow_submit = allow_submit
+            if hook:
+                hook(ex)
             summary = ex.run(plan)
         finally:
             if backend is None:
@@ -283,10 +296,8 @@ def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
         changed = run.close()
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
-    outcome = ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
-                           run.store.bytes_written)
-    outcome.run_file = write_run_results(ctx, outcome)
-    return outcome
+    return ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
+                        run.store.bytes_written)
 
 
 def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
@@ -359,25 +370,12 @@ def describe_lock(info: dict[str, Any] | None) -> str:
 def refresh(ctx: Context, opts: ApplyOptions, *, on_event: Callable[[Event], None] | None = None,
             backend: Backend | None = None) -> ApplyOutcome:
     """Poll every non-final job (and look up interrupted submissions); never submit anything."""
-    run = Run(ctx, "refresh", opts.lock_timeout)
-    try:
-        full = compute_plan(ctx, PlanRequest())
-        changes = tuple(c for c in full.changes if c.action == "resume")
-        plan = Plan(changes)
-        be = backend or open_backend(ctx.manifest, workers=opts.parallelism)
-        try:
-            ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
-            ex.allow_submit = False
-            summary = ex.run(plan)
-        finally:
-            if backend is None:
-                be.close()
-    finally:
-        changed = run.close()
-    if ex.fatal is not None:
-        raise ex.fatal
-    return ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
-                        run.store.bytes_written)
+
+    def planner(ctx: Context) -> Plan:
+        return Plan(tuple(c for c in compute_plan(ctx, PlanRequest()).changes if c.action == "resume"))
+
+    return _execute(ctx, "refresh", opts, planner, on_event=on_event, backend=backend, hook=None,
+                    allow_submit=False)
 
 
 def _decoded(value: Any) -> Any:

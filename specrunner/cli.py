@@ -85,6 +85,12 @@ FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]
 RunFormatOpt = Annotated[RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")]
 TargetOpt = Annotated[list[str] | None, typer.Option("--target", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
 ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Skip jobs matching this glob. Repeatable.")]
+ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, help="Concurrent submissions.")]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Stop waiting for async jobs after this many seconds.")]
+LockTimeoutOpt = Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
 
 
 @cli.command()
@@ -177,15 +183,15 @@ def _recovery_note(p: Any) -> str | None:
 def apply(
     manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.", show_default=False)],
     state: StateOpt = None,
-    parallelism: Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, help="Concurrent submissions.")] = 10,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")] = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop waiting for async jobs after this many seconds.")] = None,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    parallelism: ParallelismOpt = 10,
+    no_wait: NoWaitOpt = False,
+    timeout: TimeoutOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="One line per job event.")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Apply the manifest (or a saved plan): submit, poll, and record every job in the state file.
 
@@ -313,15 +319,15 @@ def schema() -> None:
 def retry(
     manifest: ManifestArg,
     state: StateOpt = None,
-    parallelism: Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, help="Concurrent submissions.")] = 10,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs.")] = False,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop waiting after this many seconds.")] = None,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    parallelism: ParallelismOpt = 10,
+    no_wait: NoWaitOpt = False,
+    timeout: TimeoutOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="One line per job event.")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Rerun only the jobs whose last outcome is Fail (an apply restricted to failures).
 
@@ -335,7 +341,7 @@ def retry(
 def refresh(
     manifest: ManifestArg,
     state: StateOpt = None,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    lock_timeout: LockTimeoutOpt = 0.0,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Poll once; do not wait for running jobs to finish.")] = False,
     fmt: FormatOpt = Fmt.text,
 ) -> None:
@@ -367,7 +373,7 @@ def import_(
     key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False)],
     job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False)],
     state: StateOpt = None,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Adopt an existing job into the state, after checking it exists and matches the rule.
 
@@ -410,7 +416,7 @@ def state_rm(
     manifest: ManifestArg,
     keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).", show_default=False)],
     state: StateOpt = None,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")] = 0.0,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Remove records from the state; the next plan creates those jobs again.
 
