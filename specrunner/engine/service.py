@@ -187,6 +187,38 @@ def fill(template: str, input_key: str, **values: str) -> str:
     return _PLACEHOLDER_RE.sub(lambda m: table.get(m.group(1), m.group(0)), template)
 
 
+def list_page(jobs: list[dict[str, Any]], rid: str, *, page_token: str | None, max_page_size: Any,
+              state: str | None, start: str | None, end: str | None, pipeline_id: str | None) -> dict[str, Any]:
+    """QuerySnapshotJobList's listing mode over ``jobs``: filters, newest first, NextPageToken paging."""
+    try:
+        size = 30 if max_page_size in (None, "") else int(max_page_size)
+    except (TypeError, ValueError):
+        raise ServiceError("InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer") from None
+    if not 1 <= size <= 300:
+        raise ServiceError("InvalidParameter.OutOfRange", "MaximumPageSize must be in [1, 300]")
+    if state and state not in STATES:
+        raise ServiceError("InvalidParameter", f"State must be one of {', '.join(STATES)}")
+    lo = parse_time(start, "StartOfJobCreatedTimeRange") if start else None
+    hi = parse_time(end, "EndOfJobCreatedTimeRange") if end else None
+    selected = []
+    for job in jobs:
+        created = parse_time(job["CreationTime"], "CreationTime")
+        if ((state and job["State"] != state) or (pipeline_id and job.get("PipelineId") != pipeline_id)
+                or (lo and created < lo) or (hi and created > hi)):
+            continue
+        selected.append(job)
+    selected.sort(key=lambda j: (j["CreationTime"], j["Id"]), reverse=True)  # newest first
+    offset = 0
+    if page_token:
+        offset = next((i for i, j in enumerate(selected) if j["Id"] == page_token), -1)
+        if offset < 0:
+            raise ServiceError("InvalidParameter", "NextPageToken is invalid or expired")
+    out: dict[str, Any] = {"RequestId": rid, "SnapshotJobList": {"SnapshotJob": selected[offset: offset + size]}}
+    if offset + size < len(selected):
+        out["NextPageToken"] = selected[offset + size]["Id"]
+    return out
+
+
 class SnapshotService:
     """The two MTS snapshot actions, served from a folder."""
 
@@ -267,38 +299,9 @@ class SnapshotService:
 
     def _list(self, rid: str, page_token: str | None, max_page_size: int | None, state: str | None,
               start: str | None, end: str | None, pipeline_id: str | None) -> dict[str, Any]:
-        size = 30 if max_page_size in (None, "") else int(max_page_size)
-        if not 1 <= size <= 300:
-            raise ServiceError("InvalidParameter.OutOfRange", "MaximumPageSize must be in [1, 300]")
-        if state and state not in STATES:
-            raise ServiceError("InvalidParameter", f"State must be one of {', '.join(STATES)}")
-        lo = parse_time(start, "StartOfJobCreatedTimeRange") if start else None
-        hi = parse_time(end, "EndOfJobCreatedTimeRange") if end else None
-        jobs = []
-        for path in self.jobs_dir.glob("*.json"):
-            job = self._load(path.stem)
-            if job is None:
-                continue
-            if state and job["State"] != state:
-                continue
-            if pipeline_id and job.get("PipelineId") != pipeline_id:
-                continue
-            created = parse_time(job["CreationTime"], "CreationTime")
-            if (lo and created < lo) or (hi and created > hi):
-                continue
-            jobs.append(job)
-        jobs.sort(key=lambda j: (j["CreationTime"], j["Id"]), reverse=True)  # newest first
-        offset = 0
-        if page_token:
-            idx = next((i for i, j in enumerate(jobs) if j["Id"] == page_token), None)
-            if idx is None:
-                raise ServiceError("InvalidParameter", "NextPageToken is invalid or expired")
-            offset = idx
-        page = jobs[offset : offset + size]
-        out: dict[str, Any] = {"RequestId": rid, "SnapshotJobList": {"SnapshotJob": [self._public(j) for j in page]}}
-        if offset + size < len(jobs):
-            out["NextPageToken"] = jobs[offset + size]["Id"]
-        return out
+        jobs = (self._load(path.stem) for path in self.jobs_dir.glob("*.json"))
+        return list_page([self._public(j) for j in jobs if j is not None], rid, page_token=page_token,
+                         max_page_size=max_page_size, state=state, start=start, end=end, pipeline_id=pipeline_id)
 
     # ---------------------------------------------------------------- records
 
