@@ -245,7 +245,7 @@ class OssLister:
                                     "fresh token and set ALIBABA_CLOUD_SECURITY_TOKEN (with its AccessKey pair)",
                                     **kw)
         if code == "NoSuchBucket":
-            return PermanentBackendError(f"cannot list {where}: the bucket {bucket} does not exist at {oss} "
+            return PermanentBackendError(f"cannot list {where}: the bucket {bucket} does not exist at {ep.url} "
                                          "(NoSuchBucket): check the input entry's bucket and location", **kw)
         if code == "AccessDenied":
             return PermanentBackendError(f"cannot list {where}: access denied (AccessDenied): grant this RAM "

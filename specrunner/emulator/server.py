@@ -19,25 +19,44 @@ journals every request as one JSON line, without signatures, key ids or tokens.
 ``simulate=True`` keeps an in-memory job table instead of running the engine: inputs are validated as
 the service does but no video is decoded; async jobs go Submitted -> Snapshoting -> Success after
 ``simulate_seconds`` with Count = Num (or 1). It is for benchmarks of the runner itself.
+
+The same server also answers OSS ListObjectsV2 (for input discovery), so SPECRUNNER_OSS_ENDPOINT can be
+the same URL as SPECRUNNER_MTS_ENDPOINT: a ``GET /<bucket>/?list-type=2`` (path-style, as oss2 addresses
+IP and localhost endpoints) lists the files under ``<root>/<bucket>/``, with ``prefix``,
+``continuation-token``, ``max-keys`` (default 100, at most 1000), ``delimiter``, ``start-after``,
+``fetch-owner`` and ``encoding-type=url``; answers and errors are OSS's XML. Requests are checked with
+OSS signature V1 (``Authorization: OSS <AccessKeyId>:<Signature>``, HMAC-SHA1 over the verb, Content-MD5,
+Content-Type, Date, the ``x-oss-*`` headers and the resource with its sub-resources, as oss2 signs);
+``x-oss-security-token`` is accepted for a configured AccessKeyId. Any path other than ``/`` (or an
+``OSS`` Authorization header) is an OSS request; other OSS operations are refused (501 NotImplemented).
+Latency applies to OSS requests too; the other faults (throttling, 5xx, drops) are for the MTS actions.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import email.utils
+import hashlib
+import hmac
 import json
 import logging
 import math
+import os
 import random
 import socket
 import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from xml.sax.saxutils import escape as xml_escape
 
 from ..engine.service import (
     STATES,
@@ -64,6 +83,31 @@ SIGNATURE_MISMATCH = "Specified signature is not matched with our calculation. s
 _HIDDEN_PARAMS = ("Signature", "AccessKeyId", "SecurityToken")
 _REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp")
 
+# OSS: the sub-resources that take part in the V1 string to sign (oss2.auth.ProviderAuth's set).
+OSS_SUBRESOURCES = frozenset((
+    "response-content-type", "response-content-language", "response-cache-control", "logging",
+    "response-content-encoding", "acl", "uploadId", "uploads", "partNumber", "group", "link", "delete",
+    "website", "location", "objectInfo", "objectMeta", "response-expires", "response-content-disposition",
+    "cors", "lifecycle", "restore", "qos", "referer", "stat", "bucketInfo", "append", "position",
+    "security-token", "live", "comp", "status", "vod", "startTime", "endTime", "x-oss-process", "symlink",
+    "callback", "callback-var", "tagging", "encryption", "versions", "versioning", "versionId", "policy",
+    "requestPayment", "x-oss-traffic-limit", "qosInfo", "asyncFetch", "x-oss-request-payer", "sequential",
+    "inventory", "inventoryId", "continuation-token", "worm", "wormId", "wormExtend", "replication",
+    "replicationLocation", "replicationProgress", "transferAcceleration", "cname", "metaQuery",
+    "x-oss-ac-source-ip", "x-oss-ac-subnet-mask", "x-oss-ac-vpc-id", "x-oss-ac-forward-allow", "resourceGroup",
+    "style", "styleName", "x-oss-async-process", "regionList", "x-oss-write-get-object-response",
+    "bucketArchiveDirectRead", "httpsConfig", "redundancyTransition", "x-oss-target-redundancy-type",
+    "x-oss-redundancy-transition-taskid", "accessPoint", "accessPointPolicy", "publicAccessBlock",
+    "x-oss-access-point-name", "requesterQosInfo", "qosRequester", "resourcePoolInfo", "resourcePool",
+    "resourcePoolBuckets",
+))
+OSS_MAX_KEYS = 1000
+OSS_DEFAULT_MAX_KEYS = 100
+OSS_OWNER_ID = "1000000000000000"  # the emulator's one account
+# Query parameters never written to the journal (presigned URLs carry them).
+_OSS_HIDDEN_PARAMS = ("Signature", "OSSAccessKeyId", "security-token", "x-oss-signature", "x-oss-credential",
+                      "x-oss-security-token")
+
 
 class ApiError(Exception):
     """An error answer: ``code`` and ``message`` as the service spells them, with its HTTP status."""
@@ -83,6 +127,79 @@ class Answer:
     status: int
     body: dict[str, Any]
     drop: bool = False
+
+
+class OssError(Exception):
+    """An OSS error answer: ``<Error><Code/><Message/><RequestId/><HostId/>...</Error>`` with its status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+@dataclass
+class OssAnswer:
+    status: int
+    body: bytes
+    request_id: str
+    code: str = ""
+
+
+@dataclass
+class _OssListing:
+    entries: list[tuple[str, bool]] = field(default_factory=list)  # (key or common prefix, is a prefix)
+    truncated: bool = False
+
+
+def oss_string_to_sign(method: str, headers: Iterable[tuple[str, str]], bucket: str, key: str,
+                       params: Iterable[tuple[str, str]]) -> str:
+    """OSS signature V1's string to sign, as oss2 (``ProviderAuth``) computes it::
+
+        VERB \n Content-MD5 \n Content-Type \n Date \n CanonicalizedOSSHeaders CanonicalizedResource
+
+    Date is ``x-oss-date`` if sent, else ``Date``; the headers are the ``x-oss-*`` ones, lowercased,
+    sorted, one ``name:value\n`` each; the resource is ``/bucket/key`` (``/`` without a bucket) plus the
+    sub-resources among the query parameters, sorted, ``?k=v&k2`` (a parameter without a value alone).
+    """
+    lower: dict[str, str] = {}
+    oss_headers: list[tuple[str, str]] = []
+    for k, v in headers:
+        lk = k.lower()
+        lower.setdefault(lk, v)
+        if lk.startswith("x-oss-"):
+            oss_headers.append((lk, v))
+    oss_headers.sort(key=lambda kv: kv[0])
+    canon_headers = "".join(f"{k}:{v}\n" for k, v in oss_headers)
+    sub = sorted(((k, v) for k, v in params if k in OSS_SUBRESOURCES), key=lambda kv: kv[0])
+    resource = f"/{bucket}/{key}" if bucket else "/"
+    if sub:
+        resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in sub)
+    date = lower.get("x-oss-date") or lower.get("date", "")
+    return "\n".join([method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""), date,
+                      canon_headers + resource])
+
+
+def oss_sign(string_to_sign: str, secret: str) -> str:
+    """base64(HMAC-SHA1(secret, string_to_sign)), UTF-8 throughout."""
+    digest = hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def _oss_token(name: str) -> str:
+    """An opaque continuation token: where the next page starts (after ``name``)."""
+    return base64.urlsafe_b64encode(name.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _oss_untoken(token: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise OssError(400, "InvalidArgument", "The continuation-token is invalid.",
+                       ArgumentName="continuation-token", ArgumentValue=token[:200]) from None
+
+
+def _xml(tag: str, text: Any) -> str:
+    return f"<{tag}>{xml_escape(str(text))}</{tag}>"
 
 
 def stringify(value: Any) -> Any:
@@ -234,6 +351,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
+        if split.path not in ("", "/") or (self.headers.get("Authorization") or "").startswith("OSS "):
+            self._serve_oss(method, split.path, split.query)
+            return
         params = parse_qsl(split.query, keep_blank_values=True)
         ctype = (self.headers.get("Content-Type") or "").lower()
         if body and ctype.startswith("application/x-www-form-urlencoded"):
@@ -254,6 +374,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("x-acs-request-id", str(answer.body.get("RequestId", "")))
         self.end_headers()
         self.wfile.write(data)
+
+    def _serve_oss(self, method: str, path: str, query: str) -> None:
+        answer = self.server.emulator.handle_oss(method, path, query, list(self.headers.items()))
+        self.send_response(answer.status)
+        self.send_header("Date", email.utils.formatdate(usegmt=True))
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.send_header("x-oss-request-id", answer.request_id)
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(answer.body)
 
 
 @dataclass
@@ -305,6 +436,8 @@ class Emulator:
         self._sim_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._etags: dict[tuple[str, int, int], str] = {}
+        self._etag_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -586,3 +719,200 @@ class Emulator:
         if offset + size < len(selected):
             out["NextPageToken"] = selected[offset + size]["Id"]
         return out
+
+    # ------------------------------------------------------------------ OSS: ListObjectsV2
+
+    def handle_oss(self, method: str, path: str, query: str, headers: list[tuple[str, str]]) -> OssAnswer:
+        """Answer one OSS request (path-style ``/<bucket>/<key>``); XML bodies, OSS's error shapes."""
+        started = time.monotonic()
+        rid = uuid.uuid4().hex[:24].upper()
+        params = parse_qsl(query, keep_blank_values=True)
+        pdict = dict(params)
+        bucket, _, key = path.lstrip("/").partition("/")
+        bucket, key = unquote(bucket), unquote(key)
+        if not bucket:
+            action = "ListBuckets"
+        elif key:
+            action = {"GET": "GetObject", "PUT": "PutObject", "POST": "PostObject"}.get(method, method)
+        elif method == "GET":
+            action = "ListObjectsV2" if "list-type" in pdict else "ListObjects"
+        else:
+            action = method
+        shown = {k: v for k, v in pdict.items() if k not in _OSS_HIDDEN_PARAMS}
+        shown["bucket"] = bucket
+        if key:
+            shown["key"] = key
+        entry: dict[str, Any] = {
+            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": method, "action": action,
+            "status": None, "code": "", "request_id": rid, "job_id": None, "user_data": None, "ids": 0,
+            "params": shown,
+        }
+        if any(k.lower() == "x-oss-security-token" for k, _ in headers) or "security-token" in pdict:
+            entry["sts"] = True
+        host = next((v for k, v in headers if k.lower() == "host"), "") or f"{self.host}:{self.port}"
+        if self.latency_ms:
+            time.sleep(self.latency_ms / 1000.0)
+        try:
+            self._oss_authenticate(method, bucket, key, params, headers)
+            if action != "ListObjectsV2":
+                raise OssError(501, "NotImplemented", f"The emulator serves OSS ListObjectsV2 only "
+                               f"(GET /<bucket>/?list-type=2), not {action}.")
+            if pdict.get("list-type") != "2":
+                raise OssError(400, "InvalidArgument", "list-type must be 2.", ArgumentName="list-type",
+                               ArgumentValue=pdict.get("list-type", ""))
+            body = self._oss_list(bucket, pdict, entry)
+            answer = OssAnswer(200, body.encode("utf-8"), rid)
+        except OssError as e:
+            answer = OssAnswer(e.status, self._oss_error(e, rid, host, bucket).encode("utf-8"), rid, e.code)
+        except Exception:  # a bug in the emulator: answer as the service would
+            log.exception("emulator: internal error (OSS)")
+            e = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
+            answer = OssAnswer(500, self._oss_error(e, rid, host, bucket).encode("utf-8"), rid, e.code)
+        entry["status"], entry["code"] = answer.status, answer.code
+        entry["ms"] = round((time.monotonic() - started) * 1000, 1)
+        if self.journal is not None:
+            self.journal.add(entry)
+        return answer
+
+    @staticmethod
+    def _oss_error(e: OssError, rid: str, host: str, bucket: str) -> str:
+        host_id = f"{bucket}.{host}" if bucket and e.code != "NoSuchBucket" else host
+        parts = [_xml("Code", e.code), _xml("Message", e.message), _xml("RequestId", rid), _xml("HostId", host_id)]
+        parts += [_xml(k, v) for k, v in e.extra.items()]
+        return '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  ' + "\n  ".join(parts) + "\n</Error>\n"
+
+    def _oss_authenticate(self, method: str, bucket: str, key: str, params: list[tuple[str, str]],
+                          headers: list[tuple[str, str]]) -> None:
+        lower = {k.lower(): v for k, v in headers}
+        auth = lower.get("authorization", "")
+        if not auth:
+            raise OssError(403, "AccessDenied", "You have no right to access this object because of bucket acl.")
+        scheme, _, cred = auth.partition(" ")
+        key_id, sep, given = cred.strip().rpartition(":")
+        if scheme != "OSS" or not sep or not key_id or not given:
+            raise OssError(400, "InvalidArgument", "Authorization header is invalid (the emulator verifies "
+                           "signature V1: Authorization: OSS <AccessKeyId>:<Signature>).",
+                           ArgumentName="Authorization", ArgumentValue=scheme)
+        when = lower.get("x-oss-date") or lower.get("date") or ""
+        try:
+            ts = email.utils.parsedate_to_datetime(when)
+        except (TypeError, ValueError, IndexError):
+            ts = None
+        if ts is None:
+            raise OssError(403, "AccessDenied", "OSS authentication requires a valid Date.")
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=UTC)
+        if abs(time.time() - ts.timestamp()) > SKEW_SECONDS:
+            raise OssError(403, "RequestTimeTooSkewed",
+                           "The difference between the request time and the current time is too large.",
+                           RequestTime=when, ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+        secret = self._keys.get(key_id)
+        if secret is None:
+            raise OssError(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our "
+                           "records.", OSSAccessKeyId=key_id)
+        sts = oss_string_to_sign(method, headers, bucket, key, params)
+        if not hmac.compare_digest(oss_sign(sts, secret).encode(), given.encode("utf-8", "replace")):
+            raise OssError(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
+                           "signature you provided. Check your key and signing method.",
+                           OSSAccessKeyId=key_id, SignatureProvided=given, StringToSign=sts,
+                           StringToSignBytes=" ".join(f"{b:02x}" for b in sts.encode("utf-8")))
+
+    def _oss_list(self, bucket: str, p: dict[str, str], entry: dict[str, Any]) -> str:
+        from ..engine.service import ObjectStore
+
+        prefix = p.get("prefix", "")
+        delimiter = p.get("delimiter", "")
+        start_after = p.get("start-after", "")
+        token = p.get("continuation-token", "")
+        encoding = p.get("encoding-type", "")
+        if encoding not in ("", "url"):
+            raise OssError(400, "InvalidArgument", "The encoding-type must be url.",
+                           ArgumentName="encoding-type", ArgumentValue=encoding)
+        raw_max = p.get("max-keys", "")
+        try:
+            max_keys = OSS_DEFAULT_MAX_KEYS if raw_max == "" else int(raw_max)
+        except ValueError:
+            max_keys = -1
+        if not 1 <= max_keys <= OSS_MAX_KEYS:
+            raise OssError(400, "InvalidArgument", f"max-keys must be an integer in [1, {OSS_MAX_KEYS}].",
+                           ArgumentName="max-keys", ArgumentValue=raw_max)
+        for name, value in (("prefix", prefix), ("delimiter", delimiter), ("start-after", start_after)):
+            if len(value.encode("utf-8")) > 1024:
+                raise OssError(400, "InvalidArgument", f"{name} is longer than 1024 bytes.", ArgumentName=name)
+        store = ObjectStore(self.root)
+        try:
+            store.path(bucket, "x")  # validates the bucket name
+        except ServiceError:
+            raise OssError(400, "InvalidBucketName", "The specified bucket is not valid.",
+                           BucketName=bucket) from None
+        if not (store.root / bucket).is_dir():
+            raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)
+        after = _oss_untoken(token) if token else start_after
+        listing = _OssListing()
+        for k in store.list(bucket, prefix):
+            name, is_prefix = k, False
+            if delimiter:
+                i = k.find(delimiter, len(prefix))
+                if i >= 0:
+                    name, is_prefix = k[: i + len(delimiter)], True
+            if after and name <= after:
+                continue
+            if listing.entries and listing.entries[-1][0] == name:
+                continue  # the rest of a common prefix
+            if len(listing.entries) == max_keys:
+                listing.truncated = True
+                break
+            listing.entries.append((name, is_prefix))
+        entry["keys"] = len(listing.entries)
+
+        def enc(value: str) -> str:
+            return quote(value, safe="") if encoding == "url" else value
+
+        out = ['<?xml version="1.0" encoding="UTF-8"?>', "<ListBucketResult>", _xml("Name", bucket),
+               _xml("Prefix", enc(prefix))]
+        if token:
+            out.append(_xml("ContinuationToken", token))
+        if start_after:
+            out.append(_xml("StartAfter", enc(start_after)))
+        out.append(_xml("MaxKeys", max_keys))
+        if delimiter:
+            out.append(_xml("Delimiter", enc(delimiter)))
+        if encoding:
+            out.append(_xml("EncodingType", encoding))
+        out.append(_xml("IsTruncated", "true" if listing.truncated else "false"))
+        if listing.truncated:
+            out.append(_xml("NextContinuationToken", enc(_oss_token(listing.entries[-1][0]))))
+        owner = p.get("fetch-owner") == "true"
+        for name, is_prefix in listing.entries:
+            if is_prefix:
+                continue
+            path = store.path(bucket, name)
+            st = path.stat()
+            modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            item = [_xml("Key", enc(name)), _xml("LastModified", modified),
+                    _xml("ETag", f'"{self._oss_etag(path, st)}"'), _xml("Type", "Normal"), _xml("Size", st.st_size),
+                    _xml("StorageClass", "Standard")]
+            if owner:
+                item.append(f"<Owner>{_xml('ID', OSS_OWNER_ID)}{_xml('DisplayName', OSS_OWNER_ID)}</Owner>")
+            out.append("<Contents>" + "".join(item) + "</Contents>")
+        for name, is_prefix in listing.entries:
+            if is_prefix:
+                out.append("<CommonPrefixes>" + _xml("Prefix", enc(name)) + "</CommonPrefixes>")
+        out.append(_xml("KeyCount", len(listing.entries)))
+        out.append("</ListBucketResult>")
+        return "\n".join(out) + "\n"
+
+    def _oss_etag(self, path: Path, st: os.stat_result) -> str:
+        """The object's MD5 in upper-case hex, as OSS's ETag of a simple upload (cached per file version)."""
+        ident = (str(path), st.st_size, st.st_mtime_ns)
+        with self._etag_lock:
+            cached = self._etags.get(ident)
+        if cached is None:
+            h = hashlib.md5(usedforsecurity=False)
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+            cached = h.hexdigest().upper()
+            with self._etag_lock:
+                self._etags[ident] = cached
+        return cached
