@@ -64,13 +64,16 @@ def emulator(
     """Serve SubmitSnapshotJob / QuerySnapshotJobList like Alibaba Cloud MTS, over a local folder.
 
     The real aliyun SDK talks to it unchanged (signature v1); point the aliyun backend at it with
-    SPECRUNNER_MTS_ENDPOINT. Runs until Ctrl-C or SIGTERM.
+    SPECRUNNER_MTS_ENDPOINT. The same port also serves OSS ListObjectsV2 over the root's bucket
+    folders (oss2, signature V1), for input discovery ({prefix, match} inputs): set
+    SPECRUNNER_OSS_ENDPOINT to the same URL. Runs until Ctrl-C or SIGTERM.
 
     Example: specrunner emulator --root specs/oss --key testAK:testSecret --port 8765
 
     Then, in another shell: export SPECRUNNER_MTS_ENDPOINT=http://127.0.0.1:8765
-    ALIBABA_CLOUD_ACCESS_KEY_ID=testAK ALIBABA_CLOUD_ACCESS_KEY_SECRET=testSecret; specrunner apply
-    specs/site.yaml (a manifest with target.backend: aliyun).
+    SPECRUNNER_OSS_ENDPOINT=http://127.0.0.1:8765 ALIBABA_CLOUD_ACCESS_KEY_ID=testAK
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET=testSecret; specrunner apply specs/site.yaml (a manifest with
+    target.backend: aliyun).
     """
     keys = _keys(key)
     from .server import Emulator
@@ -92,7 +95,8 @@ def emulator(
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     mode = ", simulated jobs" if simulate else ""
-    typer.echo(f"MTS emulator listening on {em.url} (root {root}{mode})")
+    typer.echo(f"MTS emulator listening on {em.url} (root {root}{mode}; OSS ListObjectsV2 on the same URL: "
+               "SPECRUNNER_MTS_ENDPOINT and SPECRUNNER_OSS_ENDPOINT)")
     try:
         while not done.wait(0.5):
             pass
