@@ -521,8 +521,7 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
         for p in folder.glob("tp.lock.json*"):
             p.unlink()
         with EmulatorProc(name, **em) as emu:
-            r = worker("apply", {"manifest": str(manifest), "parallelism": args.parallelism,
-                                 "profile": args.profile and str(OUT / f"profile-{name}.txt")}, endpoint=emu.url)
+            r = worker("apply", {"manifest": str(manifest), "parallelism": args.parallelism}, endpoint=emu.url)
             entries = emu.entries()
             stats = throttle_stats(entries)
             stamps = [datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() for e in entries
@@ -617,10 +616,11 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
                    endpoint=emu.url)
         calls = len(emu.entries()) - before
         say(f"(2) the same rerun as `apply` (load_context + apply)")
-        noop_apply = worker("apply", {"manifest": str(manifest), "whole": True,
-                                      "profile": args.profile and str(OUT / "profile-noop-apply.txt")},
-                            endpoint=emu.url)
+        noop_apply = worker("apply", {"manifest": str(manifest), "whole": True}, endpoint=emu.url)
         apply_calls = len(emu.entries()) - before - calls
+        if args.profile:
+            worker("apply", {"manifest": str(manifest), "whole": True, "profile": str(OUT / "profile-noop-apply.txt")},
+                   endpoint=emu.url)
     floors = [worker("floor", {"manifest": str(manifest), "lock": str(lock)}) for _ in range(args.plan_reps)]
     plan = min(runs, key=lambda r: r["seconds"])
     floor = min(floors, key=lambda r: r["seconds"])
@@ -683,8 +683,7 @@ def fig_stateio(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> 
     njobs = sz.io_inputs * sz.io_rules
     say(f"(4) apply of {njobs} jobs against the emulator (no latency, no throttling)")
     with EmulatorProc("stateio") as emu:
-        r = worker("apply", {"manifest": str(manifest), "parallelism": args.parallelism,
-                             "profile": args.profile and str(OUT / "profile-stateio.txt")}, endpoint=emu.url)
+        r = worker("apply", {"manifest": str(manifest), "parallelism": args.parallelism}, endpoint=emu.url)
         requests = len(emu.entries())
     if r["counts"]["succeeded"] != njobs:
         raise RuntimeError(f"apply did not succeed on every job: {r['counts']}")
@@ -936,6 +935,23 @@ def machine() -> dict[str, Any]:
             "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()}
 
 
+def markdown(doc: dict[str, Any]) -> str:
+    """The results as the Markdown table bench/README.md records."""
+    m = doc["machine"]
+    sr = m["specrunner"]
+    mem = next((ln.split()[1] for ln in m["free_h"].splitlines() if ln.startswith("Mem:")), "?")
+    out = [f"{doc['mode'].capitalize()} run of {m['date_utc']}: {m['nproc']} CPUs ({m['cpu']}), {mem} RAM, "
+           f"Python {m['python']}, specrunner {sr['version']} at {sr['commit']}"
+           f"{' plus uncommitted changes' if sr['dirty'] else ''}, load average {m['load_average']} at the start; "
+           f"{doc['elapsed_seconds']:.0f} s in all.", "",
+           "| figure | specrunner | baseline | ratio | goal | |", "|---|---|---|---|---|---|"]
+    for r in doc["figures"]:
+        cells = Row(**r).line().split(" | ")
+        out.append("| " + " | ".join(cells) + " |")
+    notes = [f"- **{r['name'].split()[0]}**: {r['note']}" for r in doc["figures"] if r.get("note")]
+    return "\n".join(out + [""] + notes) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -948,7 +964,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[],
                     help="(1) also run the apply at these target.qps.submit values, e.g. 45,48,50,55,60")
     ap.add_argument("--parallelism", type=int, default=10, help="apply --parallelism (default 10)")
-    ap.add_argument("--profile", action="store_true", help="also write cProfile reports to bench/out/profile-*.txt")
+    ap.add_argument("--profile", action="store_true",
+                    help="also write cProfile reports (main thread; extra runs, never the measured ones) of the "
+                         "plan, no-op apply and validate workers to bench/out/profile-*.txt")
     ap.add_argument("--strict", action="store_true", help="exit 2 if a figure misses its goal")
     ap.add_argument("--out", type=Path, default=OUT / "results.json")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
@@ -1002,6 +1020,7 @@ def main(argv: list[str] | None = None) -> int:
            "failures": failures, "figures": [asdict(r) for r in ROWS], "qps_sweep": SWEEP}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    args.out.with_suffix(".md").write_text(markdown(doc))
     misses = [r.name for r in ROWS if r.ok is False]
     print(f"done in {elapsed:.0f} s: {sum(1 for r in ROWS if r.ok)} PASS, {len(misses)} MISS, "
           f"{len(failures)} failed; results in {args.out}", flush=True)
