@@ -191,11 +191,17 @@ def _oss_token(name: str) -> str:
 
 
 def _oss_untoken(token: str) -> str:
+    bad = OssError(400, "InvalidArgument", "The continuation-token is invalid.",
+                   ArgumentName="continuation-token", ArgumentValue=token[:200])
+    if not all(c.isascii() and (c.isalnum() or c in "-_") for c in token):
+        raise bad
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
+        name = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("utf-8")
     except (binascii.Error, ValueError):
-        raise OssError(400, "InvalidArgument", "The continuation-token is invalid.",
-                       ArgumentName="continuation-token", ArgumentValue=token[:200]) from None
+        raise bad from None
+    if not name:
+        raise bad
+    return name
 
 
 def _xml(tag: str, text: Any) -> str:
@@ -863,7 +869,6 @@ class Emulator:
                 listing.truncated = True
                 break
             listing.entries.append((name, is_prefix))
-        entry["keys"] = len(listing.entries)
 
         def enc(value: str) -> str:
             return quote(value, safe="") if encoding == "url" else value
@@ -883,22 +888,29 @@ class Emulator:
         if listing.truncated:
             out.append(_xml("NextContinuationToken", enc(_oss_token(listing.entries[-1][0]))))
         owner = p.get("fetch-owner") == "true"
+        count = 0
         for name, is_prefix in listing.entries:
             if is_prefix:
                 continue
             path = store.path(bucket, name)
-            st = path.stat()
+            try:
+                st = path.stat()
+                etag = self._oss_etag(path, st)
+            except FileNotFoundError:  # deleted since the walk: gone from the listing too
+                continue
             modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            item = [_xml("Key", enc(name)), _xml("LastModified", modified),
-                    _xml("ETag", f'"{self._oss_etag(path, st)}"'), _xml("Type", "Normal"), _xml("Size", st.st_size),
-                    _xml("StorageClass", "Standard")]
+            item = [_xml("Key", enc(name)), _xml("LastModified", modified), _xml("ETag", f'"{etag}"'),
+                    _xml("Type", "Normal"), _xml("Size", st.st_size), _xml("StorageClass", "Standard")]
             if owner:
                 item.append(f"<Owner>{_xml('ID', OSS_OWNER_ID)}{_xml('DisplayName', OSS_OWNER_ID)}</Owner>")
             out.append("<Contents>" + "".join(item) + "</Contents>")
+            count += 1
         for name, is_prefix in listing.entries:
             if is_prefix:
                 out.append("<CommonPrefixes>" + _xml("Prefix", enc(name)) + "</CommonPrefixes>")
-        out.append(_xml("KeyCount", len(listing.entries)))
+                count += 1
+        entry["keys"] = count
+        out.append(_xml("KeyCount", count))
         out.append("</ListBucketResult>")
         return "\n".join(out) + "\n"
 
