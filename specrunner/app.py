@@ -142,9 +142,16 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
 
 
 def save_plan(doc: dict[str, Any], out: Path) -> None:
+    """Write a plan file. Its manifest and state paths are stored relative to the plan file, so
+    the plan can be applied from another working directory (or another checkout of the repo)."""
     from .state import atomic_write
 
-    atomic_write(out, (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode())
+    saved = json.loads(json.dumps(doc))
+    base = out.resolve().parent
+    for part in ("manifest", "state"):
+        saved[part]["path"] = os.path.relpath(Path(doc[part]["path"]).resolve(), base)
+    saved["paths_relative_to_plan_file"] = True
+    atomic_write(out, (json.dumps(saved, indent=2, sort_keys=True) + "\n").encode())
 
 
 def is_plan_file(path: Path) -> bool:
@@ -162,6 +169,11 @@ def is_plan_file(path: Path) -> bool:
 
 
 def load_saved_plan(path: Path) -> dict[str, Any]:
+    """Read and check a plan file; its paths come back usable from the current directory."""
+    import jsonschema
+
+    from .schema import load_schema
+
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -171,6 +183,16 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
     if doc.get("format_version") != PLAN_FORMAT:
         raise PlanError(f"{path}: plan format {doc.get('format_version')!r} is not supported "
                         f"(this specrunner writes {PLAN_FORMAT})")
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(load_schema("plan.v1.json")).iter_errors(doc))
+    if error is not None or not isinstance(doc.get("selection"), dict):
+        where = "/".join(str(p) for p in error.absolute_path) if error is not None else "selection"
+        raise PlanError(f"{path}: the saved plan is damaged at {where or 'the top'}: "
+                        f"{error.message if error is not None else 'missing'}",
+                        hint="make a new one with `specrunner plan MANIFEST --out FILE`")
+    if doc.get("paths_relative_to_plan_file"):
+        base = path.resolve().parent
+        for part in ("manifest", "state"):
+            doc[part]["path"] = os.path.relpath(base / doc[part]["path"])
     return doc
 
 

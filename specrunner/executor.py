@@ -50,6 +50,10 @@ def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse_iso(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 @dataclass
 class JobResult:
     key: str
@@ -123,6 +127,8 @@ def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) ->
     }
     if job.user_data:
         rec["user_data"] = job.user_data
+    if job.fallback:
+        rec["fallback"] = job.fallback
     if intent:
         rec["intent"] = intent
     rec.update(fields)
@@ -260,6 +266,19 @@ class Executor:
     # ------------------------------------------------------------------ submit
 
     def _submit_one(self, change: Change) -> None:
+        """Submit one job; an unexpected error leaves it unresolved (intent kept), never kills the run."""
+        try:
+            self._submit_one_inner(change)
+        except StateWriteError:
+            raise
+        except Exception as e:  # a bug, or an answer nobody foresaw: report it, keep going
+            res = self._summary.results[change.key]
+            res.status, res.code = "pending", "InternalError"
+            res.message = f"unexpected error ({type(e).__name__}: {e}); rerun to resolve this job"
+            res.finished = time.monotonic()
+            self._emit("failed", key=change.key, code=res.code, message=res.message, permanent=False)
+
+    def _submit_one_inner(self, change: Change) -> None:
         if self.stop.is_set():
             return
         job = change.job
@@ -267,14 +286,20 @@ class Executor:
         res = self._summary.results[change.key]
         res.started = time.monotonic()
         prior = change.prior or {}
-        intent = prior.get("intent") if not prior.get("job_id") else None
+        # Only an unchanged job resumes its interrupted submission; a changed one ("replace") gets a
+        # new tag: whatever the old intent created has the old config and is left alone.
+        intent = prior.get("intent") if change.action == "resume" and not prior.get("job_id") else None
         pipeline = job.request.get("PipelineId")
         if intent:
-            # An interrupted submission: find the job before submitting anything.
-            since = datetime.strptime(intent["since"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            # An interrupted submission: find the job before submitting anything. The last Submit
+            # may still be in the service's hands: a miss counts only once its read timeout passed.
+            since = _parse_iso(intent["since"])
+            last = _parse_iso(intent.get("last") or intent["since"])
+            elapsed = (datetime.now(UTC) - last).total_seconds() - 1.0  # stored times are whole seconds
+            grace = self.uncertain_grace if self.allow_submit else 0.0
+            uncertain_at = time.monotonic() - max(0.0, elapsed)
             try:
-                found = self._call(self.query_bucket,
-                                   lambda: self.backend.find_by_tag(intent["tag"], pipeline_id=pipeline, since=since),
+                found = self._call(None, lambda: self._lookup(intent["tag"], pipeline, since, uncertain_at, grace),
                                    res)
             except BackendError as e:
                 self._fail(res, job, e, keep_intent=intent, prior=prior)
@@ -298,17 +323,19 @@ class Executor:
         # The write-ahead intent: durable before the Submit leaves this process.
         self.store.put(job.key, self._record(job, intent), durable=True)
         user_data = compose_user_data(job.user_data, tag)
-        since = datetime.strptime(since_s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        since = _parse_iso(since_s)
         uncertain_at: float | None = None
 
         def attempt() -> RemoteJob:
             nonlocal uncertain_at
             res.attempts += 1
             if uncertain_at is not None:
-                found = self._lookup(tag, pipeline, since, uncertain_at)
+                found = self._lookup(tag, pipeline, since, uncertain_at, self.uncertain_grace)
                 if found is not None:
                     res.adopted = True
                     return found
+            if res.attempts > 1:  # a crash from here on must wait out this Submit, not the first
+                self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
             if self.submit_bucket is not None:
                 self.submit_bucket.acquire()
             try:
@@ -331,7 +358,8 @@ class Executor:
             return
         self._accept(res, job, remote, adopted=res.adopted)
 
-    def _lookup(self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float) -> RemoteJob | None:
+    def _lookup(self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float,
+                grace: float) -> RemoteJob | None:
         """Find the job an uncertain Submit may have created. A miss counts only once the service has
         had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
         while True:
@@ -343,7 +371,7 @@ class Executor:
                 if e.throttled and self.query_bucket is not None:
                     self.query_bucket.penalize()
                 raise
-            remaining = self.uncertain_grace - (time.monotonic() - uncertain_at)
+            remaining = grace - (time.monotonic() - uncertain_at)
             if found is not None or remaining <= 0:
                 return found
             self._sleep(min(remaining, 2.0))

@@ -52,22 +52,23 @@ class Job:
     auto_mode: bool  # the rule said `mode: auto`
     single_frame: bool  # neither interval nor num in the rule
     summary: str = field(default="", compare=False)
+    fallback: str | None = None  # why an auto single-frame job runs async (e.g. "SnapshotTimeOut")
 
-    def as_async(self) -> Job:
+    def as_async(self, fallback: str) -> Job:
         """The same single-frame job sent in async mode (Num=1), e.g. after a SnapshotTimeOut."""
         if self.mode == "async":
             return self
         req = json.loads(canonical_json(self.request))
         req["SnapshotConfig"]["Num"] = "1"
-        return _replace_request(self, req, "async")
+        return _replace_request(self, req, "async", fallback)
 
 
-def _replace_request(job: Job, request: dict[str, Any], mode: Mode) -> Job:
+def _replace_request(job: Job, request: dict[str, Any], mode: Mode, fallback: str | None) -> Job:
     return Job(
         key=job.key, input_id=job.input_id, rule_id=job.rule_id, mode=mode, request=request,
         user_data=job.user_data, fingerprint=fingerprint(request, job.user_data), input_ref=job.input_ref,
         output_template=job.output_template, tile_template=job.tile_template, auto_mode=job.auto_mode,
-        single_frame=job.single_frame, summary=job.summary,
+        single_frame=job.single_frame, summary=job.summary, fallback=fallback,
     )
 
 

@@ -118,8 +118,8 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Chang
         return Change(key, "create", f"new job: {job.summary}", job.mode, job, None)
 
     # A single-frame auto job that timed out in sync mode runs (and stays) async.
-    if job.auto_mode and job.single_frame and prior.get("mode") == "async":
-        job = job.as_async()
+    if job.auto_mode and job.single_frame and prior.get("mode") == "async" and prior.get("fallback"):
+        job = job.as_async(prior["fallback"])
 
     state, job_id, intent = prior.get("state"), prior.get("job_id"), prior.get("intent")
     same = prior.get("fingerprint") == job.fingerprint
@@ -141,7 +141,7 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Chang
     if state == "Fail" or not job_id:
         code = prior.get("code") or "unknown error"
         if code == "SnapshotTimeOut" and job.mode == "sync" and job.auto_mode:
-            job = job.as_async()
+            job = job.as_async("SnapshotTimeOut")
             return Change(key, "retry", "sync snapshot timed out (SnapshotTimeOut): retrying in async "
                           "mode (Num=1), as the service advises", job.mode, job, prior)
         what = "last submit was refused" if not job_id else "last run failed"

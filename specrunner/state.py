@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,7 @@ from typing import Any
 from .errors import StateError, StateWriteError
 
 STATE_VERSION = 1
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 FINAL_STATES = ("Success", "Fail")
 RUNNING_STATES = ("Submitted", "Snapshoting")
 _RECORD_KEYS = {
@@ -137,8 +139,19 @@ def check_record(rec: Any) -> str | None:
     if rec.get("mode") not in ("sync", "async"):
         return "`mode` must be sync or async"
     intent = rec.get("intent")
-    if intent is not None and not (isinstance(intent, dict) and isinstance(intent.get("tag"), str)):
-        return "`intent` must be an object with a `tag`"
+    if intent is not None:
+        if not (isinstance(intent, dict) and isinstance(intent.get("tag"), str) and intent["tag"]):
+            return "`intent` must be an object with a `tag`"
+        for k in ("since", "last"):
+            if k in intent or k == "since":
+                v = intent.get(k)
+                if not (isinstance(v, str) and _ISO.fullmatch(v)):
+                    return f"`intent.{k}` must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+    for k in ("code", "message", "input", "rule", "user_data", "fallback"):
+        if rec.get(k) is not None and not isinstance(rec[k], str):
+            return f"`{k}` must be a string"
+    if rec.get("request") is not None and not isinstance(rec["request"], dict):
+        return "`request` must be an object"
     for k in ("count", "tile_count", "attempts"):
         v = rec.get(k)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):

@@ -213,3 +213,18 @@ rules:
     assert rec["mode"] == "async" and rec["state"] == "Success"
     assert rec["request"]["SnapshotConfig"]["Num"] == "1"
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)  # and it stays async: no churn
+
+
+def test_saved_plan_works_from_another_directory_and_a_damaged_one_is_refused(
+        ws: Workspace, video_10s: Path, monkeypatch) -> None:  # noqa: ANN001
+    setup(ws, video_10s)
+    (ws.dir / "plans").mkdir()
+    monkeypatch.chdir(ws.dir)
+    ws.cli("plan", "m.yaml", "--out", "plans/p.json", "--target", "poster", code=0)
+    monkeypatch.chdir(ws.dir / "plans")
+    ws.cli("apply", "p.json", code=0)
+    assert set(json.loads(ws.state.read_text())["jobs"]) == {"b::poster", "videos/a.mp4::poster"}
+    bad = ws.dir / "plans" / "bad.json"
+    bad.write_text('{"kind": "specrunner-plan", "format_version": "1.0"}')
+    r = ws.cli("apply", bad, code=1)
+    assert "damaged" in r.stderr and "Traceback" not in r.output

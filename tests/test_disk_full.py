@@ -55,3 +55,17 @@ def test_enospc_dumps_the_state_and_says_how_to_restore(ws: Workspace, video_4s:
     assert r.returncode == 0, r.stderr
     after = [json.loads(p.read_text())["Id"] for p in (ws.oss / ".mts" / "jobs").glob("*.json")]
     assert len(after) == 40 and set(created) <= set(after)
+
+
+def test_outputs_on_a_full_disk_fail_the_job_cleanly(ws: Workspace, video_4s: Path, tiny_fs: Path) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    (ws.oss / "media-out").symlink_to(tiny_fs)  # the output bucket is on a 12 KB file system
+    big = tiny_fs / "filler"
+    big.write_bytes(b"x" * 8192)
+    ws.write(HEADER + 'inputs: [videos/a.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n'
+             '  - {id: s, time: 0, num: 3, interval: 1, output: "s/{FileName}/{Count}.jpg"}\n')
+    r = ws.cli("apply", ws.manifest, code=3)
+    assert "Traceback" not in r.output
+    jobs = json.loads(ws.state.read_text())["jobs"]
+    assert {rec["code"] for rec in jobs.values()} == {"InternalError"}
+    assert all("No space left on device" in rec["message"] for rec in jobs.values())

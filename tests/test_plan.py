@@ -120,8 +120,11 @@ def test_sync_timeout_replans_async_and_then_stays_async() -> None:
     (c,) = plan.changes
     assert c.action == "retry" and c.mode == "async" and "SnapshotTimeOut" in c.reason
     assert c.job.request["SnapshotConfig"]["Num"] == "1"
-    plan = make_plan([one], {one.key: rec(c.job)})
+    plan = make_plan([one], {one.key: rec(c.job, fallback="SnapshotTimeOut")})
     assert plan.changes[0].action == "noop"
+    # A rule that was `mode: async` and is now `mode: auto` goes back to sync (no fallback recorded).
+    plan = make_plan([one], {one.key: rec(c.job)})
+    assert plan.changes[0].action == "replace" and plan.changes[0].mode == "sync"
 
 
 @pytest.mark.parametrize("targets,excludes,expected", [

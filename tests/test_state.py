@@ -108,7 +108,7 @@ def test_state_io_is_linear_in_the_number_of_jobs(tmp_path: Path) -> None:
     path = tmp_path / "s.lock.json"
     s = StateStore.open(path)
     for i in range(10_000):
-        s.put(f"k{i:05d}", rec(i, job_id=None, state=None, intent={"tag": f"sr-{i:016x}", "since": "x"}))
+        s.put(f"k{i:05d}", rec(i, job_id=None, state=None, intent={"tag": f"sr-{i:016x}", "since": "2026-11-22T00:00:00Z"}))
         s.put(f"k{i:05d}", rec(i, state="Submitted"))
         s.put(f"k{i:05d}", rec(i))
     s.commit()

@@ -36,16 +36,21 @@ class RemoteJob:
 
     @classmethod
     def from_api(cls, job: dict[str, Any]) -> RemoteJob:
+        from ..errors import TransientBackendError
+
         def num(v: Any) -> int | None:
             try:
-                return int(v) if v not in (None, "") else None
+                n = int(v) if v not in (None, "") else None
             except (TypeError, ValueError):
                 return None
+            return n if n is not None and 0 <= n <= 1_000_000 else None
 
         if not isinstance(job, dict) or not job.get("Id") or not job.get("State"):
-            from ..errors import TransientBackendError
-
             raise TransientBackendError("the service answered with a job that has no Id or State")
+        if job["State"] not in ("Submitted", "Snapshoting", "Success", "Fail"):
+            # e.g. "Analyzing" (listed in old docs): not final as far as we know; poll again later.
+            raise TransientBackendError(f"the service reported job {job['Id']} in an unknown State "
+                                        f"{str(job['State'])[:40]!r}")
         return cls(
             id=str(job["Id"]), state=str(job["State"]), code=str(job.get("Code") or ""),
             message=str(job.get("Message") or ""), count=num(job.get("Count")),

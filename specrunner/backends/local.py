@@ -33,6 +33,9 @@ class LocalBackend:
             )
         except ServiceError as e:
             raise service_error(e) from None
+        except OSError as e:  # the engine's own records could not be written
+            raise TransientBackendError(f"the local engine could not record the job: {e.strerror or e}",
+                                        code="InternalError") from None
         return RemoteJob.from_api(job)
 
     def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:

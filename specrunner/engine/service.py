@@ -399,6 +399,10 @@ class SnapshotService:
         except ServiceError as e:
             job.update(State="Fail", Code=e.code, Message=e.message, Count="0", TileCount="0")
             return
+        except OSError as e:  # writing the outputs failed (disk full, permissions): the service's InternalError
+            job.update(State="Fail", Code="InternalError", Message=f"writing the snapshots failed: {e.strerror or e}",
+                       Count="0", TileCount="0")
+            return
         job.update(State="Success", Code="", Message="", Count=str(len(result.frames)),
                    TileCount=str(len(result.frames) if spec.tile else 0))
 
