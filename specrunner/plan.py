@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .jobs import Job, split_key
-from .state import FINAL_STATES, RUNNING_STATES
+from .state import RUNNING_STATES
 
 Action = Literal["create", "noop", "replace", "resume", "retry", "forget"]
 ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "resume", "forget", "noop")

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from specrunner.cli import cli
 from specrunner.emulator.server import Emulator
 
 from .conftest import Workspace

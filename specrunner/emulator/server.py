@@ -59,15 +59,14 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from ..engine.service import (
-    STATES,
     TIME_FORMAT,
     ServiceError,
     SnapshotService,
     _loads_obj,
     _location,
     fill,
+    list_page,
     parse_config,
-    parse_time,
     utc_now,
 )
 from . import signature
@@ -701,30 +700,8 @@ class Emulator:
                     out["NonExistSnapshotJobIds"] = {"String": missing}
                 return out
             jobs = [self._sim_view(s) for s in self._sim.values()]
-        size = 30 if max_page_size is None else max_page_size
-        if not 1 <= size <= 300:
-            raise ServiceError("InvalidParameter.OutOfRange", "MaximumPageSize must be in [1, 300]")
-        if state and state not in STATES:
-            raise ServiceError("InvalidParameter", f"State must be one of {', '.join(STATES)}")
-        lo = parse_time(start, "StartOfJobCreatedTimeRange") if start else None
-        hi = parse_time(end, "EndOfJobCreatedTimeRange") if end else None
-        selected = []
-        for job in jobs:
-            created = parse_time(job["CreationTime"], "CreationTime")
-            if ((state and job["State"] != state) or (pipeline_id and job["PipelineId"] != pipeline_id)
-                    or (lo and created < lo) or (hi and created > hi)):
-                continue
-            selected.append(job)
-        selected.sort(key=lambda j: (j["CreationTime"], j["Id"]), reverse=True)  # newest first
-        offset = 0
-        if page_token:
-            offset = next((i for i, j in enumerate(selected) if j["Id"] == page_token), -1)
-            if offset < 0:
-                raise ServiceError("InvalidParameter", "NextPageToken is invalid or expired")
-        out = {"RequestId": rid, "SnapshotJobList": {"SnapshotJob": selected[offset: offset + size]}}
-        if offset + size < len(selected):
-            out["NextPageToken"] = selected[offset + size]["Id"]
-        return out
+        return list_page(jobs, rid, page_token=page_token, max_page_size=max_page_size, state=state,
+                         start=start, end=end, pipeline_id=pipeline_id)
 
     # ------------------------------------------------------------------ OSS: ListObjectsV2
 
