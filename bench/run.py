@@ -32,7 +32,7 @@ import time
 import traceback
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -615,7 +615,7 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
             worker("plan", {"manifest": str(manifest), "profile": str(OUT / "profile-noop-plan.txt")},
                    endpoint=emu.url)
         calls = len(emu.entries()) - before
-        say(f"(2) the same rerun as `apply` (load_context + apply)")
+        say("(2) the same rerun as `apply` (load_context + apply)")
         noop_apply = worker("apply", {"manifest": str(manifest), "whole": True}, endpoint=emu.url)
         apply_calls = len(emu.entries()) - before - calls
         if args.profile:
