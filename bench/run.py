@@ -926,10 +926,15 @@ def machine() -> dict[str, Any]:
     import specrunner
 
     src = Path(specrunner.__file__).resolve().parent.parent
+    label = src / ".bench-source"  # an exported tree says what it is (e.g. "commit abc123 + patches")
+    if label.is_file():
+        commit, dirty = label.read_text().strip(), ""
+    else:
+        commit = sh(f"git -C {src} rev-parse --short HEAD")
+        dirty = sh(f"git -C {src} status --porcelain -- specrunner schemas")
     return {"date_utc": sh("date -u"), "nproc": sh("nproc"), "free_h": sh("free -h"),
-            "specrunner": {"version": specrunner.__version__, "source": str(src),
-                           "commit": sh(f"git -C {src} rev-parse --short HEAD"),
-                           "dirty": sh(f"git -C {src} status --porcelain -- specrunner schemas")},
+            "specrunner": {"version": specrunner.__version__, "source": str(src), "commit": commit,
+                           "dirty": dirty},
             "load_average": sh("cut -d' ' -f1-3 /proc/loadavg"),
             "python": platform.python_version(), "platform": platform.platform(),
             "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()}
