@@ -32,3 +32,19 @@ def test_ci_doc_workflows_are_valid_yaml_and_use_the_documented_commands() -> No
     assert any("--format markdown --detailed-exitcode" in s for s in steps)
     assert any("specrunner apply" in s.get("run", "") for s in gha["jobs"]["apply"]["steps"])
     assert "specrunner-apply" in gitlab and "specrunner-plan" in gitlab
+
+
+def test_every_command_has_help_with_an_example_and_version_works() -> None:
+    from typer.testing import CliRunner
+
+    from specrunner import __version__
+    from specrunner.cli import cli
+
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--version"]).stdout.strip() == f"specrunner {__version__}"
+    commands = ["validate", "plan", "apply", "retry", "refresh", "show", "import", "force-unlock", "init",
+                "schema", "emulator", "preview", "report", "state list", "state rm"]
+    for name in commands:
+        r = runner.invoke(cli, [*name.split(), "--help"])
+        assert r.exit_code == 0, name
+        assert "Example: specrunner" in r.stdout, name
