@@ -226,6 +226,10 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
 # ============================================================================== subprocess plumbing
 
 
+# Subprocesses run in WORK, never in the repo: `python -m specrunner` puts the current directory
+# first on sys.path, which would shadow a tree given with PYTHONPATH (A/B runs of two trees).
+
+
 def bench_env(endpoint: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.lower().endswith("_proxy") and not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
@@ -243,7 +247,7 @@ def worker(kind: str, args: dict[str, Any], *, endpoint: str | None = None, time
     """Run ``kind`` in a fresh interpreter; returns its JSON answer plus ``process_seconds`` (wall)."""
     t0 = time.perf_counter()
     proc = subprocess.run([PY, str(Path(__file__).resolve()), "--worker", kind, json.dumps(args)],
-                          capture_output=True, text=True, env=bench_env(endpoint), timeout=timeout, cwd=REPO)
+                          capture_output=True, text=True, env=bench_env(endpoint), timeout=timeout, cwd=WORK)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"worker {kind} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -270,7 +274,7 @@ class EmulatorProc:
         if query_qps:
             cmd += ["--throttle-query-qps", str(query_qps)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=bench_env(), cwd=REPO)
+                                     env=bench_env(), cwd=WORK)
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         m = re.search(r"listening on (http://\S+)", line)
         if not m:
@@ -663,7 +667,7 @@ def fig_validate(sz: Sizes, args: argparse.Namespace) -> None:
     # The CLI itself, once, for the record (interpreter start-up and imports included).
     t0 = time.perf_counter()
     cp = subprocess.run([PY, "-m", "specrunner", "validate", str(manifest)], capture_output=True, text=True,
-                        env=bench_env(), cwd=REPO)
+                        env=bench_env(), cwd=WORK)
     cli = time.perf_counter() - t0
     ratio = v["seconds"] / f["seconds"]
     emit(Row("3  validate / bare YAML parse", v["seconds"], f["seconds"], "s", "s", ratio, "<= 10",
