@@ -164,6 +164,7 @@ class Executor:
         self._summary = RunSummary()
         self._lock = threading.Lock()
         self._poll: dict[str, str] = {}  # job id -> key
+        self._last_partial = time.monotonic()
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
@@ -230,6 +231,7 @@ class Executor:
             futures: set[Future[None]] = set()
             it = iter(work)
             next_poll = time.monotonic() + self.opt.poll_initial
+            poller: Future[bool] | None = None  # the poll round in flight during submission, if any
             fatal: StateWriteError | None = None
             # Keep at most 2 x parallelism submissions queued so an interrupt stops promptly.
             while True:
@@ -247,9 +249,15 @@ class Executor:
                     except StateWriteError as e:  # the disk is full: stop, let the others land, report
                         self.stop.set()
                         fatal = fatal or e
-                if self._poll and self.opt.wait and time.monotonic() >= next_poll:
-                    self._poll_round(pool, block=False)
+                if (self._poll and self.opt.wait and time.monotonic() >= next_poll
+                        and (poller is None or poller.done())):
+                    # On a worker, not here: this thread must keep the submissions coming.
+                    if poller is not None:
+                        poller.result()
+                    poller = pool.submit(self._poll_round, pool, block=False)
                     next_poll = time.monotonic() + self.opt.poll_initial
+            if poller is not None:
+                poller.result()
             if fatal is not None:
                 raise fatal
             if self.opt.wait:
@@ -434,7 +442,15 @@ class Executor:
     def _poll_round(self, pool: ThreadPoolExecutor, *, block: bool) -> bool:
         """Query every pending job once (batches of <= 10). Returns True if anything changed."""
         with self._lock:
-            ids = sorted(self._poll)
+            ids = sorted(self._poll) if block else list(self._poll)  # during submission: oldest first
+        if not block and len(ids) % MAX_QUERY_IDS:
+            # While submissions go on, query full batches only (the rest fills up within a round or
+            # two); a partial batch at most every poll_max seconds.
+            now = time.monotonic()
+            if now - self._last_partial >= self.opt.poll_max:
+                self._last_partial = now
+            else:
+                ids = ids[: len(ids) - len(ids) % MAX_QUERY_IDS]
         if not ids:
             return False
         batches = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]

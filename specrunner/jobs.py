@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ def split_key(key: str) -> tuple[str, str]:
     return input_id, rule_id
 
 
+@lru_cache(maxsize=65536)
 def encode_object(key: str) -> str:
     """OSS object keys travel URL-encoded (UTF-8) inside the Input/OutputFile JSON."""
     return quote(key, safe="")
@@ -154,21 +156,37 @@ def describe_rule(rule: Rule) -> str:
 
 
 def expand(manifest: Manifest) -> list[Job]:
-    """Every job of the manifest, sorted by key."""
+    """Every job of the manifest, sorted by key.
+
+    Fingerprints are hashed from canonical JSON assembled out of per-rule and per-input fragments
+    (the same bytes as ``fingerprint()``; the SnapshotConfig is encoded once per rule, the Input
+    once per input, instead of the whole request once per job).
+    """
     jobs = []
+    input_json: dict[str, str] = {}
     for rule in manifest.rules:
         mode = rule_mode(rule)
         summary = describe_rule(rule)
+        middle = tail = None
         for inp in manifest.inputs:
             if not rule.applies_to(inp.id):
                 continue
             request = build_request(inp, rule, manifest.pipeline_id, mode)
+            if middle is None:
+                pipe = request.get("PipelineId")
+                middle = ((',"PipelineId":' + canonical_json(pipe) if "PipelineId" in request else "")
+                          + ',"SnapshotConfig":' + canonical_json(request["SnapshotConfig"]))
+                tail = '},"user_data":' + canonical_json(rule.user_data or "") + "}"
+            ij = input_json.get(inp.id)
+            if ij is None:
+                ij = input_json[inp.id] = canonical_json(request["Input"])
+            digest = hashlib.sha256(('{"request":{"Input":' + ij + middle + tail).encode("utf-8")).hexdigest()
             tile_tpl = None
             if rule.tile:
                 tile_tpl = f"{rule.tile.bucket}/{resolve_template(rule.tile.output, inp.object)}"
             jobs.append(Job(
                 key=job_key(inp.id, rule.id), input_id=inp.id, rule_id=rule.id, mode=mode, request=request,
-                user_data=rule.user_data, fingerprint=fingerprint(request, rule.user_data),
+                user_data=rule.user_data, fingerprint="sha256:" + digest,
                 input_ref=f"{inp.bucket}/{inp.object}",
                 output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
                 tile_template=tile_tpl, auto_mode=rule.mode == "auto",

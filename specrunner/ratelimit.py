@@ -48,15 +48,19 @@ class TokenBucket:
             self.rate = min(self.max_rate, self.rate + elapsed * self.max_rate * 0.05)
 
     def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                self._refill(now)
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    self.acquired += 1
-                    return
-                wait = (1 - self._tokens) / self.rate
+        """Take a token, or reserve the next one and sleep once until it is due.
+
+        Reserving (the balance goes negative) gives every waiter its own slot: N threads waiting on
+        an empty bucket sleep once each, instead of all waking for every token and all but one
+        going back to sleep (a thundering herd: ~N wake-ups per token).
+        """
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            self._tokens -= 1
+            self.acquired += 1
+            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+        if wait > 0:
             self._sleep(wait)
 
     def penalize(self) -> None:

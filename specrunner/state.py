@@ -163,9 +163,13 @@ def check_record(rec: Any) -> str | None:
     return None
 
 
-def read_state(path: Path) -> StateDoc | None:
-    """The committed state plus any journal left by an unfinished run (read-only)."""
-    doc_or_new = _read_lock_file(path)
+def read_state(path: Path, committed: StateDoc | None | bool = False) -> StateDoc | None:
+    """The committed state plus any journal left by an unfinished run (read-only).
+
+    ``committed``: the lock file already read by the caller (None: there is none), so that it is
+    read and parsed once only.
+    """
+    doc_or_new = _read_lock_file(path) if committed is False else committed
     jpath = journal_path(path)
     if jpath.exists():
         base = doc_or_new or new_state()
@@ -252,6 +256,14 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
     return StateDoc(lineage=lineage, serial=base.serial, jobs=jobs)
 
 
+def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
+    """The lock file's bytes as they are on disk (the backup is a copy), else as we would write them."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return encode_state(doc.to_json())
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
@@ -293,7 +305,11 @@ class StateStore:
                  compact_every: int = 0) -> None:
         self.path = path
         self.doc = doc
-        self._committed_bytes = encode_state(committed.to_json()) if committed else None
+        # The lock file as committed: compared as data (an encode of 100,000 records costs seconds)
+        # and encoded only when a backup of it has to be written.
+        self._committed: StateDoc | None = (
+            StateDoc(committed.lineage, committed.serial, dict(committed.jobs)) if committed else None)
+        self._committed_data: bytes | None = None
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._journal: Any = None
@@ -308,7 +324,7 @@ class StateStore:
     @classmethod
     def open(cls, path: Path) -> StateStore:
         committed = _read_lock_file(path)
-        doc = read_state(path) or new_state()
+        doc = read_state(path, committed) or new_state()
         if committed is not None and doc.lineage != committed.lineage:  # pragma: no cover - guarded in replay
             raise StateError(f"{path}: journal and lock file disagree on lineage")
         store = cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
@@ -391,9 +407,12 @@ class StateStore:
         self.bytes_written += len(data)
 
     def _committed_jobs(self) -> dict[str, Any]:
-        if self._committed_bytes is None:
-            return {}
-        return json.loads(self._committed_bytes)["jobs"]
+        return self._committed.jobs if self._committed is not None else {}
+
+    def _unchanged(self) -> bool:
+        c = self._committed
+        return (c is not None and c.lineage == self.doc.lineage and c.serial == self.doc.serial
+                and c.jobs == self.doc.jobs)
 
     def _carry_over(self) -> bytes:
         """Journal lines for every difference between the lock file and the in-memory state."""
@@ -422,14 +441,13 @@ class StateStore:
 
     def dirty(self) -> bool:
         with self._lock:
-            return encode_state(self.doc.to_json()) != self._committed_bytes
+            return not self._unchanged()
 
     def commit(self) -> bool:
         """Compact: write the lock file if anything changed, then drop the journal. Returns changed."""
         with self._lock:
-            if self._committed_bytes is not None:
-                candidate = StateDoc(self.doc.lineage, self.doc.serial, self.doc.jobs)
-                unchanged = encode_state(candidate.to_json()) == self._committed_bytes
+            if self._committed is not None:
+                unchanged = self._unchanged()
             else:
                 unchanged = False
                 if not self.doc.jobs:  # nothing recorded: do not create an empty state file
@@ -441,17 +459,19 @@ class StateStore:
             self.doc.serial += 1
             data = encode_state(self.doc.to_json())
             try:
-                if self._committed_bytes is not None and not self._backed_up:
+                if self._committed is not None and not self._backed_up:
                     backup = self.path.with_name(self.path.name + ".backup")
-                    atomic_write(backup, self._committed_bytes)
-                    self.bytes_written += len(self._committed_bytes)
+                    old = self._committed_data or _raw_or_encoded(self.path, self._committed)
+                    atomic_write(backup, old)
+                    self.bytes_written += len(old)
                     self._backed_up = True
                 atomic_write(self.path, data)
             except OSError as e:
                 self.doc.serial -= 1
                 raise self._dump_errored(e) from None
             self.bytes_written += len(data)
-            self._committed_bytes = data
+            self._committed = StateDoc(self.doc.lineage, self.doc.serial, dict(self.doc.jobs))
+            self._committed_data = data
             self._drop_journal()
             return True
 

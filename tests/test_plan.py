@@ -137,3 +137,11 @@ def test_sync_timeout_replans_async_and_then_stays_async() -> None:
 ])
 def test_select(targets, excludes, expected) -> None:  # noqa: ANN001
     assert select(["a::x", "a::y", "b::x"], targets, excludes) == expected
+
+
+def test_expand_fingerprints_equal_the_reference_function() -> None:
+    from specrunner.jobs import fingerprint
+
+    text = BASE.replace("- {id: many", "- {id: many, user_data: ud-1, pipeline_id: p9")
+    for job in expand(manifest_from(text)):
+        assert job.fingerprint == fingerprint(job.request, job.user_data), job.key
