@@ -954,10 +954,15 @@ def markdown(doc: dict[str, Any]) -> str:
            f"{' plus uncommitted changes' if sr['dirty'] else ''}, load average {m['load_average']} at the start; "
            f"{doc['elapsed_seconds']:.0f} s in all.", "",
            "| figure | specrunner | baseline | ratio | goal | |", "|---|---|---|---|---|---|"]
-    for r in doc["figures"]:
+    def order(r: dict[str, Any]) -> tuple[int, str]:
+        tag = r["name"].split()[0]
+        return int(re.match(r"\d+", tag).group()), tag
+
+    figures = sorted(doc["figures"], key=order)
+    for r in figures:
         cells = Row(**r).line().split(" | ")
         out.append("| " + " | ".join(cells) + " |")
-    notes = [f"- **{r['name'].split()[0]}**: {r['note']}" for r in doc["figures"] if r.get("note")]
+    notes = [f"- **{r['name'].split()[0]}**: {r['note']}" for r in figures if r.get("note")]
     return "\n".join(out + [""] + notes) + "\n"
 
 
