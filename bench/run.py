@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """specrunner benchmarks: specrunner against what a user has, side by side, in one run.
 
-    .venv/bin/python bench/run.py            # the full run (about 6-8 minutes on 2 cores)
-    .venv/bin/python bench/run.py --quick    # tiny sizes, < 60 s (the smoke mode)
+    .venv/bin/python bench/run.py            # the full run (about 4 minutes on 2 cores)
+    .venv/bin/python bench/run.py --quick    # tiny sizes, ~20 s (the smoke mode)
     .venv/bin/python bench/run.py --only noop,memory
 
 Prints one line per figure -- ``name | specrunner | baseline | ratio | goal | PASS/MISS`` -- and
@@ -716,11 +716,14 @@ def fig_memory(memory: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------ (6) engine vs ffmpeg
 
 
-def ensure_ffmpeg() -> tuple[str | None, str]:
+def ensure_ffmpeg(install: bool = True) -> tuple[str | None, str]:
     """Debian's ffmpeg, installed here (and only here) if missing. Returns (path, note)."""
     found = shutil.which("ffmpeg")
     if found:
         return found, ""
+    if not install:
+        return None, ("ffmpeg is not installed and --quick does not install it (the full run does: "
+                      "apt-get install -y ffmpeg)")
     if not shutil.which("apt-get"):
         return None, "ffmpeg is not installed and apt-get is not available"
     if os.geteuid() != 0:
@@ -795,7 +798,7 @@ def _sprite_stamps(path: Path, lines: int, columns: int, cell: tuple[int, int], 
 
 def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
     """(6) the local engine's frame cutter vs the ffmpeg CLI, same snapshots from the same video."""
-    ff, why = ensure_ffmpeg()
+    ff, why = ensure_ffmpeg(install=not args.quick)
     if ff is None:
         for n in ("6a", "6b", "6c"):
             emit(Row(f"{n} engine vs ffmpeg", None, None, "s", "s", None, "<= 1.0", None,
