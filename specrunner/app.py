@@ -23,7 +23,7 @@ from .locking import StateLock, acquire
 from .manifest import Manifest, load_manifest
 from .plan import Plan, make_plan
 from .ratelimit import TokenBucket
-from .state import StateDoc, StateStore, default_state_path, read_state
+from .state import StateDoc, StateStore, default_state_path, read_state, state_signature
 
 PLAN_FORMAT = "1.0"
 
@@ -40,6 +40,7 @@ class Context:
     jobs: list[Job]
     state: StateDoc | None
     discovered: list[tuple[Any, int]] = field(default_factory=list)
+    state_signature: Any = None  # state files' signature when `state` was read
 
     @property
     def state_jobs(self) -> dict[str, dict[str, Any]]:
@@ -81,8 +82,10 @@ def _load_context(manifest_path: str | Path, state_path: str | Path | None = Non
         manifest, discovered = discover_inputs(manifest, lister)
     jobs = expand(manifest)
     check_collisions(jobs)
+    signature = state_signature(spath)  # before the read: a change after it is seen as a change
     ctx = Context(mpath, spath, manifest, jobs, read_state(spath))
     ctx.discovered = discovered
+    ctx.state_signature = signature
     return ctx
 
 
@@ -292,7 +295,7 @@ class Run:
         self.operation = operation
         self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout)
         try:
-            self.store = StateStore.open(ctx.state_path)
+            self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:
             self.lock.release()
             raise

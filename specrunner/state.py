@@ -191,6 +191,18 @@ def _read_lock_file(path: Path) -> StateDoc | None:
     return decode_state(data, path)
 
 
+def state_signature(path: Path) -> tuple[Any, ...]:
+    """What identifies a version of the state files: (inode, size, mtime) of the lock file and journal."""
+    sig: list[Any] = []
+    for p in (path, journal_path(path)):
+        try:
+            st = p.stat()
+            sig.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
 def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
@@ -322,7 +334,15 @@ class StateStore:
         self._broken: OSError | None = None
 
     @classmethod
-    def open(cls, path: Path) -> StateStore:
+    def open(cls, path: Path, *, known: StateDoc | None = None, known_signature: Any = None) -> StateStore:
+        """Open the state for writing. ``known``/``known_signature``: the state as read earlier (e.g.
+        for planning) and the file signature taken before that read; reused when the files are
+        unchanged since, instead of parsing a large lock file twice."""
+        if known_signature is not None and known_signature == state_signature(path) \
+                and not journal_path(path).exists():
+            committed: StateDoc | None = known
+            doc = known or new_state()
+            return cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
         committed = _read_lock_file(path)
         doc = read_state(path, committed) or new_state()
         if committed is not None and doc.lineage != committed.lineage:  # pragma: no cover - guarded in replay
