@@ -287,6 +287,19 @@ def make_executor(backend: Backend, store: StateStore, manifest: Manifest, opts:
     )
 
 
+class _IdleBackend:
+    """Stands in when a run has nothing to ask the service: any call is a bug."""
+
+    name = "idle"
+    uncertain_grace = 0.0
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a run with nothing to do called the backend ({name})")
+
+
 class Run:
     """One locked, state-writing operation (apply, refresh, ...): lock -> store -> work -> commit."""
 
@@ -332,7 +345,9 @@ def _execute(ctx: Context, operation: str, opts: ApplyOptions, planner: Callable
     run = Run(ctx, operation, opts.lock_timeout)
     try:
         plan = planner(ctx)
-        be = backend or open_backend(ctx.manifest, workers=opts.parallelism)
+        # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
+        idle = not any(c.action != "noop" and c.action != "forget" for c in plan.changes)
+        be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
         try:
             ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
             ex.allow_submit = allow_submit
@@ -366,7 +381,7 @@ def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
             "counts": outcome.summary.counts(), "exit_code": outcome.exit_code(),
             "recovered": {"adopted": outcome.summary.recovered_adopted,
                           "resubmitted": outcome.summary.recovered_resubmitted},
-            "results": [r.to_json() for r in sorted(outcome.summary.results.values(), key=lambda r: r.key)],
+            "results": outcome.summary.acted_on(),
         }
         path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
         # One line, sorted: json's C encoder (indent= switches to the pure-Python one, ~10x slower,

@@ -237,7 +237,7 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
                "run_results": str(outcome.run_file) if outcome.run_file else None,
                "recovered": {"adopted": outcome.summary.recovered_adopted,
                              "resubmitted": outcome.summary.recovered_resubmitted},
-               "results": [r.to_json() for r in sorted(outcome.summary.results.values(), key=lambda r: r.key)]}
+               "results": outcome.summary.acted_on()}
         typer.echo(render.to_json(doc))
     else:
         if outcome.stale_lock:

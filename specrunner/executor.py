@@ -89,6 +89,11 @@ class RunSummary:
     interrupted: bool = False
     elapsed: float = 0.0
 
+    def acted_on(self) -> list[dict[str, Any]]:
+        """Per-job results, sorted, for the jobs the run did something about (unchanged ones are
+        only counted: a no-op rerun of 100,000 jobs should not write 100,000 lines)."""
+        return [r.to_json() for r in sorted(self.results.values(), key=lambda r: r.key) if r.status != "unchanged"]
+
     def count(self, status: str) -> int:
         return sum(1 for r in self.results.values() if r.status == status)
 

@@ -83,6 +83,8 @@ def _fmt(v: Any) -> str:
 def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> set[str]:
     """Job keys matching ``--target`` globs (by job key, input id or rule id) minus ``--exclude``."""
     targets, excludes = list(targets), list(excludes)
+    if not targets and not excludes:
+        return set(keys)
 
     def match(key: str, globs: list[str]) -> bool:
         iid, rid = split_key(key)
