@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -233,27 +233,26 @@ class Executor:
         self._emit("start", total=len(plan.changes), submit=len(work), poll=len(self._poll))
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
-            futures: set[Future[None]] = set()
-            it = iter(work)
-            next_poll = time.monotonic() + self.opt.poll_initial
+            # At most 2 x parallelism submissions queued (so an interrupt stops promptly); a finished
+            # one frees its slot from its done-callback, so this thread sleeps until there is room.
+            width = 2 * max(1, self.opt.parallelism)
+            slots = threading.Semaphore(width)
+            errors: list[StateWriteError] = []
             poller: Future[bool] | None = None  # the poll round in flight during submission, if any
-            fatal: StateWriteError | None = None
-            # Keep at most 2 x parallelism submissions queued so an interrupt stops promptly.
-            while True:
-                while len(futures) < 2 * max(1, self.opt.parallelism) and not self.stop.is_set():
-                    change = next(it, None)
-                    if change is None:
-                        break
-                    futures.add(pool.submit(self._submit_one, change))
-                if not futures:
-                    break
-                done, futures = wait(futures, timeout=0.05, return_when=FIRST_COMPLETED)
-                for f in done:
-                    try:
-                        f.result()
-                    except StateWriteError as e:  # the disk is full: stop, let the others land, report
-                        self.stop.set()
-                        fatal = fatal or e
+            next_poll = time.monotonic() + self.opt.poll_initial
+
+            def finished(f: Future[None]) -> None:
+                exc = f.exception() if not f.cancelled() else None
+                if isinstance(exc, StateWriteError):  # the disk is full: stop, let the others land, report
+                    errors.append(exc)
+                    self.stop.set()
+                elif exc is not None:  # pragma: no cover - _submit_one catches everything else
+                    errors.append(StateWriteError(f"internal error: {exc!r}"))
+                    self.stop.set()
+                slots.release()
+
+            def maybe_poll() -> None:
+                nonlocal poller, next_poll
                 if (self._poll and self.opt.wait and time.monotonic() >= next_poll
                         and (poller is None or poller.done())):
                     # On a worker, not here: this thread must keep the submissions coming.
@@ -261,8 +260,21 @@ class Executor:
                         poller.result()
                     poller = pool.submit(self._poll_round, pool, block=False)
                     next_poll = time.monotonic() + self.opt.poll_initial
+
+            for change in work:
+                while not slots.acquire(timeout=self.opt.poll_initial / 2):
+                    maybe_poll()
+                if self.stop.is_set():
+                    slots.release()
+                    break
+                pool.submit(self._submit_one, change).add_done_callback(finished)
+                maybe_poll()
+            for _ in range(width):  # wait for the submissions in flight
+                while not slots.acquire(timeout=self.opt.poll_initial / 2):
+                    maybe_poll()
             if poller is not None:
                 poller.result()
+            fatal = errors[0] if errors else None
             if fatal is not None:
                 raise fatal
             if self.opt.wait:
@@ -394,7 +406,9 @@ class Executor:
         res.job_id = remote.id
         res.adopted = adopted
         rec = self._outcome(job, remote)
-        self.store.put(job.key, rec, durable=True)  # the job id is durable before we wait on it
+        # The job id is in the journal (flushed to the OS: it survives a killed process) before we
+        # wait on it. No fsync needed: after a machine crash the fsynced intent finds the job by its tag.
+        self.store.put(job.key, rec)
         self._emit("submitted", key=job.key, job_id=remote.id, state=remote.state, adopted=adopted)
         if remote.state in FINAL_STATES:
             self._finish(res, remote)
