@@ -587,14 +587,23 @@ def _check_collisions(rule: dict[str, Any], r: int, rid: str, matched: list[str]
     # Invariants of the loops below, computed once: whether each template and each input key is safe.
     safe_tpl = {path: _object_key_problem(template.replace("{", "x").replace("}", "x")) is None
                 for path, _, template in targets}
+    # {ObjectPrefix} ends in "/": dots right after it start a segment of their own ("videos/../x").
+    tpl_risky = {path: len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None
+                 for path, _, template in targets}
     for iid in matched:
         parts = _input_parts(inputs[input_ids[iid]], defaults)
         if parts is None:
             continue
         safe_input = _object_key_problem(parts[1]) is None
+        # A safe key and a safe template can only combine into an unsafe key when the key's parts
+        # are empty or dots (a "." segment, a leading "/"), %-escaped, or long: only then resolve a sample.
+        prefix, stem, ext = _object_parts(parts[1])
+        risky = (not prefix or stem in ("", ".", "..") or ext in ("", ".", "..") or "%" in parts[1]
+                 or len(parts[1]) > 256)
         for path, bucket, template in targets:
             resolved = resolve_template(template, parts[1])
-            if path not in unsafe and safe_input and safe_tpl[path]:
+            too_long = len(template) + template.count("{") * len(parts[1]) > 1000  # could pass 1,024 bytes
+            if path not in unsafe and safe_input and safe_tpl[path] and (risky or tpl_risky[path] or too_long):
                 sample = resolve_template(template, parts[1], Count="00001", TileCount="00001", SnapshotTime="0")
                 problem = _object_key_problem(sample)
                 if problem:  # e.g. "{ObjectPrefix}../x.jpg", or {FileName} "." from an input "..mp4"
