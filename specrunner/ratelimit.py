@@ -28,6 +28,8 @@ from .errors import TransientBackendError
 class TokenBucket:
     """A thread-safe token bucket. ``acquire()`` blocks until a token is available."""
 
+    PENALTY_WINDOW = 1.0  # seconds: throttling answers this close together are one congestion event
+
     def __init__(self, rate: float, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.max_rate = float(rate)
@@ -39,6 +41,7 @@ class TokenBucket:
         self._lock = threading.Lock()
         self.throttled = 0
         self.acquired = 0
+        self._penalized_at: float | None = None
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._last)
@@ -64,9 +67,20 @@ class TokenBucket:
             self._sleep(wait)
 
     def penalize(self) -> None:
-        """The service said Throttling: halve the rate (not below 1% of the max) and drain the bucket."""
+        """The service said Throttling: halve the rate (not below 1% of the max) and drain the bucket.
+
+        One congestion event halves the rate once: the answers to the requests already in flight
+        when the limit was hit (up to ``--parallelism`` of them arrive together) are counted but do
+        not halve it again within ``PENALTY_WINDOW`` seconds. Otherwise 8 workers throttled at once
+        cut the rate 256-fold, to the 1% floor, and the run crawls long after the account recovered.
+        """
         with self._lock:
             self.throttled += 1
+            now = self._clock()
+            if self._penalized_at is not None and now - self._penalized_at < self.PENALTY_WINDOW:
+                return
+            self._penalized_at = now
+            self._refill(now)
             self.rate = max(self.max_rate * 0.01, self.rate / 2)
             self._tokens = min(self._tokens, 0.0)
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from specrunner.testing.crash import Figures, run
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_duplicates_or_loses_a_job(tmp_path: Path) -> None:
     total = Figures()
     seed = 100

@@ -147,6 +147,7 @@ VISIBLE_CARDS = """[...document.querySelectorAll('article.card')]
   .filter(c => c.getClientRects().length > 0).map(c => c.dataset.state + ' ' + c.dataset.key)"""
 
 
+@pytest.mark.slow
 def test_the_report_in_a_real_browser(ws: Workspace, tmp_path: Path) -> None:
     setup_applied(ws)
     out = ws.dir / "review"
