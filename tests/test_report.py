@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from specrunner.report.build import Card, Report, Section, Shot
+from specrunner.report.model import Card, Report, Section, Shot
 from specrunner.report.html import render
 from specrunner.testing.video import make_video, read_stamp
 

@@ -1,4 +1,4 @@
-"""Render a :class:`~specrunner.report.build.Report` as one static HTML page. Pure: no I/O.
+"""Render a :class:`~specrunner.report.model.Report` as one static HTML page. Pure: no I/O.
 
 The page is self-contained: inline CSS, a few lines of inline JS for the filters (without JS the
 filters stay hidden and every card shows), images referenced relatively (``images/...``). Every
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .build import GENERATOR, STATUSES, Card, Report, Section, Shot
+from .model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
 
 STATUS_CLASS = {"Success": "ok", "Fail": "fail", "Running": "run", "Interrupted": "run", "Not run": "none"}
 
@@ -218,7 +218,6 @@ def _card(card: Card, local: bool) -> str:
            f'<h3><span class="badge {cls}">{e(card.status)}</span><span class="key mono">{e(card.key)}</span></h3>']
     facts = [f"input <b class=\"mono\">{e(card.input_ref)}</b>"]
     if card.duration_ms:
-        from .build import format_time
 
         facts.append(f"length <b>{e(format_time(card.duration_ms))}</b>")
     if card.mode:
