@@ -26,12 +26,11 @@ from .errors import (
     CredentialsError,
     PermanentBackendError,
     StateWriteError,
-    TransientBackendError,
     UncertainSubmitError,
 )
 from .jobs import Job, expected_outputs
 from .plan import Change, Plan
-from .ratelimit import RetryPolicy, TokenBucket
+from .ratelimit import RetryPolicy, TokenBucket, metered
 from .state import FINAL_STATES, RUNNING_STATES, StateStore
 
 Event = dict[str, Any]
@@ -191,14 +190,7 @@ class Executor:
 
         for attempt in self.opt.retry.retrying(before_sleep):
             with attempt:
-                if bucket is not None:
-                    bucket.acquire()
-                try:
-                    return fn()
-                except TransientBackendError as e:
-                    if e.throttled and bucket is not None:
-                        bucket.penalize()
-                    raise
+                return metered(bucket, fn)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
@@ -361,18 +353,12 @@ class Executor:
                     return found
             if res.attempts > 1:  # a crash from here on must wait out this Submit, not the first
                 self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
-            if self.submit_bucket is not None:
-                self.submit_bucket.acquire()
             try:
-                return self.backend.submit(job.request, user_data)
+                return metered(self.submit_bucket, lambda: self.backend.submit(job.request, user_data))
             except UncertainSubmitError as e:
                 # No answer at all: the service may still be creating the job, so a lookup miss
                 # counts only after its read timeout. An error answer (5xx) means it has finished.
                 uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
-                raise
-            except TransientBackendError as e:
-                if e.throttled and self.submit_bucket is not None:
-                    self.submit_bucket.penalize()
                 raise
 
         self._emit("submitting", key=job.key)
@@ -388,14 +374,8 @@ class Executor:
         """Find the job an uncertain Submit may have created. A miss counts only once the service has
         had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
         while True:
-            if self.query_bucket is not None:
-                self.query_bucket.acquire()
-            try:
-                found = self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
-            except TransientBackendError as e:
-                if e.throttled and self.query_bucket is not None:
-                    self.query_bucket.penalize()
-                raise
+            found = metered(self.query_bucket,
+                            lambda: self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since))
             remaining = grace - (time.monotonic() - uncertain_at)
             if found is not None or remaining <= 0:
                 return found

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -27,8 +28,6 @@ from .errors import TransientBackendError
 
 class TokenBucket:
     """A thread-safe token bucket. ``acquire()`` blocks until a token is available."""
-
-    PENALTY_WINDOW = 1.0  # seconds: throttling answers this close together are one congestion event
 
     def __init__(self, rate: float, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -50,12 +49,15 @@ class TokenBucket:
         if self.rate < self.max_rate:  # additive recovery: +5% of the max per second
             self.rate = min(self.max_rate, self.rate + elapsed * self.max_rate * 0.05)
 
-    def acquire(self) -> None:
+    def acquire(self) -> float:
         """Take a token, or reserve the next one and sleep once until it is due.
 
         Reserving (the balance goes negative) gives every waiter its own slot: N threads waiting on
         an empty bucket sleep once each, instead of all waking for every token and all but one
         going back to sleep (a thundering herd: ~N wake-ups per token).
+
+        Returns when the slot was reserved (on this bucket's clock), i.e. at which rate the request
+        was paced: pass it to :meth:`penalize` if the answer is a throttling error.
         """
         with self._lock:
             now = self._clock()
@@ -65,24 +67,44 @@ class TokenBucket:
             wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
         if wait > 0:
             self._sleep(wait)
+        return now
 
-    def penalize(self) -> None:
+    def penalize(self, sent_at: float | None = None) -> None:
         """The service said Throttling: halve the rate (not below 1% of the max) and drain the bucket.
 
-        One congestion event halves the rate once: the answers to the requests already in flight
-        when the limit was hit (up to ``--parallelism`` of them arrive together) are counted but do
-        not halve it again within ``PENALTY_WINDOW`` seconds. Otherwise 8 workers throttled at once
-        cut the rate 256-fold, to the 1% floor, and the run crawls long after the account recovered.
+        One congestion event halves the rate once, as TCP does: a throttling answer to a request
+        paced before the last halving (``sent_at``, what :meth:`acquire` returned: in flight, or
+        waiting for a slot reserved at the old rate) is counted but does not cut the rate again. Otherwise 8
+        workers throttled at once cut the rate 256-fold, to the 1% floor, and the run crawls long
+        after the account recovered. Without ``sent_at`` every answer counts.
         """
         with self._lock:
             self.throttled += 1
             now = self._clock()
-            if self._penalized_at is not None and now - self._penalized_at < self.PENALTY_WINDOW:
+            if sent_at is not None and self._penalized_at is not None and sent_at < self._penalized_at:
                 return
             self._penalized_at = now
             self._refill(now)
             self.rate = max(self.max_rate * 0.01, self.rate / 2)
             self._tokens = min(self._tokens, 0.0)
+
+
+T = TypeVar("T")
+
+
+def metered(bucket: TokenBucket | None, call: Callable[[], T]) -> T:
+    """Make one call under ``bucket``: take a token first; a throttling answer slows the bucket down.
+
+    The one place where "take a token, slow down when throttled" is written; the error is re-raised
+    for the retry policy to decide on.
+    """
+    sent_at = bucket.acquire() if bucket is not None else None
+    try:
+        return call()
+    except TransientBackendError as e:
+        if e.throttled and bucket is not None:
+            bucket.penalize(sent_at)
+        raise
 
 
 @dataclass(frozen=True)

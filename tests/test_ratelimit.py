@@ -55,20 +55,24 @@ def test_waiters_reserve_their_own_slot_instead_of_all_waking_per_token() -> Non
 
 def test_a_burst_of_throttling_answers_halves_the_rate_once() -> None:
     clock = FakeClock()
-    b = bucket(50, clock)
-    for _ in range(8):  # eight requests in flight were all refused together
-        b.penalize()
+    b = bucket(50, clock, burst=8)
+    sent = [b.acquire() for _ in range(8)]  # eight requests in flight...
+    clock.now += 0.05
+    for t in sent:  # ...all refused together: one congestion event
+        b.penalize(t)
     assert b.throttled == 8
-    assert b.rate == pytest.approx(25)
-    clock.now += TokenBucket.PENALTY_WINDOW + 0.01  # a new congestion event, later: halves again
-    b.penalize()
-    assert b.rate < 25 * 1.2 / 2 + 1e-9
+    assert b.rate == pytest.approx(25, rel=0.01)
+    later = b.acquire()  # a request sent after the cut, refused too: a new event, halves again
+    clock.now += 0.05
+    b.penalize(later)
+    assert b.rate == pytest.approx(12.5, rel=0.02)
+    b.penalize()  # no send time: always counts
+    assert b.rate == pytest.approx(6.25, rel=0.02)
 
 
 def test_the_rate_never_drops_below_one_percent_and_recovers_additively() -> None:
     clock = FakeClock()
     b = bucket(100, clock)
-    b.PENALTY_WINDOW = 0.0  # every answer a new congestion event, no time passing: only the floor holds
     for _ in range(20):
         b.penalize()
     assert b.rate == pytest.approx(1.0)
