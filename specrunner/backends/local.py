@@ -8,13 +8,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..codes import classify
 from ..engine.service import TIME_FORMAT, ServiceError, SnapshotService
 from ..errors import PermanentBackendError, TransientBackendError
 from .base import MAX_QUERY_IDS, RemoteJob
 
 
 def service_error(e: ServiceError) -> PermanentBackendError | TransientBackendError:
-    cls = TransientBackendError if e.status >= 500 or e.code.startswith("Throttling") else PermanentBackendError
+    transient = classify(e.code, e.status) != "permanent"
+    cls = TransientBackendError if transient else PermanentBackendError
     return cls(f"{e.code}: {e.message}", code=e.code, http_status=e.status)
 
 

@@ -1,0 +1,176 @@
+"""Faithful to the documented service: each rule the documentation states, checked on the real wire
+(the real SDK against the emulator or a scripted server) or on the pure code that decides it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from specrunner.backends.aliyun import AliyunBackend
+from specrunner.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
+from specrunner.jobs import expand
+from specrunner.manifest import check_document
+from specrunner.plan import make_plan
+from specrunner.ratelimit import RetryPolicy
+from specrunner.yamlload import load
+
+from .conftest import Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+KEY, SECRET = "LTAIfaithful01", "faithful-secret-0001"
+REQUEST = {
+    "Input": {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "videos%2Fa.mp4"},
+    "SnapshotConfig": {"OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
+                                      "Object": "p%2F%7BFileName%7D.jpg"}, "Time": "0", "FrameType": "intra"},
+}
+
+
+def model(text: str) -> Any:
+    data, marks = load(text)
+    m, diags = check_document(data, marks, "m.yaml", Path("/tmp/m.yaml"))
+    assert m is not None, [d.render() for d in diags]
+    return m
+
+
+def diagnostics(text: str) -> list[str]:
+    data, marks = load(text)
+    _, diags = check_document(data, marks, "m.yaml", Path("/tmp/m.yaml"))
+    return [d.render() for d in diags]
+
+
+HEAD = """
+version: 1
+defaults: {location: oss-cn-shanghai, input_bucket: in-b, output_bucket: out-b}
+inputs: [v/a.mp4]
+"""
+
+
+# ------------------------------------------------------------------ 1. mts: nested values go out as JSON
+
+
+def test_mts_nested_values_go_out_as_json() -> None:
+    m = model(HEAD + """rules:
+  - {id: r, time: 1s, output: "p/{FileName}.jpg",
+     mts: {TimeArray: {TimePointList: [1000, 2000]}, Extra: 3}}
+""")
+    (job,) = expand(m)
+    cfg = job.request["SnapshotConfig"]
+    assert cfg["TimeArray"] == {"TimePointList": [1000, 2000]}
+    assert cfg["Extra"] == "3"  # scalars stay strings, as every documented SnapshotConfig scalar
+    # On the wire (the SDK sends SnapshotConfig as a JSON string), an array, not the Python text "[1000, 2000]".
+    assert '"TimePointList":[1000,2000]' in json.dumps(cfg, separators=(",", ":"))
+
+
+# ------------------------------------------------------------------ 7. FrameType always explicit
+
+
+def test_frame_type_is_always_sent() -> None:
+    m = model(HEAD + """rules:
+  - {id: a, time: 1s, output: "a/{FileName}.jpg"}
+  - {id: n, time: 1s, frame_type: normal, output: "n/{FileName}.jpg"}
+""")
+    frame = {j.rule_id: j.request["SnapshotConfig"]["FrameType"] for j in expand(m)}
+    assert frame == {"a": "intra", "n": "normal"}
+    assert {j.rule_id: j.summary.split()[-1] for j in expand(m)} == {"a": "keyframes", "n": "frames"}
+
+
+# ------------------------------------------------------------------ no paid surprise on upgrade
+
+
+@pytest.mark.parametrize("manifest,lock", [
+    ("demo.yaml", "demo.lock.json"), ("demo-aliyun.yaml", "demo-aliyun.lock.json"), ("mts.yaml", "mts.lock.json"),
+])
+def test_a_lock_file_of_the_previous_version_plans_as_a_no_op(ws: Workspace, manifest: str, lock: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    fixtures = REPO / "tests" / "fixtures" / "upgrade"
+    shutil.copytree(REPO / "specs" / "oss" / "media-in", ws.dir / "oss" / "media-in")
+    shutil.copytree(REPO / "specs" / "oss" / "other-in", ws.dir / "oss" / "other-in")
+    src = fixtures / manifest if (fixtures / manifest).exists() else REPO / "specs" / manifest
+    shutil.copyfile(src, ws.dir / manifest)
+    shutil.copyfile(fixtures / lock, ws.dir / lock)
+    before = (ws.dir / lock).read_bytes()
+    monkeypatch.chdir(ws.dir)
+    r = ws.cli("plan", manifest, "--detailed-exitcode")
+    assert r.exit_code == 0, r.output
+    assert "No changes" in r.output
+    assert (ws.dir / lock).read_bytes() == before
+    # and the requests today's version sends do differ from the recorded ones (FrameType, mts arrays)
+    m = model((ws.dir / manifest).read_text().replace("root: ./oss", "root: " + str(ws.dir / "oss")))
+    recorded = json.loads(before)["jobs"]
+    assert any(j.request != recorded[j.key]["request"] for j in expand(m))
+    assert all(not c.submits for c in make_plan(expand(m), recorded).changes)
+
+
+# ------------------------------------------------------------------ a scripted server
+
+
+class _Scripted(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.server.hits += 1  # type: ignore[attr-defined]
+        status, body = self.server.answer  # type: ignore[attr-defined]
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadingHTTPServer]:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    server.daemon_threads = True
+    server.hits = 0  # type: ignore[attr-defined]
+    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    t.start()
+    monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def aliyun_backend() -> AliyunBackend:
+    from types import SimpleNamespace
+
+    return AliyunBackend.from_target(SimpleNamespace(region="cn-shanghai", endpoint=None), workers=2)
+
+
+# ------------------------------------------------------------------ 5. error codes from one table
+
+
+def test_snapshot_timeout_as_a_5xx_is_not_retried(scripted: ThreadingHTTPServer) -> None:
+    scripted.answer = (503, {"RequestId": "r", "Code": "SnapshotTimeOut",  # type: ignore[attr-defined]
+                             "Message": "The snapshot timed out."})
+    b = aliyun_backend()
+    with pytest.raises(PermanentBackendError) as ei:
+        for attempt in RetryPolicy(zero_wait=True).retrying():
+            with attempt:
+                b.submit(REQUEST, "sr-0000000000000001")
+    assert ei.value.code == "SnapshotTimeOut" and "async" in str(ei.value)
+    assert scripted.hits == 1  # type: ignore[attr-defined]
+
+
+def test_transient_network_error_is_retried(scripted: ThreadingHTTPServer) -> None:
+    scripted.answer = (400, {"RequestId": "r", "Code": "TransientNetWorkError",  # type: ignore[attr-defined]
+                             "Message": "download failed"})
+    b = aliyun_backend()
+    with pytest.raises(TransientBackendError) as ei:
+        for attempt in RetryPolicy(zero_wait=True, attempts=3).retrying():
+            with attempt:
+                b.submit(REQUEST, "sr-0000000000000001")
+    assert not isinstance(ei.value, UncertainSubmitError)
+    assert scripted.hits == 3  # type: ignore[attr-defined]
