@@ -258,6 +258,19 @@ def expand(manifest: Manifest) -> list[Job]:
     return jobs
 
 
+def implied_count(request: dict[str, Any]) -> int | None:
+    """The snapshots a request asks for: 1 for a single snapshot (sync, or Num=1), Num when set,
+    None when only Interval is (as many as the video's length allows)."""
+    cfg = request.get("SnapshotConfig") or {}
+    num = cfg.get("Num")
+    if num not in (None, ""):
+        try:
+            return int(num)
+        except (TypeError, ValueError):
+            return None
+    return None if cfg.get("Interval") not in (None, "") else 1
+
+
 def expected_outputs(job_template: str, tile_template: str | None, count: int, tile_cells: int,
                      keep_cells: bool, lines_columns: int | None) -> list[str]:
     """The objects a finished job wrote, from its templates and the service's Count.
