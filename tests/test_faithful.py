@@ -174,3 +174,133 @@ def test_transient_network_error_is_retried(scripted: ThreadingHTTPServer) -> No
                 b.submit(REQUEST, "sr-0000000000000001")
     assert not isinstance(ei.value, UncertainSubmitError)
     assert scripted.hits == 3  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ 6. unknown states, eventual consistency
+
+
+def test_an_unknown_state_does_not_fail_its_batch(scripted: ThreadingHTTPServer) -> None:
+    scripted.answer = (200, {"RequestId": "r", "SnapshotJobList": {"SnapshotJob": [  # type: ignore[attr-defined]
+        {"Id": "a" * 32, "State": "Analyzing", "Code": "", "Message": ""},
+        {"Id": "b" * 32, "State": "Success", "Code": "", "Message": ""}]}})
+    jobs, missing = aliyun_backend().query(["a" * 32, "b" * 32])
+    assert {j.id[0]: j.state for j in jobs} == {"a": "Snapshoting", "b": "Success"} and missing == []
+    assert "Analyzing" in jobs[0].message
+
+
+def _aliyun_workspace(ws: Workspace, video: Path, manifest: str) -> dict[str, str]:
+    ws.add_video(video, "videos/a.mp4")
+    ws.add_video(video, "videos/launch day.mp4", bucket="other-in")
+    ws.write(manifest)
+    return {"ALIBABA_CLOUD_ACCESS_KEY_ID": KEY, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET}
+
+
+ALIYUN_ONE = """\
+version: 1
+target: {backend: aliyun, region: cn-shanghai}
+defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
+inputs: [videos/a.mp4]
+rules:
+  - {id: s, time: 0, num: 2, interval: 1s, output: "s/{FileName}/{Count}.jpg"}
+"""
+
+
+def test_a_job_unknown_right_after_its_submit_is_not_failed(ws: Workspace, video_4s: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from specrunner.emulator import Emulator
+
+    for k, v in _aliyun_workspace(ws, video_4s, ALIYUN_ONE).items():
+        monkeypatch.setenv(k, v)
+    with Emulator(ws.oss, {KEY: SECRET}, not_found_seconds=0.6) as em:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        r = ws.cli("apply", ws.manifest)
+        missed = [e for e in em.requests() if e["action"] == "QuerySnapshotJobList"]
+    assert r.exit_code == 0, r.output
+    rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::s"]
+    assert rec["state"] == "Success" and rec["count"] == 2, rec
+    assert len(missed) >= 1
+
+
+# ------------------------------------------------------------------ 2. outputs without Count; the lean demo
+
+
+def test_the_demo_against_documented_answers_records_every_output(ws: Workspace, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    from specrunner.emulator import Emulator
+
+    shutil.copytree(REPO / "specs" / "oss" / "media-in", ws.oss / "media-in")
+    shutil.copytree(REPO / "specs" / "oss" / "other-in", ws.oss / "other-in")
+    shutil.copyfile(REPO / "specs" / "demo-aliyun.yaml", ws.manifest)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+    with Emulator(ws.oss, {KEY: SECRET}, answers="documented", region="cn-shanghai") as em:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        r = ws.cli("apply", ws.manifest)
+        answers = [e for e in em.requests() if e["status"] == 200]
+    assert r.exit_code == 0, r.output
+    assert answers
+    jobs = json.loads(ws.state.read_text())["jobs"]
+    assert len(jobs) == 5 and all(j["state"] == "Success" for j in jobs.values())
+    outputs = {k: j["outputs"] for k, j in jobs.items()}
+    assert outputs["launch::poster"] == ["media-out/posters/launch day.jpg"]
+    assert len(outputs["launch::thumbs"]) == 5 and len(outputs["videos/intro.mp4::thumbs"]) == 5
+    assert len(outputs["videos/intro.mp4::storyboard"]) == 21  # 20 cells + 1 sprite
+    for out in (o for outs in outputs.values() for o in outs):
+        assert (ws.oss / out).is_file(), out  # every recorded output exists
+
+
+def test_documented_answers_carry_no_count(tmp_path: Path) -> None:
+    from specrunner.emulator import Emulator
+
+    (tmp_path / "media-in" / "v").mkdir(parents=True)
+    (tmp_path / "media-in" / "v" / "a.mp4").write_bytes(b"x")
+    with Emulator(tmp_path, {KEY: SECRET}, simulate=True, answers="documented") as em:
+        from specrunner.emulator.server import Answer  # noqa: F401 - the module under test
+
+        b = _v1_backend(em.url)
+        job = b.submit(REQUEST, "sr-0000000000000001")
+        jobs, _ = b.query([job.id])
+    assert set(job.raw) == {"Id", "State", "Code", "Message", "SnapshotConfig", "PipelineId", "UserData",
+                            "CreationTime"}
+    assert jobs[0].count is None and jobs[0].state == "Success" and "Input" not in jobs[0].raw
+
+
+def _v1_backend(url: str) -> AliyunBackend:
+    from specrunner.backends.aliyun import Credential, parse_endpoint
+
+    return AliyunBackend(region="cn-shanghai", endpoint=parse_endpoint(url, "test"),
+                         credential=Credential(KEY, SECRET, None, "test", "id", "secret"))
+
+
+# ------------------------------------------------------------------ the emulator enforces the documentation
+
+
+@pytest.mark.parametrize("change,code,needle", [
+    ({"UserData": "-starts-with-hyphen"}, "InvalidParameter", "UserData starts with"),
+    ({"UserData": "has_underscore"}, "InvalidParameter", "contains '_'"),
+    ({"UserData": "x" * 1025}, "InvalidParameter.OutOfRange", "1025 bytes"),
+    ({"Input": {"Bucket": "media-in", "Location": "oss-cn-beijing", "Object": "v%2Fa.mp4"}},
+     "InvalidParameter.LocationInvalid", "not in the MTS region cn-shanghai"),
+    ({"Input": {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "v%2F" + "k" * 1022}},
+     "InvalidParameter.ObjectKeyInvalid", "1,023 bytes"),
+    ({"SnapshotConfig": {**REQUEST["SnapshotConfig"], "Num": "4",
+                         "OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
+                                        "Object": "p%2F%7BCount%7D.jpg"},
+                         "TileOutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
+                                            "Object": "sprite.jpg"},
+                         "TileOut": {"Lines": "2", "Columns": "2"}}},
+     "InvalidParameter", "{TileCount}"),
+], ids=["ud-hyphen", "ud-underscore", "ud-long", "region", "key-length", "tilecount"])
+def test_the_emulator_refuses_what_the_documentation_forbids(tmp_path: Path, change: dict[str, Any], code: str,
+                                                           needle: str) -> None:
+    from specrunner.emulator import Emulator
+
+    (tmp_path / "media-in" / "v").mkdir(parents=True)
+    (tmp_path / "media-in" / "v" / "a.mp4").write_bytes(b"x")
+    request = {**REQUEST, **{k: v for k, v in change.items() if k != "UserData"}}
+    with Emulator(tmp_path, {KEY: SECRET}, simulate=True, region="cn-shanghai") as em:
+        b = _v1_backend(em.url)
+        with pytest.raises(PermanentBackendError) as ei:
+            b.submit(request, change.get("UserData", "sr-0000000000000001"))
+        b.submit(REQUEST, "ok-中文-sr-0000000000000001")  # the documented request passes
+    assert ei.value.code == code and needle in str(ei.value), str(ei.value)
