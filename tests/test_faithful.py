@@ -304,3 +304,101 @@ def test_the_emulator_refuses_what_the_documentation_forbids(tmp_path: Path, cha
             b.submit(request, change.get("UserData", "sr-0000000000000001"))
         b.submit(REQUEST, "ok-中文-sr-0000000000000001")  # the documented request passes
     assert ei.value.code == code and needle in str(ei.value), str(ei.value)
+
+
+# ------------------------------------------------------------------ 3, 4, 7: what validate checks
+
+
+ALIYUN_HEAD = """
+version: 1
+target: {backend: aliyun, region: cn-shanghai}
+defaults: {location: oss-cn-shanghai, input_bucket: in-b, output_bucket: out-b}
+inputs: [v/a.mp4]
+"""
+
+
+@pytest.mark.parametrize("user_data,needle", [
+    ("has space", "contains ' '"),
+    ("-dash-first", "starts with '-'"),
+    ("under_score", "contains '_'"),
+    ("x" * 1005, "the limit is 1004"),
+])
+def test_user_data_rules_at_validate_time(user_data: str, needle: str) -> None:
+    diags = diagnostics(HEAD + f"rules:\n  - {{id: r, time: 1s, output: 'p/{{FileName}}.jpg', user_data: '{user_data}'}}\n")
+    hits = [d for d in diags if "$.rules[0].user_data" in d and needle in d]
+    assert hits and ("letters, digits and hyphens" in hits[0] or "bytes" in hits[0]), diags
+
+
+def test_user_data_allowed_forms() -> None:
+    for ud in ("campaign-2024", "中文-ok", "A1"):
+        model(HEAD + f"rules:\n  - {{id: r, time: 1s, output: 'p/{{FileName}}.jpg', user_data: '{ud}'}}\n")
+
+
+def test_buckets_must_be_in_the_mts_region() -> None:
+    diags = diagnostics(ALIYUN_HEAD.replace("defaults: {location: oss-cn-shanghai",
+                                            "defaults: {location: oss-cn-beijing")
+                        + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
+    assert any("$.defaults.location: location oss-cn-beijing is not in the MTS region cn-shanghai" in d
+               for d in diags), diags
+    # the local engine has no region: no such rule there
+    model(HEAD.replace("oss-cn-shanghai", "oss-cn-beijing") + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n")
+
+
+def test_object_keys_have_1_to_1023_bytes() -> None:
+    ok = "k" * 1019 + ".mp4"  # 1,023 bytes
+    model(HEAD.replace("[v/a.mp4]", f"[{ok}]") + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n")
+    diags = diagnostics(HEAD.replace("[v/a.mp4]", f"[{'k' * 1020}.mp4]")
+                        + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n")
+    assert any("1 to 1,023 bytes" in d and "1,024" in d for d in diags), diags
+
+
+def test_interval_zero_warns_on_aliyun_and_strict_refuses(ws: Workspace) -> None:
+    text = ALIYUN_HEAD + "rules:\n  - {id: r, time: 0, interval: 0, num: 5, output: 's/{FileName}/{Count}.jpg'}\n"
+    diags = diagnostics(text)
+    assert any("$.rules[0].interval: warning: interval 0" in d for d in diags), diags
+    assert not any("interval 0" in d for d in diagnostics(HEAD + text.split("\n", 5)[5]))  # local: no warning
+    ws.write(text)
+    ws.cli("validate", ws.manifest, code=0)
+    r = ws.cli("validate", ws.manifest, "--strict", code=1)
+    assert "interval 0" in r.output
+
+
+@pytest.mark.parametrize("fix,needle", [
+    (("region: cn-shanghai", "region: cn-shangai"), "$.target.region: 'cn-shangai' is not an MTS region; "
+     "did you mean 'cn-shanghai'?"),
+    (("location: oss-cn-shanghai", "location: oss-cn-shanghia"), "$.defaults.location: 'oss-cn-shanghia' is not "
+     "an OSS region; did you mean 'oss-cn-shanghai'?"),
+])
+def test_regions_and_locations_are_real_ones(fix: tuple[str, str], needle: str) -> None:
+    diags = diagnostics(ALIYUN_HEAD.replace(*fix) + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
+    assert any(needle in d and "warning" not in d for d in diags), diags
+
+
+def test_aliyun_inputs_cannot_be_checked_offline() -> None:
+    diags = diagnostics(ALIYUN_HEAD + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
+    assert any("$.inputs: warning: backend aliyun: whether the input object exists in OSS cannot be checked "
+               "offline" in d for d in diags), diags
+
+
+LOCAL = """\
+version: 1
+target: {backend: local, root: ./oss}
+defaults: {location: oss-cn-shanghai, input_bucket: media-inn, output_bucket: media-out}
+inputs: [videos/a.mp4, videos/b.mp4]
+rules:
+  - {id: p, time: 1s, output: "p/{FileName}.jpg"}
+"""
+
+
+def test_local_inputs_are_checked(ws: Workspace, video_4s: Path) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(LOCAL)
+    r = ws.cli("validate", ws.manifest, code=1)
+    assert ("m.yaml:3:53: $.defaults.input_bucket: input bucket 'media-inn' does not exist: no folder "
+            "./oss/media-inn; did you mean 'media-in'?") in r.output, r.output
+    ws.cli("plan", ws.manifest, code=1)  # nothing is planned, nothing paid for
+    ws.write(LOCAL.replace("media-inn", "media-in"))
+    r = ws.cli("validate", ws.manifest, code=0)
+    assert "$.inputs[1]: warning: input media-in/videos/b.mp4 does not exist under ./oss" in r.output, r.output
+    assert "videos/a.mp4" not in r.output
+    ws.cli("validate", ws.manifest, "--strict", code=1)

@@ -55,7 +55,7 @@ from ..errors import (
     TransientBackendError,
     UncertainSubmitError,
 )
-from .base import MAX_QUERY_IDS, RemoteJob
+from .base import MAX_QUERY_IDS, NOT_FOUND_GRACE, RemoteJob
 
 ENDPOINT_ENV = "SPECRUNNER_MTS_ENDPOINT"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -269,6 +269,8 @@ class AliyunBackend:
     # A Submit whose answer was lost may still be being created for up to the read timeout; a
     # lookup miss before then proves nothing. SPECRUNNER_UNCERTAIN_GRACE overrides it (seconds).
     uncertain_grace = float(READ_TIMEOUT)
+    # A job id unknown to QuerySnapshotJobList right after its Submit may not have propagated yet.
+    not_found_grace = NOT_FOUND_GRACE
 
     def __init__(self, *, region: str, endpoint: Endpoint, credential: Credential, workers: int = 8,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
