@@ -402,3 +402,30 @@ def test_local_inputs_are_checked(ws: Workspace, video_4s: Path) -> None:
     assert "$.inputs[1]: warning: input media-in/videos/b.mp4 does not exist under ./oss" in r.output, r.output
     assert "videos/a.mp4" not in r.output
     ws.cli("validate", ws.manifest, "--strict", code=1)
+
+
+# ------------------------------------------------------------------ 9. init's schema line works for a pip user
+
+
+def test_init_points_editors_at_a_schema_that_exists_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from specrunner.cli import cli
+    from specrunner.schema import schema_text
+
+    monkeypatch.chdir(tmp_path)  # outside the checkout, as after `pip install specrunner`
+    r = CliRunner().invoke(cli, ["init", "site.yaml"])
+    assert r.exit_code == 0, r.output
+    first = (tmp_path / "site.yaml").read_text().splitlines()[0]
+    m = re.fullmatch(r"# yaml-language-server: \$schema=(\S+)", first)
+    assert m and "://" not in m[1], first  # no network, no domain nobody serves
+    target = (tmp_path / m[1]).resolve()
+    assert target.is_file() and target.read_text() == schema_text()
+    assert "manifest.v1.json (the schema, for editors)" in r.output
+    # a second manifest reuses the copy and never overwrites it
+    target.write_text("{}")
+    r = CliRunner().invoke(cli, ["init", "other.yaml"])
+    assert r.exit_code == 0 and target.read_text() == "{}" and "schema" not in r.output.split("Next")[0]
