@@ -292,6 +292,7 @@ class _IdleBackend:
 
     name = "idle"
     uncertain_grace = 0.0
+    not_found_grace = 0.0
 
     def close(self) -> None:
         pass

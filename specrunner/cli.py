@@ -459,18 +459,23 @@ def init(
 
     Example: specrunner init specs/site.yaml --backend aliyun
     """
-    from .starter import starter_manifest
+    from .starter import schema_reference, starter_manifest, write_schema_copy
 
     if backend not in ("local", "aliyun"):
         _err(f"unknown backend {backend!r}; use local or aliyun")
     if path.exists():
         _err(f"{path} already exists; choose another path or remove it first")
+    wrote_schema = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(starter_manifest(path, backend), encoding="utf-8")
+        _, local_schema = schema_reference(path)
+        if local_schema is not None and write_schema_copy(local_schema):
+            wrote_schema = local_schema
     except OSError as e:
         _err(f"cannot write {path}: {e.strerror or e}")
-    typer.echo(f"Wrote {path}. Next: specrunner validate {path} && specrunner plan {path}")
+    extra = f" and {path.parent / wrote_schema.name} (the schema, for editors)" if wrote_schema else ""
+    typer.echo(f"Wrote {path}{extra}. Next: specrunner validate {path} && specrunner plan {path}")
 
 
 def _register_extensions() -> None:

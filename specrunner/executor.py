@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .backends.base import MAX_QUERY_IDS, Backend, RemoteJob
+from .backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
 from .errors import (
     BackendError,
     CredentialsError,
@@ -28,7 +28,7 @@ from .errors import (
     StateWriteError,
     UncertainSubmitError,
 )
-from .jobs import Job, expected_outputs
+from .jobs import Job, expected_outputs, implied_count
 from .plan import Change, Plan
 from .ratelimit import RetryPolicy, TokenBucket, metered
 from .state import FINAL_STATES, RUNNING_STATES, StateStore
@@ -142,14 +142,21 @@ def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) ->
 def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:
     """The state record of ``job`` as the service reports it (outputs listed once it succeeded)."""
     outputs: list[str] = []
+    count = remote.count
     if remote.state == "Success":
         tile = job.request["SnapshotConfig"].get("TileOut")
         per = int(tile["Lines"]) * int(tile["Columns"]) if tile else None
         keep = tile is None or tile.get("IsKeepCellPic", "true") != "false"
-        outputs = expected_outputs(job.output_template, job.tile_template, remote.count or 0,
-                                   remote.tile_count or 0, keep, per)
+        # Count and TileCount are optional in answers (the documented samples omit them): a single
+        # snapshot is known from the request; otherwise Num is what was asked for (at most that many).
+        implied = implied_count(job.request)
+        if count is None and implied == 1:
+            count = 1
+        shots = count if count is not None else implied or 0
+        cells = remote.tile_count if remote.tile_count is not None else shots
+        outputs = expected_outputs(job.output_template, job.tile_template, shots, cells, keep, per)
     return job_record(job, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message,
-                      count=remote.count, tile_count=remote.tile_count, outputs=outputs)
+                      count=count, tile_count=remote.tile_count, outputs=outputs)
 
 
 class Executor:
@@ -174,6 +181,7 @@ class Executor:
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
         # After an uncertain Submit, a lookup miss counts only after the backend's read timeout.
         self.uncertain_grace = 0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
+        self.not_found_grace = float(getattr(backend, "not_found_grace", NOT_FOUND_GRACE))
 
     # ------------------------------------------------------------------ helpers
 
@@ -478,13 +486,16 @@ class Executor:
                 key = self._poll.get(jid)
                 if key is None:
                     continue
+                res = self._summary.results[key]
+                since = res.submitted  # None: a job id recorded by an earlier run, no grace
+                if since is not None and time.monotonic() - since < self.not_found_grace:
+                    continue  # just submitted: the query side may not know it yet; ask again later
                 with self._lock:
                     self._poll.pop(jid, None)
                 job = self._jobs[key]
                 rec = self._record(job, state="Fail", code="JobNotFound",
                                    message=f"job {jid} does not exist on the service")
                 self.store.put(key, rec)
-                res = self._summary.results[key]
                 res.status, res.code, res.finished = "fail", "JobNotFound", time.monotonic()
                 moved = True
             return moved

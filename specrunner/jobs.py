@@ -55,6 +55,26 @@ class Job:
     single_frame: bool  # neither interval nor num in the rule
     summary: str = field(default="", compare=False)
     fallback: str | None = None  # why an auto single-frame job runs async (e.g. "SnapshotTimeOut")
+    # SnapshotConfig entries that earlier versions sent differently (the value they sent, or _OMIT):
+    # a lock file written by them records that request's fingerprint, which must still match.
+    legacy: tuple[tuple[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    def matches(self, recorded: Any) -> bool:
+        """Whether a recorded fingerprint is this job's: today's request, or the same manifest's
+        request as an earlier version built it (so an upgrade never replaces, i.e. pays for, a job)."""
+        if recorded == self.fingerprint:
+            return True
+        return bool(self.legacy) and isinstance(recorded, str) and recorded == self.legacy_fingerprint()
+
+    def legacy_fingerprint(self) -> str:
+        req = json.loads(canonical_json(self.request))
+        cfg = req["SnapshotConfig"]
+        for name, value in self.legacy:
+            if value is _OMIT:
+                cfg.pop(name, None)
+            else:
+                cfg[name] = value
+        return fingerprint(req, self.user_data)
 
     def as_async(self, fallback: str) -> Job:
         """The same single-frame job sent in async mode (Num=1), e.g. after a SnapshotTimeOut."""
@@ -70,7 +90,7 @@ def _replace_request(job: Job, request: dict[str, Any], mode: Mode, fallback: st
         key=job.key, input_id=job.input_id, rule_id=job.rule_id, mode=mode, request=request,
         user_data=job.user_data, fingerprint=fingerprint(request, job.user_data), input_ref=job.input_ref,
         output_template=job.output_template, tile_template=job.tile_template, auto_mode=job.auto_mode,
-        single_frame=job.single_frame, summary=job.summary, fallback=fallback,
+        single_frame=job.single_frame, summary=job.summary, fallback=fallback, legacy=job.legacy,
     )
 
 
@@ -86,9 +106,36 @@ def _s(value: Any) -> str:
 
 
 def _mts_value(value: Any) -> Any:
+    """An ``mts:`` value as the API models it: objects keep their shape with string scalars (every
+    documented SnapshotConfig scalar is a string); arrays go out as JSON arrays, items as written
+    (``TimeArray.TimePointList`` is a list of integers in the SDK models)."""
     if isinstance(value, dict):
         return {k: _mts_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mts_item(v) for v in value]
     return _s(value)
+
+
+def _mts_item(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mts_item(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mts_item(v) for v in value]
+    return value
+
+
+def _legacy_mts_value(value: Any) -> Any:
+    """How versions up to 0.x (commit eb535d3) encoded an ``mts:`` value: every leaf through str()."""
+    if isinstance(value, dict):
+        return {k: _legacy_mts_value(v) for k, v in value.items()}
+    return _s(value)
+
+
+# What the plan shows and sends when the rule sets no frame_type. The documents disagree on the
+# service's default (the Chinese pages and the data types page: intra; one Tea SDK model: Normal), so
+# specrunner never relies on it. intra is also the local engine's default.
+DEFAULT_FRAME_TYPE = "intra"
+_OMIT = object()
 
 
 def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -> dict[str, Any]:
@@ -103,7 +150,8 @@ def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -
         config["Num"] = str(rule.num)
     elif mode == "async" and rule.interval_s is None:
         config["Num"] = "1"
-    for name, value in (("Width", rule.width), ("Height", rule.height), ("FrameType", rule.frame_type),
+    config["FrameType"] = rule.frame_type or DEFAULT_FRAME_TYPE  # always explicit (see DEFAULT_FRAME_TYPE)
+    for name, value in (("Width", rule.width), ("Height", rule.height),
                         ("BlackLevel", rule.black_level), ("PixelBlackThreshold", rule.pixel_black_threshold),
                         ("Format", rule.format)):
         if value is not None:
@@ -134,6 +182,18 @@ def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -
     return request
 
 
+def legacy_entries(rule: Rule) -> tuple[tuple[str, Any], ...]:
+    """The SnapshotConfig entries that version eb535d3 built differently for ``rule`` (see Job.legacy)."""
+    out: list[tuple[str, Any]] = []
+    if rule.frame_type is None:
+        out.append(("FrameType", _OMIT))
+    for key, value in rule.mts:
+        old = _legacy_mts_value(value)
+        if old != _mts_value(value):
+            out.append((key, old))
+    return tuple(out)
+
+
 def rule_mode(rule: Rule) -> Mode:
     if rule.mode == "async" or rule.num is not None or rule.interval_s is not None:
         return "async"
@@ -152,6 +212,7 @@ def describe_rule(rule: Rule) -> str:
         parts.append(f"{rule.width or 'auto'}x{rule.height or 'auto'}")
     if rule.tile:
         parts.append(f"tile {rule.tile.lines}x{rule.tile.columns}")
+    parts.append("keyframes" if (rule.frame_type or DEFAULT_FRAME_TYPE) == "intra" else "exact frames")
     return " ".join(parts)
 
 
@@ -167,6 +228,7 @@ def expand(manifest: Manifest) -> list[Job]:
     for rule in manifest.rules:
         mode = rule_mode(rule)
         summary = describe_rule(rule)
+        legacy = legacy_entries(rule)
         middle = tail = None
         for inp in manifest.inputs:
             if not rule.applies_to(inp.id):
@@ -190,10 +252,23 @@ def expand(manifest: Manifest) -> list[Job]:
                 input_ref=f"{inp.bucket}/{inp.object}",
                 output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
                 tile_template=tile_tpl, auto_mode=rule.mode == "auto",
-                single_frame=rule.num is None and rule.interval_s is None, summary=summary,
+                single_frame=rule.num is None and rule.interval_s is None, summary=summary, legacy=legacy,
             ))
     jobs.sort(key=lambda j: j.key)
     return jobs
+
+
+def implied_count(request: dict[str, Any]) -> int | None:
+    """The snapshots a request asks for: 1 for a single snapshot (sync, or Num=1), Num when set,
+    None when only Interval is (as many as the video's length allows)."""
+    cfg = request.get("SnapshotConfig") or {}
+    num = cfg.get("Num")
+    if num not in (None, ""):
+        try:
+            return int(num)
+        except (TypeError, ValueError):
+            return None
+    return None if cfg.get("Interval") not in (None, "") else 1
 
 
 def expected_outputs(job_template: str, tile_template: str | None, count: int, tile_cells: int,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from . import durations
 from .diagnostics import Diagnostic, json_path, sort_diagnostics
 from .errors import ManifestError
+from .mtsrules import key_length_problem, user_data_problem
 from .schema import load_schema
 from .yamlload import Marks, PathT, YamlError, display_path, load, read_text
 
@@ -180,10 +181,20 @@ def check_document(data: Any, marks: Marks, shown: str, path: Path) -> tuple[Man
 
     _schema_errors(data, add)
     _semantic_errors(data, add)
+    _documented_errors(data, path, add)
     diags = sort_diagnostics(diags)
     if any(d.severity == "error" for d in diags):
         return None, diags
     return _build(data, path), diags
+
+
+def _documented_errors(data: dict[str, Any], path: Path, add: Any) -> None:
+    """The MTS documentation's rules and the target's facts (regions, inputs): see docchecks."""
+    from . import docchecks
+
+    docchecks.check_regions(data, add)
+    docchecks.check_aliyun_rules(data, add)
+    docchecks.check_local_inputs(data, path, add)
 
 
 def _kind(value: Any) -> str:
@@ -446,8 +457,9 @@ def _object_key_problem(key: str) -> str | None:
         return "object key must name a file: no '..' segments and no trailing '/'"
     if "." in key.split("/"):
         return "object keys must not contain '.' segments ('a/./b'); write 'a/b'"
-    if len(key.encode("utf-8")) > 1024:
-        return "object key is longer than 1,024 bytes"
+    too_long = key_length_problem(key) if len(key) > 255 else None  # 1 to 1,023 bytes (MTS error code list)
+    if too_long:
+        return too_long
     decoded = unquote(key) if "%" in key else key  # decoded once, as the service does
     if decoded != key and (decoded.startswith("/") or "\\" in decoded or _CONTROL_RE.search(decoded)
                            or any(part in (".", "..") for part in decoded.split("/"))):
@@ -504,9 +516,9 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
     if num == 1 and interval is not None:
         add((*p, "interval"), "num: 1 ignores interval (a single snapshot)", severity="warning", key=True)
     ud = rule.get("user_data")
-    if isinstance(ud, str) and len(ud.encode("utf-8")) > USER_DATA_LIMIT - TAG_RESERVE:
-        add((*p, "user_data"), f"user_data is {len(ud.encode('utf-8'))} bytes; the limit is "
-            f"{USER_DATA_LIMIT - TAG_RESERVE} (MTS allows 1,024 and specrunner appends a {TAG_RESERVE}-byte tag)")
+    ud_problem = user_data_problem(ud, TAG_RESERVE) if isinstance(ud, str) else None
+    if ud_problem:  # the documented rule (mtsrules), with the bytes specrunner's tag needs
+        add((*p, "user_data"), f"user_data {ud_problem}")
     mts = rule.get("mts")
     if isinstance(mts, dict):
         for key in mts:

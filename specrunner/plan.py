@@ -124,7 +124,7 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Chang
         job = job.as_async(prior["fallback"])
 
     state, job_id, intent = prior.get("state"), prior.get("job_id"), prior.get("intent")
-    same = prior.get("fingerprint") == job.fingerprint
+    same = job.matches(prior.get("fingerprint"))  # also a lock file written by an earlier version
     if intent and not job_id:
         if same:
             return Change(key, "resume", "interrupted submission: look the job up by its tag, submit only "

@@ -1,21 +1,42 @@
-"""The commented starter manifest written by `specrunner init`."""
+"""The commented starter manifest written by `specrunner init`, and the schema its editor line names.
+
+Editors (the YAML language server) read ``# yaml-language-server: $schema=<path or URL>``. The path
+must exist for whoever opens the manifest, offline too: inside a specrunner checkout it is the
+checkout's ``schemas/manifest.v1.json`` (relative); anywhere else (a pip install) ``init`` writes the
+installed package's schema next to the manifest as ``manifest.v1.json`` and names it relatively, so
+the pair can be committed and works on every machine without network. An existing file of that
+name is never overwritten (``specrunner schema > manifest.v1.json`` refreshes it).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from .schema import schema_path
+from .schema import MANIFEST_SCHEMA, schema_path, schema_text
+
+
+def schema_reference(path: Path) -> tuple[str, Path | None]:
+    """(the $schema value for a manifest at ``path``, the schema file to write next to it or None)."""
+    schema = schema_path(MANIFEST_SCHEMA).resolve()
+    repo = schema.parent.parent
+    here = path.resolve().parent
+    if (here == repo or repo in here.parents) and schema.parent.name == "schemas":
+        return os.path.relpath(schema, here), None
+    local = here / MANIFEST_SCHEMA
+    return f"./{MANIFEST_SCHEMA}", local
+
+
+def write_schema_copy(local: Path) -> bool:
+    """Write the installed schema to ``local`` unless a file is there already. True if written."""
+    if local.exists():
+        return False
+    local.write_text(schema_text(MANIFEST_SCHEMA), encoding="utf-8")
+    return True
 
 
 def starter_manifest(path: Path, backend: str) -> str:
-    schema = schema_path("manifest.v1.json").resolve()
-    repo = schema.parent.parent
-    here = path.resolve().parent
-    if here == repo or repo in here.parents:
-        rel = os.path.relpath(schema, here)
-    else:  # outside a specrunner checkout: `specrunner schema > manifest.v1.json` gives a local copy
-        rel = "https://specrunner.dev/schemas/manifest.v1.json"
+    rel, _ = schema_reference(path)
     target = ("target:\n  backend: local          # the embedded engine: buckets are folders under root\n"
               "  root: ./oss\n") if backend == "local" else (
               "target:\n  backend: aliyun\n  region: cn-shanghai\n"

@@ -53,7 +53,7 @@ BAD_KEYS = {
     "url-encoded-dots": ("%2E%2E/x.mp4", "looks URL-encoded"),
     "dot-segment": ("a/./b.mp4", "'.' segments"),
     "trailing-slash": ("videos/", "no trailing '/'"),
-    "too-long": ("v/" + "a" * 1100 + ".mp4", "longer than 1,024 bytes"),
+    "too-long": ("v/" + "a" * 1100 + ".mp4", "1 to 1,023 bytes"),
 }
 
 

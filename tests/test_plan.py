@@ -59,7 +59,7 @@ def test_expand_modes_requests_and_keys() -> None:
         "Input": {"Bucket": "in-b", "Location": "oss-cn-shanghai", "Object": "v%2Fa.mp4"},
         "SnapshotConfig": {"OutputFile": {"Bucket": "out-b", "Location": "oss-cn-shanghai",
                                           "Object": "p%2F%7BFileName%7D.jpg"},
-                           "Time": "5000", "Width": "640"},
+                           "Time": "5000", "FrameType": "intra", "Width": "640"},
     }
     many = jobs["v/a.mp4::many"]
     assert many.mode == "async"

@@ -77,7 +77,7 @@ def test_our_signature_matches_the_real_sdk(tmp_path: Path, token: str | None) -
         client = _client(token=token)
         seen = _capture(client)
         host = em.url.removeprefix("http://")
-        client.do_action_with_exception(_submit_request(host, "ünïcode ud-sr-0123456789abcdef"))
+        client.do_action_with_exception(_submit_request(host, "中文ud-sr-0123456789abcdef"))  # non-ASCII, allowed
         q = QuerySnapshotJobListRequest()
         q.set_endpoint(host)
         q.set_SnapshotJobIds("a,b")

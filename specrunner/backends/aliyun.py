@@ -3,7 +3,11 @@
 The only module that imports ``aliyunsdkcore`` / ``aliyunsdkmts``. Everything the SDK raises is
 translated here into the project's errors (``specrunner.errors``):
 
-- TransientBackendError: throttling, InternalError, UnknownError, ServiceUnavailable, any 5xx,
+The class of a service error code comes from one table, ``specrunner.codes`` (documented codes,
+with the rule for unknown ones):
+
+- TransientBackendError: throttling, InternalError, UnknownError, ServiceUnavailable, any 5xx whose
+  code is not known to be permanent (SnapshotTimeOut is), TransientNetWorkError,
   SignatureNonceUsed, transport errors of queries (code NoAnswer), and transport errors that provably
   happened before the request left (connection refused, name resolution, connect timeout: code
   EndpointUnreachable, safe to resend even for a Submit);
@@ -43,6 +47,7 @@ from aliyunsdkmts.request.v20140618.QuerySnapshotJobListRequest import QuerySnap
 from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
 
 from .. import __version__
+from ..codes import classify
 from ..errors import (
     BackendError,
     CredentialsError,
@@ -50,7 +55,7 @@ from ..errors import (
     TransientBackendError,
     UncertainSubmitError,
 )
-from .base import MAX_QUERY_IDS, RemoteJob
+from .base import MAX_QUERY_IDS, NOT_FOUND_GRACE, RemoteJob
 
 ENDPOINT_ENV = "SPECRUNNER_MTS_ENDPOINT"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -59,9 +64,6 @@ READ_TIMEOUT = 10
 LISTING_PAGE_SIZE = 300
 LISTING_MARGIN = timedelta(minutes=5)
 
-_TRANSIENT_CODES = {"InternalError", "UnknownError", "ServiceUnavailable", "SignatureNonceUsed"}
-# Server-side failures after which a Submit may or may not have created its job.
-_UNCERTAIN_CODES = {"InternalError", "UnknownError", "ServiceUnavailable"}
 _SECRET_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeySecret", "IncompleteSignature"}
 _KEY_ID_CODES = {"InvalidAccessKeyId.NotFound", "InvalidAccessKeyId", "InvalidAccessKeyId.Inactive"}
 
@@ -267,6 +269,8 @@ class AliyunBackend:
     # A Submit whose answer was lost may still be being created for up to the read timeout; a
     # lookup miss before then proves nothing. SPECRUNNER_UNCERTAIN_GRACE overrides it (seconds).
     uncertain_grace = float(READ_TIMEOUT)
+    # A job id unknown to QuerySnapshotJobList right after its Submit may not have propagated yet.
+    not_found_grace = NOT_FOUND_GRACE
 
     def __init__(self, *, region: str, endpoint: Endpoint, credential: Credential, workers: int = 8,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
@@ -447,9 +451,14 @@ class AliyunBackend:
         kw: dict[str, Any] = {"code": code, "http_status": status, "request_id": rid}
         where = self._where()
         throttled = code.startswith("Throttling") or status == 429
-        if throttled or code in _TRANSIENT_CODES or (status or 0) >= 500:
-            if submit and not throttled and code != "SignatureNonceUsed" and (
-                    code in _UNCERTAIN_CODES or (status or 0) >= 500):
+        # One table decides (specrunner.codes): e.g. SnapshotTimeOut is permanent even as a 5xx (the FAQ
+        # advises async mode, not a retry); TransientNetWorkError is transient whatever its status.
+        kind = classify(code, status)
+        if code == "SnapshotTimeOut":
+            return PermanentBackendError(f"SnapshotTimeOut: {self._clean(e.get_error_msg())} (a sync snapshot "
+                                         "took more than about 6 s; not retried: use async mode)", **kw)
+        if kind != "permanent":
+            if submit and kind == "uncertain":
                 return UncertainSubmitError(f"{where}: {code} (HTTP {status}) on Submit; the job may exist and "
                                             "will be looked up by its tag", **kw)
             if throttled:

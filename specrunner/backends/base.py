@@ -18,6 +18,10 @@ from datetime import datetime
 from typing import Any, Protocol
 
 MAX_QUERY_IDS = 10  # QuerySnapshotJobList takes at most 10 ids per call
+KNOWN_STATES = ("Submitted", "Snapshoting", "Success", "Fail")  # "Snapshoting" (sic), as the service spells it
+# A job id the service calls non-existent right after its Submit may not have reached the query side
+# yet (eventual consistency): it is failed as JobNotFound only once this many seconds have passed.
+NOT_FOUND_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class RemoteJob:
     """One AliyunSnapshotJob, decoded."""
 
     id: str
-    state: str  # Submitted | Snapshoting | Success | Fail
+    state: str  # Submitted | Snapshoting | Success | Fail (an unknown state is read as Snapshoting)
     code: str = ""
     message: str = ""
     count: int | None = None
@@ -47,13 +51,15 @@ class RemoteJob:
 
         if not isinstance(job, dict) or not job.get("Id") or not job.get("State"):
             raise TransientBackendError("the service answered with a job that has no Id or State")
-        if job["State"] not in ("Submitted", "Snapshoting", "Success", "Fail"):
-            # e.g. "Analyzing" (listed in old docs): not final as far as we know; poll again later.
-            raise TransientBackendError(f"the service reported job {job['Id']} in an unknown State "
-                                        f"{str(job['State'])[:40]!r}")
+        state, message = str(job["State"]), str(job.get("Message") or "")
+        if state not in KNOWN_STATES:
+            # e.g. "Analyzing" (listed on the English data types page): not final as far as we know.
+            # This job is polled again like a running one; the other jobs of its batch are unaffected.
+            message = message or f"the service reports State {state[:40]!r}; still waiting for it to finish"
+            state = "Snapshoting"
         return cls(
-            id=str(job["Id"]), state=str(job["State"]), code=str(job.get("Code") or ""),
-            message=str(job.get("Message") or ""), count=num(job.get("Count")),
+            id=str(job["Id"]), state=state, code=str(job.get("Code") or ""),
+            message=message, count=num(job.get("Count")),
             tile_count=num(job.get("TileCount")), user_data=str(job.get("UserData") or ""),
             creation_time=str(job.get("CreationTime") or ""), raw=job,
         )

@@ -8,18 +8,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..codes import classify
 from ..engine.service import TIME_FORMAT, ServiceError, SnapshotService
 from ..errors import PermanentBackendError, TransientBackendError
 from .base import MAX_QUERY_IDS, RemoteJob
 
 
 def service_error(e: ServiceError) -> PermanentBackendError | TransientBackendError:
-    cls = TransientBackendError if e.status >= 500 or e.code.startswith("Throttling") else PermanentBackendError
+    transient = classify(e.code, e.status) != "permanent"
+    cls = TransientBackendError if transient else PermanentBackendError
     return cls(f"{e.code}: {e.message}", code=e.code, http_status=e.status)
 
 
 class LocalBackend:
     name = "local"
+    not_found_grace = 0.0  # the local engine is consistent: a job exists as soon as Submit returns
 
     def __init__(self, root: Path, *, sync_timeout: float = 6.0, workers: int | None = None) -> None:
         self.root = Path(root)

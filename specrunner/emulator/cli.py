@@ -60,10 +60,20 @@ def emulator(
         "--simulate", help="Do not decode video: async jobs succeed after --simulate-seconds (benchmarks).")] = False,
     simulate_seconds: Annotated[float, typer.Option(
         "--simulate-seconds", min=0.0, help="With --simulate: seconds from Submit to Success.")] = 0.0,
+    region: Annotated[str | None, typer.Option(
+        "--region", help="The endpoint's MTS region: buckets elsewhere are refused. Default: each request's "
+        "RegionId.", show_default=False)] = None,
+    answers: Annotated[str, typer.Option(
+        "--answers", help="full: every field; documented: as lean as the documented sample answers "
+        "(no Count, TileCount or Input).")] = "full",
+    not_found_seconds: Annotated[float, typer.Option(
+        "--not-found-seconds", min=0.0,
+        help="A new job id is reported non-existent by queries for this long (eventual consistency).")] = 0.0,
 ) -> None:
     """Serve SubmitSnapshotJob / QuerySnapshotJobList like Alibaba Cloud MTS, over a local folder.
 
-    The real aliyun SDK talks to it unchanged (signature v1); point the aliyun backend at it with
+    The real aliyun SDK talks to it unchanged (signature v1), and so does the newer Tea/OpenAPI SDK
+    alibabacloud-mts20140618 (ACS3-HMAC-SHA256 in headers); point the aliyun backend at it with
     SPECRUNNER_MTS_ENDPOINT. The same port also serves OSS ListObjectsV2 over the root's bucket
     folders (oss2, signature V1), for input discovery ({prefix, match} inputs): set
     SPECRUNNER_OSS_ENDPOINT to the same URL. Runs until Ctrl-C or SIGTERM.
@@ -76,11 +86,15 @@ def emulator(
     target.backend: aliyun).
     """
     keys = _keys(key)
+    if answers not in ("full", "documented"):
+        typer.echo(f"error: --answers must be full or documented, got {answers!r}", err=True)
+        raise typer.Exit(1)
     from .server import Emulator
 
     em = Emulator(root, keys, latency_ms=latency_ms, throttle_submit_qps=throttle_submit_qps,
                   throttle_query_qps=throttle_query_qps, error_rate=error_rate, drop_rate=drop_rate, seed=seed,
-                  journal=journal, simulate=simulate, simulate_seconds=simulate_seconds, host=host, port=port)
+                  journal=journal, simulate=simulate, simulate_seconds=simulate_seconds, host=host, port=port,
+                  region=region, answers=answers, not_found_seconds=not_found_seconds)
     try:
         em.start()
     except OSError as e:

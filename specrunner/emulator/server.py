@@ -69,7 +69,7 @@ from ..engine.service import (
     parse_config,
     utc_now,
 )
-from . import signature
+from . import acs3, documented, signature
 
 log = logging.getLogger(__name__)
 
@@ -363,7 +363,8 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = (self.headers.get("Content-Type") or "").lower()
         if body and ctype.startswith("application/x-www-form-urlencoded"):
             params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        answer = self.server.emulator.handle(method, split.path or "/", params, self.headers.get("Host"))
+        answer = self.server.emulator.handle(method, split.path or "/", params, self.headers.get("Host"),
+                                             list(self.headers.items()), body)
         if answer.drop:
             # The job exists; the client never hears about it.
             self.close_connection = True
@@ -412,7 +413,8 @@ class Emulator:
                  throttle_submit_qps: float | None = None, throttle_query_qps: float | None = None,
                  error_rate: float = 0.0, drop_rate: float = 0.0, seed: int | None = None,
                  journal: Path | None = None, simulate: bool = False, simulate_seconds: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0, sync_timeout: float = 6.0) -> None:
+                 host: str = "127.0.0.1", port: int = 0, sync_timeout: float = 6.0,
+                 region: str | None = None, answers: str = "full", not_found_seconds: float = 0.0) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one AccessKeyId -> secret")
         for name, rate in (("error_rate", error_rate), ("drop_rate", drop_rate)):
@@ -427,6 +429,15 @@ class Emulator:
         self.simulate_seconds = simulate_seconds
         self.host, self.port = host, port
         self.sync_timeout = sync_timeout
+        # The documented rules (emulator/documented.py): the endpoint's region (None: the request's
+        # RegionId), the answer style ("documented": as lean as the documented samples), and how long
+        # a new job id stays unknown to QuerySnapshotJobList (eventual consistency).
+        if answers not in documented.ANSWER_STYLES:
+            raise ValueError(f"answers must be one of {', '.join(documented.ANSWER_STYLES)}")
+        self.region = region
+        self.answers = answers
+        self.not_found_seconds = not_found_seconds
+        self._born: dict[str, float] = {}
         self._limits = {
             "SubmitSnapshotJob": RateLimiter(throttle_submit_qps) if throttle_submit_qps else None,
             "QuerySnapshotJobList": RateLimiter(throttle_query_qps) if throttle_query_qps else None,
@@ -506,13 +517,19 @@ class Emulator:
         with self._rng_lock:
             return self._rng.random() < rate
 
-    def handle(self, method: str, path: str, items: list[tuple[str, str]], host: str | None = None) -> Answer:
-        """Answer one request (the HTTP layer is in ``_Handler``)."""
+    def handle(self, method: str, path: str, items: list[tuple[str, str]], host: str | None = None,
+               headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Answer:
+        """Answer one request (the HTTP layer is in ``_Handler``). ``headers`` and ``body`` are needed
+        for requests signed with ACS3-HMAC-SHA256 (the newer SDKs), whose action travels in a header."""
         started = time.monotonic()
         rid = str(uuid.uuid4()).upper()
         params: dict[str, str] = {}
         for k, v in items:
             params[k] = v
+        v3 = None
+        if headers is not None and acs3.is_acs3(dict((k.lower(), v) for k, v in headers).get("authorization")):
+            v3 = (list(items), list(headers), body)
+            params.setdefault("Action", next((v for k, v in headers if k.lower() == "x-acs-action"), ""))
         region = params.get("RegionId") or "cn-shanghai"
         entry: dict[str, Any] = {
             "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": method,
@@ -527,7 +544,7 @@ class Emulator:
         if self.latency_ms:
             time.sleep(self.latency_ms / 1000.0)
         try:
-            answer = self._handle(method, path, params, rid, entry)
+            answer = self._handle(method, path, params, rid, entry, v3)
         except ApiError as e:
             answer = Answer(e.status, {"RequestId": rid, "HostId": f"mts.{region}.aliyuncs.com",
                                        "Code": e.code, "Message": e.message})
@@ -546,9 +563,17 @@ class Emulator:
         return answer
 
     def _handle(self, method: str, path: str, params: dict[str, str], rid: str,
-                entry: dict[str, Any]) -> Answer:
+                entry: dict[str, Any], v3: tuple[list[tuple[str, str]], list[tuple[str, str]], bytes] | None = None
+                ) -> Answer:
         if path.rstrip("/") != "":
             raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
+        if v3 is not None:  # ACS3-HMAC-SHA256 in headers: checked here, then the same actions
+            params.update(acs3.authenticate(method, path, v3[0], v3[1], v3[2], self._keys, self._nonces.use,
+                                            ApiError, SKEW_SECONDS))
+            entry["signature"] = acs3.ALGORITHM
+            if "SecurityToken" in params:
+                entry["sts"] = True
+            return self._dispatch(params, rid, entry)
         action = params.get("Action")
         if not action:
             raise _missing("Action")
@@ -570,6 +595,13 @@ class Emulator:
             raise ApiError("SignatureDoesNotMatch", SIGNATURE_MISMATCH + sts, 400)
         if not self._nonces.use(params["AccessKeyId"], params["SignatureNonce"]):
             raise ApiError("SignatureNonceUsed", "Specified signature nonce was used already.", 400)
+        return self._dispatch(params, rid, entry)
+
+    def _dispatch(self, params: dict[str, str], rid: str, entry: dict[str, Any]) -> Answer:
+        """An authenticated request: throttling, injected faults, then the action."""
+        action = params.get("Action", "")
+        if action not in ACTIONS or params.get("Version") != VERSION:
+            raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
         limiter = self._limits.get(action)
         if limiter is not None and not limiter.try_acquire():
             raise ApiError("Throttling.User", "Request was denied due to user flow control.", 400)
@@ -606,12 +638,37 @@ class Emulator:
                 raise _missing(name)
         pipeline = params.get("PipelineId") or None
         user_data = params.get("UserData")
+        documented.check_submit(params, self.region or params.get("RegionId") or None)
         if self.simulate:
             job = self._sim_submit(params["Input"], params["SnapshotConfig"], pipeline, user_data)
         else:
             assert self._service is not None
             job = self._service.submit_snapshot_job(params["Input"], params["SnapshotConfig"], pipeline, user_data)
-        return {"RequestId": rid, "SnapshotJob": stringify(job)}
+        if self.not_found_seconds > 0:
+            with self._sim_lock:
+                self._born[str(job["Id"])] = time.monotonic()
+        shown = documented.lean(job) if self.answers == "documented" else job
+        return {"RequestId": rid, "SnapshotJob": stringify(shown)}
+
+    def _documented_view(self, out: dict[str, Any]) -> dict[str, Any]:
+        """A query answer, lean if asked, with jobs younger than ``not_found_seconds`` not found yet."""
+        lst = out.get("SnapshotJobList")
+        jobs = lst.get("SnapshotJob") if isinstance(lst, dict) else None
+        if not isinstance(jobs, list):
+            return out
+        kept, unborn = [], []
+        now = time.monotonic()
+        for job in jobs:
+            born = self._born.get(str(job.get("Id")))
+            if born is not None and now - born < self.not_found_seconds:
+                unborn.append(str(job["Id"]))
+                continue
+            kept.append(documented.lean(job) if self.answers == "documented" else job)
+        out["SnapshotJobList"] = {"SnapshotJob": kept}
+        if unborn:
+            missing = (out.get("NonExistSnapshotJobIds") or {}).get("String") or []
+            out["NonExistSnapshotJobIds"] = {"String": [*missing, *unborn]}
+        return out
 
     def _query(self, params: dict[str, str], rid: str) -> dict[str, Any]:
         ids = [s.strip() for s in (params.get("SnapshotJobIds") or "").split(",") if s.strip()]
@@ -633,6 +690,7 @@ class Emulator:
             assert self._service is not None
             out = self._service.query_snapshot_job_list(ids or None, **filters)
             out["RequestId"] = rid
+        out = self._documented_view(out)
         if not (out.get("NonExistSnapshotJobIds") or {}).get("String"):
             out.pop("NonExistSnapshotJobIds", None)
         return stringify(out)

@@ -9,7 +9,8 @@ Semantics (MTS ``SnapshotConfig``, see ``/work/shared/mts-api.md`` sections 1.1 
   ``Interval`` only: every interval from ``Time`` to the end. ``Num`` only: ``Interval`` is 10 s.
   ``Interval == 0``: ``Num`` points spread evenly over ``[Time, duration)``. Points at or past the end
   of the video are dropped, so the result (Count) can be shorter than ``Num``. A ``Time`` at or past
-  the end fails with ``InvalidParameter.ResourceContentBad`` in every mode (not even one snapshot fits).
+  the end fails with ``InvalidParameter.ResourceContentBad`` (not even one snapshot fits), except for a
+  single ``intra`` snapshot, which takes the nearest (i.e. the last) keyframe, as the snapshot FAQ says.
 - ``FrameType == "normal"``: the frame displayed at ``t``, i.e. the last frame with pts <= t (the
   first frame if ``t`` precedes it). ``Frame.time_ms`` is that frame's pts, floored to the ms.
 - ``FrameType == "intra"``: the keyframe nearest to ``t`` (absolute distance, the earlier one on a
@@ -157,9 +158,14 @@ def probe(path: str | os.PathLike[str]) -> tuple[int, int, int]:
 def capture_points(spec: SnapshotSpec, duration_ms: int) -> list[int]:
     """The times (ms, ascending) at which ``spec`` takes snapshots of a ``duration_ms`` video.
 
-    Raises VideoContentBad if ``spec.time_ms`` is at or past the end (no snapshot can be taken).
+    Raises VideoContentBad if ``spec.time_ms`` is at or past the end (no snapshot can be taken),
+    except for a single intra snapshot (the nearest keyframe is taken: the FAQ).
     """
     start = spec.time_ms
+    single = not spec.is_async or spec.num == 1
+    if start >= duration_ms and single and spec.frame_type == "intra" and start >= 0:
+        # The snapshot FAQ: a keyframe snapshot at a time past the end returns the nearest keyframe.
+        return [start]
     if start >= duration_ms:
         raise VideoContentBad(f"snapshot time {start} ms is past the end of the video ({duration_ms} ms)")
     if start < 0:

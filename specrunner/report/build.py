@@ -91,7 +91,7 @@ def _card(key: str, job: Job | None, rec: dict[str, Any] | None, files: _Files) 
         card.count, card.tile_count = rec.get("count"), rec.get("tile_count")
         card.code, card.message = str(rec.get("code") or ""), str(rec.get("message") or "")
         card.job_id = rec.get("job_id")
-        if job is not None and rec.get("fingerprint") != job.fingerprint:
+        if job is not None and not job.matches(rec.get("fingerprint")):
             card.notes.append("the rule or input changed since this ran: the next apply replaces it")
         if card.status == "Interrupted":
             card.notes.append("the submission was interrupted: the next apply looks it up by its tag")
