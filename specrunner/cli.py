@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import threading
 from enum import Enum
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from . import __version__, app as core
-from .errors import ManifestError, SpecrunnerError
+from .errors import SpecrunnerError
+from .exits import SpecrunnerGroup, json_errors
 
 cli = typer.Typer(
     name="specrunner",
@@ -27,6 +27,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
     rich_markup_mode=None,
+    cls=SpecrunnerGroup,
 )
 
 
@@ -41,25 +42,15 @@ class RunFmt(str, Enum):
     markdown = "markdown"
 
 
-def _err(message: str, hint: str | None = None, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
-    raise typer.Exit(code)
+def _err(message: str, hint: str | None = None) -> NoReturn:
+    raise SpecrunnerError(message, hint=hint)
 
 
 def _handle(e: SpecrunnerError, fmt: Fmt = Fmt.text) -> NoReturn:
-    if isinstance(e, ManifestError) and e.diagnostics:
-        if fmt == Fmt.json:
-            typer.echo(json.dumps({"format_version": "1.0", "valid": False,
-                                   "diagnostics": [d.to_json() for d in e.diagnostics]}, indent=2))
-        else:
-            for d in e.diagnostics:
-                typer.echo(d.render(), err=True)
-            n = sum(1 for d in e.diagnostics if d.severity == "error")
-            typer.echo(f"error: {n} problem{'s' if n != 1 else ''} found", err=True)
-        raise typer.Exit(1)
-    _err(e.message, e.hint, e.exit_code)
+    """Hand ``e`` to the one error handler (``exits``), in the output format the command was asked for."""
+    if fmt == Fmt.json:
+        json_errors.set(True)
+    raise e
 
 
 def _version(value: bool) -> None:
@@ -492,11 +483,8 @@ _register_extensions()
 
 
 def main() -> None:
-    try:
-        cli()
-    except KeyboardInterrupt:  # pragma: no cover - outside apply's own handler
-        typer.echo("Interrupted.", err=True)
-        sys.exit(130)
+    """The console script. Every exit code is decided by ``exits.SpecrunnerGroup.main``."""
+    cli()
 
 
 if __name__ == "__main__":  # pragma: no cover
