@@ -150,6 +150,8 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             entry.update(input=c.job.input_ref, rule=c.job.rule_id, fingerprint=c.job.fingerprint)
         if c.prior is not None and c.prior.get("job_id"):
             entry["prior_job_id"] = c.prior["job_id"]
+        if c.diff:
+            entry["diff"] = [d.to_json() for d in c.diff]
         changes.append(entry)
     return {
         "format_version": PLAN_FORMAT,

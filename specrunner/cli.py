@@ -150,7 +150,8 @@ def plan(
     else:
         for line in _discovery_lines(ctx):
             typer.echo(line)
-        typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p)))
+        typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p),
+                                    manifest=str(manifest)))
         if out:
             typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
     raise typer.Exit(2 if detailed_exitcode and p.has_changes else 0)

@@ -101,15 +101,24 @@ class RunSummary:
     def created(self) -> int:
         return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted)
 
+    def submitted_by(self, action: str) -> int:
+        """Jobs this run submitted (not adopted) for plan action ``action``."""
+        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted
+                   and r.action == action)
+
     def counts(self) -> dict[str, int]:
         return {
-            "created": self.created,
+            "created": self.submitted_by("create"),
+            "replaced": self.submitted_by("replace"),
+            "retried": self.submitted_by("retry"),
+            "resubmitted": self.submitted_by("resume"),
             "adopted": sum(1 for r in self.results.values() if r.adopted),
             "unchanged": self.count("unchanged"),
             "succeeded": self.count("success"),
             "failed": self.count("fail"),
             "pending": self.count("pending"),
             "forgotten": self.count("forgotten"),
+            "kept_failed": self.count("kept_failed"),
         }
 
 
@@ -221,6 +230,8 @@ class Executor:
             summary.results[change.key].status = "forgotten"
         for change in plan.by_action("noop"):
             summary.results[change.key].status = "unchanged"
+        for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
+            summary.results[change.key].status = "kept_failed"
         for change in plan.by_action("resume"):
             prior = change.prior or {}
             if prior.get("job_id") and prior.get("state") in RUNNING_STATES:

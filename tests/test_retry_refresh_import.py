@@ -45,7 +45,7 @@ def test_retry_resubmits_only_the_failed_jobs(ws: Workspace, video_4s: Path, emu
     assert before == 8
     ws.add_video(video_4s, "videos/c.mp4")  # fix one of the two broken inputs
     r = ws.cli("retry", ws.manifest, code=3)
-    assert "4 created" in r.stdout and "2 succeeded, 2 failed" in r.stdout
+    assert "4 retried" in r.stdout and "2 succeeded, 2 failed" in r.stdout
     retried = submits(emu)[before:]
     assert len(retried) == 4  # exactly the failed jobs, counted on the service side
     assert {json.loads(e["params"]["Input"])["Object"] for e in retried} == {"videos%2Fc.mp4", "videos%2Fd.mp4"}
