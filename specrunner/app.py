@@ -328,11 +328,15 @@ class Run:
 
 def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
           on_event: Callable[[Event], None] | None = None, saved_plan: dict[str, Any] | None = None,
-          backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None) -> ApplyOutcome:
+          backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None,
+          confirm: Callable[[Plan], None] | None = None) -> ApplyOutcome:
+    """``confirm`` sees the plan made under the lock before anything is sent; it raises to stop."""
     def planner(ctx: Context) -> Plan:
         plan = compute_plan(ctx, req)
         if saved_plan is not None:
             check_saved_plan(saved_plan, ctx, plan)
+        if confirm is not None:
+            confirm(plan)
         return plan
 
     outcome = _execute(ctx, "apply", opts, planner, on_event=on_event, backend=backend, hook=executor_hook)

@@ -80,6 +80,8 @@ ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=2
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")]
 TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Stop waiting for async jobs after this many seconds.")]
 LockTimeoutOpt = Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")]
+AutoApproveOpt = Annotated[bool, typer.Option(
+    "--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
 
@@ -183,18 +185,19 @@ def apply(
     fmt: RunFormatOpt = RunFmt.text,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    auto_approve: AutoApproveOpt = False,
 ) -> None:
     """Apply the manifest (or a saved plan): submit, poll, and record every job in the state file.
 
     Example: specrunner apply specs/demo.yaml --parallelism 20
     """
     _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
-               verbose, only_failed=False)
+               verbose, only_failed=False, auto_approve=auto_approve)
 
 
 def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bool, timeout: float | None,
                lock_timeout: float, target: list[str] | None, exclude: list[str] | None, fmt: RunFmt,
-               quiet: bool, verbose: bool, *, only_failed: bool) -> NoReturn:
+               quiet: bool, verbose: bool, *, only_failed: bool, auto_approve: bool = False) -> NoReturn:
     from . import render
     from .progress import Progress
 
@@ -213,8 +216,13 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
         progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
         opts = core.ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout,
                                  timeout=timeout)
+        from .approval import Approval
+
+        approval = Approval(backend=ctx.manifest.target.backend, manifest=str(ctx.manifest_path),
+                            text=fmt == RunFmt.text, quiet=quiet, auto_approve=auto_approve,
+                            saved_plan=saved is not None, command="retry" if only_failed else "apply")
         outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
-                             executor_hook=_install_signal_handlers)
+                             executor_hook=_install_signal_handlers, confirm=approval)
         progress.close()
     except SpecrunnerError as e:
         _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
@@ -240,7 +248,7 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
             typer.echo(f"{rec} interrupted submission{'s' if rec != 1 else ''} found: "
                        f"{outcome.summary.recovered_adopted} adopted, "
                        f"{outcome.summary.recovered_resubmitted} resubmitted.")
-        if not quiet:
+        if not quiet and not approval.printed:
             typer.echo(render.plan_summary_line(outcome.plan))
         typer.echo(render.run_text(outcome.summary))
         if outcome.state_changed:
@@ -319,13 +327,14 @@ def retry(
     fmt: RunFormatOpt = RunFmt.text,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    auto_approve: AutoApproveOpt = False,
 ) -> None:
     """Rerun only the jobs whose last outcome is Fail (an apply restricted to failures).
 
     Example: specrunner retry specs/demo.yaml
     """
     _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
-               verbose, only_failed=True)
+               verbose, only_failed=True, auto_approve=auto_approve)
 
 
 @cli.command()
