@@ -308,7 +308,7 @@ class Run:
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
         self.ctx = ctx
         self.operation = operation
-        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout)
+        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
         try:
             self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:
@@ -413,7 +413,7 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
 def require_state(ctx_state_path: Path) -> StateDoc:
     doc = read_state(ctx_state_path)
     if doc is None:
-        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply` first")
+        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply MANIFEST` first")
     return doc
 
 
@@ -501,17 +501,18 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
     return rec
 
 
-def state_remove(state_path: Path, keys: list[str], *, lock_timeout: float = 0.0) -> list[str]:
+def state_remove(state_path: Path, keys: list[str], *, lock_timeout: float = 0.0,
+                 manifest: Path | None = None) -> list[str]:
     from .errors import SpecrunnerError
     from .locking import acquire as _acquire
 
-    lock = _acquire(state_path, "state rm", timeout=lock_timeout)
+    lock = _acquire(state_path, "state rm", timeout=lock_timeout, manifest=manifest)
     try:
         store = StateStore.open(state_path)
         missing = [k for k in keys if k not in store.jobs]
         if missing:
             raise SpecrunnerError(f"not in the state: {', '.join(missing)}",
-                                  hint="`specrunner state list` shows the keys")
+                                  hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys")
         for k in keys:
             store.delete(k, durable=True)
         store.commit()

@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperArgument
 
 from . import __version__, app as core
+from .durations import parse_seconds
 from .errors import SpecrunnerError
 from .exits import SpecrunnerGroup, json_errors
 
@@ -70,16 +72,41 @@ def main_options(
     """
 
 
-ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)]
-StateOpt = Annotated[Path | None, typer.Option("--state", help="State file. Default: <manifest dir>/<stem>.lock.json.")]
+ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False, metavar="MANIFEST")]
+StateOpt = Annotated[Path | None, typer.Option("--state", metavar="PATH",
+                                               help="State file. Default: <manifest dir>/<stem>.lock.json.")]
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]
 RunFormatOpt = Annotated[RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")]
-TargetOpt = Annotated[list[str] | None, typer.Option("--target", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Skip jobs matching this glob. Repeatable.")]
-ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, help="Concurrent submissions.")]
+TargetOpt = Annotated[list[str] | None, typer.Option("--target", metavar="GLOB", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip jobs matching this glob. Repeatable.")]
+ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, metavar="N",
+                                             help="Concurrent submissions (1-256).")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Stop waiting for async jobs after this many seconds.")]
-LockTimeoutOpt = Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")]
+
+
+def _duration(value: str) -> float:
+    """A --timeout / --lock-timeout value: 90, 90s, 5m, 1h, 1m30s (a bare number is seconds)."""
+    try:
+        return parse_seconds(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _usage_name(self: TyperArgument) -> str:
+    """Arguments in usage lines as MANIFEST / [FILE] (typer's default wraps required ones in braces)."""
+    name = self.display_name_raw
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 and not name.rstrip("]").endswith("...") else "")
+
+
+TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
+TimeoutOpt = Annotated[float | None, typer.Option(
+    "--timeout", parser=_duration, metavar="DURATION",
+    help="Stop waiting for async jobs after this long (90s, 5m, 1h; a bare number is seconds).")]
+LockTimeoutOpt = Annotated[float, typer.Option(
+    "--lock-timeout", parser=_duration, metavar="DURATION",
+    show_default="0: fail at once", help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
 AutoApproveOpt = Annotated[bool, typer.Option(
     "--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
@@ -120,7 +147,7 @@ def validate(
 def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Save the plan to FILE for `apply FILE`.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")] = None,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 1: error, 2: changes.")] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
@@ -174,7 +201,8 @@ def _recovery_note(p: Any) -> str | None:
 
 @cli.command()
 def apply(
-    manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.", show_default=False)],
+    manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.",
+                                             show_default=False, metavar="MANIFEST|PLANFILE")],
     state: StateOpt = None,
     parallelism: ParallelismOpt = 10,
     no_wait: NoWaitOpt = False,
@@ -370,8 +398,8 @@ def refresh(
 @cli.command("import")
 def import_(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False)],
-    job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False)],
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -387,7 +415,7 @@ def import_(
     typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
 
 
-state_cli = typer.Typer(help="State surgery: list and remove records (each takes the lock and bumps the serial).",
+state_cli = typer.Typer(help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
                         no_args_is_help=True)
 cli.add_typer(state_cli, name="state")
 
@@ -411,10 +439,56 @@ def state_list(
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
 
+@state_cli.command("mv")
+def state_mv(
+    manifest: ManifestArg,
+    old: Annotated[str, typer.Argument(help="A job key, rule id or input id in the state.", show_default=False,
+                                       metavar="OLD")],
+    new: Annotated[str, typer.Argument(help="Its new name, as the manifest now has it.", show_default=False,
+                                       metavar="NEW")],
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Rename a job key, rule or input in the state without resubmitting (same request only).
+
+    Example: specrunner state mv specs/demo.yaml poster cover
+    """
+    from .statecmds import state_move
+
+    ctx = core.load_context(manifest, state)
+    moves = state_move(ctx, old, new, lock_timeout=lock_timeout)
+    for src, dst in moves:
+        typer.echo(f"Moved {src} -> {dst}")
+    typer.echo(f"Moved {len(moves)} record{'s' if len(moves) != 1 else ''}; nothing was submitted. "
+               f"State written to {ctx.state_path}.")
+
+
+@state_cli.command("show")
+def state_show(
+    manifest: ManifestArg,
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    state: StateOpt = None,
+    fmt: FormatOpt = Fmt.text,
+) -> None:
+    """Show one record of the state in full: job id, outcome, whole message, outputs, request.
+
+    Example: specrunner state show specs/demo.yaml videos/intro.mp4::poster
+    """
+    from . import render
+    from .state import default_state_path, read_state
+    from .statecmds import find_record, record_text
+
+    if fmt == Fmt.json:
+        json_errors.set(True)
+    rec = find_record(read_state(state or default_state_path(manifest)), key, str(manifest))
+    typer.echo(render.to_json({"key": key, "record": rec}) if fmt == Fmt.json else record_text(key, rec))
+
+
 @state_cli.command("rm")
 def state_rm(
     manifest: ManifestArg,
-    keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).", show_default=False)],
+    keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).",
+                                              show_default=False, metavar="KEY...")],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -425,7 +499,8 @@ def state_rm(
     from .state import default_state_path
 
     try:
-        removed = core.state_remove(state or default_state_path(manifest), keys, lock_timeout=lock_timeout)
+        removed = core.state_remove(state or default_state_path(manifest), keys, lock_timeout=lock_timeout,
+                                    manifest=manifest)
     except SpecrunnerError as e:
         _handle(e)
     typer.echo(f"Removed {len(removed)} record(s) from the state.")
@@ -434,7 +509,7 @@ def state_rm(
 @cli.command("force-unlock")
 def force_unlock(
     manifest: ManifestArg,
-    lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False)],
+    lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")],
     state: StateOpt = None,
 ) -> None:
     """Remove a lock left behind by a run that is gone (refuses a wrong id or a live holder).
@@ -453,8 +528,8 @@ def force_unlock(
 
 @cli.command()
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.")] = Path("specrunner.yaml"),
-    backend: Annotated[str, typer.Option("--backend", help="local or aliyun.")] = "local",
+    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.", metavar="FILE")] = Path("specrunner.yaml"),
+    backend: Annotated[str, typer.Option("--backend", metavar="local|aliyun", help="local or aliyun.")] = "local",
 ) -> None:
     """Write a commented starter manifest (never overwrites).
 

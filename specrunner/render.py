@@ -109,14 +109,15 @@ def run_text(summary: RunSummary) -> str:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    """Columns padded to their widest cell; nothing is cut (the last column, the error, runs on)."""
     widths = [len(h) for h in headers]
     for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = min(max(widths[i], len(cell)), 60)
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     out = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
     for row in rows:
-        out.append(fmt.format(*(c if len(c) <= 60 else c[:57] + "..." for c in row)).rstrip())
+        out.append(fmt.format(*row).rstrip())
     return "\n".join(out)
 
 
