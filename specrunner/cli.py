@@ -8,7 +8,9 @@ unresolved (``--no-wait``, ``--timeout``); 130 interrupted (Ctrl-C / SIGTERM), a
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 from enum import Enum
 from pathlib import Path
@@ -250,7 +252,8 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
                             text=fmt == RunFmt.text, quiet=quiet, auto_approve=auto_approve,
                             saved_plan=saved is not None, command="retry" if only_failed else "apply")
         outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
-                             executor_hook=_install_signal_handlers, confirm=approval)
+                             executor_hook=lambda ex: _install_signal_handlers(ex, ctx.manifest_path),
+                             confirm=approval)
         progress.close()
     except SpecrunnerError as e:
         _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
@@ -286,16 +289,26 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
     raise typer.Exit(outcome.exit_code())
 
 
-def _install_signal_handlers(executor: Any) -> None:
+def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
     def stop(signum: int, frame: Any) -> None:
         if executor.stop.is_set():
-            return
+            # Terraform's "Two interrupts received. Exiting immediately.": the journal and the
+            # fsynced intents make this as safe as a crash; the kernel drops the flock.
+            sys.stderr.write("\nTwo interrupts received: exiting immediately. The state is recoverable: "
+                             "the next command replays its journal and looks up any submission in "
+                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` to see them).\n")
+            if sys.stderr.isatty():
+                sys.stderr.write("\x1b[?25h")  # the live bar hid the cursor
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(130)
         executor.stop.set()
-        typer.echo(f"\nInterrupted ({signal.Signals(signum).name}): no new submissions; finishing in-flight "
-                   "calls and saving the state...", err=True)
+        typer.echo(f"\nInterrupted ({signal.Signals(signum).name}): no new submissions; letting the calls in "
+                   "flight end (a few seconds) and saving the state. Interrupt again to exit at once.",
+                   err=True)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)

@@ -198,7 +198,13 @@ class Executor:
             exc = state.outcome.exception() if state.outcome else None
             self._emit("retry", key=result.key if result else None, error=str(exc))
 
-        for attempt in self.opt.retry.retrying(before_sleep):
+        retrying = self.opt.retry.retrying(before_sleep)
+        # After an interrupt, no new attempt and no backoff sleep: in-flight calls end within seconds.
+        stop_rule = retrying.stop
+        retrying.stop = lambda state: self.stop.is_set() or stop_rule(state)
+        if self._sleep is time.sleep:
+            retrying.sleep = self.stop.wait
+        for attempt in retrying:
             with attempt:
                 if bucket is not None:
                     bucket.acquire()
@@ -434,6 +440,15 @@ class Executor:
         res.code, res.message, res.finished = code, msg, time.monotonic()
         if self._is_fatal(err) and not keep_intent:
             # Nothing was created and nothing else can be: restore what the state said, stop the run.
+            if prior:
+                self.store.put(job.key, dict(prior), durable=True)
+            else:
+                self.store.delete(job.key, durable=True)
+            res.status = "skipped"
+            return
+        if not keep_intent and self.stop.is_set() and isinstance(err, TransientBackendError):
+            # Interrupted while retrying a call that did not take effect: the job did not fail, it was
+            # not sent. Restore what the state said; the next run plans it again.
             if prior:
                 self.store.put(job.key, dict(prior), durable=True)
             else:
