@@ -8,6 +8,9 @@ Invariants:
 - A request recorded with URL-encoded object keys (every lock file so far) and one with plain keys
   compare equal when they send the same thing: keys are decoded on both sides before comparing.
 - A tile added or removed as a whole is one ``tile`` entry; a changed tile is one entry per attribute.
+- :func:`plain_keys` is how a request is recorded in the lock file: object keys as the user wrote
+  them, except a key that contains ``%``, which stays URL-encoded. So ``unquote`` of a recorded key
+  is always the user's key, for new lock files and for every one written before (all encoded).
 """
 
 from __future__ import annotations
@@ -57,6 +60,20 @@ class AttrDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {"attribute": self.attribute, "before": self.before, "after": self.after, "api": self.api}
+
+
+def plain_keys(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``request`` with its object keys decoded (see the module docstring for ``%``)."""
+    def walk(value: Any, key: str) -> Any:
+        if isinstance(value, Mapping):
+            return {k: walk(v, k) for k, v in value.items()}
+        if key == "Object" and isinstance(value, str):
+            plain = unquote(value)
+            return plain if "%" not in plain else value
+        return value
+
+    out: dict[str, Any] = walk(request, "")
+    return out
 
 
 def show(value: Any) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .attrdiff import plain_keys
 from .backends.base import MAX_QUERY_IDS, Backend, RemoteJob
 from .errors import (
     BackendError,
@@ -136,7 +137,7 @@ def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) ->
     """The state record of ``job``; ``fields`` fill in what the service said."""
     rec: dict[str, Any] = {
         "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
-        "request": job.request, "job_id": None, "state": None, "code": "", "message": "",
+        "request": plain_keys(job.request), "job_id": None, "state": None, "code": "", "message": "",
         "count": None, "tile_count": None, "outputs": [],
     }
     if job.user_data:

@@ -100,7 +100,7 @@ def test_poster_is_sync_and_a_real_frame(ws: Workspace, video_10s: Path) -> None
         assert im.size == (320, 240)
         assert read_stamp(im) == 125  # intra at 5 s: the keyframe at frame 125
     rec = json.loads(ws.state.read_text())["jobs"]["b::poster"]
-    assert rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos%2Fb%20clip.mp4"
+    assert rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos/b clip.mp4"
 
 
 def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_only_its_jobs(
