@@ -21,7 +21,7 @@ from typer.core import TyperArgument
 
 from . import __version__, app as core
 from .durations import parse_seconds
-from .errors import SpecrunnerError
+from .errors import ManifestError, SpecrunnerError
 from .exits import SpecrunnerGroup, json_errors
 
 cli = typer.Typer(
@@ -115,7 +115,7 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
 
 
-@cli.command()
+@cli.command(short_help="Check a manifest: schema and semantic rules, every problem.")
 def validate(
     manifest: ManifestArg,
     fmt: FormatOpt = Fmt.text,
@@ -129,6 +129,8 @@ def validate(
 
     model, diags = check_manifest(manifest)
     errors = [d for d in diags if d.severity == "error" or strict]
+    if fmt == Fmt.text and len(diags) == 1 and diags[0].path == "$" and diags[0].message == "file not found":
+        raise ManifestError("file not found", diags)  # one line with a hint, from the one handler
     if fmt == Fmt.json:
         typer.echo(json.dumps({"format_version": "1.0", "valid": not errors,
                                "diagnostics": [d.to_json() for d in diags]}, indent=2))
@@ -139,13 +141,25 @@ def validate(
             typer.echo(f"error: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         else:
             assert model is not None
-            jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
-            typer.echo(f"{core.display(manifest)}: valid ({len(model.inputs)} inputs, {len(model.rules)} rules, "
-                       f"{jobs} jobs)")
+            typer.echo(f"{core.display(manifest)}: valid ({_validate_counts(model)})")
     raise typer.Exit(1 if errors else 0)
 
 
-@cli.command()
+def _validate_counts(model: Any) -> str:
+    """``2 inputs, 3 rules, 6 jobs``; with discovery entries the inputs and jobs are known at plan time."""
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' if count != 1 else ''}"
+
+    rules = n(len(model.rules), "rule")
+    if model.discoveries:
+        listed = f"{n(len(model.inputs), 'listed input')} + " if model.inputs else ""
+        found = n(len(model.discoveries), "discovery entry").replace("entrys", "entries")
+        return f"{listed}{found} (inputs found at plan time), {rules}; `specrunner plan` counts the jobs"
+    jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
+    return f"{n(len(model.inputs), 'input')}, {rules}, {n(jobs, 'job')}"
+
+
+@cli.command(short_help="Show what apply would do, job by job, and why.")
 def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -201,7 +215,7 @@ def _recovery_note(p: Any) -> str | None:
             "adopted if it exists, resubmitted only if absent.")
 
 
-@cli.command()
+@cli.command(short_help="Submit the plan's jobs, wait for them, record them.")
 def apply(
     manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.",
                                              show_default=False, metavar="MANIFEST|PLANFILE")],
@@ -243,6 +257,10 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
         else:
             ctx = core.load_context(manifest, state)
             req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
+            if only_failed and ctx.state is None:
+                typer.echo(f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
+                           f"failed. Run `specrunner apply {manifest}` first.")
+                raise typer.Exit(0)
         progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
         opts = core.ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout,
                                  timeout=timeout)
@@ -314,7 +332,7 @@ def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> Non
     signal.signal(signal.SIGTERM, stop)
 
 
-@cli.command()
+@cli.command(short_help="Show what the state file records, as a table.")
 def show(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -328,10 +346,10 @@ def show(
     from .state import default_state_path, read_state
 
     spath = state or default_state_path(manifest)
-    try:
-        doc = read_state(spath)
-    except SpecrunnerError as e:
-        _handle(e, fmt)
+    if fmt == Fmt.json:
+        json_errors.set(True)
+    _manifest_exists(manifest, state)
+    doc = read_state(spath)
     rows = core.state_rows(doc)
     if fmt == Fmt.json:
         typer.echo(render.to_json({"format_version": "1.0", "kind": "specrunner-state", "state": str(spath),
@@ -344,7 +362,14 @@ def show(
             typer.echo(render.state_text(rows, doc.lineage, doc.serial))
 
 
-@cli.command()
+def _manifest_exists(manifest: Path, state: Path | None) -> None:
+    """Commands that only read the state still name a manifest: a wrong one is an error, not "no state"."""
+    if state is None and not manifest.is_file():
+        raise SpecrunnerError(f"{manifest}: no such file",
+                              hint="give the manifest the state file belongs to (or the state with --state PATH)")
+
+
+@cli.command(short_help="Print the manifest JSON Schema.")
 def schema() -> None:
     """Print the manifest JSON Schema (draft 2020-12).
 
@@ -355,7 +380,7 @@ def schema() -> None:
     typer.echo(schema_text(), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="Resubmit only the jobs whose last outcome is Fail.")
 def retry(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -378,7 +403,7 @@ def retry(
                verbose, only_failed=True, auto_approve=auto_approve)
 
 
-@cli.command()
+@cli.command(short_help="Poll unfinished jobs and record their outcomes.")
 def refresh(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -408,7 +433,7 @@ def refresh(
     raise typer.Exit(3 if c["failed"] else 4 if c["pending"] else 0)
 
 
-@cli.command("import")
+@cli.command("import", short_help="Adopt an existing MTS job into the state.")
 def import_(
     manifest: ManifestArg,
     key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
@@ -429,11 +454,12 @@ def import_(
 
 
 state_cli = typer.Typer(help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
+                        short_help="State surgery: list, show, mv, rm.",
                         no_args_is_help=True)
 cli.add_typer(state_cli, name="state")
 
 
-@state_cli.command("list")
+@state_cli.command("list", short_help="List the job keys in the state.")
 def state_list(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -444,15 +470,16 @@ def state_list(
     """
     from .state import default_state_path, read_state
 
-    try:
-        doc = read_state(state or default_state_path(manifest))
-    except SpecrunnerError as e:
-        _handle(e)
+    _manifest_exists(manifest, state)
+    spath = state or default_state_path(manifest)
+    doc = read_state(spath)
+    if doc is None:
+        typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.", err=True)
     for row in core.state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
 
-@state_cli.command("mv")
+@state_cli.command("mv", short_help="Rename a job key, rule or input without resubmitting.")
 def state_mv(
     manifest: ManifestArg,
     old: Annotated[str, typer.Argument(help="A job key, rule id or input id in the state.", show_default=False,
@@ -476,7 +503,7 @@ def state_mv(
                f"State written to {ctx.state_path}.")
 
 
-@state_cli.command("show")
+@state_cli.command("show", short_help="Show one record of the state in full.")
 def state_show(
     manifest: ManifestArg,
     key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
@@ -497,7 +524,7 @@ def state_show(
     typer.echo(render.to_json({"key": key, "record": rec}) if fmt == Fmt.json else record_text(key, rec))
 
 
-@state_cli.command("rm")
+@state_cli.command("rm", short_help="Remove records from the state (nothing is deleted).")
 def state_rm(
     manifest: ManifestArg,
     keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).",
@@ -519,7 +546,7 @@ def state_rm(
     typer.echo(f"Removed {len(removed)} record(s) from the state.")
 
 
-@cli.command("force-unlock")
+@cli.command("force-unlock", short_help="Remove a lock left by a run that is gone.")
 def force_unlock(
     manifest: ManifestArg,
     lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")],
@@ -539,7 +566,7 @@ def force_unlock(
     typer.echo(f"Unlocked: removed the lock of {core.describe_lock(info)}.")
 
 
-@cli.command()
+@cli.command(short_help="Write a commented starter manifest.")
 def init(
     path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.", metavar="FILE")] = Path("specrunner.yaml"),
     backend: Annotated[str, typer.Option("--backend", metavar="local|aliyun", help="local or aliyun.")] = "local",
@@ -562,6 +589,13 @@ def init(
     typer.echo(f"Wrote {path}. Next: specrunner validate {path} && specrunner plan {path}")
 
 
+_EXTENSION_SUMMARIES = {
+    "emulator": "Serve the MTS API on 127.0.0.1 over the local engine.",
+    "preview": "Run the rules locally in a scratch folder; contact sheet.",
+    "report": "Write an HTML contact sheet of the last apply.",
+}
+
+
 def _register_extensions() -> None:
     """Commands that live in their own packages (each module imports only stdlib + typer at load)."""
     import importlib
@@ -574,7 +608,7 @@ def _register_extensions() -> None:
                 raise
             continue
         for name in names:
-            cli.command(name)(getattr(mod, name))
+            cli.command(name, short_help=_EXTENSION_SUMMARIES.get(name))(getattr(mod, name))
 
 
 _register_extensions()

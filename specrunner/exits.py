@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 import tempfile
 import traceback
@@ -38,6 +39,13 @@ json_errors: ContextVar[bool] = ContextVar("json_errors", default=False)
 def report(e: SpecrunnerError) -> int:
     """Print ``e`` the way the user asked for output; return its exit code."""
     if isinstance(e, ManifestError) and e.diagnostics:
+        missing = [d for d in e.diagnostics if d.path == "$" and d.message == "file not found"]
+        if missing and len(e.diagnostics) == 1 and not json_errors.get():
+            name = missing[0].file
+            typer.echo(f"error: {name}: file not found", err=True)
+            typer.echo(f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter manifest",
+                       err=True)
+            return e.exit_code
         if json_errors.get():
             typer.echo(json.dumps({"format_version": "1.0", "valid": False,
                                    "diagnostics": [d.to_json() for d in e.diagnostics]}, indent=2))
