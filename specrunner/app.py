@@ -150,6 +150,8 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             entry.update(input=c.job.input_ref, rule=c.job.rule_id, fingerprint=c.job.fingerprint)
         if c.prior is not None and c.prior.get("job_id"):
             entry["prior_job_id"] = c.prior["job_id"]
+        if c.diff:
+            entry["diff"] = [d.to_json() for d in c.diff]
         changes.append(entry)
     return {
         "format_version": PLAN_FORMAT,
@@ -307,7 +309,7 @@ class Run:
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
         self.ctx = ctx
         self.operation = operation
-        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout)
+        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
         try:
             self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:
@@ -327,11 +329,15 @@ class Run:
 
 def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
           on_event: Callable[[Event], None] | None = None, saved_plan: dict[str, Any] | None = None,
-          backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None) -> ApplyOutcome:
+          backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None,
+          confirm: Callable[[Plan], None] | None = None) -> ApplyOutcome:
+    """``confirm`` sees the plan made under the lock before anything is sent; it raises to stop."""
     def planner(ctx: Context) -> Plan:
         plan = compute_plan(ctx, req)
         if saved_plan is not None:
             check_saved_plan(saved_plan, ctx, plan)
+        if confirm is not None:
+            confirm(plan)
         return plan
 
     outcome = _execute(ctx, "apply", opts, planner, on_event=on_event, backend=backend, hook=executor_hook)
@@ -408,7 +414,7 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
 def require_state(ctx_state_path: Path) -> StateDoc:
     doc = read_state(ctx_state_path)
     if doc is None:
-        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply` first")
+        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply MANIFEST` first")
     return doc
 
 
@@ -496,17 +502,18 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
     return rec
 
 
-def state_remove(state_path: Path, keys: list[str], *, lock_timeout: float = 0.0) -> list[str]:
+def state_remove(state_path: Path, keys: list[str], *, lock_timeout: float = 0.0,
+                 manifest: Path | None = None) -> list[str]:
     from .errors import SpecrunnerError
     from .locking import acquire as _acquire
 
-    lock = _acquire(state_path, "state rm", timeout=lock_timeout)
+    lock = _acquire(state_path, "state rm", timeout=lock_timeout, manifest=manifest)
     try:
         store = StateStore.open(state_path)
         missing = [k for k in keys if k not in store.jobs]
         if missing:
             raise SpecrunnerError(f"not in the state: {', '.join(missing)}",
-                                  hint="`specrunner state list` shows the keys")
+                                  hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys")
         for k in keys:
             store.delete(k, durable=True)
         store.commit()

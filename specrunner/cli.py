@@ -8,6 +8,7 @@ unresolved (``--no-wait``, ``--timeout``); 130 interrupted (Ctrl-C / SIGTERM), a
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -16,9 +17,12 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperArgument
 
 from . import __version__, app as core
+from .durations import parse_seconds
 from .errors import ManifestError, SpecrunnerError
+from .exits import SpecrunnerGroup, json_errors
 
 cli = typer.Typer(
     name="specrunner",
@@ -27,6 +31,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
     rich_markup_mode=None,
+    cls=SpecrunnerGroup,
 )
 
 
@@ -41,25 +46,15 @@ class RunFmt(str, Enum):
     markdown = "markdown"
 
 
-def _err(message: str, hint: str | None = None, code: int = 1) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
-    raise typer.Exit(code)
+def _err(message: str, hint: str | None = None) -> NoReturn:
+    raise SpecrunnerError(message, hint=hint)
 
 
 def _handle(e: SpecrunnerError, fmt: Fmt = Fmt.text) -> NoReturn:
-    if isinstance(e, ManifestError) and e.diagnostics:
-        if fmt == Fmt.json:
-            typer.echo(json.dumps({"format_version": "1.0", "valid": False,
-                                   "diagnostics": [d.to_json() for d in e.diagnostics]}, indent=2))
-        else:
-            for d in e.diagnostics:
-                typer.echo(d.render(), err=True)
-            n = sum(1 for d in e.diagnostics if d.severity == "error")
-            typer.echo(f"error: {n} problem{'s' if n != 1 else ''} found", err=True)
-        raise typer.Exit(1)
-    _err(e.message, e.hint, e.exit_code)
+    """Hand ``e`` to the one error handler (``exits``), in the output format the command was asked for."""
+    if fmt == Fmt.json:
+        json_errors.set(True)
+    raise e
 
 
 def _version(value: bool) -> None:
@@ -79,21 +74,48 @@ def main_options(
     """
 
 
-ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)]
-StateOpt = Annotated[Path | None, typer.Option("--state", help="State file. Default: <manifest dir>/<stem>.lock.json.")]
+ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False, metavar="MANIFEST")]
+StateOpt = Annotated[Path | None, typer.Option("--state", metavar="PATH",
+                                               help="State file. Default: <manifest dir>/<stem>.lock.json.")]
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]
 RunFormatOpt = Annotated[RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")]
-TargetOpt = Annotated[list[str] | None, typer.Option("--target", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", help="Skip jobs matching this glob. Repeatable.")]
-ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, help="Concurrent submissions.")]
+TargetOpt = Annotated[list[str] | None, typer.Option("--target", metavar="GLOB", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
+ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip jobs matching this glob. Repeatable.")]
+ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, metavar="N",
+                                             help="Concurrent submissions (1-256).")]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="Stop waiting for async jobs after this many seconds.")]
-LockTimeoutOpt = Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")]
+
+
+def _duration(value: str) -> float:
+    """A --timeout / --lock-timeout value: 90, 90s, 5m, 1h, 1m30s (a bare number is seconds)."""
+    try:
+        return parse_seconds(value)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def _usage_name(self: TyperArgument) -> str:
+    """Arguments in usage lines as MANIFEST / [FILE] (typer's default wraps required ones in braces)."""
+    name = self.display_name_raw
+    name = name if self.required else f"[{name}]"
+    return name + ("..." if self.nargs != 1 and not name.rstrip("]").endswith("...") else "")
+
+
+TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+
+TimeoutOpt = Annotated[float | None, typer.Option(
+    "--timeout", parser=_duration, metavar="DURATION",
+    help="Stop waiting for async jobs after this long (90s, 5m, 1h; a bare number is seconds).")]
+LockTimeoutOpt = Annotated[float, typer.Option(
+    "--lock-timeout", parser=_duration, metavar="DURATION",
+    show_default="0: fail at once", help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
+AutoApproveOpt = Annotated[bool, typer.Option(
+    "--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
 
 
-@cli.command()
+@cli.command(short_help="Check a manifest: schema and semantic rules, every problem.")
 def validate(
     manifest: ManifestArg,
     fmt: FormatOpt = Fmt.text,
@@ -107,6 +129,8 @@ def validate(
 
     model, diags = check_manifest(manifest)
     errors = [d for d in diags if d.severity == "error" or strict]
+    if fmt == Fmt.text and len(diags) == 1 and diags[0].path == "$" and diags[0].message == "file not found":
+        raise ManifestError("file not found", diags)  # one line with a hint, from the one handler
     if fmt == Fmt.json:
         typer.echo(json.dumps({"format_version": "1.0", "valid": not errors,
                                "diagnostics": [d.to_json() for d in diags]}, indent=2))
@@ -117,17 +141,29 @@ def validate(
             typer.echo(f"error: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         else:
             assert model is not None
-            jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
-            typer.echo(f"{core.display(manifest)}: valid ({len(model.inputs)} inputs, {len(model.rules)} rules, "
-                       f"{jobs} jobs)")
+            typer.echo(f"{core.display(manifest)}: valid ({_validate_counts(model)})")
     raise typer.Exit(1 if errors else 0)
 
 
-@cli.command()
+def _validate_counts(model: Any) -> str:
+    """``2 inputs, 3 rules, 6 jobs``; with discovery entries the inputs and jobs are known at plan time."""
+    def n(count: int, word: str) -> str:
+        return f"{count} {word}{'s' if count != 1 else ''}"
+
+    rules = n(len(model.rules), "rule")
+    if model.discoveries:
+        listed = f"{n(len(model.inputs), 'listed input')} + " if model.inputs else ""
+        found = n(len(model.discoveries), "discovery entry").replace("entrys", "entries")
+        return f"{listed}{found} (inputs found at plan time), {rules}; `specrunner plan` counts the jobs"
+    jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
+    return f"{n(len(model.inputs), 'input')}, {rules}, {n(jobs, 'job')}"
+
+
+@cli.command(short_help="Show what apply would do, job by job, and why.")
 def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Save the plan to FILE for `apply FILE`.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")] = None,
     detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 1: error, 2: changes.")] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
@@ -159,7 +195,8 @@ def plan(
     else:
         for line in _discovery_lines(ctx):
             typer.echo(line)
-        typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p)))
+        typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p),
+                                    manifest=str(manifest)))
         if out:
             typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
     raise typer.Exit(2 if detailed_exitcode and p.has_changes else 0)
@@ -178,9 +215,10 @@ def _recovery_note(p: Any) -> str | None:
             "adopted if it exists, resubmitted only if absent.")
 
 
-@cli.command()
+@cli.command(short_help="Submit the plan's jobs, wait for them, record them.")
 def apply(
-    manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.", show_default=False)],
+    manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.",
+                                             show_default=False, metavar="MANIFEST|PLANFILE")],
     state: StateOpt = None,
     parallelism: ParallelismOpt = 10,
     no_wait: NoWaitOpt = False,
@@ -191,18 +229,19 @@ def apply(
     fmt: RunFormatOpt = RunFmt.text,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    auto_approve: AutoApproveOpt = False,
 ) -> None:
     """Apply the manifest (or a saved plan): submit, poll, and record every job in the state file.
 
     Example: specrunner apply specs/demo.yaml --parallelism 20
     """
     _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
-               verbose, only_failed=False)
+               verbose, only_failed=False, auto_approve=auto_approve)
 
 
 def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bool, timeout: float | None,
                lock_timeout: float, target: list[str] | None, exclude: list[str] | None, fmt: RunFmt,
-               quiet: bool, verbose: bool, *, only_failed: bool) -> NoReturn:
+               quiet: bool, verbose: bool, *, only_failed: bool, auto_approve: bool = False) -> NoReturn:
     from . import render
     from .progress import Progress
 
@@ -218,11 +257,21 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
         else:
             ctx = core.load_context(manifest, state)
             req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
+            if only_failed and ctx.state is None:
+                typer.echo(f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
+                           f"failed. Run `specrunner apply {manifest}` first.")
+                raise typer.Exit(0)
         progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
         opts = core.ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout,
                                  timeout=timeout)
+        from .approval import Approval
+
+        approval = Approval(backend=ctx.manifest.target.backend, manifest=str(ctx.manifest_path),
+                            text=fmt == RunFmt.text, quiet=quiet, auto_approve=auto_approve,
+                            saved_plan=saved is not None, command="retry" if only_failed else "apply")
         outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
-                             executor_hook=_install_signal_handlers)
+                             executor_hook=lambda ex: _install_signal_handlers(ex, ctx.manifest_path),
+                             confirm=approval)
         progress.close()
     except SpecrunnerError as e:
         _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
@@ -248,7 +297,7 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
             typer.echo(f"{rec} interrupted submission{'s' if rec != 1 else ''} found: "
                        f"{outcome.summary.recovered_adopted} adopted, "
                        f"{outcome.summary.recovered_resubmitted} resubmitted.")
-        if not quiet:
+        if not quiet and not approval.printed:
             typer.echo(render.plan_summary_line(outcome.plan))
         typer.echo(render.run_text(outcome.summary))
         if outcome.state_changed:
@@ -258,22 +307,32 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
     raise typer.Exit(outcome.exit_code())
 
 
-def _install_signal_handlers(executor: Any) -> None:
+def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
     def stop(signum: int, frame: Any) -> None:
         if executor.stop.is_set():
-            return
+            # Terraform's "Two interrupts received. Exiting immediately.": the journal and the
+            # fsynced intents make this as safe as a crash; the kernel drops the flock.
+            sys.stderr.write("\nTwo interrupts received: exiting immediately. The state is recoverable: "
+                             "the next command replays its journal and looks up any submission in "
+                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` to see them).\n")
+            if sys.stderr.isatty():
+                sys.stderr.write("\x1b[?25h")  # the live bar hid the cursor
+            sys.stderr.flush()
+            sys.stdout.flush()
+            os._exit(130)
         executor.stop.set()
-        typer.echo(f"\nInterrupted ({signal.Signals(signum).name}): no new submissions; finishing in-flight "
-                   "calls and saving the state...", err=True)
+        typer.echo(f"\nInterrupted ({signal.Signals(signum).name}): no new submissions; letting the calls in "
+                   "flight end (a few seconds) and saving the state. Interrupt again to exit at once.",
+                   err=True)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
 
-@cli.command()
+@cli.command(short_help="Show what the state file records, as a table.")
 def show(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -287,10 +346,10 @@ def show(
     from .state import default_state_path, read_state
 
     spath = state or default_state_path(manifest)
-    try:
-        doc = read_state(spath)
-    except SpecrunnerError as e:
-        _handle(e, fmt)
+    if fmt == Fmt.json:
+        json_errors.set(True)
+    _manifest_exists(manifest, state)
+    doc = read_state(spath)
     rows = core.state_rows(doc)
     if fmt == Fmt.json:
         typer.echo(render.to_json({"format_version": "1.0", "kind": "specrunner-state", "state": str(spath),
@@ -303,7 +362,14 @@ def show(
             typer.echo(render.state_text(rows, doc.lineage, doc.serial))
 
 
-@cli.command()
+def _manifest_exists(manifest: Path, state: Path | None) -> None:
+    """Commands that only read the state still name a manifest: a wrong one is an error, not "no state"."""
+    if state is None and not manifest.is_file():
+        raise SpecrunnerError(f"{manifest}: no such file",
+                              hint="give the manifest the state file belongs to (or the state with --state PATH)")
+
+
+@cli.command(short_help="Print the manifest JSON Schema.")
 def schema() -> None:
     """Print the manifest JSON Schema (draft 2020-12).
 
@@ -314,7 +380,7 @@ def schema() -> None:
     typer.echo(schema_text(), nl=False)
 
 
-@cli.command()
+@cli.command(short_help="Resubmit only the jobs whose last outcome is Fail.")
 def retry(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -327,16 +393,17 @@ def retry(
     fmt: RunFormatOpt = RunFmt.text,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    auto_approve: AutoApproveOpt = False,
 ) -> None:
     """Rerun only the jobs whose last outcome is Fail (an apply restricted to failures).
 
     Example: specrunner retry specs/demo.yaml
     """
     _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
-               verbose, only_failed=True)
+               verbose, only_failed=True, auto_approve=auto_approve)
 
 
-@cli.command()
+@cli.command(short_help="Poll unfinished jobs and record their outcomes.")
 def refresh(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -366,11 +433,11 @@ def refresh(
     raise typer.Exit(3 if c["failed"] else 4 if c["pending"] else 0)
 
 
-@cli.command("import")
+@cli.command("import", short_help="Adopt an existing MTS job into the state.")
 def import_(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False)],
-    job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False)],
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -386,12 +453,13 @@ def import_(
     typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
 
 
-state_cli = typer.Typer(help="State surgery: list and remove records (each takes the lock and bumps the serial).",
+state_cli = typer.Typer(help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
+                        short_help="State surgery: list, show, mv, rm.",
                         no_args_is_help=True)
 cli.add_typer(state_cli, name="state")
 
 
-@state_cli.command("list")
+@state_cli.command("list", short_help="List the job keys in the state.")
 def state_list(
     manifest: ManifestArg,
     state: StateOpt = None,
@@ -402,18 +470,65 @@ def state_list(
     """
     from .state import default_state_path, read_state
 
-    try:
-        doc = read_state(state or default_state_path(manifest))
-    except SpecrunnerError as e:
-        _handle(e)
+    _manifest_exists(manifest, state)
+    spath = state or default_state_path(manifest)
+    doc = read_state(spath)
+    if doc is None:
+        typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.", err=True)
     for row in core.state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
 
-@state_cli.command("rm")
+@state_cli.command("mv", short_help="Rename a job key, rule or input without resubmitting.")
+def state_mv(
+    manifest: ManifestArg,
+    old: Annotated[str, typer.Argument(help="A job key, rule id or input id in the state.", show_default=False,
+                                       metavar="OLD")],
+    new: Annotated[str, typer.Argument(help="Its new name, as the manifest now has it.", show_default=False,
+                                       metavar="NEW")],
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Rename a job key, rule or input in the state without resubmitting (same request only).
+
+    Example: specrunner state mv specs/demo.yaml poster cover
+    """
+    from .statecmds import state_move
+
+    ctx = core.load_context(manifest, state)
+    moves = state_move(ctx, old, new, lock_timeout=lock_timeout)
+    for src, dst in moves:
+        typer.echo(f"Moved {src} -> {dst}")
+    typer.echo(f"Moved {len(moves)} record{'s' if len(moves) != 1 else ''}; nothing was submitted. "
+               f"State written to {ctx.state_path}.")
+
+
+@state_cli.command("show", short_help="Show one record of the state in full.")
+def state_show(
+    manifest: ManifestArg,
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    state: StateOpt = None,
+    fmt: FormatOpt = Fmt.text,
+) -> None:
+    """Show one record of the state in full: job id, outcome, whole message, outputs, request.
+
+    Example: specrunner state show specs/demo.yaml videos/intro.mp4::poster
+    """
+    from . import render
+    from .state import default_state_path, read_state
+    from .statecmds import find_record, record_text
+
+    if fmt == Fmt.json:
+        json_errors.set(True)
+    rec = find_record(read_state(state or default_state_path(manifest)), key, str(manifest))
+    typer.echo(render.to_json({"key": key, "record": rec}) if fmt == Fmt.json else record_text(key, rec))
+
+
+@state_cli.command("rm", short_help="Remove records from the state (nothing is deleted).")
 def state_rm(
     manifest: ManifestArg,
-    keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).", show_default=False)],
+    keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).",
+                                              show_default=False, metavar="KEY...")],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -424,16 +539,17 @@ def state_rm(
     from .state import default_state_path
 
     try:
-        removed = core.state_remove(state or default_state_path(manifest), keys, lock_timeout=lock_timeout)
+        removed = core.state_remove(state or default_state_path(manifest), keys, lock_timeout=lock_timeout,
+                                    manifest=manifest)
     except SpecrunnerError as e:
         _handle(e)
     typer.echo(f"Removed {len(removed)} record(s) from the state.")
 
 
-@cli.command("force-unlock")
+@cli.command("force-unlock", short_help="Remove a lock left by a run that is gone.")
 def force_unlock(
     manifest: ManifestArg,
-    lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False)],
+    lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")],
     state: StateOpt = None,
 ) -> None:
     """Remove a lock left behind by a run that is gone (refuses a wrong id or a live holder).
@@ -450,10 +566,10 @@ def force_unlock(
     typer.echo(f"Unlocked: removed the lock of {core.describe_lock(info)}.")
 
 
-@cli.command()
+@cli.command(short_help="Write a commented starter manifest.")
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.")] = Path("specrunner.yaml"),
-    backend: Annotated[str, typer.Option("--backend", help="local or aliyun.")] = "local",
+    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.", metavar="FILE")] = Path("specrunner.yaml"),
+    backend: Annotated[str, typer.Option("--backend", metavar="local|aliyun", help="local or aliyun.")] = "local",
 ) -> None:
     """Write a commented starter manifest (never overwrites).
 
@@ -478,6 +594,13 @@ def init(
     typer.echo(f"Wrote {path}{extra}. Next: specrunner validate {path} && specrunner plan {path}")
 
 
+_EXTENSION_SUMMARIES = {
+    "emulator": "Serve the MTS API on 127.0.0.1 over the local engine.",
+    "preview": "Run the rules locally in a scratch folder; contact sheet.",
+    "report": "Write an HTML contact sheet of the last apply.",
+}
+
+
 def _register_extensions() -> None:
     """Commands that live in their own packages (each module imports only stdlib + typer at load)."""
     import importlib
@@ -490,18 +613,15 @@ def _register_extensions() -> None:
                 raise
             continue
         for name in names:
-            cli.command(name)(getattr(mod, name))
+            cli.command(name, short_help=_EXTENSION_SUMMARIES.get(name))(getattr(mod, name))
 
 
 _register_extensions()
 
 
 def main() -> None:
-    try:
-        cli()
-    except KeyboardInterrupt:  # pragma: no cover - outside apply's own handler
-        typer.echo("Interrupted.", err=True)
-        sys.exit(130)
+    """The console script. Every exit code is decided by ``exits.SpecrunnerGroup.main``."""
+    cli()
 
 
 if __name__ == "__main__":  # pragma: no cover

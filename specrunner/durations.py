@@ -68,3 +68,26 @@ def format_ms(ms: int) -> str:
     m, s = divmod(rem, 60)
     out = (f"{h}h" if h else "") + (f"{m}m" if m else "") + (f"{s}s" if s or not (h or m) else "")
     return out
+
+
+_PARTS = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_seconds(value: str | float | int) -> float:
+    """A command-line wait in seconds: ``90``, ``90s``, ``1.5s``, ``500ms``, ``5m``, ``1h``, ``1m30s``,
+    ``00:01:30``. A bare number is in seconds. Refuses negatives and anything else with an example."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value < 0:
+            raise DurationError("must not be negative")
+        return float(value)
+    text = str(value).strip().lower()
+    try:
+        if _BARE.match(text) or re.fullmatch(r"\d+\.\d+", text):
+            return float(text)
+        if m := _CLOCK.match(text):
+            return float(to_ms(text, bare_unit="s")) / 1000
+        if text and _PARTS.sub("", text) == "":
+            return sum(float(Decimal(n) * _MS_PER[u]) for n, u in _PARTS.findall(text)) / 1000
+    except (DurationError, InvalidOperation):
+        pass
+    raise DurationError(f"cannot read {value!r} as a duration; write e.g. 90, 90s, 500ms, 5m, 1h or 1m30s")

@@ -1,17 +1,29 @@
 """The project's error model: one user-facing base, one top-level handler.
 
-Every error a user can cause or meet derives from :class:`SpecrunnerError`. The CLI prints
-``error: <message>`` (one line, plus an optional hint) and exits with ``exit_code``; anything else
-is a bug and is reported as such (exit 3) without leaking locals.
+Every error a user can cause or meet derives from :class:`SpecrunnerError` and carries its exit
+code. One handler (``specrunner.cli.SpecrunnerGroup.main``) maps every exception to an exit code and
+prints it: ``error: <message>`` (one line, plus an optional ``hint:`` line) with the error's
+``exit_code``; a usage error (unknown option, missing argument) exits 1; Ctrl-C exits 130; anything
+else is a bug: one line saying so and naming the file that holds the traceback (no locals), exit 70.
+
+The exit codes below are the README's table; nothing else in the code base invents one.
 """
 
 from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # bad input, refused, usage error, fatal backend error
+EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
+EXIT_FAILED = 3  # a run finished, at least one job ended Fail
+EXIT_PENDING = 4  # a run finished, some jobs still running or unresolved
+EXIT_BUG = 70  # an unexpected error inside specrunner (sysexits' EX_SOFTWARE)
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
 
 class SpecrunnerError(Exception):
     """A failure the user can act on. ``str(e)`` is the one-line message."""
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -97,4 +109,8 @@ class CredentialsError(PermanentBackendError):
 class Interrupted(SpecrunnerError):
     """The run was interrupted by SIGINT / SIGTERM after persisting what it had."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
+
+
+class ApprovalError(SpecrunnerError):
+    """An apply that needs a reviewer's ``yes`` did not get it (declined, or no terminal to ask)."""

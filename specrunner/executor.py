@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .attrdiff import plain_keys
 from .backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
 from .errors import (
     BackendError,
@@ -100,15 +101,24 @@ class RunSummary:
     def created(self) -> int:
         return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted)
 
+    def submitted_by(self, action: str) -> int:
+        """Jobs this run submitted (not adopted) for plan action ``action``."""
+        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted
+                   and r.action == action)
+
     def counts(self) -> dict[str, int]:
         return {
-            "created": self.created,
+            "created": self.submitted_by("create"),
+            "replaced": self.submitted_by("replace"),
+            "retried": self.submitted_by("retry"),
+            "resubmitted": self.submitted_by("resume"),
             "adopted": sum(1 for r in self.results.values() if r.adopted),
             "unchanged": self.count("unchanged"),
             "succeeded": self.count("success"),
             "failed": self.count("fail"),
             "pending": self.count("pending"),
             "forgotten": self.count("forgotten"),
+            "kept_failed": self.count("kept_failed"),
         }
 
 
@@ -126,7 +136,7 @@ def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) ->
     """The state record of ``job``; ``fields`` fill in what the service said."""
     rec: dict[str, Any] = {
         "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
-        "request": job.request, "job_id": None, "state": None, "code": "", "message": "",
+        "request": plain_keys(job.request), "job_id": None, "state": None, "code": "", "message": "",
         "count": None, "tile_count": None, "outputs": [],
     }
     if job.user_data:
@@ -196,7 +206,13 @@ class Executor:
             exc = state.outcome.exception() if state.outcome else None
             self._emit("retry", key=result.key if result else None, error=str(exc))
 
-        for attempt in self.opt.retry.retrying(before_sleep):
+        retrying = self.opt.retry.retrying(before_sleep)
+        # After an interrupt, no new attempt and no backoff sleep: in-flight calls end within seconds.
+        stop_rule = retrying.stop
+        retrying.stop = lambda state: self.stop.is_set() or stop_rule(state)
+        if self._sleep is time.sleep:
+            retrying.sleep = self.stop.wait
+        for attempt in retrying:
             with attempt:
                 return metered(bucket, fn)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -221,6 +237,8 @@ class Executor:
             summary.results[change.key].status = "forgotten"
         for change in plan.by_action("noop"):
             summary.results[change.key].status = "unchanged"
+        for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
+            summary.results[change.key].status = "kept_failed"
         for change in plan.by_action("resume"):
             prior = change.prior or {}
             if prior.get("job_id") and prior.get("state") in RUNNING_STATES:
@@ -411,6 +429,15 @@ class Executor:
         res.code, res.message, res.finished = code, msg, time.monotonic()
         if self._is_fatal(err) and not keep_intent:
             # Nothing was created and nothing else can be: restore what the state said, stop the run.
+            if prior:
+                self.store.put(job.key, dict(prior), durable=True)
+            else:
+                self.store.delete(job.key, durable=True)
+            res.status = "skipped"
+            return
+        if not keep_intent and self.stop.is_set() and isinstance(err, TransientBackendError):
+            # Interrupted while retrying a call that did not take effect: the job did not fail, it was
+            # not sent. Restore what the state said; the next run plans it again.
             if prior:
                 self.store.put(job.key, dict(prior), durable=True)
             else:

@@ -2,7 +2,8 @@
 
 The kernel drops a flock when its process dies, so a SIGKILLed run never blocks the next one and
 recovery needs no flag. The lock file ``<state>.lock`` holds the lock info (id, operation,
-user@host, pid, created, version) so a second run can name the holder.
+user@host, pid, created, version) so a second run can name the holder; a run that waits for the
+lock (``--lock-timeout``) says whose lock it waits for, and every hint is a command that works.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import getpass
 import json
 import os
 import socket
+import sys
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from . import __version__
 from .errors import LockError
@@ -94,10 +96,35 @@ class StateLock:
         self.release()
 
 
-def acquire(state_path: Path, operation: str, *, timeout: float = 0.0) -> StateLock:
-    """Take the exclusive lock on ``state_path`` or raise LockError naming the holder."""
+def _force_unlock_command(state_path: Path, manifest: Path | None, lock_id: str) -> str:
+    """``specrunner force-unlock MANIFEST LOCK_ID`` as it works when pasted (``--state`` if not the default)."""
+    import shlex
+
+    if manifest is None:
+        return f"specrunner force-unlock MANIFEST {shlex.quote(lock_id)} --state {shlex.quote(str(state_path))}"
+    cmd = f"specrunner force-unlock {shlex.quote(str(manifest))} {shlex.quote(lock_id)}"
+    default = manifest.with_name(manifest.stem + ".lock.json")
+    if os.path.abspath(default) != os.path.abspath(state_path):
+        cmd += f" --state {shlex.quote(str(state_path))}"
+    return cmd
+
+
+def _wait_note(seconds: float) -> str:
+    from .durations import format_ms
+
+    return format_ms(int(seconds * 1000))
+
+
+def acquire(state_path: Path, operation: str, *, timeout: float = 0.0, manifest: Path | None = None,
+            waiting: TextIO | None = None) -> StateLock:
+    """Take the exclusive lock on ``state_path`` or raise LockError naming the holder.
+
+    While it waits (``timeout`` > 0) it says once, on ``waiting`` (default stderr), whose lock it
+    waits for. The error's hint holds a ``force-unlock`` command that works when pasted.
+    """
     path = lock_path(state_path)
     deadline = time.monotonic() + max(0.0, timeout)
+    said_waiting = False
     if not path.parent.is_dir():
         raise LockError(f"cannot lock {state_path}: folder {path.parent} does not exist")
     while True:
@@ -116,11 +143,20 @@ def acquire(state_path: Path, operation: str, *, timeout: float = 0.0) -> StateL
                         break
                     time.sleep(0.05)
                     holder = read_info(path)
+                waited = f" (waited {_wait_note(timeout)})" if timeout > 0 else ""
+                lock_id = str((holder or {}).get("id", "LOCK_ID"))
                 raise LockError(
-                    f"the state {state_path} is locked by {describe(holder)}",
-                    hint="wait for that run to finish, or retry with --lock-timeout 5m; "
-                         "if it is truly gone, `specrunner force-unlock LOCK_ID`",
+                    f"the state {state_path} is locked by {describe(holder)}{waited}",
+                    hint="wait for that run to finish: add `--lock-timeout 5m` to this command to wait up to "
+                         "5 minutes; if that run is truly gone: "
+                         f"`{_force_unlock_command(state_path, manifest, lock_id)}`",
                 ) from None
+            if not said_waiting:
+                said_waiting = True
+                out = waiting or sys.stderr
+                out.write(f"waiting for the lock held by {describe(read_info(path))} "
+                          f"(up to {_wait_note(timeout)})...\n")
+                out.flush()
             time.sleep(0.1)
             continue
         # We hold a lock on *this* inode; make sure it is still the one at `path`.

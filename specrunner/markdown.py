@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .executor import RunSummary
-from .plan import ACTIONS, SYMBOLS, Plan
+from .plan import ACTIONS, SYMBOLS, Change, Plan
 from .render import plan_summary_line, run_summary_line
 
 LIMIT = 65_536
 _RESERVE = 600  # room for the closing lines and the truncation note
 _TITLES = {"create": "create", "replace": "replace", "retry": "retry", "resume": "resume", "forget": "forget",
-           "noop": "unchanged"}
+           "failed": "failed, not resubmitted", "noop": "unchanged"}
 
 
 def marker(kind: str, manifest: str) -> str:
@@ -72,8 +72,15 @@ def plan_markdown(plan: Plan, manifest: str, *, json_hint: str, show_unchanged: 
         if not changes or (action == "noop" and not show_unchanged):
             continue
         _details(b, f"{_TITLES[action]} ({len(changes)})", ["Job", "Mode", "Reason"],
-                 ([_code(c.key), c.mode, _cell(c.reason)] for c in changes))
+                 ([_code(c.key), c.mode, _reason(c)] for c in changes))
     return _finish(b, json_hint)
+
+
+def _reason(c: Change) -> str:
+    """The reason cell: a replaced job lists each changed attribute on its own line."""
+    if not c.diff:
+        return _cell(c.reason)
+    return "changed:<br>" + "<br>".join(_code(d.text()) for d in c.diff)
 
 
 def apply_markdown(plan: Plan, summary: RunSummary, manifest: str, *, json_hint: str,

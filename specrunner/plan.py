@@ -1,24 +1,40 @@
 """The planner: desired jobs vs the state file -> one action per job, with a reason. Pure code.
 
 The plan is data, and apply obeys only the data: ``Change.action`` decides what happens,
-``Change.reason`` only explains it to people.
+``Change.reason`` only explains it to people, and ``Change.diff`` lists what changed attribute by
+attribute in the manifest's terms (``attrdiff``), never cut.
+
+A job whose last run failed with a *permanent* code (``codes.classify``) and whose request is
+unchanged gets the action ``failed``: it is not a change, apply does not resubmit it, and
+``retry`` (``only_failed``) forces it. Transient and uncertain failures are still ``retry``.
+
+``--target`` / ``--exclude`` patterns that match no job key, input id or rule id are refused
+(:class:`TargetError`, naming the pattern and the closest keys): a typo must not read as "no changes".
 """
 
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .attrdiff import AttrDiff, diff
+from .codes import PERMANENT, classify
+from .errors import SpecrunnerError
 from .jobs import Job, split_key
 from .state import RUNNING_STATES
 
-Action = Literal["create", "noop", "replace", "resume", "retry", "forget"]
-ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "resume", "forget", "noop")
-SYMBOLS = {"create": "+", "replace": "-/+", "retry": "↻", "resume": "~", "forget": ".", "noop": " "}
+Action = Literal["create", "noop", "replace", "resume", "retry", "forget", "failed"]
+ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "resume", "forget", "failed", "noop")
+SYMBOLS = {"create": "+", "replace": "-/+", "retry": "↻", "resume": "~", "forget": ".", "failed": "!",
+           "noop": " "}
 SUBMITTING: tuple[Action, ...] = ("create", "replace", "retry")
+NOT_CHANGES: tuple[Action, ...] = ("noop", "failed")
+
+
+class TargetError(SpecrunnerError):
+    """A --target / --exclude pattern matches nothing."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,7 @@ class Change:
     mode: str  # sync | async (of the job that will run, or the recorded one for forget/resume)
     job: Job | None  # the desired job (None for forget)
     prior: Mapping[str, Any] | None = field(default=None, compare=False)
+    diff: tuple[AttrDiff, ...] = field(default=(), compare=False)  # replace: what changed
 
     @property
     def submits(self) -> bool:
@@ -50,34 +67,18 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action != "noop" for c in self.changes)
+        return any(c.action not in NOT_CHANGES for c in self.changes)
 
 
-def _diff_request(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
-    """A short human description of what changed between two recorded requests."""
+def _diff_request(prior: Mapping[str, Any], job: Job) -> tuple[str, tuple[AttrDiff, ...]]:
+    """What changed between the recorded request and the job's, as a reason and per attribute."""
+    old = prior.get("request")
     if not isinstance(old, Mapping):
-        return "the rule or input changed"
-    changes: list[str] = []
-
-    def walk(a: Any, b: Any, path: str) -> None:
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            for k in sorted(set(a) | set(b)):
-                walk(a.get(k), b.get(k), f"{path}.{k}" if path else k)
-        elif a != b:
-            changes.append(f"{path}: {_fmt(a)} -> {_fmt(b)}")
-
-    walk(old, new, "")
-    if not changes:
-        return "UserData changed"
-    more = f" (+{len(changes) - 3} more)" if len(changes) > 3 else ""
-    return "; ".join(changes[:3]) + more
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "(unset)"
-    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
-    return s if len(s) <= 40 else s[:37] + "..."
+        return "the rule or input changed", ()
+    diffs = tuple(diff(old, job.request, old_user_data=prior.get("user_data"), new_user_data=job.user_data))
+    if not diffs:
+        return "the request changed", ()
+    return "; ".join(d.text() for d in diffs), diffs
 
 
 def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> set[str]:
@@ -85,13 +86,30 @@ def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[
     targets, excludes = list(targets), list(excludes)
     if not targets and not excludes:
         return set(keys)
+    keys = list(keys)
 
     def match(key: str, globs: list[str]) -> bool:
         iid, rid = split_key(key)
         return any(fnmatch.fnmatchcase(key, g) or fnmatch.fnmatchcase(iid, g) or fnmatch.fnmatchcase(rid, g)
                    for g in globs)
 
+    for flag, globs in (("--target", targets), ("--exclude", excludes)):
+        for g in globs:
+            if not any(match(k, [g]) for k in keys):
+                raise TargetError(f"{flag} {g!r} matches no job key, input id or rule id"
+                                  + _closest(g, keys),
+                                  hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them")
     return {k for k in keys if (not targets or match(k, targets)) and not match(k, excludes)}
+
+
+def _closest(pattern: str, keys: list[str]) -> str:
+    import difflib
+
+    names = sorted(set(keys) | {p for k in keys for p in split_key(k)})
+    close = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+    if not close:
+        return "" if names else " (the manifest and the state have no jobs)"
+    return "; closest: " + ", ".join(close)
 
 
 def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], *,
@@ -104,14 +122,14 @@ def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], 
     for key in sorted(selected):
         prior = state_jobs.get(key)
         job = desired.get(key)
-        change = _decide(key, job, prior)
+        change = _decide(key, job, prior, force_failed=only_failed)
         if only_failed and change.action != "retry":
             continue
         changes.append(change)
     return Plan(tuple(changes))
 
 
-def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Change:
+def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force_failed: bool = False) -> Change:
     if job is None:
         assert prior is not None
         return Change(key, "forget", "no longer in the manifest: dropped from the state, nothing deleted",
@@ -129,13 +147,14 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Chang
         if same:
             return Change(key, "resume", "interrupted submission: look the job up by its tag, submit only "
                           "if it is absent", job.mode, job, prior)
-        return Change(key, "replace", "interrupted submission, and the job changed since: "
-                      + _diff_request(prior.get("request"), job.request), job.mode, job, prior)
+        what, diffs = _diff_request(prior, job)
+        return Change(key, "replace", "interrupted submission, and the job changed since: " + what,
+                      job.mode, job, prior, diffs)
     if not same:
-        what = _diff_request(prior.get("request"), job.request)
+        what, diffs = _diff_request(prior, job)
         if state in RUNNING_STATES:
             what += f" (job {job_id} is still {state}; it is left to finish)"
-        return Change(key, "replace", what, job.mode, job, prior)
+        return Change(key, "replace", what, job.mode, job, prior, diffs)
     if state == "Success":
         return Change(key, "noop", "up to date", job.mode, job, prior)
     if state in RUNNING_STATES and job_id:
@@ -147,5 +166,9 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None) -> Chang
             return Change(key, "retry", "sync snapshot timed out (SnapshotTimeOut): retrying in async "
                           "mode (Num=1), as the service advises", job.mode, job, prior)
         what = "last submit was refused" if not job_id else "last run failed"
+        if not force_failed and classify(code) == PERMANENT:
+            return Change(key, "failed", f"{what}: {code}, which the same request meets again; not "
+                          "resubmitted (change the rule or the input, or force it with `specrunner retry`)",
+                          job.mode, job, prior)
         return Change(key, "retry", f"{what}: {code}", job.mode, job, prior)
     return Change(key, "retry", f"unknown recorded state {state!r}", job.mode, job, prior)  # pragma: no cover

@@ -1,15 +1,21 @@
 """Progress for long runs: counts of submitted / running / done / failed, rate and ETA.
 
-On a terminal it shows a live rich progress bar; without one (CI) it prints a plain line every few
-seconds. ``quiet`` prints nothing but failures; ``verbose`` prints one line per job event.
+On a terminal it shows a live rich progress bar that fits 80 columns; without one, or with ``CI``
+set, it prints a plain line every few seconds. ``quiet`` prints nothing but failures; ``verbose`` prints one line per job event.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from typing import Any, TextIO
+
+
+def ci() -> bool:
+    """``CI`` set (to anything but empty, 0 or false) means plain lines, even on a terminal."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 
 class Progress:
@@ -17,7 +23,7 @@ class Progress:
                  interval: float | None = None) -> None:
         self.stream = stream or sys.stderr
         self.quiet, self.verbose = quiet, verbose
-        self.tty = self.stream.isatty()
+        self.tty = self.stream.isatty() and not ci()
         self.interval = interval if interval is not None else (0.2 if self.tty else 5.0)
         self.total = self.to_submit = 0
         self.submitted = self.done = self.failed = self.retries = 0
@@ -101,18 +107,19 @@ class Progress:
     def _bar_update(self) -> None:
         """A live rich progress bar: done+failed of all jobs to run, with the other counts."""
         from rich.console import Console
-        from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress as Bar, TextColumn, TimeRemainingColumn
 
         total = self.to_submit + self._resumed
         fields = dict(submitted=self.submitted, running=self.running, done=self.done, failed=self.failed,
                       rate=(self.done + self.failed) / max(1e-6, time.monotonic() - self.start))
         if self._bar is None:
+            # One line that fits 80 columns for up to 99,999 jobs: a short bar, the counts, the ETA.
             self._bar = Bar(
-                TextColumn("[bold]apply[/]"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TextColumn("submitted {task.fields[submitted]} · running {task.fields[running]} · "
-                           "done [green]{task.fields[done]}[/] · failed [red]{task.fields[failed]}[/] · "
-                           "{task.fields[rate]:.1f} jobs/s"),
-                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                BarColumn(bar_width=10), TextColumn("{task.completed}/{task.total}"),
+                TextColumn("sub {task.fields[submitted]} run {task.fields[running]} "
+                           "ok [green]{task.fields[done]}[/] fail [red]{task.fields[failed]}[/] "
+                           "{task.fields[rate]:.1f}/s"),
+                TextColumn("ETA"), TimeRemainingColumn(compact=True),
                 console=Console(file=self.stream), transient=False, refresh_per_second=8,
             )
             self._bar.start()

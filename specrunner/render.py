@@ -3,38 +3,79 @@
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from .executor import RunSummary
 from .plan import ACTIONS, SYMBOLS, Plan
 
 _TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
-           "forget": "to forget", "noop": "unchanged"}
+           "forget": "to forget", "failed": "failed (not resubmitted)", "noop": "unchanged"}
 
 
 def plan_summary_line(plan: Plan) -> str:
     c = plan.counts()
     parts = [f"{c[a]} {_TITLES[a]}" for a in ("create", "replace", "retry", "resume", "forget")]
+    if c["failed"]:
+        parts.append(f"{c['failed']} {_TITLES['failed']}")
     return f"Plan: {', '.join(parts)}, {c['noop']} unchanged."
 
 
-def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None = None) -> str:
+def _retry_command(plan: Plan, manifest: str | None) -> str:
+    failed = plan.by_action("failed")
+    target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
+    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}"
+
+
+def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None = None,
+              manifest: str | None = None) -> str:
+    """The plan for people: a summary line, then one block per action; a replaced job lists every
+    changed attribute on its own line in the manifest's terms, nothing cut."""
     lines = [plan_summary_line(plan)]
     if recovery:
         lines.append(recovery)
+    c = plan.counts()
     if not plan.has_changes:
         lines.append("")
-        lines.append("No changes. The state matches the manifest.")
+        if c["failed"]:
+            lines.append(f"No changes to submit. {c['failed']} job{'s' if c['failed'] != 1 else ''} failed with "
+                         "an error the same request meets again, so apply leaves "
+                         f"{'them' if c['failed'] != 1 else 'it'} as recorded.")
+        else:
+            lines.append("No changes. The state matches the manifest.")
     for action in ACTIONS:
         changes = plan.by_action(action)
         if not changes or (action == "noop" and not show_unchanged):
             continue
         lines.append("")
         lines.append(f"{SYMBOLS[action]} {action} ({len(changes)}):")
-        width = min(60, max(len(c.key) for c in changes))
-        for c in changes:
-            lines.append(f"  {SYMBOLS[action]:>3} {c.key:<{width}}  {c.mode:<5}  {c.reason}")
+        width = max(len(ch.key) for ch in changes)
+        for ch in changes:
+            if ch.diff:
+                names = ", ".join(d.attribute for d in ch.diff)
+                head = "interrupted submission, and the job changed since" \
+                    if ch.reason.startswith("interrupted") else "changed"
+                extra = ch.reason[ch.reason.index(" (job "):] if " (job " in ch.reason else ""
+                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {head}: {names}{extra}")
+                lines.extend(f"        {line}" for d in ch.diff for line in d.lines())
+            else:
+                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {ch.reason}")
+    if c["failed"]:
+        lines.append("")
+        lines.append(f"To resubmit the failed jobs anyway: {_retry_command(plan, manifest)}")
+    if c["forget"]:
+        lines.append("")
+        lines.append(forget_warning(plan))
     return "\n".join(lines)
+
+
+def forget_warning(plan: Plan) -> str:
+    """The call-out for a plan that drops records (a glob typo can drop them all)."""
+    n, total = plan.counts()["forget"], sum(1 for ch in plan.changes if ch.prior is not None)
+    share = f"{n} of the {total} jobs recorded" if total else f"{n} jobs"
+    return (f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
+            "in the bucket, but a later plan creates them again and pays again). Check the manifest's "
+            "inputs and rules if that is not what you meant.")
 
 
 def run_summary_line(summary: RunSummary) -> str:
@@ -42,8 +83,10 @@ def run_summary_line(summary: RunSummary) -> str:
     head = "Apply interrupted" if summary.interrupted else "Apply complete"
     parts = [f"{c['created']} created", f"{c['unchanged']} unchanged", f"{c['succeeded']} succeeded",
              f"{c['failed']} failed", f"{c['pending']} pending", f"{c['forgotten']} forgotten"]
-    if c["adopted"]:
-        parts.insert(1, f"{c['adopted']} adopted")
+    extra = [f"{c[k]} {k}" for k in ("replaced", "retried", "resubmitted", "adopted") if c.get(k)]
+    parts[1:1] = extra
+    if c.get("kept_failed"):
+        parts.append(f"{c['kept_failed']} failed before and not resubmitted")
     return f"{head}: {', '.join(parts)}."
 
 
@@ -66,14 +109,15 @@ def run_text(summary: RunSummary) -> str:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    """Columns padded to their widest cell; nothing is cut (the last column, the error, runs on)."""
     widths = [len(h) for h in headers]
     for row in rows:
-        for i, cell in enumerate(row):
-            widths[i] = min(max(widths[i], len(cell)), 60)
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
     out = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths)).rstrip()]
     for row in rows:
-        out.append(fmt.format(*(c if len(c) <= 60 else c[:57] + "..." for c in row)).rstrip())
+        out.append(fmt.format(*row).rstrip())
     return "\n".join(out)
 
 

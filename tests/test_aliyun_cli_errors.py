@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def apply(ws: Workspace, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
-    return subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml"], cwd=ws.dir,
+    return subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "--auto-approve"], cwd=ws.dir,
                           env={**base, **env}, capture_output=True, text=True, timeout=120)
 
 

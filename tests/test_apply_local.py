@@ -100,7 +100,7 @@ def test_poster_is_sync_and_a_real_frame(ws: Workspace, video_10s: Path) -> None
         assert im.size == (320, 240)
         assert read_stamp(im) == 125  # intra at 5 s: the keyframe at frame 125
     rec = json.loads(ws.state.read_text())["jobs"]["b::poster"]
-    assert rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos%2Fb%20clip.mp4"
+    assert rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos/b clip.mp4"
 
 
 def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_only_its_jobs(
@@ -110,7 +110,7 @@ def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_
     ws.write(DEMO.replace("time: 5s\n    width: 320", "time: 5s\n    width: 160"))
     r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=2)
     assert "Plan: 0 to create, 2 to replace, 0 to retry, 0 to resume, 0 to forget, 3 unchanged." in r.stdout
-    assert "SnapshotConfig.Width: 320 -> 160" in r.stdout
+    assert "width: 320 -> 160" in r.stdout
     plan = json.loads(ws.cli("plan", ws.manifest, "--format", "json").stdout)
     replaced = sorted(c["key"] for c in plan["changes"] if c["action"] == "replace")
     assert replaced == ["b::poster", "videos/a.mp4::poster"]
@@ -146,12 +146,15 @@ rules:
     assert jobs["videos/missing.mp4::s"]["code"] == "InvalidParameter.ResourceNotFound"
     assert jobs["videos/bad.mp4::s"]["code"] == "InvalidParameter.ResourceContentBad"
     assert jobs["videos/ok.mp4::s"]["state"] == "Success"
-    # Rerun: retries only the failures; fix one input in between.
+    # These codes are permanent: apply does not resubmit the same request; `retry` forces it.
     ws.add_video(video_10s, "videos/missing.mp4")
-    r = ws.cli("plan", ws.manifest, code=0)
-    assert "4 to retry" in r.stdout and "2 unchanged" in r.stdout
-    r = ws.cli("apply", ws.manifest, code=3)
-    assert "4 created" in r.stdout and "2 succeeded, 2 failed" in r.stdout
+    r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
+    assert "0 to retry" in r.stdout and "4 failed (not resubmitted)" in r.stdout and "2 unchanged" in r.stdout
+    assert f"To resubmit the failed jobs anyway: specrunner retry {ws.manifest}" in r.stdout
+    r = ws.cli("apply", ws.manifest, code=0)
+    assert "4 failed before and not resubmitted" in r.stdout
+    r = ws.cli("retry", ws.manifest, code=3)
+    assert "4 retried" in r.stdout and "2 succeeded, 2 failed" in r.stdout
     ok_id = jobs["videos/ok.mp4::p"]["job_id"]
     assert json.loads(ws.state.read_text())["jobs"]["videos/ok.mp4::p"]["job_id"] == ok_id
 

@@ -120,7 +120,7 @@ def outputs(ws: Workspace) -> dict[str, str]:
 def test_apply_then_rerun_is_a_byte_identical_noop(world: World) -> None:
     ws = world.ws
     r = ws.cli("plan", ws.manifest, "--out", ws.dir / "m.plan.json", code=0)
-    r = ws.cli("apply", ws.manifest, "--verbose", code=0)
+    r = ws.cli("apply", ws.manifest, "--auto-approve", "--verbose", code=0)
     assert f"{JOBS} succeeded, 0 failed" in r.stdout
     first = ws.state.read_bytes()
     jobs = json.loads(first)["jobs"]
@@ -134,7 +134,7 @@ def test_apply_then_rerun_is_a_byte_identical_noop(world: World) -> None:
                 assert im.format == "JPEG"
     with Image.open(ws.out("posters/b clip.jpg")) as im:
         assert im.size == (80, 60)
-    r2 = ws.cli("apply", ws.manifest, code=0)
+    r2 = ws.cli("apply", ws.manifest, "--auto-approve", code=0)
     assert "0 created" in r2.stdout and f"{JOBS} unchanged" in r2.stdout
     assert ws.state.read_bytes() == first
     if world.emulator is not None:
@@ -156,7 +156,7 @@ def test_local_and_aliyun_give_the_same_lock_file_and_jpgs(tmp_path: Path, video
         ws = Workspace(tmp_path / backend)
         ws.dir.mkdir()
         for w in make_world(backend, ws, video_4s, monkeypatch):
-            ws.cli("apply", ws.manifest, code=0)
+            ws.cli("apply", ws.manifest, "--auto-approve", code=0)
             results[backend] = (normalized(ws.state.read_bytes()), outputs(ws))
     assert results["local"][0] == results["aliyun"][0]
     assert results["local"][1] == results["aliyun"][1] and len(results["local"][1]) == 2 + 6 + 1
@@ -168,8 +168,8 @@ def test_missing_credentials_is_one_line_exit_1(tmp_path: Path, video_4s: Path,
     for w in make_world("aliyun", ws, video_4s, monkeypatch):
         monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_ID")
         monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        r = ws.cli("apply", ws.manifest, code=1)
-        lines = [line for line in r.output.splitlines() if line.strip()]
+        r = ws.cli("apply", ws.manifest, "--auto-approve", code=1)
+        lines = [line for line in r.stderr.splitlines() if line.strip()]  # stdout: the plan shown first
         assert lines[0].startswith("error: no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID")
         assert w.submits() == []
         state = json.loads(ws.state.read_text())["jobs"] if ws.state.exists() else {}
@@ -283,7 +283,7 @@ def test_sigkilled_apply_then_rerun_creates_no_duplicates(tmp_path: Path, monkey
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env.update(SPECRUNNER_MTS_ENDPOINT=em.url, ALIBABA_CLOUD_ACCESS_KEY_ID=KEY,
                    ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET)
-        p = subprocess.Popen([sys.executable, "-m", "specrunner", "apply", str(ws.manifest), "-p", "4", "-q"],
+        p = subprocess.Popen([sys.executable, "-m", "specrunner", "apply", str(ws.manifest), "-p", "4", "-q", "--auto-approve"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30
@@ -319,7 +319,7 @@ def test_must_show_200_jobs_throttled_5xx_and_drops(tmp_path: Path, monkeypatch:
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
         started = time.monotonic()
-        r = ws.cli("apply", ws.manifest, "-q", code=0)
+        r = ws.cli("apply", ws.manifest, "--auto-approve", "-q", code=0)
         elapsed = time.monotonic() - started
         assert "200 succeeded, 0 failed" in r.stdout
         figures = check_exactly_once(em, ws.state, 200)

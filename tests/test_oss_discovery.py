@@ -390,7 +390,7 @@ def test_plan_and_apply_discover_inputs_through_the_emulator(ws: Workspace, clou
                                   "found": 3}]
     assert sorted(c["key"] for c in plan["changes"]) == sorted(f"{k}::p" for k in DISCOVERED + ["videos/2025/old.mp4"])
 
-    ws.cli("apply", ws.manifest, code=0)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
     out = ws.oss / "media-out"
     jpgs = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert jpgs == sorted(f"p/{k[:-len('.mp4')]}.jpg" for k in DISCOVERED + ["videos/2025/old.mp4"])

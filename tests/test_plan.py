@@ -106,10 +106,10 @@ def test_planner_table() -> None:
         "v/gone.mp4::one": "forget",
     }
     reasons = {c.key: c.reason for c in plan.changes}
-    assert "Width: 320 -> 640" in reasons["v/a.mp4::one"]
+    assert "width: 320 -> 640" in reasons["v/a.mp4::one"]
     assert "InternalError" in reasons["v/b.mp4::many"]
     assert "tag" in reasons["v/a.mp4::forced"]
-    assert plan.counts() == {"create": 1, "replace": 1, "retry": 1, "resume": 2, "forget": 1, "noop": 1}
+    assert plan.counts() == {"create": 1, "replace": 1, "retry": 1, "resume": 2, "forget": 1, "failed": 0, "noop": 1}
     assert make_plan(jobs, {j.key: rec(j) for j in jobs}).has_changes is False
 
 

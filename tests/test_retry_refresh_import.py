@@ -39,17 +39,17 @@ def test_retry_resubmits_only_the_failed_jobs(ws: Workspace, video_4s: Path, emu
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
     ws.write(MANIFEST)
-    r = ws.cli("apply", ws.manifest, code=3)
+    r = ws.cli("apply", ws.manifest, "--auto-approve", code=3)
     assert "4 succeeded, 4 failed" in r.stdout
     before = len(submits(emu))
     assert before == 8
     ws.add_video(video_4s, "videos/c.mp4")  # fix one of the two broken inputs
-    r = ws.cli("retry", ws.manifest, code=3)
-    assert "4 created" in r.stdout and "2 succeeded, 2 failed" in r.stdout
+    r = ws.cli("retry", ws.manifest, "--auto-approve", code=3)
+    assert "4 retried" in r.stdout and "2 succeeded, 2 failed" in r.stdout
     retried = submits(emu)[before:]
     assert len(retried) == 4  # exactly the failed jobs, counted on the service side
     assert {json.loads(e["params"]["Input"])["Object"] for e in retried} == {"videos%2Fc.mp4", "videos%2Fd.mp4"}
-    ws.cli("retry", ws.manifest, "--target", "videos/c.mp4", code=0)  # nothing left for c
+    ws.cli("retry", ws.manifest, "--auto-approve", "--target", "videos/c.mp4", code=0)  # nothing left for c
     assert len(submits(emu)) == 12
 
 
@@ -57,7 +57,7 @@ def test_refresh_polls_without_submitting(ws: Workspace, video_4s: Path, emu: Em
     for k in "abcd":
         ws.add_video(video_4s, f"videos/{k}.mp4")
     ws.write(MANIFEST)
-    r = ws.cli("apply", ws.manifest, "--no-wait")
+    r = ws.cli("apply", ws.manifest, "--auto-approve", "--no-wait")
     assert r.exit_code in (0, 4)
     n = len(submits(emu))
     emu.drain()
@@ -74,7 +74,7 @@ def test_import_adopts_a_matching_job_and_refuses_a_different_one(ws: Workspace,
     for k in "abcd":
         ws.add_video(video_4s, f"videos/{k}.mp4")
     ws.write(MANIFEST)
-    ws.cli("apply", ws.manifest, "--target", "p", code=0)
+    ws.cli("apply", ws.manifest, "--auto-approve", "--target", "p", code=0)
     jobs = json.loads(ws.state.read_text())["jobs"]
     job_id = jobs["videos/a.mp4::p"]["job_id"]
     ws.cli("state", "rm", ws.manifest, "videos/a.mp4::p", code=0)

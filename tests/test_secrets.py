@@ -49,14 +49,14 @@ def test_no_secret_in_any_file_or_stream(ws: Workspace, video_4s: Path, secret_e
             emu_keys_note = "ak"
         streams = []
         for args in (["validate", "m.yaml"], ["plan", "m.yaml", "--out", "plan.json"], ["apply", "plan.json", "--verbose"],
-                     ["apply", "m.yaml", "--format", "json"], ["apply", "m.yaml", "--format", "markdown"],
-                     ["refresh", "m.yaml"], ["show", "m.yaml"], ["retry", "m.yaml", "--verbose"]):
+                     ["apply", "m.yaml", "--format", "json", "--auto-approve"], ["apply", "m.yaml", "--format", "markdown", "--auto-approve"],
+                     ["refresh", "m.yaml"], ["show", "m.yaml"], ["retry", "m.yaml", "--verbose", "--auto-approve"]):
             r = run(ws, env, *args)
             streams += [r.stdout, r.stderr]
             assert "Traceback" not in r.stderr, r.stderr
         # a wrong secret: the SDK's error embeds the string-to-sign; our message must not leak anything
         bad = {**env, f"{secret_env}_ACCESS_KEY_SECRET": SECRET[::-1]}
-        r = run(ws, bad, "apply", "m.yaml", "--verbose")
+        r = run(ws, bad, "retry", "m.yaml", "--verbose", "--auto-approve")  # failed jobs: resubmitted
         assert r.returncode in (1, 3)
         streams += [r.stdout, r.stderr]
     assert any("visible-user-data" in p.read_text(errors="replace") for p in ws.dir.rglob("*.json")), emu_keys_note

@@ -394,7 +394,11 @@ class SnapshotService:
             result = frames.cut(src, spec, deadline=deadline)
             self._write_outputs(job, spec, result, in_key)
         except frames.VideoError as e:
-            job.update(State="Fail", Code=e.code, Message=str(e), Count="0", TileCount="0")
+            # The service names the object, never a path on this machine (the message goes into lock files).
+            message = str(e)
+            if "src" in locals():
+                message = message.replace(os.fspath(src), f"{job['Input']['Bucket']}/{in_key}")
+            job.update(State="Fail", Code=e.code, Message=message, Count="0", TileCount="0")
             return
         except ServiceError as e:
             job.update(State="Fail", Code=e.code, Message=e.message, Count="0", TileCount="0")

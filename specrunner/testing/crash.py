@@ -74,7 +74,7 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
     with Emulator(workdir / "oss", {AK: SECRET}, latency_ms=latency_ms, drop_rate=drop_rate, seed=seed,
                   simulate=True, simulate_seconds=0.3, journal=workdir / "emulator.jsonl") as emu:
         env = _env(emu.url)
-        cmd = [sys.executable, "-m", "specrunner", "apply", "m.yaml", "--parallelism", "4", "--quiet"]
+        cmd = [sys.executable, "-m", "specrunner", "apply", "m.yaml", "--parallelism", "4", "--quiet", "--auto-approve"]
         while True:
             proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             fig.runs += 1
