@@ -27,6 +27,7 @@ from .errors import (
     CredentialsError,
     PermanentBackendError,
     StateWriteError,
+    TransientBackendError,
     UncertainSubmitError,
 )
 from .jobs import Job, expected_outputs, implied_count

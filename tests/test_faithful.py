@@ -213,7 +213,7 @@ def test_a_job_unknown_right_after_its_submit_is_not_failed(ws: Workspace, video
         monkeypatch.setenv(k, v)
     with Emulator(ws.oss, {KEY: SECRET}, not_found_seconds=0.6) as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
-        r = ws.cli("apply", ws.manifest)
+        r = ws.cli("apply", ws.manifest, "--auto-approve")
         missed = [e for e in em.requests() if e["action"] == "QuerySnapshotJobList"]
     assert r.exit_code == 0, r.output
     rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::s"]
@@ -235,7 +235,7 @@ def test_the_demo_against_documented_answers_records_every_output(ws: Workspace,
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
     with Emulator(ws.oss, {KEY: SECRET}, answers="documented", region="cn-shanghai") as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
-        r = ws.cli("apply", ws.manifest)
+        r = ws.cli("apply", ws.manifest, "--auto-approve")
         answers = [e for e in em.requests() if e["status"] == 200]
     assert r.exit_code == 0, r.output
     assert answers

@@ -62,19 +62,21 @@ def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(w
 
 
 def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path) -> None:
+    long = "videos/b-with-a-name-long-enough-that-the-message-runs-past-sixty-columns.mp4"
     ws.add_video(video_4s, "videos/a.mp4")  # b is missing: its job fails with a long message
-    ws.write(MANIFEST)
+    ws.write(MANIFEST.replace("videos/b.mp4", long))
     ws.cli("apply", ws.manifest, code=3)
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/b.mp4::poster"]
-    assert len(rec["message"]) > 60
+    key = f"{long}::poster"
+    rec = json.loads(ws.state.read_text())["jobs"][key]
+    assert len(rec["message"]) > 60, rec
     assert rec["message"] in ws.cli("show", ws.manifest, code=0).stdout
-    out = ws.cli("state", "show", ws.manifest, "videos/b.mp4::poster", code=0).stdout
+    out = ws.cli("state", "show", ws.manifest, key, code=0).stdout
     assert "code         = InvalidParameter.ResourceNotFound" in out
     assert rec["message"] in out and "time = 1s" in out and 'output = "p/{FileName}.jpg"' in out
-    doc = json.loads(ws.cli("state", "show", ws.manifest, "videos/b.mp4::poster", "--format", "json").stdout)
+    doc = json.loads(ws.cli("state", "show", ws.manifest, key, "--format", "json").stdout)
     assert doc["record"] == rec
-    r = ws.cli("state", "show", ws.manifest, "videos/b.mp4::postr", code=1)
-    assert "closest: videos/b.mp4::poster" in r.stderr and f"specrunner state list {ws.manifest}" in r.stderr
+    r = ws.cli("state", "show", ws.manifest, key[:-1], code=1)
+    assert f"closest: {key}" in r.stderr and f"specrunner state list {ws.manifest}" in r.stderr
 
 
 def test_lock_timeout_takes_a_duration_says_whom_it_waits_for_and_hints_a_working_command(
