@@ -145,7 +145,8 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
     for c in plan.changes:
         if c.action == "noop" and not include_noop:
             continue
-        entry: dict[str, Any] = {"key": c.key, "action": c.action, "reason": c.reason, "mode": c.mode}
+        entry: dict[str, Any] = {"key": c.key, "action": c.shown, "step": c.action, "reason": c.reason,
+                                 "mode": c.mode}
         if c.job is not None:
             entry.update(input=c.job.input_ref, rule=c.job.rule_id, fingerprint=c.job.fingerprint)
         if c.prior is not None and c.prior.get("job_id"):
@@ -235,7 +236,7 @@ def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
         raise PlanError("the saved plan is stale: the state changed since it was made (another apply ran?)",
                         hint="run `specrunner plan --out FILE` again and review the new plan")
     saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
-    now = {(c.key, c.action, c.job.fingerprint if c.job else None) for c in plan.changes}
+    now = {(c.key, c.shown, c.job.fingerprint if c.job else None) for c in plan.changes}
     if saved != now:
         raise PlanError("the saved plan does not match what this specrunner would do now",
                         hint="run `specrunner plan --out FILE` again with this version")
@@ -446,7 +447,7 @@ def refresh(ctx: Context, opts: ApplyOptions, *, on_event: Callable[[Event], Non
     """Poll every non-final job (and look up interrupted submissions); never submit anything."""
 
     def planner(ctx: Context) -> Plan:
-        return Plan(tuple(c for c in compute_plan(ctx, PlanRequest()).changes if c.action == "resume"))
+        return Plan(tuple(c for c in compute_plan(ctx, PlanRequest()).changes if c.action in ("poll", "recover")))
 
     return _execute(ctx, "refresh", opts, planner, on_event=on_event, backend=backend, hook=None,
                     allow_submit=False)

@@ -208,7 +208,7 @@ def _discovery_lines(ctx: Any) -> list[str]:
 
 
 def _recovery_note(p: Any) -> str | None:
-    n = sum(1 for c in p.changes if c.prior and c.prior.get("intent") and not c.prior.get("job_id"))
+    n = len(p.by_action("recover"))
     if not n:
         return None
     return (f"{n} interrupted submission{'s' if n != 1 else ''} found: each is looked up by its tag and "

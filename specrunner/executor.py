@@ -31,7 +31,7 @@ from .errors import (
     UncertainSubmitError,
 )
 from .jobs import Job, expected_outputs, implied_count
-from .plan import Change, Plan
+from .plan import Change, Plan, shown
 from .ratelimit import RetryPolicy, TokenBucket, metered
 from .state import FINAL_STATES, RUNNING_STATES, StateStore
 
@@ -75,7 +75,7 @@ class JobResult:
             return round(b - a, 4) if a is not None and b is not None else None
 
         return {
-            "key": self.key, "action": self.action, "mode": self.mode, "status": self.status,
+            "key": self.key, "action": shown(self.action), "mode": self.mode, "status": self.status,
             "job_id": self.job_id, "code": self.code, "message": self.message, "attempts": self.attempts,
             "adopted": self.adopted, "submit_seconds": dur(self.started, self.submitted),
             "total_seconds": dur(self.started, self.finished),
@@ -112,7 +112,7 @@ class RunSummary:
             "created": self.submitted_by("create"),
             "replaced": self.submitted_by("replace"),
             "retried": self.submitted_by("retry"),
-            "resubmitted": self.submitted_by("resume"),
+            "resubmitted": self.submitted_by("recover"),
             "adopted": sum(1 for r in self.results.values() if r.adopted),
             "unchanged": self.count("unchanged"),
             "succeeded": self.count("success"),
@@ -240,15 +240,14 @@ class Executor:
             summary.results[change.key].status = "unchanged"
         for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
             summary.results[change.key].status = "kept_failed"
-        for change in plan.by_action("resume"):
-            prior = change.prior or {}
-            if prior.get("job_id") and prior.get("state") in RUNNING_STATES:
-                res = summary.results[change.key]
-                res.job_id = prior["job_id"]
-                res.started = time.monotonic()
-                self._poll[prior["job_id"]] = change.key
+        for change in plan.by_action("poll"):
+            job_id = (change.prior or {})["job_id"]
+            res = summary.results[change.key]
+            res.job_id = job_id
+            res.started = time.monotonic()
+            self._poll[job_id] = change.key
 
-        work = [c for c in plan.changes if c.submits or (c.action == "resume" and not (c.prior or {}).get("job_id"))]
+        work = [c for c in plan.changes if c.submits or c.action == "recover"]
         self._emit("start", total=len(plan.changes), submit=len(work), poll=len(self._poll))
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
@@ -332,7 +331,7 @@ class Executor:
         prior = change.prior or {}
         # Only an unchanged job resumes its interrupted submission; a changed one ("replace") gets a
         # new tag: whatever the old intent created has the old config and is left alone.
-        intent = prior.get("intent") if change.action == "resume" and not prior.get("job_id") else None
+        intent = prior["intent"] if change.action == "recover" else None
         pipeline = job.request.get("PipelineId")
         if intent:
             # An interrupted submission: find the job before submitting anything. The last Submit

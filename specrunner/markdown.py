@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .executor import RunSummary
-from .plan import ACTIONS, SYMBOLS, Change, Plan
+from .plan import SHOWN, SYMBOLS, Change, Plan, shown
 from .render import plan_summary_line, run_summary_line
 
 LIMIT = 65_536
@@ -62,12 +62,12 @@ def plan_markdown(plan: Plan, manifest: str, *, json_hint: str, show_unchanged: 
     counts = plan.counts()
     b.add("| Action | Jobs |")
     b.add("|---|---:|")
-    for action in ACTIONS:
+    for action in SHOWN:
         b.add(f"| {SYMBOLS[action].strip() or '='} {_TITLES[action]} | {counts[action]} |")
     if not plan.has_changes:
         b.add("")
         b.add("No changes. The state matches the manifest.")
-    for action in ACTIONS:
+    for action in SHOWN:
         changes = plan.by_action(action)
         if not changes or (action == "noop" and not show_unchanged):
             continue
@@ -105,7 +105,7 @@ def apply_markdown(plan: Plan, summary: RunSummary, manifest: str, *, json_hint:
         rows = [r for r in results if r.status == status_ and r.action != "noop"]
         if rows:
             _details(b, f"{title} ({len(rows)})", ["Job", "Action", "Job id"],
-                     ([_code(r.key), r.action, _code(r.job_id or "-")] for r in rows))
+                     ([_code(r.key), shown(r.action), _code(r.job_id or "-")] for r in rows))
     return _finish(b, json_hint)
 
 

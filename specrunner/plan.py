@@ -25,12 +25,27 @@ from .errors import SpecrunnerError
 from .jobs import Job, split_key
 from .state import RUNNING_STATES
 
-Action = Literal["create", "noop", "replace", "resume", "retry", "forget", "failed"]
-ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "resume", "forget", "failed", "noop")
-SYMBOLS = {"create": "+", "replace": "-/+", "retry": "↻", "resume": "~", "forget": ".", "failed": "!",
-           "noop": " "}
+# What apply does with a job. The executor obeys this alone (never the prior record):
+#   create / replace / retry: submit (a new tag each time)
+#   poll:    a known job id that is still running: query it, never submit
+#   recover: an interrupted submission (an intent with no job id): look the job up by its tag and
+#            adopt it; submit (with the same tag) only if the service has no such job
+#   forget:  drop from the state; failed: keep the failure (permanent code, same request); noop
+Action = Literal["create", "noop", "replace", "poll", "recover", "retry", "forget", "failed"]
+ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "poll", "recover", "forget", "failed", "noop")
+# How people see them: "resume" groups poll and recover (the plan's summary line, JSON "action").
+Shown = Literal["create", "noop", "replace", "resume", "retry", "forget", "failed"]
+SHOWN: tuple[Shown, ...] = ("create", "replace", "retry", "resume", "forget", "failed", "noop")
+_SHOWN_AS: dict[str, Shown] = {"poll": "resume", "recover": "resume"}
+SYMBOLS = {"create": "+", "replace": "-/+", "retry": "↻", "resume": "~", "poll": "~", "recover": "~",
+           "forget": ".", "failed": "!", "noop": " "}
 SUBMITTING: tuple[Action, ...] = ("create", "replace", "retry")
 NOT_CHANGES: tuple[Action, ...] = ("noop", "failed")
+
+
+def shown(action: str) -> Shown:
+    """The name people see for an action ("poll" and "recover" are both shown as "resume")."""
+    return _SHOWN_AS.get(action, action)  # type: ignore[return-value]
 
 
 class TargetError(SpecrunnerError):
@@ -42,7 +57,7 @@ class Change:
     key: str
     action: Action
     reason: str
-    mode: str  # sync | async (of the job that will run, or the recorded one for forget/resume)
+    mode: str  # sync | async (of the job that will run, or the recorded one for forget/poll)
     job: Job | None  # the desired job (None for forget)
     prior: Mapping[str, Any] | None = field(default=None, compare=False)
     diff: tuple[AttrDiff, ...] = field(default=(), compare=False)  # replace: what changed
@@ -51,18 +66,27 @@ class Change:
     def submits(self) -> bool:
         return self.action in SUBMITTING
 
+    @property
+    def shown(self) -> Shown:
+        return shown(self.action)
+
 
 @dataclass(frozen=True)
 class Plan:
     changes: tuple[Change, ...]
 
-    def by_action(self, action: Action) -> list[Change]:
-        return [c for c in self.changes if c.action == action]
+    def by_action(self, action: Action | Shown) -> list[Change]:
+        """Changes with this action; "resume" gives both poll and recover changes."""
+        return [c for c in self.changes if c.action == action or c.shown == action]
 
     def counts(self) -> dict[str, int]:
-        out = {a: 0 for a in ACTIONS}
+        """Changes per shown action (the summary line), plus "poll" and "recover" apart."""
+        out = {a: 0 for a in SHOWN}
+        out.update(poll=0, recover=0)
         for c in self.changes:
-            out[c.action] += 1
+            out[c.shown] += 1
+            if c.shown != c.action:
+                out[c.action] += 1
         return out
 
     @property
@@ -145,7 +169,7 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force
     same = job.matches(prior.get("fingerprint"))  # also a lock file written by an earlier version
     if intent and not job_id:
         if same:
-            return Change(key, "resume", "interrupted submission: look the job up by its tag, submit only "
+            return Change(key, "recover", "interrupted submission: look the job up by its tag, submit only "
                           "if it is absent", job.mode, job, prior)
         what, diffs = _diff_request(prior, job)
         return Change(key, "replace", "interrupted submission, and the job changed since: " + what,
@@ -158,7 +182,7 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force
     if state == "Success":
         return Change(key, "noop", "up to date", job.mode, job, prior)
     if state in RUNNING_STATES and job_id:
-        return Change(key, "resume", f"job {job_id} is {state}: poll it, never resubmit", job.mode, job, prior)
+        return Change(key, "poll", f"job {job_id} is {state}: poll it, never resubmit", job.mode, job, prior)
     if state == "Fail" or not job_id:
         code = prior.get("code") or "unknown error"
         if code == "SnapshotTimeOut" and job.mode == "sync" and job.auto_mode:

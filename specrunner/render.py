@@ -7,7 +7,7 @@ import shlex
 from typing import Any
 
 from .executor import RunSummary
-from .plan import ACTIONS, SYMBOLS, Plan
+from .plan import SHOWN, SYMBOLS, Plan
 
 _TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
            "forget": "to forget", "failed": "failed (not resubmitted)", "noop": "unchanged"}
@@ -43,7 +43,7 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
                          f"{'them' if c['failed'] != 1 else 'it'} as recorded.")
         else:
             lines.append("No changes. The state matches the manifest.")
-    for action in ACTIONS:
+    for action in SHOWN:
         changes = plan.by_action(action)
         if not changes or (action == "noop" and not show_unchanged):
             continue

@@ -101,15 +101,18 @@ def test_planner_table() -> None:
     plan = make_plan(jobs, state)
     actions = {c.key: c.action for c in plan.changes}
     assert actions == {
-        "v/a.mp4::one": "replace", "v/b.mp4::one": "noop", "v/a.mp4::many": "resume",
-        "v/b.mp4::many": "retry", "v/a.mp4::forced": "resume", "v/b.mp4::forced": "create",
+        "v/a.mp4::one": "replace", "v/b.mp4::one": "noop", "v/a.mp4::many": "poll",
+        "v/b.mp4::many": "retry", "v/a.mp4::forced": "recover", "v/b.mp4::forced": "create",
         "v/gone.mp4::one": "forget",
     }
     reasons = {c.key: c.reason for c in plan.changes}
     assert "width: 320 -> 640" in reasons["v/a.mp4::one"]
     assert "InternalError" in reasons["v/b.mp4::many"]
     assert "tag" in reasons["v/a.mp4::forced"]
-    assert plan.counts() == {"create": 1, "replace": 1, "retry": 1, "resume": 2, "forget": 1, "failed": 0, "noop": 1}
+    assert {c.key: c.shown for c in plan.changes if c.action in ("poll", "recover")} == {
+        "v/a.mp4::many": "resume", "v/a.mp4::forced": "resume"}
+    assert plan.counts() == {"create": 1, "replace": 1, "retry": 1, "resume": 2, "forget": 1, "failed": 0, "noop": 1,
+                             "poll": 1, "recover": 1}
     assert make_plan(jobs, {j.key: rec(j) for j in jobs}).has_changes is False
 
 
