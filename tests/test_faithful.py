@@ -429,3 +429,18 @@ def test_init_points_editors_at_a_schema_that_exists_offline(tmp_path: Path, mon
     target.write_text("{}")
     r = CliRunner().invoke(cli, ["init", "other.yaml"])
     assert r.exit_code == 0 and target.read_text() == "{}" and "schema" not in r.output.split("Next")[0]
+
+
+def test_a_success_without_count_keeps_its_outputs() -> None:
+    from specrunner.backends.base import RemoteJob
+    from specrunner.executor import outcome_record
+
+    jobs = {j.rule_id: j for j in expand(model(HEAD + """rules:
+  - {id: one, time: 1s, output: "p/{FileName}.jpg"}
+  - {id: many, time: 0, num: 3, interval: 1s, output: "s/{FileName}/{Count}.jpg"}
+"""))}
+    lean = {"Id": "a" * 32, "State": "Success", "Code": "", "Message": ""}  # as the documented samples
+    one = outcome_record(jobs["one"], RemoteJob.from_api(lean))
+    assert (one["count"], one["outputs"]) == (1, ["out-b/p/a.jpg"])
+    many = outcome_record(jobs["many"], RemoteJob.from_api(lean))
+    assert many["outputs"] == [f"out-b/s/a/0000{i}.jpg" for i in (1, 2, 3)]
