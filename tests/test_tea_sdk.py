@@ -89,6 +89,8 @@ def test_submit_query_and_list_with_the_tea_sdk(em: Emulator) -> None:
         "QuerySnapshotJobList",
     ]
     assert all(e["status"] == 200 for e in signed)
+    journal = json.dumps(em.requests())
+    assert KEY not in journal and SECRET not in journal and "Signature=" not in journal
 
 
 def test_a_wrong_secret_or_a_forbidden_request_is_refused(em: Emulator) -> None:
