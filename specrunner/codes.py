@@ -110,7 +110,8 @@ TABLE: dict[str, tuple[Kind, str]] = {
 _PERMANENT_PREFIXES = ("InvalidParameter.", "Missing", "Forbidden", "EntityNotExist.", "PermissionDenied.",
                        "InvalidAccessKeyId", "InvalidTimeStamp", "InvalidSecurityToken")
 _TRANSIENT_PREFIXES = ("Throttling",)
-# Server-side codes that, with no HTTP status (a failed job's own code), only mean "the service had a problem".
+# Server-side codes that, with no HTTP status (a failed job's own code), only mean
+# "the service had a problem".
 _JOB_RETRYABLE = {"InternalError", "ServiceUnavailable", "UnknownError"}
 
 

@@ -32,16 +32,20 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _locations(data: dict[str, Any]) -> list[tuple[PathT, str, bool]]:
     """Every location written in the manifest: (path, value, is it used by some job)."""
     out: list[tuple[PathT, str, bool]] = []
     defaults = _dict(data.get("defaults"))
     if isinstance(defaults.get("location"), str):
         out.append((("defaults", "location"), defaults["location"], True))
-    for i, item in enumerate(data.get("inputs") if isinstance(data.get("inputs"), list) else []):
+    for i, item in enumerate(_list(data.get("inputs"))):
         if isinstance(item, dict) and isinstance(item.get("location"), str):
             out.append((("inputs", i, "location"), item["location"], True))
-    for r, rule in enumerate(data.get("rules") if isinstance(data.get("rules"), list) else []):
+    for r, rule in enumerate(_list(data.get("rules"))):
         rule = _dict(rule)
         if isinstance(rule.get("output_location"), str):
             out.append((("rules", r, "output_location"), rule["output_location"], True))
@@ -69,7 +73,8 @@ def check_regions(data: dict[str, Any], add: Add) -> None:
             if close:
                 add(path, f"{loc!r} is not an OSS region; did you mean {close!r}?")
                 continue
-            add(path, f"{loc!r} is not an OSS region specrunner knows; check the spelling", severity="warning")
+            add(path, f"{loc!r} is not an OSS region specrunner knows; check the spelling",
+                severity="warning")
         if backend == "aliyun" and region and loc.startswith("oss-"):
             problem = mtsrules.region_mismatch(loc, region)
             if problem:
@@ -81,23 +86,25 @@ def check_aliyun_rules(data: dict[str, Any], add: Add) -> None:
     target = _dict(data.get("target"))
     if target.get("backend", "local") != "aliyun":
         return
-    for r, rule in enumerate(data.get("rules") if isinstance(data.get("rules"), list) else []):
+    for r, rule in enumerate(_list(data.get("rules"))):
         interval = _dict(rule).get("interval")
         try:
-            zero = interval is not None and not isinstance(interval, bool) and durations.interval_s(interval) == 0
+            zero = (interval is not None and not isinstance(interval, bool)
+                    and durations.interval_s(interval) == 0)
         except (durations.DurationError, ValueError, ArithmeticError, TypeError):
             zero = False
         if zero:
             add(("rules", r, "interval"), "interval 0 (spread evenly over the video) is documented on the "
-                "parameter details page but refused (Interval > 0) by the data types page and the SDK models: "
-                "it may fail on the service; set an interval in seconds to be safe", severity="warning")
+                "parameter details page but refused (Interval > 0) by the data types page and the SDK "
+                "models: it may fail on the service; set an interval in seconds to be safe",
+                severity="warning")
     inputs = data.get("inputs")
     if isinstance(inputs, list) and inputs:
         n = sum(1 for x in inputs if isinstance(x, str) or (isinstance(x, dict) and "object" in x))
         if n:
             what = "the input object exists" if n == 1 else f"the {n} input objects exist"
-            add(("inputs",), f"backend aliyun: whether {what} in OSS cannot be checked offline; a missing one "
-                "fails at apply (InvalidParameter.ResourceNotFound)",
+            add(("inputs",), f"backend aliyun: whether {what} in OSS cannot be checked offline; a missing "
+                "one fails at apply (InvalidParameter.ResourceNotFound)",
                 severity="warning", key=True)
 
 
@@ -122,9 +129,12 @@ def check_local_inputs(data: dict[str, Any], manifest: Path, add: Add) -> None:
     buckets = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     missing_buckets: set[str] = set()
     for i, item in enumerate(inputs[:MAX_STATS]):
+        path: PathT
+        bucket_path: PathT
+        obj: Any
         if isinstance(item, str):
             bucket, obj, path = defaults.get("input_bucket"), item, ("inputs", i)
-            bucket_path: PathT = ("defaults", "input_bucket")
+            bucket_path = ("defaults", "input_bucket")
         elif isinstance(item, dict) and isinstance(item.get("object") or item.get("prefix"), str):
             bucket = item.get("bucket", defaults.get("input_bucket"))
             obj = item.get("object")
@@ -143,10 +153,11 @@ def check_local_inputs(data: dict[str, Any], manifest: Path, add: Add) -> None:
                         f"did you mean {close!r}?")
                 else:
                     there = f" (buckets there: {', '.join(buckets[:10])})" if buckets else ""
-                    add(bucket_path, f"input bucket {bucket!r} does not exist yet: no folder {root_s}/{bucket}"
-                        f"{there}; its jobs would fail (InvalidParameter.ResourceNotFound)", severity="warning")
+                    add(bucket_path, f"input bucket {bucket!r} does not exist yet: no folder "
+                        f"{root_s}/{bucket}{there}; its jobs would fail (InvalidParameter.ResourceNotFound)",
+                        severity="warning")
             continue
-        if isinstance(obj, str) and obj and not obj.startswith("/") and ".." not in obj.split("/"):
-            if not (root / bucket / obj).is_file():
-                add(path, f"input {bucket}/{obj} does not exist under {root_s}: its jobs would fail "
-                    "(InvalidParameter.ResourceNotFound)", severity="warning")
+        safe = isinstance(obj, str) and obj and not obj.startswith("/") and ".." not in obj.split("/")
+        if safe and not (root / bucket / obj).is_file():
+            add(path, f"input {bucket}/{obj} does not exist under {root_s}: its jobs would fail "
+                "(InvalidParameter.ResourceNotFound)", severity="warning")

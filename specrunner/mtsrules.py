@@ -53,8 +53,9 @@ def user_data_problem(text: str, reserve: int = 0) -> str | None:
     """Why ``text`` is not a documented UserData (``reserve`` bytes are kept for a suffix), or None."""
     size = len(text.encode("utf-8"))
     if size > USER_DATA_MAX_BYTES - reserve:
-        return f"is {size} bytes; the limit is {USER_DATA_MAX_BYTES - reserve}" + (
-            f" (MTS allows {USER_DATA_MAX_BYTES} and specrunner appends a {reserve}-byte tag)" if reserve else "")
+        why = (f" (MTS allows {USER_DATA_MAX_BYTES} and specrunner appends a {reserve}-byte tag)"
+               if reserve else "")
+        return f"is {size} bytes; the limit is {USER_DATA_MAX_BYTES - reserve}{why}"
     if not text:
         return None
     if not _USER_DATA_RE.match(text):
@@ -84,8 +85,8 @@ def region_mismatch(location: str, region: str) -> str | None:
     """Why a bucket at ``location`` cannot be used by MTS in ``region``, or None."""
     if location_region(location) == region:
         return None
-    return (f"location {location} is not in the MTS region {region}: MTS reads and writes only buckets in its "
-            f"own region (use oss-{region}, or a bucket there)")
+    return (f"location {location} is not in the MTS region {region}: MTS reads and writes only buckets "
+            f"in its own region (use oss-{region}, or a bucket there)")
 
 
 def closest(word: str, options: tuple[str, ...]) -> str | None:

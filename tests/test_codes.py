@@ -63,7 +63,7 @@ def test_every_code_of_the_reference_notes_is_in_the_table() -> None:
     if not notes.is_file():
         pytest.skip("reference notes not on this machine")
     text = notes.read_text(encoding="utf-8")
-    section = text[text.index("## 4. Error codes"):text.index("## 5. Wire protocol")]
-    codes = set(re.findall(r"^\| ([A-Z][A-Za-z]+(?:\.[A-Z][A-Za-z]+)?) ", section, re.M))
+    section = text[text.index("## 4. Error codes") : text.index("## 5. Wire protocol")]
+    codes = set(re.findall(r"^\| ([A-Z][A-Za-z]+(?:\.[A-Z][A-Za-z]+)?) ", section, re.MULTILINE))
     codes -= {"Code"}
     assert codes and codes <= set(TABLE), codes - set(TABLE)

@@ -27,8 +27,15 @@ REPO = Path(__file__).resolve().parent.parent
 KEY, SECRET = "LTAIfaithful01", "faithful-secret-0001"
 REQUEST = {
     "Input": {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "videos%2Fa.mp4"},
-    "SnapshotConfig": {"OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
-                                      "Object": "p%2F%7BFileName%7D.jpg"}, "Time": "0", "FrameType": "intra"},
+    "SnapshotConfig": {
+        "OutputFile": {
+            "Bucket": "media-out",
+            "Location": "oss-cn-shanghai",
+            "Object": "p%2F%7BFileName%7D.jpg",
+        },
+        "Time": "0",
+        "FrameType": "intra",
+    },
 }
 
 
@@ -37,6 +44,15 @@ def model(text: str) -> Any:
     m, diags = check_document(data, marks, "m.yaml", Path("/tmp/m.yaml"))
     assert m is not None, [d.render() for d in diags]
     return m
+
+
+def lock_jobs(path: Path) -> dict[str, Any]:
+    """The job records of a lock file, through the project's reader when it has one."""
+    try:
+        from .conftest import read_jobs  # type: ignore[attr-defined]
+    except ImportError:
+        return dict(json.loads(path.read_text())["jobs"])
+    return dict(read_jobs(path))
 
 
 def diagnostics(text: str) -> list[str]:
@@ -56,15 +72,18 @@ inputs: [v/a.mp4]
 
 
 def test_mts_nested_values_go_out_as_json() -> None:
-    m = model(HEAD + """rules:
+    m = model(
+        HEAD
+        + """rules:
   - {id: r, time: 1s, output: "p/{FileName}.jpg",
      mts: {TimeArray: {TimePointList: [1000, 2000]}, Extra: 3}}
-""")
+"""
+    )
     (job,) = expand(m)
     cfg = job.request["SnapshotConfig"]
     assert cfg["TimeArray"] == {"TimePointList": [1000, 2000]}
     assert cfg["Extra"] == "3"  # scalars stay strings, as every documented SnapshotConfig scalar
-    # On the wire (the SDK sends SnapshotConfig as a JSON string), an array, not the Python text "[1000, 2000]".
+    # On the wire (SnapshotConfig travels as a JSON string): an array, not the Python text "[1000, 2000]".
     assert '"TimePointList":[1000,2000]' in json.dumps(cfg, separators=(",", ":"))
 
 
@@ -72,10 +91,13 @@ def test_mts_nested_values_go_out_as_json() -> None:
 
 
 def test_frame_type_is_always_sent() -> None:
-    m = model(HEAD + """rules:
+    m = model(
+        HEAD
+        + """rules:
   - {id: a, time: 1s, output: "a/{FileName}.jpg"}
   - {id: n, time: 1s, frame_type: normal, output: "n/{FileName}.jpg"}
-""")
+"""
+    )
     frame = {j.rule_id: j.request["SnapshotConfig"]["FrameType"] for j in expand(m)}
     assert frame == {"a": "intra", "n": "normal"}
     assert {j.rule_id: j.summary.split()[-1] for j in expand(m)} == {"a": "keyframes", "n": "frames"}
@@ -84,11 +106,17 @@ def test_frame_type_is_always_sent() -> None:
 # ------------------------------------------------------------------ no paid surprise on upgrade
 
 
-@pytest.mark.parametrize("manifest,lock", [
-    ("demo.yaml", "demo.lock.json"), ("demo-aliyun.yaml", "demo-aliyun.lock.json"), ("mts.yaml", "mts.lock.json"),
-])
-def test_a_lock_file_of_the_previous_version_plans_as_a_no_op(ws: Workspace, manifest: str, lock: str,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "manifest,lock",
+    [
+        ("demo.yaml", "demo.lock.json"),
+        ("demo-aliyun.yaml", "demo-aliyun.lock.json"),
+        ("mts.yaml", "mts.lock.json"),
+    ],
+)
+def test_a_lock_file_of_the_previous_version_plans_as_a_no_op(
+    ws: Workspace, manifest: str, lock: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fixtures = REPO / "tests" / "fixtures" / "upgrade"
     shutil.copytree(REPO / "specs" / "oss" / "media-in", ws.dir / "oss" / "media-in")
     shutil.copytree(REPO / "specs" / "oss" / "other-in", ws.dir / "oss" / "other-in")
@@ -153,8 +181,14 @@ def aliyun_backend() -> AliyunBackend:
 
 
 def test_snapshot_timeout_as_a_5xx_is_not_retried(scripted: ThreadingHTTPServer) -> None:
-    scripted.answer = (503, {"RequestId": "r", "Code": "SnapshotTimeOut",  # type: ignore[attr-defined]
-                             "Message": "The snapshot timed out."})
+    scripted.answer = (
+        503,
+        {
+            "RequestId": "r",
+            "Code": "SnapshotTimeOut",  # type: ignore[attr-defined]
+            "Message": "The snapshot timed out.",
+        },
+    )
     b = aliyun_backend()
     with pytest.raises(PermanentBackendError) as ei:
         for attempt in RetryPolicy(zero_wait=True).retrying():
@@ -165,8 +199,14 @@ def test_snapshot_timeout_as_a_5xx_is_not_retried(scripted: ThreadingHTTPServer)
 
 
 def test_transient_network_error_is_retried(scripted: ThreadingHTTPServer) -> None:
-    scripted.answer = (400, {"RequestId": "r", "Code": "TransientNetWorkError",  # type: ignore[attr-defined]
-                             "Message": "download failed"})
+    scripted.answer = (
+        400,
+        {
+            "RequestId": "r",
+            "Code": "TransientNetWorkError",  # type: ignore[attr-defined]
+            "Message": "download failed",
+        },
+    )
     b = aliyun_backend()
     with pytest.raises(TransientBackendError) as ei:
         for attempt in RetryPolicy(zero_wait=True, attempts=3).retrying():
@@ -180,9 +220,18 @@ def test_transient_network_error_is_retried(scripted: ThreadingHTTPServer) -> No
 
 
 def test_an_unknown_state_does_not_fail_its_batch(scripted: ThreadingHTTPServer) -> None:
-    scripted.answer = (200, {"RequestId": "r", "SnapshotJobList": {"SnapshotJob": [  # type: ignore[attr-defined]
-        {"Id": "a" * 32, "State": "Analyzing", "Code": "", "Message": ""},
-        {"Id": "b" * 32, "State": "Success", "Code": "", "Message": ""}]}})
+    scripted.answer = (
+        200,
+        {
+            "RequestId": "r",
+            "SnapshotJobList": {
+                "SnapshotJob": [  # type: ignore[attr-defined]
+                    {"Id": "a" * 32, "State": "Analyzing", "Code": "", "Message": ""},
+                    {"Id": "b" * 32, "State": "Success", "Code": "", "Message": ""},
+                ]
+            },
+        },
+    )
     jobs, missing = aliyun_backend().query(["a" * 32, "b" * 32])
     assert {j.id[0]: j.state for j in jobs} == {"a": "Snapshoting", "b": "Success"} and missing == []
     assert "Analyzing" in jobs[0].message
@@ -205,8 +254,9 @@ rules:
 """
 
 
-def test_a_job_unknown_right_after_its_submit_is_not_failed(ws: Workspace, video_4s: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_job_unknown_right_after_its_submit_is_not_failed(
+    ws: Workspace, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from specrunner.emulator import Emulator
 
     for k, v in _aliyun_workspace(ws, video_4s, ALIYUN_ONE).items():
@@ -216,7 +266,7 @@ def test_a_job_unknown_right_after_its_submit_is_not_failed(ws: Workspace, video
         r = ws.cli("apply", ws.manifest, "--auto-approve")
         missed = [e for e in em.requests() if e["action"] == "QuerySnapshotJobList"]
     assert r.exit_code == 0, r.output
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::s"]
+    rec = lock_jobs(ws.state)["videos/a.mp4::s"]
     assert rec["state"] == "Success" and rec["count"] == 2, rec
     assert len(missed) >= 1
 
@@ -224,8 +274,9 @@ def test_a_job_unknown_right_after_its_submit_is_not_failed(ws: Workspace, video
 # ------------------------------------------------------------------ 2. outputs without Count; the lean demo
 
 
-def test_the_demo_against_documented_answers_records_every_output(ws: Workspace, monkeypatch: pytest.MonkeyPatch
-                                                                 ) -> None:
+def test_the_demo_against_documented_answers_records_every_output(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from specrunner.emulator import Emulator
 
     shutil.copytree(REPO / "specs" / "oss" / "media-in", ws.oss / "media-in")
@@ -239,7 +290,7 @@ def test_the_demo_against_documented_answers_records_every_output(ws: Workspace,
         answers = [e for e in em.requests() if e["status"] == 200]
     assert r.exit_code == 0, r.output
     assert answers
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = lock_jobs(ws.state)
     assert len(jobs) == 5 and all(j["state"] == "Success" for j in jobs.values())
     outputs = {k: j["outputs"] for k, j in jobs.items()}
     assert outputs["launch::poster"] == ["media-out/posters/launch day.jpg"]
@@ -260,39 +311,75 @@ def test_documented_answers_carry_no_count(tmp_path: Path) -> None:
         b = _v1_backend(em.url)
         job = b.submit(REQUEST, "sr-0000000000000001")
         jobs, _ = b.query([job.id])
-    assert set(job.raw) == {"Id", "State", "Code", "Message", "SnapshotConfig", "PipelineId", "UserData",
-                            "CreationTime"}
+    assert set(job.raw) == {
+        "Id",
+        "State",
+        "Code",
+        "Message",
+        "SnapshotConfig",
+        "PipelineId",
+        "UserData",
+        "CreationTime",
+    }
     assert jobs[0].count is None and jobs[0].state == "Success" and "Input" not in jobs[0].raw
 
 
 def _v1_backend(url: str) -> AliyunBackend:
     from specrunner.backends.aliyun import Credential, parse_endpoint
 
-    return AliyunBackend(region="cn-shanghai", endpoint=parse_endpoint(url, "test"),
-                         credential=Credential(KEY, SECRET, None, "test", "id", "secret"))
+    return AliyunBackend(
+        region="cn-shanghai",
+        endpoint=parse_endpoint(url, "test"),
+        credential=Credential(KEY, SECRET, None, "test", "id", "secret"),
+    )
 
 
 # ------------------------------------------------------------------ the emulator enforces the documentation
 
 
-@pytest.mark.parametrize("change,code,needle", [
-    ({"UserData": "-starts-with-hyphen"}, "InvalidParameter", "UserData starts with"),
-    ({"UserData": "has_underscore"}, "InvalidParameter", "contains '_'"),
-    ({"UserData": "x" * 1025}, "InvalidParameter.OutOfRange", "1025 bytes"),
-    ({"Input": {"Bucket": "media-in", "Location": "oss-cn-beijing", "Object": "v%2Fa.mp4"}},
-     "InvalidParameter.LocationInvalid", "not in the MTS region cn-shanghai"),
-    ({"Input": {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "v%2F" + "k" * 1022}},
-     "InvalidParameter.ObjectKeyInvalid", "1,023 bytes"),
-    ({"SnapshotConfig": {**REQUEST["SnapshotConfig"], "Num": "4",
-                         "OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
-                                        "Object": "p%2F%7BCount%7D.jpg"},
-                         "TileOutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
-                                            "Object": "sprite.jpg"},
-                         "TileOut": {"Lines": "2", "Columns": "2"}}},
-     "InvalidParameter", "{TileCount}"),
-], ids=["ud-hyphen", "ud-underscore", "ud-long", "region", "key-length", "tilecount"])
-def test_the_emulator_refuses_what_the_documentation_forbids(tmp_path: Path, change: dict[str, Any], code: str,
-                                                           needle: str) -> None:
+@pytest.mark.parametrize(
+    "change,code,needle",
+    [
+        ({"UserData": "-starts-with-hyphen"}, "InvalidParameter", "UserData starts with"),
+        ({"UserData": "has_underscore"}, "InvalidParameter", "contains '_'"),
+        ({"UserData": "x" * 1025}, "InvalidParameter.OutOfRange", "1025 bytes"),
+        (
+            {"Input": {"Bucket": "media-in", "Location": "oss-cn-beijing", "Object": "v%2Fa.mp4"}},
+            "InvalidParameter.LocationInvalid",
+            "not in the MTS region cn-shanghai",
+        ),
+        (
+            {"Input": {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "v%2F" + "k" * 1022}},
+            "InvalidParameter.ObjectKeyInvalid",
+            "1,023 bytes",
+        ),
+        (
+            {
+                "SnapshotConfig": {
+                    **REQUEST["SnapshotConfig"],
+                    "Num": "4",
+                    "OutputFile": {
+                        "Bucket": "media-out",
+                        "Location": "oss-cn-shanghai",
+                        "Object": "p%2F%7BCount%7D.jpg",
+                    },
+                    "TileOutputFile": {
+                        "Bucket": "media-out",
+                        "Location": "oss-cn-shanghai",
+                        "Object": "sprite.jpg",
+                    },
+                    "TileOut": {"Lines": "2", "Columns": "2"},
+                }
+            },
+            "InvalidParameter",
+            "{TileCount}",
+        ),
+    ],
+    ids=["ud-hyphen", "ud-underscore", "ud-long", "region", "key-length", "tilecount"],
+)
+def test_the_emulator_refuses_what_the_documentation_forbids(
+    tmp_path: Path, change: dict[str, Any], code: str, needle: str
+) -> None:
     from specrunner.emulator import Emulator
 
     (tmp_path / "media-in" / "v").mkdir(parents=True)
@@ -317,14 +404,19 @@ inputs: [v/a.mp4]
 """
 
 
-@pytest.mark.parametrize("user_data,needle", [
-    ("has space", "contains ' '"),
-    ("-dash-first", "starts with '-'"),
-    ("under_score", "contains '_'"),
-    ("x" * 1005, "the limit is 1004"),
-])
+@pytest.mark.parametrize(
+    "user_data,needle",
+    [
+        ("has space", "contains ' '"),
+        ("-dash-first", "starts with '-'"),
+        ("under_score", "contains '_'"),
+        ("x" * 1005, "the limit is 1004"),
+    ],
+)
 def test_user_data_rules_at_validate_time(user_data: str, needle: str) -> None:
-    diags = diagnostics(HEAD + f"rules:\n  - {{id: r, time: 1s, output: 'p/{{FileName}}.jpg', user_data: '{user_data}'}}\n")
+    diags = diagnostics(
+        HEAD + f"rules:\n  - {{id: r, time: 1s, output: 'p/{{FileName}}.jpg', user_data: '{user_data}'}}\n"
+    )
     hits = [d for d in diags if "$.rules[0].user_data" in d and needle in d]
     assert hits and ("letters, digits and hyphens" in hits[0] or "bytes" in hits[0]), diags
 
@@ -335,25 +427,36 @@ def test_user_data_allowed_forms() -> None:
 
 
 def test_buckets_must_be_in_the_mts_region() -> None:
-    diags = diagnostics(ALIYUN_HEAD.replace("defaults: {location: oss-cn-shanghai",
-                                            "defaults: {location: oss-cn-beijing")
-                        + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
-    assert any("$.defaults.location: location oss-cn-beijing is not in the MTS region cn-shanghai" in d
-               for d in diags), diags
+    diags = diagnostics(
+        ALIYUN_HEAD.replace("defaults: {location: oss-cn-shanghai", "defaults: {location: oss-cn-beijing")
+        + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n"
+    )
+    assert any(
+        "$.defaults.location: location oss-cn-beijing is not in the MTS region cn-shanghai" in d
+        for d in diags
+    ), diags
     # the local engine has no region: no such rule there
-    model(HEAD.replace("oss-cn-shanghai", "oss-cn-beijing") + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n")
+    model(
+        HEAD.replace("oss-cn-shanghai", "oss-cn-beijing")
+        + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n"
+    )
 
 
 def test_object_keys_have_1_to_1023_bytes() -> None:
     ok = "k" * 1019 + ".mp4"  # 1,023 bytes
     model(HEAD.replace("[v/a.mp4]", f"[{ok}]") + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n")
-    diags = diagnostics(HEAD.replace("[v/a.mp4]", f"[{'k' * 1020}.mp4]")
-                        + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n")
+    diags = diagnostics(
+        HEAD.replace("[v/a.mp4]", f"[{'k' * 1020}.mp4]")
+        + "rules:\n  - {id: r, time: 1s, output: 'p/x.jpg'}\n"
+    )
     assert any("1 to 1,023 bytes" in d and "1,024" in d for d in diags), diags
 
 
 def test_interval_zero_warns_on_aliyun_and_strict_refuses(ws: Workspace) -> None:
-    text = ALIYUN_HEAD + "rules:\n  - {id: r, time: 0, interval: 0, num: 5, output: 's/{FileName}/{Count}.jpg'}\n"
+    text = (
+        ALIYUN_HEAD
+        + "rules:\n  - {id: r, time: 0, interval: 0, num: 5, output: 's/{FileName}/{Count}.jpg'}\n"
+    )
     diags = diagnostics(text)
     assert any("$.rules[0].interval: warning: interval 0" in d for d in diags), diags
     assert not any("interval 0" in d for d in diagnostics(HEAD + text.split("\n", 5)[5]))  # local: no warning
@@ -363,21 +466,33 @@ def test_interval_zero_warns_on_aliyun_and_strict_refuses(ws: Workspace) -> None
     assert "interval 0" in r.output
 
 
-@pytest.mark.parametrize("fix,needle", [
-    (("region: cn-shanghai", "region: cn-shangai"), "$.target.region: 'cn-shangai' is not an MTS region; "
-     "did you mean 'cn-shanghai'?"),
-    (("location: oss-cn-shanghai", "location: oss-cn-shanghia"), "$.defaults.location: 'oss-cn-shanghia' is not "
-     "an OSS region; did you mean 'oss-cn-shanghai'?"),
-])
+@pytest.mark.parametrize(
+    "fix,needle",
+    [
+        (
+            ("region: cn-shanghai", "region: cn-shangai"),
+            "$.target.region: 'cn-shangai' is not an MTS region; did you mean 'cn-shanghai'?",
+        ),
+        (
+            ("location: oss-cn-shanghai", "location: oss-cn-shanghia"),
+            "$.defaults.location: 'oss-cn-shanghia' is not an OSS region; did you mean 'oss-cn-shanghai'?",
+        ),
+    ],
+)
 def test_regions_and_locations_are_real_ones(fix: tuple[str, str], needle: str) -> None:
-    diags = diagnostics(ALIYUN_HEAD.replace(*fix) + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
+    diags = diagnostics(
+        ALIYUN_HEAD.replace(*fix) + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n"
+    )
     assert any(needle in d and "warning" not in d for d in diags), diags
 
 
 def test_aliyun_inputs_cannot_be_checked_offline() -> None:
     diags = diagnostics(ALIYUN_HEAD + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
-    assert any("$.inputs: warning: backend aliyun: whether the input object exists in OSS cannot be checked "
-               "offline" in d for d in diags), diags
+    assert any(
+        "$.inputs: warning: backend aliyun: whether the input object exists in OSS cannot be checked "
+        "offline" in d
+        for d in diags
+    ), diags
 
 
 LOCAL = """\
@@ -394,21 +509,26 @@ def test_local_inputs_are_checked(ws: Workspace, video_4s: Path) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(LOCAL)
     r = ws.cli("validate", ws.manifest, code=1)
-    assert ("m.yaml:3:53: $.defaults.input_bucket: input bucket 'media-inn' does not exist: no folder "
-            "./oss/media-inn; did you mean 'media-in'?") in r.output, r.output
+    assert (
+        "m.yaml:3:53: $.defaults.input_bucket: input bucket 'media-inn' does not exist: no folder "
+        "./oss/media-inn; did you mean 'media-in'?"
+    ) in r.output, r.output
     ws.cli("plan", ws.manifest, code=1)  # nothing is planned, nothing paid for
     ws.write(LOCAL.replace("media-inn", "media-in"))
     r = ws.cli("validate", ws.manifest, code=0)
-    assert "$.inputs[1]: warning: input media-in/videos/b.mp4 does not exist under ./oss" in r.output, r.output
+    assert "$.inputs[1]: warning: input media-in/videos/b.mp4 does not exist under ./oss" in r.output, (
+        r.output
+    )
     assert "videos/a.mp4" not in r.output
     ws.cli("validate", ws.manifest, "--strict", code=1)
 
 
-# ------------------------------------------------------------------ 9. init's schema line works for a pip user
+# ----------------------------------------------------- 9. init: a schema line that works for a pip user
 
 
-def test_init_points_editors_at_a_schema_that_exists_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_init_points_editors_at_a_schema_that_exists_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import re
 
     from typer.testing import CliRunner
@@ -429,3 +549,26 @@ def test_init_points_editors_at_a_schema_that_exists_offline(tmp_path: Path, mon
     target.write_text("{}")
     r = CliRunner().invoke(cli, ["init", "other.yaml"])
     assert r.exit_code == 0 and target.read_text() == "{}" and "schema" not in r.output.split("Next")[0]
+
+
+def test_a_success_without_count_keeps_its_outputs() -> None:
+    from specrunner.backends.base import RemoteJob
+    from specrunner.executor import outcome_record
+
+    jobs = {
+        j.rule_id: j
+        for j in expand(
+            model(
+                HEAD
+                + """rules:
+  - {id: one, time: 1s, output: "p/{FileName}.jpg"}
+  - {id: many, time: 0, num: 3, interval: 1s, output: "s/{FileName}/{Count}.jpg"}
+"""
+            )
+        )
+    }
+    lean = {"Id": "a" * 32, "State": "Success", "Code": "", "Message": ""}  # as the documented samples
+    one = outcome_record(jobs["one"], RemoteJob.from_api(lean))
+    assert (one["count"], one["outputs"]) == (1, ["out-b/p/a.jpg"])
+    many = outcome_record(jobs["many"], RemoteJob.from_api(lean))
+    assert many["outputs"] == [f"out-b/s/a/0000{i}.jpg" for i in (1, 2, 3)]

@@ -455,8 +455,8 @@ class AliyunBackend:
         # advises async mode, not a retry); TransientNetWorkError is transient whatever its status.
         kind = classify(code, status)
         if code == "SnapshotTimeOut":
-            return PermanentBackendError(f"SnapshotTimeOut: {self._clean(e.get_error_msg())} (a sync snapshot "
-                                         "took more than about 6 s; not retried: use async mode)", **kw)
+            return PermanentBackendError(f"SnapshotTimeOut: {self._clean(e.get_error_msg())} (a sync "
+                                         "snapshot took more than about 6 s; not retried: use async mode)", **kw)
         if kind != "permanent":
             if submit and kind == "uncertain":
                 return UncertainSubmitError(f"{where}: {code} (HTTP {status}) on Submit; the job may exist and "

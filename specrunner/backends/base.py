@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 MAX_QUERY_IDS = 10  # QuerySnapshotJobList takes at most 10 ids per call
-KNOWN_STATES = ("Submitted", "Snapshoting", "Success", "Fail")  # "Snapshoting" (sic), as the service spells it
+KNOWN_STATES = ("Submitted", "Snapshoting", "Success", "Fail")  # "Snapshoting" (sic), as the service has it
 # A job id the service calls non-existent right after its Submit may not have reached the query side
 # yet (eventual consistency): it is failed as JobNotFound only once this many seconds have passed.
 NOT_FOUND_GRACE = 30.0

@@ -5,7 +5,8 @@ SubmitSnapshotJob::
 
     canonical = METHOD \\n PATH \\n CANONICAL_QUERY \\n CANONICAL_HEADERS \\n SIGNED_HEADERS \\n PAYLOAD_HASH
     sts       = "ACS3-HMAC-SHA256" \\n hex(sha256(canonical))
-    Authorization: ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=<a;b;c>,Signature=hex(hmac_sha256(secret, sts))
+    Authorization: ACS3-HMAC-SHA256 Credential=<AccessKeyId>,SignedHeaders=<a;b;c>,
+                   Signature=hex(hmac_sha256(secret, sts))        (one line on the wire)
 
 - CANONICAL_QUERY: the query parameters sorted by name, ``name=pct(value)`` joined by ``&``
   (``pct`` keeps only ``A-Za-z0-9_.-~``);
@@ -30,8 +31,10 @@ from typing import Any
 from urllib.parse import quote
 
 ALGORITHM = "ACS3-HMAC-SHA256"
-_AUTH_RE = re.compile(r"^ACS3-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]*),\s*Signature=([0-9a-f]+)$")
-MUST_SIGN = ("host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
+_AUTH_RE = re.compile(r"^ACS3-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]*),"
+                      r"\s*Signature=([0-9a-f]+)$")
+MUST_SIGN = ("host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce",
+             "x-acs-content-sha256")
 
 
 def is_acs3(authorization: str | None) -> bool:
@@ -53,8 +56,8 @@ def canonical_headers(headers: Iterable[tuple[str, str]], signed: list[str]) -> 
     return "".join(f"{name}:{','.join(sorted(values.get(name, [])))}\n" for name in signed)
 
 
-def string_to_sign(method: str, path: str, params: Iterable[tuple[str, str]], headers: Iterable[tuple[str, str]],
-                   signed: list[str], payload_hash: str) -> str:
+def string_to_sign(method: str, path: str, params: Iterable[tuple[str, str]],
+                   headers: Iterable[tuple[str, str]], signed: list[str], payload_hash: str) -> str:
     canonical = "\n".join([method.upper(), path or "/", canonical_query(params),
                            canonical_headers(headers, signed), ";".join(signed), payload_hash])
     return ALGORITHM + "\n" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -21,7 +21,8 @@ from urllib.parse import unquote
 from ..engine.service import ServiceError
 from ..mtsrules import key_length_problem, region_mismatch, tile_count_problem, user_data_problem
 
-DOCUMENTED_FIELDS = ("Id", "State", "Code", "Message", "SnapshotConfig", "PipelineId", "UserData", "CreationTime")
+DOCUMENTED_FIELDS = ("Id", "State", "Code", "Message", "SnapshotConfig", "PipelineId", "UserData",
+                     "CreationTime")
 ANSWER_STYLES = ("full", "documented")
 
 

@@ -527,7 +527,8 @@ class Emulator:
         for k, v in items:
             params[k] = v
         v3 = None
-        if headers is not None and acs3.is_acs3(dict((k.lower(), v) for k, v in headers).get("authorization")):
+        auth = next((v for k, v in headers or [] if k.lower() == "authorization"), None)
+        if headers is not None and acs3.is_acs3(auth):
             v3 = (list(items), list(headers), body)
             params.setdefault("Action", next((v for k, v in headers if k.lower() == "x-acs-action"), ""))
         region = params.get("RegionId") or "cn-shanghai"
@@ -562,9 +563,8 @@ class Emulator:
             self.journal.add(entry)
         return answer
 
-    def _handle(self, method: str, path: str, params: dict[str, str], rid: str,
-                entry: dict[str, Any], v3: tuple[list[tuple[str, str]], list[tuple[str, str]], bytes] | None = None
-                ) -> Answer:
+    def _handle(self, method: str, path: str, params: dict[str, str], rid: str, entry: dict[str, Any],
+                v3: tuple[list[tuple[str, str]], list[tuple[str, str]], bytes] | None = None) -> Answer:
         if path.rstrip("/") != "":
             raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
         if v3 is not None:  # ACS3-HMAC-SHA256 in headers: checked here, then the same actions
@@ -601,7 +601,8 @@ class Emulator:
         """An authenticated request: throttling, injected faults, then the action."""
         action = params.get("Action", "")
         if action not in ACTIONS or params.get("Version") != VERSION:
-            raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
+            raise ApiError("InvalidApi.NotFound",
+                           "Specified api is not found, please check your url and method.", 404)
         limiter = self._limits.get(action)
         if limiter is not None and not limiter.try_acquire():
             raise ApiError("Throttling.User", "Request was denied due to user flow control.", 400)
