@@ -19,7 +19,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 from typer.core import TyperArgument
 
-from . import __version__, app as core
+from . import __version__
+from . import app as core
 from .durations import parse_seconds
 from .errors import ManifestError, SpecrunnerError
 from .exits import SpecrunnerGroup, json_errors
@@ -119,16 +120,17 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job ev
 def validate(
     manifest: ManifestArg,
     fmt: FormatOpt = Fmt.text,
-    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (notes stay notes).")] = False,
 ) -> None:
     """Check a manifest against the schema and the semantic rules; report every problem at once.
 
     Example: specrunner validate specs/demo.yaml --format json
     """
+    from .diagnostics import refused
     from .manifest import check_manifest
 
     model, diags = check_manifest(manifest)
-    errors = [d for d in diags if d.severity == "error" or strict]
+    errors = refused(diags, strict=strict)
     if fmt == Fmt.text and len(diags) == 1 and diags[0].path == "$" and diags[0].message == "file not found":
         raise ManifestError("file not found", diags)  # one line with a hint, from the one handler
     if fmt == Fmt.json:

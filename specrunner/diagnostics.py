@@ -8,7 +8,9 @@ from typing import Literal
 
 from .yamlload import PathT
 
-Severity = Literal["error", "warning"]
+# error: refused. warning: accepted, refused with --strict. note: information only, never refused
+# (what cannot be checked offline, for instance), so --strict stays usable on every manifest.
+Severity = Literal["error", "warning", "note"]
 
 
 def json_path(path: PathT) -> str:
@@ -34,11 +36,16 @@ class Diagnostic:
     severity: Severity = "error"
 
     def render(self) -> str:
-        prefix = "warning: " if self.severity == "warning" else ""
+        prefix = "" if self.severity == "error" else f"{self.severity}: "
         return f"{self.file}:{self.line}:{self.column}: {self.path}: {prefix}{self.message}"
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+def refused(diags: list[Diagnostic], *, strict: bool = False) -> list[Diagnostic]:
+    """The diagnostics that make a manifest invalid: errors, and warnings too when ``strict``."""
+    return [d for d in diags if d.severity == "error" or (strict and d.severity == "warning")]
 
 
 def sort_diagnostics(diags: list[Diagnostic]) -> list[Diagnostic]:

@@ -5,7 +5,7 @@
   "did you mean"; a name in no list is a warning (a region may be newer than specrunner).
 - backend aliyun: every bucket must be in the MTS region (``location`` = ``oss-`` + ``target.region``;
   SubmitSnapshotJob documentation), ``interval: 0`` is disputed by the documentation (warning, an
-  error with ``--strict``), and input objects cannot be checked offline (warning).
+  error with ``--strict``), and input objects cannot be checked offline (a note: never refused, even with ``--strict``).
 - backend local: checking costs nothing, so the inputs are checked: a bucket folder that does not
   exist but is a near miss of one that does is an error (did you mean ...?); any other missing bucket
   or object is a warning (it may still appear before apply; its jobs would fail with
@@ -105,7 +105,7 @@ def check_aliyun_rules(data: dict[str, Any], add: Add) -> None:
             what = "the input object exists" if n == 1 else f"the {n} input objects exist"
             add(("inputs",), f"backend aliyun: whether {what} in OSS cannot be checked offline; a missing "
                 "one fails at apply (InvalidParameter.ResourceNotFound)",
-                severity="warning", key=True)
+                severity="note", key=True)
 
 
 def check_local_inputs(data: dict[str, Any], manifest: Path, add: Add) -> None:

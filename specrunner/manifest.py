@@ -18,7 +18,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict
 
 from . import durations
-from .diagnostics import Diagnostic, json_path, sort_diagnostics
+from .diagnostics import Diagnostic, json_path, refused, sort_diagnostics
 from .errors import ManifestError
 from .mtsrules import key_length_problem, user_data_problem
 from .schema import load_schema
@@ -142,7 +142,7 @@ class Manifest(_Model):
 def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifest:
     """Load and validate; raise ManifestError with every diagnostic when anything is wrong."""
     manifest, diags = check_manifest(path)
-    errors = [d for d in diags if d.severity == "error" or strict_warnings]
+    errors = refused(diags, strict=strict_warnings)
     if manifest is None or errors:
         n = len(errors)
         raise ManifestError(

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from specrunner.backends.aliyun import AliyunBackend
+from specrunner.cli import cli
 from specrunner.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
 from specrunner.jobs import expand
 from specrunner.manifest import check_document
@@ -486,13 +488,19 @@ def test_regions_and_locations_are_real_ones(fix: tuple[str, str], needle: str) 
     assert any(needle in d and "warning" not in d for d in diags), diags
 
 
-def test_aliyun_inputs_cannot_be_checked_offline() -> None:
-    diags = diagnostics(ALIYUN_HEAD + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n")
+def test_aliyun_inputs_cannot_be_checked_offline(tmp_path: Path) -> None:
+    text = ALIYUN_HEAD + "rules:\n  - {id: r, time: 1s, output: 'p/{FileName}.jpg'}\n"
+    diags = diagnostics(text)
     assert any(
-        "$.inputs: warning: backend aliyun: whether the input object exists in OSS cannot be checked "
+        "$.inputs: note: backend aliyun: whether the input object exists in OSS cannot be checked "
         "offline" in d
         for d in diags
     ), diags
+    # a note, not a warning: --strict still accepts an otherwise clean aliyun manifest
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    r = CliRunner().invoke(cli, ["validate", str(path), "--strict"])
+    assert r.exit_code == 0, r.output
 
 
 LOCAL = """\
