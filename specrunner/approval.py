@@ -51,7 +51,7 @@ class Approval:
             if self.quiet:
                 typer.echo(plan_summary_line(plan))
                 if plan.counts()["forget"]:
-                    typer.echo(forget_warning(plan))
+                    typer.echo(forget_warning(plan, self.manifest))
             else:
                 typer.echo(plan_text(plan, manifest=self.manifest))
             typer.echo("")

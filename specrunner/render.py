@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from .executor import RunSummary
+from .jobs import split_key
 from .plan import ACTIONS, SYMBOLS, Plan
 
 _TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
@@ -65,17 +66,29 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
         lines.append(f"To resubmit the failed jobs anyway: {_retry_command(plan, manifest)}")
     if c["forget"]:
         lines.append("")
-        lines.append(forget_warning(plan))
+        lines.append(forget_warning(plan, manifest))
     return "\n".join(lines)
 
 
-def forget_warning(plan: Plan) -> str:
-    """The call-out for a plan that drops records (a glob typo can drop them all)."""
+def forget_warning(plan: Plan, manifest: str | None = None) -> str:
+    """The call-out for a plan that drops records (a glob typo can drop them all); when a created job
+    sends exactly what a forgotten one did (a renamed rule or input), the ``state mv`` that keeps it."""
     n, total = plan.counts()["forget"], sum(1 for ch in plan.changes if ch.prior is not None)
     share = f"{n} of the {total} jobs recorded" if total else f"{n} jobs"
-    return (f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
-            "in the bucket, but a later plan creates them again and pays again). Check the manifest's "
-            "inputs and rules if that is not what you meant.")
+    text = (f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
+            "in the bucket, nothing is deleted). Check the manifest's inputs and rules if that is not "
+            "what you meant.")
+    created = {ch.job.fingerprint: ch.key for ch in plan.by_action("create") if ch.job is not None}
+    renamed = [(ch.key, created[fp]) for ch in plan.by_action("forget")
+               if ch.prior and (fp := ch.prior.get("fingerprint")) in created]
+    if renamed:
+        old, new = renamed[0]
+        (oi, orule), (ni, nrule) = split_key(old), split_key(new)
+        a, b = (orule, nrule) if oi == ni else (oi, ni) if orule == nrule else (old, new)
+        text += (f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
+                 f"`specrunner state mv {shlex.quote(manifest or 'MANIFEST')} {shlex.quote(a)} {shlex.quote(b)}` "
+                 "keeps their records instead of paying again.")
+    return text
 
 
 def run_summary_line(summary: RunSummary) -> str:

@@ -10,6 +10,7 @@ from specrunner.locking import acquire
 
 from .conftest import HEADER, Workspace
 
+LONG = "videos/a-rather-long-folder-name/b-with-an-even-longer-file-name.mp4"
 MANIFEST = HEADER + """\
 inputs: [videos/a.mp4, videos/b.mp4]
 rules:
@@ -26,6 +27,7 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws:
     ws.write(MANIFEST.replace("id: poster", "id: cover"))
     r = ws.cli("plan", ws.manifest, code=0)
     assert "2 to create" in r.stdout and "2 to forget" in r.stdout
+    assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in r.stdout
     r = ws.cli("state", "mv", ws.manifest, "poster", "cover", code=0)
     assert "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout and "nothing was submitted" in r.stdout
     r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
@@ -63,18 +65,18 @@ def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(w
 
 def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path) -> None:
     ws.add_video(video_4s, "videos/a.mp4")  # b is missing: its job fails with a long message
-    ws.write(MANIFEST)
+    ws.write(MANIFEST.replace("videos/b.mp4", LONG))
     ws.cli("apply", ws.manifest, code=3)
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/b.mp4::poster"]
+    rec = json.loads(ws.state.read_text())["jobs"][f"{LONG}::poster"]
     assert len(rec["message"]) > 60
     assert rec["message"] in ws.cli("show", ws.manifest, code=0).stdout
-    out = ws.cli("state", "show", ws.manifest, "videos/b.mp4::poster", code=0).stdout
+    out = ws.cli("state", "show", ws.manifest, f"{LONG}::poster", code=0).stdout
     assert "code         = InvalidParameter.ResourceNotFound" in out
     assert rec["message"] in out and "time = 1s" in out and 'output = "p/{FileName}.jpg"' in out
-    doc = json.loads(ws.cli("state", "show", ws.manifest, "videos/b.mp4::poster", "--format", "json").stdout)
+    doc = json.loads(ws.cli("state", "show", ws.manifest, f"{LONG}::poster", "--format", "json").stdout)
     assert doc["record"] == rec
-    r = ws.cli("state", "show", ws.manifest, "videos/b.mp4::postr", code=1)
-    assert "closest: videos/b.mp4::poster" in r.stderr and f"specrunner state list {ws.manifest}" in r.stderr
+    r = ws.cli("state", "show", ws.manifest, f"{LONG}::postr", code=1)
+    assert f"closest: {LONG}::poster" in r.stderr and f"specrunner state list {ws.manifest}" in r.stderr
 
 
 def test_lock_timeout_takes_a_duration_says_whom_it_waits_for_and_hints_a_working_command(
