@@ -308,7 +308,8 @@ class Run:
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
         self.ctx = ctx
         self.operation = operation
-        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
+        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout,
+                                       manifest=ctx.manifest_path)
         try:
             self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:
@@ -413,7 +414,8 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
 def require_state(ctx_state_path: Path) -> StateDoc:
     doc = read_state(ctx_state_path)
     if doc is None:
-        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply MANIFEST` first")
+        raise SpecrunnerError(f"no state file at {ctx_state_path}",
+                              hint="run `specrunner apply MANIFEST` first")
     return doc
 
 

@@ -41,8 +41,12 @@ class Approval:
     printed: bool = False  # the plan was shown before the run
 
     def needs_approval(self, plan: Plan) -> bool:
-        return (self.backend in PAID_BACKENDS and plan.has_changes and not self.auto_approve
-                and not self.saved_plan)
+        return (
+            self.backend in PAID_BACKENDS
+            and plan.has_changes
+            and not self.auto_approve
+            and not self.saved_plan
+        )
 
     def __call__(self, plan: Plan) -> None:
         from .render import forget_warning, plan_summary_line, plan_text
@@ -66,13 +70,17 @@ class Approval:
                 f"refusing to {self.command} on {self.backend} ({PAID_BACKENDS[self.backend]}) without "
                 f"approval: {why}; nothing was submitted",
                 hint=f"review `specrunner plan {m}` and run `specrunner {self.command} {m} --auto-approve`, "
-                     f"or save the plan with `specrunner plan {m} --out plan.json` and run "
-                     "`specrunner apply plan.json`")
+                f"or save the plan with `specrunner plan {m} --out plan.json` and run "
+                "`specrunner apply plan.json`",
+            )
         c = plan.counts()
         submits = c["create"] + c["replace"] + c["retry"]
         typer.echo(f"Do you want to perform these actions on {self.backend} ({PAID_BACKENDS[self.backend]})?")
-        typer.echo(f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
-                   + (f" and {c['forget']} forgotten" if c["forget"] else "") + ".")
+        typer.echo(
+            f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
+            + (f" and {c['forget']} forgotten" if c["forget"] else "")
+            + "."
+        )
         typer.echo("  Only 'yes' will be accepted to approve.")
         typer.echo("")
         typer.echo("  Enter a value: ", nl=False)

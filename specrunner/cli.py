@@ -108,7 +108,8 @@ TimeoutOpt = Annotated[float | None, typer.Option(
     help="Stop waiting for async jobs after this long (90s, 5m, 1h; a bare number is seconds).")]
 LockTimeoutOpt = Annotated[float, typer.Option(
     "--lock-timeout", parser=_duration, metavar="DURATION",
-    show_default="0: fail at once", help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
+    show_default="0: fail at once",
+    help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
 AutoApproveOpt = Annotated[bool, typer.Option(
     "--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
@@ -317,7 +318,8 @@ def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> Non
             # fsynced intents make this as safe as a crash; the kernel drops the flock.
             sys.stderr.write("\nTwo interrupts received: exiting immediately. The state is recoverable: "
                              "the next command replays its journal and looks up any submission in "
-                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` to see them).\n")
+                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` "
+                             "to see them).\n")
             if sys.stderr.isatty():
                 sys.stderr.write("\x1b[?25h")  # the live bar hid the cursor
             sys.stderr.flush()
@@ -366,7 +368,8 @@ def _manifest_exists(manifest: Path, state: Path | None) -> None:
     """Commands that only read the state still name a manifest: a wrong one is an error, not "no state"."""
     if state is None and not manifest.is_file():
         raise SpecrunnerError(f"{manifest}: no such file",
-                              hint="give the manifest the state file belongs to (or the state with --state PATH)")
+                              hint="give the manifest the state file belongs to "
+                                   "(or the state with --state PATH)")
 
 
 @cli.command(short_help="Print the manifest JSON Schema.")
@@ -436,7 +439,8 @@ def refresh(
 @cli.command("import", short_help="Adopt an existing MTS job into the state.")
 def import_(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False,
+                                       metavar="KEY")],
     job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
@@ -453,7 +457,8 @@ def import_(
     typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
 
 
-state_cli = typer.Typer(help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
+state_cli = typer.Typer(help="State surgery: list, show, mv and rm records "
+                             "(changes take the lock, bump the serial).",
                         short_help="State surgery: list, show, mv, rm.",
                         no_args_is_help=True)
 cli.add_typer(state_cli, name="state")
@@ -506,7 +511,8 @@ def state_mv(
 @state_cli.command("show", short_help="Show one record of the state in full.")
 def state_show(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False,
+                                       metavar="KEY")],
     state: StateOpt = None,
     fmt: FormatOpt = Fmt.text,
 ) -> None:

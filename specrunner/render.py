@@ -39,9 +39,9 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
     if not plan.has_changes:
         lines.append("")
         if c["failed"]:
-            lines.append(f"No changes to submit. {c['failed']} job{'s' if c['failed'] != 1 else ''} failed with "
-                         "an error the same request meets again, so apply leaves "
-                         f"{'them' if c['failed'] != 1 else 'it'} as recorded.")
+            n = c["failed"]
+            lines.append(f"No changes to submit. {n} job{'s' if n != 1 else ''} failed with an error the same "
+                         f"request meets again, so apply leaves {'them' if n != 1 else 'it'} as recorded.")
         else:
             lines.append("No changes. The state matches the manifest.")
     for action in ACTIONS:
@@ -57,7 +57,8 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
                 head = "interrupted submission, and the job changed since" \
                     if ch.reason.startswith("interrupted") else "changed"
                 extra = ch.reason[ch.reason.index(" (job "):] if " (job " in ch.reason else ""
-                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {head}: {names}{extra}")
+                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  "
+                             f"{head}: {names}{extra}")
                 lines.extend(f"        {line}" for d in ch.diff for line in d.lines())
             else:
                 lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {ch.reason}")
@@ -85,9 +86,9 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
         old, new = renamed[0]
         (oi, orule), (ni, nrule) = split_key(old), split_key(new)
         a, b = (orule, nrule) if oi == ni else (oi, ni) if orule == nrule else (old, new)
+        mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
         text += (f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
-                 f"`specrunner state mv {shlex.quote(manifest or 'MANIFEST')} {shlex.quote(a)} {shlex.quote(b)}` "
-                 "keeps their records instead of paying again.")
+                 f"`specrunner state mv {mv}` keeps their records instead of paying again.")
     return text
 
 

@@ -11,14 +11,19 @@ from specrunner.locking import acquire
 from .conftest import HEADER, Workspace
 
 LONG = "videos/a-rather-long-folder-name/b-with-an-even-longer-file-name.mp4"
-MANIFEST = HEADER + """\
+MANIFEST = (
+    HEADER
+    + """\
 inputs: [videos/a.mp4, videos/b.mp4]
 rules:
   - {id: poster, time: 1s, output: "p/{FileName}.jpg"}
 """
+)
 
 
-def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws: Workspace, video_4s: Path) -> None:
+def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
     ws.write(MANIFEST)
@@ -29,7 +34,10 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws:
     assert "2 to create" in r.stdout and "2 to forget" in r.stdout
     assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in r.stdout
     r = ws.cli("state", "mv", ws.manifest, "poster", "cover", code=0)
-    assert "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout and "nothing was submitted" in r.stdout
+    assert (
+        "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout
+        and "nothing was submitted" in r.stdout
+    )
     r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
     assert "No changes." in r.stdout
     after = json.loads(ws.state.read_text())
@@ -43,8 +51,9 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws:
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
 
 
-def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(ws: Workspace,
-                                                                              video_4s: Path) -> None:
+def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
     ws.write(MANIFEST)
@@ -80,7 +89,8 @@ def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path)
 
 
 def test_lock_timeout_takes_a_duration_says_whom_it_waits_for_and_hints_a_working_command(
-        ws: Workspace, video_4s: Path) -> None:
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(MANIFEST)
     ws.cli("apply", ws.manifest, "--timeout", "90s", code=3)
