@@ -155,7 +155,8 @@ def _validate_counts(model: Any) -> str:
     if model.discoveries:
         listed = f"{n(len(model.inputs), 'listed input')} + " if model.inputs else ""
         found = n(len(model.discoveries), "discovery entry").replace("entrys", "entries")
-        return f"{listed}{found} (inputs found at plan time), {rules}; `specrunner plan` counts the jobs"
+        return (f"{listed}{found} (inputs found at plan time), {rules}; "
+                "`specrunner plan MANIFEST` counts the jobs")
     jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
     return f"{n(len(model.inputs), 'input')}, {rules}, {n(jobs, 'job')}"
 
@@ -300,7 +301,7 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
                        f"{outcome.summary.recovered_resubmitted} resubmitted.")
         if not quiet and not approval.printed:
             typer.echo(render.plan_summary_line(outcome.plan))
-        typer.echo(render.run_text(outcome.summary))
+        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
         if outcome.state_changed:
             typer.echo(f"State written to {ctx.state_path}.")
         elif not quiet:

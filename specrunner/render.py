@@ -104,7 +104,7 @@ def run_summary_line(summary: RunSummary) -> str:
     return f"{head}: {', '.join(parts)}."
 
 
-def run_text(summary: RunSummary) -> str:
+def run_text(summary: RunSummary, manifest: str | None = None) -> str:
     lines = [run_summary_line(summary)]
     failed = sorted((r for r in summary.results.values() if r.status == "fail"), key=lambda r: r.key)
     if failed:
@@ -117,8 +117,9 @@ def run_text(summary: RunSummary) -> str:
     pending = sorted((r for r in summary.results.values() if r.status == "pending"), key=lambda r: r.key)
     if pending:
         lines.append("")
-        lines.append(f"Still running or unresolved ({len(pending)}): rerun `specrunner apply` or "
-                     "`specrunner refresh` to pick them up.")
+        m = shlex.quote(manifest or "MANIFEST")
+        lines.append(f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
+                     f"`specrunner apply {m}`) picks them up.")
     return "\n".join(lines)
 
 
