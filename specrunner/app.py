@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .backends import Backend, open_backend
-from .errors import PlanError, SpecrunnerError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, PlanError, SpecrunnerError
 from .executor import Event, Executor, Options, RunSummary
 from .jobs import Job, expand
 from .locking import StateLock, acquire
@@ -276,12 +276,12 @@ class ApplyOutcome:
     def exit_code(self) -> int:
         c = self.summary.counts()
         if self.summary.interrupted:
-            return 130
+            return EXIT_INTERRUPTED
         if c["failed"]:
-            return 3
+            return EXIT_FAILED
         if c["pending"]:
-            return 4
-        return 0
+            return EXIT_PENDING
+        return EXIT_OK
 
 
 def make_executor(backend: Backend, store: StateStore, manifest: Manifest, opts: ApplyOptions,

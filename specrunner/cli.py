@@ -1,8 +1,10 @@
 """The command line. Thin: parse arguments, call ``app``, render, exit with a documented code.
 
-Exit codes: 0 success / no changes; 1 error (bad input, refused, fatal); 2 ``plan
---detailed-exitcode`` with changes; 3 apply finished with failed jobs; 4 apply left jobs running or
-unresolved (``--no-wait``, ``--timeout``); 130 interrupted (Ctrl-C / SIGTERM), after persisting.
+Exit codes (``errors.EXIT_*``, the README's table): 0 success / no changes; 1 error (bad input, usage
+error, refused, fatal); 2 ``plan --detailed-exitcode`` with changes; 3 apply finished with failed jobs;
+4 apply left jobs running or unresolved (``--no-wait``, ``--timeout``); 70 a bug; 130 interrupted
+(Ctrl-C / SIGTERM), after persisting. Errors never pick a code here: they are raised, and
+``exits.SpecrunnerGroup`` maps each to its code in one place.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typer.core import TyperArgument
 
 from . import __version__, app as core
 from .durations import parse_seconds
-from .errors import ManifestError, SpecrunnerError
+from .errors import (EXIT_CHANGES, EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_PENDING, ManifestError,
+                     SpecrunnerError)
 from .exits import SpecrunnerGroup, json_errors
 
 cli = typer.Typer(
@@ -143,7 +146,7 @@ def validate(
         else:
             assert model is not None
             typer.echo(f"{core.display(manifest)}: valid ({_validate_counts(model)})")
-    raise typer.Exit(1 if errors else 0)
+    raise typer.Exit(EXIT_ERROR if errors else EXIT_OK)
 
 
 def _validate_counts(model: Any) -> str:
@@ -201,7 +204,7 @@ def plan(
                                     manifest=str(manifest)))
         if out:
             typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
-    raise typer.Exit(2 if detailed_exitcode and p.has_changes else 0)
+    raise typer.Exit(EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK)
 
 
 def _discovery_lines(ctx: Any) -> list[str]:
@@ -434,7 +437,7 @@ def refresh(
         typer.echo(f"Refresh: {len(outcome.plan.changes)} job(s) not final; {c['succeeded']} succeeded, "
                    f"{c['failed']} failed, {c['pending']} still running or unresolved, {c['adopted']} adopted.")
         typer.echo(f"State {'written to' if outcome.state_changed else 'unchanged:'} {ctx.state_path}.")
-    raise typer.Exit(3 if c["failed"] else 4 if c["pending"] else 0)
+    raise typer.Exit(EXIT_FAILED if c["failed"] else EXIT_PENDING if c["pending"] else EXIT_OK)
 
 
 @cli.command("import", short_help="Adopt an existing MTS job into the state.")
