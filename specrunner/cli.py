@@ -273,7 +273,8 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
 
         approval = Approval(backend=ctx.manifest.target.backend, manifest=str(ctx.manifest_path),
                             text=fmt == RunFmt.text, quiet=quiet, auto_approve=auto_approve,
-                            saved_plan=saved is not None, command="retry" if only_failed else "apply")
+                            saved_plan=saved is not None, command="retry" if only_failed else "apply",
+                            selection=_selection_args(state, target, exclude))
         outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
                              executor_hook=lambda ex: _install_signal_handlers(ex, ctx.manifest_path),
                              confirm=approval)
@@ -310,6 +311,15 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
         elif not quiet:
             typer.echo(f"State unchanged: {ctx.state_path}.")
     raise typer.Exit(outcome.exit_code())
+
+
+def _selection_args(state: Path | None, target: list[str] | None, exclude: list[str] | None) -> tuple[str, ...]:
+    """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
+    args: list[str] = ["--state", str(state)] if state else []
+    for flag, globs in (("--target", target), ("--exclude", exclude)):
+        for g in globs or ():
+            args += [flag, g]
+    return tuple(args)
 
 
 def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> None:

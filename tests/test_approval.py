@@ -105,6 +105,9 @@ def test_aliyun_apply_without_a_terminal_is_refused_unless_auto_approve_or_a_sav
     assert f"specrunner apply {ws.manifest} --auto-approve" in r.stderr
     r = ws.cli("apply", ws.manifest, "--format", "json", code=1)
     assert "JSON / markdown output cannot ask" in r.stderr
+    assert f"review `specrunner plan {ws.manifest}`, then run" in r.stderr
+    r = ws.cli("apply", ws.manifest, "--target", "p", code=1)  # the hint keeps the selection
+    assert f"`specrunner apply {ws.manifest} --target p --auto-approve`" in r.stderr
     assert submits(emu) == 0
     ws.cli("plan", ws.manifest, "--out", ws.dir / "plan.json", code=0)
     ws.cli("apply", ws.dir / "plan.json", code=0)  # a saved plan was reviewed already
