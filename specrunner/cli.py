@@ -313,7 +313,8 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
     raise typer.Exit(outcome.exit_code())
 
 
-def _selection_args(state: Path | None, target: list[str] | None, exclude: list[str] | None) -> tuple[str, ...]:
+def _selection_args(state: Path | None, target: list[str] | None,
+                    exclude: list[str] | None) -> tuple[str, ...]:
     """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
     args: list[str] = ["--state", str(state)] if state else []
     for flag, globs in (("--target", target), ("--exclude", exclude)):
