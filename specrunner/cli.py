@@ -169,7 +169,8 @@ def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")] = None,
-    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 1: error (a mistyped flag too), 2: changes.")] = False,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 0: no changes, 1: error (a mistyped flag too), 2: changes.")] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
