@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .backends import Backend, open_backend
-from .errors import PlanError, SpecrunnerError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, PlanError, SpecrunnerError
 from .executor import Event, Executor, Options, RunSummary
 from .jobs import Job, expand
 from .locking import StateLock, acquire
@@ -134,9 +134,15 @@ class PlanRequest:
 
 
 def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
-    with gc_paused():
-        return make_plan(ctx.jobs, ctx.state_jobs, targets=req.targets, excludes=req.excludes,
-                         only_failed=req.only_failed)
+    from .plan import TargetError
+
+    try:
+        with gc_paused():
+            return make_plan(ctx.jobs, ctx.state_jobs, targets=req.targets, excludes=req.excludes,
+                             only_failed=req.only_failed)
+    except TargetError as e:
+        e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
+        raise
 
 
 def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: bool = True) -> dict[str, Any]:
@@ -231,15 +237,18 @@ def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
     """Refuse a saved plan if the manifest or the state changed since it was made."""
     if file_digest(ctx.manifest_path) != doc["manifest"]["digest"]:
         raise PlanError("the saved plan is stale: the manifest changed since it was made",
-                        hint="run `specrunner plan --out FILE` again and review the new plan")
+                        hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, "
+                             "and review it")
     if ctx.state_digest() != doc["state"]["digest"]:
         raise PlanError("the saved plan is stale: the state changed since it was made (another apply ran?)",
-                        hint="run `specrunner plan --out FILE` again and review the new plan")
+                        hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, "
+                             "and review it")
     saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
     now = {(c.key, c.shown, c.job.fingerprint if c.job else None) for c in plan.changes}
     if saved != now:
         raise PlanError("the saved plan does not match what this specrunner would do now",
-                        hint="run `specrunner plan --out FILE` again with this version")
+                        hint=f"make a new plan with this version: `specrunner plan {ctx.manifest_path} "
+                             "--out plan.json`")
 
 
 # ------------------------------------------------------------------------------------ apply
@@ -268,12 +277,12 @@ class ApplyOutcome:
     def exit_code(self) -> int:
         c = self.summary.counts()
         if self.summary.interrupted:
-            return 130
+            return EXIT_INTERRUPTED
         if c["failed"]:
-            return 3
+            return EXIT_FAILED
         if c["pending"]:
-            return 4
-        return 0
+            return EXIT_PENDING
+        return EXIT_OK
 
 
 def make_executor(backend: Backend, store: StateStore, manifest: Manifest, opts: ApplyOptions,
@@ -310,7 +319,8 @@ class Run:
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
         self.ctx = ctx
         self.operation = operation
-        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
+        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout,
+                                       manifest=ctx.manifest_path)
         try:
             self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:
@@ -415,7 +425,8 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
 def require_state(ctx_state_path: Path) -> StateDoc:
     doc = read_state(ctx_state_path)
     if doc is None:
-        raise SpecrunnerError(f"no state file at {ctx_state_path}", hint="run `specrunner apply MANIFEST` first")
+        raise SpecrunnerError(f"no state file at {ctx_state_path}",
+                              hint="run `specrunner apply MANIFEST` first")
     return doc
 
 
@@ -472,7 +483,8 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
     desired = {j.key: j for j in ctx.jobs}
     if key not in desired:
         raise SpecrunnerError(f"no job {key!r} in {ctx.manifest_path}{did_you_mean(key, list(desired))}",
-                              hint="job keys are <input id>::<rule id>; `specrunner plan` lists them")
+                              hint="job keys are <input id>::<rule id>; "
+                                   f"`specrunner plan {ctx.manifest_path}` lists them")
     job = desired[key]
     run = Run(ctx, "import", lock_timeout)
     try:

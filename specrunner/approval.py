@@ -39,10 +39,15 @@ class Approval:
     command: str = "apply"
     stdin: TextIO | None = None
     printed: bool = False  # the plan was shown before the run
+    selection: tuple[str, ...] = ()  # --state / --target / --exclude as given, for the hint's command
 
     def needs_approval(self, plan: Plan) -> bool:
-        return (self.backend in PAID_BACKENDS and plan.has_changes and not self.auto_approve
-                and not self.saved_plan)
+        return (
+            self.backend in PAID_BACKENDS
+            and plan.has_changes
+            and not self.auto_approve
+            and not self.saved_plan
+        )
 
     def __call__(self, plan: Plan) -> None:
         from .render import forget_warning, plan_summary_line, plan_text
@@ -51,7 +56,7 @@ class Approval:
             if self.quiet:
                 typer.echo(plan_summary_line(plan))
                 if plan.counts()["forget"]:
-                    typer.echo(forget_warning(plan))
+                    typer.echo(forget_warning(plan, self.manifest))
             else:
                 typer.echo(plan_text(plan, manifest=self.manifest))
             typer.echo("")
@@ -62,17 +67,30 @@ class Approval:
         m = shlex.quote(self.manifest)
         if not self.text or not stdin.isatty():
             why = "no terminal to ask on" if self.text else "JSON / markdown output cannot ask"
+            selection = " ".join(shlex.quote(w) for w in self.selection)
+            again = " ".join(w for w in ("specrunner", self.command, m, selection, "--auto-approve") if w)
+            shown = (
+                "the plan above"
+                if self.printed
+                else "`" + " ".join(w for w in ("specrunner plan", m, selection) if w) + "`"
+            )
+            hint = f"review {shown}, then run `{again}`"
+            if self.command == "apply":
+                plan_cmd = " ".join(w for w in ("specrunner plan", m, selection, "--out plan.json") if w)
+                hint += f", or save it with `{plan_cmd}` and run `specrunner apply plan.json`"
             raise ApprovalError(
                 f"refusing to {self.command} on {self.backend} ({PAID_BACKENDS[self.backend]}) without "
                 f"approval: {why}; nothing was submitted",
-                hint=f"review `specrunner plan {m}` and run `specrunner {self.command} {m} --auto-approve`, "
-                     f"or save the plan with `specrunner plan {m} --out plan.json` and run "
-                     "`specrunner apply plan.json`")
+                hint=hint,
+            )
         c = plan.counts()
         submits = c["create"] + c["replace"] + c["retry"]
         typer.echo(f"Do you want to perform these actions on {self.backend} ({PAID_BACKENDS[self.backend]})?")
-        typer.echo(f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
-                   + (f" and {c['forget']} forgotten" if c["forget"] else "") + ".")
+        typer.echo(
+            f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
+            + (f" and {c['forget']} forgotten" if c["forget"] else "")
+            + "."
+        )
         typer.echo("  Only 'yes' will be accepted to approve.")
         typer.echo("")
         typer.echo("  Enter a value: ", nl=False)

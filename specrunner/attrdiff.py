@@ -23,14 +23,31 @@ from urllib.parse import unquote
 
 from .durations import format_ms
 
-_CONFIG = {"Interval": "interval", "Num": "num", "Width": "width", "Height": "height",
-           "FrameType": "frame_type", "BlackLevel": "black_level",
-           "PixelBlackThreshold": "pixel_black_threshold", "Format": "format"}
-_FILES = {"OutputFile": ("output", "output_bucket", "output_location"),
-          "TileOutputFile": ("tile.output", "tile.bucket", "tile.location")}
-_TILE = {"Lines": "lines", "Columns": "columns", "CellWidth": "cell_width", "CellHeight": "cell_height",
-         "Margin": "margin", "Padding": "padding", "Color": "color", "IsKeepCellPic": "keep_cells",
-         "CellSelStep": "cell_sel_step"}
+_CONFIG = {
+    "Interval": "interval",
+    "Num": "num",
+    "Width": "width",
+    "Height": "height",
+    "FrameType": "frame_type",
+    "BlackLevel": "black_level",
+    "PixelBlackThreshold": "pixel_black_threshold",
+    "Format": "format",
+}
+_FILES = {
+    "OutputFile": ("output", "output_bucket", "output_location"),
+    "TileOutputFile": ("tile.output", "tile.bucket", "tile.location"),
+}
+_TILE = {
+    "Lines": "lines",
+    "Columns": "columns",
+    "CellWidth": "cell_width",
+    "CellHeight": "cell_height",
+    "Margin": "margin",
+    "Padding": "padding",
+    "Color": "color",
+    "IsKeepCellPic": "keep_cells",
+    "CellSelStep": "cell_sel_step",
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,7 @@ class AttrDiff:
 
 def plain_keys(request: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``request`` with its object keys decoded (see the module docstring for ``%``)."""
+
     def walk(value: Any, key: str) -> Any:
         if isinstance(value, Mapping):
             return {k: walk(v, k) for k, v in value.items()}
@@ -107,7 +125,11 @@ def attributes(request: Mapping[str, Any], user_data: str | None = None) -> dict
     out: dict[str, tuple[Any, str]] = {}
     inp = request.get("Input")
     if isinstance(inp, Mapping):
-        for key, name in (("Object", "input.object"), ("Bucket", "input.bucket"), ("Location", "input.location")):
+        for key, name in (
+            ("Object", "input.object"),
+            ("Bucket", "input.bucket"),
+            ("Location", "input.location"),
+        ):
             if key in inp:
                 out[name] = (_decode(inp[key]) if key == "Object" else inp[key], f"Input.{key}")
     if request.get("PipelineId"):
@@ -143,8 +165,20 @@ def attributes(request: Mapping[str, Any], user_data: str | None = None) -> dict
     return out
 
 
-_TILE_ORDER = ("lines", "columns", "cell_width", "cell_height", "margin", "padding", "color", "keep_cells",
-               "cell_sel_step", "output", "bucket", "location")
+_TILE_ORDER = (
+    "lines",
+    "columns",
+    "cell_width",
+    "cell_height",
+    "margin",
+    "padding",
+    "color",
+    "keep_cells",
+    "cell_sel_step",
+    "output",
+    "bucket",
+    "location",
+)
 
 
 def _tile(attrs: Mapping[str, tuple[Any, str]]) -> dict[str, Any] | None:
@@ -153,8 +187,13 @@ def _tile(attrs: Mapping[str, tuple[Any, str]]) -> dict[str, Any] | None:
     return {k: t[k] for k in order} or None
 
 
-def diff(old: Mapping[str, Any], new: Mapping[str, Any], *, old_user_data: str | None = None,
-         new_user_data: str | None = None) -> list[AttrDiff]:
+def diff(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    *,
+    old_user_data: str | None = None,
+    new_user_data: str | None = None,
+) -> list[AttrDiff]:
     """Every attribute that differs between two requests, in a stable order (manifest order first)."""
     a, b = attributes(old, old_user_data), attributes(new, new_user_data)
     out: list[AttrDiff] = []
@@ -171,8 +210,20 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *, old_user_data: str |
     return out
 
 
-_FIRST = ("input.object", "input.bucket", "input.location", "time", "interval", "num", "width", "height",
-          "frame_type", "output", "output_bucket", "output_location")
+_FIRST = (
+    "input.object",
+    "input.bucket",
+    "input.location",
+    "time",
+    "interval",
+    "num",
+    "width",
+    "height",
+    "frame_type",
+    "output",
+    "output_bucket",
+    "output_location",
+)
 
 
 def _order(names: set[str]) -> list[str]:

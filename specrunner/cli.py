@@ -1,8 +1,10 @@
 """The command line. Thin: parse arguments, call ``app``, render, exit with a documented code.
 
-Exit codes: 0 success / no changes; 1 error (bad input, refused, fatal); 2 ``plan
---detailed-exitcode`` with changes; 3 apply finished with failed jobs; 4 apply left jobs running or
-unresolved (``--no-wait``, ``--timeout``); 130 interrupted (Ctrl-C / SIGTERM), after persisting.
+Exit codes (``errors.EXIT_*``, the README's table): 0 success / no changes; 1 error (bad input, usage
+error, refused, fatal); 2 ``plan --detailed-exitcode`` with changes; 3 apply finished with failed jobs;
+4 apply left jobs running or unresolved (``--no-wait``, ``--timeout``); 70 a bug; 130 interrupted
+(Ctrl-C / SIGTERM), after persisting. Errors never pick a code here: they are raised, and
+``exits.SpecrunnerGroup`` maps each to its code in one place.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from typer.core import TyperArgument
 from . import __version__
 from . import app as core
 from .durations import parse_seconds
-from .errors import ManifestError, SpecrunnerError
+from .errors import (EXIT_CHANGES, EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_PENDING, ManifestError,
+                     SpecrunnerError)
 from .exits import SpecrunnerGroup, json_errors
 
 cli = typer.Typer(
@@ -109,7 +112,8 @@ TimeoutOpt = Annotated[float | None, typer.Option(
     help="Stop waiting for async jobs after this long (90s, 5m, 1h; a bare number is seconds).")]
 LockTimeoutOpt = Annotated[float, typer.Option(
     "--lock-timeout", parser=_duration, metavar="DURATION",
-    show_default="0: fail at once", help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
+    show_default="0: fail at once",
+    help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
 AutoApproveOpt = Annotated[bool, typer.Option(
     "--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
@@ -144,7 +148,7 @@ def validate(
         else:
             assert model is not None
             typer.echo(f"{core.display(manifest)}: valid ({_validate_counts(model)})")
-    raise typer.Exit(1 if errors else 0)
+    raise typer.Exit(EXIT_ERROR if errors else EXIT_OK)
 
 
 def _validate_counts(model: Any) -> str:
@@ -156,7 +160,8 @@ def _validate_counts(model: Any) -> str:
     if model.discoveries:
         listed = f"{n(len(model.inputs), 'listed input')} + " if model.inputs else ""
         found = n(len(model.discoveries), "discovery entry").replace("entrys", "entries")
-        return f"{listed}{found} (inputs found at plan time), {rules}; `specrunner plan` counts the jobs"
+        return (f"{listed}{found} (inputs found at plan time), {rules}; "
+                "`specrunner plan MANIFEST` counts the jobs")
     jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
     return f"{n(len(model.inputs), 'input')}, {rules}, {n(jobs, 'job')}"
 
@@ -166,7 +171,8 @@ def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
     out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")] = None,
-    detailed_exitcode: Annotated[bool, typer.Option("--detailed-exitcode", help="Exit 0: no changes, 1: error, 2: changes.")] = False,
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 0: no changes, 1: error (a mistyped flag too), 2: changes.")] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
@@ -201,7 +207,7 @@ def plan(
                                     manifest=str(manifest)))
         if out:
             typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
-    raise typer.Exit(2 if detailed_exitcode and p.has_changes else 0)
+    raise typer.Exit(EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK)
 
 
 def _discovery_lines(ctx: Any) -> list[str]:
@@ -270,7 +276,8 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
 
         approval = Approval(backend=ctx.manifest.target.backend, manifest=str(ctx.manifest_path),
                             text=fmt == RunFmt.text, quiet=quiet, auto_approve=auto_approve,
-                            saved_plan=saved is not None, command="retry" if only_failed else "apply")
+                            saved_plan=saved is not None, command="retry" if only_failed else "apply",
+                            selection=_selection_args(state, target, exclude))
         outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
                              executor_hook=lambda ex: _install_signal_handlers(ex, ctx.manifest_path),
                              confirm=approval)
@@ -301,12 +308,22 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
                        f"{outcome.summary.recovered_resubmitted} resubmitted.")
         if not quiet and not approval.printed:
             typer.echo(render.plan_summary_line(outcome.plan))
-        typer.echo(render.run_text(outcome.summary))
+        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
         if outcome.state_changed:
             typer.echo(f"State written to {ctx.state_path}.")
         elif not quiet:
             typer.echo(f"State unchanged: {ctx.state_path}.")
     raise typer.Exit(outcome.exit_code())
+
+
+def _selection_args(state: Path | None, target: list[str] | None,
+                    exclude: list[str] | None) -> tuple[str, ...]:
+    """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
+    args: list[str] = ["--state", str(state)] if state else []
+    for flag, globs in (("--target", target), ("--exclude", exclude)):
+        for g in globs or ():
+            args += [flag, g]
+    return tuple(args)
 
 
 def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> None:
@@ -319,7 +336,8 @@ def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> Non
             # fsynced intents make this as safe as a crash; the kernel drops the flock.
             sys.stderr.write("\nTwo interrupts received: exiting immediately. The state is recoverable: "
                              "the next command replays its journal and looks up any submission in "
-                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` to see them).\n")
+                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` "
+                             "to see them).\n")
             if sys.stderr.isatty():
                 sys.stderr.write("\x1b[?25h")  # the live bar hid the cursor
             sys.stderr.flush()
@@ -368,7 +386,8 @@ def _manifest_exists(manifest: Path, state: Path | None) -> None:
     """Commands that only read the state still name a manifest: a wrong one is an error, not "no state"."""
     if state is None and not manifest.is_file():
         raise SpecrunnerError(f"{manifest}: no such file",
-                              hint="give the manifest the state file belongs to (or the state with --state PATH)")
+                              hint="give the manifest the state file belongs to "
+                                   "(or the state with --state PATH)")
 
 
 @cli.command(short_help="Print the manifest JSON Schema.")
@@ -432,13 +451,14 @@ def refresh(
         typer.echo(f"Refresh: {len(outcome.plan.changes)} job(s) not final; {c['succeeded']} succeeded, "
                    f"{c['failed']} failed, {c['pending']} still running or unresolved, {c['adopted']} adopted.")
         typer.echo(f"State {'written to' if outcome.state_changed else 'unchanged:'} {ctx.state_path}.")
-    raise typer.Exit(3 if c["failed"] else 4 if c["pending"] else 0)
+    raise typer.Exit(EXIT_FAILED if c["failed"] else EXIT_PENDING if c["pending"] else EXIT_OK)
 
 
 @cli.command("import", short_help="Adopt an existing MTS job into the state.")
 def import_(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False,
+                                       metavar="KEY")],
     job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
@@ -455,7 +475,8 @@ def import_(
     typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
 
 
-state_cli = typer.Typer(help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
+state_cli = typer.Typer(help="State surgery: list, show, mv and rm records "
+                             "(changes take the lock, bump the serial).",
                         short_help="State surgery: list, show, mv, rm.",
                         no_args_is_help=True)
 cli.add_typer(state_cli, name="state")
@@ -508,7 +529,8 @@ def state_mv(
 @state_cli.command("show", short_help="Show one record of the state in full.")
 def state_show(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")],
+    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False,
+                                       metavar="KEY")],
     state: StateOpt = None,
     fmt: FormatOpt = Fmt.text,
 ) -> None:

@@ -353,7 +353,7 @@ class Executor:
                 self._emit("adopted", key=job.key, job_id=found.id)
                 self._accept(res, job, found, adopted=True)
                 return
-            if not self.allow_submit:
+            if not self.allow_submit or self.stop.is_set():  # interrupted: the intent stays for the next run
                 res.status = "pending"
                 return
             with self._lock:
@@ -405,7 +405,14 @@ class Executor:
             remaining = grace - (time.monotonic() - uncertain_at)
             if found is not None or remaining <= 0:
                 return found
-            self._sleep(min(remaining, 2.0))
+            if self.stop.is_set():
+                # Interrupted: a miss is not yet proof of absence, so keep the intent for the next run.
+                raise UncertainSubmitError("interrupted before the job could be looked up by its tag; "
+                                           "the next run looks it up")
+            if self._sleep is time.sleep:
+                self.stop.wait(min(remaining, 2.0))
+            else:
+                self._sleep(min(remaining, 2.0))
 
     def _accept(self, res: JobResult, job: Job, remote: RemoteJob, *, adopted: bool) -> None:
         res.submitted = time.monotonic()

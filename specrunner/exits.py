@@ -43,12 +43,22 @@ def report(e: SpecrunnerError) -> int:
         if missing and len(e.diagnostics) == 1 and not json_errors.get():
             name = missing[0].file
             typer.echo(f"error: {name}: file not found", err=True)
-            typer.echo(f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter manifest",
-                       err=True)
+            typer.echo(
+                f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter manifest",
+                err=True,
+            )
             return e.exit_code
         if json_errors.get():
-            typer.echo(json.dumps({"format_version": "1.0", "valid": False,
-                                   "diagnostics": [d.to_json() for d in e.diagnostics]}, indent=2))
+            typer.echo(
+                json.dumps(
+                    {
+                        "format_version": "1.0",
+                        "valid": False,
+                        "diagnostics": [d.to_json() for d in e.diagnostics],
+                    },
+                    indent=2,
+                )
+            )
         else:
             for d in e.diagnostics:
                 typer.echo(d.render(), err=True)
@@ -67,9 +77,11 @@ def bug_report(exc: BaseException) -> Path | None:
     path = Path(tempfile.gettempdir()) / f"specrunner-bug-{stamp}-{os.getpid()}.txt"
     from . import __version__
 
-    text = (f"specrunner {__version__}, Python {sys.version.split()[0]}\n"
-            f"command: specrunner {' '.join(sys.argv[1:])}\n\n"
-            + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    text = (
+        f"specrunner {__version__}, Python {sys.version.split()[0]}\n"
+        f"command: specrunner {' '.join(sys.argv[1:])}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
     try:
         path.write_text(text, encoding="utf-8")
     except OSError:
@@ -89,20 +101,35 @@ def handle_exception(exc: BaseException) -> int:
         return EXIT_INTERRUPTED
     path = bug_report(exc)
     where = f"the full traceback is in {path}" if path else "the traceback could not be written"
-    typer.echo(f"error: specrunner hit a bug ({type(exc).__name__}); {where}. Please report it "
-               "with that file.", err=True)
+    typer.echo(
+        f"error: specrunner hit a bug ({type(exc).__name__}); {where}. Please report it with that file.",
+        err=True,
+    )
     return EXIT_BUG
 
 
 class SpecrunnerGroup(TyperGroup):
     """The root command: runs click in non-standalone mode and owns every exit."""
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
         token = json_errors.set(False)
         try:
-            rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                              standalone_mode=False, **extra)
+            rv = super().main(
+                args=args,
+                prog_name=prog_name,
+                complete_var=complete_var,
+                standalone_mode=False,
+                windows_expand_args=windows_expand_args,
+                **extra,
+            )
             code = rv if isinstance(rv, int) else 0
         except SystemExit as e:  # shell completion and click's own exits
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_ERROR)

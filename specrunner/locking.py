@@ -97,11 +97,12 @@ class StateLock:
 
 
 def _force_unlock_command(state_path: Path, manifest: Path | None, lock_id: str) -> str:
-    """``specrunner force-unlock MANIFEST LOCK_ID`` as it works when pasted (``--state`` if not the default)."""
+    """``specrunner force-unlock MANIFEST LOCK_ID`` that works when pasted (``--state`` if not the default)."""
     import shlex
 
     if manifest is None:
-        return f"specrunner force-unlock MANIFEST {shlex.quote(lock_id)} --state {shlex.quote(str(state_path))}"
+        state = shlex.quote(str(state_path))
+        return f"specrunner force-unlock MANIFEST {shlex.quote(lock_id)} --state {state}"
     cmd = f"specrunner force-unlock {shlex.quote(str(manifest))} {shlex.quote(lock_id)}"
     default = manifest.with_name(manifest.stem + ".lock.json")
     if os.path.abspath(default) != os.path.abspath(state_path):

@@ -122,7 +122,8 @@ def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[
             if not any(match(k, [g]) for k in keys):
                 raise TargetError(f"{flag} {g!r} matches no job key, input id or rule id"
                                   + _closest(g, keys),
-                                  hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them")
+                                  hint="job keys are <input id>::<rule id>; "
+                                       "`specrunner plan MANIFEST` lists them")
     return {k for k in keys if (not targets or match(k, targets)) and not match(k, excludes)}
 
 
@@ -153,7 +154,8 @@ def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], 
     return Plan(tuple(changes))
 
 
-def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force_failed: bool = False) -> Change:
+def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *,
+            force_failed: bool = False) -> Change:
     if job is None:
         assert prior is not None
         return Change(key, "forget", "no longer in the manifest: dropped from the state, nothing deleted",

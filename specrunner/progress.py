@@ -1,7 +1,8 @@
 """Progress for long runs: counts of submitted / running / done / failed, rate and ETA.
 
 On a terminal it shows a live rich progress bar that fits 80 columns; without one, or with ``CI``
-set, it prints a plain line every few seconds. ``quiet`` prints nothing but failures; ``verbose`` prints one line per job event.
+set, it prints a plain line every few seconds. ``quiet`` prints nothing but failures; ``verbose``
+prints one line per job event.
 """
 
 from __future__ import annotations

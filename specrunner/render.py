@@ -7,6 +7,7 @@ import shlex
 from typing import Any
 
 from .executor import RunSummary
+from .jobs import split_key
 from .plan import SHOWN, SYMBOLS, Plan
 
 _TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
@@ -38,9 +39,9 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
     if not plan.has_changes:
         lines.append("")
         if c["failed"]:
-            lines.append(f"No changes to submit. {c['failed']} job{'s' if c['failed'] != 1 else ''} failed with "
-                         "an error the same request meets again, so apply leaves "
-                         f"{'them' if c['failed'] != 1 else 'it'} as recorded.")
+            n = c["failed"]
+            lines.append(f"No changes to submit. {n} job{'s' if n != 1 else ''} failed with an error the same "
+                         f"request meets again, so apply leaves {'them' if n != 1 else 'it'} as recorded.")
         else:
             lines.append("No changes. The state matches the manifest.")
     for action in SHOWN:
@@ -56,7 +57,8 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
                 head = "interrupted submission, and the job changed since" \
                     if ch.reason.startswith("interrupted") else "changed"
                 extra = ch.reason[ch.reason.index(" (job "):] if " (job " in ch.reason else ""
-                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {head}: {names}{extra}")
+                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  "
+                             f"{head}: {names}{extra}")
                 lines.extend(f"        {line}" for d in ch.diff for line in d.lines())
             else:
                 lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {ch.reason}")
@@ -65,17 +67,29 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
         lines.append(f"To resubmit the failed jobs anyway: {_retry_command(plan, manifest)}")
     if c["forget"]:
         lines.append("")
-        lines.append(forget_warning(plan))
+        lines.append(forget_warning(plan, manifest))
     return "\n".join(lines)
 
 
-def forget_warning(plan: Plan) -> str:
-    """The call-out for a plan that drops records (a glob typo can drop them all)."""
+def forget_warning(plan: Plan, manifest: str | None = None) -> str:
+    """The call-out for a plan that drops records (a glob typo can drop them all); when a created job
+    sends exactly what a forgotten one did (a renamed rule or input), the ``state mv`` that keeps it."""
     n, total = plan.counts()["forget"], sum(1 for ch in plan.changes if ch.prior is not None)
     share = f"{n} of the {total} jobs recorded" if total else f"{n} jobs"
-    return (f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
-            "in the bucket, but a later plan creates them again and pays again). Check the manifest's "
-            "inputs and rules if that is not what you meant.")
+    text = (f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
+            "in the bucket, nothing is deleted). Check the manifest's inputs and rules if that is not "
+            "what you meant.")
+    created = {ch.job.fingerprint: ch.key for ch in plan.by_action("create") if ch.job is not None}
+    renamed = [(ch.key, created[fp]) for ch in plan.by_action("forget")
+               if ch.prior and (fp := ch.prior.get("fingerprint")) in created]
+    if renamed:
+        old, new = renamed[0]
+        (oi, orule), (ni, nrule) = split_key(old), split_key(new)
+        a, b = (orule, nrule) if oi == ni else (oi, ni) if orule == nrule else (old, new)
+        mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
+        text += (f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
+                 f"`specrunner state mv {mv}` keeps their records instead of paying again.")
+    return text
 
 
 def run_summary_line(summary: RunSummary) -> str:
@@ -90,7 +104,7 @@ def run_summary_line(summary: RunSummary) -> str:
     return f"{head}: {', '.join(parts)}."
 
 
-def run_text(summary: RunSummary) -> str:
+def run_text(summary: RunSummary, manifest: str | None = None) -> str:
     lines = [run_summary_line(summary)]
     failed = sorted((r for r in summary.results.values() if r.status == "fail"), key=lambda r: r.key)
     if failed:
@@ -103,8 +117,9 @@ def run_text(summary: RunSummary) -> str:
     pending = sorted((r for r in summary.results.values() if r.status == "pending"), key=lambda r: r.key)
     if pending:
         lines.append("")
-        lines.append(f"Still running or unresolved ({len(pending)}): rerun `specrunner apply` or "
-                     "`specrunner refresh` to pick them up.")
+        m = shlex.quote(manifest or "MANIFEST")
+        lines.append(f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
+                     f"`specrunner apply {m}`) picks them up.")
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ rules:
 
 
 @pytest.fixture
-def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
     with Emulator(ws.oss, {"rAK": "r-secret"}) as e:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", e.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "rAK")
@@ -43,8 +43,15 @@ def submits(emu: Emulator) -> int:
 def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
     """Run the real CLI with its stdin/stdout/stderr on a pty; type ``answer`` when it asks."""
     master, slave = pty.openpty()
-    p = subprocess.Popen([sys.executable, "-m", "specrunner", *args], cwd=ws.dir, stdin=slave, stdout=slave,
-                         stderr=slave, env={**os.environ, "COLUMNS": "80"}, close_fds=True)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "80"},
+        close_fds=True,
+    )
     os.close(slave)
     out = b""
     answered = False
@@ -69,8 +76,9 @@ def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
     return code, out.decode(errors="replace").replace("\r\n", "\n")
 
 
-def test_aliyun_apply_shows_the_plan_then_asks_and_yes_applies(ws: Workspace, video_4s: Path,
-                                                               emu: Emulator) -> None:
+def test_aliyun_apply_shows_the_plan_then_asks_and_yes_applies(
+    ws: Workspace, video_4s: Path, emu: Emulator
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(MANIFEST)
     code, out = on_a_terminal(ws, "no", "apply", "m.yaml")
@@ -84,16 +92,22 @@ def test_aliyun_apply_shows_the_plan_then_asks_and_yes_applies(ws: Workspace, vi
 
 
 def test_aliyun_apply_without_a_terminal_is_refused_unless_auto_approve_or_a_saved_plan(
-        ws: Workspace, video_4s: Path, emu: Emulator) -> None:
+    ws: Workspace, video_4s: Path, emu: Emulator
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(MANIFEST)
     r = ws.cli("apply", ws.manifest, code=1)
     assert "+ create (1):" in r.stdout  # the plan is shown first
-    assert "refusing to apply on aliyun (Alibaba Cloud MTS, billed per job) without approval: no terminal" \
+    assert (
+        "refusing to apply on aliyun (Alibaba Cloud MTS, billed per job) without approval: no terminal"
         in r.stderr
+    )
     assert f"specrunner apply {ws.manifest} --auto-approve" in r.stderr
     r = ws.cli("apply", ws.manifest, "--format", "json", code=1)
     assert "JSON / markdown output cannot ask" in r.stderr
+    assert f"review `specrunner plan {ws.manifest}`, then run" in r.stderr
+    r = ws.cli("apply", ws.manifest, "--target", "p", code=1)  # the hint keeps the selection
+    assert f"`specrunner apply {ws.manifest} --target p --auto-approve`" in r.stderr
     assert submits(emu) == 0
     ws.cli("plan", ws.manifest, "--out", ws.dir / "plan.json", code=0)
     ws.cli("apply", ws.dir / "plan.json", code=0)  # a saved plan was reviewed already
@@ -107,7 +121,10 @@ def test_aliyun_apply_without_a_terminal_is_refused_unless_auto_approve_or_a_sav
 def test_local_apply_needs_no_approval_and_a_forget_is_called_out(ws: Workspace, video_4s: Path) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
-    ws.write(HEADER + 'inputs: [videos/a.mp4, videos/b.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n')
+    ws.write(
+        HEADER
+        + 'inputs: [videos/a.mp4, videos/b.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n'
+    )
     r = ws.cli("apply", ws.manifest, code=0)
     assert r.stdout.index("+ create (2):") < r.stdout.index("Apply complete")
     ws.write(HEADER + 'inputs: [videos/a.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n')

@@ -27,8 +27,15 @@ main()
 
 
 def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_a_mistyped_flag_exits_1_not_2_even_with_detailed_exitcode(ws: Workspace, video_4s: Path) -> None:
@@ -43,8 +50,9 @@ def test_a_mistyped_flag_exits_1_not_2_even_with_detailed_exitcode(ws: Workspace
     assert r.returncode == 1, r.stderr
 
 
-def test_an_unexpected_error_is_one_line_a_log_file_and_exit_70(ws: Workspace, video_4s: Path,
-                                                                 tmp_path: Path) -> None:
+def test_an_unexpected_error_is_one_line_a_log_file_and_exit_70(
+    ws: Workspace, video_4s: Path, tmp_path: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(MANIFEST)
     tmp = tmp_path / "tmp"
@@ -59,7 +67,9 @@ def test_an_unexpected_error_is_one_line_a_log_file_and_exit_70(ws: Workspace, v
     log = Path(m.group(1))
     assert log.parent == tmp and log.is_file()
     text = log.read_text()
-    assert "Traceback" in text and "RuntimeError: injected" in text and "command: specrunner plan m.yaml" in text
+    assert (
+        "Traceback" in text and "RuntimeError: injected" in text and "command: specrunner plan m.yaml" in text
+    )
 
 
 def test_an_error_exits_with_its_own_code_and_hint(ws: Workspace) -> None:

@@ -22,9 +22,11 @@ PARALLELISM = 4
 
 def manifest(n: int) -> str:
     inputs = "\n".join(f"  - v/{i:03d}.mp4" for i in range(n))
-    return ("version: 1\ntarget: {backend: aliyun, region: cn-shanghai}\n"
-            "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n"
-            f"inputs:\n{inputs}\nrules:\n  - {{id: p, time: 0, num: 1, output: \"p/{{FileName}}.jpg\"}}\n")
+    return (
+        "version: 1\ntarget: {backend: aliyun, region: cn-shanghai}\n"
+        "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n"
+        f'inputs:\n{inputs}\nrules:\n  - {{id: p, time: 0, num: 1, output: "p/{{FileName}}.jpg"}}\n'
+    )
 
 
 def submits(journal: Path) -> list[dict]:
@@ -35,15 +37,34 @@ def submits(journal: Path) -> list[dict]:
 
 
 def spawn(ws: Workspace, url: str, parallelism: int = PARALLELISM) -> subprocess.Popen[str]:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))},
-           "SPECRUNNER_MTS_ENDPOINT": url, "ALIBABA_CLOUD_ACCESS_KEY_ID": "iAK",
-           "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "i-secret", "SPECRUNNER_UNCERTAIN_GRACE": "0"}
-    return subprocess.Popen([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-p", str(parallelism),
-                             "--auto-approve", "--no-wait"], cwd=ws.dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))},
+        "SPECRUNNER_MTS_ENDPOINT": url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "iAK",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "i-secret",
+        "SPECRUNNER_UNCERTAIN_GRACE": "0",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "specrunner",
+            "apply",
+            "m.yaml",
+            "-p",
+            str(parallelism),
+            "--auto-approve",
+            "--no-wait",
+        ],
+        cwd=ws.dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def wait_until(cond, timeout: float = 30) -> None:  # noqa: ANN001
+def wait_until(cond, timeout: float = 30) -> None:
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, "timed out"
@@ -52,7 +73,8 @@ def wait_until(cond, timeout: float = 30) -> None:  # noqa: ANN001
 
 @pytest.mark.parametrize("twice", [False, True], ids=["one-interrupt", "two-interrupts"])
 def test_ctrl_c_stops_submitting_and_a_second_exits_at_once_leaving_the_state_recoverable(
-        ws: Workspace, twice: bool) -> None:
+    ws: Workspace, twice: bool
+) -> None:
     n = 40
     ws.write(manifest(n))
     journal = ws.dir / "emu.jsonl"

@@ -9,15 +9,19 @@ from urllib.parse import quote
 
 from .conftest import HEADER, Workspace
 
-MANIFEST = HEADER + """\
+MANIFEST = (
+    HEADER
+    + """\
 inputs: ["videos/day one.mp4", "videos/clip2.mp4", "videos/100%.mp4"]
 rules:
   - {id: p, time: 1s, output: "posters/{FileName} big.jpg"}
 """
+)
 
 
 def test_keys_as_written_no_absolute_paths_and_old_encoded_files_still_plan_as_noop(
-        ws: Workspace, video_4s: Path) -> None:
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/day one.mp4")
     ws.add_video(video_4s, "videos/100%.mp4")  # clip2 is missing: its job fails
     ws.write(MANIFEST)
@@ -28,7 +32,9 @@ def test_keys_as_written_no_absolute_paths_and_old_encoded_files_still_plan_as_n
     rec = jobs["videos/day one.mp4::p"]
     assert rec["request"]["Input"]["Object"] == "videos/day one.mp4"
     assert rec["request"]["SnapshotConfig"]["OutputFile"]["Object"] == "posters/{FileName} big.jpg"
-    assert jobs["videos/100%.mp4::p"]["request"]["Input"]["Object"] == "videos%2F100%25.mp4"  # '%' stays encoded
+    assert (
+        jobs["videos/100%.mp4::p"]["request"]["Input"]["Object"] == "videos%2F100%25.mp4"
+    )  # '%' stays encoded
     assert jobs["videos/clip2.mp4::p"]["message"] == "input file not found: media-in/videos/clip2.mp4"
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
 

@@ -7,23 +7,30 @@ from pathlib import Path
 
 from .conftest import HEADER, Workspace
 
-BEFORE = HEADER + """\
+BEFORE = (
+    HEADER
+    + """\
 inputs: ["videos/a clip.mp4"]
 rules:
   - {id: poster, time: 5s, output: "posters/{FileName}.jpg"}
   - {id: thumbs, time: 0, num: 6, output: "thumbs/{FileName}/{Count}.jpg"}
 """
-AFTER = HEADER + """\
+)
+AFTER = (
+    HEADER
+    + """\
 inputs: ["videos/a clip.mp4"]
 rules:
   - {id: poster, time: 4s, output: "covers/{ObjectPrefix}{FileName} large.jpg"}
   - {id: thumbs, time: 0, num: 6, output: "thumbs/{FileName}/{Count}.jpg",
      tile: {lines: 3, columns: 2, cell_width: 80, output: "sprites/{FileName}-{TileCount}.jpg"}}
 """
+)
 
 
-def test_a_changed_time_output_and_an_added_tile_read_in_the_manifests_terms(ws: Workspace,
-                                                                               video_10s: Path) -> None:
+def test_a_changed_time_output_and_an_added_tile_read_in_the_manifests_terms(
+    ws: Workspace, video_10s: Path
+) -> None:
     ws.add_video(video_10s, "videos/a clip.mp4")
     ws.write(BEFORE)
     ws.cli("apply", ws.manifest, code=0)
@@ -54,7 +61,8 @@ def test_a_changed_time_output_and_an_added_tile_read_in_the_manifests_terms(ws:
 
 
 def test_a_target_or_exclude_that_matches_nothing_is_an_error_naming_the_closest_keys(
-        ws: Workspace, video_4s: Path) -> None:
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a clip.mp4")
     ws.write(BEFORE)
     r = ws.cli("plan", ws.manifest, "--target", "postr", "--detailed-exitcode", code=1)

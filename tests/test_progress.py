@@ -20,8 +20,15 @@ def drive(p: Progress, total: int, submitted: int, done: int) -> None:
     for i in range(submitted):
         p.event({"event": "submitted", "key": f"k{i}", "state": "Submitted", "job_id": f"j{i}"})
     for i in range(done):
-        p.event({"event": "finished", "key": f"k{i}", "state": "Success" if i % 7 else "Fail",
-                 "code": "" if i % 7 else "InvalidParameter.ResourceContentBad", "message": "bad"})
+        p.event(
+            {
+                "event": "finished",
+                "key": f"k{i}",
+                "state": "Success" if i % 7 else "Fail",
+                "code": "" if i % 7 else "InvalidParameter.ResourceContentBad",
+                "message": "bad",
+            }
+        )
     p.close()
 
 
@@ -30,7 +37,9 @@ def test_the_live_bar_fits_80_columns_with_its_counts_and_eta(monkeypatch: pytes
     monkeypatch.setenv("COLUMNS", "80")
     term = Terminal()
     drive(Progress(stream=term), 99_999, 300, 200)
-    lines = [re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", x) for x in term.getvalue().replace("\r", "\n").split("\n")]
+    lines = [
+        re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", x) for x in term.getvalue().replace("\r", "\n").split("\n")
+    ]
     bars = [x for x in lines if "ETA" in x]
     assert bars, term.getvalue()
     assert all(len(x.rstrip()) <= 80 for x in bars), [len(x) for x in bars]

@@ -10,14 +10,20 @@ from specrunner.locking import acquire
 
 from .conftest import HEADER, Workspace
 
-MANIFEST = HEADER + """\
+LONG = "videos/a-rather-long-folder-name/b-with-an-even-longer-file-name.mp4"
+MANIFEST = (
+    HEADER
+    + """\
 inputs: [videos/a.mp4, videos/b.mp4]
 rules:
   - {id: poster, time: 1s, output: "p/{FileName}.jpg"}
 """
+)
 
 
-def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws: Workspace, video_4s: Path) -> None:
+def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
     ws.write(MANIFEST)
@@ -26,8 +32,12 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws:
     ws.write(MANIFEST.replace("id: poster", "id: cover"))
     r = ws.cli("plan", ws.manifest, code=0)
     assert "2 to create" in r.stdout and "2 to forget" in r.stdout
+    assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in r.stdout
     r = ws.cli("state", "mv", ws.manifest, "poster", "cover", code=0)
-    assert "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout and "nothing was submitted" in r.stdout
+    assert (
+        "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout
+        and "nothing was submitted" in r.stdout
+    )
     r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
     assert "No changes." in r.stdout
     after = json.loads(ws.state.read_text())
@@ -41,8 +51,9 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(ws:
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
 
 
-def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(ws: Workspace,
-                                                                              video_4s: Path) -> None:
+def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
     ws.write(MANIFEST)
@@ -62,25 +73,24 @@ def test_state_mv_refuses_a_different_request_an_unknown_target_or_a_taken_key(w
 
 
 def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path) -> None:
-    long = "videos/b-with-a-name-long-enough-that-the-message-runs-past-sixty-columns.mp4"
     ws.add_video(video_4s, "videos/a.mp4")  # b is missing: its job fails with a long message
-    ws.write(MANIFEST.replace("videos/b.mp4", long))
+    ws.write(MANIFEST.replace("videos/b.mp4", LONG))
     ws.cli("apply", ws.manifest, code=3)
-    key = f"{long}::poster"
-    rec = json.loads(ws.state.read_text())["jobs"][key]
-    assert len(rec["message"]) > 60, rec
+    rec = json.loads(ws.state.read_text())["jobs"][f"{LONG}::poster"]
+    assert len(rec["message"]) > 60
     assert rec["message"] in ws.cli("show", ws.manifest, code=0).stdout
-    out = ws.cli("state", "show", ws.manifest, key, code=0).stdout
+    out = ws.cli("state", "show", ws.manifest, f"{LONG}::poster", code=0).stdout
     assert "code         = InvalidParameter.ResourceNotFound" in out
     assert rec["message"] in out and "time = 1s" in out and 'output = "p/{FileName}.jpg"' in out
-    doc = json.loads(ws.cli("state", "show", ws.manifest, key, "--format", "json").stdout)
+    doc = json.loads(ws.cli("state", "show", ws.manifest, f"{LONG}::poster", "--format", "json").stdout)
     assert doc["record"] == rec
-    r = ws.cli("state", "show", ws.manifest, key[:-1], code=1)
-    assert f"closest: {key}" in r.stderr and f"specrunner state list {ws.manifest}" in r.stderr
+    r = ws.cli("state", "show", ws.manifest, f"{LONG}::postr", code=1)
+    assert f"closest: {LONG}::poster" in r.stderr and f"specrunner state list {ws.manifest}" in r.stderr
 
 
 def test_lock_timeout_takes_a_duration_says_whom_it_waits_for_and_hints_a_working_command(
-        ws: Workspace, video_4s: Path) -> None:
+    ws: Workspace, video_4s: Path
+) -> None:
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(MANIFEST)
     ws.cli("apply", ws.manifest, "--timeout", "90s", code=3)
