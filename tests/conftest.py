@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -61,6 +63,10 @@ class Workspace:
 
     def out(self, key: str, bucket: str = "media-out") -> Path:
         return self.oss / bucket / key
+
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        """The full job records of the lock file."""
+        return json.loads(self.state.read_text())["jobs"]  # type: ignore[no-any-return]
 
     def cli(self, *args: str, code: int | None = None):  # noqa: ANN201
         result = self.runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
