@@ -43,8 +43,8 @@ def report(e: SpecrunnerError) -> int:
         if missing and len(e.diagnostics) == 1 and not json_errors.get():
             name = missing[0].file
             typer.echo(f"error: {name}: file not found", err=True)
-            typer.echo(f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter manifest",
-                       err=True)
+            typer.echo(f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter "
+                       "manifest", err=True)
             return e.exit_code
         if json_errors.get():
             typer.echo(json.dumps({"format_version": "1.0", "valid": False,
@@ -98,15 +98,16 @@ class SpecrunnerGroup(TyperGroup):
     """The root command: runs click in non-standalone mode and owns every exit."""
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         token = json_errors.set(False)
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var,
-                              standalone_mode=False, **extra)
+                              standalone_mode=False, windows_expand_args=windows_expand_args, **extra)
             code = rv if isinstance(rv, int) else 0
         except SystemExit as e:  # shell completion and click's own exits
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_ERROR)
-        except BaseException as e:  # noqa: BLE001 - this is the one place that maps everything
+        except BaseException as e:  # this is the one place that maps everything
             code = handle_exception(e)
         finally:
             json_errors.reset(token)
