@@ -45,7 +45,8 @@ NOT_CHANGES: tuple[Action, ...] = ("noop", "failed")
 
 def shown(action: str) -> Shown:
     """The name people see for an action ("poll" and "recover" are both shown as "resume")."""
-    return _SHOWN_AS.get(action, action)  # type: ignore[return-value]
+    # Callers hold an Action as str (executor's JobResult); any action but poll/recover is its own Shown.
+    return _SHOWN_AS.get(action, action)  # type: ignore[arg-type]
 
 
 class TargetError(SpecrunnerError):
@@ -81,7 +82,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         """Changes per shown action (the summary line), plus "poll" and "recover" apart."""
-        out = {a: 0 for a in SHOWN}
+        out: dict[str, int] = dict.fromkeys(SHOWN, 0)
         out.update(poll=0, recover=0)
         for c in self.changes:
             out[c.shown] += 1
@@ -122,7 +123,8 @@ def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[
             if not any(match(k, [g]) for k in keys):
                 raise TargetError(f"{flag} {g!r} matches no job key, input id or rule id"
                                   + _closest(g, keys),
-                                  hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them")
+                                  hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` "
+                                       "lists them")
     return {k for k in keys if (not targets or match(k, targets)) and not match(k, excludes)}
 
 
@@ -153,7 +155,8 @@ def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], 
     return Plan(tuple(changes))
 
 
-def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force_failed: bool = False) -> Change:
+def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *,
+            force_failed: bool = False) -> Change:
     if job is None:
         assert prior is not None
         return Change(key, "forget", "no longer in the manifest: dropped from the state, nothing deleted",
