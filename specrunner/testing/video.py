@@ -60,7 +60,8 @@ def make_video(
             image = Image.new("RGB", (width, height)) if index < black_frames else _draw_frame(
                 background, index, fps
             )
-            rgb: av.VideoFrame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]  # PyAV stub
+            # PyAV's stub leaves from_image unannotated; it returns a VideoFrame.
+            rgb: av.VideoFrame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
             frame = rgb.reformat(format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
