@@ -11,6 +11,11 @@ The exit codes below are the README's table; nothing else in the code base inven
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .diagnostics import Diagnostic
+
 EXIT_OK = 0
 EXIT_ERROR = 1  # bad input, refused, usage error, fatal backend error
 EXIT_CHANGES = 2  # plan --detailed-exitcode: there are changes
@@ -37,7 +42,8 @@ class SpecrunnerError(Exception):
 class ManifestError(SpecrunnerError):
     """The manifest cannot be read or is invalid. ``diagnostics`` holds every problem found."""
 
-    def __init__(self, message: str, diagnostics: list | None = None, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None, *,
+                 hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.diagnostics = diagnostics or []
 

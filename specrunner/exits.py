@@ -133,7 +133,7 @@ class SpecrunnerGroup(TyperGroup):
             code = rv if isinstance(rv, int) else 0
         except SystemExit as e:  # shell completion and click's own exits
             code = e.code if isinstance(e.code, int) else (0 if e.code is None else EXIT_ERROR)
-        except BaseException as e:  # noqa: BLE001 - this is the one place that maps everything
+        except BaseException as e:  # this is the one place that maps everything
             code = handle_exception(e)
         finally:
             json_errors.reset(token)

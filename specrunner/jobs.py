@@ -160,7 +160,8 @@ def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -
         config["SubOut"] = {"IsSptFrag": _s(rule.sub_out_is_spt_frag)}
     if rule.tile is not None:
         t = rule.tile
-        config["TileOutputFile"] = {"Bucket": t.bucket, "Location": t.location, "Object": encode_object(t.output)}
+        config["TileOutputFile"] = {"Bucket": t.bucket, "Location": t.location,
+                                    "Object": encode_object(t.output)}
         tile_out = {"Lines": str(t.lines), "Columns": str(t.columns), "Margin": str(t.margin),
                     "Padding": str(t.padding), "Color": t.color, "IsKeepCellPic": _s(t.keep_cells)}
         if t.cell_width is not None:
@@ -229,7 +230,8 @@ def expand(manifest: Manifest) -> list[Job]:
         mode = rule_mode(rule)
         summary = describe_rule(rule)
         legacy = legacy_entries(rule)
-        middle = tail = None
+        middle: str | None = None  # set with tail by the rule's first job
+        tail = ""
         for inp in manifest.inputs:
             if not rule.applies_to(inp.id):
                 continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -207,8 +208,9 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema())
 
 
-_JSON_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
-               "boolean": bool, "null": type(None)}
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
+    "boolean": bool, "null": type(None)}
 
 
 def _type_matches(instance: Any, type_: Any) -> bool:
@@ -256,6 +258,8 @@ def _schema_errors(data: dict[str, Any], add: Any) -> None:
 def _report(err: jsonschema.ValidationError, add: Any) -> None:
     path: PathT = tuple(err.absolute_path)
     v = err.validator
+    # The schema object holding the failed keyword: always a mapping for the keywords read below.
+    schema: Mapping[str, Any] = err.schema if isinstance(err.schema, Mapping) else {}
     if path and path[-1] in ("time", "interval") and v in ("anyOf", "pattern", "type", "minimum"):
         try:
             if path[-1] == "time":
@@ -266,7 +270,7 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
             add(path, f"{path[-1]}: {e}")
             return
     if v == "additionalProperties":
-        allowed = list(err.schema.get("properties", {}))
+        allowed = list(schema.get("properties", {}))
         extras = [k for k in err.instance if k not in allowed] if isinstance(err.instance, dict) else []
         for key in extras:
             close = _close_matches(key, allowed, n=1, cutoff=0.6)
@@ -278,15 +282,16 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         add(path, f"missing required key {missing!r}")
         return
     if v in ("anyOf", "oneOf"):
-        branches: dict[int, list[jsonschema.ValidationError]] = {}
+        branches: dict[str | int, list[jsonschema.ValidationError]] = {}
         for sub in err.context or []:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
-        options = err.schema[v]
+        options = schema[v]
         fitting = [i for i, b in enumerate(options)
                    if "type" in b and _type_matches(err.instance, b["type"]) and i in branches]
         # Among branches of the right type, prefer one whose required keys are all present.
         if isinstance(err.instance, dict):
-            fitting.sort(key=lambda i: not all(k in err.instance for k in options[i].get("required", [])))
+            instance: dict[str, Any] = err.instance
+            fitting.sort(key=lambda i: not all(k in instance for k in options[i].get("required", [])))
         if fitting:
             for sub in branches[fitting[0]]:
                 _report(sub, add)
@@ -298,17 +303,18 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         add(path, f"expected {_type_word(err.validator_value)}, got {_describe(err.instance)}")
         return
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        lo = err.schema.get("minimum", err.schema.get("exclusiveMinimum"))
-        hi = err.schema.get("maximum", err.schema.get("exclusiveMaximum"))
+        lo = schema.get("minimum", schema.get("exclusiveMinimum"))
+        hi = schema.get("maximum", schema.get("exclusiveMaximum"))
         name = path[-1] if path and isinstance(path[-1], str) else "value"
         rng = f"{lo}..{hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
         add(path, f"{name} = {_short(err.instance)} is out of range; allowed: {rng}")
         return
     if v == "enum":
-        allowed = ", ".join(repr(x) for x in err.validator_value)
-        close = _close_matches(str(err.instance), [str(x) for x in err.validator_value], n=1)
+        values = err.validator_value if isinstance(err.validator_value, list) else []
+        choices = ", ".join(repr(x) for x in values)
+        close = _close_matches(str(err.instance), [str(x) for x in values], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        add(path, f"{_short(err.instance)} is not one of {allowed}{hint}")
+        add(path, f"{_short(err.instance)} is not one of {choices}{hint}")
         return
     if v == "const":
         add(path, f"must be {err.validator_value!r}, got {_short(err.instance)}")
@@ -367,8 +373,8 @@ def _placeholders(template: str) -> list[str]:
 
 def _semantic_errors(data: dict[str, Any], add: Any) -> None:
     """Checks the schema cannot express. Defensive: the document may also have schema errors."""
-    target = data.get("target") if isinstance(data.get("target"), dict) else {}
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    target = _dict_at(data, "target")
+    defaults = _dict_at(data, "defaults")
     backend = target.get("backend", "local")
     if backend == "aliyun":
         if "root" in target:
@@ -382,8 +388,10 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
             if k in target:
                 add(("target", k), f"{k} is for the aliyun backend; remove it or set backend: aliyun", key=True)
 
-    inputs = data.get("inputs") if isinstance(data.get("inputs"), list) else []
+    inputs = _list_at(data, "inputs")
     input_ids: dict[str, int] = {}
+    iid: object
+    obj: object
     for i, item in enumerate(inputs):
         if isinstance(item, str):
             iid, obj, has_bucket, has_loc = item, item, False, False
@@ -415,7 +423,7 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
         if not has_loc and "location" not in defaults:
             add(("inputs", i), "no location: set defaults.location or this input's `location`")
 
-    rules = data.get("rules") if isinstance(data.get("rules"), list) else []
+    rules = _list_at(data, "rules")
     rule_ids: dict[str, int] = {}
     outputs: dict[tuple[str, str], str] = {}  # (bucket, resolved object pattern) -> job key
     for r, rule in enumerate(rules):
@@ -438,6 +446,16 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
             matched = [iid for iid in input_ids if any(fnmatch.fnmatchcase(iid, g) for g in globs)]
         if isinstance(rid, str):
             _check_collisions(rule, r, rid, matched, inputs, input_ids, defaults, outputs, add)
+
+
+def _dict_at(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _list_at(data: dict[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
 
 
 def _check_object_key(key: str, path: PathT, add: Any) -> None:
@@ -685,14 +703,14 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
     )
 
 
-def _close_matches(word: str, options: list[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
+def _close_matches(word: str, options: Sequence[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
     """difflib's hint, skipped for absurd words: it indexes every character of ``word`` first."""
     if len(word) > MAX_HINT_CHARS:
         return []
     return difflib.get_close_matches(word, options, n=n, cutoff=cutoff)
 
 
-def _duration(fn: Any, value: Any) -> int:
+def _duration(fn: Callable[[Any], int], value: Any) -> int:
     """``durations.*`` with every failure as a DurationError.
 
     Hostile texts that match the schema's pattern otherwise escape as ValueError (``int()`` of a

@@ -45,7 +45,8 @@ NOT_CHANGES: tuple[Action, ...] = ("noop", "failed")
 
 def shown(action: str) -> Shown:
     """The name people see for an action ("poll" and "recover" are both shown as "resume")."""
-    return _SHOWN_AS.get(action, action)  # type: ignore[return-value]
+    # Callers hold an Action as str (executor's JobResult); any action but poll/recover is its own Shown.
+    return _SHOWN_AS.get(action, action)  # type: ignore[arg-type]
 
 
 class TargetError(SpecrunnerError):
@@ -81,7 +82,7 @@ class Plan:
 
     def counts(self) -> dict[str, int]:
         """Changes per shown action (the summary line), plus "poll" and "recover" apart."""
-        out = {a: 0 for a in SHOWN}
+        out: dict[str, int] = dict.fromkeys(SHOWN, 0)
         out.update(poll=0, recover=0)
         for c in self.changes:
             out[c.shown] += 1

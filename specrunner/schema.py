@@ -20,7 +20,8 @@ def schema_path(name: str) -> Path:
 
 @cache
 def load_schema(name: str = MANIFEST_SCHEMA) -> dict[str, Any]:
-    return json.loads(schema_path(name).read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(schema_path(name).read_text(encoding="utf-8"))
+    return schema
 
 
 def schema_text(name: str = MANIFEST_SCHEMA) -> str:

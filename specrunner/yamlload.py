@@ -17,9 +17,9 @@ Timestamps are kept as the text the user wrote; ``!!binary`` is refused.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
-import math
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,11 @@ def _mark(node: yaml.Node) -> Mark:
     return Mark(m.line + 1, m.column + 1)
 
 
+def _event_mark(ev: yaml.Event) -> Mark:
+    m = ev.start_mark  # the parser sets it on every event it emits
+    return Mark(m.line + 1, m.column + 1) if m is not None else Mark(1, 1)
+
+
 def read_text(path: Path) -> str:
     """Read a manifest file as UTF-8 text; raise YamlError with a clear message otherwise."""
     try:
@@ -158,7 +163,7 @@ def _prescan(text: str) -> None:
             depth += 1
             nodes += 1
             if depth > MAX_DEPTH:
-                raise _too_deep(Mark(ev.start_mark.line + 1, ev.start_mark.column + 1))
+                raise _too_deep(_event_mark(ev))
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             depth -= 1
         elif kind is yaml.ScalarEvent or kind is yaml.AliasEvent:
@@ -166,7 +171,7 @@ def _prescan(text: str) -> None:
         else:
             continue
         if nodes > MAX_NODES:
-            raise _too_many(Mark(ev.start_mark.line + 1, ev.start_mark.column + 1))
+            raise _too_many(_event_mark(ev))
 
 
 def _expanded_size(root: yaml.Node) -> None:
@@ -304,15 +309,16 @@ class _Builder:
         if tag == _STR:
             return node.value
         if tag in (_INT, _FLOAT) and len(node.value) > MAX_NUMBER_CHARS:
-            raise YamlError(f"the number {_clip(node.value, 40)!r} is too long ({len(node.value)} characters; "
-                            f"the limit is {MAX_NUMBER_CHARS})", _mark(node), path)
+            raise YamlError(f"the number {_clip(node.value, 40)!r} is too long ({len(node.value)} "
+                            f"characters; the limit is {MAX_NUMBER_CHARS})", _mark(node), path)
         if tag in (_INT, _FLOAT, _BOOL, _NULL):
             try:
                 value = self._constructor.construct_object(node, deep=True)
             except Exception as e:  # ValueError, OverflowError, and KeyError from `!!bool maybe`, ...
                 what = "boolean" if tag == _BOOL else "number"
                 detail = f": {e}" if isinstance(e, (ValueError, OverflowError)) else ""
-                raise YamlError(f"invalid {what} {_clip(node.value, 40)!r}{detail}", _mark(node), path) from None
+                raise YamlError(f"invalid {what} {_clip(node.value, 40)!r}{detail}", _mark(node),
+                                path) from None
             if isinstance(value, float) and not math.isfinite(value):
                 raise YamlError(f"{_clip(node.value, 40)!r} is not a finite number", _mark(node), path)
             return value

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -254,7 +254,9 @@ def _proxies_for(ep: Endpoint) -> dict[str, None] | None:
         return {"http": None, "https": None}
     try:
         proxies = urllib.request.getproxies_environment()
-        if proxies and urllib.request.proxy_bypass_environment(ep.host, proxies):
+        # Undocumented, so typeshed omits it; present in every Python 3.
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if proxies and bypass(ep.host, proxies):
             return {"http": None, "https": None}
     except Exception:  # pragma: no cover - malformed NO_PROXY
         pass
@@ -408,7 +410,7 @@ class AliyunBackend:
                                            code="BadAnswer", http_status=200, request_id=rid)
             raise TransientBackendError(f"{self._where()}: the service answered 200 with {bad}",
                                         code="BadAnswer", http_status=200, request_id=rid)
-        return body
+        return cast(dict[str, Any], body)  # json.loads is untyped; any non-dict body raised above
 
     @staticmethod
     def _jobs(body: dict[str, Any]) -> list[RemoteJob]:
@@ -472,7 +474,7 @@ class AliyunBackend:
             state = "is disabled" if code.endswith("Inactive") else "does not exist"
             return CredentialsError(f"{where}: the AccessKey ID {mask(c.access_key_id)} {state} ({code}): "
                                     f"check {c.id_hint}", **kw)
-        if code.startswith("InvalidSecurityToken") or code.startswith("SecurityToken"):
+        if code.startswith(("InvalidSecurityToken", "SecurityToken")):
             return CredentialsError(f"{where}: the STS security token was refused ({code}): get a fresh token "
                                     "and set ALIBABA_CLOUD_SECURITY_TOKEN (with its AccessKey pair)", **kw)
         if code.startswith("InvalidTimeStamp"):

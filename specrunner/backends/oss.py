@@ -34,7 +34,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import oss2
@@ -91,7 +91,7 @@ def parse_endpoint(value: str, source: str) -> Endpoint:
     return Endpoint(parts.scheme.lower(), parts.netloc, host)
 
 
-def endpoint_for(location: str, env: dict[str, str] | None = None) -> Endpoint:
+def endpoint_for(location: str, env: Mapping[str, str] | None = None) -> Endpoint:
     env = os.environ if env is None else env
     override = (env.get(ENDPOINT_ENV) or "").strip()
     if override:
@@ -184,7 +184,7 @@ class OssLister:
             attempt += 1
             try:
                 return client.list_objects_v2(prefix=prefix, continuation_token=token, max_keys=self.page_size)
-            except Exception as e:  # noqa: BLE001 - translated below, never leaked
+            except Exception as e:  # translated below, never leaked
                 err = self._translate(e, ep, where, bucket)
             if not err.transient or attempt >= self.attempts:
                 raise err from None
@@ -192,7 +192,7 @@ class OssLister:
 
     # ------------------------------------------------------------------ errors
 
-    def _clean(self, text: Any) -> str:
+    def _clean(self, text: object) -> str:
         text = " ".join(str(text or "").split())
         for s in (self.credential.access_key_secret, self.credential.security_token):
             if s:

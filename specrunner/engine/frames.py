@@ -418,7 +418,9 @@ class _Reader:
         further back, doubling the step, and finally rewind to the very beginning of the file.
         """
         start = self._stream.start_time or 0
-        step = max(1, math.ceil(1 / self._stream.time_base))
+        time_base = self._stream.time_base
+        assert time_base is not None  # _stream_info refused a stream without one
+        step = max(1, math.ceil(1 / time_base))
         back = 0
         while True:
             position = max(start, target - back)
@@ -527,7 +529,10 @@ def _to_image(frame: VideoFrame, size: tuple[int, int]) -> Image.Image:
     width, height = size
     shrinking = width < frame.width and height < frame.height
     interpolation = "AREA" if shrinking else "BICUBIC"
-    return frame.to_image(width=width, height=height, interpolation=interpolation, threads=0)
+    # PyAV's stub leaves to_image unannotated; it returns a PIL image.
+    image: Image.Image = frame.to_image(  # type: ignore[no-untyped-call]
+        width=width, height=height, interpolation=interpolation, threads=0)
+    return image
 
 
 # -------------------------------------------------------------------------------------- sprites

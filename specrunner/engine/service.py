@@ -130,6 +130,12 @@ def _loads_obj(text: Any, name: str) -> dict[str, Any]:
     return value
 
 
+def _copy(job: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a job record, through JSON (callers never share the cached record)."""
+    copied: dict[str, Any] = json.loads(json.dumps(job))
+    return copied
+
+
 def _int(cfg: dict[str, Any], key: str, lo: int, hi: int | None = None) -> int | None:
     if key not in cfg or cfg[key] in (None, ""):
         return None
@@ -257,7 +263,7 @@ class SnapshotService:
             raise ServiceError("InvalidParameter", "OutputFile.Object must contain {Count} when Num != 1")
         if user_data is not None and len(user_data.encode()) > 1024:
             raise ServiceError("InvalidParameter.OutOfRange", "UserData is longer than 1024 bytes")
-        job = {
+        job: dict[str, Any] = {
             "Id": uuid.uuid4().hex, "State": "Submitted", "Code": "", "Message": "", "Count": "0",
             "TileCount": "0", "UserData": user_data or "", "PipelineId": pipeline_id or "",
             "CreationTime": utc_now(), "Input": {"Bucket": in_bucket, "Location": in_loc, "Object": inp["Object"]},
@@ -327,7 +333,7 @@ class SnapshotService:
         with self._lock:
             cached = self._cache.get(jid)
             if cached is not None and cached["State"] in ("Success", "Fail"):
-                return json.loads(json.dumps(cached))
+                return _copy(cached)
         path = self._job_path(jid)
         if path is None:
             return None
@@ -337,7 +343,7 @@ class SnapshotService:
             return None
         with self._lock:
             self._cache[jid] = job
-        return json.loads(json.dumps(job))
+        return _copy(job)
 
     @staticmethod
     def _public(job: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import glob
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from ..errors import SpecrunnerError
@@ -26,6 +26,9 @@ from ..jobs import Job, split_key
 from ..manifest import Manifest, resolve_template
 from ..state import StateDoc
 from .model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
+
+if TYPE_CHECKING:
+    from ..engine.service import ObjectStore
 
 CELL_MAX_WIDTH = 320
 SPRITE_MAX_WIDTH = 960
@@ -131,8 +134,10 @@ def _shots(request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None
         found = files.find(obj)
         if files.root is not None and not found:
             missing.append(obj)
-        for real_obj, path, real_time in found or [(obj, None, None)]:
-            shot = Shot(kind, real_obj, int(index) if index else (1 if kind == "cell" and m else None), file=path)
+        entries: list[tuple[str, Path | None, int | None]] = [*found] if found else [(obj, None, None)]
+        for real_obj, path, real_time in entries:
+            shot = Shot(kind, real_obj, int(index) if index else (1 if kind == "cell" and m else None),
+                        file=path)
             if real_time is not None:
                 shot.time_ms, shot.approx = real_time, False
             (sprites if kind == "sprite" else cells).append(shot)
@@ -151,7 +156,8 @@ def _shots(request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None
 
 def _label_sprites(sprites: list[Shot], cfg: dict[str, Any], count: int,
                    times: list[tuple[int | None, bool]]) -> None:
-    tile = cfg.get("TileOut") if isinstance(cfg.get("TileOut"), dict) else {}
+    tile = cfg.get("TileOut")
+    tile = tile if isinstance(tile, dict) else {}
     try:
         lines, columns = int(tile.get("Lines", 10)), int(tile.get("Columns", 10))
     except (TypeError, ValueError):
@@ -224,7 +230,7 @@ class _Files:
 
     def __init__(self, root: Path | None) -> None:
         self.root = root
-        self._store: Any = None
+        self._store: ObjectStore | None = None
         self._durations: dict[Path, int | None] = {}
         if root is not None:
             from ..engine.service import ObjectStore
@@ -248,12 +254,12 @@ class _Files:
             p = self.path(bucket, key)
             return [(obj, p, None)] if p is not None and p.is_file() else []
         base = self.path(bucket, key.replace("{SnapshotTime}", "0"))
-        if base is None:
+        if base is None or self._store is None:
             return []
         bucket_dir = self._store.root / bucket
         pattern = glob.escape(key).replace("{SnapshotTime}", "[0-9]*")
         rx = re.compile(re.escape(key).replace(re.escape("{SnapshotTime}"), r"(\d+)"))
-        found = []
+        found: list[tuple[str, Path, int | None]] = []
         for p in sorted(bucket_dir.glob(pattern)):
             rel = p.relative_to(bucket_dir).as_posix()
             m = rx.fullmatch(rel)

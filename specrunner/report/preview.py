@@ -86,11 +86,12 @@ def assign(manifest: Manifest, real_root: Path | None, samples: list[Path] | Non
                 out.append(Assignment(inp.id, obj, src, f"sample {src.name} (no sample named {base}; "
                                       f"samples in name order{f', first {first}' if first else ''})"))
             continue
-        src = _real_input(real_root, inp.bucket, inp.object)
-        if src is None:
-            out.append(Assignment(inp.id, obj, None, "its own file is missing: the job fails as a real run would"))
+        own = _real_input(real_root, inp.bucket, inp.object)
+        if own is None:
+            out.append(Assignment(inp.id, obj, None, "its own file is missing: the job fails as a real run "
+                                  "would"))
         else:
-            out.append(Assignment(inp.id, obj, src, "its own file"))
+            out.append(Assignment(inp.id, obj, own, "its own file"))
     return out
 
 

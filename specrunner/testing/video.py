@@ -60,7 +60,9 @@ def make_video(
             image = Image.new("RGB", (width, height)) if index < black_frames else _draw_frame(
                 background, index, fps
             )
-            frame = av.VideoFrame.from_image(image).reformat(format="yuv420p")
+            # PyAV's stub leaves from_image unannotated; it returns a VideoFrame.
+            rgb: av.VideoFrame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
+            frame = rgb.reformat(format="yuv420p")
             frame.pts = index
             frame.time_base = Fraction(1, fps)
             container.mux(stream.encode(frame))
@@ -101,6 +103,8 @@ def _add_stream(
 ) -> av.video.stream.VideoStream:
     options = {"x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0", "preset": "veryfast"}
     stream = container.add_stream(codec, rate=fps, options=options if codec == "libx264" else {})
+    if not isinstance(stream, av.video.stream.VideoStream):
+        raise ValueError(f"{codec!r} is not a video codec")
     stream.width = width
     stream.height = height
     stream.pix_fmt = "yuv420p"
