@@ -352,12 +352,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
+    def do_PUT(self) -> None:  # OSS objects (remote state), served by emulator/oss.py
+        self._serve("PUT")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
         if split.path not in ("", "/") or (self.headers.get("Authorization") or "").startswith("OSS "):
-            self._serve_oss(method, split.path, split.query)
+            self._serve_oss(method, split.path, split.query, body)
             return
         params = parse_qsl(split.query, keep_blank_values=True)
         ctype = (self.headers.get("Content-Type") or "").lower()
@@ -380,7 +389,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _serve_oss(self, method: str, path: str, query: str) -> None:
+    def _serve_oss(self, method: str, path: str, query: str, body: bytes = b"") -> None:
+        from .oss import handle_object, is_object_request
+
+        if is_object_request(method, path):
+            obj = handle_object(self.server.emulator, method, path, query, list(self.headers.items()), body)
+            if obj.drop:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self.send_response(obj.status)
+            self.send_header("Date", email.utils.formatdate(usegmt=True))
+            self.send_header("Content-Type", "application/octet-stream" if obj.status < 300 else "application/xml")
+            for k, v in obj.headers.items():
+                if k != "Content-Length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", obj.headers.get("Content-Length", str(len(obj.body))))
+            self.send_header("x-oss-request-id", obj.request_id)
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(obj.body)
+            return
         answer = self.server.emulator.handle_oss(method, path, query, list(self.headers.items()))
         self.send_response(answer.status)
         self.send_header("Date", email.utils.formatdate(usegmt=True))
