@@ -363,6 +363,7 @@ class Executor:
                 self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
             if self.submit_bucket is not None:
                 self.submit_bucket.acquire()
+            self.store.before_submit()  # a remote state's lock still held, with time to spare
             try:
                 return self.backend.submit(job.request, user_data)
             except UncertainSubmitError as e:
