@@ -28,8 +28,11 @@ IP and localhost endpoints) lists the files under ``<root>/<bucket>/``, with ``p
 OSS signature V1 (``Authorization: OSS <AccessKeyId>:<Signature>``, HMAC-SHA1 over the verb, Content-MD5,
 Content-Type, Date, the ``x-oss-*`` headers and the resource with its sub-resources, as oss2 signs);
 ``x-oss-security-token`` is accepted for a configured AccessKeyId. Any path other than ``/`` (or an
-``OSS`` Authorization header) is an OSS request; other OSS operations are refused (501 NotImplemented).
-Latency applies to OSS requests too; the other faults (throttling, 5xx, drops) are for the MTS actions.
+``OSS`` Authorization header) is an OSS request; object calls (``/<bucket>/<key>``: Put with
+forbid-overwrite, Get, Head, Delete, Append, for remote state) are served by ``emulator/oss.py``; other
+OSS operations are refused (501 NotImplemented). Latency applies to OSS requests too; the MTS faults
+(throttling, 5xx, drops) are for the MTS actions, object calls have their own (``oss_error_rate``,
+``oss_drop_rate``).
 """
 
 from __future__ import annotations
@@ -770,8 +773,8 @@ class Emulator:
         try:
             self._oss_authenticate(method, bucket, key, params, headers)
             if action != "ListObjectsV2":
-                raise OssError(501, "NotImplemented", f"The emulator serves OSS ListObjectsV2 only "
-                               f"(GET /<bucket>/?list-type=2), not {action}.")
+                raise OssError(501, "NotImplemented", f"The emulator serves OSS ListObjectsV2 "
+                               f"(GET /<bucket>/?list-type=2) and object calls only, not {action}.")
             if pdict.get("list-type") != "2":
                 raise OssError(400, "InvalidArgument", "list-type must be 2.", ArgumentName="list-type",
                                ArgumentValue=pdict.get("list-type", ""))
