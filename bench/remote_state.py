@@ -19,6 +19,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -38,9 +39,10 @@ def main(argv: list[str] | None = None) -> int:
     folder = bench.WORK / "remote-state"
     text = bench.header("aliyun") + bench.inputs_yaml(inputs) + bench.async_rules(10)
     local = bench.write_manifest(folder / "local", "tp.yaml", text)
-    remote = bench.write_manifest(folder / "remote", "tp.yaml", text.replace("inputs:\n", STATE + "inputs:\n", 1))
+    remote = bench.write_manifest(folder / "remote", "tp.yaml",
+                                  text.replace("inputs:\n", STATE + "inputs:\n", 1))
     limits = dict(latency_ms=bench.LATENCY_MS, submit_qps=bench.LIMIT_SUBMIT, query_qps=bench.LIMIT_QUERY)
-    results: dict[str, list[dict[str, object]]] = {"local": [], "remote": []}
+    results: dict[str, list[dict[str, Any]]] = {"local": [], "remote": []}
     for rep in range(args.reps):
         for kind, manifest in (("local", local), ("remote", remote)):
             for p in manifest.parent.glob("tp.lock.json*"):
@@ -57,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
             r["jobs_per_s"] = njobs / float(r["seconds"])
             r["oss_state_calls"] = oss_calls
             results[kind].append(r)
-            print(f"  {kind:6s} rep {rep + 1}: {njobs} jobs in {r['seconds']:.2f} s = {r['jobs_per_s']:.1f} jobs/s"
+            print(f"  {kind:6s} rep {rep + 1}: {njobs} jobs in {r['seconds']:.2f} s = "
+                  f"{r['jobs_per_s']:.1f} jobs/s"
                   f" ({oss_calls} OSS state calls)", flush=True)
     best = {k: max(float(r["jobs_per_s"]) for r in v) for k, v in results.items()}
     ratio = best["remote"] / best["local"]

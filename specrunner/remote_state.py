@@ -121,8 +121,8 @@ def locate(manifest_path: str | Path, state: str | Path | None) -> Path | OssSta
     if state is not None and remote is None:
         return Path(state)
     data = _manifest_block(mpath)
-    block = data.get("state") if isinstance(data.get("state"), dict) else None
-    defaults = data.get("defaults") if isinstance(data.get("defaults"), dict) else {}
+    block: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
+    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     if remote is None:
         if block is None or block.get("backend") != "oss" or not block.get("bucket") or not block.get("key"):
             return default_state_path(mpath)
@@ -224,7 +224,7 @@ class Objects:
 
     # ------------------------------------------------------------------ one call, retried
 
-    def _call(self, what: str, fn: Callable[[], Any], *, ok: Callable[[Any], Any] | None = None) -> Any:
+    def _call(self, what: str, fn: Callable[[], Any], *, ok: Callable[[Any, int], Any] | None = None) -> Any:
         """``fn()``; ``ok(exc)`` turns an expected OSS error into a result (or re-raises)."""
         import oss2
 
@@ -277,7 +277,8 @@ class Objects:
                 return None
             raise self._error(f"reading {key}", e)
 
-        return self._call(f"reading {key}", lambda: self.bucket.get_object(key).read(), ok=missing)  # type: ignore
+        data = self._call(f"reading {key}", lambda: self.bucket.get_object(key).read(), ok=missing)
+        return data if isinstance(data, bytes) else None
 
     def exists(self, key: str) -> bool:
         def missing(e: Any, attempt: int) -> bool:
@@ -285,7 +286,8 @@ class Objects:
                 return False
             raise self._error(f"looking up {key}", e)
 
-        return bool(self._call(f"looking up {key}", lambda: self.bucket.head_object(key) and True, ok=missing))
+        return bool(self._call(f"looking up {key}", lambda: self.bucket.head_object(key) and True,
+                               ok=missing))
 
     def put(self, key: str, data: bytes) -> None:
         self._call(f"writing {key}", lambda: self.bucket.put_object(key, data))
@@ -381,7 +383,8 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
             j.after = 0
         elif "sealed_by" in rec:
             j.sealed = True
-        elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and check_record(rec.get("record")) is None:
+        elif rec.get("op") == "put" and isinstance(rec.get("key"), str) \
+                and check_record(rec.get("record")) is None:
             jobs[rec["key"]] = rec["record"]
             j.after += 1
         elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
@@ -489,7 +492,8 @@ def read_lock(objs: Objects, gen: int) -> LockView | None:
     if gen <= 0:
         return None
     lease: list[bytes | None] = []
-    t = threading.Thread(target=lambda: lease.append(objs.get(objs.loc.lock_key(gen) + ".lease")), daemon=True)
+    t = threading.Thread(target=lambda: lease.append(objs.get(objs.loc.lock_key(gen) + ".lease")),
+                         daemon=True)
     t.start()  # both reads at once: one round trip instead of two
     try:
         info = _json(objs.get(objs.loc.lock_key(gen))) or {}
@@ -590,7 +594,8 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0) -> OssLock:
                                 hint="wait for that run to finish, or retry with --lock-timeout 5m; a dead "
                                      "holder stops blocking when its lease expires; `specrunner force-unlock "
                                      "LOCK_ID` releases it at once")
-            time.sleep(min(1.0, max(0.05, deadline - time.monotonic()), max(0.05, view.expires - time.time())))
+            time.sleep(min(1.0, max(0.05, deadline - time.monotonic()),
+                           max(0.05, view.expires - time.time())))
             continue
         expires = time.time() + lease
         info = {"id": str(uuid.uuid4()), "operation": operation, "who": _who(), "pid": os.getpid(),
@@ -786,7 +791,8 @@ def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0) -> tuple[
     return lock, store
 
 
-def push(loc: OssState, data: bytes, source: Path, *, force: bool = False, lock_timeout: float = 0.0) -> StateDoc:
+def push(loc: OssState, data: bytes, source: Path, *, force: bool = False,
+         lock_timeout: float = 0.0) -> StateDoc:
     """Replace the remote lock file by ``data`` (a lock file's bytes), under the lock."""
     new = decode_state(data, source)
     objs = Objects(loc)
@@ -799,7 +805,8 @@ def push(loc: OssState, data: bytes, source: Path, *, force: bool = False, lock_
                 raise StateError(f"{source} belongs to another state (lineage {new.lineage}) than {loc.url} "
                                  f"(lineage {cur.lineage})", hint="push it elsewhere, or pass --force")
             if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
-                raise StateError(f"{source} (serial {new.serial}) is older than {loc.url} (serial {cur.serial})",
+                raise StateError(f"{source} (serial {new.serial}) is older than {loc.url} "
+                                 f"(serial {cur.serial})",
                                  hint="`specrunner state pull` the newer one first, or pass --force")
         header = {"journal": 2, "generation": lock.gen, "lock": lock.info["id"], "lineage": new.lineage}
         try:

@@ -68,7 +68,8 @@ def push_bytes(where: Path | object, data: bytes, source: Path, *, force: bool, 
                 raise StateError(f"{source} belongs to another state (lineage {new.lineage}) than {where} "
                                  f"(lineage {cur.lineage})", hint="push it elsewhere, or pass --force")
             if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
-                raise StateError(f"{source} (serial {new.serial}) is older than {where} (serial {cur.serial})",
+                raise StateError(f"{source} (serial {new.serial}) is older than {where} "
+                                 f"(serial {cur.serial})",
                                  hint="`specrunner state pull` the newer one first, or pass --force")
         atomic_write(where, data)
         try:
@@ -102,7 +103,8 @@ def push(
     manifest: ManifestArg,
     file: Annotated[Path, typer.Argument(help="A lock file (e.g. from `state pull`).", show_default=False)],
     state: StateOpt = None,
-    force: Annotated[bool, typer.Option("--force", help="Push even another lineage or an older serial.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Push even another lineage or an older serial.")] = False,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state "
                                                                         "lock.")] = 0.0,
 ) -> None:

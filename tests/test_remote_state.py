@@ -97,7 +97,8 @@ def test_emulator_oss_faults_apply_to_object_calls(emu: Emulator) -> None:
 # ------------------------------------------------------------------------------------ commands
 
 
-def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: Emulator, tmp_path: Path) -> None:
+def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: Emulator,
+                                                                          tmp_path: Path) -> None:
     m = remote_manifest(tmp_path / "runner")
     cli_run("apply", m, "-q", code=0)
     assert not list((tmp_path / "runner").glob("*.lock.json*"))  # nothing local
@@ -136,7 +137,8 @@ def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: E
     assert "1 created" in res.output  # type: ignore[attr-defined]
 
 
-def test_state_url_without_a_location_says_what_to_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_url_without_a_location_says_what_to_add(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     m = tmp_path / "m.yaml"
     m.write_text(manifest(1).replace("defaults: {location: oss-cn-shanghai, ", "defaults: {"))
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
@@ -191,8 +193,8 @@ def test_ten_waiters_racing_for_an_expired_lock_exactly_one_wins_and_the_old_hol
     assert new.get("a::r") is not None  # what the old holder journaled is kept
     # The old holder wakes up: it can neither journal an intent nor commit over the new holder.
     with pytest.raises(StateWriteError, match="took over"):
-        old.put("b::r", {"fingerprint": "f", "mode": "sync", "intent": {"tag": "t", "since": "2026-01-01T00:00:00Z"}},
-                durable=True)
+        old.put("b::r", {"fingerprint": "f", "mode": "sync",
+                         "intent": {"tag": "t", "since": "2026-01-01T00:00:00Z"}}, durable=True)
     with pytest.raises(StateWriteError):
         old.before_submit()
     with pytest.raises(StateWriteError):
@@ -233,7 +235,8 @@ def test_two_runners_on_one_remote_state_exactly_one_applies(tmp_path: Path) -> 
     with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=3, latency_ms=10) as e:
         env = {**_env(e.url), "SPECRUNNER_OSS_ENDPOINT": e.url}
         a, b = remote_manifest(tmp_path / "a", 4), remote_manifest(tmp_path / "b", 4)
-        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q"), _popen(b.parent, env, "apply", "m.yaml", "-q")]
+        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q"),
+                 _popen(b.parent, env, "apply", "m.yaml", "-q")]
         results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
         codes = sorted(r[0] for r in results)
         assert codes == [0, 1], results

@@ -83,8 +83,9 @@ def _etag(data: bytes) -> str:
 
 
 def _meta(path: Path, data: bytes) -> dict[str, str]:
+    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
     h = {"ETag": _etag(data), "x-oss-object-type": "Appendable" if path in _appendable else "Normal",
-         "Last-Modified": datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")}
+         "Last-Modified": modified}
     if path in _appendable:
         h["x-oss-next-append-position"] = str(len(data))
     return h
@@ -130,8 +131,8 @@ def handle_object(emu: Emulator, method: str, path: str, query: str, headers: li
         from .server import log
 
         log.exception("emulator: internal error (OSS object)")
-        e = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
-        answer = ObjectAnswer(500, emu._oss_error(e, rid, host, bucket).encode("utf-8"), rid, e.code)
+        err = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
+        answer = ObjectAnswer(500, emu._oss_error(err, rid, host, bucket).encode("utf-8"), rid, err.code)
     entry["status"] = None if answer.drop else answer.status
     entry["code"] = "" if answer.drop else answer.code
     if answer.drop:

@@ -122,7 +122,8 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
             except SpecrunnerError:
                 fig.corrupt += 1
             if log:
-                print(f"run {fig.runs}: exit {proc.returncode} kills {fig.kills}: {text.strip()[-300:]}", flush=True)
+                print(f"run {fig.runs}: exit {proc.returncode} kills {fig.kills}: {text.strip()[-300:]}",
+                      flush=True)
             if fig.runs > kills + 50:
                 raise AssertionError(f"apply never finished after {fig.runs} runs:\n{text}")
             if proc.returncode == 0:
