@@ -92,7 +92,8 @@ def parse_url(value: str | Path) -> OssState | None:
     rest = s[len("oss:"):].lstrip("/")
     bucket, _, key = rest.partition("/")
     if not bucket or not key or key.endswith("/"):
-        raise StateError(f"--state {s}: write oss://BUCKET/KEY, e.g. oss://team-state/specrunner/m.lock.json")
+        raise StateError(f"--state oss://{rest}: write oss://BUCKET/KEY, e.g. "
+                         "oss://team-state/specrunner/m.lock.json")
     return OssState(bucket, key)
 
 
