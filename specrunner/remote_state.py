@@ -576,9 +576,10 @@ class OssLock:
         self.release()
 
 
-def acquire(objs: Objects, operation: str, *, timeout: float = 0.0) -> OssLock:
-    """Take generation g + 1 once generation g is released or its lease expired; exactly one of
-    any number of racing callers creates it. Raises LockError naming the holder."""
+def acquire(objs: Objects, operation: str, *, timeout: float = 0.0, force_id: str | None = None) -> OssLock:
+    """Take generation g + 1 once generation g is released or its lease expired (or is the lock
+    ``force_id``); exactly one of any number of racing callers creates it. Raises LockError naming
+    the holder."""
     loc = objs.loc
     lease = lease_seconds()
     deadline = time.monotonic() + max(0.0, timeout)
@@ -589,7 +590,7 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0) -> OssLock:
             g += 1
         probed = False
         view = read_lock(objs, g)
-        if view is not None and view.live():
+        if view is not None and view.live() and not (force_id and view.info.get("id") == force_id):
             if time.monotonic() >= deadline:
                 raise LockError(f"the state {loc.url} is locked by {view.describe()}",
                                 hint="wait for that run to finish, or retry with --lock-timeout 5m; a dead "
@@ -619,7 +620,8 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0) -> OssLock:
 
 
 def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
-    """Release the current lock whoever holds it: safe, since the next holder fences the old one."""
+    """Take the lock ``lock_id`` over at once and release it: the takeover seals the holder's journal,
+    so even a live holder is fenced off (its next write fails and it stops submitting)."""
     objs = Objects(loc)
     view = read_lock(objs, latest_generation(objs))
     if view is None or not view.live():
@@ -627,9 +629,9 @@ def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
     if view.info.get("id") != lock_id:
         raise LockError(f"lock id {lock_id!r} does not match the current lock {view.info.get('id')!r}",
                         hint="copy the id from the error that names the holder")
-    objs.put(loc.lock_key(view.gen) + ".lease",
-             _line({"id": lock_id, "released": True, "forced_by": _who(), "expires": _now_iso(),
-                    "expires_unix": time.time()}))
+    lock, store = open_run(loc, "force-unlock", force_id=lock_id)
+    store.close()
+    lock.release()
     return view.info
 
 
@@ -769,10 +771,11 @@ class OssStore(StateStore):
             pass
 
 
-def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0) -> tuple[OssLock, OssStore]:
+def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0, *,
+             force_id: str | None = None) -> tuple[OssLock, OssStore]:
     """Lock, fence the older generations, and start this generation's journal."""
     objs = Objects(loc)
-    lock = acquire(objs, operation, timeout=lock_timeout)
+    lock = acquire(objs, operation, timeout=lock_timeout, force_id=force_id)
     try:
         found = seal_below(objs, lock.gen)
         j = found[1] if found is not None else Journal()

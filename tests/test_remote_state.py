@@ -332,3 +332,17 @@ def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
         assert offset > 0
         carrier = [a for pos, a in appends if pos <= offset][-1]
         assert t(carrier, end=True) <= t(s), (carrier, s)
+
+
+def test_force_unlock_takes_a_live_lock_over_and_fences_its_holder(emu: Emulator, tmp_path: Path) -> None:
+    lock, store = open_run(LOC, "apply")
+    m = remote_manifest(tmp_path / "runner")
+    res = cli_run("apply", m, "-q", "--state", LOC.url, code=1)
+    assert lock.info["id"] in res.output  # type: ignore[attr-defined]  # named, to force-unlock
+    cli_run("force-unlock", m, "wrong-id", "--state", LOC.url, code=1)
+    cli_run("force-unlock", m, lock.info["id"], "--state", LOC.url, code=0)
+    with pytest.raises(StateWriteError, match="took over"):
+        store.put("a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J"},
+                  durable=True)
+    lock.release()
+    cli_run("apply", m, "-q", "--state", LOC.url, code=0)
