@@ -763,6 +763,11 @@ class OssStore(StateStore):
     def _drop_journal(self) -> None:
         self._entries = 0
 
+    def _dump_errored(self, err: OSError) -> StateWriteError:
+        """After a failed append nothing more is written: what was appended before is the state."""
+        return StateWriteError(f"{err}", hint="rerun: the next run replays what this one recorded in OSS "
+                                              "and finds the jobs it submitted")
+
     def close(self) -> None:
         try:
             if self._broken is None:
