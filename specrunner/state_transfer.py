@@ -71,6 +71,8 @@ def push_bytes(where: Path | object, data: bytes, source: Path, *, force: bool, 
                 raise StateError(f"{source} (serial {new.serial}) is older than {where} "
                                  f"(serial {cur.serial})",
                                  hint="`specrunner state pull` the newer one first, or pass --force")
+        if where.exists():  # the version replaced, as a run's commit keeps it
+            atomic_write(where.with_name(where.name + ".backup"), where.read_bytes())
         atomic_write(where, data)
         try:
             journal_path(where).unlink()
