@@ -514,6 +514,7 @@ class OssLock:
     info: dict[str, Any]
     lease: float
     stale_cleaned: dict[str, Any] | None = None
+    previous: list[bytes | None] = field(default_factory=list)  # journal gen - 1, read during the create
     valid_until: float = 0.0  # monotonic: the lease as this holder knows it, from its last renewal
     lost: str | None = None  # why this holder may no longer write
     on_tick: Callable[[], None] | None = None
@@ -604,10 +605,26 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0, force_id: st
                 "created": _now_iso(), "version": __version__, "generation": g + 1, "lease_seconds": lease,
                 "expires": _now_iso(expires), "expires_unix": expires}
         sent = time.monotonic()
-        if objs.create(loc.lock_key(g + 1), _line(info)):
+        previous: list[bytes | None] = []  # read at the same time: the first thing a new holder needs
+
+        def read_previous(gen: int = g) -> None:
+            try:
+                previous.append(objs.get(loc.journal_key(gen)))
+            except SpecrunnerError:  # read again after the create
+                pass
+
+        reader = threading.Thread(target=read_previous, daemon=True)
+        if g > 0:
+            reader.start()
+        try:
+            created = objs.create(loc.lock_key(g + 1), _line(info))
+        finally:
+            if g > 0:
+                reader.join()
+        if created:
             break
     stale = view.info if view is not None and not view.released else None
-    lock = OssLock(objs, g + 1, info, lease, stale_cleaned=stale, valid_until=sent + lease)
+    lock = OssLock(objs, g + 1, info, lease, stale_cleaned=stale, previous=previous, valid_until=sent + lease)
     def hint() -> None:
         try:
             objs.put(f"{loc.key}.head", str(lock.gen).encode())
@@ -638,14 +655,17 @@ def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ the store
 
 
-def seal_below(objs: Objects, gen: int) -> tuple[int, Journal] | None:
+def seal_below(objs: Objects, gen: int,
+               previous: list[bytes | None] | None = None) -> tuple[int, Journal] | None:
     """Seal every journal below ``gen`` down to the newest one with a header, and return that one:
-    from here on no older holder can add to it."""
+    from here on no older holder can add to it. ``previous``: journal ``gen - 1`` as read a moment
+    ago (if stale, the sealing append misses its position and the journal is read again)."""
     seal = _line({"sealed_by": gen})
+    early = list(previous or [])
     for g in range(gen - 1, 0, -1):
         key = objs.loc.journal_key(g)
         while True:
-            data = objs.get(key)
+            data = early.pop() if early else objs.get(key)
             if data is None:
                 try:
                     objs.append(key, 0, seal)
@@ -746,14 +766,18 @@ class OssStore(StateStore):
         with self._lock:
             if (self._committed is None and not self.doc.jobs) or self._unchanged():
                 return False
-        self._sync(self._written)
         with self._sync_lock:
+            if self._broken is not None:
+                raise self._dump_errored(self._broken)
             with self._lock:
                 serial = self.doc.serial + 1
                 doc = StateDoc(self.doc.lineage, serial, dict(self.doc.jobs))
+                target = self._written
+                pending = self._pending.take()
             data = encode_state(doc.to_json())
             self.lock.check()
-            self._push(_block({"commit": serial}, data))
+            self._push(pending + _block({"commit": serial}, data))  # one append: lines, then the block
+            self._synced = max(self._synced, target)
             with self._lock:
                 self.doc.serial = serial
                 self._committed = doc
@@ -782,7 +806,7 @@ def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0, *,
     objs = Objects(loc)
     lock = acquire(objs, operation, timeout=lock_timeout, force_id=force_id)
     try:
-        found = seal_below(objs, lock.gen)
+        found = seal_below(objs, lock.gen, lock.previous)
         j = found[1] if found is not None else Journal()
         doc = j.doc or StateDoc(str(uuid.uuid4()), 0, {})
         header = {"journal": 2, "generation": lock.gen, "lock": lock.info["id"], "lineage": doc.lineage}
