@@ -10,7 +10,8 @@ A state ``oss://B/K`` is a set of objects beside the key ``K`` (``K`` itself is 
 ``K.journal/<g>``     an appendable object, the state as generation ``g`` left it: a header line and
                       the lock file's bytes as the codec wrote them (the *block*), then journal lines
                       (the intent before every Submit, the job id after it), then ``commit`` blocks,
-                      and finally the seal line written by the next holder.
+                      and finally the seal line written by the next holder. Once the next holder's
+                      journal carries its content, it is deleted (see ``_forget_journal``).
 
 Invariants:
 
@@ -293,6 +294,9 @@ class Objects:
     def put(self, key: str, data: bytes) -> None:
         self._call(f"writing {key}", lambda: self.bucket.put_object(key, data))
 
+    def delete(self, key: str) -> None:
+        self._call(f"deleting {key}", lambda: self.bucket.delete_object(key))
+
     def create(self, key: str, data: bytes) -> bool:
         """Create-if-absent. False: the key exists (and holds other bytes than ours)."""
         def exists(e: Any, attempt: int) -> bool:
@@ -426,10 +430,21 @@ def read_journals(objs: Objects, top: int) -> tuple[int, Journal] | None:
     return None
 
 
+def read_newest(objs: Objects) -> tuple[int, Journal] | None:
+    """The newest journal with a header. A journal is deleted only once a newer generation exists:
+    if one appeared while reading, read again from it."""
+    for _ in range(5):
+        top = latest_generation(objs)
+        found = read_journals(objs, top)
+        if not objs.exists(objs.loc.lock_key(top + 1)):
+            return found
+    return found
+
+
 def read_remote(loc: OssState, objs: Objects | None = None) -> StateDoc | None:
     """The state as the newest generation left it (committed plus journaled), without locking."""
     objs = objs or Objects(loc)
-    found = read_journals(objs, latest_generation(objs))
+    found = read_newest(objs)
     if found is None:
         return None
     doc = found[1].doc
@@ -439,7 +454,7 @@ def read_remote(loc: OssState, objs: Objects | None = None) -> StateDoc | None:
 def pull(loc: OssState) -> bytes | None:
     """The current lock file: the newest block's own bytes when nothing was journaled after it."""
     objs = Objects(loc)
-    found = read_journals(objs, latest_generation(objs))
+    found = read_newest(objs)
     if found is None:
         return None
     j = found[1]
@@ -800,6 +815,20 @@ class OssStore(StateStore):
             pass
 
 
+def _forget_journal(objs: Objects, gen: int) -> None:
+    """Delete journal ``gen`` (best effort, in the background): everything in it is now in the new
+    generation's journal. Safe for fencing: it had a header, so its holder can only append past
+    position 0, which fails on a missing object as on a sealed one. Journals that never got a header
+    (sealed empty) and lock objects are kept: re-creating either would revive an old generation."""
+    def run() -> None:
+        try:
+            objs.delete(objs.loc.journal_key(gen))
+        except SpecrunnerError:
+            pass
+
+    threading.Thread(target=run, name="state-gc", daemon=True).start()
+
+
 def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0, *,
              force_id: str | None = None) -> tuple[OssLock, OssStore]:
     """Lock, fence the older generations, and start this generation's journal."""
@@ -824,6 +853,8 @@ def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0, *,
             raise LockError(f"lost the lock on {loc.url} before starting (its lease expired)") from None
         store = OssStore(objs, lock, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed, position)
         store.bytes_written = len(data)
+        if found is not None:
+            _forget_journal(objs, found[0])
     except BaseException:
         lock.release()
         raise
@@ -852,6 +883,8 @@ def push(loc: OssState, data: bytes, source: Path, *, force: bool = False,
             objs.append(loc.journal_key(lock.gen), 0, _block(header, data))
         except Moved:
             raise LockError(f"lost the lock on {loc.url} before pushing (its lease expired)") from None
+        if found is not None:
+            _forget_journal(objs, found[0])
     finally:
         lock.release()
     return new
