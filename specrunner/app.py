@@ -41,6 +41,7 @@ class Context:
     state: StateDoc | None
     discovered: list[tuple[Any, int]] = field(default_factory=list)
     state_signature: Any = None  # state files' signature when `state` was read
+    remote: Any = None  # an OssState when the state lives in OSS (remote_state)
 
     @property
     def state_jobs(self) -> dict[str, dict[str, Any]]:
@@ -76,12 +77,19 @@ def _load_context(manifest_path: str | Path, state_path: str | Path | None = Non
                   lister: Any = None) -> Context:
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
-    spath = Path(state_path) if state_path else default_state_path(mpath)
+    from .remote_state import OssState, read_remote, resolve
+
+    where = resolve(manifest, mpath, state_path)
+    spath = where.path if isinstance(where, OssState) else where
     discovered: list[tuple[Any, int]] = []
     if manifest.discoveries:
         manifest, discovered = discover_inputs(manifest, lister)
     jobs = expand(manifest)
     check_collisions(jobs)
+    if isinstance(where, OssState):
+        ctx = Context(mpath, spath, manifest, jobs, read_remote(where), remote=where)
+        ctx.discovered = discovered
+        return ctx
     signature = state_signature(spath)  # before the read: a change after it is seen as a change
     ctx = Context(mpath, spath, manifest, jobs, read_state(spath))
     ctx.discovered = discovered
@@ -186,7 +194,8 @@ def save_plan(doc: dict[str, Any], out: Path) -> None:
     saved = json.loads(json.dumps(doc))
     base = out.resolve().parent
     for part in ("manifest", "state"):
-        saved[part]["path"] = os.path.relpath(Path(doc[part]["path"]).resolve(), base)
+        if not str(doc[part]["path"]).startswith("oss://"):
+            saved[part]["path"] = os.path.relpath(Path(doc[part]["path"]).resolve(), base)
     saved["paths_relative_to_plan_file"] = True
     atomic_write(out, (json.dumps(saved, indent=2, sort_keys=True) + "\n").encode())
 
@@ -229,7 +238,8 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
     if doc.get("paths_relative_to_plan_file"):
         base = path.resolve().parent
         for part in ("manifest", "state"):
-            doc[part]["path"] = os.path.relpath(base / doc[part]["path"])
+            if not str(doc[part]["path"]).startswith("oss://"):
+                doc[part]["path"] = os.path.relpath(base / doc[part]["path"])
     return doc
 
 
@@ -319,6 +329,14 @@ class Run:
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
         self.ctx = ctx
         self.operation = operation
+        if ctx.remote is not None:  # the state, its journal and its lock in OSS
+            from .remote_state import open_run
+
+            self.lock, self.store = open_run(ctx.remote, operation, lock_timeout)  # type: ignore[assignment]
+            doc = self.store.doc
+            ctx.state = StateDoc(doc.lineage, doc.serial, dict(doc.jobs)) \
+                if (self.store._committed is not None or doc.jobs) else None
+            return
         self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout,
                                        manifest=ctx.manifest_path)
         try:
@@ -515,10 +533,26 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
     return rec
 
 
-def state_remove(state_path: Path, keys: list[str], *, lock_timeout: float = 0.0,
+def state_remove(state_path: Any, keys: list[str], *, lock_timeout: float = 0.0,
                  manifest: Path | None = None) -> list[str]:
     from .errors import SpecrunnerError
     from .locking import acquire as _acquire
+    from .remote_state import OssState, open_run
+
+    if isinstance(state_path, OssState):
+        rlock, rstore = open_run(state_path, "state rm", lock_timeout)
+        try:
+            missing = [k for k in keys if k not in rstore.jobs]
+            if missing:
+                raise SpecrunnerError(f"not in the state: {', '.join(missing)}",
+                                      hint="`specrunner state list` shows the keys")
+            for k in keys:
+                rstore.delete(k, durable=True)
+            rstore.commit()
+            rstore.close()
+        finally:
+            rlock.release()
+        return keys
 
     lock = _acquire(state_path, "state rm", timeout=lock_timeout, manifest=manifest)
     try:

@@ -79,8 +79,7 @@ def main_options(
 
 
 ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False, metavar="MANIFEST")]
-StateOpt = Annotated[Path | None, typer.Option("--state", metavar="PATH",
-                                               help="State file. Default: <manifest dir>/<stem>.lock.json.")]
+StateOpt = Annotated[Path | None, typer.Option("--state", metavar="PATH", help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else <manifest dir>/<stem>.lock.json.")]
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]
 RunFormatOpt = Annotated[RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")]
 TargetOpt = Annotated[list[str] | None, typer.Option("--target", metavar="GLOB", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
@@ -363,13 +362,14 @@ def show(
     Example: specrunner show specs/demo.yaml
     """
     from . import render
-    from .state import default_state_path, read_state
+    from .remote_state import OssState, locate, read_any
 
-    spath = state or default_state_path(manifest)
     if fmt == Fmt.json:
         json_errors.set(True)
     _manifest_exists(manifest, state)
-    doc = read_state(spath)
+    where = locate(manifest, state)
+    spath = where.path if isinstance(where, OssState) else where
+    doc = read_any(where)
     rows = core.state_rows(doc)
     if fmt == Fmt.json:
         typer.echo(render.to_json({"format_version": "1.0", "kind": "specrunner-state", "state": str(spath),
@@ -491,13 +491,13 @@ def state_list(
 
     Example: specrunner state list specs/demo.yaml
     """
-    from .state import default_state_path, read_state
+    from .remote_state import locate, read_any
 
     _manifest_exists(manifest, state)
-    spath = state or default_state_path(manifest)
-    doc = read_state(spath)
+    where = locate(manifest, state)
+    doc = read_any(where)
     if doc is None:
-        typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.", err=True)
+        typer.echo(f"No state file at {where} yet: run `specrunner apply {manifest}`.", err=True)
     for row in core.state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
@@ -560,10 +560,10 @@ def state_rm(
 
     Example: specrunner state rm specs/demo.yaml videos/intro.mp4::poster
     """
-    from .state import default_state_path
+    from .remote_state import locate
 
     try:
-        removed = core.state_remove(state or default_state_path(manifest), keys, lock_timeout=lock_timeout,
+        removed = core.state_remove(locate(manifest, state), keys, lock_timeout=lock_timeout,
                                     manifest=manifest)
     except SpecrunnerError as e:
         _handle(e)
@@ -581,10 +581,12 @@ def force_unlock(
     Example: specrunner force-unlock specs/demo.yaml 1f0c2a9e-...
     """
     from .locking import force_unlock as _force
-    from .state import default_state_path
+    from .remote_state import OssState, locate
+    from .remote_state import force_unlock as _force_remote
 
     try:
-        info = _force(state or default_state_path(manifest), lock_id)
+        where = locate(manifest, state)
+        info = _force_remote(where, lock_id) if isinstance(where, OssState) else _force(where, lock_id)
     except SpecrunnerError as e:
         _handle(e)
     typer.echo(f"Unlocked: removed the lock of {core.describe_lock(info)}.")
@@ -629,6 +631,10 @@ def _register_extensions() -> None:
     """Commands that live in their own packages (each module imports only stdlib + typer at load)."""
     import importlib
 
+    from .state_transfer import pull, push
+
+    state_cli.command("pull")(pull)
+    state_cli.command("push")(push)
     for module, names in (("emulator.cli", ("emulator",)), ("report.cli", ("preview", "report"))):
         try:
             mod = importlib.import_module(f"specrunner.{module}")

@@ -190,6 +190,9 @@ class Executor:
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
+        # A store whose durable write is a round trip (remote state) gets the intents of the next
+        # submissions written ahead, many per durable write; each Submit still follows its own.
+        self._pre: dict[str, dict[str, str]] = {}
         # After an uncertain Submit, a lookup miss counts only after the backend's read timeout.
         self.uncertain_grace = 0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
         self.not_found_grace = float(getattr(backend, "not_found_grace", NOT_FOUND_GRACE))
@@ -279,7 +282,13 @@ class Executor:
                     poller = pool.submit(self._poll_round, pool, block=False)
                     next_poll = time.monotonic() + self.opt.poll_initial
 
-            for change in work:
+            batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
+            pre_upto = 0
+            for i, change in enumerate(work):
+                if batching and i >= pre_upto - width // 2 and pre_upto < len(work):
+                    start = max(i, pre_upto)
+                    self._prewrite_intents(work[start:start + width])
+                    pre_upto = start + width
                 while not slots.acquire(timeout=self.opt.poll_initial / 2):
                     maybe_poll()
                 if self.stop.is_set():
@@ -307,6 +316,21 @@ class Executor:
         return summary
 
     # ------------------------------------------------------------------ submit
+
+    def _prewrite_intents(self, changes: list[Change]) -> None:
+        """The write-ahead intents of new submissions among ``changes``, made durable together."""
+        wrote = False
+        for c in changes:
+            prior = c.prior or {}
+            resumes = c.action == "resume" and not prior.get("job_id") and prior.get("intent")
+            if c.job is None or resumes or c.key in self._pre:
+                continue
+            intent = {"tag": new_tag(), "since": _now_iso()}
+            self.store.put(c.key, self._record(c.job, intent))
+            self._pre[c.key] = intent
+            wrote = True
+        if wrote:
+            self.store.flush_durable()  # type: ignore[attr-defined]
 
     def _submit_one(self, change: Change) -> None:
         """Submit one job; an unexpected error leaves it unresolved (intent kept), never kills the run."""
@@ -361,7 +385,8 @@ class Executor:
             tag = intent["tag"]
             since_s = intent["since"]
         else:
-            tag, since_s = new_tag(), _now_iso()
+            pre = self._pre.pop(change.key, None)  # already durable (written ahead)
+            tag, since_s = (pre["tag"], pre["since"]) if pre else (new_tag(), _now_iso())
         intent = {"tag": tag, "since": since_s}
         # The write-ahead intent: durable before the Submit leaves this process.
         self.store.put(job.key, self._record(job, intent), durable=True)
@@ -379,6 +404,7 @@ class Executor:
                     return found
             if res.attempts > 1:  # a crash from here on must wait out this Submit, not the first
                 self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
+            self.store.before_submit()  # a remote state's lock still held, with time to spare
             try:
                 return metered(self.submit_bucket, lambda: self.backend.submit(job.request, user_data))
             except UncertainSubmitError as e:

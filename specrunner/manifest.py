@@ -126,6 +126,15 @@ class Rule(_Model):
         return self.inputs is None or any(fnmatch.fnmatchcase(input_id, g) for g in self.inputs)
 
 
+class RemoteState(_Model):
+    """The manifest's `state:` block: the state, its journal and its lock in an OSS bucket."""
+
+    backend: Literal["oss"] = "oss"
+    bucket: str
+    key: str
+    location: str | None = None
+
+
 class Manifest(_Model):
     path: str  # as given by the user (for messages)
     base_dir: str  # absolute folder of the manifest (relative paths resolve against it)
@@ -134,6 +143,7 @@ class Manifest(_Model):
     inputs: tuple[Input, ...]
     rules: tuple[Rule, ...]
     discoveries: tuple[Discovery, ...] = ()
+    state: RemoteState | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -700,6 +710,7 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         path=display_path(path), base_dir=str(path.resolve().parent), target=target,
         pipeline_id=t.get("pipeline_id", d.get("pipeline_id")), inputs=tuple(inputs), rules=tuple(rules),
         discoveries=tuple(discoveries),
+        state=RemoteState(**data["state"]) if isinstance(data.get("state"), dict) else None,
     )
 
 

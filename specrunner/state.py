@@ -459,6 +459,9 @@ class StateStore:
                 raise self._dump_errored(e) from None
             self._synced = max(self._synced, target)
 
+    def before_submit(self) -> None:
+        """Raise StateWriteError when this run may no longer submit (a remote lock it lost)."""
+
     def dirty(self) -> bool:
         with self._lock:
             return not self._unchanged()

@@ -69,14 +69,20 @@ def emulator(
     not_found_seconds: Annotated[float, typer.Option(
         "--not-found-seconds", min=0.0,
         help="A new job id is reported non-existent by queries for this long (eventual consistency).")] = 0.0,
+    oss_error_rate: Annotated[float, typer.Option(
+        "--oss-error-rate", min=0.0, max=1.0, help="Fraction of OSS object calls answered 503.")] = 0.0,
+    oss_drop_rate: Annotated[float, typer.Option(
+        "--oss-drop-rate", min=0.0, max=1.0,
+        help="Fraction of OSS object writes done but whose answer is dropped.")] = 0.0,
 ) -> None:
     """Serve SubmitSnapshotJob / QuerySnapshotJobList like Alibaba Cloud MTS, over a local folder.
 
     The real aliyun SDK talks to it unchanged (signature v1), and so does the newer Tea/OpenAPI SDK
     alibabacloud-mts20140618 (ACS3-HMAC-SHA256 in headers); point the aliyun backend at it with
     SPECRUNNER_MTS_ENDPOINT. The same port also serves OSS ListObjectsV2 over the root's bucket
-    folders (oss2, signature V1), for input discovery ({prefix, match} inputs): set
-    SPECRUNNER_OSS_ENDPOINT to the same URL. Runs until Ctrl-C or SIGTERM.
+    folders (oss2, signature V1), for input discovery ({prefix, match} inputs), and the OSS object
+    calls a remote state needs (state: {backend: oss}): set SPECRUNNER_OSS_ENDPOINT to the same URL.
+    Runs until Ctrl-C or SIGTERM.
 
     Example: specrunner emulator --root specs/oss --key testAK:testSecret --port 8765
 
@@ -95,6 +101,7 @@ def emulator(
                   throttle_query_qps=throttle_query_qps, error_rate=error_rate, drop_rate=drop_rate, seed=seed,
                   journal=journal, simulate=simulate, simulate_seconds=simulate_seconds, host=host, port=port,
                   region=region, answers=answers, not_found_seconds=not_found_seconds)
+    em.oss_error_rate, em.oss_drop_rate = oss_error_rate, oss_drop_rate  # type: ignore[attr-defined]
     try:
         em.start()
     except OSError as e:

@@ -28,8 +28,11 @@ IP and localhost endpoints) lists the files under ``<root>/<bucket>/``, with ``p
 OSS signature V1 (``Authorization: OSS <AccessKeyId>:<Signature>``, HMAC-SHA1 over the verb, Content-MD5,
 Content-Type, Date, the ``x-oss-*`` headers and the resource with its sub-resources, as oss2 signs);
 ``x-oss-security-token`` is accepted for a configured AccessKeyId. Any path other than ``/`` (or an
-``OSS`` Authorization header) is an OSS request; other OSS operations are refused (501 NotImplemented).
-Latency applies to OSS requests too; the other faults (throttling, 5xx, drops) are for the MTS actions.
+``OSS`` Authorization header) is an OSS request; object calls (``/<bucket>/<key>``: Put with
+forbid-overwrite, Get, Head, Delete, Append, for remote state) are served by ``emulator/oss.py``; other
+OSS operations are refused (501 NotImplemented). Latency applies to OSS requests too; the MTS faults
+(throttling, 5xx, drops) are for the MTS actions, object calls have their own (``oss_error_rate``,
+``oss_drop_rate``).
 """
 
 from __future__ import annotations
@@ -352,12 +355,21 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._serve("POST")
 
+    def do_PUT(self) -> None:  # OSS objects (remote state), served by emulator/oss.py
+        self._serve("PUT")
+
+    def do_HEAD(self) -> None:
+        self._serve("HEAD")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
         if split.path not in ("", "/") or (self.headers.get("Authorization") or "").startswith("OSS "):
-            self._serve_oss(method, split.path, split.query)
+            self._serve_oss(method, split.path, split.query, body)
             return
         params = parse_qsl(split.query, keep_blank_values=True)
         ctype = (self.headers.get("Content-Type") or "").lower()
@@ -381,7 +393,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _serve_oss(self, method: str, path: str, query: str) -> None:
+    def _serve_oss(self, method: str, path: str, query: str, body: bytes = b"") -> None:
+        from .oss import handle_object, is_object_request
+
+        if is_object_request(method, path):
+            obj = handle_object(self.server.emulator, method, path, query, list(self.headers.items()), body)
+            if obj.drop:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self.send_response(obj.status)
+            self.send_header("Date", email.utils.formatdate(usegmt=True))
+            self.send_header("Content-Type", "application/octet-stream" if obj.status < 300 else "application/xml")
+            for k, v in obj.headers.items():
+                if k != "Content-Length":
+                    self.send_header(k, v)
+            self.send_header("Content-Length", obj.headers.get("Content-Length", str(len(obj.body))))
+            self.send_header("x-oss-request-id", obj.request_id)
+            self.end_headers()
+            if method != "HEAD":
+                self.wfile.write(obj.body)
+            return
         answer = self.server.emulator.handle_oss(method, path, query, list(self.headers.items()))
         self.send_response(answer.status)
         self.send_header("Date", email.utils.formatdate(usegmt=True))
@@ -797,8 +832,8 @@ class Emulator:
         try:
             self._oss_authenticate(method, bucket, key, params, headers)
             if action != "ListObjectsV2":
-                raise OssError(501, "NotImplemented", f"The emulator serves OSS ListObjectsV2 only "
-                               f"(GET /<bucket>/?list-type=2), not {action}.")
+                raise OssError(501, "NotImplemented", f"The emulator serves OSS ListObjectsV2 "
+                               f"(GET /<bucket>/?list-type=2) and object calls only, not {action}.")
             if pdict.get("list-type") != "2":
                 raise OssError(400, "InvalidArgument", "list-type must be 2.", ArgumentName="list-type",
                                ArgumentValue=pdict.get("list-type", ""))

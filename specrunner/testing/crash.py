@@ -5,6 +5,12 @@ Figures: kills, duplicate jobs (more than one job created for one job key), lost
 the service but missing from the final lock file), corrupt lock files (unreadable after a kill).
 
     python -m specrunner.testing.crash --kills 100 --seed 1
+    python -m specrunner.testing.crash --kills 100 --remote   # ephemeral runners, state in OSS
+
+``remote=True`` is the ephemeral-runner variant: every run starts in a fresh, empty folder holding only
+the manifest (a CI runner's checkout), the state, its journal and its lock live in OSS on the emulator
+(with ``oss_error_rate`` 5xx answers), and the next run waits for a killed run's lease
+(``SPECRUNNER_LOCK_LEASE``) to expire before it takes the lock over.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pathlib import Path
 
 from ..emulator.server import Emulator
 from ..errors import SpecrunnerError
-from ..state import read_state
+from ..state import StateDoc, read_state
 
 AK, SECRET = "crashAK", "crash-secret"
 
@@ -63,23 +69,44 @@ def _env(url: str) -> dict[str, str]:
     return env
 
 
+STATE_BLOCK = "state: {backend: oss, bucket: team-state, key: ci/m.lock.json, location: oss-cn-hangzhou}\n"
+
+
 def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms: float = 15,
-        drop_rate: float = 0.05, min_delay: float = 0.3, max_delay: float = 1.6, log: bool = False) -> Figures:
+        drop_rate: float = 0.05, min_delay: float = 0.3, max_delay: float = 1.6, log: bool = False,
+        remote: bool = False, oss_error_rate: float = 0.05, lease: float = 2.0) -> Figures:
     """One round: kill `apply` up to ``kills`` times at random moments, then let it finish."""
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "m.yaml").write_text(manifest(n_inputs))
+    mtext = manifest(n_inputs)
+    if remote:
+        mtext = mtext.replace("inputs:\n", STATE_BLOCK + "inputs:\n", 1)
+        (workdir / "oss" / "team-state").mkdir(parents=True, exist_ok=True)
+    (workdir / "m.yaml").write_text(mtext)
     state = workdir / "m.lock.json"
     fig = Figures(jobs=n_inputs * 2)
     with Emulator(workdir / "oss", {AK: SECRET}, latency_ms=latency_ms, drop_rate=drop_rate, seed=seed,
                   simulate=True, simulate_seconds=0.3, journal=workdir / "emulator.jsonl") as emu:
         env = _env(emu.url)
         cmd = [sys.executable, "-m", "specrunner", "apply", "m.yaml", "--parallelism", "4", "--quiet", "--auto-approve"]
+        read = lambda: read_state(state)  # noqa: E731
+        if remote:
+            emu.oss_error_rate = oss_error_rate  # type: ignore[attr-defined]
+            env.update(SPECRUNNER_OSS_ENDPOINT=emu.url, SPECRUNNER_LOCK_LEASE=str(lease))
+            cmd += ["--lock-timeout", str(lease * 10)]
+            read = lambda: _read_remote(env)  # noqa: E731
         while True:
-            proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            cwd = workdir
+            if remote:  # a fresh runner: an empty folder with the manifest only
+                cwd = workdir / "runners" / f"{fig.runs:03d}"
+                cwd.mkdir(parents=True)
+                (cwd / "m.yaml").write_text(mtext)
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             fig.runs += 1
             if fig.kills < kills:
                 delay = rng.uniform(min_delay, max_delay)
+                if remote and fig.runs > 1:
+                    delay += lease  # a killed run's lease runs out first: kill this one while it works
                 try:
                     proc.wait(timeout=delay)
                 except subprocess.TimeoutExpired:
@@ -91,17 +118,21 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
             if "Traceback" in text:
                 raise AssertionError(f"traceback from apply:\n{text}")
             try:
-                read_state(state)  # valid after every run and every kill (journal included)
+                read()  # valid after every run and every kill (journal included)
             except SpecrunnerError:
                 fig.corrupt += 1
             if log:
-                print(f"run {fig.runs}: exit {proc.returncode} kills {fig.kills}", flush=True)
+                print(f"run {fig.runs}: exit {proc.returncode} kills {fig.kills}: {text.strip()[-300:]}",
+                      flush=True)
+            if fig.runs > kills + 50:
+                raise AssertionError(f"apply never finished after {fig.runs} runs:\n{text}")
             if proc.returncode == 0:
                 fig.finished = True
                 break
             elif proc.returncode not in (-9, 1, 3, 4):
                 raise AssertionError(f"apply exited {proc.returncode}:\n{text}")
         entries = emu.requests()
+        doc = read()
     created: Counter[str] = Counter()
     ids: set[str] = set()
     for e in entries:
@@ -109,7 +140,6 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
             p = e["params"]
             created[p["Input"] + "|" + p["SnapshotConfig"]] += 1
             ids.add(e["job_id"])
-    doc = read_state(state)
     recorded = {r.get("job_id") for r in (doc.jobs.values() if doc else [])}
     fig.created = sum(created.values())
     fig.duplicates = sum(n - 1 for n in created.values() if n > 1)
@@ -119,17 +149,30 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
     return fig
 
 
+def _read_remote(env: dict[str, str]) -> StateDoc | None:
+    from unittest import mock
+
+    from ..remote_state import OssState, read_remote
+
+    with mock.patch.dict(os.environ, env):
+        return read_remote(OssState("team-state", "ci/m.lock.json", "oss-cn-hangzhou"))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kills", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--inputs", type=int, default=30)
+    ap.add_argument("--remote", action="store_true", help="ephemeral runners, state in OSS (5%% OSS 5xx)")
     args = ap.parse_args(argv)
     total = Figures()
     seed = args.seed
     while total.kills < args.kills:
         with tempfile.TemporaryDirectory() as tmp:
-            fig = run(Path(tmp), kills=min(10, args.kills - total.kills), seed=seed, n_inputs=args.inputs)
+            fig = run(Path(tmp), kills=min(10, args.kills - total.kills), seed=seed, n_inputs=args.inputs,
+                      remote=args.remote)
+        if not fig.finished:
+            total.corrupt += 1  # never finished: counted as a failure
         for k in ("kills", "runs", "jobs", "created", "duplicates", "lost", "corrupt"):
             setattr(total, k, getattr(total, k) + getattr(fig, k))
         print(f"seed {seed}: {json.dumps(asdict(fig))}", flush=True)
