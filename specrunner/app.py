@@ -23,7 +23,7 @@ from .locking import StateLock, acquire
 from .manifest import Manifest, load_manifest
 from .plan import Plan, make_plan
 from .ratelimit import TokenBucket
-from .state import StateDoc, StateStore, default_state_path, read_state, state_signature
+from .state import StateDoc, StateStore, read_state, state_signature
 
 PLAN_FORMAT = "1.0"
 

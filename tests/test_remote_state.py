@@ -100,7 +100,7 @@ def test_emulator_oss_faults_apply_to_object_calls(emu: Emulator) -> None:
 def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: Emulator,
                                                                           tmp_path: Path) -> None:
     m = remote_manifest(tmp_path / "runner")
-    cli_run("apply", m, "-q", code=0)
+    cli_run("apply", m, "-q", "--auto-approve", code=0)
     assert not list((tmp_path / "runner").glob("*.lock.json*"))  # nothing local
     out = cli_run("show", m, code=0)
     assert "6 jobs (6 Success)" in out.output  # type: ignore[attr-defined]
@@ -109,7 +109,7 @@ def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: E
     local = tmp_path / "local" / "m.yaml"
     local.parent.mkdir()
     local.write_text(manifest(3))
-    cli_run("apply", local, "-q", code=0)
+    cli_run("apply", local, "-q", "--auto-approve", code=0)
     original = (tmp_path / "local" / "m.lock.json").read_bytes()
     other = OssState(BUCKET, "moved/m.lock.json")
     cli_run("state", "push", local, local.with_name("m.lock.json"), "--state", other.url, code=0)
@@ -133,7 +133,7 @@ def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: E
     assert "v/000.mp4::poster" not in cli_run("state", "list", m, code=0).output  # type: ignore
     cli_run("refresh", m, code=0)
     cli_run("retry", m, "-q", code=0)
-    res = cli_run("apply", m, "-q", code=0)
+    res = cli_run("apply", m, "-q", "--auto-approve", code=0)
     assert "1 created" in res.output  # type: ignore[attr-defined]
 
 
@@ -235,8 +235,8 @@ def test_two_runners_on_one_remote_state_exactly_one_applies(tmp_path: Path) -> 
     with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=3, latency_ms=10) as e:
         env = {**_env(e.url), "SPECRUNNER_OSS_ENDPOINT": e.url}
         a, b = remote_manifest(tmp_path / "a", 4), remote_manifest(tmp_path / "b", 4)
-        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q"),
-                 _popen(b.parent, env, "apply", "m.yaml", "-q")]
+        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q", "--auto-approve"),
+                 _popen(b.parent, env, "apply", "m.yaml", "-q", "--auto-approve")]
         results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
         codes = sorted(r[0] for r in results)
         assert codes == [0, 1], results
@@ -245,8 +245,8 @@ def test_two_runners_on_one_remote_state_exactly_one_applies(tmp_path: Path) -> 
         submits = [r for r in e.requests() if r["action"] == "SubmitSnapshotJob"]
         assert len(submits) == 8  # one runner's jobs, once
         # with --lock-timeout the second one waits, then finds nothing to do
-        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q", "--lock-timeout", "60"),
-                 _popen(b.parent, env, "apply", "m.yaml", "-q", "--lock-timeout", "60")]
+        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q", "--auto-approve", "--lock-timeout", "60"),
+                 _popen(b.parent, env, "apply", "m.yaml", "-q", "--auto-approve", "--lock-timeout", "60")]
         assert [p.wait(timeout=120) for p in procs] == [0, 0]
         assert len([r for r in e.requests() if r["action"] == "SubmitSnapshotJob"]) == 8
 
@@ -258,7 +258,7 @@ def test_a_sigkilled_holder_blocks_the_next_runner_for_at_most_the_lease(tmp_pat
     with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=30, latency_ms=10) as e:
         env = {**_env(e.url), "SPECRUNNER_OSS_ENDPOINT": e.url, "SPECRUNNER_LOCK_LEASE": str(lease)}
         first = remote_manifest(tmp_path / "first", 2)
-        proc = _popen(first.parent, env, "apply", "m.yaml", "-q")
+        proc = _popen(first.parent, env, "apply", "m.yaml", "-q", "--auto-approve")
         lock_dir = tmp_path / "oss" / BUCKET / "ci" / "m.lock.json.lock"
         deadline = time.monotonic() + 60
         while not (lock_dir.is_dir() and any(lock_dir.iterdir())) and time.monotonic() < deadline:
@@ -268,13 +268,13 @@ def test_a_sigkilled_holder_blocks_the_next_runner_for_at_most_the_lease(tmp_pat
         proc.wait()
         killed_at = time.time()
         second = remote_manifest(tmp_path / "second", 2)
-        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q"], cwd=second.parent,
+        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve"], cwd=second.parent,
                              env=env, text=True, capture_output=True)
         if time.time() - killed_at < lease:  # still within the dead holder's lease: refused, named
             assert res.returncode == 1 and "lease expires at" in res.stderr, res.stderr
         # past the lease, without any --lock-timeout, the lock is taken over
         time.sleep(max(0.0, killed_at + lease + 0.5 - time.time()))
-        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--no-wait"],
+        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve", "--no-wait"],
                              cwd=second.parent, env=env, text=True, capture_output=True)
         assert res.returncode in (0, 4), res.stderr
         assert "cleaned up lock info left by" in res.stdout + res.stderr
@@ -310,7 +310,7 @@ def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
     with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, latency_ms=5) as e:
         env = {**_env(e.url), "SPECRUNNER_OSS_ENDPOINT": e.url}
         m = remote_manifest(tmp_path / "runner", 15)
-        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "-p", "4"],
+        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve", "-p", "4"],
                              cwd=m.parent, env=env, text=True, capture_output=True)
         assert res.returncode == 0, res.stderr
         entries = e.requests()
@@ -337,7 +337,7 @@ def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
 def test_force_unlock_takes_a_live_lock_over_and_fences_its_holder(emu: Emulator, tmp_path: Path) -> None:
     lock, store = open_run(LOC, "apply")
     m = remote_manifest(tmp_path / "runner")
-    res = cli_run("apply", m, "-q", "--state", LOC.url, code=1)
+    res = cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=1)
     assert lock.info["id"] in res.output  # type: ignore[attr-defined]  # named, to force-unlock
     cli_run("force-unlock", m, "wrong-id", "--state", LOC.url, code=1)
     cli_run("force-unlock", m, lock.info["id"], "--state", LOC.url, code=0)
@@ -345,4 +345,4 @@ def test_force_unlock_takes_a_live_lock_over_and_fences_its_holder(emu: Emulator
         store.put("a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J"},
                   durable=True)
     lock.release()
-    cli_run("apply", m, "-q", "--state", LOC.url, code=0)
+    cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=0)
