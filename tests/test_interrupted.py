@@ -49,7 +49,7 @@ def test_unchanged_job_is_adopted_not_resubmitted(ws: Workspace, video_4s: Path)
     r = ws.cli("apply", ws.manifest, code=0)
     assert "1 interrupted submission found: 1 adopted, 0 resubmitted." in r.stdout
     assert len(engine_jobs(ws)) == 1
-    assert json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::p"]["job_id"] == engine_jobs(ws)[0]["Id"]
+    assert ws.jobs()["videos/a.mp4::p"]["job_id"] == engine_jobs(ws)[0]["Id"]
 
 
 def test_changed_job_gets_a_new_submission_not_the_old_one(ws: Workspace, video_4s: Path) -> None:
@@ -61,7 +61,7 @@ def test_changed_job_gets_a_new_submission_not_the_old_one(ws: Workspace, video_
     r = ws.cli("plan", ws.manifest, code=0)
     assert "1 to replace" in r.stdout and "interrupted submission, and the job changed" in r.stdout
     ws.cli("apply", ws.manifest, code=0)
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::p"]
+    rec = ws.jobs()["videos/a.mp4::p"]
     assert rec["job_id"] != old and rec["request"]["SnapshotConfig"]["Width"] == "120"
     with Image.open(ws.out("p/a.jpg")) as im:
         assert im.width == 120  # what the lock file says is what was made
