@@ -13,12 +13,25 @@ import sys
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from . import __version__, app as core
+from . import __version__
 from .errors import ManifestError, SpecrunnerError
+
+if TYPE_CHECKING:
+    from . import app as core
+else:
+    class _Lazy:
+        """``specrunner.app``, imported on first use: `--version`, `--help` and completion never load it."""
+
+        def __getattr__(self, name: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module("specrunner.app"), name)
+
+    core = _Lazy()
 
 cli = typer.Typer(
     name="specrunner",
