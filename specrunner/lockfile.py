@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,7 @@ CONFIG_KEYS = frozenset({"mode", "rule", "request", "user_data", "fallback"})
 _ALWAYS = ("fingerprint", "mode", "input", "rule", "request", "job_id", "state", "code", "message",
            "count", "tile_count", "outputs")
 _SENTINEL = "\x00input\x00"
+_InputCache = dict[tuple[str, str], tuple[dict[str, Any], str, str]]
 _SENTINEL_JSON = json.dumps(_SENTINEL)
 
 
@@ -155,26 +157,33 @@ def config_id(cfg: Mapping[str, Any]) -> str:
 class _Derive:
     """What one config lets a job line leave out: precomputed once per config, applied per job."""
 
-    __slots__ = ("cfg", "rest", "input_rest", "fp_head", "fp_tail", "outputs_of")
+    __slots__ = ("cfg", "rest", "input_rest", "input_key", "inputs", "fp_head", "fp_tail", "outputs_of")
 
-    def __init__(self, cfg: Mapping[str, Any]) -> None:
+    def __init__(self, cfg: Mapping[str, Any], inputs: _InputCache | None = None) -> None:
         self.cfg = cfg
         req = cfg["request"]
         self.rest = {k: v for k, v in req.items() if k != "Input"}
         self.input_rest = dict(req["Input"])
+        self.input_key = canonical(self.input_rest)
+        # Shared by the configs of one file: an input's request Input (and its JSON) is built once, and
+        # the records of one input share it.
+        self.inputs: _InputCache = inputs if inputs is not None else {}
         basis = canonical({"request": {**self.rest, "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""})
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
         self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
 
     def record(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         ref: str = entry["input"]
-        bucket, _, obj = ref.partition("/")
-        inp = {**self.input_rest, "Bucket": bucket, "Object": quote(obj, safe="")}
+        hit = self.inputs.get((ref, self.input_key))
+        if hit is None:
+            bucket, _, obj = ref.partition("/")
+            inp = {**self.input_rest, "Bucket": bucket, "Object": quote(obj, safe="")}
+            hit = self.inputs[(ref, self.input_key)] = (inp, canonical(inp), obj)
+        inp, inp_json, obj = hit
         request = {**self.rest, "Input": inp}
         fp = entry.get("fingerprint")
         if fp is None:
-            fp = "sha256:" + hashlib.sha256(
-                (self.fp_head + canonical(inp) + self.fp_tail).encode("utf-8")).hexdigest()
+            fp = "sha256:" + hashlib.sha256((self.fp_head + inp_json + self.fp_tail).encode("utf-8")).hexdigest()
         count, state = entry.get("count"), entry.get("state")
         tile_count = entry["tile_count"] if "tile_count" in entry else (0 if count is not None else None)
         outputs = entry.get("outputs")
@@ -241,12 +250,31 @@ def _outputs_deriver(sc: Any) -> Callable[[str, int, int], list[str] | None]:
     except (KeyError, TypeError, ValueError, AttributeError):
         return none
     from .jobs import expected_outputs
-    from .manifest import resolve_template
+    from .manifest import _compiled_template, _object_parts
+
+    def resolver(template: str) -> Callable[[str], str]:
+        """``manifest.resolve_template(template, obj)`` with the template compiled once."""
+        fmt, names = _compiled_template(template)
+        if not names:
+            return lambda obj: template
+
+        def resolve(obj: str) -> str:
+            prefix, stem, ext = _object_parts(obj)
+            values = {"ObjectPrefix": prefix, "FileName": stem, "ExtName": ext}
+            return fmt.format(*[values.get(n, "{" + n + "}") for n in names])
+
+        return resolve
+
+    out_of = resolver(out_tpl)
+    tile_of = resolver(tile_tpl) if tile_tpl is not None else None
+    plain = tile is None and "{Count}" not in out_tpl  # one object per job whatever the count
 
     def derive(obj: str, count: int, tiles: int) -> list[str] | None:
         try:
-            job_tpl = f"{out_bucket}/{resolve_template(out_tpl, obj)}"
-            tile_job = f"{tile_bucket}/{resolve_template(tile_tpl, obj)}" if tile_tpl is not None else None
+            job_tpl = f"{out_bucket}/{out_of(obj)}"
+            if plain:
+                return [job_tpl] if count else []
+            tile_job = f"{tile_bucket}/{tile_of(obj)}" if tile_of is not None else None
             return expected_outputs(job_tpl, tile_job, count, tiles, keep, per)
         except (TypeError, ValueError, KeyError, IndexError):  # pragma: no cover - odd template
             return None
@@ -332,6 +360,7 @@ class Decoder:
     def __init__(self, configs: Mapping[str, Any]) -> None:
         self.configs = configs
         self._derive: dict[tuple[str, str], _Derive] = {}
+        self._inputs: _InputCache = {}
 
     def record(self, key: str, entry: Any) -> dict[str, Any] | str:
         """The full record of a job line, or a message saying what is wrong with it."""
@@ -359,14 +388,59 @@ class Decoder:
             problem = check_config(cfg)
             if problem:
                 return f"$.configs[{json.dumps(rule)}][{json.dumps(cid)}]: {problem}"
-            d = self._derive[(rule, cid)] = _Derive(cfg)
-        for k in ("outputs",):
-            if k in entry and not isinstance(entry[k], list):
-                return f"`{k}` must be a list of strings"
+            d = self._derive[(rule, cid)] = _Derive(cfg, self._inputs)
+        for k, v in entry.items():
+            problem = _CHECKS[k](v)
+            if problem:
+                return f"`{k}` {problem}"
         try:
             return d.record(entry)
         except (TypeError, AttributeError) as e:  # pragma: no cover - caught by check_record
             return f"invalid job line ({e})"
+
+
+def _str(v: Any) -> str | None:
+    return None if isinstance(v, str) else "must be a string"
+
+
+def _count(v: Any) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "must be a non-negative integer"
+
+
+def _state(v: Any) -> str | None:
+    return None if v in _STATES else f"{v!r} is not one of Submitted, Snapshoting, Success, Fail"
+
+
+def _tile_count(v: Any) -> str | None:
+    return None if v is None else _count(v)
+
+
+def _outputs(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(o, str) for o in v)
+    return None if ok else "must be a list of strings"
+
+
+def _intent(v: Any) -> str | None:
+    if not (isinstance(v, dict) and isinstance(v.get("tag"), str) and v["tag"]):
+        return "must be an object with a `tag`"
+    for k in ("since", "last"):
+        if (k in v or k == "since") and not (isinstance(v.get(k), str) and _ISO.fullmatch(v[k])):
+            return f"`{k}` must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+    return None
+
+
+def _any(v: Any) -> str | None:
+    return None
+
+
+_STATES = frozenset({"Submitted", "Snapshoting", "Success", "Fail"})
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# Every field of a job line and its check (the full record built from it needs no further check).
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "config": _str, "input": _str, "job_id": _str, "state": _state, "code": _str, "message": _str,
+    "count": _count, "tile_count": _tile_count, "outputs": _outputs, "fingerprint": _str, "intent": _intent,
+    "attempts": _count, "record": _any,
+}
 
 
 def check_config(cfg: Any) -> str | None:

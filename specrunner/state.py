@@ -131,12 +131,13 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
     extra = set(doc) - {"version", "lineage", "serial", "jobs", *(("configs",) if version >= 2 else ())}
     if extra:
         raise StateError(f"{path}: unknown top-level field(s) {sorted(extra)} in the state file", hint=hint)
-    if version >= 2:
+    if version >= 2:  # job lines are checked as they are decoded
         jobs = _decode_lines(doc.get("configs"), jobs, path, hint)
-    for key, rec in jobs.items():
-        problem = check_record(rec)
-        if problem:
-            raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
+    else:
+        for key, rec in jobs.items():
+            problem = check_record(rec)
+            if problem:
+                raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
     return StateDoc(lineage=lineage, serial=serial, jobs=jobs, format_version=version)
 
 
@@ -150,6 +151,8 @@ def _decode_lines(configs: Any, lines: dict[str, Any], path: Path, hint: str) ->
     jobs: dict[str, dict[str, Any]] = {}
     for key, entry in lines.items():
         rec = dec.record(key, entry)
+        if not isinstance(rec, str) and "record" in entry:  # a record kept whole: checked as in format 1
+            rec = check_record(rec) or rec
         if isinstance(rec, str):
             where = "" if rec.startswith("$.") else f"$.jobs[{json.dumps(key)}]: "
             raise StateError(f"{path}: {where}{rec}", hint=hint)
