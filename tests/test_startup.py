@@ -69,3 +69,18 @@ def test_the_probe_sees_a_heavy_import() -> None:
     """The check itself can fail: a command that needs the manifest module does load them."""
     out = probe("import specrunner.manifest")
     assert "jsonschema" in out["heavy"] and "pydantic" in out["heavy"]  # type: ignore[operator]
+
+
+def test_the_console_script_answers_version_without_loading_the_cli() -> None:
+    out = probe("from specrunner.entry import main; main()", "--version")
+    assert out["code"] == 0 and "specrunner " in str(out["stdout"])
+    assert out["heavy"] == [] and out["specrunner"] == ["specrunner", "specrunner.entry"], out
+
+
+def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
+    entry = Path(sys.executable).with_name("specrunner")
+    r = subprocess.run([str(entry), "init", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and (tmp_path / "m.yaml").exists(), r.stderr
+    r = subprocess.run([str(entry), "validate", str(tmp_path / "m.yaml")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "valid" in r.stdout, (r.stdout, r.stderr)
