@@ -49,11 +49,38 @@ from urllib.parse import quote, unquote
 FORMAT_VERSION = 2
 CONFIG_ID_LEN = 10
 # The fields of a job line (``LockEntry`` in its compact form); anything else is refused.
-ENTRY_KEYS = frozenset({"config", "input", "job_id", "state", "code", "message", "count", "tile_count",
-                        "outputs", "fingerprint", "intent", "attempts", "record"})
+ENTRY_KEYS = frozenset(
+    {
+        "config",
+        "input",
+        "job_id",
+        "state",
+        "code",
+        "message",
+        "count",
+        "tile_count",
+        "outputs",
+        "fingerprint",
+        "intent",
+        "attempts",
+        "record",
+    }
+)
 CONFIG_KEYS = frozenset({"mode", "rule", "request", "user_data", "fallback"})
-_ALWAYS = ("fingerprint", "mode", "input", "rule", "request", "job_id", "state", "code", "message",
-           "count", "tile_count", "outputs")
+_ALWAYS = (
+    "fingerprint",
+    "mode",
+    "input",
+    "rule",
+    "request",
+    "job_id",
+    "state",
+    "code",
+    "message",
+    "count",
+    "tile_count",
+    "outputs",
+)
 _SENTINEL = "\x00input\x00"
 _InputCache = dict[tuple[str, str], tuple[dict[str, Any], str, str]]
 _SENTINEL_JSON = json.dumps(_SENTINEL)
@@ -123,9 +150,26 @@ class LockEntry:
         return rec
 
 
-_ENTRY_FIELDS = frozenset({"fingerprint", "mode", "input", "rule", "request", "job_id", "state", "code",
-                           "message", "count", "tile_count", "outputs", "user_data", "fallback", "intent",
-                           "attempts"})
+_ENTRY_FIELDS = frozenset(
+    {
+        "fingerprint",
+        "mode",
+        "input",
+        "rule",
+        "request",
+        "job_id",
+        "state",
+        "code",
+        "message",
+        "count",
+        "tile_count",
+        "outputs",
+        "user_data",
+        "fallback",
+        "intent",
+        "attempts",
+    }
+)
 
 
 def canonical(value: Any) -> str:
@@ -138,8 +182,13 @@ def rule_config(rec: Mapping[str, Any]) -> dict[str, Any] | None:
     ``{"mode", "rule", "request": the request without Input.Bucket/Object, "user_data"?, "fallback"?}``.
     """
     req, ref = rec.get("request"), rec.get("input")
-    if not (isinstance(req, dict) and isinstance(req.get("Input"), dict) and isinstance(ref, str)
-            and "/" in ref and all(k in rec for k in _ALWAYS)):
+    if not (
+        isinstance(req, dict)
+        and isinstance(req.get("Input"), dict)
+        and isinstance(ref, str)
+        and "/" in ref
+        and all(k in rec for k in _ALWAYS)
+    ):
         return None
     shared = {k: v for k, v in req.items() if k != "Input"}
     shared["Input"] = {k: v for k, v in req["Input"].items() if k not in ("Bucket", "Object")}
@@ -168,7 +217,9 @@ class _Derive:
         # Shared by the configs of one file: an input's request Input (and its JSON) is built once, and
         # the records of one input share it.
         self.inputs: _InputCache = inputs if inputs is not None else {}
-        basis = canonical({"request": {**self.rest, "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""})
+        basis = canonical(
+            {"request": {**self.rest, "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""}
+        )
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
         self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
 
@@ -183,7 +234,10 @@ class _Derive:
         request = {**self.rest, "Input": inp}
         fp = entry.get("fingerprint")
         if fp is None:
-            fp = "sha256:" + hashlib.sha256((self.fp_head + inp_json + self.fp_tail).encode("utf-8")).hexdigest()
+            fp = (
+                "sha256:"
+                + hashlib.sha256((self.fp_head + inp_json + self.fp_tail).encode("utf-8")).hexdigest()
+            )
         count, state = entry.get("count"), entry.get("state")
         tile_count = entry["tile_count"] if "tile_count" in entry else (0 if count is not None else None)
         outputs = entry.get("outputs")
@@ -191,9 +245,18 @@ class _Derive:
             outputs = (self.outputs_of(obj, count or 0, tile_count or 0) or []) if state == "Success" else []
         cfg = self.cfg
         rec: dict[str, Any] = {
-            "fingerprint": fp, "mode": cfg["mode"], "input": ref, "rule": cfg["rule"], "request": request,
-            "job_id": entry.get("job_id"), "state": state, "code": entry.get("code", ""),
-            "message": entry.get("message", ""), "count": count, "tile_count": tile_count, "outputs": outputs,
+            "fingerprint": fp,
+            "mode": cfg["mode"],
+            "input": ref,
+            "rule": cfg["rule"],
+            "request": request,
+            "job_id": entry.get("job_id"),
+            "state": state,
+            "code": entry.get("code", ""),
+            "message": entry.get("message", ""),
+            "count": count,
+            "tile_count": tile_count,
+            "outputs": outputs,
         }
         if "user_data" in cfg:
             rec["user_data"] = cfg["user_data"]
@@ -232,13 +295,15 @@ class _Derive:
 
 def _outputs_deriver(sc: Any) -> Callable[[str, int, int], list[str] | None]:
     """From a SnapshotConfig: (input object, Count, TileCount) -> the outputs a successful job wrote."""
+
     def none(obj: str, count: int, tiles: int) -> list[str] | None:
         return None
 
     if not isinstance(sc, dict):
         return none
     try:
-        of, tof, tile = sc["OutputFile"], sc.get("TileOutputFile"), sc.get("TileOut")
+        of, tile = sc["OutputFile"], sc.get("TileOut")
+        tof: dict[str, Any] = sc.get("TileOutputFile") or {}
         out_bucket, out_tpl = of["Bucket"], unquote(of["Object"])
         tile_bucket = tile_tpl = None
         per: int | None = None
@@ -291,7 +356,7 @@ class Encoder:
         self._ids: dict[tuple[Any, ...], tuple[str, str, Any]] = {}
 
     def line(self, key: str, rec: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, Any]]:
-        """(rule id, config id, compact entry) of job ``key``; (None, None, {"record": ...}) if not compactable
+        """(rule id, config id, compact entry) of job ``key``; (None, None, {"record": ...}) if not compact
         (the entry is then the whole record)."""
         cfg_key = _config_cache_key(rec)
         try:
@@ -315,7 +380,7 @@ class Encoder:
             rule, cid, _ = hit
         if rule != key.rpartition("::")[2]:  # a record filed under another rule's key: kept whole
             return None, None, {"record": dict(rec)}
-        self.configs.setdefault(rule, {})[cid] = self._derive[cid].cfg
+        self.configs.setdefault(rule, {})[cid] = dict(self._derive[cid].cfg)
         entry = self._derive[cid].entry(cid, rec)
         return (rule, cid, entry) if "record" not in entry else (None, None, entry)
 
@@ -329,9 +394,17 @@ def _config_cache_key(rec: Mapping[str, Any]) -> tuple[Any, ...] | None:
     if not isinstance(sc, dict):
         return None
     inp = tuple(sorted((k, v) for k, v in req["Input"].items() if k not in ("Bucket", "Object")))
-    return (id(sc), inp, tuple(sorted((k, v) for k, v in req.items() if k not in ("Input", "SnapshotConfig"))),
-            rec.get("mode"), rec.get("rule"), rec.get("user_data"), rec.get("fallback"),
-            "user_data" in rec, "fallback" in rec)
+    return (
+        id(sc),
+        inp,
+        tuple(sorted((k, v) for k, v in req.items() if k not in ("Input", "SnapshotConfig"))),
+        rec.get("mode"),
+        rec.get("rule"),
+        rec.get("user_data"),
+        rec.get("fallback"),
+        "user_data" in rec,
+        "fallback" in rec,
+    )
 
 
 def encode(lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]]) -> bytes:
@@ -343,11 +416,15 @@ def encode(lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]]) -> 
         rule, cid, entry = enc.line(key, jobs[key])
         if rule is not None and cid is not None:
             used.setdefault(rule, set()).add(cid)
-        lines.append(f"    {json.dumps(key, ensure_ascii=False)}: "
-                     + json.dumps(entry, sort_keys=True, ensure_ascii=False))
+        lines.append(
+            f"    {json.dumps(key, ensure_ascii=False)}: "
+            + json.dumps(entry, sort_keys=True, ensure_ascii=False)
+        )
     configs = {r: {c: enc.configs[r][c] for c in sorted(cids)} for r, cids in sorted(used.items())}
-    head = (f'{{\n  "version": {FORMAT_VERSION},\n  "lineage": {json.dumps(lineage, ensure_ascii=False)},\n'
-            f'  "serial": {serial},\n')
+    head = (
+        f'{{\n  "version": {FORMAT_VERSION},\n  "lineage": {json.dumps(lineage, ensure_ascii=False)},\n'
+        f'  "serial": {serial},\n'
+    )
     cfg_text = json.dumps(configs, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", "\n  ")
     body = ",\n".join(lines)
     jobs_text = "{\n" + body + "\n  }" if lines else "{}"
@@ -404,7 +481,11 @@ def _str(v: Any) -> str | None:
 
 
 def _count(v: Any) -> str | None:
-    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "must be a non-negative integer"
+    return (
+        None
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        else "must be a non-negative integer"
+    )
 
 
 def _state(v: Any) -> str | None:
@@ -437,9 +518,19 @@ _STATES = frozenset({"Submitted", "Snapshoting", "Success", "Fail"})
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 # Every field of a job line and its check (the full record built from it needs no further check).
 _CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "config": _str, "input": _str, "job_id": _str, "state": _state, "code": _str, "message": _str,
-    "count": _count, "tile_count": _tile_count, "outputs": _outputs, "fingerprint": _str, "intent": _intent,
-    "attempts": _count, "record": _any,
+    "config": _str,
+    "input": _str,
+    "job_id": _str,
+    "state": _state,
+    "code": _str,
+    "message": _str,
+    "count": _count,
+    "tile_count": _tile_count,
+    "outputs": _outputs,
+    "fingerprint": _str,
+    "intent": _intent,
+    "attempts": _count,
+    "record": _any,
 }
 
 

@@ -442,7 +442,8 @@ class StateStore:
         if rule is not None and cid is not None:
             if (rule, cid) not in self._journal_configs:
                 self._journal_configs.add((rule, cid))
-                pre = _jline({"op": "config", "rule": rule, "id": cid, "config": self._enc.configs[rule][cid]})
+                cfg = self._enc.configs[rule][cid]
+                pre = _jline({"op": "config", "rule": rule, "id": cid, "config": cfg})
             return pre + _jline({"op": "put", "key": key, "entry": compact})
         return _jline({"op": "put", "key": key, **compact})
 
@@ -570,8 +571,8 @@ class StateStore:
                 import sys
 
                 print(f"note: {self.path}: state format {self._upgrade_from} upgraded to {STATE_VERSION} "
-                      f"(older specrunner versions cannot read it; the previous file is {self.path.name}.backup)",
-                      file=sys.stderr)
+                      "(older specrunner versions cannot read it; the previous file is "
+                      f"{self.path.name}.backup)", file=sys.stderr)
                 self._upgrade_from = None
             return True
 
