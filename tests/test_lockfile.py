@@ -38,8 +38,9 @@ def demo(tmp_path: Path) -> Path:
 
 
 def run(cwd: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    r = subprocess.run([sys.executable, "-m", "specrunner", *args], cwd=cwd, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "specrunner", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == code, (args, r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
     return r
@@ -50,7 +51,9 @@ def test_demo_v1_lock_is_read_planned_as_noop_and_upgraded_on_the_next_write(dem
     assert json.loads(v1)["version"] == 1
     jsonschema.Draft202012Validator(load_schema("state.v1.json")).validate(json.loads(v1))
     r = run(demo, "plan", "demo.yaml")
-    assert "0 to create, 0 to replace, 0 to retry, 0 to resume, 0 to forget, 5 unchanged" in r.stdout, r.stdout
+    assert "0 to create, 0 to replace, 0 to retry, 0 to resume, 0 to forget, 5 unchanged" in r.stdout, (
+        r.stdout
+    )
     run(demo, "apply", "demo.yaml")  # nothing to do: nothing written, the file stays format 1
     assert (demo / "demo.lock.json").read_bytes() == v1
     assert "upgraded" not in run(demo, "show", "demo.yaml").stderr
@@ -94,21 +97,25 @@ def test_a_newer_format_is_refused_and_left_alone(demo: Path) -> None:
 def records(n_inputs: int) -> dict[str, dict[str, Any]]:
     """Full records as the executor writes them, for the demo's rules over ``n_inputs`` inputs."""
     m = load_manifest(REPO / "specs" / "demo.yaml")
-    extra = [m.inputs[0].model_copy(update={"id": f"videos/v{i:05d}.mp4", "object": f"videos/v{i:05d}.mp4"})
-             for i in range(n_inputs)]
+    extra = [
+        m.inputs[0].model_copy(update={"id": f"videos/v{i:05d}.mp4", "object": f"videos/v{i:05d}.mp4"})
+        for i in range(n_inputs)
+    ]
     m = m.model_copy(update={"inputs": [*m.inputs, *extra]})
     out: dict[str, dict[str, Any]] = {}
     for i, job in enumerate(expand(m)):
         cnt = int(job.request["SnapshotConfig"].get("Num", "1"))
         tiles = cnt if "TileOut" in job.request["SnapshotConfig"] else 0
         if i % 7 == 3:  # a failed job
-            out[job.key] = job_record(job, job_id=f"{i:032x}", state="Fail", code="InvalidParameter",
-                                      message="bad input")
+            out[job.key] = job_record(
+                job, job_id=f"{i:032x}", state="Fail", code="InvalidParameter", message="bad input"
+            )
         elif i % 7 == 5:  # an interrupted submission
             out[job.key] = job_record(job, {"tag": f"sr-{i:016x}", "since": "2026-11-25T10:00:00Z"})
         else:
-            remote = RemoteJob(id=f"{i:032x}", state="Success", code="", message="", count=cnt, tile_count=tiles,
-                               raw={})
+            remote = RemoteJob(
+                id=f"{i:032x}", state="Success", code="", message="", count=cnt, tile_count=tiles, raw={}
+            )
             out[job.key] = outcome_record(job, remote)
     return out
 

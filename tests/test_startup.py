@@ -13,8 +13,19 @@ from pathlib import Path
 
 import pytest
 
-HEAVY = ("jsonschema", "pydantic", "pydantic_core", "av", "aliyunsdkcore", "aliyunsdkmts", "oss2", "PIL", "yaml",
-         "tenacity", "rich")
+HEAVY = (
+    "jsonschema",
+    "pydantic",
+    "pydantic_core",
+    "av",
+    "aliyunsdkcore",
+    "aliyunsdkmts",
+    "oss2",
+    "PIL",
+    "yaml",
+    "tenacity",
+    "rich",
+)
 PROBE = """
 import json, runpy, sys
 sys.argv = ["specrunner", *json.loads(sys.argv[1])]
@@ -32,8 +43,14 @@ print("@@" + json.dumps({{"code": code, "heavy": heavy, "specrunner": sorted(m f
 
 def probe(run: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
     code = PROBE.format(run=run, heavy=HEAVY)
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(list(args))], capture_output=True, text=True,
-                       timeout=60, env={**os.environ, **(env or {})}, cwd=Path(__file__).parent)
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).parent,
+    )
     line = next(ln for ln in r.stdout.splitlines() if ln.startswith("@@"))
     out: dict[str, object] = json.loads(line[2:])
     out["stdout"] = r.stdout
@@ -56,8 +73,11 @@ def test_version_loads_no_heavy_dependency() -> None:
 def test_shell_completion_loads_no_heavy_dependency(words: str) -> None:
     """Completion parses the command line, and typer (0.2x) coerces parameters with pydantic: that
     one is typer's own; nothing of specrunner's commands is loaded."""
-    env = {"_SPECRUNNER_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (
-        0 if words.endswith(" ") else 1))}
+    env = {
+        "_SPECRUNNER_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
     out = probe("from specrunner.cli import main; main()", env=env)
     assert out["code"] == 0
     assert "plan" in str(out["stdout"]) or "list" in str(out["stdout"]), out["stdout"]
@@ -79,8 +99,11 @@ def test_the_console_script_answers_version_without_loading_the_cli() -> None:
 
 def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
     entry = Path(sys.executable).with_name("specrunner")
-    r = subprocess.run([str(entry), "init", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [str(entry), "init", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and (tmp_path / "m.yaml").exists(), r.stderr
-    r = subprocess.run([str(entry), "validate", str(tmp_path / "m.yaml")], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [str(entry), "validate", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and "valid" in r.stdout, (r.stdout, r.stderr)
