@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .executor import RunSummary
 from .plan import ACTIONS, SYMBOLS, Plan
+
+if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
+    from .executor import RunSummary
 
 _TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
            "forget": "to forget", "noop": "unchanged"}

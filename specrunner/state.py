@@ -77,9 +77,22 @@ class StateDoc:
                 "jobs": {k: self.jobs[k] for k in sorted(self.jobs)}}
 
     def digest(self) -> str:
+        """Identifies this version of the state (a saved plan records it): sha256 over the lineage, the
+        serial and every record, each as canonical JSON. Not the file's bytes: encoding the lock file
+        costs far more than hashing what it holds, and the content is what a saved plan depends on."""
         import hashlib
 
-        return "sha256:" + hashlib.sha256(encode_state(self.to_json())).hexdigest()
+        h = hashlib.sha256(_canonical([self.lineage, self.serial]))
+        for key in sorted(self.jobs):
+            h.update(_canonical([key, self.jobs[key]]))
+        return "sha256:" + h.hexdigest()
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(value: Any) -> bytes:
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def new_state() -> StateDoc:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parent.parent
 HEAVY = (
     "jsonschema",
     "pydantic",
@@ -107,3 +109,13 @@ def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
         [str(entry), "validate", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 0 and "valid" in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_validate_and_plan_load_no_executor_sdk_or_engine(command: str, tmp_path: Path) -> None:
+    """A plan never loads the executor, tenacity, the SDKs or the engine: only what reading needs."""
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    out = probe("from specrunner.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml"))
+    assert out["code"] == 0, out["stdout"]
+    assert not set(out["heavy"]) & {"av", "aliyunsdkcore", "aliyunsdkmts", "oss2", "PIL", "tenacity", "rich"}, out
+    assert "specrunner.executor" not in out["specrunner"] and "specrunner.backends" not in out["specrunner"]
