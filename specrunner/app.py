@@ -12,17 +12,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .backends import Backend, open_backend
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_PENDING, PlanError, SpecrunnerError
-from .executor import Event, Executor, Options, RunSummary
 from .jobs import Job, expand
-from .locking import StateLock, acquire
 from .manifest import Manifest, load_manifest
 from .plan import Plan, make_plan
-from .ratelimit import TokenBucket
+
+if TYPE_CHECKING:  # imported where used: validate and plan never load the executor, SDKs or tenacity
+    from .backends import Backend
+    from .executor import Event, Executor, RunSummary
+    from .locking import StateLock
 from .state import StateDoc, StateStore, read_state, state_signature
 
 PLAN_FORMAT = "1.0"
@@ -297,7 +298,8 @@ class ApplyOutcome:
 
 def make_executor(backend: Backend, store: StateStore, manifest: Manifest, opts: ApplyOptions,
                   on_event: Callable[[Event], None] | None) -> Executor:
-    from .ratelimit import RetryPolicy
+    from .executor import Executor, Options
+    from .ratelimit import RetryPolicy, TokenBucket
 
     return Executor(
         backend, store,
@@ -327,6 +329,8 @@ class Run:
     """One locked, state-writing operation (apply, refresh, ...): lock -> store -> work -> commit."""
 
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
+        from .locking import acquire
+
         self.ctx = ctx
         self.operation = operation
         if ctx.remote is not None:  # the state, its journal and its lock in OSS
@@ -378,6 +382,8 @@ def _execute(ctx: Context, operation: str, opts: ApplyOptions, planner: Callable
              on_event: Callable[[Event], None] | None, backend: Backend | None,
              hook: Callable[[Executor], None] | None, allow_submit: bool = True) -> ApplyOutcome:
     """Lock, plan against the state read under the lock, run the executor, compact the state."""
+    from .backends import open_backend
+
     run = Run(ctx, operation, opts.lock_timeout)
     try:
         plan = planner(ctx)
@@ -495,6 +501,7 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
                backend: Backend | None = None) -> dict[str, Any]:
     """Adopt an existing job into the state after checking it exists and matches the manifest."""
     from .errors import SpecrunnerError
+    from .backends import open_backend
     from .executor import outcome_record
     from .manifest import did_you_mean
 

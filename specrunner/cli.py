@@ -16,17 +16,29 @@ import sys
 import threading
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperArgument
 
 from . import __version__
-from . import app as core
 from .durations import parse_seconds
 from .errors import (EXIT_CHANGES, EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_PENDING, ManifestError,
                      SpecrunnerError)
 from .exits import SpecrunnerGroup, json_errors
+
+if TYPE_CHECKING:
+    from . import app as core
+else:
+    class _Lazy:
+        """``specrunner.app``, imported on first use: `--version`, `--help` and completion never load it."""
+
+        def __getattr__(self, name: str) -> Any:
+            import importlib
+
+            return getattr(importlib.import_module("specrunner.app"), name)
+
+    core = _Lazy()
 
 cli = typer.Typer(
     name="specrunner",

@@ -33,7 +33,7 @@ from .errors import (
 from .jobs import Job, expected_outputs, implied_count
 from .plan import Change, Plan, shown
 from .ratelimit import RetryPolicy, TokenBucket, metered
-from .state import FINAL_STATES, RUNNING_STATES, StateStore
+from .state import FINAL_STATES, StateStore
 
 Event = dict[str, Any]
 FATAL_CODES = frozenset({"EndpointUnreachable"})

@@ -222,20 +222,29 @@ def expand(manifest: Manifest) -> list[Job]:
 
     Fingerprints are hashed from canonical JSON assembled out of per-rule and per-input fragments
     (the same bytes as ``fingerprint()``; the SnapshotConfig is encoded once per rule, the Input
-    once per input, instead of the whole request once per job).
+    once per input, instead of the whole request once per job). The jobs of a rule share one
+    SnapshotConfig object, the jobs of an input one Input object (``build_request`` gives equal
+    ones): requests are read-only.
     """
     jobs = []
     input_json: dict[str, str] = {}
+    input_dicts: dict[str, dict[str, str]] = {}
     for rule in manifest.rules:
         mode = rule_mode(rule)
         summary = describe_rule(rule)
         legacy = legacy_entries(rule)
         middle: str | None = None  # set with tail by the rule's first job
         tail = ""
+        shared: dict[str, Any] | None = None
         for inp in manifest.inputs:
             if not rule.applies_to(inp.id):
                 continue
-            request = build_request(inp, rule, manifest.pipeline_id, mode)
+            if shared is None:
+                shared = build_request(inp, rule, manifest.pipeline_id, mode)
+            inp_dict = input_dicts.get(inp.id)
+            if inp_dict is None:
+                inp_dict = input_dicts[inp.id] = build_request(inp, rule, manifest.pipeline_id, mode)["Input"]
+            request = {**shared, "Input": inp_dict}
             if middle is None:
                 pipe = request.get("PipelineId")
                 middle = ((',"PipelineId":' + canonical_json(pipe) if "PipelineId" in request else "")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .executor import RunSummary
 from .jobs import split_key
 from .plan import SHOWN, SYMBOLS, Plan
+
+if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
+    from .executor import RunSummary
 
 _TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
            "forget": "to forget", "failed": "failed (not resubmitted)", "noop": "unchanged"}

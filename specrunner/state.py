@@ -1,13 +1,21 @@
 """The lock-style state file: model, codec, and durable storage.
 
-File format (``<manifest>.lock.json``)::
+File format (``<manifest>.lock.json``), version 2 (the codec is ``lockfile.py``)::
 
     {
-      "jobs": {"<input id>::<rule id>": {<JobRecord>}, ...},   # sorted by key
+      "version": 2,
       "lineage": "<uuid, set once>",
       "serial": 7,                                            # +1 on every change
-      "version": 1
+      "configs": {"<rule id>": {"<config id>": {<what its jobs share>}}},
+      "jobs": {
+        "<input id>::<rule id>": {<what is the job's own>},   # one line per job, sorted by key
+      }
     }
+
+Version 1 (every record whole, ``{"jobs", "lineage", "serial", "version": 1}``) is still read; it is
+rewritten as version 2 on the next write, with a one-line notice on stderr. A newer version is refused.
+In memory every job is a full record (``lockfile.LockEntry`` documents its fields), whatever the
+version read.
 
 Deterministic bytes: sorted keys, two-space indent, a trailing newline, no run timestamps, no
 hostnames, no absolute paths, no secrets. A rerun that changes nothing does not rewrite the file.
@@ -15,7 +23,9 @@ hostnames, no absolute paths, no secrets. A rerun that changes nothing does not 
 Durability: every change is first appended to ``<state>.journal`` (JSON lines, fsynced before any
 call that depends on it), then the journal is compacted into the lock file (temp file in the same
 folder + fsync + ``os.replace``, previous version kept as ``<state>.backup``). Loading replays the
-journal, so a crash at any instant loses nothing; total state I/O of a run is O(jobs).
+journal, so a crash at any instant loses nothing; total state I/O of a run is O(jobs). The journal
+(format 2) stores compact job lines too, each rule config once per journal before the first line
+using it; format 1 journals (whole records) are still replayed.
 """
 
 from __future__ import annotations
@@ -32,7 +42,8 @@ from typing import Any
 
 from .errors import StateError, StateWriteError
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+JOURNAL_VERSION = 2
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 FINAL_STATES = ("Success", "Fail")
 RUNNING_STATES = ("Submitted", "Snapshoting")
@@ -48,7 +59,10 @@ def default_state_path(manifest_path: str | Path) -> Path:
 
 
 def encode_state(doc: Mapping[str, Any]) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    """The lock file bytes (format 2) of ``doc`` = ``StateDoc.to_json()`` (full records)."""
+    from .lockfile import encode
+
+    return encode(doc["lineage"], doc["serial"], doc["jobs"])
 
 
 @dataclass
@@ -56,15 +70,29 @@ class StateDoc:
     lineage: str
     serial: int
     jobs: dict[str, dict[str, Any]]
+    format_version: int = STATE_VERSION  # of the file it was read from
 
     def to_json(self) -> dict[str, Any]:
         return {"version": STATE_VERSION, "lineage": self.lineage, "serial": self.serial,
                 "jobs": {k: self.jobs[k] for k in sorted(self.jobs)}}
 
     def digest(self) -> str:
+        """Identifies this version of the state (a saved plan records it): sha256 over the lineage, the
+        serial and every record, each as canonical JSON. Not the file's bytes: encoding the lock file
+        costs far more than hashing what it holds, and the content is what a saved plan depends on."""
         import hashlib
 
-        return "sha256:" + hashlib.sha256(encode_state(self.to_json())).hexdigest()
+        h = hashlib.sha256(_canonical([self.lineage, self.serial]))
+        for key in sorted(self.jobs):
+            h.update(_canonical([key, self.jobs[key]]))
+        return "sha256:" + h.hexdigest()
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(value: Any) -> bytes:
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def new_state() -> StateDoc:
@@ -113,14 +141,36 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
         raise StateError(f"{path}: the state file has no valid `serial`", hint=hint)
     if not isinstance(jobs, dict):
         raise StateError(f"{path}: `jobs` must be an object keyed by job key", hint=hint)
-    extra = set(doc) - {"version", "lineage", "serial", "jobs"}
+    extra = set(doc) - {"version", "lineage", "serial", "jobs", *(("configs",) if version >= 2 else ())}
     if extra:
         raise StateError(f"{path}: unknown top-level field(s) {sorted(extra)} in the state file", hint=hint)
-    for key, rec in jobs.items():
-        problem = check_record(rec)
-        if problem:
-            raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
-    return StateDoc(lineage=lineage, serial=serial, jobs=jobs)
+    if version >= 2:  # job lines are checked as they are decoded
+        jobs = _decode_lines(doc.get("configs"), jobs, path, hint)
+    else:
+        for key, rec in jobs.items():
+            problem = check_record(rec)
+            if problem:
+                raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
+    return StateDoc(lineage=lineage, serial=serial, jobs=jobs, format_version=version)
+
+
+def _decode_lines(configs: Any, lines: dict[str, Any], path: Path, hint: str) -> dict[str, dict[str, Any]]:
+    """Full records from the compact job lines of a format 2 file."""
+    from .lockfile import Decoder
+
+    if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
+        raise StateError(f"{path}: `configs` must be an object of rule ids to objects of configs", hint=hint)
+    dec = Decoder(configs)
+    jobs: dict[str, dict[str, Any]] = {}
+    for key, entry in lines.items():
+        rec = dec.record(key, entry)
+        if not isinstance(rec, str) and "record" in entry:  # a record kept whole: checked as in format 1
+            rec = check_record(rec) or rec
+        if isinstance(rec, str):
+            where = "" if rec.startswith("$.") else f"$.jobs[{json.dumps(key)}]: "
+            raise StateError(f"{path}: {where}{rec}", hint=hint)
+        jobs[key] = rec
+    return jobs
 
 
 def check_record(rec: Any) -> str | None:
@@ -223,7 +273,7 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
         header = json.loads(lines[0])
     except (ValueError, RecursionError):  # the header is written atomically: a broken one is damage
         raise StateError(f"{jpath}:1: the state journal's header is not valid JSON", hint=_JOURNAL_HINT) from None
-    if not isinstance(header, dict) or header.get("journal") != 1:
+    if not isinstance(header, dict) or header.get("journal") not in (1, JOURNAL_VERSION):
         raise StateError(f"{jpath}: not a specrunner state journal",
                          hint="move it away if it does not belong to this state")
     lineage, base_serial = header.get("lineage"), header.get("base_serial")
@@ -248,6 +298,10 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
     if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
     jobs = dict(base.jobs)
+    from .lockfile import Decoder, check_config
+
+    configs: dict[str, dict[str, Any]] = {}
+    dec = Decoder(configs)
     for n, raw in enumerate(lines[1:], start=2):
         if not raw.strip():
             continue
@@ -259,13 +313,21 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             raise StateError(f"{jpath}:{n}: corrupt journal line", hint=_JOURNAL_HINT) from None
         op = entry.get("op") if isinstance(entry, dict) else None
         key = entry.get("key") if isinstance(entry, dict) else None
-        if op == "put" and isinstance(key, str) and check_record(entry.get("record")) is None:
+        if op == "put" and isinstance(key, str) and "entry" in entry:
+            rec = dec.record(key, entry["entry"])
+            if isinstance(rec, str) or check_record(rec) is not None:
+                raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
+            jobs[key] = rec
+        elif op == "config" and isinstance(entry.get("rule"), str) and isinstance(entry.get("id"), str) \
+                and check_config(entry.get("config")) is None:
+            configs.setdefault(entry["rule"], {})[entry["id"]] = entry["config"]
+        elif op == "put" and isinstance(key, str) and check_record(entry.get("record")) is None:
             jobs[key] = entry["record"]
         elif op == "del" and isinstance(key, str):
             jobs.pop(key, None)
         else:
             raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
-    return StateDoc(lineage=lineage, serial=base.serial, jobs=jobs)
+    return StateDoc(lineage=lineage, serial=base.serial, jobs=jobs, format_version=base.format_version)
 
 
 def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
@@ -274,6 +336,10 @@ def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
         return path.read_bytes()
     except OSError:
         return encode_state(doc.to_json())
+
+
+def _jline(entry: Mapping[str, Any]) -> bytes:
+    return (json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -332,6 +398,13 @@ class StateStore:
         self.bytes_written = 0  # total state I/O of this store (journal + lock files + backups)
         self._compact_every = compact_every
         self._broken: OSError | None = None
+        # A lock file of an older format is rewritten in the current one on the next write.
+        self._upgrade_from = (committed.format_version
+                              if committed is not None and committed.format_version < STATE_VERSION else None)
+        from .lockfile import Encoder
+
+        self._enc = Encoder()
+        self._journal_configs: set[tuple[str, str]] = set()  # the configs written to this journal
 
     @classmethod
     def open(cls, path: Path, *, known: StateDoc | None = None, known_signature: Any = None) -> StateStore:
@@ -373,8 +446,21 @@ class StateStore:
     def delete(self, key: str, *, durable: bool = False) -> None:
         self._append({"op": "del", "key": key}, key, None, durable)
 
+    def _journal_line(self, key: str, record: Mapping[str, Any] | None) -> bytes:
+        """The journal line(s) of a put or a delete: a config line first when this journal lacks it."""
+        if record is None:
+            return _jline({"op": "del", "key": key})
+        rule, cid, compact = self._enc.line(key, record)
+        pre = b""
+        if rule is not None and cid is not None:
+            if (rule, cid) not in self._journal_configs:
+                self._journal_configs.add((rule, cid))
+                cfg = self._enc.configs[rule][cid]
+                pre = _jline({"op": "config", "rule": rule, "id": cid, "config": cfg})
+            return pre + _jline({"op": "put", "key": key, "entry": compact})
+        return _jline({"op": "put", "key": key, **compact})
+
     def _append(self, entry: dict[str, Any], key: str, record: dict[str, Any] | None, durable: bool) -> None:
-        line = (json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
         with self._lock:
             if record is None:
                 if key not in self.doc.jobs:
@@ -388,6 +474,7 @@ class StateStore:
                 raise self._dump_errored(self._broken)
             try:
                 self._open_journal()
+                line = self._journal_line(key, record)
                 self._journal.write(line)
                 self._journal.flush()
             except OSError as e:
@@ -413,7 +500,8 @@ class StateStore:
         if self._journal is not None:
             return
         jpath = journal_path(self.path)
-        header = {"journal": 1, "lineage": self.doc.lineage, "base_serial": self.doc.serial}
+        header = {"journal": JOURNAL_VERSION, "lineage": self.doc.lineage, "base_serial": self.doc.serial}
+        self._journal_configs = set()
         data = (json.dumps(header, sort_keys=True) + "\n").encode() + self._carry_over()
         tmp = jpath.with_name(jpath.name + ".new")
         with open(tmp, "wb") as f:
@@ -440,11 +528,10 @@ class StateStore:
         lines = []
         for k in sorted(set(committed) | set(self.doc.jobs)):
             if k not in self.doc.jobs:
-                lines.append({"op": "del", "key": k})
+                lines.append(self._journal_line(k, None))
             elif committed.get(k) != self.doc.jobs[k]:
-                lines.append({"op": "put", "key": k, "record": self.doc.jobs[k]})
-        return b"".join((json.dumps(e, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                         + "\n").encode() for e in lines)
+                lines.append(self._journal_line(k, self.doc.jobs[k]))
+        return b"".join(lines)
 
     def _sync(self, pos: int) -> None:
         with self._sync_lock:
@@ -496,6 +583,13 @@ class StateStore:
             self._committed = StateDoc(self.doc.lineage, self.doc.serial, dict(self.doc.jobs))
             self._committed_data = data
             self._drop_journal()
+            if self._upgrade_from is not None:
+                import sys
+
+                print(f"note: {self.path}: state format {self._upgrade_from} upgraded to {STATE_VERSION} "
+                      "(older specrunner versions cannot read it; the previous file is "
+                      f"{self.path.name}.backup)", file=sys.stderr)
+                self._upgrade_from = None
             return True
 
     def _close_journal(self) -> None:

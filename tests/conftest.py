@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import textwrap
@@ -41,6 +40,13 @@ def video_4s(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def read_jobs(path: Path) -> dict[str, dict[str, Any]]:
+    """The full job records of a lock file, as specrunner reads them (any format version)."""
+    from specrunner.state import decode_state
+
+    return decode_state(path.read_bytes(), path).jobs
+
+
 class Workspace:
     """A manifest folder with a local root; videos are copied into the input bucket."""
 
@@ -65,8 +71,8 @@ class Workspace:
         return self.oss / bucket / key
 
     def jobs(self) -> dict[str, dict[str, Any]]:
-        """The full job records of the lock file."""
-        return json.loads(self.state.read_text())["jobs"]  # type: ignore[no-any-return]
+        """The full job records of the lock file (format 2 stores them compactly)."""
+        return read_jobs(self.state)
 
     def cli(self, *args: str, code: int | None = None):  # noqa: ANN201
         result = self.runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)

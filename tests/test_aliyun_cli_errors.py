@@ -3,7 +3,6 @@ nothing recorded as done that was not (the real CLI, the real SDK, the emulator)
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -71,4 +70,4 @@ def test_one_clear_line_exit_1_nothing_recorded(ws: Workspace, video_4s: Path, c
     assert "Traceback" not in r.stderr
     assert ws.state.read_bytes() == before  # nothing recorded as done, nothing lost
     assert created_after == 4  # only the first good run created jobs
-    assert all(rec["state"] == "Success" for rec in json.loads(ws.state.read_text())["jobs"].values())
+    assert all(rec["state"] == "Success" for rec in ws.jobs().values())

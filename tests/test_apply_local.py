@@ -73,8 +73,7 @@ def test_num5_interval1_width320_gives_five_frames_from_the_right_times(ws: Work
             assert im.format == "JPEG"
             assert im.size == (320, 240)  # 160x120 source, width only: aspect kept
             assert read_stamp(im) == i * 25  # 25 fps: second i is frame 25*i
-    state = json.loads(ws.state.read_text())
-    rec = state["jobs"]["videos/a.mp4::seq"]
+    rec = ws.jobs()["videos/a.mp4::seq"]
     assert rec["count"] == 5 and rec["mode"] == "async" and rec["state"] == "Success"
     assert rec["outputs"] == [f"media-out/seq/a/{i:05d}.jpg" for i in range(1, 6)]
 
@@ -89,7 +88,7 @@ def test_2x3_tile_gives_one_sprite_of_the_right_size(ws: Workspace, video_10s: P
         assert im.getpixel((1, 1))[0] > 240  # white margin
     assert not ws.out("sprites/a-00002.jpg").exists()
     assert not ws.out("board/a").exists()  # keep_cells: false
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::board"]
+    rec = ws.jobs()["videos/a.mp4::board"]
     assert rec["outputs"] == ["media-out/sprites/a-00001.jpg"]
 
 
@@ -99,7 +98,7 @@ def test_poster_is_sync_and_a_real_frame(ws: Workspace, video_10s: Path) -> None
     with Image.open(ws.out("posters/b clip.jpg")) as im:
         assert im.size == (320, 240)
         assert read_stamp(im) == 125  # intra at 5 s: the keyframe at frame 125
-    rec = json.loads(ws.state.read_text())["jobs"]["b::poster"]
+    rec = ws.jobs()["b::poster"]
     assert rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos/b clip.mp4"
 
 
@@ -121,9 +120,9 @@ def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_
     forgotten = sorted(c["key"] for c in plan["changes"] if c["action"] == "forget")
     assert forgotten == ["b::poster", "b::seq"]
     assert plan["summary"]["forget"] == 2 and plan["summary"]["noop"] == 3
-    before = set(json.loads(ws.state.read_text())["jobs"])
+    before = set(ws.jobs())
     ws.cli("apply", ws.manifest, code=0)
-    after = set(json.loads(ws.state.read_text())["jobs"])
+    after = set(ws.jobs())
     assert before - after == {"b::poster", "b::seq"}
     assert ws.out("posters/b clip.jpg").exists()  # forget deletes nothing
 
@@ -141,7 +140,7 @@ rules:
 """)
     r = ws.cli("apply", ws.manifest, code=3)
     assert "2 succeeded, 4 failed" in r.stdout
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = ws.jobs()
     assert jobs["videos/missing.mp4::p"]["code"] == "InvalidParameter.ResourceNotFound"
     assert jobs["videos/missing.mp4::s"]["code"] == "InvalidParameter.ResourceNotFound"
     assert jobs["videos/bad.mp4::s"]["code"] == "InvalidParameter.ResourceContentBad"
@@ -156,21 +155,21 @@ rules:
     r = ws.cli("retry", ws.manifest, code=3)
     assert "4 retried" in r.stdout and "2 succeeded, 2 failed" in r.stdout
     ok_id = jobs["videos/ok.mp4::p"]["job_id"]
-    assert json.loads(ws.state.read_text())["jobs"]["videos/ok.mp4::p"]["job_id"] == ok_id
+    assert ws.jobs()["videos/ok.mp4::p"]["job_id"] == ok_id
 
 
 def test_no_wait_leaves_jobs_running_and_the_next_apply_resumes_them(ws: Workspace, video_10s: Path) -> None:
     setup(ws, video_10s)
     r = ws.cli("apply", ws.manifest, "--target", "seq", "--no-wait")
     assert r.exit_code in (0, 4)
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = ws.jobs()
     ids = {k: v["job_id"] for k, v in jobs.items()}
     assert all(ids.values())  # the job id is recorded before anyone waits on it
     r = ws.cli("plan", ws.manifest, "--target", "seq")
     if "to resume" in r.stdout and "0 to resume" not in r.stdout:
         assert "poll it, never resubmit" in r.stdout
     ws.cli("apply", ws.manifest, "--target", "seq", code=0)
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = ws.jobs()
     assert {k: v["job_id"] for k, v in jobs.items()} == ids  # nothing resubmitted
     assert all(v["state"] == "Success" for v in jobs.values())
 
@@ -180,7 +179,7 @@ def test_saved_plan_applies_exactly_and_is_refused_when_stale(ws: Workspace, vid
     plan_file = ws.dir / "p.json"
     ws.cli("plan", ws.manifest, "--out", plan_file, "--target", "poster", code=0)
     ws.cli("apply", plan_file, code=0)
-    assert set(json.loads(ws.state.read_text())["jobs"]) == {"b::poster", "videos/a.mp4::poster"}
+    assert set(ws.jobs()) == {"b::poster", "videos/a.mp4::poster"}
     r = ws.cli("apply", plan_file, code=1)  # the state changed: the plan is stale, even applied twice
     assert "stale" in r.output
     ws.cli("plan", ws.manifest, "--out", plan_file, code=0)
@@ -207,12 +206,12 @@ rules:
 """
     ws.write(text)
     ws.cli("apply", ws.manifest, code=3)
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::p"]
+    rec = ws.jobs()["videos/a.mp4::p"]
     assert rec["code"] == "SnapshotTimeOut" and rec["mode"] == "sync"
     r = ws.cli("plan", ws.manifest, code=0)
     assert "timed out" in r.stdout and "async" in r.stdout
     ws.cli("apply", ws.manifest, code=0)
-    rec = json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::p"]
+    rec = ws.jobs()["videos/a.mp4::p"]
     assert rec["mode"] == "async" and rec["state"] == "Success"
     assert rec["request"]["SnapshotConfig"]["Num"] == "1"
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)  # and it stays async: no churn
@@ -226,7 +225,7 @@ def test_saved_plan_works_from_another_directory_and_a_damaged_one_is_refused(
     ws.cli("plan", "m.yaml", "--out", "plans/p.json", "--target", "poster", code=0)
     monkeypatch.chdir(ws.dir / "plans")
     ws.cli("apply", "p.json", code=0)
-    assert set(json.loads(ws.state.read_text())["jobs"]) == {"b::poster", "videos/a.mp4::poster"}
+    assert set(ws.jobs()) == {"b::poster", "videos/a.mp4::poster"}
     bad = ws.dir / "plans" / "bad.json"
     bad.write_text('{"kind": "specrunner-plan", "format_version": "1.0"}')
     r = ws.cli("apply", bad, code=1)

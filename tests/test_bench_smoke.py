@@ -3,7 +3,6 @@ that 0 API calls are made by a no-op plan, never timings."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

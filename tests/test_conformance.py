@@ -26,7 +26,7 @@ from specrunner import app
 from specrunner.errors import BackendError
 from specrunner.emulator import Emulator
 
-from .conftest import Workspace
+from .conftest import Workspace, read_jobs
 
 KEY, SECRET = "LTAIconformance01", "conformance-secret-do-not-leak"
 TAG_RE = re.compile(r"(sr-[0-9a-f]{16})$")
@@ -123,7 +123,7 @@ def test_apply_then_rerun_is_a_byte_identical_noop(world: World) -> None:
     r = ws.cli("apply", ws.manifest, "--auto-approve", "--verbose", code=0)
     assert f"{JOBS} succeeded, 0 failed" in r.stdout
     first = ws.state.read_bytes()
-    jobs = json.loads(first)["jobs"]
+    jobs = ws.jobs()
     assert len(jobs) == JOBS and {rec["state"] for rec in jobs.values()} == {"Success"}
     assert jobs["b::seq"]["count"] == 3 and jobs["videos/a.mp4::board"]["tile_count"] == 4
     for rec in jobs.values():
@@ -172,7 +172,7 @@ def test_missing_credentials_is_one_line_exit_1(tmp_path: Path, video_4s: Path,
         lines = [line for line in r.stderr.splitlines() if line.strip()]  # stdout: the plan shown first
         assert lines[0].startswith("error: no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID")
         assert w.submits() == []
-        state = json.loads(ws.state.read_text())["jobs"] if ws.state.exists() else {}
+        state = ws.jobs() if ws.state.exists() else {}
         assert not any(rec.get("state") == "Success" for rec in state.values())
 
 
@@ -234,7 +234,7 @@ def check_exactly_once(em: Emulator, state_path: Path, n_jobs: int) -> dict[str,
     dups = {t: n for t, n in per_tag.items() if n > 1}
     assert not dups, f"duplicate jobs: {dups}"
     assert len(per_tag) == n_jobs
-    jobs = json.loads(state_path.read_text())["jobs"]
+    jobs = read_jobs(state_path)
     assert len(jobs) == n_jobs and {r["state"] for r in jobs.values()} == {"Success"}
     assert {r["job_id"] for r in jobs.values()} == {e["job_id"] for e in created}
     queries = [e for e in entries if e["action"] == "QuerySnapshotJobList"]

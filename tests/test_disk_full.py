@@ -66,6 +66,6 @@ def test_outputs_on_a_full_disk_fail_the_job_cleanly(ws: Workspace, video_4s: Pa
              '  - {id: s, time: 0, num: 3, interval: 1, output: "s/{FileName}/{Count}.jpg"}\n')
     r = ws.cli("apply", ws.manifest, code=3)
     assert "Traceback" not in r.output
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = ws.jobs()
     assert {rec["code"] for rec in jobs.values()} == {"InternalError"}
     assert all("No space left on device" in rec["message"] for rec in jobs.values())

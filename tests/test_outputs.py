@@ -26,7 +26,7 @@ def check(doc: dict, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["validate.v1.json", "plan.v1.json", "apply.v1.json", "run-results.v1.json",
-                                  "show.v1.json", "state.v1.json"])
+                                  "show.v1.json", "state.v1.json", "state.v2.json"])
 def test_output_schemas_are_valid_draft_2020_12(name: str) -> None:
     schema = load_schema(name)
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -50,7 +50,7 @@ def test_every_json_output_matches_its_schema(ws: Workspace, video_4s: Path) -> 
     assert all(r["attempts"] >= 1 for r in run["results"] if r["action"] == "create")
     assert (ws.dir / ".specrunner" / ".gitignore").read_text().strip().endswith("*")
     check(json.loads(ws.cli("show", ws.manifest, "--format", "json", code=0).stdout), "show.v1.json")
-    check(json.loads(ws.state.read_text()), "state.v1.json")
+    check(json.loads(ws.state.read_text()), "state.v2.json")
     bad = ws.dir / "bad.yaml"
     bad.write_text("version: 2\n")
     check(json.loads(ws.cli("validate", bad, "--format", "json", code=1).stdout), "validate.v1.json")

@@ -64,7 +64,7 @@ def test_refresh_polls_without_submitting(ws: Workspace, video_4s: Path, emu: Em
     r = ws.cli("refresh", ws.manifest, code=0)
     assert "State" in r.stdout
     assert len(submits(emu)) == n
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = ws.jobs()
     assert all(rec["state"] == "Success" for rec in jobs.values())
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
 
@@ -75,13 +75,13 @@ def test_import_adopts_a_matching_job_and_refuses_a_different_one(ws: Workspace,
         ws.add_video(video_4s, f"videos/{k}.mp4")
     ws.write(MANIFEST)
     ws.cli("apply", ws.manifest, "--auto-approve", "--target", "p", code=0)
-    jobs = json.loads(ws.state.read_text())["jobs"]
+    jobs = ws.jobs()
     job_id = jobs["videos/a.mp4::p"]["job_id"]
     ws.cli("state", "rm", ws.manifest, "videos/a.mp4::p", code=0)
-    assert "videos/a.mp4::p" not in json.loads(ws.state.read_text())["jobs"]
+    assert "videos/a.mp4::p" not in ws.jobs()
     r = ws.cli("import", ws.manifest, "videos/a.mp4::p", job_id, code=0)
     assert f"Imported videos/a.mp4::p -> {job_id} (Success)" in r.stdout
-    assert json.loads(ws.state.read_text())["jobs"]["videos/a.mp4::p"] == jobs["videos/a.mp4::p"]
+    assert ws.jobs()["videos/a.mp4::p"] == jobs["videos/a.mp4::p"]
     r = ws.cli("import", ws.manifest, "videos/b.mp4::p", job_id, code=1)  # a's job is not b's
     assert "does not match" in r.stderr and "Input" in r.stderr
     r = ws.cli("import", ws.manifest, "videos/b.mp4::p", "0" * 32, code=1)

@@ -155,7 +155,7 @@ CORRUPT: dict[str, Callable[[dict[str, bytes]], bytes]] = {
     "huge serial": lambda a: re.sub(rb'"serial": \d+', b'"serial": ' + b"9" * 5000, a["state"], count=1),
     "NaN serial": lambda a: edit(a, lambda d: d.update(serial=float("nan"))),
     "version 0": lambda a: edit(a, lambda d: d.update(version=0)),
-    "version 2": lambda a: edit(a, lambda d: d.update(version=2)),
+    "version 3": lambda a: edit(a, lambda d: d.update(version=3)),
     'version "1"': lambda a: edit(a, lambda d: d.update(version="1")),
     "version missing": lambda a: edit(a, lambda d: d.pop("version")),
     "lineage missing": lambda a: edit(a, lambda d: d.pop("lineage")),
@@ -167,8 +167,13 @@ CORRUPT: dict[str, Callable[[dict[str, bytes]], bytes]] = {
     'state "Done"': lambda a: edit(a, lambda d: first_job(d).update(state="Done")),
     "count -1": lambda a: edit(a, lambda d: first_job(d).update(count=-1)),
     "count true": lambda a: edit(a, lambda d: first_job(d).update(count=True)),
-    "fingerprint missing": lambda a: edit(a, lambda d: first_job(d).pop("fingerprint")),
-    "mode wrong": lambda a: edit(a, lambda d: first_job(d).update(mode="fast")),
+    "config missing": lambda a: edit(a, lambda d: first_job(d).pop("config")),
+    "config unknown": lambda a: edit(a, lambda d: first_job(d).update(config="0123456789")),
+    "fingerprint a number": lambda a: edit(a, lambda d: first_job(d).update(fingerprint=7)),
+    "mode in a job line": lambda a: edit(a, lambda d: first_job(d).update(mode="fast")),
+    "config mode wrong": lambda a: edit(a, lambda d: [c.update(mode="fast") for r in d["configs"].values()
+                                                      for c in r.values()]),
+    "configs missing": lambda a: edit(a, lambda d: d.pop("configs")),
     "outputs not strings": lambda a: edit(a, lambda d: first_job(d).update(outputs=[1, 2])),
     "job_id a number": lambda a: edit(a, lambda d: first_job(d).update(job_id=42)),
     "intent without tag": lambda a: edit(a, lambda d: first_job(d).update(intent={"at": 1})),
@@ -188,7 +193,7 @@ def test_corrupt_state_without_a_backup_says_how_to_start_over(setup: Workspace,
 
 
 def test_newer_version_says_upgrade(setup: Workspace, applied: dict[str, bytes]) -> None:
-    setup.state.write_bytes(CORRUPT["version 2"](applied))
+    setup.state.write_bytes(CORRUPT["version 3"](applied))
     assert_refused(setup, names=[str(setup.state), str(backup(setup))], mention="upgrade specrunner")
 
 
@@ -231,10 +236,15 @@ def header_for(applied: dict[str, bytes], **over: Any) -> dict[str, Any]:
     return {"journal": 1, "lineage": d["lineage"], "base_serial": d["serial"], **over}
 
 
+def records(applied: dict[str, bytes]) -> dict[str, dict[str, Any]]:
+    """The full job records of the applied state (the file stores them compactly)."""
+    return decode_state(applied["state"], Path("applied.lock.json")).jobs
+
+
 def a_record(applied: dict[str, bytes]) -> tuple[str, dict[str, Any]]:
-    d = doc(applied)
-    key = sorted(d["jobs"])[0]
-    return key, dict(d["jobs"][key])
+    jobs = records(applied)
+    key = sorted(jobs)[0]
+    return key, dict(jobs[key])
 
 
 def test_journal_of_another_lineage_is_refused(setup: Workspace, applied: dict[str, bytes]) -> None:
@@ -271,7 +281,7 @@ def test_stale_journal_from_an_older_serial_is_ignored(setup: Workspace, applied
     journal(setup, header_for(applied, base_serial=serial - 1), [put(key, {**rec, "job_id": "e" * 32})])
     state = read_state(setup.state)
     assert state is not None and state.serial == serial
-    assert state.jobs == doc(applied)["jobs"]
+    assert state.jobs == records(applied)
     r = setup.cli("plan", setup.manifest, code=0)
     assert "No changes" in r.stdout or "0 to create" in r.stdout, r.stdout
 
