@@ -53,6 +53,7 @@ ENTRY_KEYS = frozenset(
     {
         "config",
         "input",
+        "encoded",
         "job_id",
         "state",
         "code",
@@ -82,7 +83,7 @@ _ALWAYS = (
     "outputs",
 )
 _SENTINEL = "\x00input\x00"
-_InputCache = dict[tuple[str, str], tuple[dict[str, Any], str, str]]
+_InputCache = dict[tuple[str, str, bool], tuple[dict[str, Any], str, str]]
 _SENTINEL_JSON = json.dumps(_SENTINEL)
 
 
@@ -203,6 +204,15 @@ def config_id(cfg: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(cfg).encode("utf-8")).hexdigest()[:CONFIG_ID_LEN]
 
 
+def _as_sent(value: Any, key: str = "") -> Any:
+    """``value`` with every recorded ``Object`` key back in the form the request carried it."""
+    if isinstance(value, Mapping):
+        return {k: _as_sent(v, k) for k, v in value.items()}
+    if key == "Object" and isinstance(value, str) and "%" not in value:
+        return quote(value, safe="")
+    return value
+
+
 class _Derive:
     """What one config lets a job line leave out: precomputed once per config, applied per job."""
 
@@ -217,19 +227,26 @@ class _Derive:
         # Shared by the configs of one file: an input's request Input (and its JSON) is built once, and
         # the records of one input share it.
         self.inputs: _InputCache = inputs if inputs is not None else {}
+        # The fingerprint hashes the request as sent: object keys URL-encoded (the record shows them
+        # as written, see attrdiff.plain_keys; a key still holding `%` was recorded as sent).
         basis = canonical(
-            {"request": {**self.rest, "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""}
+            {"request": {**_as_sent(self.rest), "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""}
         )
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
         self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
 
     def record(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         ref: str = entry["input"]
-        hit = self.inputs.get((ref, self.input_key))
+        # The request records the key as written (URL-encoded only when it contains `%`); lock files of
+        # earlier versions recorded every key encoded: such lines carry `"encoded": true`.
+        encoded = bool(entry.get("encoded"))
+        hit = self.inputs.get((ref, self.input_key, encoded))
         if hit is None:
             bucket, _, obj = ref.partition("/")
-            inp = {**self.input_rest, "Bucket": bucket, "Object": quote(obj, safe="")}
-            hit = self.inputs[(ref, self.input_key)] = (inp, canonical(inp), obj)
+            sent = quote(obj, safe="")  # what the request carried: the fingerprint hashes this
+            inp = {**self.input_rest, "Bucket": bucket, "Object": sent if encoded or "%" in obj else obj}
+            hashed = inp if inp["Object"] == sent else {**inp, "Object": sent}
+            hit = self.inputs[(ref, self.input_key, encoded)] = (inp, canonical(hashed), obj)
         inp, inp_json, obj = hit
         request = {**self.rest, "Input": inp}
         fp = entry.get("fingerprint")
@@ -282,6 +299,9 @@ class _Derive:
             if k in rec:
                 entry[k] = rec[k]
         back = self.record(entry)
+        if back["request"] != rec["request"]:
+            entry["encoded"] = True  # a record of an earlier version: its key is stored encoded
+            back = self.record(entry)
         if back["outputs"] != rec["outputs"]:
             entry["outputs"] = rec["outputs"]
             back["outputs"] = rec["outputs"]
@@ -514,6 +534,10 @@ def _any(v: Any) -> str | None:
     return None
 
 
+def _true(v: Any) -> str | None:
+    return None if v is True else "must be true"
+
+
 _STATES = frozenset({"Submitted", "Snapshoting", "Success", "Fail"})
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 # Every field of a job line and its check (the full record built from it needs no further check).
@@ -530,6 +554,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "fingerprint": _str,
     "intent": _intent,
     "attempts": _count,
+    "encoded": _true,
     "record": _any,
 }
 

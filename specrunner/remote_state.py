@@ -47,6 +47,7 @@ from typing import Any
 
 from . import __version__
 from .errors import CredentialsError, LockError, SpecrunnerError, StateError, StateWriteError
+from .lockfile import Decoder, check_config
 from .state import StateDoc, StateStore, check_record, decode_state, default_state_path, encode_state, \
     read_state
 
@@ -355,6 +356,8 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
     hint = "the journal of another run is damaged; move the object away to drop that run's changes"
     pos = 0
     jobs: dict[str, dict[str, Any]] = {}
+    configs: dict[str, dict[str, Any]] = {}  # journal format 2: a rule config line before its first put
+    decoder = Decoder(configs)
     while pos < len(data):
         nl = data.find(b"\n", pos)
         if nl < 0:
@@ -388,6 +391,15 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
             j.after = 0
         elif "sealed_by" in rec:
             j.sealed = True
+        elif rec.get("op") == "config" and isinstance(rec.get("rule"), str) and isinstance(rec.get("id"), str) \
+                and check_config(rec.get("config")) is None:
+            configs.setdefault(rec["rule"], {})[rec["id"]] = rec["config"]  # what later compact puts use
+        elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and "entry" in rec:
+            full = decoder.record(rec["key"], rec["entry"])
+            if isinstance(full, str) or check_record(full) is not None:
+                raise StateError(f"{where}: an invalid journal record at byte {pos}", hint=hint)
+            jobs[rec["key"]] = full
+            j.after += 1
         elif rec.get("op") == "put" and isinstance(rec.get("key"), str) \
                 and check_record(rec.get("record")) is None:
             jobs[rec["key"]] = rec["record"]

@@ -106,5 +106,5 @@ def test_ctrl_c_stops_submitting_and_a_second_exits_at_once_leaving_the_state_re
         for e in created:
             by_key[e["params"]["Input"]] = by_key.get(e["params"]["Input"], 0) + 1
         assert len(created) == n and all(v == 1 for v in by_key.values()), by_key
-        state = json.loads(ws.state.read_text())["jobs"]
+        state = ws.jobs()
         assert {r["job_id"] for r in state.values()} == {e["job_id"] for e in created}

@@ -43,7 +43,7 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(
     after = json.loads(ws.state.read_text())
     assert after["serial"] == before["serial"] + 1
     assert after["jobs"]["videos/a.mp4::cover"]["job_id"] == before["jobs"]["videos/a.mp4::poster"]["job_id"]
-    assert after["jobs"]["videos/a.mp4::cover"]["rule"] == "cover"
+    assert ws.jobs()["videos/a.mp4::cover"]["rule"] == "cover"
     # A job key too, and back.
     ws.write(MANIFEST)
     ws.cli("state", "mv", ws.manifest, "videos/a.mp4::cover", "videos/a.mp4::poster", code=0)
@@ -76,7 +76,7 @@ def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path)
     ws.add_video(video_4s, "videos/a.mp4")  # b is missing: its job fails with a long message
     ws.write(MANIFEST.replace("videos/b.mp4", LONG))
     ws.cli("apply", ws.manifest, code=3)
-    rec = json.loads(ws.state.read_text())["jobs"][f"{LONG}::poster"]
+    rec = ws.jobs()[f"{LONG}::poster"]
     assert len(rec["message"]) > 60
     assert rec["message"] in ws.cli("show", ws.manifest, code=0).stdout
     out = ws.cli("state", "show", ws.manifest, f"{LONG}::poster", code=0).stdout
