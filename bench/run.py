@@ -203,11 +203,11 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
     and written with the state module's own encoder: byte-for-byte what ``apply`` would commit,
     minus the job ids, which are random here as they are on the service.
     """
+    from specrunner.apply.executor import outcome_record
     from specrunner.backends.base import RemoteJob
-    from specrunner.executor import outcome_record
-    from specrunner.jobs import expand
-    from specrunner.manifest import load_manifest
-    from specrunner.state import StateDoc, atomic_write, default_state_path, encode_state
+    from specrunner.core.jobs import expand
+    from specrunner.statefile.state import StateDoc, atomic_write, default_state_path, encode_state
+    from specrunner.validate.manifest import load_manifest
 
     jobs = expand(load_manifest(manifest))
     recs = {}
@@ -383,7 +383,7 @@ def w_floor(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def w_plan(a: dict[str, Any]) -> dict[str, Any]:
-    from specrunner import app
+    from specrunner.ops import app
 
     with _Profile(a.get("profile")):
         t0 = time.perf_counter()
@@ -399,10 +399,10 @@ def w_validate(a: dict[str, Any]) -> dict[str, Any]:
     """`specrunner validate MANIFEST`, run in-process (the typer command itself, output captured)."""
     from typer.testing import CliRunner
 
-    import specrunner.jobs  # noqa: F401 - module imports are start-up, not validation
-    import specrunner.manifest  # noqa: F401
-    from specrunner.cli import cli
-    from specrunner.manifest import check_manifest
+    import specrunner.core.jobs  # noqa: F401 - module imports are start-up, not validation
+    import specrunner.validate.manifest  # noqa: F401
+    from specrunner.cli.main import cli
+    from specrunner.validate.manifest import check_manifest
 
     runner = CliRunner()
     with _Profile(a.get("profile")):
@@ -418,9 +418,8 @@ def w_validate(a: dict[str, Any]) -> dict[str, Any]:
 
 def w_apply(a: dict[str, Any]) -> dict[str, Any]:
     """app.apply as the CLI runs it; with ``whole``, load_context (manifest, expansion, state) is timed too."""
-    from specrunner import app
-
     import specrunner.backends.aliyun  # noqa: F401 - the SDK's import is start-up, as in the loop worker
+    from specrunner.ops import app
 
     opts = app.ApplyOptions(parallelism=a.get("parallelism", 10))
     ctx = None if a.get("whole") else app.load_context(a["manifest"])
@@ -455,8 +454,8 @@ def w_loop(a: dict[str, Any]) -> dict[str, Any]:
     from aliyunsdkmts.request.v20140618.QuerySnapshotJobListRequest import QuerySnapshotJobListRequest
     from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
 
-    from specrunner.jobs import expand
-    from specrunner.manifest import load_manifest
+    from specrunner.core.jobs import expand
+    from specrunner.validate.manifest import load_manifest
 
     jobs = expand(load_manifest(a["manifest"]))
     ep = urlsplit(os.environ["SPECRUNNER_MTS_ENDPOINT"])

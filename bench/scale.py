@@ -357,8 +357,8 @@ def fig_startup(sz: Sizes) -> None:
     )
     # In-process: the same command again in a warm interpreter (imports done).
     code = (
-        "import time, sys; from typer.testing import CliRunner; from specrunner.cli import cli; "
-        "import specrunner.manifest; r = CliRunner(); t = time.perf_counter(); "
+        "import time, sys; from typer.testing import CliRunner; from specrunner.cli.main import cli; "
+        "import specrunner.validate.manifest; r = CliRunner(); t = time.perf_counter(); "
         "res = r.invoke(cli, ['validate', sys.argv[1]]); print(time.perf_counter() - t, res.exit_code)"
     )
     inproc = float(

@@ -1,3 +1,5 @@
-from .entry import main
+"""``python -m specrunner``: the same entry point as the console script."""
+
+from specrunner.cli.entry import main
 
 main()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from specrunner.cli import cli
+from specrunner.cli.main import cli
 from specrunner.testing.video import make_video
 
 
@@ -42,7 +42,7 @@ def video_4s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def read_jobs(path: Path) -> dict[str, dict[str, Any]]:
     """The full job records of a lock file, as specrunner reads them (any format version)."""
-    from specrunner.state import decode_state
+    from specrunner.statefile.state import decode_state
 
     return decode_state(path.read_bytes(), path).jobs
 

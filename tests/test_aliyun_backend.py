@@ -17,14 +17,14 @@ import pytest
 
 from specrunner.backends import aliyun
 from specrunner.backends.aliyun import AliyunBackend, parse_endpoint, resolve_credentials
-from specrunner.emulator import Emulator
-from specrunner.errors import (
+from specrunner.core.errors import (
     BackendError,
     CredentialsError,
     PermanentBackendError,
     TransientBackendError,
     UncertainSubmitError,
 )
+from specrunner.emulator import Emulator
 
 KEY, SECRET = "LTAItestkey0001", "backend-secret-value-0001"
 REQUEST = {

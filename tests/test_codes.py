@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from specrunner.codes import TABLE, classify, documented, resubmit_failed, retry_in_run
+from specrunner.core.codes import TABLE, classify, documented, resubmit_failed, retry_in_run
 
 # The snapshot codes of the SubmitSnapshotJob page, as listed there.
 SNAPSHOT_CODES = {

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from specrunner import app
-from specrunner.errors import BackendError
+from specrunner.core.errors import BackendError
 from specrunner.emulator import Emulator
+from specrunner.ops import app
 
 from .conftest import Workspace, read_jobs
 

@@ -40,7 +40,7 @@ def test_every_command_has_help_with_an_example_and_version_works() -> None:
     from typer.testing import CliRunner
 
     from specrunner import __version__
-    from specrunner.cli import cli
+    from specrunner.cli.main import cli
 
     runner = CliRunner()
     assert runner.invoke(cli, ["--version"]).stdout.strip() == f"specrunner {__version__}"

@@ -384,7 +384,7 @@ def test_emulator_command_serves_until_sigterm(tmp_path: Path) -> None:
 def test_emulator_command_needs_keys(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from specrunner.cli import cli
+    from specrunner.cli.main import cli
 
     r = CliRunner().invoke(cli, ["emulator", "--root", str(tmp_path), "--port", "0"])
     assert r.exit_code == 1 and "--key ID:SECRET" in r.output

@@ -16,10 +16,10 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from specrunner.cli import cli
-from specrunner.manifest import check_manifest, load_manifest
-from specrunner.schema import load_schema
-from specrunner.yamlload import load
+from specrunner.cli.main import cli
+from specrunner.validate.manifest import check_manifest, load_manifest
+from specrunner.validate.schema import load_schema
+from specrunner.validate.yamlload import load
 
 HERE = Path(__file__).parent / "examples"
 ROOT = Path(__file__).parent.parent
@@ -97,7 +97,7 @@ def test_schema_command_prints_the_published_schema() -> None:
 
 def test_schema_and_models_do_not_drift() -> None:
     """Every rule key in the schema is consumed by the model builder, and vice versa."""
-    from specrunner import manifest as m
+    from specrunner.validate import manifest as m
 
     schema = load_schema()
     rule_keys = set(schema["properties"]["rules"]["items"]["properties"])

@@ -14,14 +14,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from specrunner.apply.ratelimit import RetryPolicy
 from specrunner.backends.aliyun import AliyunBackend
-from specrunner.cli import cli
-from specrunner.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
-from specrunner.jobs import expand
-from specrunner.manifest import check_document
-from specrunner.plan import make_plan
-from specrunner.ratelimit import RetryPolicy
-from specrunner.yamlload import load
+from specrunner.cli.main import cli
+from specrunner.core.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
+from specrunner.core.jobs import expand
+from specrunner.core.plan import make_plan
+from specrunner.validate.manifest import check_document
+from specrunner.validate.yamlload import load
 
 from .conftest import Workspace
 
@@ -541,8 +541,8 @@ def test_init_points_editors_at_a_schema_that_exists_offline(
 
     from typer.testing import CliRunner
 
-    from specrunner.cli import cli
-    from specrunner.schema import schema_text
+    from specrunner.cli.main import cli
+    from specrunner.validate.schema import schema_text
 
     monkeypatch.chdir(tmp_path)  # outside the checkout, as after `pip install specrunner`
     r = CliRunner().invoke(cli, ["init", "site.yaml"])
@@ -560,8 +560,8 @@ def test_init_points_editors_at_a_schema_that_exists_offline(
 
 
 def test_a_success_without_count_keeps_its_outputs() -> None:
+    from specrunner.apply.executor import outcome_record
     from specrunner.backends.base import RemoteJob
-    from specrunner.executor import outcome_record
 
     jobs = {
         j.rule_id: j

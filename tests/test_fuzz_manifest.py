@@ -37,8 +37,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specrunner.diagnostics import Diagnostic
-from specrunner.manifest import check_manifest
+from specrunner.core.diagnostics import Diagnostic
+from specrunner.validate.manifest import check_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = [ROOT / "specs" / "demo.yaml", *sorted((ROOT / "tests" / "examples" / "valid").glob("*.yaml"))]
@@ -156,7 +156,7 @@ def validate_in_process(stats: Stats, path: Path, kind: str, *, trace_memory: bo
         stats.max_seconds, stats.slowest = elapsed, f"{kind} {name}"
     if diags is None:
         return []
-    from specrunner.yamlload import display_path
+    from specrunner.validate.yamlload import display_path
 
     shown = display_path(path)
     errors = [d for d in diags if d.severity == "error"]
@@ -730,7 +730,7 @@ def test_deep_nesting_is_refused_before_libyaml_recurses(tmp_path: Path, text: s
     """
     path = tmp_path / "deep.yaml"
     path.write_text(text)
-    code = ("import sys; from specrunner.manifest import check_manifest; "
+    code = ("import sys; from specrunner.validate.manifest import check_manifest; "
             "m, d = check_manifest(sys.argv[1]); assert m is None; "
             "print(len([x for x in d if x.severity == 'error'])); print(d[0].render())")
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)

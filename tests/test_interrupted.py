@@ -14,7 +14,7 @@ from .conftest import HEADER, Workspace
 DIE_AFTER_SUBMIT = """
 import os, sys
 from pathlib import Path
-from specrunner import app
+from specrunner.ops import app
 from specrunner.backends.local import LocalBackend
 m = Path(sys.argv[1])
 class Dying(LocalBackend):
@@ -71,7 +71,7 @@ def test_odd_job_answers_are_transient_not_crashes() -> None:
     import pytest
 
     from specrunner.backends.base import RemoteJob
-    from specrunner.errors import TransientBackendError
+    from specrunner.core.errors import TransientBackendError
 
     # a state the client does not know (the data types page lists "Analyzing") is polled again like a
     # running one: it neither fails the job nor its batch (issue 15, item 6)

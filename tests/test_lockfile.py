@@ -17,13 +17,13 @@ from typing import Any
 import jsonschema
 import pytest
 
+from specrunner.apply.executor import job_record, outcome_record
 from specrunner.backends.base import RemoteJob
-from specrunner.executor import job_record, outcome_record
-from specrunner.jobs import expand
-from specrunner.lockfile import LockEntry, encode
-from specrunner.manifest import load_manifest
-from specrunner.schema import load_schema
-from specrunner.state import StateStore, decode_state, encode_state, journal_path, read_state
+from specrunner.core.jobs import expand
+from specrunner.statefile.lockfile import LockEntry, encode
+from specrunner.statefile.state import StateStore, decode_state, encode_state, journal_path, read_state
+from specrunner.validate.manifest import load_manifest
+from specrunner.validate.schema import load_schema
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).parent / "fixtures" / "demo-v1.lock.json"

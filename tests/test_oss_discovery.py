@@ -21,9 +21,9 @@ import requests
 from specrunner.backends import oss as oss_backend
 from specrunner.backends.aliyun import resolve_credentials
 from specrunner.backends.oss import OssLister, endpoint_for, oss_lister
+from specrunner.core.errors import CredentialsError, PermanentBackendError, TransientBackendError
 from specrunner.emulator import Emulator
 from specrunner.emulator.server import oss_sign, oss_string_to_sign
-from specrunner.errors import CredentialsError, PermanentBackendError, TransientBackendError
 from specrunner.testing.video import make_video
 
 from .conftest import Workspace

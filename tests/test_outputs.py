@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from specrunner.schema import load_schema
+from specrunner.validate.schema import load_schema
 
 from .conftest import HEADER, Workspace
 

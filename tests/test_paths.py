@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from specrunner.engine.service import ObjectStore, ServiceError, SnapshotService
-from specrunner.manifest import check_manifest
+from specrunner.validate.manifest import check_manifest
 
 from .conftest import HEADER, Workspace
 

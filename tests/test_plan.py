@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from specrunner import durations
-from specrunner.jobs import expand, split_key
-from specrunner.manifest import check_document
-from specrunner.plan import make_plan, select
-from specrunner.yamlload import load
+from specrunner.core import durations
+from specrunner.core.jobs import expand, split_key
+from specrunner.core.plan import make_plan, select
+from specrunner.validate.manifest import check_document
+from specrunner.validate.yamlload import load
 
 
 def manifest_from(text: str):  # noqa: ANN201
@@ -143,7 +143,7 @@ def test_select(targets, excludes, expected) -> None:  # noqa: ANN001
 
 
 def test_expand_fingerprints_equal_the_reference_function() -> None:
-    from specrunner.jobs import fingerprint
+    from specrunner.core.jobs import fingerprint
 
     text = BASE.replace("- {id: many", "- {id: many, user_data: ud-1, pipeline_id: p9")
     for job in expand(manifest_from(text)):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from specrunner.progress import Progress
+from specrunner.render.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from specrunner.errors import TransientBackendError
-from specrunner.ratelimit import RetryPolicy, TokenBucket
+from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
+from specrunner.core.errors import TransientBackendError
 
 
 class FakeClock:

@@ -18,10 +18,10 @@ import oss2
 import pytest
 from typer.testing import CliRunner
 
-from specrunner.cli import cli
+from specrunner.cli.main import cli
+from specrunner.core.errors import LockError, StateWriteError
 from specrunner.emulator.server import Emulator
-from specrunner.errors import LockError, StateWriteError
-from specrunner.remote_state import Objects, OssState, acquire, open_run, read_lock, read_remote
+from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_lock, read_remote
 from specrunner.testing.crash import AK, SECRET, Figures, _env, manifest, run
 
 BUCKET = "team-state"

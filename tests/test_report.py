@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from specrunner.report.model import Card, Report, Section, Shot
 from specrunner.report.html import render
+from specrunner.report.model import Card, Report, Section, Shot
 from specrunner.testing.video import make_video, read_stamp
 
 from .conftest import HEADER, Workspace

@@ -60,13 +60,13 @@ def probe(run: str, *args: str, env: dict[str, str] | None = None) -> dict[str, 
 
 
 def test_importing_the_cli_loads_no_heavy_dependency() -> None:
-    out = probe("import specrunner.cli")
+    out = probe("import specrunner.cli.main")
     assert out["heavy"] == [], out["heavy"]
-    assert "specrunner.app" not in out["specrunner"] and "specrunner.manifest" not in out["specrunner"]
+    assert "specrunner.ops.app" not in out["specrunner"] and "specrunner.validate.manifest" not in out["specrunner"]
 
 
 def test_version_loads_no_heavy_dependency() -> None:
-    out = probe("from specrunner.cli import main; main()", "--version")
+    out = probe("from specrunner.cli.main import main; main()", "--version")
     assert out["code"] == 0 and "specrunner " in str(out["stdout"])
     assert out["heavy"] == [], out["heavy"]
 
@@ -80,23 +80,23 @@ def test_shell_completion_loads_no_heavy_dependency(words: str) -> None:
         "COMP_WORDS": words,
         "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
     }
-    out = probe("from specrunner.cli import main; main()", env=env)
+    out = probe("from specrunner.cli.main import main; main()", env=env)
     assert out["code"] == 0
     assert "plan" in str(out["stdout"]) or "list" in str(out["stdout"]), out["stdout"]
     assert set(out["heavy"]) <= {"pydantic", "pydantic_core"}, out["heavy"]  # type: ignore[arg-type]
-    assert "specrunner.app" not in out["specrunner"]  # type: ignore[operator]
+    assert "specrunner.ops.app" not in out["specrunner"]  # type: ignore[operator]
 
 
 def test_the_probe_sees_a_heavy_import() -> None:
     """The check itself can fail: a command that needs the manifest module does load them."""
-    out = probe("import specrunner.manifest")
+    out = probe("import specrunner.validate.manifest")
     assert "jsonschema" in out["heavy"] and "pydantic" in out["heavy"]  # type: ignore[operator]
 
 
 def test_the_console_script_answers_version_without_loading_the_cli() -> None:
-    out = probe("from specrunner.entry import main; main()", "--version")
+    out = probe("from specrunner.cli.entry import main; main()", "--version")
     assert out["code"] == 0 and "specrunner " in str(out["stdout"])
-    assert out["heavy"] == [] and out["specrunner"] == ["specrunner", "specrunner.entry"], out
+    assert out["heavy"] == [] and out["specrunner"] == ["specrunner", "specrunner.cli", "specrunner.cli.entry"], out
 
 
 def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
 def test_validate_and_plan_load_no_executor_sdk_or_engine(command: str, tmp_path: Path) -> None:
     """A plan never loads the executor, tenacity, the SDKs or the engine: only what reading needs."""
     shutil.copytree(REPO / "specs", tmp_path / "specs")
-    out = probe("from specrunner.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml"))
+    out = probe("from specrunner.cli.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml"))
     assert out["code"] == 0, out["stdout"]
     assert not set(out["heavy"]) & {"av", "aliyunsdkcore", "aliyunsdkmts", "oss2", "PIL", "tenacity", "rich"}, out
-    assert "specrunner.executor" not in out["specrunner"] and "specrunner.backends" not in out["specrunner"]
+    assert "specrunner.apply.executor" not in out["specrunner"] and "specrunner.backends" not in out["specrunner"]

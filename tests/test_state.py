@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from specrunner import locking
-from specrunner.errors import LockError, StateError
-from specrunner.state import StateStore, encode_state, journal_path, read_state
+from specrunner.core.errors import LockError, StateError
+from specrunner.statefile import locking
+from specrunner.statefile.state import StateStore, encode_state, journal_path, read_state
 
 
 def rec(i: int, **kw) -> dict:  # noqa: ANN003
@@ -66,7 +66,7 @@ def test_journal_is_replayed_after_a_crash(tmp_path: Path) -> None:
     code = f"""
 import os, sys
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-from specrunner.state import StateStore
+from specrunner.statefile.state import StateStore
 s = StateStore.open(__import__('pathlib').Path({str(path)!r}))
 s.put('a', {rec(1)!r}, durable=True)
 s.put('b', {rec(2, state='Snapshoting')!r}, durable=True)
@@ -138,7 +138,7 @@ def test_lock_is_exclusive_names_the_holder_and_dies_with_its_process(tmp_path: 
     code = f"""
 import os, sys, time
 sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
-from specrunner import locking
+from specrunner.statefile import locking
 import pathlib
 l = locking.acquire(pathlib.Path({str(state)!r}), 'apply')
 print(l.info['id'], flush=True)
@@ -177,7 +177,7 @@ def test_a_recovery_run_killed_right_after_its_first_write_keeps_the_crashed_run
     s.put("base", rec(0))
     s.commit()
     prelude = f"import os, sys, pathlib\nsys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n" \
-              f"from specrunner.state import StateStore\ns = StateStore.open(pathlib.Path({str(path)!r}))\n"
+              f"from specrunner.statefile.state import StateStore\ns = StateStore.open(pathlib.Path({str(path)!r}))\n"
     first = prelude + "".join(f"s.put('a{i}', {rec(i)!r}, durable=True)\n" for i in range(1, 6)) + "os._exit(9)\n"
     # Die the instant the new journal replaces the old one (the window the bug lived in).
     die_on_replace = ("_replace = os.replace\n"

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from specrunner.errors import StateError
-from specrunner.state import decode_state, journal_path, read_state
+from specrunner.core.errors import StateError
+from specrunner.statefile.state import decode_state, journal_path, read_state
 
 from .conftest import HEADER, Workspace
 

@@ -6,7 +6,7 @@ import json
 import shlex
 from pathlib import Path
 
-from specrunner.locking import acquire
+from specrunner.statefile.locking import acquire
 
 from .conftest import HEADER, Workspace
 

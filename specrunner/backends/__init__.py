@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..manifest import Manifest
-from .base import MAX_QUERY_IDS, Backend, RemoteJob
+from specrunner.backends.base import MAX_QUERY_IDS, Backend, RemoteJob
+from specrunner.core.model import Manifest
 
 
 def _local(manifest: Manifest, workers: int) -> Backend:
-    from .local import LocalBackend
+    from specrunner.backends.local import LocalBackend
 
     root = Path(manifest.base_dir) / manifest.target.root
     return LocalBackend(root, sync_timeout=manifest.target.sync_timeout, workers=workers)
 
 
 def _aliyun(manifest: Manifest, workers: int) -> Backend:
-    from .aliyun import AliyunBackend
+    from specrunner.backends.aliyun import AliyunBackend
 
     return AliyunBackend.from_target(manifest.target, workers=workers)
 
@@ -30,8 +30,8 @@ Lister = Callable[[str, str, str], list[str]]  # (bucket, location, prefix) -> s
 def open_lister(manifest: Manifest) -> Lister:
     """Object listing for input discovery: folders on the local engine, OSS ListObjectsV2 on the cloud."""
     if manifest.target.backend == "local":
-        from ..engine.service import ObjectStore, ServiceError
-        from ..errors import SpecrunnerError
+        from specrunner.core.errors import SpecrunnerError
+        from specrunner.engine.service import ObjectStore, ServiceError
 
         store = ObjectStore(Path(manifest.base_dir) / manifest.target.root)
 
@@ -42,7 +42,7 @@ def open_lister(manifest: Manifest) -> Lister:
                 raise SpecrunnerError(f"cannot list {bucket}/{prefix}: {e.message}") from None
 
         return list_local
-    from .oss import oss_lister
+    from specrunner.backends.oss import oss_lister
 
     return oss_lister(manifest.target)
 

@@ -1,9 +1,9 @@
 """The Alibaba Cloud MTS backend: SubmitSnapshotJob / QuerySnapshotJobList through the V1 Python SDK.
 
 The only module that imports ``aliyunsdkcore`` / ``aliyunsdkmts``. Everything the SDK raises is
-translated here into the project's errors (``specrunner.errors``):
+translated here into the project's errors (``specrunner.core.errors``):
 
-The class of a service error code comes from one table, ``specrunner.codes`` (documented codes,
+The class of a service error code comes from one table, ``specrunner.core.codes`` (documented codes,
 with the rule for unknown ones):
 
 - TransientBackendError: throttling, InternalError, UnknownError, ServiceUnavailable, any 5xx whose
@@ -46,16 +46,16 @@ from aliyunsdkcore.http import protocol_type
 from aliyunsdkmts.request.v20140618.QuerySnapshotJobListRequest import QuerySnapshotJobListRequest
 from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
 
-from .. import __version__
-from ..codes import classify
-from ..errors import (
+from specrunner import __version__
+from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, RemoteJob
+from specrunner.core.codes import classify
+from specrunner.core.errors import (
     BackendError,
     CredentialsError,
     PermanentBackendError,
     TransientBackendError,
     UncertainSubmitError,
 )
-from .base import MAX_QUERY_IDS, NOT_FOUND_GRACE, RemoteJob
 
 ENDPOINT_ENV = "SPECRUNNER_MTS_ENDPOINT"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -85,7 +85,7 @@ _IN_FLIGHT = (
 )
 
 
-def _silence_sdk_logs() -> None:
+def silence_sdk_logs() -> None:
     """The SDK logs every ServerException at ERROR (and debug dumps with tokens): we report errors ourselves."""
     names = ["aliyunsdkcore"] + [n for n in logging.root.manager.loggerDict if n.startswith("aliyunsdkcore.")]
     for name in names:
@@ -94,7 +94,7 @@ def _silence_sdk_logs() -> None:
         lg.propagate = False
 
 
-_silence_sdk_logs()
+silence_sdk_logs()
 
 
 # ---------------------------------------------------------------------------------------- credentials
@@ -276,7 +276,7 @@ class AliyunBackend:
 
     def __init__(self, *, region: str, endpoint: Endpoint, credential: Credential, workers: int = 8,
                  connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
-        _silence_sdk_logs()  # again: SDK modules imported since may have added loggers
+        silence_sdk_logs()  # again: SDK modules imported since may have added loggers
         self.region = region
         self.endpoint = endpoint
         self.credential = credential
@@ -453,7 +453,7 @@ class AliyunBackend:
         kw: dict[str, Any] = {"code": code, "http_status": status, "request_id": rid}
         where = self._where()
         throttled = code.startswith("Throttling") or status == 429
-        # One table decides (specrunner.codes): e.g. SnapshotTimeOut is permanent even as a 5xx (the FAQ
+        # One table decides (specrunner.core.codes): e.g. SnapshotTimeOut is permanent even as a 5xx (the FAQ
         # advises async mode, not a retry); TransientNetWorkError is transient whatever its status.
         kind = classify(code, status)
         if code == "SnapshotTimeOut":

@@ -5,7 +5,7 @@ cannot tell them apart. Requests and responses are MTS-shaped: ``request`` is
 ``{"Input": {...}, "SnapshotConfig": {...}, "PipelineId"?: str}`` with URL-encoded object keys,
 and a job is the service's ``AliyunSnapshotJob`` (every scalar a string).
 
-Errors are the project's own (``specrunner.errors``): TransientBackendError (retry),
+Errors are the project's own (``specrunner.core.errors``): TransientBackendError (retry),
 UncertainSubmitError (a Submit whose answer was lost: look it up before resubmitting) and
 PermanentBackendError.
 """
@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 MAX_QUERY_IDS = 10  # QuerySnapshotJobList takes at most 10 ids per call
-KNOWN_STATES = ("Submitted", "Snapshoting", "Success", "Fail")  # "Snapshoting" (sic), as the service has it
+from specrunner.core.jobstates import KNOWN_STATES  # noqa: E402
+
 # A job id the service calls non-existent right after its Submit may not have reached the query side
 # yet (eventual consistency): it is failed as JobNotFound only once this many seconds have passed.
 NOT_FOUND_GRACE = 30.0
@@ -40,7 +41,7 @@ class RemoteJob:
 
     @classmethod
     def from_api(cls, job: dict[str, Any]) -> RemoteJob:
-        from ..errors import TransientBackendError
+        from specrunner.core.errors import TransientBackendError
 
         def num(v: Any) -> int | None:
             try:

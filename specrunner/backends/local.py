@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..codes import classify
-from ..engine.service import TIME_FORMAT, ServiceError, SnapshotService
-from ..errors import PermanentBackendError, TransientBackendError
-from .base import MAX_QUERY_IDS, RemoteJob
+from specrunner.backends.base import MAX_QUERY_IDS, RemoteJob
+from specrunner.core.codes import classify
+from specrunner.core.errors import PermanentBackendError, TransientBackendError
+from specrunner.engine.service import TIME_FORMAT, ServiceError, SnapshotService
 
 
 def service_error(e: ServiceError) -> PermanentBackendError | TransientBackendError:

@@ -1,7 +1,7 @@
 """Input discovery on OSS: ListObjectsV2 through the ``oss2`` SDK (signature V1).
 
 ``oss_lister(target)`` returns ``list_objects(bucket, location, prefix) -> sorted keys``, the lister
-``specrunner.app.discover_inputs`` expands ``{prefix, match}`` input entries with. It is the only
+``specrunner.ops.app.discover_inputs`` expands ``{prefix, match}`` input entries with. It is the only
 module that imports ``oss2``; everything the SDK raises is translated into the project's errors:
 
 - CredentialsError: a wrong AccessKey secret (SignatureDoesNotMatch), an unknown AccessKey ID
@@ -40,8 +40,20 @@ from typing import Any
 import oss2
 from oss2 import exceptions as oss_exc
 
-from ..errors import BackendError, CredentialsError, PermanentBackendError, TransientBackendError
-from .aliyun import _IN_FLIGHT, _NEVER_LEFT, Credential, Endpoint, mask, resolve_credentials
+from specrunner.backends.aliyun import (
+    _IN_FLIGHT,
+    _NEVER_LEFT,
+    Credential,
+    Endpoint,
+    mask,
+    resolve_credentials,
+)
+from specrunner.core.errors import (
+    BackendError,
+    CredentialsError,
+    PermanentBackendError,
+    TransientBackendError,
+)
 
 ENDPOINT_ENV = "SPECRUNNER_OSS_ENDPOINT"
 PAGE_SIZE = 1000  # the most ListObjectsV2 returns per page
@@ -60,7 +72,7 @@ _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestT
 Lister = Callable[[str, str, str], list[str]]
 
 
-def _silence_sdk_logs() -> None:
+def silence_sdk_logs() -> None:
     """oss2 logs request headers (the STS token among them) at DEBUG and errors at INFO: never."""
     for name in ["oss2"] + [n for n in logging.root.manager.loggerDict if n.startswith("oss2.")]:
         lg = logging.getLogger(name)
@@ -68,7 +80,7 @@ def _silence_sdk_logs() -> None:
         lg.propagate = False
 
 
-_silence_sdk_logs()
+silence_sdk_logs()
 
 
 def parse_endpoint(value: str, source: str) -> Endpoint:
@@ -110,7 +122,7 @@ class OssLister:
                  read_timeout: float = READ_TIMEOUT) -> None:
         if not 1 <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be in [1, {PAGE_SIZE}]")
-        _silence_sdk_logs()  # again: SDK modules imported since may have added loggers
+        silence_sdk_logs()  # again: SDK modules imported since may have added loggers
         self.credential = credential
         self.page_size = page_size
         self.attempts = max(1, attempts)

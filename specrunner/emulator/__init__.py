@@ -2,7 +2,7 @@
 
 The real ``aliyun-python-sdk-mts`` talks to it unchanged (signature v1, the service's error shapes),
 so the ``aliyun`` backend can be tested end to end on 127.0.0.1. ``Emulator`` is imported lazily:
-``specrunner.emulator.cli`` is loaded at CLI start and must stay light.
+``specrunner.cli.main.emulator`` is loaded at CLI start and must stay light.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from specrunner.emulator.server import Emulator
 
 __all__ = ["Emulator"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Emulator":
-        from .server import Emulator
+        from specrunner.emulator.server import Emulator
 
         return Emulator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 - :func:`check_submit` refuses a SubmitSnapshotJob the documentation forbids, with the code the error
   code list gives: UserData rules, the buckets' region against the endpoint's, object keys of 1 to
   1,023 bytes, ``{TileCount}`` in the tile object of an async job whose Num is not 1 (definitions in
-  ``specrunner.mtsrules``, with their sources).
+  ``specrunner.core.mtsrules``, with their sources).
 - :func:`lean` cuts a job down to what the documented sample answers carry (SubmitSnapshotJob and
   QuerySnapshotJobList pages): ``Id, State, Code, Message, SnapshotConfig, PipelineId, UserData,
   CreationTime`` and nothing else: no ``Count``, no ``TileCount``, no ``Input``. Clients must not
@@ -18,8 +18,13 @@ import json
 from typing import Any
 from urllib.parse import unquote
 
-from ..engine.service import ServiceError
-from ..mtsrules import key_length_problem, region_mismatch, tile_count_problem, user_data_problem
+from specrunner.core.mtsrules import (
+    key_length_problem,
+    region_mismatch,
+    tile_count_problem,
+    user_data_problem,
+)
+from specrunner.engine.service import ServiceError
 
 DOCUMENTED_FIELDS = ("Id", "State", "Code", "Message", "SnapshotConfig", "PipelineId", "UserData",
                      "CreationTime")

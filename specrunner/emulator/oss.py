@@ -24,6 +24,7 @@ set).
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -35,10 +36,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from specrunner.emulator.server import Emulator
 
+log = logging.getLogger("specrunner.emulator.server")
 _write_lock = threading.Lock()
 _appendable: set[Path] = set()  # objects created by AppendObject (the emulator's object metadata)
+
+
+class OssError(Exception):
+    """An OSS error answer: ``<Error><Code/><Message/><RequestId/><HostId/>...</Error>`` with its status."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 @dataclass
@@ -58,7 +68,6 @@ def is_object_request(method: str, path: str) -> bool:
 
 
 def _object_path(emu: Emulator, bucket: str, key: str) -> Path:
-    from .server import OssError
 
     if not bucket or "/" in bucket or bucket in (".", ".."):
         raise OssError(400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=bucket)
@@ -94,7 +103,6 @@ def _meta(path: Path, data: bytes) -> dict[str, str]:
 def handle_object(emu: Emulator, method: str, path: str, query: str, headers: list[tuple[str, str]],
                   body: bytes) -> ObjectAnswer:
     """Answer one OSS object request."""
-    from .server import OssError
 
     started = time.monotonic()
     rid = uuid.uuid4().hex[:24].upper()
@@ -128,7 +136,6 @@ def handle_object(emu: Emulator, method: str, path: str, query: str, headers: li
         extra = {k: v for k, v in e.extra.items() if k.startswith("x-oss-")}
         answer = ObjectAnswer(e.status, body_out, rid, e.code, headers=extra)
     except Exception:  # a bug in the emulator: answer as the service would
-        from .server import log
 
         log.exception("emulator: internal error (OSS object)")
         err = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
@@ -145,7 +152,6 @@ def handle_object(emu: Emulator, method: str, path: str, query: str, headers: li
 
 def _dispatch(emu: Emulator, method: str, action: str, bucket: str, key: str, p: dict[str, str],
               h: dict[str, str], body: bytes, rid: str) -> ObjectAnswer:
-    from .server import OssError
 
     path = _object_path(emu, bucket, key)
     if method == "PUT":

@@ -61,18 +61,19 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from ..engine.service import (
+from specrunner.emulator import acs3, documented, signature
+from specrunner.emulator.oss import OssError
+from specrunner.engine.service import (
     TIME_FORMAT,
     ServiceError,
     SnapshotService,
-    _loads_obj,
-    _location,
     fill,
     list_page,
+    loads_obj,
+    object_location,
     parse_config,
     utc_now,
 )
-from . import acs3, documented, signature
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +132,6 @@ class Answer:
     drop: bool = False
 
 
-class OssError(Exception):
-    """An OSS error answer: ``<Error><Code/><Message/><RequestId/><HostId/>...</Error>`` with its status."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
 @dataclass
@@ -394,7 +389,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _serve_oss(self, method: str, path: str, query: str, body: bytes = b"") -> None:
-        from .oss import handle_object, is_object_request
+        from specrunner.emulator.oss import handle_object, is_object_request
 
         if is_object_request(method, path):
             obj = handle_object(self.server.emulator, method, path, query, list(self.headers.items()), body)
@@ -734,16 +729,16 @@ class Emulator:
     # ------------------------------------------------------------------ simulation
 
     def _sim_submit(self, input: str, config: str, pipeline: str | None, user_data: str | None) -> dict[str, Any]:
-        from ..engine.service import ObjectStore
+        from specrunner.engine.service import ObjectStore
 
-        inp = _loads_obj(input, "Input")
-        cfg = _loads_obj(config, "SnapshotConfig")
-        in_bucket, in_loc, in_key = _location(inp, "Input")
+        inp = loads_obj(input, "Input")
+        cfg = loads_obj(config, "SnapshotConfig")
+        in_bucket, in_loc, in_key = object_location(inp, "Input")
         store = ObjectStore(self.root)
         store.path(in_bucket, in_key)
         if "OutputFile" not in cfg or not isinstance(cfg["OutputFile"], dict):
             raise ServiceError("InvalidParameter.NullValue", "SnapshotConfig.OutputFile is required")
-        out_bucket, _, out_key = _location(cfg["OutputFile"], "OutputFile")
+        out_bucket, _, out_key = object_location(cfg["OutputFile"], "OutputFile")
         if not out_key.lower().endswith(".jpg"):
             raise ServiceError("InvalidParameter", "OutputFile.Object must be a .jpg")
         spec = parse_config(cfg)
@@ -895,7 +890,7 @@ class Emulator:
                            StringToSignBytes=" ".join(f"{b:02x}" for b in sts.encode("utf-8")))
 
     def _oss_list(self, bucket: str, p: dict[str, str], entry: dict[str, Any]) -> str:
-        from ..engine.service import ObjectStore
+        from specrunner.engine.service import ObjectStore
 
         prefix = p.get("prefix", "")
         delimiter = p.get("delimiter", "")

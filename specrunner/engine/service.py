@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from . import frames
-from .spec import SnapshotSpec, TileSpec
+from specrunner.engine import frames
+from specrunner.engine.spec import SnapshotSpec, TileSpec
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 _PLACEHOLDER_RE = re.compile(r"\{(ObjectPrefix|FileName|ExtName|SnapshotTime|Count|TileCount)\}")
@@ -118,7 +118,7 @@ class ObjectStore:
         return sorted(keys)
 
 
-def _loads_obj(text: Any, name: str) -> dict[str, Any]:
+def loads_obj(text: Any, name: str) -> dict[str, Any]:
     if isinstance(text, dict):
         return text
     try:
@@ -149,7 +149,7 @@ def _int(cfg: dict[str, Any], key: str, lo: int, hi: int | None = None) -> int |
     return v
 
 
-def _location(obj: dict[str, Any], name: str) -> tuple[str, str, str]:
+def object_location(obj: dict[str, Any], name: str) -> tuple[str, str, str]:
     for k in ("Bucket", "Location", "Object"):
         if not isinstance(obj.get(k), str) or not obj.get(k):
             raise ServiceError("InvalidParameter.NullValue", f"{name}.{k} is required")
@@ -165,7 +165,7 @@ def parse_config(cfg: dict[str, Any]) -> SnapshotSpec:
         raise ServiceError("InvalidParameter", f"FrameType must be intra or normal, got {cfg['FrameType']!r}")
     tile = None
     if "TileOut" in cfg:
-        t = cfg["TileOut"] if isinstance(cfg["TileOut"], dict) else _loads_obj(cfg["TileOut"], "TileOut")
+        t = cfg["TileOut"] if isinstance(cfg["TileOut"], dict) else loads_obj(cfg["TileOut"], "TileOut")
         if "TileOutputFile" not in cfg:
             raise ServiceError("InvalidParameter.NullValue", "TileOutputFile is required with TileOut")
         tile = TileSpec(
@@ -248,13 +248,13 @@ class SnapshotService:
 
     def submit_snapshot_job(self, input: Any, snapshot_config: Any, pipeline_id: str | None = None,
                             user_data: str | None = None) -> dict[str, Any]:
-        inp = _loads_obj(input, "Input")
-        cfg = _loads_obj(snapshot_config, "SnapshotConfig")
-        in_bucket, in_loc, in_key = _location(inp, "Input")
+        inp = loads_obj(input, "Input")
+        cfg = loads_obj(snapshot_config, "SnapshotConfig")
+        in_bucket, in_loc, in_key = object_location(inp, "Input")
         self.store.path(in_bucket, in_key)  # validates the key
         if "OutputFile" not in cfg or not isinstance(cfg["OutputFile"], dict):
             raise ServiceError("InvalidParameter.NullValue", "SnapshotConfig.OutputFile is required")
-        out_bucket, _, out_key = _location(cfg["OutputFile"], "OutputFile")
+        out_bucket, _, out_key = object_location(cfg["OutputFile"], "OutputFile")
         if not out_key.lower().endswith(".jpg"):
             raise ServiceError("InvalidParameter", "OutputFile.Object must be a .jpg")
         spec = parse_config(cfg)
@@ -418,7 +418,7 @@ class SnapshotService:
 
     def _write_outputs(self, job: dict[str, Any], spec: SnapshotSpec, result: Any, in_key: str) -> None:
         cfg = job["SnapshotConfig"]
-        out_bucket, _, out_tpl = _location(cfg["OutputFile"], "OutputFile")
+        out_bucket, _, out_tpl = object_location(cfg["OutputFile"], "OutputFile")
         written: list[tuple[str, Any]] = []
         if spec.tile is None or spec.tile.keep_cells:
             for frame in result.frames:
@@ -427,7 +427,7 @@ class SnapshotService:
                 written.append((key, frame))
         sprites_keys: list[str] = []
         if spec.tile is not None:
-            t_bucket, _, t_tpl = _location(cfg["TileOutputFile"], "TileOutputFile")
+            t_bucket, _, t_tpl = object_location(cfg["TileOutputFile"], "TileOutputFile")
             for i, sprite in enumerate(frames.build_sprites(result.frames, spec.tile), start=1):
                 key = fill(t_tpl, in_key, TileCount=f"{i:05d}", Count=f"{i:05d}", SnapshotTime="0")
                 self.store.write(t_bucket, key, frames.encode_jpeg(sprite))

@@ -5,5 +5,5 @@
 - :mod:`.html` renders the page from that data (pure: no I/O);
 - :mod:`.preview` runs the rules on the embedded local engine in a scratch folder, never touching
   the real state file or output buckets, then writes the contact sheet;
-- :mod:`.cli` holds the ``preview`` and ``report`` commands (registered by ``specrunner.cli``).
+- :mod:`.cli` holds the ``preview`` and ``report`` commands (registered by ``specrunner.cli.main``).
 """

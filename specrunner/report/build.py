@@ -21,14 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-from ..errors import SpecrunnerError
-from ..jobs import Job, split_key
-from ..manifest import Manifest, resolve_template
-from ..state import StateDoc
-from .model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
+from specrunner.core.errors import SpecrunnerError
+from specrunner.core.jobs import Job, split_key
+from specrunner.core.jobstates import RUNNING_STATES
+from specrunner.core.model import Manifest
+from specrunner.core.templates import resolve_template
+from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
+from specrunner.statefile.state import StateDoc
 
 if TYPE_CHECKING:
-    from ..engine.service import ObjectStore
+    from specrunner.engine.service import ObjectStore
 
 CELL_MAX_WIDTH = 320
 SPRITE_MAX_WIDTH = 960
@@ -48,7 +50,7 @@ def local_root(manifest: Manifest) -> Path | None:
 def collect(manifest: Manifest, jobs: list[Job], state: StateDoc | None, *, title: str, manifest_label: str,
             state_label: str, root: Path | None = None) -> Report:
     """The report of ``jobs`` (the manifest's) and ``state``; ``root``: where the objects are files."""
-    from ..jobs import describe_rule
+    from specrunner.core.jobs import describe_rule
 
     files = _Files(root)
     records = state.jobs if state else {}
@@ -78,7 +80,7 @@ def _status(rec: dict[str, Any] | None) -> str:
     st = rec.get("state")
     if st in ("Success", "Fail"):
         return str(st)
-    if st in ("Submitted", "Snapshoting"):
+    if st in RUNNING_STATES:
         return "Running"
     return "Interrupted" if rec.get("intent") else "Not run"
 
@@ -197,8 +199,8 @@ def _template_re(template: str) -> re.Pattern[str]:
 
 def snapshot_times(cfg: dict[str, Any], count: int, duration_ms: int | None) -> list[tuple[int | None, bool]]:
     """(time in ms or None, approximate?) of each of ``count`` snapshots of a SnapshotConfig."""
-    from ..engine import frames
-    from ..engine.service import ServiceError, parse_config
+    from specrunner.engine import frames
+    from specrunner.engine.service import ServiceError, parse_config
 
     if not count:
         return []
@@ -233,12 +235,12 @@ class _Files:
         self._store: ObjectStore | None = None
         self._durations: dict[Path, int | None] = {}
         if root is not None:
-            from ..engine.service import ObjectStore
+            from specrunner.engine.service import ObjectStore
 
             self._store = ObjectStore(root)
 
     def path(self, bucket: str, key: str) -> Path | None:
-        from ..engine.service import ServiceError
+        from specrunner.engine.service import ServiceError
 
         if self._store is None:
             return None
@@ -269,7 +271,7 @@ class _Files:
 
     def duration(self, request: dict[str, Any]) -> int | None:
         """The input's duration (ms) when it is a local file the engine can read."""
-        from ..engine import frames
+        from specrunner.engine import frames
 
         try:
             p = self.path(request["Input"]["Bucket"], unquote(request["Input"]["Object"]))
@@ -304,7 +306,7 @@ def ensure_ignored(specrunner_dir: Path) -> None:
 
 def write_report(report: Report, out: Path) -> Path:
     """Write ``out/index.html`` and ``out/images/``; return the page's path."""
-    from .html import render
+    from specrunner.report.html import render
 
     out = Path(out)
     index, images = out / "index.html", out / "images"

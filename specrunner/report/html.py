@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
+from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
 
 STATUS_CLASS = {"Success": "ok", "Fail": "fail", "Running": "run", "Interrupted": "run", "Not run": "none"}
 

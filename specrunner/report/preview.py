@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecrunnerError
-from ..manifest import Manifest
+from specrunner.core.errors import SpecrunnerError
+from specrunner.core.model import Manifest
 
 SAMPLE_SKIP = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -96,7 +96,7 @@ def assign(manifest: Manifest, real_root: Path | None, samples: list[Path] | Non
 
 
 def _real_input(root: Path | None, bucket: str, key: str) -> Path | None:
-    from ..engine.service import ObjectStore, ServiceError
+    from specrunner.engine.service import ObjectStore, ServiceError
 
     if root is None:
         return None
@@ -120,12 +120,12 @@ def _place(src: Path, dest: Path) -> None:
 
 def run_preview(manifest_path: Path, *, sample_dir: Path | None = None, first: int | None = None,
                 out: Path | None = None, on_event: Callable[[Any], None] | None = None) -> PreviewResult:
-    from .. import app
-    from ..engine.service import ObjectStore, ServiceError
-    from ..jobs import expand
-    from ..manifest import load_manifest
-    from ..state import read_state
-    from .build import collect, ensure_ignored, local_root, write_report
+    from specrunner.core.jobs import expand
+    from specrunner.engine.service import ObjectStore, ServiceError
+    from specrunner.ops import app
+    from specrunner.report.build import collect, ensure_ignored, local_root, write_report
+    from specrunner.statefile.state import read_state
+    from specrunner.validate.manifest import load_manifest
 
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)

@@ -27,9 +27,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..emulator.server import Emulator
-from ..errors import SpecrunnerError
-from ..state import StateDoc, read_state
+from specrunner.core.errors import SpecrunnerError
+from specrunner.emulator.server import Emulator
+from specrunner.statefile.state import StateDoc, read_state
 
 AK, SECRET = "crashAK", "crash-secret"
 
@@ -152,7 +152,7 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
 def _read_remote(env: dict[str, str]) -> StateDoc | None:
     from unittest import mock
 
-    from ..remote_state import OssState, read_remote
+    from specrunner.statefile.remote import OssState, read_remote
 
     with mock.patch.dict(os.environ, env):
         return read_remote(OssState("team-state", "ci/m.lock.json", "oss-cn-hangzhou"))

@@ -1,0 +1,584 @@
+"""Apply: carry out a plan against a backend, idempotently and exactly once.
+
+- Every Submit is preceded by a durable *intent* (job key, a unique tag, the time) in the state
+  journal, and the tag travels in the job's UserData. A Submit whose answer was lost, or an intent
+  left by a crashed run, is resolved by looking the tag up (QuerySnapshotJobList listing mode)
+  before anything is resubmitted.
+- The job id of every submitted job is durable in the state before the run waits on it.
+- Continue on error: one failed job never stops the others.
+- Async jobs are polled in batches of at most 10 ids, backing off while nothing changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, metered
+from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
+from specrunner.core.attrdiff import plain_keys
+from specrunner.core.errors import (
+    BackendError,
+    CredentialsError,
+    PermanentBackendError,
+    StateWriteError,
+    TransientBackendError,
+    UncertainSubmitError,
+)
+from specrunner.core.jobs import Job, expected_outputs, implied_count
+from specrunner.core.jobstates import FINAL_STATES
+from specrunner.core.plan import Change, Plan, shown
+from specrunner.statefile.state import StateStore
+
+Event = dict[str, Any]
+FATAL_CODES = frozenset({"EndpointUnreachable"})
+
+
+def new_tag() -> str:
+    return "sr-" + uuid.uuid4().hex[:16]
+
+
+def compose_user_data(user_data: str | None, tag: str) -> str:
+    return f"{user_data}-{tag}" if user_data else tag
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_iso(value: str) -> datetime:
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass
+class JobResult:
+    key: str
+    action: str
+    mode: str
+    status: str = "pending"  # success | fail | pending | unchanged | forgotten | skipped
+    job_id: str | None = None
+    code: str = ""
+    message: str = ""
+    attempts: int = 0
+    adopted: bool = False
+    started: float | None = None
+    submitted: float | None = None
+    finished: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        def dur(a: float | None, b: float | None) -> float | None:
+            return round(b - a, 4) if a is not None and b is not None else None
+
+        return {
+            "key": self.key, "action": shown(self.action), "mode": self.mode, "status": self.status,
+            "job_id": self.job_id, "code": self.code, "message": self.message, "attempts": self.attempts,
+            "adopted": self.adopted, "submit_seconds": dur(self.started, self.submitted),
+            "total_seconds": dur(self.started, self.finished),
+        }
+
+
+@dataclass
+class RunSummary:
+    results: dict[str, JobResult] = field(default_factory=dict)
+    recovered_adopted: int = 0
+    recovered_resubmitted: int = 0
+    interrupted: bool = False
+    elapsed: float = 0.0
+
+    def acted_on(self) -> list[dict[str, Any]]:
+        """Per-job results, sorted, for the jobs the run did something about (unchanged ones are
+        only counted: a no-op rerun of 100,000 jobs should not write 100,000 lines)."""
+        return [r.to_json() for r in sorted(self.results.values(), key=lambda r: r.key) if r.status != "unchanged"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results.values() if r.status == status)
+
+    @property
+    def created(self) -> int:
+        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted)
+
+    def submitted_by(self, action: str) -> int:
+        """Jobs this run submitted (not adopted) for plan action ``action``."""
+        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted
+                   and r.action == action)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "created": self.submitted_by("create"),
+            "replaced": self.submitted_by("replace"),
+            "retried": self.submitted_by("retry"),
+            "resubmitted": self.submitted_by("recover"),
+            "adopted": sum(1 for r in self.results.values() if r.adopted),
+            "unchanged": self.count("unchanged"),
+            "succeeded": self.count("success"),
+            "failed": self.count("fail"),
+            "pending": self.count("pending"),
+            "forgotten": self.count("forgotten"),
+            "kept_failed": self.count("kept_failed"),
+        }
+
+
+@dataclass
+class Options:
+    parallelism: int = 10
+    wait: bool = True
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    poll_initial: float = 0.2
+    poll_max: float = 5.0
+    timeout: float | None = None  # stop waiting on async jobs after this many seconds
+
+
+def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """The state record of ``job``; ``fields`` fill in what the service said."""
+    rec: dict[str, Any] = {
+        "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
+        "request": plain_keys(job.request), "job_id": None, "state": None, "code": "", "message": "",
+        "count": None, "tile_count": None, "outputs": [],
+    }
+    if job.user_data:
+        rec["user_data"] = job.user_data
+    if job.fallback:
+        rec["fallback"] = job.fallback
+    if intent:
+        rec["intent"] = intent
+    rec.update(fields)
+    return rec
+
+
+def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:
+    """The state record of ``job`` as the service reports it (outputs listed once it succeeded)."""
+    outputs: list[str] = []
+    count = remote.count
+    if remote.state == "Success":
+        tile = job.request["SnapshotConfig"].get("TileOut")
+        per = int(tile["Lines"]) * int(tile["Columns"]) if tile else None
+        keep = tile is None or tile.get("IsKeepCellPic", "true") != "false"
+        # Count and TileCount are optional in answers (the documented samples omit them): a single
+        # snapshot is known from the request; otherwise Num is what was asked for (at most that many).
+        implied = implied_count(job.request)
+        if count is None and implied == 1:
+            count = 1
+        shots = count if count is not None else implied or 0
+        cells = remote.tile_count if remote.tile_count is not None else shots
+        outputs = expected_outputs(job.output_template, job.tile_template, shots, cells, keep, per)
+    return job_record(job, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message,
+                      count=count, tile_count=remote.tile_count, outputs=outputs)
+
+
+class Executor:
+    def __init__(self, backend: Backend, store: StateStore, options: Options, *,
+                 submit_bucket: TokenBucket | None = None, query_bucket: TokenBucket | None = None,
+                 on_event: Callable[[Event], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.backend = backend
+        self.store = store
+        self.opt = options
+        self.submit_bucket = submit_bucket
+        self.query_bucket = query_bucket
+        self.on_event = on_event or (lambda e: None)
+        self.stop = threading.Event()
+        self._sleep = sleep
+        self._summary = RunSummary()
+        self._lock = threading.Lock()
+        self._poll: dict[str, str] = {}  # job id -> key
+        self._last_partial = time.monotonic()
+        self._jobs: dict[str, Job] = {}
+        self.allow_submit = True  # refresh: look interrupted submissions up, never submit
+        self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
+        # A store whose durable write is a round trip (remote state) gets the intents of the next
+        # submissions written ahead, many per durable write; each Submit still follows its own.
+        self._pre: dict[str, dict[str, str]] = {}
+        # After an uncertain Submit, a lookup miss counts only after the backend's read timeout.
+        self.uncertain_grace = 0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
+        self.not_found_grace = float(getattr(backend, "not_found_grace", NOT_FOUND_GRACE))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        try:
+            self.on_event({"event": kind, **data})
+        except Exception:  # pragma: no cover - progress display must never break a run
+            pass
+
+    def _call(self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None) -> Any:
+        def before_sleep(state: Any) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            self._emit("retry", key=result.key if result else None, error=str(exc))
+
+        retrying = self.opt.retry.retrying(before_sleep)
+        # After an interrupt, no new attempt and no backoff sleep: in-flight calls end within seconds.
+        stop_rule = retrying.stop
+        retrying.stop = lambda state: self.stop.is_set() or stop_rule(state)
+        if self._sleep is time.sleep:
+            retrying.sleep = self.stop.wait
+        for attempt in retrying:
+            with attempt:
+                return metered(bucket, fn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+        return job_record(job, prior_intent, **fields)
+
+    def _outcome(self, job: Job, remote: RemoteJob) -> dict[str, Any]:
+        return outcome_record(job, remote)
+
+    # ------------------------------------------------------------------ run
+
+    def run(self, plan: Plan) -> RunSummary:
+        started = time.monotonic()
+        summary = self._summary
+        for change in plan.changes:
+            summary.results[change.key] = JobResult(change.key, change.action, change.mode)
+            if change.job is not None:
+                self._jobs[change.key] = change.job
+        for change in plan.by_action("forget"):
+            self.store.delete(change.key)
+            summary.results[change.key].status = "forgotten"
+        for change in plan.by_action("noop"):
+            summary.results[change.key].status = "unchanged"
+        for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
+            summary.results[change.key].status = "kept_failed"
+        for change in plan.by_action("poll"):
+            job_id = (change.prior or {})["job_id"]
+            res = summary.results[change.key]
+            res.job_id = job_id
+            res.started = time.monotonic()
+            self._poll[job_id] = change.key
+
+        work = [c for c in plan.changes if c.submits or c.action == "recover"]
+        self._emit("start", total=len(plan.changes), submit=len(work), poll=len(self._poll))
+        pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
+        try:
+            # At most 2 x parallelism submissions queued (so an interrupt stops promptly); a finished
+            # one frees its slot from its done-callback, so this thread sleeps until there is room.
+            width = 2 * max(1, self.opt.parallelism)
+            slots = threading.Semaphore(width)
+            errors: list[StateWriteError] = []
+            poller: Future[bool] | None = None  # the poll round in flight during submission, if any
+            next_poll = time.monotonic() + self.opt.poll_initial
+
+            def finished(f: Future[None]) -> None:
+                exc = f.exception() if not f.cancelled() else None
+                if isinstance(exc, StateWriteError):  # the disk is full: stop, let the others land, report
+                    errors.append(exc)
+                    self.stop.set()
+                elif exc is not None:  # pragma: no cover - _submit_one catches everything else
+                    errors.append(StateWriteError(f"internal error: {exc!r}"))
+                    self.stop.set()
+                slots.release()
+
+            def maybe_poll() -> None:
+                nonlocal poller, next_poll
+                if (self._poll and self.opt.wait and time.monotonic() >= next_poll
+                        and (poller is None or poller.done())):
+                    # On a worker, not here: this thread must keep the submissions coming.
+                    if poller is not None:
+                        poller.result()
+                    poller = pool.submit(self._poll_round, pool, block=False)
+                    next_poll = time.monotonic() + self.opt.poll_initial
+
+            batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
+            pre_upto = 0
+            for i, change in enumerate(work):
+                if batching and i >= pre_upto - width // 2 and pre_upto < len(work):
+                    start = max(i, pre_upto)
+                    self._prewrite_intents(work[start:start + width])
+                    pre_upto = start + width
+                while not slots.acquire(timeout=self.opt.poll_initial / 2):
+                    maybe_poll()
+                if self.stop.is_set():
+                    slots.release()
+                    break
+                pool.submit(self._submit_one, change).add_done_callback(finished)
+                maybe_poll()
+            for _ in range(width):  # wait for the submissions in flight
+                while not slots.acquire(timeout=self.opt.poll_initial / 2):
+                    maybe_poll()
+            if poller is not None:
+                poller.result()
+            fatal = errors[0] if errors else None
+            if fatal is not None:
+                raise fatal
+            if self.opt.wait:
+                self._wait_all(pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            summary.interrupted = self.stop.is_set() and self.fatal is None
+            summary.elapsed = time.monotonic() - started
+        for res in summary.results.values():
+            if res.status == "pending" and res.job_id is None and res.submitted is None and self.stop.is_set():
+                res.status = "skipped"
+        return summary
+
+    # ------------------------------------------------------------------ submit
+
+    def _prewrite_intents(self, changes: list[Change]) -> None:
+        """The write-ahead intents of new submissions among ``changes``, made durable together."""
+        wrote = False
+        for c in changes:
+            prior = c.prior or {}
+            resumes = c.action == "resume" and not prior.get("job_id") and prior.get("intent")
+            if c.job is None or resumes or c.key in self._pre:
+                continue
+            intent = {"tag": new_tag(), "since": _now_iso()}
+            self.store.put(c.key, self._record(c.job, intent))
+            self._pre[c.key] = intent
+            wrote = True
+        if wrote:
+            self.store.flush_durable()  # type: ignore[attr-defined]
+
+    def _submit_one(self, change: Change) -> None:
+        """Submit one job; an unexpected error leaves it unresolved (intent kept), never kills the run."""
+        try:
+            self._submit_one_inner(change)
+        except StateWriteError:
+            raise
+        except Exception as e:  # a bug, or an answer nobody foresaw: report it, keep going
+            res = self._summary.results[change.key]
+            res.status, res.code = "pending", "InternalError"
+            res.message = f"unexpected error ({type(e).__name__}: {e}); rerun to resolve this job"
+            res.finished = time.monotonic()
+            self._emit("failed", key=change.key, code=res.code, message=res.message, permanent=False)
+
+    def _submit_one_inner(self, change: Change) -> None:
+        if self.stop.is_set():
+            return
+        job = change.job
+        assert job is not None
+        res = self._summary.results[change.key]
+        res.started = time.monotonic()
+        prior = change.prior or {}
+        # Only an unchanged job resumes its interrupted submission; a changed one ("replace") gets a
+        # new tag: whatever the old intent created has the old config and is left alone.
+        intent = prior["intent"] if change.action == "recover" else None
+        pipeline = job.request.get("PipelineId")
+        if intent:
+            # An interrupted submission: find the job before submitting anything. The last Submit
+            # may still be in the service's hands: a miss counts only once its read timeout passed.
+            since = _parse_iso(intent["since"])
+            last = _parse_iso(intent.get("last") or intent["since"])
+            elapsed = (datetime.now(UTC) - last).total_seconds() - 1.0  # stored times are whole seconds
+            grace = self.uncertain_grace if self.allow_submit else 0.0
+            uncertain_at = time.monotonic() - max(0.0, elapsed)
+            try:
+                found = self._call(None, lambda: self._lookup(intent["tag"], pipeline, since, uncertain_at, grace),
+                                   res)
+            except BackendError as e:
+                self._fail(res, job, e, keep_intent=intent, prior=prior)
+                return
+            if found is not None:
+                with self._lock:
+                    self._summary.recovered_adopted += 1
+                self._emit("adopted", key=job.key, job_id=found.id)
+                self._accept(res, job, found, adopted=True)
+                return
+            if not self.allow_submit or self.stop.is_set():  # interrupted: the intent stays for the next run
+                res.status = "pending"
+                return
+            with self._lock:
+                self._summary.recovered_resubmitted += 1
+            tag = intent["tag"]
+            since_s = intent["since"]
+        else:
+            pre = self._pre.pop(change.key, None)  # already durable (written ahead)
+            tag, since_s = (pre["tag"], pre["since"]) if pre else (new_tag(), _now_iso())
+        intent = {"tag": tag, "since": since_s}
+        # The write-ahead intent: durable before the Submit leaves this process.
+        self.store.put(job.key, self._record(job, intent), durable=True)
+        user_data = compose_user_data(job.user_data, tag)
+        since = _parse_iso(since_s)
+        uncertain_at: float | None = None
+
+        def attempt() -> RemoteJob:
+            nonlocal uncertain_at
+            res.attempts += 1
+            if uncertain_at is not None:
+                found = self._lookup(tag, pipeline, since, uncertain_at, self.uncertain_grace)
+                if found is not None:
+                    res.adopted = True
+                    return found
+            if res.attempts > 1:  # a crash from here on must wait out this Submit, not the first
+                self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
+            self.store.before_submit()  # a remote state's lock still held, with time to spare
+            try:
+                return metered(self.submit_bucket, lambda: self.backend.submit(job.request, user_data))
+            except UncertainSubmitError as e:
+                # No answer at all: the service may still be creating the job, so a lookup miss
+                # counts only after its read timeout. An error answer (5xx) means it has finished.
+                uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
+                raise
+
+        self._emit("submitting", key=job.key)
+        try:
+            remote = self._call(None, attempt, res)
+        except BackendError as e:
+            self._fail(res, job, e, keep_intent=intent if uncertain_at is not None else None, prior=prior)
+            return
+        self._accept(res, job, remote, adopted=res.adopted)
+
+    def _lookup(self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float,
+                grace: float) -> RemoteJob | None:
+        """Find the job an uncertain Submit may have created. A miss counts only once the service has
+        had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
+        while True:
+            found = metered(self.query_bucket,
+                            lambda: self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since))
+            remaining = grace - (time.monotonic() - uncertain_at)
+            if found is not None or remaining <= 0:
+                return found
+            if self.stop.is_set():
+                # Interrupted: a miss is not yet proof of absence, so keep the intent for the next run.
+                raise UncertainSubmitError("interrupted before the job could be looked up by its tag; "
+                                           "the next run looks it up")
+            if self._sleep is time.sleep:
+                self.stop.wait(min(remaining, 2.0))
+            else:
+                self._sleep(min(remaining, 2.0))
+
+    def _accept(self, res: JobResult, job: Job, remote: RemoteJob, *, adopted: bool) -> None:
+        res.submitted = time.monotonic()
+        res.job_id = remote.id
+        res.adopted = adopted
+        rec = self._outcome(job, remote)
+        # The job id is in the journal (flushed to the OS: it survives a killed process) before we
+        # wait on it. No fsync needed: after a machine crash the fsynced intent finds the job by its tag.
+        self.store.put(job.key, rec)
+        self._emit("submitted", key=job.key, job_id=remote.id, state=remote.state, adopted=adopted)
+        if remote.state in FINAL_STATES:
+            self._finish(res, remote)
+        else:
+            with self._lock:
+                self._poll[remote.id] = job.key
+
+    def _fail(self, res: JobResult, job: Job, err: BackendError, *, keep_intent: dict[str, Any] | None,
+              prior: dict[str, Any] | None = None) -> None:
+        code = err.code or type(err).__name__
+        msg = str(err)
+        res.code, res.message, res.finished = code, msg, time.monotonic()
+        if self._is_fatal(err) and not keep_intent:
+            # Nothing was created and nothing else can be: restore what the state said, stop the run.
+            if prior:
+                self.store.put(job.key, dict(prior), durable=True)
+            else:
+                self.store.delete(job.key, durable=True)
+            res.status = "skipped"
+            return
+        if not keep_intent and self.stop.is_set() and isinstance(err, TransientBackendError):
+            # Interrupted while retrying a call that did not take effect: the job did not fail, it was
+            # not sent. Restore what the state said; the next run plans it again.
+            if prior:
+                self.store.put(job.key, dict(prior), durable=True)
+            else:
+                self.store.delete(job.key, durable=True)
+            res.status = "skipped"
+            return
+        if keep_intent:
+            # We do not know whether the job exists: keep the intent so the next run looks it up.
+            rec = self._record(job, keep_intent, code=code, message=msg)
+            res.status = "pending"
+        else:
+            rec = self._record(job, state="Fail", code=code, message=msg)
+            res.status = "fail"
+        self.store.put(job.key, rec, durable=True)
+        self._emit("failed", key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError))
+
+    def _is_fatal(self, err: BackendError) -> bool:
+        """Errors that doom every other call too (bad credentials, unreachable service): stop the run."""
+        fatal = isinstance(err, CredentialsError) or err.code in FATAL_CODES
+        if fatal:
+            with self._lock:
+                if self.fatal is None:
+                    self.fatal = err
+            self.stop.set()
+        return fatal
+
+    def _finish(self, res: JobResult, remote: RemoteJob) -> None:
+        res.finished = time.monotonic()
+        res.status = "success" if remote.state == "Success" else "fail"
+        res.code, res.message = remote.code, remote.message
+        self._emit("finished", key=res.key, job_id=remote.id, state=remote.state, code=remote.code,
+                   message=remote.message)
+
+    # ------------------------------------------------------------------ poll
+
+    def _poll_round(self, pool: ThreadPoolExecutor, *, block: bool) -> bool:
+        """Query every pending job once (batches of <= 10). Returns True if anything changed."""
+        with self._lock:
+            ids = sorted(self._poll) if block else list(self._poll)  # during submission: oldest first
+        if not block and len(ids) % MAX_QUERY_IDS:
+            # While submissions go on, query full batches only (the rest fills up within a round or
+            # two); a partial batch at most every poll_max seconds.
+            now = time.monotonic()
+            if now - self._last_partial >= self.opt.poll_max:
+                self._last_partial = now
+            else:
+                ids = ids[: len(ids) - len(ids) % MAX_QUERY_IDS]
+        if not ids:
+            return False
+        batches = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
+        changed = False
+
+        def one(batch: list[str]) -> bool:
+            try:
+                found, missing = self._call(self.query_bucket, lambda: self.backend.query(batch))
+            except BackendError as e:
+                self._is_fatal(e)
+                self._emit("poll_error", error=str(e))
+                return False
+            moved = False
+            for remote in found:
+                key = self._poll.get(remote.id)
+                if key is None:
+                    continue
+                job = self._jobs[key]
+                self.store.put(key, self._outcome(job, remote))
+                if remote.state in FINAL_STATES:
+                    with self._lock:
+                        self._poll.pop(remote.id, None)
+                    self._finish(self._summary.results[key], remote)
+                    moved = True
+            for jid in missing:
+                key = self._poll.get(jid)
+                if key is None:
+                    continue
+                res = self._summary.results[key]
+                since = res.submitted  # None: a job id recorded by an earlier run, no grace
+                if since is not None and time.monotonic() - since < self.not_found_grace:
+                    continue  # just submitted: the query side may not know it yet; ask again later
+                with self._lock:
+                    self._poll.pop(jid, None)
+                job = self._jobs[key]
+                rec = self._record(job, state="Fail", code="JobNotFound",
+                                   message=f"job {jid} does not exist on the service")
+                self.store.put(key, rec)
+                res.status, res.code, res.finished = "fail", "JobNotFound", time.monotonic()
+                moved = True
+            return moved
+
+        if len(batches) == 1 or not block:
+            for b in batches:
+                changed |= one(b)
+        else:
+            for f in [pool.submit(one, b) for b in batches]:
+                changed |= f.result()
+        return changed
+
+    def _wait_all(self, pool: ThreadPoolExecutor) -> None:
+        delay = self.opt.poll_initial
+        deadline = time.monotonic() + self.opt.timeout if self.opt.timeout else None
+        while self._poll and not self.stop.is_set():
+            if deadline and time.monotonic() > deadline:
+                self._emit("timeout", pending=len(self._poll))
+                return
+            changed = self._poll_round(pool, block=True)
+            self._emit("poll", pending=len(self._poll))
+            if not self._poll:
+                return
+            delay = self.opt.poll_initial if changed else min(self.opt.poll_max, delay * 1.5)
+            self.stop.wait(delay) if self._sleep is time.sleep else self._sleep(delay)

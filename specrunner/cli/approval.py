@@ -1,0 +1,101 @@
+"""See before you pay: apply shows its plan, and asks before a paid backend is sent anything.
+
+Invariants:
+- The plan shown is the one made under the state lock, i.e. exactly what the run will do.
+- In text output the plan is printed (stdout) before any call to the backend; a plan that forgets
+  jobs carries a warning line.
+- On a paid backend (``aliyun``) a plan with changes runs only after approval: ``--auto-approve``, a
+  saved plan file (already reviewed), or ``yes`` typed on a terminal. Without a terminal (or with
+  JSON / markdown output) and neither flag nor plan file, it is refused with a command that works.
+- The local engine costs nothing and is never asked about: ``specrunner apply specs/demo.yaml``
+  stays one command.
+- Declining or refusing raises :class:`ApprovalError` (exit 1) before anything is submitted; the
+  state is left as it was.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import dataclass
+from typing import TextIO
+
+import typer
+
+from specrunner.core.errors import ApprovalError
+from specrunner.core.plan import Plan
+
+PAID_BACKENDS = {"aliyun": "Alibaba Cloud MTS, billed per job"}
+
+
+@dataclass
+class Approval:
+    backend: str
+    manifest: str
+    text: bool  # text output (else JSON / markdown: nothing extra on stdout)
+    quiet: bool
+    auto_approve: bool
+    saved_plan: bool
+    command: str = "apply"
+    stdin: TextIO | None = None
+    printed: bool = False  # the plan was shown before the run
+    selection: tuple[str, ...] = ()  # --state / --target / --exclude as given, for the hint's command
+
+    def needs_approval(self, plan: Plan) -> bool:
+        return (
+            self.backend in PAID_BACKENDS
+            and plan.has_changes
+            and not self.auto_approve
+            and not self.saved_plan
+        )
+
+    def __call__(self, plan: Plan) -> None:
+        from specrunner.render.text import forget_warning, plan_summary_line, plan_text
+
+        if self.text and not self.saved_plan and plan.has_changes:
+            if self.quiet:
+                typer.echo(plan_summary_line(plan))
+                if plan.counts()["forget"]:
+                    typer.echo(forget_warning(plan, self.manifest))
+            else:
+                typer.echo(plan_text(plan, manifest=self.manifest))
+            typer.echo("")
+            self.printed = True
+        if not self.needs_approval(plan):
+            return
+        stdin = self.stdin or sys.stdin
+        m = shlex.quote(self.manifest)
+        if not self.text or not stdin.isatty():
+            why = "no terminal to ask on" if self.text else "JSON / markdown output cannot ask"
+            selection = " ".join(shlex.quote(w) for w in self.selection)
+            again = " ".join(w for w in ("specrunner", self.command, m, selection, "--auto-approve") if w)
+            shown = (
+                "the plan above"
+                if self.printed
+                else "`" + " ".join(w for w in ("specrunner plan", m, selection) if w) + "`"
+            )
+            hint = f"review {shown}, then run `{again}`"
+            if self.command == "apply":
+                plan_cmd = " ".join(w for w in ("specrunner plan", m, selection, "--out plan.json") if w)
+                hint += f", or save it with `{plan_cmd}` and run `specrunner apply plan.json`"
+            raise ApprovalError(
+                f"refusing to {self.command} on {self.backend} ({PAID_BACKENDS[self.backend]}) without "
+                f"approval: {why}; nothing was submitted",
+                hint=hint,
+            )
+        c = plan.counts()
+        submits = c["create"] + c["replace"] + c["retry"]
+        typer.echo(f"Do you want to perform these actions on {self.backend} ({PAID_BACKENDS[self.backend]})?")
+        typer.echo(
+            f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
+            + (f" and {c['forget']} forgotten" if c["forget"] else "")
+            + "."
+        )
+        typer.echo("  Only 'yes' will be accepted to approve.")
+        typer.echo("")
+        typer.echo("  Enter a value: ", nl=False)
+        answer = stdin.readline()
+        if answer.strip() != "yes":
+            typer.echo("")
+            raise ApprovalError(f"{self.command} cancelled: the answer was not 'yes'; nothing was submitted")
+        typer.echo("")

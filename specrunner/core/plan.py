@@ -1,0 +1,201 @@
+"""The planner: desired jobs vs the state file -> one action per job, with a reason. Pure code.
+
+The plan is data, and apply obeys only the data: ``Change.action`` decides what happens,
+``Change.reason`` only explains it to people, and ``Change.diff`` lists what changed attribute by
+attribute in the manifest's terms (``attrdiff``), never cut.
+
+A job whose last run failed with a *permanent* code (``codes.classify``) and whose request is
+unchanged gets the action ``failed``: it is not a change, apply does not resubmit it, and
+``retry`` (``only_failed``) forces it. Transient and uncertain failures are still ``retry``.
+
+``--target`` / ``--exclude`` patterns that match no job key, input id or rule id are refused
+(:class:`TargetError`, naming the pattern and the closest keys): a typo must not read as "no changes".
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from specrunner.core.attrdiff import AttrDiff, diff
+from specrunner.core.codes import PERMANENT, classify
+from specrunner.core.errors import SpecrunnerError
+from specrunner.core.jobs import Job, split_key
+from specrunner.core.jobstates import RUNNING_STATES
+
+# What apply does with a job. The executor obeys this alone (never the prior record):
+#   create / replace / retry: submit (a new tag each time)
+#   poll:    a known job id that is still running: query it, never submit
+#   recover: an interrupted submission (an intent with no job id): look the job up by its tag and
+#            adopt it; submit (with the same tag) only if the service has no such job
+#   forget:  drop from the state; failed: keep the failure (permanent code, same request); noop
+Action = Literal["create", "noop", "replace", "poll", "recover", "retry", "forget", "failed"]
+ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "poll", "recover", "forget", "failed", "noop")
+# How people see them: "resume" groups poll and recover (the plan's summary line, JSON "action").
+Shown = Literal["create", "noop", "replace", "resume", "retry", "forget", "failed"]
+SHOWN: tuple[Shown, ...] = ("create", "replace", "retry", "resume", "forget", "failed", "noop")
+_SHOWN_AS: dict[str, Shown] = {"poll": "resume", "recover": "resume"}
+SYMBOLS = {"create": "+", "replace": "-/+", "retry": "↻", "resume": "~", "poll": "~", "recover": "~",
+           "forget": ".", "failed": "!", "noop": " "}
+SUBMITTING: tuple[Action, ...] = ("create", "replace", "retry")
+NOT_CHANGES: tuple[Action, ...] = ("noop", "failed")
+
+
+def shown(action: str) -> Shown:
+    """The name people see for an action ("poll" and "recover" are both shown as "resume")."""
+    # Callers hold an Action as str (executor's JobResult); any action but poll/recover is its own Shown.
+    return _SHOWN_AS.get(action, action)  # type: ignore[arg-type]
+
+
+class TargetError(SpecrunnerError):
+    """A --target / --exclude pattern matches nothing."""
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str
+    action: Action
+    reason: str
+    mode: str  # sync | async (of the job that will run, or the recorded one for forget/poll)
+    job: Job | None  # the desired job (None for forget)
+    prior: Mapping[str, Any] | None = field(default=None, compare=False)
+    diff: tuple[AttrDiff, ...] = field(default=(), compare=False)  # replace: what changed
+
+    @property
+    def submits(self) -> bool:
+        return self.action in SUBMITTING
+
+    @property
+    def shown(self) -> Shown:
+        return shown(self.action)
+
+
+@dataclass(frozen=True)
+class Plan:
+    changes: tuple[Change, ...]
+
+    def by_action(self, action: Action | Shown) -> list[Change]:
+        """Changes with this action; "resume" gives both poll and recover changes."""
+        return [c for c in self.changes if c.action == action or c.shown == action]
+
+    def counts(self) -> dict[str, int]:
+        """Changes per shown action (the summary line), plus "poll" and "recover" apart."""
+        out: dict[str, int] = dict.fromkeys(SHOWN, 0)
+        out.update(poll=0, recover=0)
+        for c in self.changes:
+            out[c.shown] += 1
+            if c.shown != c.action:
+                out[c.action] += 1
+        return out
+
+    @property
+    def has_changes(self) -> bool:
+        return any(c.action not in NOT_CHANGES for c in self.changes)
+
+
+def _diff_request(prior: Mapping[str, Any], job: Job) -> tuple[str, tuple[AttrDiff, ...]]:
+    """What changed between the recorded request and the job's, as a reason and per attribute."""
+    old = prior.get("request")
+    if not isinstance(old, Mapping):
+        return "the rule or input changed", ()
+    diffs = tuple(diff(old, job.request, old_user_data=prior.get("user_data"), new_user_data=job.user_data))
+    if not diffs:
+        return "the request changed", ()
+    return "; ".join(d.text() for d in diffs), diffs
+
+
+def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> set[str]:
+    """Job keys matching ``--target`` globs (by job key, input id or rule id) minus ``--exclude``."""
+    targets, excludes = list(targets), list(excludes)
+    if not targets and not excludes:
+        return set(keys)
+    keys = list(keys)
+
+    def match(key: str, globs: list[str]) -> bool:
+        iid, rid = split_key(key)
+        return any(fnmatch.fnmatchcase(key, g) or fnmatch.fnmatchcase(iid, g) or fnmatch.fnmatchcase(rid, g)
+                   for g in globs)
+
+    for flag, globs in (("--target", targets), ("--exclude", excludes)):
+        for g in globs:
+            if not any(match(k, [g]) for k in keys):
+                raise TargetError(f"{flag} {g!r} matches no job key, input id or rule id"
+                                  + _closest(g, keys),
+                                  hint="job keys are <input id>::<rule id>; "
+                                       "`specrunner plan MANIFEST` lists them")
+    return {k for k in keys if (not targets or match(k, targets)) and not match(k, excludes)}
+
+
+def _closest(pattern: str, keys: list[str]) -> str:
+    import difflib
+
+    names = sorted(set(keys) | {p for k in keys for p in split_key(k)})
+    close = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+    if not close:
+        return "" if names else " (the manifest and the state have no jobs)"
+    return "; closest: " + ", ".join(close)
+
+
+def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], *,
+              targets: Iterable[str] = (), excludes: Iterable[str] = (),
+              only_failed: bool = False) -> Plan:
+    desired = {j.key: j for j in jobs}
+    all_keys = set(desired) | set(state_jobs)
+    selected = select(all_keys, targets, excludes)
+    changes = []
+    for key in sorted(selected):
+        prior = state_jobs.get(key)
+        job = desired.get(key)
+        change = _decide(key, job, prior, force_failed=only_failed)
+        if only_failed and change.action != "retry":
+            continue
+        changes.append(change)
+    return Plan(tuple(changes))
+
+
+def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *,
+            force_failed: bool = False) -> Change:
+    if job is None:
+        assert prior is not None
+        return Change(key, "forget", "no longer in the manifest: dropped from the state, nothing deleted",
+                      prior.get("mode", "?"), None, prior)
+    if prior is None:
+        return Change(key, "create", f"new job: {job.summary}", job.mode, job, None)
+
+    # A single-frame auto job that timed out in sync mode runs (and stays) async.
+    if job.auto_mode and job.single_frame and prior.get("mode") == "async" and prior.get("fallback"):
+        job = job.as_async(prior["fallback"])
+
+    state, job_id, intent = prior.get("state"), prior.get("job_id"), prior.get("intent")
+    same = job.matches(prior.get("fingerprint"))  # also a lock file written by an earlier version
+    if intent and not job_id:
+        if same:
+            return Change(key, "recover", "interrupted submission: look the job up by its tag, submit only "
+                          "if it is absent", job.mode, job, prior)
+        what, diffs = _diff_request(prior, job)
+        return Change(key, "replace", "interrupted submission, and the job changed since: " + what,
+                      job.mode, job, prior, diffs)
+    if not same:
+        what, diffs = _diff_request(prior, job)
+        if state in RUNNING_STATES:
+            what += f" (job {job_id} is still {state}; it is left to finish)"
+        return Change(key, "replace", what, job.mode, job, prior, diffs)
+    if state == "Success":
+        return Change(key, "noop", "up to date", job.mode, job, prior)
+    if state in RUNNING_STATES and job_id:
+        return Change(key, "poll", f"job {job_id} is {state}: poll it, never resubmit", job.mode, job, prior)
+    if state == "Fail" or not job_id:
+        code = prior.get("code") or "unknown error"
+        if code == "SnapshotTimeOut" and job.mode == "sync" and job.auto_mode:
+            job = job.as_async("SnapshotTimeOut")
+            return Change(key, "retry", "sync snapshot timed out (SnapshotTimeOut): retrying in async "
+                          "mode (Num=1), as the service advises", job.mode, job, prior)
+        what = "last submit was refused" if not job_id else "last run failed"
+        if not force_failed and classify(code) == PERMANENT:
+            return Change(key, "failed", f"{what}: {code}, which the same request meets again; not "
+                          "resubmitted (change the rule or the input, or force it with `specrunner retry`)",
+                          job.mode, job, prior)
+        return Change(key, "retry", f"{what}: {code}", job.mode, job, prior)
+    return Change(key, "retry", f"unknown recorded state {state!r}", job.mode, job, prior)  # pragma: no cover

@@ -1,0 +1,157 @@
+"""State verbs beyond list / rm: ``state mv`` (rename without resubmitting) and ``state show KEY``.
+
+Invariants:
+- ``state mv`` runs under the state lock, bumps the serial once, and moves records only: nothing
+  is submitted or deleted in MTS or OSS.
+- A record moves only to a job key the manifest has, that the state does not hold yet, and whose
+  request is the one recorded (same fingerprint): a rename can never hide a change that would
+  otherwise be a ``replace``. Either every record named moves, or none does.
+- OLD / NEW are job keys (``<input id>::<rule id>``), or a rule id, or an input id: renaming a rule
+  (or an input) moves every record of it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from specrunner.core.attrdiff import attributes, diff, show
+from specrunner.core.errors import SpecrunnerError
+from specrunner.core.jobs import KEY_SEP, Job, job_key, split_key
+from specrunner.ops.app import Context, Run
+from specrunner.statefile.state import StateDoc
+
+
+def _closest(word: str, options: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, options, n=3, cutoff=0.5)
+    return f"; closest: {', '.join(close)}" if close else ""
+
+
+def plan_moves(jobs: dict[str, Any], old: str, new: str) -> list[tuple[str, str]]:
+    """The (from, to) key pairs that ``state mv OLD NEW`` means for the records in ``jobs``."""
+    if KEY_SEP in old or KEY_SEP in new:
+        if KEY_SEP not in old or KEY_SEP not in new:
+            raise SpecrunnerError(
+                f"cannot move {old!r} to {new!r}: give two job keys "
+                "(<input id>::<rule id>), two rule ids or two input ids"
+            )
+        if old not in jobs:
+            raise SpecrunnerError(f"{old!r} is not in the state{_closest(old, sorted(jobs))}")
+        return [(old, new)]
+    rules = {split_key(k)[1] for k in jobs}
+    inputs = {split_key(k)[0] for k in jobs}
+    if old in rules and old in inputs:
+        raise SpecrunnerError(
+            f"{old!r} is both a rule id and an input id in the state",
+            hint="move the job keys one by one: `specrunner state mv MANIFEST OLD_KEY NEW_KEY`",
+        )
+    if old in rules:
+        return [(k, job_key(split_key(k)[0], new)) for k in sorted(jobs) if split_key(k)[1] == old]
+    if old in inputs:
+        return [(k, job_key(new, split_key(k)[1])) for k in sorted(jobs) if split_key(k)[0] == old]
+    raise SpecrunnerError(
+        f"{old!r} is no job key, rule id or input id in the state"
+        + _closest(old, sorted(rules | inputs | set(jobs)))
+    )
+
+
+def _same_request(rec: dict[str, Any], job: Job) -> bool:
+    if rec.get("fingerprint") == job.fingerprint:
+        return True
+    fallback = rec.get("fallback")
+    return (
+        bool(fallback)
+        and job.single_frame
+        and rec.get("fingerprint") == job.as_async(str(fallback)).fingerprint
+    )
+
+
+def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -> list[tuple[str, str]]:
+    """Rename records (see the module docstring); returns the moves made."""
+    desired = {j.key: j for j in ctx.jobs}
+    run = Run(ctx, "state mv", lock_timeout)
+    try:
+        jobs = run.store.jobs
+        moves = plan_moves(jobs, old, new)
+        for src, dst in moves:
+            if dst in jobs:
+                raise SpecrunnerError(
+                    f"cannot move {src} to {dst}: {dst} is in the state already",
+                    hint=f"remove it first if it is stale: `specrunner state rm {ctx.manifest_path} '{dst}'`",
+                )
+            job = desired.get(dst)
+            if job is None:
+                raise SpecrunnerError(
+                    f"cannot move {src} to {dst}: {ctx.manifest_path} has no job {dst}"
+                    + _closest(dst, sorted(desired)),
+                    hint="rename the rule or input in the manifest first, then move its records",
+                )
+            rec = jobs[src]
+            if not _same_request(rec, job):
+                changed = diff(
+                    rec.get("request") or {},
+                    job.request,
+                    old_user_data=rec.get("user_data"),
+                    new_user_data=job.user_data,
+                )
+                what = "; ".join(d.text() for d in changed) or "the request changed"
+                raise SpecrunnerError(
+                    f"cannot move {src} to {dst}: the request differs ({what}); a rename would hide a change",
+                    hint=f"`specrunner plan {ctx.manifest_path}` shows it as a replace",
+                )
+        for src, dst in moves:
+            rec = dict(jobs[src])
+            rec["rule"] = split_key(dst)[1]
+            run.store.delete(src, durable=True)
+            run.store.put(dst, rec, durable=True)
+    except BaseException:
+        run.close(commit=False)
+        raise
+    run.close()
+    return moves
+
+
+def record_text(key: str, rec: dict[str, Any]) -> str:
+    """One record for people: every field, whole; the request in the manifest's terms."""
+    lines = [f"# {key}"]
+    for name in (
+        "job_id",
+        "state",
+        "mode",
+        "code",
+        "message",
+        "count",
+        "tile_count",
+        "input",
+        "rule",
+        "fingerprint",
+        "fallback",
+        "user_data",
+    ):
+        if name in rec and rec[name] not in (None, ""):
+            lines.append(f"{name:<12} = {show(rec[name])}")
+    if rec.get("intent"):
+        lines.append(f"{'intent':<12} = {json.dumps(rec['intent'], sort_keys=True)}")
+    outputs = rec.get("outputs") or []
+    lines.append(f"{'outputs':<12} = [" + ("" if outputs else "]"))
+    if outputs:
+        lines.extend(f"    {show(o)}," for o in outputs)
+        lines.append("]")
+    req = rec.get("request")
+    if isinstance(req, dict):
+        lines.append("request (in the manifest's terms):")
+        for name, (value, api) in attributes(req).items():
+            lines.append(f"    {name} = {show(value)}    # {api}")
+    return "\n".join(lines)
+
+
+def find_record(doc: StateDoc | None, key: str, manifest: str = "MANIFEST") -> dict[str, Any]:
+    jobs = doc.jobs if doc else {}
+    if key not in jobs:
+        raise SpecrunnerError(
+            f"{key!r} is not in the state" + _closest(key, sorted(jobs)),
+            hint=f"`specrunner state list {manifest}` lists the keys",
+        )
+    return jobs[key]

@@ -1,0 +1,2 @@
+"""Rendering: plans, runs and states as text, markdown and JSON, and the progress display.
+"""

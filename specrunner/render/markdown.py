@@ -1,0 +1,139 @@
+"""Pull-request comments: plan and apply as GitHub-flavoured markdown.
+
+Summary table first, then one ``<details>`` block per action, a hidden marker line so a bot can find
+and update its own comment, and never more than GitHub's 65,536 characters: long lists are cut with
+a pointer to the full JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from specrunner.apply.executor import RunSummary
+from specrunner.core.plan import SHOWN, SYMBOLS, Change, Plan, shown
+from specrunner.render.text import plan_summary_line, run_summary_line
+
+LIMIT = 65_536
+_RESERVE = 600  # room for the closing lines and the truncation note
+_TITLES = {"create": "create", "replace": "replace", "retry": "retry", "resume": "resume", "forget": "forget",
+           "failed": "failed, not resubmitted", "noop": "unchanged"}
+
+
+def marker(kind: str, manifest: str) -> str:
+    return f"<!-- specrunner:{kind}:{manifest} -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _code(text: str) -> str:
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.lines: list[str] = []
+        self.size = 0
+        self.cut = 0
+
+    def add(self, line: str) -> bool:
+        if self.size + len(line) + 1 > self.limit - _RESERVE:
+            self.cut += 1
+            return False
+        self.lines.append(line)
+        self.size += len(line) + 1
+        return True
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def plan_markdown(plan: Plan, manifest: str, *, json_hint: str, show_unchanged: bool = False,
+                  limit: int = LIMIT) -> str:
+    b = _Budget(limit)
+    b.add(marker("plan", manifest))
+    b.add(f"### specrunner plan for `{manifest}`")
+    b.add("")
+    b.add(f"**{plan_summary_line(plan)}**")
+    b.add("")
+    counts = plan.counts()
+    b.add("| Action | Jobs |")
+    b.add("|---|---:|")
+    for action in SHOWN:
+        b.add(f"| {SYMBOLS[action].strip() or '='} {_TITLES[action]} | {counts[action]} |")
+    if not plan.has_changes:
+        b.add("")
+        b.add("No changes. The state matches the manifest.")
+    for action in SHOWN:
+        changes = plan.by_action(action)
+        if not changes or (action == "noop" and not show_unchanged):
+            continue
+        _details(b, f"{_TITLES[action]} ({len(changes)})", ["Job", "Mode", "Reason"],
+                 ([_code(c.key), c.mode, _reason(c)] for c in changes))
+    return _finish(b, json_hint)
+
+
+def _reason(c: Change) -> str:
+    """The reason cell: a replaced job lists each changed attribute on its own line."""
+    if not c.diff:
+        return _cell(c.reason)
+    return "changed:<br>" + "<br>".join(_code(d.text()) for d in c.diff)
+
+
+def apply_markdown(plan: Plan, summary: RunSummary, manifest: str, *, json_hint: str,
+                   limit: int = LIMIT) -> str:
+    b = _Budget(limit)
+    b.add(marker("apply", manifest))
+    status = "✅" if not summary.counts()["failed"] and not summary.interrupted else "❌"
+    b.add(f"### {status} specrunner apply for `{manifest}`")
+    b.add("")
+    b.add(f"**{run_summary_line(summary)}**")
+    b.add("")
+    b.add("| Outcome | Jobs |")
+    b.add("|---|---:|")
+    for name, n in summary.counts().items():
+        b.add(f"| {name} | {n} |")
+    results = sorted(summary.results.values(), key=lambda r: r.key)
+    failed = [r for r in results if r.status == "fail"]
+    if failed:
+        _details(b, f"failed ({len(failed)})", ["Job", "Code", "Message"],
+                 ([_code(r.key), _cell(r.code), _cell(r.message)] for r in failed), open_=True)
+    for status_, title in (("success", "succeeded"), ("pending", "still running")):
+        rows = [r for r in results if r.status == status_ and r.action != "noop"]
+        if rows:
+            _details(b, f"{title} ({len(rows)})", ["Job", "Action", "Job id"],
+                     ([_code(r.key), shown(r.action), _code(r.job_id or "-")] for r in rows))
+    return _finish(b, json_hint)
+
+
+def _details(b: _Budget, title: str, headers: list[str], rows: Iterable[list[str]], *,
+             open_: bool = False) -> None:
+    b.add("")
+    b.add(f"<details{' open' if open_ else ''}><summary>{title}</summary>")
+    b.add("")
+    b.add("| " + " | ".join(headers) + " |")
+    b.add("|" + "---|" * len(headers))
+    shown = 0
+    total = 0
+    for row in rows:
+        total += 1
+        if b.cut or not b.add("| " + " | ".join(row) + " |"):
+            continue
+        shown += 1
+    if shown < total:
+        b.lines.append(f"| … {total - shown} more not shown | | |"[: b.limit])
+    b.lines.append("")
+    b.lines.append("</details>")
+
+
+def _finish(b: _Budget, json_hint: str) -> str:
+    if b.cut:
+        b.lines.append("")
+        b.lines.append(f"> ⚠️ This comment was shortened to stay under GitHub's {LIMIT:,}-character limit. "
+                       f"The full list is in the JSON: {json_hint}")
+    text = b.text() + "\n"
+    assert len(text) <= b.limit, len(text)
+    return text

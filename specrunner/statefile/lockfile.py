@@ -1,0 +1,578 @@
+"""The lock file codec, format version 2: what every job of a rule shares is written once per rule.
+
+File layout (``<manifest>.lock.json``, valid JSON)::
+
+    {
+      "version": 2,
+      "lineage": "<uuid, set once>",
+      "serial": 7,
+      "configs": {                       # per rule, every configuration its recorded jobs were sent with
+        "<rule id>": {
+          "<config id>": {<RuleConfig>}  # pretty-printed, sorted keys
+        }
+      },
+      "jobs": {                          # one line per job, sorted by key
+        "<input id>::<rule id>": {<LockEntry>},
+        ...
+      }
+    }
+
+Invariants:
+
+- Lossless. ``decode(encode(records)) == records`` for every record, key for key; a record whose
+  compact form would not decode back to itself exactly is written whole (``{"record": {...}}``), so
+  the codec never guesses.
+- Deterministic and byte-stable: configs and jobs sorted by key, JSON with sorted keys, a config id
+  is a hash of the config's canonical JSON, no run timestamps, hostnames or absolute paths.
+- One line per job: a job whose state changed changes exactly its own line (plus, when its rule
+  changed, the few lines of that rule's configs), so a pull-request diff reads job by job.
+- What a job line leaves out is derived from its rule's config: the full request (the Input is
+  rebuilt from the job's ``input``), the fingerprint (sha256 of request + user data, as in
+  ``jobs.fingerprint``), the outputs of a successful job (from the output templates and the
+  counts), and the defaults (empty code and message, no tile count when untiled).
+
+The in-memory form is the full record (``dict`` as built by ``executor.job_record``, described field
+by field by :class:`LockEntry`): readers see the same records as with format version 1. Decoded
+records of one config share one SnapshotConfig object: treat records as read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, unquote
+
+FORMAT_VERSION = 2
+CONFIG_ID_LEN = 10
+# The fields of a job line (``LockEntry`` in its compact form); anything else is refused.
+ENTRY_KEYS = frozenset(
+    {
+        "config",
+        "input",
+        "encoded",
+        "job_id",
+        "state",
+        "code",
+        "message",
+        "count",
+        "tile_count",
+        "outputs",
+        "fingerprint",
+        "intent",
+        "attempts",
+        "record",
+    }
+)
+CONFIG_KEYS = frozenset({"mode", "rule", "request", "user_data", "fallback"})
+_ALWAYS = (
+    "fingerprint",
+    "mode",
+    "input",
+    "rule",
+    "request",
+    "job_id",
+    "state",
+    "code",
+    "message",
+    "count",
+    "tile_count",
+    "outputs",
+)
+_SENTINEL = "\x00input\x00"
+_InputCache = dict[tuple[str, str, bool], tuple[dict[str, Any], str, str]]
+_SENTINEL_JSON = json.dumps(_SENTINEL)
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntry:
+    """One job of the state, as recorded (the typed view of a job record; the file stores it compactly).
+
+    Like Terraform's ``states.ResourceInstanceObject``: what specrunner knows about one job, enough to
+    plan without calling the service.
+    """
+
+    #: ``sha256:<hex>`` of the request and the user's UserData that were (or are being) sent; the
+    #: planner compares it with the manifest's job to decide between ``noop`` and ``replace``.
+    fingerprint: str
+    #: ``sync`` (SubmitSnapshotJob answers with the frames) or ``async`` (a job to poll).
+    mode: str
+    #: The input as ``bucket/object`` (plain, for people); its request Input is derived from it.
+    input: str
+    #: The rule id (the part of the job key after ``::``).
+    rule: str
+    #: The exact MTS request: ``{"Input": {...}, "SnapshotConfig": {...}, "PipelineId"?: str}``.
+    request: Mapping[str, Any]
+    #: The service's job id; None until the service accepted a submission.
+    job_id: str | None = None
+    #: The service's state: Submitted, Snapshoting (running), Success, Fail (final); None before.
+    state: str | None = None
+    #: The service's error code when the job (or its submission) failed, else "".
+    code: str = ""
+    #: The service's error message when the job failed, else "".
+    message: str = ""
+    #: Frames the service reports as written (its ``Count``); None until known.
+    count: int | None = None
+    #: Cells tiled into sprites (the service's ``TileCount``); 0 when untiled, None until known.
+    tile_count: int | None = None
+    #: Every object a successful job wrote (``bucket/key``), sorted; [] unless ``state`` is Success.
+    outputs: tuple[str, ...] = ()
+    #: The user's own UserData (the run tag is added when sending), when the rule sets one.
+    user_data: str | None = None
+    #: Why an ``auto`` single-frame job runs async (e.g. ``SnapshotTimeOut``), when it does.
+    fallback: str | None = None
+    #: A submission in flight: ``{"tag": <UserData tag>, "since": <UTC>, "last"?: <UTC>}``; a job with
+    #: an intent and no job id is recovered by looking the tag up before submitting again.
+    intent: Mapping[str, str] | None = None
+    #: Submissions attempted (older state files only).
+    attempts: int | None = None
+    #: Every other field of the record, kept as read (none today).
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> LockEntry:
+        """The typed view of a (checked) job record."""
+        known = {k: rec[k] for k in rec if k in _ENTRY_FIELDS}
+        if "outputs" in known:
+            known["outputs"] = tuple(known["outputs"])
+        return cls(**known, extra={k: v for k, v in rec.items() if k not in _ENTRY_FIELDS})
+
+    def to_record(self) -> dict[str, Any]:
+        """The record as the executor writes it (optional fields only when set)."""
+        rec: dict[str, Any] = {k: getattr(self, k) for k in _ALWAYS}
+        rec["outputs"] = list(self.outputs)
+        for k in ("user_data", "fallback", "intent", "attempts"):
+            if getattr(self, k) is not None:
+                rec[k] = getattr(self, k)
+        rec.update(self.extra)
+        return rec
+
+
+_ENTRY_FIELDS = frozenset(
+    {
+        "fingerprint",
+        "mode",
+        "input",
+        "rule",
+        "request",
+        "job_id",
+        "state",
+        "code",
+        "message",
+        "count",
+        "tile_count",
+        "outputs",
+        "user_data",
+        "fallback",
+        "intent",
+        "attempts",
+    }
+)
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def rule_config(rec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What ``rec`` shares with the other jobs of its rule sent the same way, or None if not compactable.
+
+    ``{"mode", "rule", "request": the request without Input.Bucket/Object, "user_data"?, "fallback"?}``.
+    """
+    req, ref = rec.get("request"), rec.get("input")
+    if not (
+        isinstance(req, dict)
+        and isinstance(req.get("Input"), dict)
+        and isinstance(ref, str)
+        and "/" in ref
+        and all(k in rec for k in _ALWAYS)
+    ):
+        return None
+    shared = {k: v for k, v in req.items() if k != "Input"}
+    shared["Input"] = {k: v for k, v in req["Input"].items() if k not in ("Bucket", "Object")}
+    cfg: dict[str, Any] = {"mode": rec["mode"], "rule": rec["rule"], "request": shared}
+    for k in ("user_data", "fallback"):
+        if k in rec:
+            cfg[k] = rec[k]
+    return cfg
+
+
+def config_id(cfg: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(cfg).encode("utf-8")).hexdigest()[:CONFIG_ID_LEN]
+
+
+def _as_sent(value: Any, key: str = "") -> Any:
+    """``value`` with every recorded ``Object`` key back in the form the request carried it."""
+    if isinstance(value, Mapping):
+        return {k: _as_sent(v, k) for k, v in value.items()}
+    if key == "Object" and isinstance(value, str) and "%" not in value:
+        return quote(value, safe="")
+    return value
+
+
+class _Derive:
+    """What one config lets a job line leave out: precomputed once per config, applied per job."""
+
+    __slots__ = ("cfg", "rest", "input_rest", "input_key", "inputs", "fp_head", "fp_tail", "outputs_of")
+
+    def __init__(self, cfg: Mapping[str, Any], inputs: _InputCache | None = None) -> None:
+        self.cfg = cfg
+        req = cfg["request"]
+        self.rest = {k: v for k, v in req.items() if k != "Input"}
+        self.input_rest = dict(req["Input"])
+        self.input_key = canonical(self.input_rest)
+        # Shared by the configs of one file: an input's request Input (and its JSON) is built once, and
+        # the records of one input share it.
+        self.inputs: _InputCache = inputs if inputs is not None else {}
+        # The fingerprint hashes the request as sent: object keys URL-encoded (the record shows them
+        # as written, see attrdiff.plain_keys; a key still holding `%` was recorded as sent).
+        basis = canonical(
+            {"request": {**_as_sent(self.rest), "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""}
+        )
+        self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
+        self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
+
+    def record(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        ref: str = entry["input"]
+        # The request records the key as written (URL-encoded only when it contains `%`); lock files of
+        # earlier versions recorded every key encoded: such lines carry `"encoded": true`.
+        encoded = bool(entry.get("encoded"))
+        hit = self.inputs.get((ref, self.input_key, encoded))
+        if hit is None:
+            bucket, _, obj = ref.partition("/")
+            sent = quote(obj, safe="")  # what the request carried: the fingerprint hashes this
+            inp = {**self.input_rest, "Bucket": bucket, "Object": sent if encoded or "%" in obj else obj}
+            hashed = inp if inp["Object"] == sent else {**inp, "Object": sent}
+            hit = self.inputs[(ref, self.input_key, encoded)] = (inp, canonical(hashed), obj)
+        inp, inp_json, obj = hit
+        request = {**self.rest, "Input": inp}
+        fp = entry.get("fingerprint")
+        if fp is None:
+            fp = (
+                "sha256:"
+                + hashlib.sha256((self.fp_head + inp_json + self.fp_tail).encode("utf-8")).hexdigest()
+            )
+        count, state = entry.get("count"), entry.get("state")
+        tile_count = entry["tile_count"] if "tile_count" in entry else (0 if count is not None else None)
+        outputs = entry.get("outputs")
+        if outputs is None:
+            outputs = (self.outputs_of(obj, count or 0, tile_count or 0) or []) if state == "Success" else []
+        cfg = self.cfg
+        rec: dict[str, Any] = {
+            "fingerprint": fp,
+            "mode": cfg["mode"],
+            "input": ref,
+            "rule": cfg["rule"],
+            "request": request,
+            "job_id": entry.get("job_id"),
+            "state": state,
+            "code": entry.get("code", ""),
+            "message": entry.get("message", ""),
+            "count": count,
+            "tile_count": tile_count,
+            "outputs": outputs,
+        }
+        if "user_data" in cfg:
+            rec["user_data"] = cfg["user_data"]
+        if "fallback" in cfg:
+            rec["fallback"] = cfg["fallback"]
+        for k in ("intent", "attempts"):
+            if k in entry:
+                rec[k] = entry[k]
+        return rec
+
+    def entry(self, cid: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+        """The compact line of ``rec`` (a record of this config); verified to decode back to ``rec``."""
+        entry: dict[str, Any] = {"config": cid, "input": rec["input"]}
+        for k in ("job_id", "state", "count"):
+            if rec[k] is not None:
+                entry[k] = rec[k]
+        for k in ("code", "message"):
+            if rec[k] != "":
+                entry[k] = rec[k]
+        if rec["tile_count"] != (0 if rec["count"] is not None else None):
+            entry["tile_count"] = rec["tile_count"]
+        for k in ("intent", "attempts"):
+            if k in rec:
+                entry[k] = rec[k]
+        back = self.record(entry)
+        if back["request"] != rec["request"]:
+            entry["encoded"] = True  # a record of an earlier version: its key is stored encoded
+            back = self.record(entry)
+        if back["outputs"] != rec["outputs"]:
+            entry["outputs"] = rec["outputs"]
+            back["outputs"] = rec["outputs"]
+        if back["fingerprint"] != rec["fingerprint"]:
+            entry["fingerprint"] = rec["fingerprint"]
+            back["fingerprint"] = rec["fingerprint"]
+        if back != rec:
+            return {"record": dict(rec)}
+        return entry
+
+
+def _outputs_deriver(sc: Any) -> Callable[[str, int, int], list[str] | None]:
+    """From a SnapshotConfig: (input object, Count, TileCount) -> the outputs a successful job wrote."""
+
+    def none(obj: str, count: int, tiles: int) -> list[str] | None:
+        return None
+
+    if not isinstance(sc, dict):
+        return none
+    try:
+        of, tile = sc["OutputFile"], sc.get("TileOut")
+        tof: dict[str, Any] = sc.get("TileOutputFile") or {}
+        out_bucket, out_tpl = of["Bucket"], unquote(of["Object"])
+        tile_bucket = tile_tpl = None
+        per: int | None = None
+        keep = True
+        if tile is not None:
+            tile_bucket, tile_tpl = tof["Bucket"], unquote(tof["Object"])
+            per = int(tile["Lines"]) * int(tile["Columns"])
+            keep = tile.get("IsKeepCellPic", "true") != "false"
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return none
+    from specrunner.core.jobs import expected_outputs
+    from specrunner.core.templates import compiled_template, object_parts
+
+    def resolver(template: str) -> Callable[[str], str]:
+        """``manifest.resolve_template(template, obj)`` with the template compiled once."""
+        fmt, names = compiled_template(template)
+        if not names:
+            return lambda obj: template
+
+        def resolve(obj: str) -> str:
+            prefix, stem, ext = object_parts(obj)
+            values = {"ObjectPrefix": prefix, "FileName": stem, "ExtName": ext}
+            return fmt.format(*[values.get(n, "{" + n + "}") for n in names])
+
+        return resolve
+
+    out_of = resolver(out_tpl)
+    tile_of = resolver(tile_tpl) if tile_tpl is not None else None
+    plain = tile is None and "{Count}" not in out_tpl  # one object per job whatever the count
+
+    def derive(obj: str, count: int, tiles: int) -> list[str] | None:
+        try:
+            job_tpl = f"{out_bucket}/{out_of(obj)}"
+            if plain:
+                return [job_tpl] if count else []
+            tile_job = f"{tile_bucket}/{tile_of(obj)}" if tile_of is not None else None
+            return expected_outputs(job_tpl, tile_job, count, tiles, keep, per)
+        except (TypeError, ValueError, KeyError, IndexError):  # pragma: no cover - odd template
+            return None
+
+    return derive
+
+
+class Encoder:
+    """Compact lines for records, collecting each rule's configs; reusable across calls (a journal)."""
+
+    def __init__(self) -> None:
+        self.configs: dict[str, dict[str, dict[str, Any]]] = {}
+        self._derive: dict[str, _Derive] = {}
+        self._ids: dict[tuple[Any, ...], tuple[str, str, Any]] = {}
+
+    def line(self, key: str, rec: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, Any]]:
+        """(rule id, config id, compact entry) of job ``key``; (None, None, {"record": ...}) if not compact
+        (the entry is then the whole record)."""
+        cfg_key = _config_cache_key(rec)
+        try:
+            hit = self._ids.get(cfg_key) if cfg_key is not None else None
+        except TypeError:  # an unhashable value in the request: no cache
+            cfg_key = hit = None
+        if hit is None:
+            cfg = rule_config(rec)
+            if cfg is None:
+                return None, None, {"record": dict(rec)}
+            cid = config_id(cfg)
+            rule: str = cfg["rule"]
+            if cid not in self._derive:
+                self._derive[cid] = _Derive(cfg)
+            if cfg_key is not None:
+                if len(self._ids) >= 4096:
+                    self._ids.clear()
+                # the value pins the SnapshotConfig object, so its id() in the key cannot be reused
+                self._ids[cfg_key] = (rule, cid, rec["request"].get("SnapshotConfig"))
+        else:
+            rule, cid, _ = hit
+        if rule != key.rpartition("::")[2]:  # a record filed under another rule's key: kept whole
+            return None, None, {"record": dict(rec)}
+        self.configs.setdefault(rule, {})[cid] = dict(self._derive[cid].cfg)
+        entry = self._derive[cid].entry(cid, rec)
+        return (rule, cid, entry) if "record" not in entry else (None, None, entry)
+
+
+def _config_cache_key(rec: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A cheap identity of a record's config: the jobs of a rule share one SnapshotConfig object."""
+    req = rec.get("request")
+    if not isinstance(req, dict) or not isinstance(req.get("Input"), dict):
+        return None
+    sc = req.get("SnapshotConfig")
+    if not isinstance(sc, dict):
+        return None
+    inp = tuple(sorted((k, v) for k, v in req["Input"].items() if k not in ("Bucket", "Object")))
+    return (
+        id(sc),
+        inp,
+        tuple(sorted((k, v) for k, v in req.items() if k not in ("Input", "SnapshotConfig"))),
+        rec.get("mode"),
+        rec.get("rule"),
+        rec.get("user_data"),
+        rec.get("fallback"),
+        "user_data" in rec,
+        "fallback" in rec,
+    )
+
+
+def encode(lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """The bytes of a version 2 lock file holding ``jobs`` (full records)."""
+    enc = Encoder()
+    lines = []
+    used: dict[str, set[str]] = {}
+    for key in sorted(jobs):
+        rule, cid, entry = enc.line(key, jobs[key])
+        if rule is not None and cid is not None:
+            used.setdefault(rule, set()).add(cid)
+        lines.append(
+            f"    {json.dumps(key, ensure_ascii=False)}: "
+            + json.dumps(entry, sort_keys=True, ensure_ascii=False)
+        )
+    configs = {r: {c: enc.configs[r][c] for c in sorted(cids)} for r, cids in sorted(used.items())}
+    head = (
+        f'{{\n  "version": {FORMAT_VERSION},\n  "lineage": {json.dumps(lineage, ensure_ascii=False)},\n'
+        f'  "serial": {serial},\n'
+    )
+    cfg_text = json.dumps(configs, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", "\n  ")
+    body = ",\n".join(lines)
+    jobs_text = "{\n" + body + "\n  }" if lines else "{}"
+    return (head + f'  "configs": {cfg_text},\n  "jobs": {jobs_text}\n}}\n').encode("utf-8")
+
+
+class Decoder:
+    """Full records from compact lines, given the configs they name."""
+
+    def __init__(self, configs: Mapping[str, Any]) -> None:
+        self.configs = configs
+        self._derive: dict[tuple[str, str], _Derive] = {}
+        self._inputs: _InputCache = {}
+
+    def record(self, key: str, entry: Any) -> dict[str, Any] | str:
+        """The full record of a job line, or a message saying what is wrong with it."""
+        if not isinstance(entry, dict):
+            return "a job line must be an object"
+        unknown = set(entry) - ENTRY_KEYS
+        if unknown:
+            return f"unknown field(s) {sorted(unknown)}"
+        if "record" in entry:
+            if len(entry) != 1:
+                return "a job line with `record` has no other field"
+            rec = entry["record"]
+            return rec if isinstance(rec, dict) else "`record` must be an object"
+        cid, ref = entry.get("config"), entry.get("input")
+        if not isinstance(cid, str):
+            return "`config` must be a string naming one of the rule's configs"
+        if not (isinstance(ref, str) and "/" in ref):
+            return "`input` must be a string bucket/object"
+        rule = key.rpartition("::")[2]
+        d = self._derive.get((rule, cid))
+        if d is None:
+            cfg = self.configs.get(rule, {}).get(cid) if isinstance(self.configs.get(rule), dict) else None
+            if cfg is None:
+                return f"`config` {cid!r} is not among the configs of rule {rule!r}"
+            problem = check_config(cfg)
+            if problem:
+                return f"$.configs[{json.dumps(rule)}][{json.dumps(cid)}]: {problem}"
+            d = self._derive[(rule, cid)] = _Derive(cfg, self._inputs)
+        for k, v in entry.items():
+            problem = _CHECKS[k](v)
+            if problem:
+                return f"`{k}` {problem}"
+        try:
+            return d.record(entry)
+        except (TypeError, AttributeError) as e:  # pragma: no cover - caught by check_record
+            return f"invalid job line ({e})"
+
+
+def _str(v: Any) -> str | None:
+    return None if isinstance(v, str) else "must be a string"
+
+
+def _count(v: Any) -> str | None:
+    return (
+        None
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 0
+        else "must be a non-negative integer"
+    )
+
+
+def _state(v: Any) -> str | None:
+    return None if v in _STATES else f"{v!r} is not one of Submitted, Snapshoting, Success, Fail"
+
+
+def _tile_count(v: Any) -> str | None:
+    return None if v is None else _count(v)
+
+
+def _outputs(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(isinstance(o, str) for o in v)
+    return None if ok else "must be a list of strings"
+
+
+def _intent(v: Any) -> str | None:
+    if not (isinstance(v, dict) and isinstance(v.get("tag"), str) and v["tag"]):
+        return "must be an object with a `tag`"
+    for k in ("since", "last"):
+        if (k in v or k == "since") and not (isinstance(v.get(k), str) and _ISO.fullmatch(v[k])):
+            return f"`{k}` must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+    return None
+
+
+def _any(v: Any) -> str | None:
+    return None
+
+
+def _true(v: Any) -> str | None:
+    return None if v is True else "must be true"
+
+
+_STATES = frozenset({"Submitted", "Snapshoting", "Success", "Fail"})
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+# Every field of a job line and its check (the full record built from it needs no further check).
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "config": _str,
+    "input": _str,
+    "job_id": _str,
+    "state": _state,
+    "code": _str,
+    "message": _str,
+    "count": _count,
+    "tile_count": _tile_count,
+    "outputs": _outputs,
+    "fingerprint": _str,
+    "intent": _intent,
+    "attempts": _count,
+    "encoded": _true,
+    "record": _any,
+}
+
+
+def check_config(cfg: Any) -> str | None:
+    if not isinstance(cfg, dict):
+        return "a config must be an object"
+    unknown = set(cfg) - CONFIG_KEYS
+    if unknown:
+        return f"unknown field(s) {sorted(unknown)}"
+    if cfg.get("mode") not in ("sync", "async"):
+        return "`mode` must be sync or async"
+    if not isinstance(cfg.get("rule"), str):
+        return "`rule` must be a string"
+    req = cfg.get("request")
+    if not (isinstance(req, dict) and isinstance(req.get("Input"), dict)):
+        return "`request` must be an object with an `Input` object"
+    for k in ("user_data", "fallback"):
+        if k in cfg and not isinstance(cfg[k], str):
+            return f"`{k}` must be a string"
+    return None

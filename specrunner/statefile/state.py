@@ -1,0 +1,640 @@
+"""The lock-style state file: model, codec, and durable storage.
+
+File format (``<manifest>.lock.json``), version 2 (the codec is ``lockfile.py``)::
+
+    {
+      "version": 2,
+      "lineage": "<uuid, set once>",
+      "serial": 7,                                            # +1 on every change
+      "configs": {"<rule id>": {"<config id>": {<what its jobs share>}}},
+      "jobs": {
+        "<input id>::<rule id>": {<what is the job's own>},   # one line per job, sorted by key
+      }
+    }
+
+Version 1 (every record whole, ``{"jobs", "lineage", "serial", "version": 1}``) is still read; it is
+rewritten as version 2 on the next write, with a one-line notice on stderr. A newer version is refused.
+In memory every job is a full record (``lockfile.LockEntry`` documents its fields), whatever the
+version read.
+
+Deterministic bytes: sorted keys, two-space indent, a trailing newline, no run timestamps, no
+hostnames, no absolute paths, no secrets. A rerun that changes nothing does not rewrite the file.
+
+Durability: every change is first appended to ``<state>.journal`` (JSON lines, fsynced before any
+call that depends on it), then the journal is compacted into the lock file (temp file in the same
+folder + fsync + ``os.replace``, previous version kept as ``<state>.backup``). Loading replays the
+journal, so a crash at any instant loses nothing; total state I/O of a run is O(jobs). The journal
+(format 2) stores compact job lines too, each rule config once per journal before the first line
+using it; format 1 journals (whole records) are still replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from specrunner.core.errors import StateError, StateWriteError
+from specrunner.core.jobstates import FINAL_STATES, RUNNING_STATES
+
+STATE_VERSION = 2
+JOURNAL_VERSION = 2
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_RECORD_KEYS = {
+    "job_id", "state", "mode", "fingerprint", "code", "message", "count", "tile_count", "outputs",
+    "input", "rule", "request", "user_data", "intent", "attempts", "fallback",
+}
+
+
+def default_state_path(manifest_path: str | Path) -> Path:
+    p = Path(manifest_path)
+    return p.with_name(p.stem + ".lock.json")
+
+
+def encode_state(doc: Mapping[str, Any]) -> bytes:
+    """The lock file bytes (format 2) of ``doc`` = ``StateDoc.to_json()`` (full records)."""
+    from specrunner.statefile.lockfile import encode
+
+    return encode(doc["lineage"], doc["serial"], doc["jobs"])
+
+
+@dataclass
+class StateDoc:
+    lineage: str
+    serial: int
+    jobs: dict[str, dict[str, Any]]
+    format_version: int = STATE_VERSION  # of the file it was read from
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": STATE_VERSION, "lineage": self.lineage, "serial": self.serial,
+                "jobs": {k: self.jobs[k] for k in sorted(self.jobs)}}
+
+    def digest(self) -> str:
+        """Identifies this version of the state (a saved plan records it): sha256 over the lineage, the
+        serial and every record, each as canonical JSON. Not the file's bytes: encoding the lock file
+        costs far more than hashing what it holds, and the content is what a saved plan depends on."""
+        import hashlib
+
+        h = hashlib.sha256(_canonical([self.lineage, self.serial]))
+        for key in sorted(self.jobs):
+            h.update(_canonical([key, self.jobs[key]]))
+        return "sha256:" + h.hexdigest()
+
+
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _canonical(value: Any) -> bytes:
+    return _CANONICAL.encode(value).encode("utf-8")
+
+
+def new_state() -> StateDoc:
+    return StateDoc(lineage=str(uuid.uuid4()), serial=0, jobs={})
+
+
+def _restore_hint(path: Path) -> str:
+    backup = path.with_name(path.name + ".backup")
+    if backup.exists():
+        return f"the previous version is in {backup}; inspect it and copy it over {path.name} to restore"
+    return "fix the file by hand or move it away to start from an empty state"
+
+
+def decode_state(data: bytes, path: Path) -> StateDoc:
+    """Parse and check a state file. Never guesses: anything odd is a StateError."""
+    hint = _restore_hint(path)
+    if not data.strip():
+        raise StateError(f"{path}: the state file is empty (truncated?)", hint=hint)
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise StateError(f"{path}: the state file is not UTF-8 text", hint=hint) from None
+    except json.JSONDecodeError as e:
+        raise StateError(f"{path}:{e.lineno}:{e.colno}: the state file is not valid JSON ({e.msg})",
+                         hint=hint) from None
+    except (ValueError, RecursionError) as e:  # a 5,000-digit number; arrays nested 100,000 deep
+        why = "nested too deeply" if isinstance(e, RecursionError) else "a number is too long"
+        raise StateError(f"{path}: the state file is not valid JSON ({why})", hint=hint) from None
+    if not isinstance(doc, dict):
+        raise StateError(f"{path}: the state file must be a JSON object", hint=hint)
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise StateError(f"{path}: the state file has no valid `version`", hint=hint)
+    if version > STATE_VERSION:
+        raise StateError(
+            f"{path}: state format version {version} is newer than this specrunner supports "
+            f"({STATE_VERSION}); upgrade specrunner",
+            hint=f"upgrade specrunner to read it; or, if the file was edited by hand, {hint}",
+        )
+    if version < 1:
+        raise StateError(f"{path}: unknown state format version {version}", hint=hint)
+    lineage, serial, jobs = doc.get("lineage"), doc.get("serial"), doc.get("jobs")
+    if not isinstance(lineage, str) or not lineage:
+        raise StateError(f"{path}: the state file has no valid `lineage`", hint=hint)
+    if not isinstance(serial, int) or isinstance(serial, bool) or serial < 0:
+        raise StateError(f"{path}: the state file has no valid `serial`", hint=hint)
+    if not isinstance(jobs, dict):
+        raise StateError(f"{path}: `jobs` must be an object keyed by job key", hint=hint)
+    extra = set(doc) - {"version", "lineage", "serial", "jobs", *(("configs",) if version >= 2 else ())}
+    if extra:
+        raise StateError(f"{path}: unknown top-level field(s) {sorted(extra)} in the state file", hint=hint)
+    if version >= 2:  # job lines are checked as they are decoded
+        jobs = _decode_lines(doc.get("configs"), jobs, path, hint)
+    else:
+        for key, rec in jobs.items():
+            problem = check_record(rec)
+            if problem:
+                raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
+    return StateDoc(lineage=lineage, serial=serial, jobs=jobs, format_version=version)
+
+
+def _decode_lines(configs: Any, lines: dict[str, Any], path: Path, hint: str) -> dict[str, dict[str, Any]]:
+    """Full records from the compact job lines of a format 2 file."""
+    from specrunner.statefile.lockfile import Decoder
+
+    if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
+        raise StateError(f"{path}: `configs` must be an object of rule ids to objects of configs", hint=hint)
+    dec = Decoder(configs)
+    jobs: dict[str, dict[str, Any]] = {}
+    for key, entry in lines.items():
+        rec = dec.record(key, entry)
+        if not isinstance(rec, str) and "record" in entry:  # a record kept whole: checked as in format 1
+            rec = check_record(rec) or rec
+        if isinstance(rec, str):
+            where = "" if rec.startswith("$.") else f"$.jobs[{json.dumps(key)}]: "
+            raise StateError(f"{path}: {where}{rec}", hint=hint)
+        jobs[key] = rec
+    return jobs
+
+
+def check_record(rec: Any) -> str | None:
+    if not isinstance(rec, dict):
+        return "a job record must be an object"
+    unknown = set(rec) - _RECORD_KEYS
+    if unknown:
+        return f"unknown field(s) {sorted(unknown)}"
+    if not isinstance(rec.get("fingerprint"), str):
+        return "`fingerprint` must be a string"
+    if rec.get("job_id") is not None and not isinstance(rec["job_id"], str):
+        return "`job_id` must be a string or null"
+    st = rec.get("state")
+    if st is not None and st not in (*RUNNING_STATES, *FINAL_STATES):
+        return f"`state` {st!r} is not one of Submitted, Snapshoting, Success, Fail"
+    if rec.get("mode") not in ("sync", "async"):
+        return "`mode` must be sync or async"
+    intent = rec.get("intent")
+    if intent is not None:
+        if not (isinstance(intent, dict) and isinstance(intent.get("tag"), str) and intent["tag"]):
+            return "`intent` must be an object with a `tag`"
+        for k in ("since", "last"):
+            if k in intent or k == "since":
+                v = intent.get(k)
+                if not (isinstance(v, str) and _ISO.fullmatch(v)):
+                    return f"`intent.{k}` must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+    for k in ("code", "message", "input", "rule", "user_data", "fallback"):
+        if rec.get(k) is not None and not isinstance(rec[k], str):
+            return f"`{k}` must be a string"
+    if rec.get("request") is not None and not isinstance(rec["request"], dict):
+        return "`request` must be an object"
+    for k in ("count", "tile_count", "attempts"):
+        v = rec.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            return f"`{k}` must be a non-negative integer"
+    if rec.get("outputs") is not None and not (
+        isinstance(rec["outputs"], list) and all(isinstance(o, str) for o in rec["outputs"])
+    ):
+        return "`outputs` must be a list of strings"
+    return None
+
+
+def read_state(path: Path, committed: StateDoc | None | bool = False) -> StateDoc | None:
+    """The committed state plus any journal left by an unfinished run (read-only).
+
+    ``committed``: the lock file already read by the caller (None: there is none), so that it is
+    read and parsed once only.
+    """
+    doc_or_new = _read_lock_file(path) if committed is False else committed
+    jpath = journal_path(path)
+    if jpath.exists():
+        base = doc_or_new or new_state()
+        replayed = _replay(jpath, base, path)
+        if replayed is not None:
+            return replayed
+    return doc_or_new
+
+
+def _read_lock_file(path: Path) -> StateDoc | None:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        raise StateError(f"{path}: is a directory, not a state file; pass a file path to --state") from None
+    except OSError as e:
+        raise StateError(f"{path}: cannot read the state file: {e.strerror or e}") from None
+    return decode_state(data, path)
+
+
+def state_signature(path: Path) -> tuple[Any, ...]:
+    """What identifies a version of the state files: (inode, size, mtime) of the lock file and journal."""
+    sig: list[Any] = []
+    for p in (path, journal_path(path)):
+        try:
+            st = p.stat()
+            sig.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
+def journal_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".journal")
+
+
+_JOURNAL_HINT = ("the lock file itself is intact; move the journal away to drop the unfinished run's changes "
+                 "(jobs it submitted are then unknown to the state: check the service)")
+
+
+def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
+    """Apply a journal to ``base``. Returns None if the journal is stale (already compacted)."""
+    try:
+        lines = jpath.read_bytes().split(b"\n")
+    except OSError as e:
+        raise StateError(f"{jpath}: cannot read the state journal: {e.strerror or e}") from None
+    if not lines or not lines[0].strip():
+        return None
+    try:
+        header = json.loads(lines[0])
+    except (ValueError, RecursionError):  # the header is written atomically: a broken one is damage
+        raise StateError(f"{jpath}:1: the state journal's header is not valid JSON", hint=_JOURNAL_HINT) from None
+    if not isinstance(header, dict) or header.get("journal") not in (1, JOURNAL_VERSION):
+        raise StateError(f"{jpath}: not a specrunner state journal",
+                         hint="move it away if it does not belong to this state")
+    lineage, base_serial = header.get("lineage"), header.get("base_serial")
+    if not isinstance(lineage, str) or not isinstance(base_serial, int) or isinstance(base_serial, bool):
+        raise StateError(f"{jpath}:1: the state journal's header has no valid lineage and base_serial",
+                         hint=_JOURNAL_HINT)
+    if lineage != base.lineage and base.serial != 0:
+        raise StateError(f"{jpath}: the journal belongs to another state (lineage {lineage}), not to "
+                         f"{state_path} (lineage {base.lineage})",
+                         hint="move it away if it does not belong to this state")
+    if base_serial > base.serial:
+        # The lock file went backwards (an older copy or the backup put in its place, or deleted):
+        # replaying onto it or ignoring the journal would both forget jobs.
+        now = f"is at serial {base.serial}" if state_path.exists() else "is missing"
+        raise StateError(
+            f"{jpath}: the journal extends lock file serial {base_serial}, but {state_path} {now}: "
+            "the lock file was replaced by an older copy or deleted",
+            hint=f"put the newer {state_path.name} back (the journal is replayed onto it automatically); or move "
+                 "the journal away to drop its changes (jobs it recorded are then unknown to the state: check "
+                 "the service)",
+        )
+    if base_serial < base.serial:
+        return None  # written against an older lock file: already compacted
+    jobs = dict(base.jobs)
+    from specrunner.statefile.lockfile import Decoder, check_config
+
+    configs: dict[str, dict[str, Any]] = {}
+    dec = Decoder(configs)
+    for n, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except (ValueError, RecursionError):  # JSONDecodeError, a cut multi-byte character, ...
+            if n == len(lines) or all(not x.strip() for x in lines[n:]):
+                break  # a torn last line from a crash mid-write: it was never acknowledged
+            raise StateError(f"{jpath}:{n}: corrupt journal line", hint=_JOURNAL_HINT) from None
+        op = entry.get("op") if isinstance(entry, dict) else None
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if op == "put" and isinstance(key, str) and "entry" in entry:
+            rec = dec.record(key, entry["entry"])
+            if isinstance(rec, str) or check_record(rec) is not None:
+                raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
+            jobs[key] = rec
+        elif op == "config" and isinstance(entry.get("rule"), str) and isinstance(entry.get("id"), str) \
+                and check_config(entry.get("config")) is None:
+            configs.setdefault(entry["rule"], {})[entry["id"]] = entry["config"]
+        elif op == "put" and isinstance(key, str) and check_record(entry.get("record")) is None:
+            jobs[key] = entry["record"]
+        elif op == "del" and isinstance(key, str):
+            jobs.pop(key, None)
+        else:
+            raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
+    return StateDoc(lineage=lineage, serial=base.serial, jobs=jobs, format_version=base.format_version)
+
+
+def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
+    """The lock file's bytes as they are on disk (the backup is a copy), else as we would write them."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return encode_state(doc.to_json())
+
+
+def _jline(entry: Mapping[str, Any]) -> bytes:
+    return (json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+class StateStore:
+    """The state of one run: in-memory records, a durable journal, compaction into the lock file.
+
+    Thread-safe. ``put``/``delete`` append to the journal; with ``durable=True`` the call returns
+    only once the entry is on disk (concurrent callers share one fsync).
+    """
+
+    def __init__(self, path: Path, doc: StateDoc, committed: StateDoc | None, *,
+                 compact_every: int = 0) -> None:
+        self.path = path
+        self.doc = doc
+        # The lock file as committed: compared as data (an encode of 100,000 records costs seconds)
+        # and encoded only when a backup of it has to be written.
+        self._committed: StateDoc | None = (
+            StateDoc(committed.lineage, committed.serial, dict(committed.jobs)) if committed else None)
+        self._committed_data: bytes | None = None
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._journal: Any = None
+        self._written = 0
+        self._synced = 0
+        self._entries = 0
+        self._backed_up = False
+        self.bytes_written = 0  # total state I/O of this store (journal + lock files + backups)
+        self._compact_every = compact_every
+        self._broken: OSError | None = None
+        # A lock file of an older format is rewritten in the current one on the next write.
+        self._upgrade_from = (committed.format_version
+                              if committed is not None and committed.format_version < STATE_VERSION else None)
+        from specrunner.statefile.lockfile import Encoder
+
+        self._enc = Encoder()
+        self._journal_configs: set[tuple[str, str]] = set()  # the configs written to this journal
+
+    @classmethod
+    def open(cls, path: Path, *, known: StateDoc | None = None, known_signature: Any = None) -> StateStore:
+        """Open the state for writing. ``known``/``known_signature``: the state as read earlier (e.g.
+        for planning) and the file signature taken before that read; reused when the files are
+        unchanged since, instead of parsing a large lock file twice."""
+        if known_signature is not None and known_signature == state_signature(path) \
+                and not journal_path(path).exists():
+            committed: StateDoc | None = known
+            doc = known or new_state()
+            return cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
+        committed = _read_lock_file(path)
+        doc = read_state(path, committed) or new_state()
+        if committed is not None and doc.lineage != committed.lineage:  # pragma: no cover - guarded in replay
+            raise StateError(f"{path}: journal and lock file disagree on lineage")
+        store = cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
+        return store
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return self.doc.jobs
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            rec = self.doc.jobs.get(key)
+            return dict(rec) if rec is not None else None
+
+    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        with self._lock:
+            snapshot = list(self.doc.jobs.items())
+        return iter(snapshot)
+
+    def put(self, key: str, record: dict[str, Any], *, durable: bool = False) -> None:
+        problem = check_record(record)
+        if problem:  # pragma: no cover - a programming error
+            raise ValueError(f"invalid record for {key}: {problem}")
+        self._append({"op": "put", "key": key, "record": record}, key, record, durable)
+
+    def delete(self, key: str, *, durable: bool = False) -> None:
+        self._append({"op": "del", "key": key}, key, None, durable)
+
+    def _journal_line(self, key: str, record: Mapping[str, Any] | None) -> bytes:
+        """The journal line(s) of a put or a delete: a config line first when this journal lacks it."""
+        if record is None:
+            return _jline({"op": "del", "key": key})
+        rule, cid, compact = self._enc.line(key, record)
+        pre = b""
+        if rule is not None and cid is not None:
+            if (rule, cid) not in self._journal_configs:
+                self._journal_configs.add((rule, cid))
+                cfg = self._enc.configs[rule][cid]
+                pre = _jline({"op": "config", "rule": rule, "id": cid, "config": cfg})
+            return pre + _jline({"op": "put", "key": key, "entry": compact})
+        return _jline({"op": "put", "key": key, **compact})
+
+    def _append(self, entry: dict[str, Any], key: str, record: dict[str, Any] | None, durable: bool) -> None:
+        with self._lock:
+            if record is None:
+                if key not in self.doc.jobs:
+                    return
+                self.doc.jobs.pop(key)
+            else:
+                if self.doc.jobs.get(key) == record:
+                    return
+                self.doc.jobs[key] = record
+            if self._broken is not None:  # after a failed write nothing more goes to the journal
+                raise self._dump_errored(self._broken)
+            try:
+                self._open_journal()
+                line = self._journal_line(key, record)
+                self._journal.write(line)
+                self._journal.flush()
+            except OSError as e:
+                self._broken = e
+                raise self._dump_errored(e) from None
+            self._written += len(line)
+            self.bytes_written += len(line)
+            self._entries += 1
+            pos = self._written
+            compact = self._compact_every and self._entries >= self._compact_every
+        if durable:
+            self._sync(pos)
+        if compact:
+            self.commit()
+
+    def _open_journal(self) -> None:
+        """Start a fresh journal whose first line names the lock file serial it extends.
+
+        Records replayed from an older journal (a crashed run) and not yet in the lock file are
+        written into the new journal *before* it replaces the old one, in one atomic step: a crash at
+        any instant leaves either the old journal or the new one, never neither.
+        """
+        if self._journal is not None:
+            return
+        jpath = journal_path(self.path)
+        header = {"journal": JOURNAL_VERSION, "lineage": self.doc.lineage, "base_serial": self.doc.serial}
+        self._journal_configs = set()
+        data = (json.dumps(header, sort_keys=True) + "\n").encode() + self._carry_over()
+        tmp = jpath.with_name(jpath.name + ".new")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, jpath)
+        _fsync_dir(jpath.parent)
+        self._journal = open(jpath, "ab")
+        self._written = self._synced = 0
+        self.bytes_written += len(data)
+
+    def _committed_jobs(self) -> dict[str, Any]:
+        return self._committed.jobs if self._committed is not None else {}
+
+    def _unchanged(self) -> bool:
+        c = self._committed
+        return (c is not None and c.lineage == self.doc.lineage and c.serial == self.doc.serial
+                and c.jobs == self.doc.jobs)
+
+    def _carry_over(self) -> bytes:
+        """Journal lines for every difference between the lock file and the in-memory state."""
+        committed = self._committed_jobs()
+        lines = []
+        for k in sorted(set(committed) | set(self.doc.jobs)):
+            if k not in self.doc.jobs:
+                lines.append(self._journal_line(k, None))
+            elif committed.get(k) != self.doc.jobs[k]:
+                lines.append(self._journal_line(k, self.doc.jobs[k]))
+        return b"".join(lines)
+
+    def _sync(self, pos: int) -> None:
+        with self._sync_lock:
+            if self._synced >= pos:
+                return
+            with self._lock:
+                target = self._written
+                fd = self._journal.fileno()
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                raise self._dump_errored(e) from None
+            self._synced = max(self._synced, target)
+
+    def before_submit(self) -> None:
+        """Raise StateWriteError when this run may no longer submit (a remote lock it lost)."""
+
+    def dirty(self) -> bool:
+        with self._lock:
+            return not self._unchanged()
+
+    def commit(self) -> bool:
+        """Compact: write the lock file if anything changed, then drop the journal. Returns changed."""
+        with self._lock:
+            if self._committed is not None:
+                unchanged = self._unchanged()
+            else:
+                unchanged = False
+                if not self.doc.jobs:  # nothing recorded: do not create an empty state file
+                    self._drop_journal()
+                    return False
+            if unchanged:
+                self._drop_journal()
+                return False
+            self.doc.serial += 1
+            data = encode_state(self.doc.to_json())
+            try:
+                if self._committed is not None and not self._backed_up:
+                    backup = self.path.with_name(self.path.name + ".backup")
+                    old = self._committed_data or _raw_or_encoded(self.path, self._committed)
+                    atomic_write(backup, old)
+                    self.bytes_written += len(old)
+                    self._backed_up = True
+                atomic_write(self.path, data)
+            except OSError as e:
+                self.doc.serial -= 1
+                raise self._dump_errored(e) from None
+            self.bytes_written += len(data)
+            self._committed = StateDoc(self.doc.lineage, self.doc.serial, dict(self.doc.jobs))
+            self._committed_data = data
+            self._drop_journal()
+            if self._upgrade_from is not None:
+                import sys
+
+                print(f"note: {self.path}: state format {self._upgrade_from} upgraded to {STATE_VERSION} "
+                      "(older specrunner versions cannot read it; the previous file is "
+                      f"{self.path.name}.backup)", file=sys.stderr)
+                self._upgrade_from = None
+            return True
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            try:
+                self._journal.close()
+            except OSError:  # a failed flush after ENOSPC: the state is in the errored dump
+                pass
+            self._journal = None
+
+    def _drop_journal(self) -> None:
+        self._close_journal()
+        try:
+            journal_path(self.path).unlink()
+        except FileNotFoundError:
+            pass
+        self._entries = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_journal()
+
+    def _dump_errored(self, err: OSError) -> StateWriteError:
+        """Like Terraform's errored.tfstate: put the state somewhere, and say how to restore it."""
+        import tempfile
+
+        data = encode_state(self.doc.to_json())
+        name = self.path.name + ".errored"
+        where = "dumping it to an errored file failed too (no space anywhere?)"
+        dumped: Path | None = None
+        for folder in (self.path.parent, Path.cwd(), Path(tempfile.gettempdir())):
+            candidate = folder / name
+            try:
+                with open(candidate, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                dumped = candidate
+                where = f"the current state was dumped to {candidate}"
+                break
+            except OSError:
+                try:
+                    candidate.unlink()
+                except OSError:
+                    pass
+        restore = (f"free space or fix permissions, then `cp {dumped} {self.path}` and rerun"
+                   if dumped else "free space, then rerun: the journal is replayed automatically")
+        return StateWriteError(f"writing the state {self.path} failed: {err.strerror or err}; {where}",
+                               hint=restore)

@@ -1,0 +1,3 @@
+"""Validation: YAML loading with marks, JSON Schema errors in the manifest's terms, semantic and
+documented-rule checks; every problem reported at once as a diagnostic.
+"""

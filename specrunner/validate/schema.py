@@ -1,0 +1,28 @@
+"""The published JSON Schemas (``schemas/`` in the repo, ``specrunner/schemas`` in the wheel)."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+MANIFEST_SCHEMA = "manifest.v1.json"
+
+
+def schema_path(name: str) -> Path:
+    packaged = resources.files("specrunner") / "schemas" / name
+    if packaged.is_file():  # installed from a wheel
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "schemas" / name  # source checkout / editable
+
+
+@cache
+def load_schema(name: str = MANIFEST_SCHEMA) -> dict[str, Any]:
+    schema: dict[str, Any] = json.loads(schema_path(name).read_text(encoding="utf-8"))
+    return schema
+
+
+def schema_text(name: str = MANIFEST_SCHEMA) -> str:
+    return schema_path(name).read_text(encoding="utf-8")
