@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run as bench  # noqa: E402  (bench/run.py: the same workers, emulator and manifests)
+import run as bench
 
 STATE = "state: {backend: oss, bucket: bench-state, key: bench/tp.lock.json, location: oss-cn-hangzhou}\n"
 
@@ -33,8 +33,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=500, help="async jobs (inputs x 10 rules)")
     ap.add_argument("--parallelism", type=int, default=10)
     ap.add_argument("--reps", type=int, default=1, help="runs of each, the best kept")
-    ap.add_argument("--no-throttle", action="store_true",
-                    help="no account limits and target.qps 1000: the latency cost alone")
+    ap.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="no account limits and target.qps 1000: the latency cost alone",
+    )
     args = ap.parse_args(argv)
     inputs = max(1, args.jobs // 10)
     njobs = inputs * 10
@@ -42,10 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     qps = (1000.0, 1000.0) if args.no_throttle else (bench.LIMIT_SUBMIT, bench.LIMIT_QUERY)
     text = bench.header("aliyun", qps) + bench.inputs_yaml(inputs) + bench.async_rules(10)
     local = bench.write_manifest(folder / "local", "tp.yaml", text)
-    remote = bench.write_manifest(folder / "remote", "tp.yaml",
-                                  text.replace("inputs:\n", STATE + "inputs:\n", 1))
-    limits: dict[str, Any] = dict(latency_ms=bench.LATENCY_MS, submit_qps=bench.LIMIT_SUBMIT,
-                                  query_qps=bench.LIMIT_QUERY)
+    remote = bench.write_manifest(
+        folder / "remote", "tp.yaml", text.replace("inputs:\n", STATE + "inputs:\n", 1)
+    )
+    limits: dict[str, Any] = dict(
+        latency_ms=bench.LATENCY_MS, submit_qps=bench.LIMIT_SUBMIT, query_qps=bench.LIMIT_QUERY
+    )
     if args.no_throttle:
         limits = dict(latency_ms=bench.LATENCY_MS)
     results: dict[str, list[dict[str, Any]]] = {"local": [], "remote": []}
@@ -56,27 +61,49 @@ def main(argv: list[str] | None = None) -> int:
             with bench.EmulatorProc(f"state-{kind}-{rep}", **limits) as emu:
                 (emu.dir / "oss" / "bench-state").mkdir(parents=True, exist_ok=True)
                 os.environ["SPECRUNNER_OSS_ENDPOINT"] = emu.url  # passed on to the worker
-                r = bench.worker("apply", {"manifest": str(manifest), "parallelism": args.parallelism},
-                                 endpoint=emu.url)
-                oss_calls = sum(1 for e in emu.entries() if e.get("action") in ("PutObject", "AppendObject",
-                                                                                  "GetObject", "HeadObject"))
+                r = bench.worker(
+                    "apply", {"manifest": str(manifest), "parallelism": args.parallelism}, endpoint=emu.url
+                )
+                oss_calls = sum(
+                    1
+                    for e in emu.entries()
+                    if e.get("action") in ("PutObject", "AppendObject", "GetObject", "HeadObject")
+                )
             if r["counts"]["succeeded"] != njobs:
                 raise RuntimeError(f"{kind} apply did not succeed on every job: {r['counts']}")
             r["jobs_per_s"] = njobs / float(r["seconds"])
             r["oss_state_calls"] = oss_calls
             results[kind].append(r)
-            print(f"  {kind:6s} rep {rep + 1}: {njobs} jobs in {r['seconds']:.2f} s = "
-                  f"{r['jobs_per_s']:.1f} jobs/s"
-                  f" ({oss_calls} OSS state calls)", flush=True)
+            print(
+                f"  {kind:6s} rep {rep + 1}: {njobs} jobs in {r['seconds']:.2f} s = "
+                f"{r['jobs_per_s']:.1f} jobs/s"
+                f" ({oss_calls} OSS state calls)",
+                flush=True,
+            )
     best = {k: max(float(r["jobs_per_s"]) for r in v) for k, v in results.items()}
     ratio = best["remote"] / best["local"]
     verdict = "PASS" if ratio >= 0.95 else "MISS"
-    print(f"remote-state apply / local-state apply | {best['remote']:.1f} | {best['local']:.1f} jobs/s | "
-          f"{ratio:.3f} | >= 0.95 | {verdict}")
+    print(
+        f"remote-state apply / local-state apply | {best['remote']:.1f} | {best['local']:.1f} jobs/s | "
+        f"{ratio:.3f} | >= 0.95 | {verdict}"
+    )
     bench.OUT.mkdir(parents=True, exist_ok=True)
-    (bench.OUT / ("remote_state_unthrottled.json" if args.no_throttle else "remote_state.json")).write_text(json.dumps(
-        {"jobs": njobs, "latency_ms": bench.LATENCY_MS, "throttled": not args.no_throttle, "target_qps": qps,
-         "best_jobs_per_s": best, "ratio": ratio, "runs": results}, indent=2, default=str) + "\n")
+    (bench.OUT / ("remote_state_unthrottled.json" if args.no_throttle else "remote_state.json")).write_text(
+        json.dumps(
+            {
+                "jobs": njobs,
+                "latency_ms": bench.LATENCY_MS,
+                "throttled": not args.no_throttle,
+                "target_qps": qps,
+                "best_jobs_per_s": best,
+                "ratio": ratio,
+                "runs": results,
+            },
+            indent=2,
+            default=str,
+        )
+        + "\n"
+    )
     return 0
 
 

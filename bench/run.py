@@ -66,10 +66,34 @@ class Sizes:
     reps: int  # (6) best of N
 
 
-FULL = Sizes(tp_inputs=100, tp_rules=10, tp_job_seconds=10.0, noop_inputs=1000, noop_rules=100, validate_inputs=10_000,
-             io_inputs=100, io_rules=100, video_s=60, video_w=1280, video_h=720, reps=3)
-QUICK = Sizes(tp_inputs=10, tp_rules=5, tp_job_seconds=2.0, noop_inputs=100, noop_rules=10, validate_inputs=500,
-              io_inputs=20, io_rules=10, video_s=2, video_w=320, video_h=240, reps=1)
+FULL = Sizes(
+    tp_inputs=100,
+    tp_rules=10,
+    tp_job_seconds=10.0,
+    noop_inputs=1000,
+    noop_rules=100,
+    validate_inputs=10_000,
+    io_inputs=100,
+    io_rules=100,
+    video_s=60,
+    video_w=1280,
+    video_h=720,
+    reps=3,
+)
+QUICK = Sizes(
+    tp_inputs=10,
+    tp_rules=5,
+    tp_job_seconds=2.0,
+    noop_inputs=100,
+    noop_rules=10,
+    validate_inputs=500,
+    io_inputs=20,
+    io_rules=10,
+    video_s=2,
+    video_w=320,
+    video_h=240,
+    reps=1,
+)
 
 LATENCY_MS = 30  # (1): per-request latency injected by the emulator
 LIMIT_SUBMIT, LIMIT_QUERY = 50.0, 100.0  # the account limits the emulator enforces (Throttling.User)
@@ -107,8 +131,16 @@ class Row:
 
         status = "-" if self.ok is None else ("PASS" if self.ok else "MISS")
         ratio = "-" if self.ratio is None else f"{self.ratio:.3g}"
-        return " | ".join([self.name, fmt(self.spec, self.unit), fmt(self.base, self.base_unit), ratio,
-                           self.goal or "-", status])
+        return " | ".join(
+            [
+                self.name,
+                fmt(self.spec, self.unit),
+                fmt(self.base, self.base_unit),
+                ratio,
+                self.goal or "-",
+                status,
+            ]
+        )
 
 
 def check(value: float | None, goal: str) -> bool | None:
@@ -136,14 +168,20 @@ def say(msg: str) -> None:
 
 # ============================================================================== manifests
 
+
 def header(backend: str, qps: tuple[float, float] = (LIMIT_SUBMIT, LIMIT_QUERY)) -> str:
     if backend == "aliyun":
-        target = (f"target:\n  backend: aliyun\n  region: {REGION}\n"
-                  f"  qps: {{submit: {qps[0]:g}, query: {qps[1]:g}}}\n")
+        target = (
+            f"target:\n  backend: aliyun\n  region: {REGION}\n"
+            f"  qps: {{submit: {qps[0]:g}, query: {qps[1]:g}}}\n"
+        )
     else:
         target = "target: {backend: local, root: ./oss}\n"
-    return ("# yaml-language-server: $schema=../../../schemas/manifest.v1.json\nversion: 1\n" + target
-            + "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n")
+    return (
+        "# yaml-language-server: $schema=../../../schemas/manifest.v1.json\nversion: 1\n"
+        + target
+        + "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n"
+    )
 
 
 def inputs_yaml(n: int) -> str:
@@ -160,8 +198,14 @@ def async_rules(n: int) -> str:
     """(1): async jobs, two snapshots each."""
     out = ["rules:"]
     for r in range(n):
-        out += [f"  - id: r{r:03d}", f"    time: {r}s", "    interval: 1", "    num: 2", "    width: 320",
-                f'    output: "r{r:03d}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"']
+        out += [
+            f"  - id: r{r:03d}",
+            f"    time: {r}s",
+            "    interval: 1",
+            "    num: 2",
+            "    width: 320",
+            f'    output: "r{r:03d}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"',
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -173,18 +217,37 @@ def mixed_rules(n: int) -> str:
         kind = r % 4
         out += [f"  - id: {rid}"]
         if kind == 0:
-            out += [f"    time: {r % 50}s", "    width: 640", f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}.jpg"']
+            out += [
+                f"    time: {r % 50}s",
+                "    width: 640",
+                f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}.jpg"',
+            ]
         elif kind == 1:
-            out += ["    time: 0", "    interval: 1", "    num: 5", "    width: 320", "    frame_type: normal",
-                    f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"']
+            out += [
+                "    time: 0",
+                "    interval: 1",
+                "    num: 5",
+                "    width: 320",
+                "    frame_type: normal",
+                f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"',
+            ]
         elif kind == 2:
-            out += ["    time: 0", "    interval: 2", "    num: 20", "    frame_type: intra",
-                    f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"',
-                    "    tile: {lines: 4, columns: 5, cell_width: 160, padding: 2, margin: 4, color: black,",
-                    f'           keep_cells: false, output: "sprites/{rid}/{{ObjectPrefix}}{{FileName}}-{{TileCount}}.jpg"}}']
+            out += [
+                "    time: 0",
+                "    interval: 2",
+                "    num: 20",
+                "    frame_type: intra",
+                f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"',
+                "    tile: {lines: 4, columns: 5, cell_width: 160, padding: 2, margin: 4, color: black,",
+                f'           keep_cells: false, output: "sprites/{rid}/{{ObjectPrefix}}{{FileName}}-{{TileCount}}.jpg"}}',
+            ]
         else:
-            out += ["    time: 1500ms", "    mode: async", "    width: 480",
-                    f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}.jpg"']
+            out += [
+                "    time: 1500ms",
+                "    mode: async",
+                "    width: 480",
+                f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}.jpg"',
+            ]
     return "\n".join(out) + "\n"
 
 
@@ -214,8 +277,9 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
     for job in jobs:
         cfg = job.request["SnapshotConfig"]
         count = int(cfg.get("Num", "1"))
-        remote = RemoteJob(id=uuid.uuid4().hex, state="Success", count=count,
-                           tile_count=count if "TileOut" in cfg else 0)
+        remote = RemoteJob(
+            id=uuid.uuid4().hex, state="Success", count=count, tile_count=count if "TileOut" in cfg else 0
+        )
         recs[job.key] = outcome_record(job, remote)
     doc = StateDoc(str(uuid.uuid4()), 1, recs)
     path = default_state_path(manifest)
@@ -231,8 +295,11 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
 
 
 def bench_env(endpoint: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.lower().endswith("_proxy") and not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.lower().endswith("_proxy") and not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))
+    }
     env.pop("SPECRUNNER_MTS_ENDPOINT", None)
     env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = AK
     env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = SK
@@ -243,11 +310,19 @@ def bench_env(endpoint: str | None = None) -> dict[str, str]:
     return env
 
 
-def worker(kind: str, args: dict[str, Any], *, endpoint: str | None = None, timeout: float = 900) -> dict[str, Any]:
+def worker(
+    kind: str, args: dict[str, Any], *, endpoint: str | None = None, timeout: float = 900
+) -> dict[str, Any]:
     """Run ``kind`` in a fresh interpreter; returns its JSON answer plus ``process_seconds`` (wall)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([PY, str(Path(__file__).resolve()), "--worker", kind, json.dumps(args)],
-                          capture_output=True, text=True, env=bench_env(endpoint), timeout=timeout, cwd=WORK)
+    proc = subprocess.run(
+        [PY, str(Path(__file__).resolve()), "--worker", kind, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=bench_env(endpoint),
+        timeout=timeout,
+        cwd=WORK,
+    )
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"worker {kind} failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
@@ -260,26 +335,52 @@ def worker(kind: str, args: dict[str, Any], *, endpoint: str | None = None, time
 class EmulatorProc:
     """``specrunner emulator --simulate`` in its own process; its journal is a JSON-lines file."""
 
-    def __init__(self, name: str, *, latency_ms: float = 0, submit_qps: float | None = None,
-                 query_qps: float | None = None, simulate_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        latency_ms: float = 0,
+        submit_qps: float | None = None,
+        query_qps: float | None = None,
+        simulate_seconds: float = 0.0,
+    ) -> None:
         self.dir = WORK / "emulators" / name
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self.journal = self.dir / "journal.jsonl"
-        cmd = [PY, "-m", "specrunner", "emulator", "--root", str(self.dir / "oss"), "--key", f"{AK}:{SK}",
-               "--port", "0", "--simulate", "--journal", str(self.journal), "--latency-ms", str(latency_ms),
-               "--simulate-seconds", str(simulate_seconds)]
+        cmd = [
+            PY,
+            "-m",
+            "specrunner",
+            "emulator",
+            "--root",
+            str(self.dir / "oss"),
+            "--key",
+            f"{AK}:{SK}",
+            "--port",
+            "0",
+            "--simulate",
+            "--journal",
+            str(self.journal),
+            "--latency-ms",
+            str(latency_ms),
+            "--simulate-seconds",
+            str(simulate_seconds),
+        ]
         if submit_qps:
             cmd += ["--throttle-submit-qps", str(submit_qps)]
         if query_qps:
             cmd += ["--throttle-query-qps", str(query_qps)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=bench_env(), cwd=WORK)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=bench_env(), cwd=WORK
+        )
         line = self.proc.stdout.readline() if self.proc.stdout else ""
         m = re.search(r"listening on (http://\S+)", line)
         if not m:
             self.stop()
-            raise RuntimeError(f"the emulator did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}")
+            raise RuntimeError(
+                f"the emulator did not start: {line!r} {self.proc.stderr.read() if self.proc.stderr else ''}"
+            )
         self.url = m.group(1)
 
     def entries(self) -> list[dict[str, Any]]:
@@ -309,8 +410,12 @@ def throttle_stats(entries: list[dict[str, Any]]) -> dict[str, Any]:
     by_action: dict[str, int] = {}
     for e in entries:
         by_action[e.get("action", "")] = by_action.get(e.get("action", ""), 0) + 1
-    return {"requests": total, "throttled": throttled, "share": throttled / total if total else 0.0,
-            "by_action": by_action}
+    return {
+        "requests": total,
+        "throttled": throttled,
+        "share": throttled / total if total else 0.0,
+        "by_action": by_action,
+    }
 
 
 # ============================================================================== workers (child side)
@@ -378,8 +483,14 @@ def w_floor(a: dict[str, Any]) -> dict[str, Any]:
     if a.get("lock"):
         lock = json.loads(Path(a["lock"]).read_bytes())
     t2 = time.perf_counter()
-    return {"seconds": t2 - t0, "yaml_seconds": t1 - t0, "json_seconds": t2 - t1, "rss_mb": _rss_mb(),
-            "inputs": len(doc["inputs"]), "jobs_in_lock": len(lock["jobs"]) if lock else None}
+    return {
+        "seconds": t2 - t0,
+        "yaml_seconds": t1 - t0,
+        "json_seconds": t2 - t1,
+        "rss_mb": _rss_mb(),
+        "inputs": len(doc["inputs"]),
+        "jobs_in_lock": len(lock["jobs"]) if lock else None,
+    }
 
 
 def w_plan(a: dict[str, Any]) -> dict[str, Any]:
@@ -391,15 +502,21 @@ def w_plan(a: dict[str, Any]) -> dict[str, Any]:
         t1 = time.perf_counter()
         plan = app.compute_plan(ctx, app.PlanRequest())
         t2 = time.perf_counter()
-    return {"seconds": t2 - t0, "load_context_seconds": t1 - t0, "compute_plan_seconds": t2 - t1,
-            "counts": plan.counts(), "jobs": len(ctx.jobs), "rss_mb": _rss_mb()}
+    return {
+        "seconds": t2 - t0,
+        "load_context_seconds": t1 - t0,
+        "compute_plan_seconds": t2 - t1,
+        "counts": plan.counts(),
+        "jobs": len(ctx.jobs),
+        "rss_mb": _rss_mb(),
+    }
 
 
 def w_validate(a: dict[str, Any]) -> dict[str, Any]:
     """`specrunner validate MANIFEST`, run in-process (the typer command itself, output captured)."""
     from typer.testing import CliRunner
 
-    import specrunner.core.jobs  # noqa: F401 - module imports are start-up, not validation
+    import specrunner.core.jobs
     import specrunner.validate.manifest  # noqa: F401
     from specrunner.cli.main import cli
     from specrunner.validate.manifest import check_manifest
@@ -412,8 +529,13 @@ def w_validate(a: dict[str, Any]) -> dict[str, Any]:
     t2 = time.perf_counter()
     model, diags = check_manifest(a["manifest"])  # again, warm: the share of check_manifest
     t3 = time.perf_counter()
-    return {"seconds": t1 - t0, "check_seconds": t3 - t2, "exit_code": res.exit_code,
-            "output": res.output.strip()[-300:], "rss_mb": _rss_mb()}
+    return {
+        "seconds": t1 - t0,
+        "check_seconds": t3 - t2,
+        "exit_code": res.exit_code,
+        "output": res.output.strip()[-300:],
+        "rss_mb": _rss_mb(),
+    }
 
 
 def w_apply(a: dict[str, Any]) -> dict[str, Any]:
@@ -432,12 +554,20 @@ def w_apply(a: dict[str, Any]) -> dict[str, Any]:
         t1 = time.perf_counter()
         u1, s1 = _cpu_split()
     lock = Path(ctx.state_path)
-    return {"seconds": t1 - t0, "run_seconds": out.summary.elapsed, "cpu_seconds": (u1 - u0) + (s1 - s0),
-            "cpu_user_seconds": u1 - u0, "cpu_sys_seconds": s1 - s0,
-            "state_bytes": out.state_bytes,
-            "lock_bytes": lock.stat().st_size if lock.exists() else 0, "counts": out.summary.counts(),
-            "exit_code": out.exit_code(), "jobs": len(ctx.jobs), "rss_mb": _rss_mb(),
-            "lock": str(lock)}
+    return {
+        "seconds": t1 - t0,
+        "run_seconds": out.summary.elapsed,
+        "cpu_seconds": (u1 - u0) + (s1 - s0),
+        "cpu_user_seconds": u1 - u0,
+        "cpu_sys_seconds": s1 - s0,
+        "state_bytes": out.state_bytes,
+        "lock_bytes": lock.stat().st_size if lock.exists() else 0,
+        "counts": out.summary.counts(),
+        "exit_code": out.exit_code(),
+        "jobs": len(ctx.jobs),
+        "rss_mb": _rss_mb(),
+        "lock": str(lock),
+    }
 
 
 def w_loop(a: dict[str, Any]) -> dict[str, Any]:
@@ -459,8 +589,9 @@ def w_loop(a: dict[str, Any]) -> dict[str, Any]:
 
     jobs = expand(load_manifest(a["manifest"]))
     ep = urlsplit(os.environ["SPECRUNNER_MTS_ENDPOINT"])
-    client = AcsClient(os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
-                       REGION)
+    client = AcsClient(
+        os.environ["ALIBABA_CLOUD_ACCESS_KEY_ID"], os.environ["ALIBABA_CLOUD_ACCESS_KEY_SECRET"], REGION
+    )
     throttled = 0
 
     def call(req: Any) -> dict[str, Any]:
@@ -491,7 +622,7 @@ def w_loop(a: dict[str, Any]) -> dict[str, Any]:
         still = []
         for i in range(0, len(pending), 10):
             req = QuerySnapshotJobListRequest()
-            req.set_SnapshotJobIds(",".join(pending[i:i + 10]))
+            req.set_SnapshotJobIds(",".join(pending[i : i + 10]))
             for j in call(req)["SnapshotJobList"]["SnapshotJob"]:
                 states[j["Id"]] = j["State"]
                 if j["State"] not in ("Success", "Fail"):
@@ -501,9 +632,16 @@ def w_loop(a: dict[str, Any]) -> dict[str, Any]:
             time.sleep(1)
     t1 = time.perf_counter()
     u1, s1 = _cpu_split()
-    return {"seconds": t1 - t0, "cpu_seconds": (u1 - u0) + (s1 - s0), "cpu_user_seconds": u1 - u0,
-            "cpu_sys_seconds": s1 - s0, "jobs": len(jobs), "throttled_client_seen": throttled,
-            "succeeded": sum(1 for s in states.values() if s == "Success"), "rss_mb": _rss_mb()}
+    return {
+        "seconds": t1 - t0,
+        "cpu_seconds": (u1 - u0) + (s1 - s0),
+        "cpu_user_seconds": u1 - u0,
+        "cpu_sys_seconds": s1 - s0,
+        "jobs": len(jobs),
+        "throttled_client_seen": throttled,
+        "succeeded": sum(1 for s in states.values() if s == "Success"),
+        "rss_mb": _rss_mb(),
+    }
 
 
 WORKERS = {"floor": w_floor, "plan": w_plan, "validate": w_validate, "apply": w_apply, "loop": w_loop}
@@ -524,11 +662,16 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
         for p in folder.glob("tp.lock.json*"):
             p.unlink()
         with EmulatorProc(name, **em) as emu:
-            r = worker("apply", {"manifest": str(manifest), "parallelism": args.parallelism}, endpoint=emu.url)
+            r = worker(
+                "apply", {"manifest": str(manifest), "parallelism": args.parallelism}, endpoint=emu.url
+            )
             entries = emu.entries()
             stats = throttle_stats(entries)
-            stamps = [datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() for e in entries
-                      if e.get("action") == "SubmitSnapshotJob" and e.get("status") == 200]
+            stamps = [
+                datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+                for e in entries
+                if e.get("action") == "SubmitSnapshotJob" and e.get("status") == 200
+            ]
             stats["submit_window_seconds"] = max(stamps) - min(stamps) if len(stamps) > 1 else None
             return r, stats
 
@@ -539,8 +682,10 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
 
     if want_tp:
         limits = dict(latency_ms=LATENCY_MS, submit_qps=LIMIT_SUBMIT, query_qps=LIMIT_QUERY)
-        say(f"(1) apply of {njobs} async jobs, 30 ms latency, throttling {LIMIT_SUBMIT:g}/{LIMIT_QUERY:g} QPS, "
-            f"target.qps {qps[0]:g}/{qps[1]:g}")
+        say(
+            f"(1) apply of {njobs} async jobs, 30 ms latency, throttling {LIMIT_SUBMIT:g}/{LIMIT_QUERY:g} QPS, "
+            f"target.qps {qps[0]:g}/{qps[1]:g}"
+        )
         spec, st = run_spec("tp-specrunner", **limits)
         if spec["counts"]["succeeded"] != njobs:
             raise RuntimeError(f"apply did not succeed on every job: {spec['counts']}")
@@ -549,15 +694,51 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
         if loop["succeeded"] != njobs:
             raise RuntimeError(f"the loop did not finish every job: {loop}")
         jps, ljps = njobs / spec["seconds"], njobs / loop["seconds"]
-        common = {"jobs": njobs, "target_qps": list(qps), "parallelism": args.parallelism,
-                  "specrunner": {**spec, "journal": st}, "loop": {**loop, "journal": lt}}
-        emit(Row("1a apply throughput / Submit limit", jps, LIMIT_SUBMIT, "jobs/s", "jobs/s (limit)",
-                 jps / LIMIT_SUBMIT, ">= 0.95", check(jps / LIMIT_SUBMIT, ">= 0.95"), details=common))
-        emit(Row("1b throttled requests (emulator journal)", st["share"] * 100, lt["share"] * 100, "%", "%",
-                 None, "<= 1%", check(st["share"] * 100, "<= 1%"),
-                 note=f"specrunner {st['throttled']}/{st['requests']} requests, loop {lt['throttled']}/{lt['requests']}"))
-        emit(Row("1c apply throughput / plain SDK loop", jps, ljps, "jobs/s", "jobs/s", jps / ljps, ">= 1.5",
-                 check(jps / ljps, ">= 1.5")))
+        common = {
+            "jobs": njobs,
+            "target_qps": list(qps),
+            "parallelism": args.parallelism,
+            "specrunner": {**spec, "journal": st},
+            "loop": {**loop, "journal": lt},
+        }
+        emit(
+            Row(
+                "1a apply throughput / Submit limit",
+                jps,
+                LIMIT_SUBMIT,
+                "jobs/s",
+                "jobs/s (limit)",
+                jps / LIMIT_SUBMIT,
+                ">= 0.95",
+                check(jps / LIMIT_SUBMIT, ">= 0.95"),
+                details=common,
+            )
+        )
+        emit(
+            Row(
+                "1b throttled requests (emulator journal)",
+                st["share"] * 100,
+                lt["share"] * 100,
+                "%",
+                "%",
+                None,
+                "<= 1%",
+                check(st["share"] * 100, "<= 1%"),
+                note=f"specrunner {st['throttled']}/{st['requests']} requests, loop {lt['throttled']}/{lt['requests']}",
+            )
+        )
+        emit(
+            Row(
+                "1c apply throughput / plain SDK loop",
+                jps,
+                ljps,
+                "jobs/s",
+                "jobs/s",
+                jps / ljps,
+                ">= 1.5",
+                check(jps / ljps, ">= 1.5"),
+            )
+        )
         # The same, with jobs that take sz.tp_job_seconds to finish as real ones do (simulate=True answers
         # Snapshoting until then): polling must not slow the submissions down.
         say(f"(1) again with jobs that take {sz.tp_job_seconds:g} s to finish")
@@ -567,40 +748,77 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
         window = sst["submit_window_seconds"] or slow["seconds"]
         rate = (njobs - 1) / window
         ideal = njobs / LIMIT_SUBMIT + sz.tp_job_seconds
-        emit(Row(f"1d Submit rate with {sz.tp_job_seconds:g} s jobs / Submit limit", rate, LIMIT_SUBMIT, "jobs/s",
-                 "jobs/s (limit)", rate / LIMIT_SUBMIT, ">= 0.95", check(rate / LIMIT_SUBMIT, ">= 0.95"),
-                 note=f"first to last Submit {window:.1f} s; apply {slow['seconds']:.1f} s vs ideal {ideal:.1f} s "
-                      f"(N/limit + job time); {sst['by_action'].get('QuerySnapshotJobList', 0)} queries, "
-                      f"{sst['throttled']} throttled",
-                 details={"specrunner": slow, "journal": sst}))
+        emit(
+            Row(
+                f"1d Submit rate with {sz.tp_job_seconds:g} s jobs / Submit limit",
+                rate,
+                LIMIT_SUBMIT,
+                "jobs/s",
+                "jobs/s (limit)",
+                rate / LIMIT_SUBMIT,
+                ">= 0.95",
+                check(rate / LIMIT_SUBMIT, ">= 0.95"),
+                note=f"first to last Submit {window:.1f} s; apply {slow['seconds']:.1f} s vs ideal {ideal:.1f} s "
+                f"(N/limit + job time); {sst['by_action'].get('QuerySnapshotJobList', 0)} queries, "
+                f"{sst['throttled']} throttled",
+                details={"specrunner": slow, "journal": sst},
+            )
+        )
 
     if want_tp and args.sweep:
         # What target.qps should be: aim below, at or above the account limit, and watch both figures.
         sweep = []
         for qs in args.sweep:
-            text = header("aliyun", (qs, args.qps_query)) + inputs_yaml(sz.tp_inputs) + async_rules(sz.tp_rules)
+            text = (
+                header("aliyun", (qs, args.qps_query)) + inputs_yaml(sz.tp_inputs) + async_rules(sz.tp_rules)
+            )
             write_manifest(folder, "tp.yaml", text)
             say(f"(1) sweep: target.qps.submit {qs:g}")
-            r, t = run_spec(f"sweep-{qs:g}", latency_ms=LATENCY_MS, submit_qps=LIMIT_SUBMIT, query_qps=LIMIT_QUERY)
+            r, t = run_spec(
+                f"sweep-{qs:g}", latency_ms=LATENCY_MS, submit_qps=LIMIT_SUBMIT, query_qps=LIMIT_QUERY
+            )
             jps = njobs / r["seconds"]
-            sweep.append({"qps_submit": qs, "jobs_per_s": jps, "vs_limit": jps / LIMIT_SUBMIT,
-                          "throttled_share": t["share"], "requests": t["requests"], "throttled": t["throttled"],
-                          "succeeded": r["counts"]["succeeded"]})
-            print(f"    sweep: target.qps.submit {qs:>5g} -> {jps:5.1f} jobs/s ({jps / LIMIT_SUBMIT:.3f} of the limit), "
-                  f"throttled {t['throttled']}/{t['requests']} ({t['share'] * 100:.2f} %)", flush=True)
+            sweep.append(
+                {
+                    "qps_submit": qs,
+                    "jobs_per_s": jps,
+                    "vs_limit": jps / LIMIT_SUBMIT,
+                    "throttled_share": t["share"],
+                    "requests": t["requests"],
+                    "throttled": t["throttled"],
+                    "succeeded": r["counts"]["succeeded"],
+                }
+            )
+            print(
+                f"    sweep: target.qps.submit {qs:>5g} -> {jps:5.1f} jobs/s ({jps / LIMIT_SUBMIT:.3f} of the limit), "
+                f"throttled {t['throttled']}/{t['requests']} ({t['share'] * 100:.2f} %)",
+                flush=True,
+            )
         SWEEP.extend(sweep)
-        write_manifest(folder, "tp.yaml", header("aliyun", qps) + inputs_yaml(sz.tp_inputs) + async_rules(sz.tp_rules))
+        write_manifest(
+            folder, "tp.yaml", header("aliyun", qps) + inputs_yaml(sz.tp_inputs) + async_rules(sz.tp_rules)
+        )
 
     if want_cpu:
         say(f"(5) CPU per job: the same {njobs} jobs at zero latency, no throttling")
         spec0, _ = run_spec("cpu-specrunner")
         loop0, _ = run_loop("cpu-loop")
         a, b = spec0["cpu_seconds"] / njobs * 1000, loop0["cpu_seconds"] / njobs * 1000
-        emit(Row("5  runner CPU per job (zero latency)", a, b, "ms/job", "ms/job (loop)", a / b, "<= 1.5",
-                 check(a / b, "<= 1.5"),
-                 note=f"specrunner {spec0['seconds']:.2f} s wall (rate-limited at target.qps), loop "
-                      f"{loop0['seconds']:.2f} s wall",
-                 details={"specrunner": spec0, "loop": loop0}))
+        emit(
+            Row(
+                "5  runner CPU per job (zero latency)",
+                a,
+                b,
+                "ms/job",
+                "ms/job (loop)",
+                a / b,
+                "<= 1.5",
+                check(a / b, "<= 1.5"),
+                note=f"specrunner {spec0['seconds']:.2f} s wall (rate-limited at target.qps), loop "
+                f"{loop0['seconds']:.2f} s wall",
+                details={"specrunner": spec0, "loop": loop0},
+            )
+        )
 
 
 def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> None:
@@ -615,15 +833,21 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
         before = len(emu.entries())
         runs = [worker("plan", {"manifest": str(manifest)}, endpoint=emu.url) for _ in range(args.plan_reps)]
         if args.profile:
-            worker("plan", {"manifest": str(manifest), "profile": str(OUT / "profile-noop-plan.txt")},
-                   endpoint=emu.url)
+            worker(
+                "plan",
+                {"manifest": str(manifest), "profile": str(OUT / "profile-noop-plan.txt")},
+                endpoint=emu.url,
+            )
         calls = len(emu.entries()) - before
         say("(2) the same rerun as `apply` (load_context + apply)")
         noop_apply = worker("apply", {"manifest": str(manifest), "whole": True}, endpoint=emu.url)
         apply_calls = len(emu.entries()) - before - calls
         if args.profile:
-            worker("apply", {"manifest": str(manifest), "whole": True, "profile": str(OUT / "profile-noop-apply.txt")},
-                   endpoint=emu.url)
+            worker(
+                "apply",
+                {"manifest": str(manifest), "whole": True, "profile": str(OUT / "profile-noop-apply.txt")},
+                endpoint=emu.url,
+            )
     floors = [worker("floor", {"manifest": str(manifest), "lock": str(lock)}) for _ in range(args.plan_reps)]
     plan = min(runs, key=lambda r: r["seconds"])
     floor = min(floors, key=lambda r: r["seconds"])
@@ -631,21 +855,48 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
         raise RuntimeError(f"the rerun is not a no-op: {plan['counts']}")
     ratio = plan["seconds"] / floor["seconds"]
     ok = check(ratio, "<= 3") and calls == 0
-    emit(Row("2  no-op plan / parse YAML+lock", plan["seconds"], floor["seconds"], "s", "s", ratio, "<= 3", ok,
-             note=f"{njobs:,} jobs, lock file {lock.stat().st_size / 1e6:.1f} MB, {calls} API calls "
-                  f"(emulator journal); load_context {plan['load_context_seconds']:.2f} s + compute_plan "
-                  f"{plan['compute_plan_seconds']:.2f} s; process wall incl. start-up {plan['process_seconds']:.2f} s "
-                  f"vs {floor['process_seconds']:.2f} s",
-             details={"jobs": njobs, "api_calls": calls, "lock_bytes": lock.stat().st_size, "plan_runs": runs,
-                      "floor_runs": floors, "state": "written directly (see write_applied_state)"}))
+    emit(
+        Row(
+            "2  no-op plan / parse YAML+lock",
+            plan["seconds"],
+            floor["seconds"],
+            "s",
+            "s",
+            ratio,
+            "<= 3",
+            ok,
+            note=f"{njobs:,} jobs, lock file {lock.stat().st_size / 1e6:.1f} MB, {calls} API calls "
+            f"(emulator journal); load_context {plan['load_context_seconds']:.2f} s + compute_plan "
+            f"{plan['compute_plan_seconds']:.2f} s; process wall incl. start-up {plan['process_seconds']:.2f} s "
+            f"vs {floor['process_seconds']:.2f} s",
+            details={
+                "jobs": njobs,
+                "api_calls": calls,
+                "lock_bytes": lock.stat().st_size,
+                "plan_runs": runs,
+                "floor_runs": floors,
+                "state": "written directly (see write_applied_state)",
+            },
+        )
+    )
     aratio = noop_apply["seconds"] / floor["seconds"]
     if noop_apply["counts"]["unchanged"] != njobs:
         raise RuntimeError(f"the apply rerun is not a no-op: {noop_apply['counts']}")
-    emit(Row("2b no-op apply / parse YAML+lock", noop_apply["seconds"], floor["seconds"], "s", "s", aratio, "<= 3",
-             check(aratio, "<= 3") and apply_calls == 0,
-             note=f"same {njobs:,} jobs through app.load_context + app.apply: {apply_calls} API calls, lock file "
-                  f"{'rewritten' if noop_apply['state_bytes'] else 'untouched'} ({noop_apply['state_bytes']:,} state bytes written)",
-             details={"apply": noop_apply, "api_calls": apply_calls}))
+    emit(
+        Row(
+            "2b no-op apply / parse YAML+lock",
+            noop_apply["seconds"],
+            floor["seconds"],
+            "s",
+            "s",
+            aratio,
+            "<= 3",
+            check(aratio, "<= 3") and apply_calls == 0,
+            note=f"same {njobs:,} jobs through app.load_context + app.apply: {apply_calls} API calls, lock file "
+            f"{'rewritten' if noop_apply['state_bytes'] else 'untouched'} ({noop_apply['state_bytes']:,} state bytes written)",
+            details={"apply": noop_apply, "api_calls": apply_calls},
+        )
+    )
     memory["noop"] = (plan, floor, njobs)
 
 
@@ -665,16 +916,31 @@ def fig_validate(sz: Sizes, args: argparse.Namespace) -> None:
         raise RuntimeError(f"the benchmark manifest is invalid: {v['output']}")
     # The CLI itself, once, for the record (interpreter start-up and imports included).
     t0 = time.perf_counter()
-    cp = subprocess.run([PY, "-m", "specrunner", "validate", str(manifest)], capture_output=True, text=True,
-                        env=bench_env(), cwd=WORK)
+    cp = subprocess.run(
+        [PY, "-m", "specrunner", "validate", str(manifest)],
+        capture_output=True,
+        text=True,
+        env=bench_env(),
+        cwd=WORK,
+    )
     cli = time.perf_counter() - t0
     ratio = v["seconds"] / f["seconds"]
-    emit(Row("3  validate / bare YAML parse", v["seconds"], f["seconds"], "s", "s", ratio, "<= 10",
-             check(ratio, "<= 10"),
-             note=f"{sz.validate_inputs:,} inputs x 4 rules; of which check_manifest {v['check_seconds']:.2f} s; "
-                  f"`specrunner validate` process {cli:.2f} s incl. start-up (exit {cp.returncode}): "
-                  f"{v['output'].splitlines()[-1] if v['output'] else ''}",
-             details={"runs": runs, "floor_runs": floors, "cli_seconds": cli, "cli_exit": cp.returncode}))
+    emit(
+        Row(
+            "3  validate / bare YAML parse",
+            v["seconds"],
+            f["seconds"],
+            "s",
+            "s",
+            ratio,
+            "<= 10",
+            check(ratio, "<= 10"),
+            note=f"{sz.validate_inputs:,} inputs x 4 rules; of which check_manifest {v['check_seconds']:.2f} s; "
+            f"`specrunner validate` process {cli:.2f} s incl. start-up (exit {cp.returncode}): "
+            f"{v['output'].splitlines()[-1] if v['output'] else ''}",
+            details={"runs": runs, "floor_runs": floors, "cli_seconds": cli, "cli_exit": cp.returncode},
+        )
+    )
 
 
 def fig_stateio(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> None:
@@ -691,10 +957,20 @@ def fig_stateio(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> 
     if r["counts"]["succeeded"] != njobs:
         raise RuntimeError(f"apply did not succeed on every job: {r['counts']}")
     ratio = r["state_bytes"] / r["lock_bytes"]
-    emit(Row("4  state bytes written / final lock size", r["state_bytes"] / 1e6, r["lock_bytes"] / 1e6, "MB", "MB",
-             ratio, "<= 4", check(ratio, "<= 4"),
-             note=f"{njobs:,} jobs, {requests:,} API calls, apply {r['seconds']:.1f} s",
-             details=r))
+    emit(
+        Row(
+            "4  state bytes written / final lock size",
+            r["state_bytes"] / 1e6,
+            r["lock_bytes"] / 1e6,
+            "MB",
+            "MB",
+            ratio,
+            "<= 4",
+            check(ratio, "<= 4"),
+            note=f"{njobs:,} jobs, {requests:,} API calls, apply {r['seconds']:.1f} s",
+            details=r,
+        )
+    )
     floor = worker("floor", {"manifest": str(manifest), "lock": r["lock"]})
     memory["stateio"] = (r, floor, njobs)
 
@@ -706,10 +982,20 @@ def fig_memory(memory: dict[str, Any]) -> None:
             continue
         run, floor, njobs = memory[key]
         ratio = run["rss_mb"] / floor["rss_mb"]
-        emit(Row(f"{label} ({njobs:,} jobs) / parse floor", run["rss_mb"], floor["rss_mb"], "MB", "MB", ratio,
-                 "<= 3", check(ratio, "<= 3"),
-                 note=f"{(run['rss_mb'] - floor['rss_mb']) * 1024 / njobs:.1f} KB per job above the floor",
-                 details={"run_rss_mb": run["rss_mb"], "floor_rss_mb": floor["rss_mb"], "jobs": njobs}))
+        emit(
+            Row(
+                f"{label} ({njobs:,} jobs) / parse floor",
+                run["rss_mb"],
+                floor["rss_mb"],
+                "MB",
+                "MB",
+                ratio,
+                "<= 3",
+                check(ratio, "<= 3"),
+                note=f"{(run['rss_mb'] - floor['rss_mb']) * 1024 / njobs:.1f} KB per job above the floor",
+                details={"run_rss_mb": run["rss_mb"], "floor_rss_mb": floor["rss_mb"], "jobs": njobs},
+            )
+        )
 
 
 # ------------------------------------------------------------------------------ (6) engine vs ffmpeg
@@ -721,8 +1007,10 @@ def ensure_ffmpeg(install: bool = True) -> tuple[str | None, str]:
     if found:
         return found, ""
     if not install:
-        return None, ("ffmpeg is not installed and --quick does not install it (the full run does: "
-                      "apt-get install -y ffmpeg)")
+        return None, (
+            "ffmpeg is not installed and --quick does not install it (the full run does: "
+            "apt-get install -y ffmpeg)"
+        )
     if not shutil.which("apt-get"):
         return None, "ffmpeg is not installed and apt-get is not available"
     if os.geteuid() != 0:
@@ -771,13 +1059,14 @@ def _stamps(files: list[Path]) -> list[int | str]:
         try:
             with Image.open(f) as im:
                 out.append(read_stamp(im))
-        except Exception as e:  # noqa: BLE001 - reported, not raised
+        except Exception as e:
             out.append(f"unreadable: {e}")
     return out
 
 
-def _sprite_stamps(path: Path, lines: int, columns: int, cell: tuple[int, int], margin: int, padding: int,
-                   n: int) -> list[int | str]:
+def _sprite_stamps(
+    path: Path, lines: int, columns: int, cell: tuple[int, int], margin: int, padding: int, n: int
+) -> list[int | str]:
     from PIL import Image
 
     from specrunner.testing.video import read_stamp
@@ -790,7 +1079,7 @@ def _sprite_stamps(path: Path, lines: int, columns: int, cell: tuple[int, int], 
             x, y = margin + c * (cell[0] + padding), margin + r * (cell[1] + padding)
             try:
                 out.append(read_stamp(im.crop((x, y, x + cell[0], y + cell[1]))))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 out.append(f"unreadable: {e}")
     return out
 
@@ -800,8 +1089,19 @@ def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
     ff, why = ensure_ffmpeg(install=not args.quick)
     if ff is None:
         for n in ("6a", "6b", "6c"):
-            emit(Row(f"{n} engine vs ffmpeg", None, None, "s", "s", None, "<= 1.0", None,
-                     note=f"SKIPPED: {why}"))
+            emit(
+                Row(
+                    f"{n} engine vs ffmpeg",
+                    None,
+                    None,
+                    "s",
+                    "s",
+                    None,
+                    "<= 1.0",
+                    None,
+                    note=f"SKIPPED: {why}",
+                )
+            )
         return
     from specrunner.engine.frames import build_sprites, capture_points, cut, encode_jpeg, probe
     from specrunner.engine.spec import SnapshotSpec, TileSpec
@@ -849,8 +1149,20 @@ def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
         outs = []
         for t in times:
             p = d / f"{t}.jpg"
-            ffrun(["-ss", f"{t / 1000:.3f}", "-i", str(video), "-frames:v", "1", "-vf", f"scale={width}:-1",
-                   *q, str(p)])
+            ffrun(
+                [
+                    "-ss",
+                    f"{t / 1000:.3f}",
+                    "-i",
+                    str(video),
+                    "-frames:v",
+                    "1",
+                    "-vf",
+                    f"scale={width}:-1",
+                    *q,
+                    str(p),
+                ]
+            )
             outs.append(p)
         return outs
 
@@ -872,8 +1184,18 @@ def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
 
     def ff_b() -> list[Path]:
         d = fresh("ff-b")
-        ffrun(["-i", str(video), "-vf", f"{select},scale={width}:-1", "-fps_mode", "vfr", *q,
-               str(d / "%05d.jpg")])
+        ffrun(
+            [
+                "-i",
+                str(video),
+                "-vf",
+                f"{select},scale={width}:-1",
+                "-fps_mode",
+                "vfr",
+                *q,
+                str(d / "%05d.jpg"),
+            ]
+        )
         return sorted(d.iterdir())
 
     # (c) a 4x5 sprite of the same 20 points, 160 px cells, padding 2, margin 4.
@@ -892,18 +1214,33 @@ def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
     def ff_c() -> Path:
         d = fresh("ff-c")
         p = d / "sprite.jpg"
-        ffrun(["-i", str(video), "-vf", f"{select},scale={cw}:-1,tile=5x4:margin=4:padding=2:color=black",
-               "-frames:v", "1", "-fps_mode", "vfr", *q, str(p)])
+        ffrun(
+            [
+                "-i",
+                str(video),
+                "-vf",
+                f"{select},scale={cw}:-1,tile=5x4:margin=4:padding=2:color=black",
+                "-frames:v",
+                "1",
+                "-fps_mode",
+                "vfr",
+                *q,
+                str(p),
+            ]
+        )
         return p
 
     say(f"(6) engine vs {ver}: best of {sz.reps}")
     cases = [
-        ("6a engine/ffmpeg: 10 single frames", eng_a, ff_a, frames_a,
-         lambda outs: _stamps(outs)),
-        ("6b engine/ffmpeg: 20-frame sequence", eng_b, ff_b, frames_b,
-         lambda outs: _stamps(outs)),
-        ("6c engine/ffmpeg: 4x5 sprite", eng_c, ff_c, frames_b,
-         lambda p: _sprite_stamps(p, 4, 5, (cw, ch), 4, 2, 20)),
+        ("6a engine/ffmpeg: 10 single frames", eng_a, ff_a, frames_a, lambda outs: _stamps(outs)),
+        ("6b engine/ffmpeg: 20-frame sequence", eng_b, ff_b, frames_b, lambda outs: _stamps(outs)),
+        (
+            "6c engine/ffmpeg: 4x5 sprite",
+            eng_c,
+            ff_c,
+            frames_b,
+            lambda p: _sprite_stamps(p, 4, 5, (cw, ch), 4, 2, 20),
+        ),
     ]
     for name, eng, ffm, expected, stamps in cases:
         te, oe = _best(sz.reps, eng)
@@ -913,10 +1250,26 @@ def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
         ratio = te / tf
         ok = check(ratio, "<= 1.0") and match
         diff = "" if match else f"; engine frames {se}, ffmpeg frames {sf}, expected {list(expected)}"
-        emit(Row(name, te, tf, "s", "s", ratio, "<= 1.0", ok,
-                 note=f"frames {'match' if match else 'DIFFER'} ({len(expected)} stamps read back){diff}",
-                 details={"engine_stamps": se, "ffmpeg_stamps": sf, "expected": list(expected), "ffmpeg": ver,
-                          "video": {"path": str(video), "duration_ms": duration_ms, "size": [vw, vh], "gop": 50}}))
+        emit(
+            Row(
+                name,
+                te,
+                tf,
+                "s",
+                "s",
+                ratio,
+                "<= 1.0",
+                ok,
+                note=f"frames {'match' if match else 'DIFFER'} ({len(expected)} stamps read back){diff}",
+                details={
+                    "engine_stamps": se,
+                    "ffmpeg_stamps": sf,
+                    "expected": list(expected),
+                    "ffmpeg": ver,
+                    "video": {"path": str(video), "duration_ms": duration_ms, "size": [vw, vh], "gop": 50},
+                },
+            )
+        )
 
 
 # ============================================================================== main
@@ -938,12 +1291,21 @@ def machine() -> dict[str, Any]:
     else:
         commit = sh(f"git -C {src} rev-parse --short HEAD")
         dirty = sh(f"git -C {src} status --porcelain -- specrunner schemas")
-    return {"date_utc": sh("date -u"), "nproc": sh("nproc"), "free_h": sh("free -h"),
-            "specrunner": {"version": specrunner.__version__, "source": str(src), "commit": commit,
-                           "dirty": dirty},
-            "load_average": sh("cut -d' ' -f1-3 /proc/loadavg"),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()}
+    return {
+        "date_utc": sh("date -u"),
+        "nproc": sh("nproc"),
+        "free_h": sh("free -h"),
+        "specrunner": {
+            "version": specrunner.__version__,
+            "source": str(src),
+            "commit": commit,
+            "dirty": dirty,
+        },
+        "load_average": sh("cut -d' ' -f1-3 /proc/loadavg"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip(),
+    }
 
 
 def markdown(doc: dict[str, Any]) -> str:
@@ -951,11 +1313,16 @@ def markdown(doc: dict[str, Any]) -> str:
     m = doc["machine"]
     sr = m["specrunner"]
     mem = next((ln.split()[1] for ln in m["free_h"].splitlines() if ln.startswith("Mem:")), "?")
-    out = [f"{doc['mode'].capitalize()} run of {m['date_utc']}: {m['nproc']} CPUs ({m['cpu']}), {mem} RAM, "
-           f"Python {m['python']}, specrunner {sr['version']} at {sr['commit']}"
-           f"{' plus uncommitted changes' if sr['dirty'] else ''}, load average {m['load_average']} at the start; "
-           f"{doc['elapsed_seconds']:.0f} s in all.", "",
-           "| figure | specrunner | baseline | ratio | goal | |", "|---|---|---|---|---|---|"]
+    out = [
+        f"{doc['mode'].capitalize()} run of {m['date_utc']}: {m['nproc']} CPUs ({m['cpu']}), {mem} RAM, "
+        f"Python {m['python']}, specrunner {sr['version']} at {sr['commit']}"
+        f"{' plus uncommitted changes' if sr['dirty'] else ''}, load average {m['load_average']} at the start; "
+        f"{doc['elapsed_seconds']:.0f} s in all.",
+        "",
+        "| figure | specrunner | baseline | ratio | goal | |",
+        "|---|---|---|---|---|---|",
+    ]
+
     def order(r: dict[str, Any]) -> tuple[int, str]:
         tag = r["name"].split()[0]
         return int(re.match(r"\d+", tag).group()), tag
@@ -969,20 +1336,36 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke mode, < 60 s)")
     ap.add_argument("--only", default="", help=f"comma-separated figures: {', '.join(FIGURES)}")
-    ap.add_argument("--qps-submit", type=float, default=LIMIT_SUBMIT,
-                    help="target.qps.submit of the (1) manifest (default: the account limit, 50)")
-    ap.add_argument("--qps-query", type=float, default=LIMIT_QUERY,
-                    help="target.qps.query of the (1) manifest (default: the account limit, 100)")
-    ap.add_argument("--sweep", type=lambda v: [float(x) for x in v.split(",")], default=[],
-                    help="(1) also run the apply at these target.qps.submit values, e.g. 45,48,50,55,60")
+    ap.add_argument(
+        "--qps-submit",
+        type=float,
+        default=LIMIT_SUBMIT,
+        help="target.qps.submit of the (1) manifest (default: the account limit, 50)",
+    )
+    ap.add_argument(
+        "--qps-query",
+        type=float,
+        default=LIMIT_QUERY,
+        help="target.qps.query of the (1) manifest (default: the account limit, 100)",
+    )
+    ap.add_argument(
+        "--sweep",
+        type=lambda v: [float(x) for x in v.split(",")],
+        default=[],
+        help="(1) also run the apply at these target.qps.submit values, e.g. 45,48,50,55,60",
+    )
     ap.add_argument("--parallelism", type=int, default=10, help="apply --parallelism (default 10)")
-    ap.add_argument("--profile", action="store_true",
-                    help="also write cProfile reports (main thread; extra runs, never the measured ones) of the "
-                         "plan, no-op apply and validate workers to bench/out/profile-*.txt")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="also write cProfile reports (main thread; extra runs, never the measured ones) of the "
+        "plan, no-op apply and validate workers to bench/out/profile-*.txt",
+    )
     ap.add_argument("--strict", action="store_true", help="exit 2 if a figure misses its goal")
     ap.add_argument("--out", type=Path, default=OUT / "results.json")
     ap.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
@@ -1004,14 +1387,20 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     started = time.perf_counter()
     sr = info["specrunner"]
-    print(f"specrunner benchmarks ({'quick' if args.quick else 'full'}) -- {info['date_utc']}; "
-          f"{info['nproc']} CPUs; Python {info['python']}; specrunner {sr['version']} at {sr['commit'] or sr['source']}"
-          f"{' (uncommitted changes)' if sr['dirty'] else ''}; load {info['load_average']}", flush=True)
+    print(
+        f"specrunner benchmarks ({'quick' if args.quick else 'full'}) -- {info['date_utc']}; "
+        f"{info['nproc']} CPUs; Python {info['python']}; specrunner {sr['version']} at {sr['commit'] or sr['source']}"
+        f"{' (uncommitted changes)' if sr['dirty'] else ''}; load {info['load_average']}",
+        flush=True,
+    )
     print("name | specrunner | baseline | ratio | goal | PASS/MISS", flush=True)
     failures: list[str] = []
     memory: dict[str, Any] = {}
     steps = [
-        ("throughput", lambda: fig_throughput(sz, args, want_cpu="cpu" in only, want_tp="throughput" in only)),
+        (
+            "throughput",
+            lambda: fig_throughput(sz, args, want_cpu="cpu" in only, want_tp="throughput" in only),
+        ),
         ("noop", lambda: fig_noop(sz, args, memory)),
         ("validate", lambda: fig_validate(sz, args)),
         ("stateio", lambda: fig_stateio(sz, args, memory)),
@@ -1019,27 +1408,40 @@ def main(argv: list[str] | None = None) -> int:
         ("memory", lambda: fig_memory(memory)),
     ]
     for name, step in steps:
-        wanted = name in only or (name == "throughput" and "cpu" in only) or (
-            name in ("noop", "stateio") and "memory" in only)
+        wanted = (
+            name in only
+            or (name == "throughput" and "cpu" in only)
+            or (name in ("noop", "stateio") and "memory" in only)
+        )
         if not wanted:
             continue
         try:
             step()
-        except Exception as e:  # noqa: BLE001 - one failed figure must not hide the others
+        except Exception as e:
             failures.append(f"{name}: {e}")
             print(f"{name} | FAILED: {e}", flush=True)
             traceback.print_exc()
     elapsed = time.perf_counter() - started
-    doc = {"kind": "specrunner-bench", "mode": "quick" if args.quick else "full", "machine": info,
-           "sizes": asdict(sz), "elapsed_seconds": round(elapsed, 1), "args": {k: (str(v) if isinstance(v, Path) else v)
-                                                                              for k, v in vars(args).items()},
-           "failures": failures, "figures": [asdict(r) for r in ROWS], "qps_sweep": SWEEP}
+    doc = {
+        "kind": "specrunner-bench",
+        "mode": "quick" if args.quick else "full",
+        "machine": info,
+        "sizes": asdict(sz),
+        "elapsed_seconds": round(elapsed, 1),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "failures": failures,
+        "figures": [asdict(r) for r in ROWS],
+        "qps_sweep": SWEEP,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(doc))
     misses = [r.name for r in ROWS if r.ok is False]
-    print(f"done in {elapsed:.0f} s: {sum(1 for r in ROWS if r.ok)} PASS, {len(misses)} MISS, "
-          f"{len(failures)} failed; results in {args.out}", flush=True)
+    print(
+        f"done in {elapsed:.0f} s: {sum(1 for r in ROWS if r.ok)} PASS, {len(misses)} MISS, "
+        f"{len(failures)} failed; results in {args.out}",
+        flush=True,
+    )
     if failures:
         return 1
     return 2 if (args.strict and misses) else 0

@@ -19,8 +19,11 @@ from specrunner.testing.video import make_video
 def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never see the developer's cloud credentials or CLI profile, and never use a proxy."""
     for name in list(os.environ):
-        if name.startswith(("ALIBABA_CLOUD_", "ALIYUN_")) or name.lower().endswith("_proxy") or \
-                name.startswith("SPECRUNNER_"):
+        if (
+            name.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))
+            or name.lower().endswith("_proxy")
+            or name.startswith("SPECRUNNER_")
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
@@ -74,7 +77,7 @@ class Workspace:
         """The full job records of the lock file (format 2 stores them compactly)."""
         return read_jobs(self.state)
 
-    def cli(self, *args: str, code: int | None = None):  # noqa: ANN201
+    def cli(self, *args: str, code: int | None = None):
         result = self.runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
         if code is not None:
             assert result.exit_code == code, (result.exit_code, result.output)

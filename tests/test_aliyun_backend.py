@@ -29,9 +29,16 @@ from specrunner.emulator import Emulator
 KEY, SECRET = "LTAItestkey0001", "backend-secret-value-0001"
 REQUEST = {
     "Input": {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "videos%2Fa%20b.mp4"},
-    "SnapshotConfig": {"OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
-                                      "Object": "t%2F%7BFileName%7D%2F%7BCount%7D.jpg"},
-                       "Time": "0", "Interval": "1", "Num": "3"},
+    "SnapshotConfig": {
+        "OutputFile": {
+            "Bucket": "media-out",
+            "Location": "oss-cn-shanghai",
+            "Object": "t%2F%7BFileName%7D%2F%7BCount%7D.jpg",
+        },
+        "Time": "0",
+        "Interval": "1",
+        "Num": "3",
+    },
 }
 
 
@@ -146,7 +153,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_unreachable_endpoint_is_transient_not_uncertain(monkeypatch: pytest.MonkeyPatch, creds: None) -> None:
+def test_unreachable_endpoint_is_transient_not_uncertain(
+    monkeypatch: pytest.MonkeyPatch, creds: None
+) -> None:
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     b = backend()
     with pytest.raises(TransientBackendError) as ei:
@@ -159,8 +168,9 @@ def test_unreachable_endpoint_is_transient_not_uncertain(monkeypatch: pytest.Mon
         b.query(["a"])
 
 
-def test_dropped_answer_is_uncertain_and_the_job_is_found_by_tag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 creds: None) -> None:
+def test_dropped_answer_is_uncertain_and_the_job_is_found_by_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, creds: None
+) -> None:
     with Emulator(tmp_path, {KEY: SECRET}, simulate=True, drop_rate=1.0) as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         b = backend()
@@ -172,11 +182,16 @@ def test_dropped_answer_is_uncertain_and_the_job_is_found_by_tag(tmp_path: Path,
         assert found is not None and found.id == em.requests()[0]["job_id"]
 
 
-def test_read_timeout_on_submit_is_uncertain_on_query_transient(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                creds: None) -> None:
+def test_read_timeout_on_submit_is_uncertain_on_query_transient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, creds: None
+) -> None:
     with Emulator(tmp_path, {KEY: SECRET}, simulate=True, latency_ms=600) as em:
-        b = AliyunBackend(region="cn-shanghai", endpoint=parse_endpoint(em.url, "test"),
-                          credential=resolve_credentials(), read_timeout=0.2)
+        b = AliyunBackend(
+            region="cn-shanghai",
+            endpoint=parse_endpoint(em.url, "test"),
+            credential=resolve_credentials(),
+            read_timeout=0.2,
+        )
         with pytest.raises(UncertainSubmitError) as ei:
             b.submit(REQUEST, "x")
         assert "read timeout" in str(ei.value)
@@ -185,8 +200,9 @@ def test_read_timeout_on_submit_is_uncertain_on_query_transient(tmp_path: Path, 
         assert not isinstance(ei2.value, UncertainSubmitError)
 
 
-def test_throttling_is_transient_and_marked_throttled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                      creds: None) -> None:
+def test_throttling_is_transient_and_marked_throttled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, creds: None
+) -> None:
     with Emulator(tmp_path, {KEY: SECRET}, simulate=True, throttle_submit_qps=1, throttle_query_qps=1) as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         b = backend()
@@ -201,8 +217,9 @@ def test_throttling_is_transient_and_marked_throttled(tmp_path: Path, monkeypatc
         assert ei.value.throttled
 
 
-def test_5xx_on_submit_is_uncertain_on_query_transient(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       creds: None) -> None:
+def test_5xx_on_submit_is_uncertain_on_query_transient(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, creds: None
+) -> None:
     with Emulator(tmp_path, {KEY: SECRET}, simulate=True, error_rate=1.0, seed=3) as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         b = backend()
@@ -252,13 +269,17 @@ def answer(server: ThreadingHTTPServer, status: int, ctype: str, body: bytes) ->
     server.answer = (status, ctype, body)  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("answer", [
-    (200, J, b'{"RequestId":"r","Code":"Throttling","Message":"in a 200"}'),
-    (200, J, b""),
-    (200, "text/html", b"<html>hello</html>"),
-    (200, J, b'{"RequestId":"r"}'),
-    (200, J, b'{"RequestId":"r","SnapshotJob":{"Id":""}}'),
-], ids=["code-in-200", "empty", "html", "no-job", "job-without-id"])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (200, J, b'{"RequestId":"r","Code":"Throttling","Message":"in a 200"}'),
+        (200, J, b""),
+        (200, "text/html", b"<html>hello</html>"),
+        (200, J, b'{"RequestId":"r"}'),
+        (200, J, b'{"RequestId":"r","SnapshotJob":{"Id":""}}'),
+    ],
+    ids=["code-in-200", "empty", "html", "no-job", "job-without-id"],
+)
 def test_200_without_a_job(odd: ThreadingHTTPServer, answer: tuple[int, str, bytes]) -> None:
     odd.answer = answer  # type: ignore[attr-defined]
     b = backend()
@@ -291,15 +312,23 @@ def test_sdk_index_error_and_html_5xx_are_translated(odd: ThreadingHTTPServer) -
     with pytest.raises(PermanentBackendError) as ei3:
         b.submit(REQUEST, "x")
     assert str(ei3.value) == "InvalidParameter.JsonFormatInvalid: bad"
-    answer(odd, 400, J, (b'{"RequestId":"r","Code":"SignatureDoesNotMatch","Message":"Specified signature is not '
-                           b'matched with our calculation. server string to sign is:POST&%2F&SecurityToken%3Dtok"}'))
+    answer(
+        odd,
+        400,
+        J,
+        (
+            b'{"RequestId":"r","Code":"SignatureDoesNotMatch","Message":"Specified signature is not '
+            b'matched with our calculation. server string to sign is:POST&%2F&SecurityToken%3Dtok"}'
+        ),
+    )
     with pytest.raises(CredentialsError) as ei4:
         b.query(["a"])
     assert "SecurityToken" not in str(ei4.value) and "POST&" not in str(ei4.value)
 
 
-def test_sdk_loggers_stay_quiet(em: Emulator, monkeypatch: pytest.MonkeyPatch,
-                                caplog: pytest.LogCaptureFixture) -> None:
+def test_sdk_loggers_stay_quiet(
+    em: Emulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "wrong")
     caplog.set_level(logging.DEBUG)
     with pytest.raises(CredentialsError):
@@ -389,13 +418,29 @@ def write_profile(home: Path, doc: dict[str, Any]) -> None:
 def test_cli_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))
-    write_profile(home, {"current": "work", "profiles": [
-        {"name": "default", "mode": "AK", "access_key_id": "LTAIdefault", "access_key_secret": "s-default"},
-        {"name": "work", "mode": "AK", "access_key_id": KEY, "access_key_secret": SECRET},
-        {"name": "sts", "mode": "StsToken", "access_key_id": "STS.key", "access_key_secret": "s-sts",
-         "sts_token": "tok-1"},
-        {"name": "role", "mode": "RamRoleArn", "access_key_id": "a", "access_key_secret": "b"},
-    ]})
+    write_profile(
+        home,
+        {
+            "current": "work",
+            "profiles": [
+                {
+                    "name": "default",
+                    "mode": "AK",
+                    "access_key_id": "LTAIdefault",
+                    "access_key_secret": "s-default",
+                },
+                {"name": "work", "mode": "AK", "access_key_id": KEY, "access_key_secret": SECRET},
+                {
+                    "name": "sts",
+                    "mode": "StsToken",
+                    "access_key_id": "STS.key",
+                    "access_key_secret": "s-sts",
+                    "sts_token": "tok-1",
+                },
+                {"name": "role", "mode": "RamRoleArn", "access_key_id": "a", "access_key_secret": "b"},
+            ],
+        },
+    )
     with Emulator(tmp_path / "root", {KEY: SECRET, "STS.key": "s-sts"}, simulate=True) as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         b = backend()

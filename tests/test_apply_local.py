@@ -11,7 +11,9 @@ from specrunner.testing.video import read_stamp
 
 from .conftest import HEADER, Workspace
 
-DEMO = HEADER + """\
+DEMO = (
+    HEADER
+    + """\
 inputs:
   - videos/a.mp4
   - {id: b, object: "videos/b clip.mp4"}
@@ -37,6 +39,7 @@ rules:
            output: "sprites/{FileName}-{TileCount}.jpg"}
     inputs: ["videos/*"]
 """
+)
 
 
 def setup(ws: Workspace, video: Path) -> None:
@@ -63,7 +66,9 @@ def test_apply_then_rerun_is_a_byte_identical_noop(ws: Workspace, video_10s: Pat
     assert "videos/a.mp4::seq" in r.stdout and "Success" in r.stdout
 
 
-def test_num5_interval1_width320_gives_five_frames_from_the_right_times(ws: Workspace, video_10s: Path) -> None:
+def test_num5_interval1_width320_gives_five_frames_from_the_right_times(
+    ws: Workspace, video_10s: Path
+) -> None:
     setup(ws, video_10s)
     ws.cli("apply", ws.manifest, "--target", "seq", code=0)
     files = sorted(ws.out("seq/a").iterdir())
@@ -99,11 +104,14 @@ def test_poster_is_sync_and_a_real_frame(ws: Workspace, video_10s: Path) -> None
         assert im.size == (320, 240)
         assert read_stamp(im) == 125  # intra at 5 s: the keyframe at frame 125
     rec = ws.jobs()["b::poster"]
-    assert rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos/b clip.mp4"
+    assert (
+        rec["mode"] == "sync" and rec["job_id"] and rec["request"]["Input"]["Object"] == "videos/b clip.mp4"
+    )
 
 
 def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_only_its_jobs(
-        ws: Workspace, video_10s: Path) -> None:
+    ws: Workspace, video_10s: Path
+) -> None:
     setup(ws, video_10s)
     ws.cli("apply", ws.manifest, code=0)
     ws.write(DEMO.replace("time: 5s\n    width: 320", "time: 5s\n    width: 160"))
@@ -115,7 +123,11 @@ def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_
     assert replaced == ["b::poster", "videos/a.mp4::poster"]
     ws.cli("apply", ws.manifest, code=0)
     # drop input b
-    ws.write(DEMO.replace('  - {id: b, object: "videos/b clip.mp4"}\n', "").replace("width: 320\n    output: posters", "width: 160\n    output: posters"))
+    ws.write(
+        DEMO.replace('  - {id: b, object: "videos/b clip.mp4"}\n', "").replace(
+            "width: 320\n    output: posters", "width: 160\n    output: posters"
+        )
+    )
     plan = json.loads(ws.cli("plan", ws.manifest, "--format", "json").stdout)
     forgotten = sorted(c["key"] for c in plan["changes"] if c["action"] == "forget")
     assert forgotten == ["b::poster", "b::seq"]
@@ -128,16 +140,20 @@ def test_changing_one_rule_replaces_only_its_jobs_and_removing_an_input_forgets_
 
 
 def test_missing_and_undecodable_inputs_fail_with_the_service_codes_and_others_go_on(
-        ws: Workspace, video_10s: Path) -> None:
+    ws: Workspace, video_10s: Path
+) -> None:
     ws.add_video(video_10s, "videos/ok.mp4")
     bad = ws.oss / "media-in" / "videos" / "bad.mp4"
     bad.write_bytes(b"this is not a video")
-    ws.write(HEADER + """\
+    ws.write(
+        HEADER
+        + """\
 inputs: [videos/ok.mp4, videos/bad.mp4, videos/missing.mp4]
 rules:
   - {id: p, time: 1s, output: "p/{FileName}.jpg"}
   - {id: s, time: 0, num: 2, output: "s/{FileName}/{Count}.jpg"}
-""")
+"""
+    )
     r = ws.cli("apply", ws.manifest, code=3)
     assert "2 succeeded, 4 failed" in r.stdout
     jobs = ws.jobs()
@@ -199,11 +215,14 @@ def test_state_override_and_default_path(ws: Workspace, video_10s: Path) -> None
 
 def test_sync_timeout_is_replanned_as_async(ws: Workspace, video_10s: Path) -> None:
     ws.add_video(video_10s, "videos/a.mp4")
-    text = HEADER.replace("root: ./oss}", "root: ./oss, sync_timeout: 0.000001}") + """\
+    text = (
+        HEADER.replace("root: ./oss}", "root: ./oss, sync_timeout: 0.000001}")
+        + """\
 inputs: [videos/a.mp4]
 rules:
   - {id: p, time: 9s, frame_type: normal, output: "p/{FileName}.jpg"}
 """
+    )
     ws.write(text)
     ws.cli("apply", ws.manifest, code=3)
     rec = ws.jobs()["videos/a.mp4::p"]
@@ -218,7 +237,8 @@ rules:
 
 
 def test_saved_plan_works_from_another_directory_and_a_damaged_one_is_refused(
-        ws: Workspace, video_10s: Path, monkeypatch) -> None:  # noqa: ANN001
+    ws: Workspace, video_10s: Path, monkeypatch
+) -> None:
     setup(ws, video_10s)
     (ws.dir / "plans").mkdir()
     monkeypatch.chdir(ws.dir)

@@ -15,10 +15,23 @@ ROOT = Path(__file__).parent.parent
 
 @pytest.mark.slow
 def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_"))}
-    r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--only",
-                        "throughput,noop,validate,stateio,memory"],
-                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_"))
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--only",
+            "throughput,noop,validate,stateio,memory",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "name | specrunner | baseline | ratio | goal" in r.stdout
     for figure in ("1a ", "2 ", "3 ", "4 "):

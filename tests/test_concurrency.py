@@ -17,15 +17,23 @@ def many_jobs(ws: Workspace, video: Path, n_inputs: int = 12) -> None:
     for i in range(n_inputs):
         ws.add_video(video, f"v/{i:02d}.mp4")
     inputs = "\n".join(f"  - v/{i:02d}.mp4" for i in range(n_inputs))
-    rules = "\n".join(f'  - {{id: r{j}, time: {j * 300}ms, frame_type: normal, output: "r{j}/{{FileName}}.jpg"}}'
-                      for j in range(8))
+    rules = "\n".join(
+        f'  - {{id: r{j}, time: {j * 300}ms, frame_type: normal, output: "r{j}/{{FileName}}.jpg"}}'
+        for j in range(8)
+    )
     ws.write(HEADER + f"inputs:\n{inputs}\nrules:\n{rules}\n")
 
 
 def spawn(ws: Workspace, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
-    return subprocess.Popen([sys.executable, "-m", "specrunner", *args], cwd=ws.dir, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path: Path, timeout: float = 20) -> None:

@@ -78,8 +78,9 @@ class World:
         return [e for e in self.emulator.requests() if e["action"] == "SubmitSnapshotJob"]
 
 
-def make_world(backend: str, ws: Workspace, video: Path, monkeypatch: pytest.MonkeyPatch,
-               **emulator_options: Any) -> Iterator[World]:
+def make_world(
+    backend: str, ws: Workspace, video: Path, monkeypatch: pytest.MonkeyPatch, **emulator_options: Any
+) -> Iterator[World]:
     ws.add_video(video, "videos/a.mp4")
     ws.add_video(video, "videos/b clip.mp4")
     ws.write("version: 1\n" + TARGETS[backend] + BODY)
@@ -95,8 +96,9 @@ def make_world(backend: str, ws: Workspace, video: Path, monkeypatch: pytest.Mon
 
 
 @pytest.fixture(params=["local", "aliyun"])
-def world(request: pytest.FixtureRequest, tmp_path: Path, video_4s: Path,
-          monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    request: pytest.FixtureRequest, tmp_path: Path, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[World]:
     yield from make_world(request.param, Workspace(tmp_path), video_4s, monkeypatch)
 
 
@@ -110,8 +112,11 @@ def normalized(lock: bytes) -> dict[str, Any]:
 
 def outputs(ws: Workspace) -> dict[str, str]:
     out = ws.oss / "media-out"
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(out.rglob("*"))
+        if p.is_file()
+    }
 
 
 # ------------------------------------------------------------------------------ both backends
@@ -143,14 +148,19 @@ def test_apply_then_rerun_is_a_byte_identical_noop(world: World) -> None:
         assert {e["job_id"] for e in submits} == {rec["job_id"] for rec in jobs.values()}
         assert next(e for e in submits if e["user_data"].startswith("seq-run-"))
         # No secret in the lock file, the plan file, run results, the output or the journal.
-        files = [ws.state, ws.dir / "m.plan.json", ws.dir / "emulator.jsonl",
-                 *(ws.dir / ".specrunner" / "runs").glob("*.json")]
+        files = [
+            ws.state,
+            ws.dir / "m.plan.json",
+            ws.dir / "emulator.jsonl",
+            *(ws.dir / ".specrunner" / "runs").glob("*.json"),
+        ]
         for text in [r.output, r2.output] + [f.read_text() for f in files]:
             assert SECRET not in text
 
 
-def test_local_and_aliyun_give_the_same_lock_file_and_jpgs(tmp_path: Path, video_4s: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_and_aliyun_give_the_same_lock_file_and_jpgs(
+    tmp_path: Path, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     results = {}
     for backend in ("local", "aliyun"):
         ws = Workspace(tmp_path / backend)
@@ -162,15 +172,18 @@ def test_local_and_aliyun_give_the_same_lock_file_and_jpgs(tmp_path: Path, video
     assert results["local"][1] == results["aliyun"][1] and len(results["local"][1]) == 2 + 6 + 1
 
 
-def test_missing_credentials_is_one_line_exit_1(tmp_path: Path, video_4s: Path,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_is_one_line_exit_1(
+    tmp_path: Path, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = Workspace(tmp_path)
     for w in make_world("aliyun", ws, video_4s, monkeypatch):
         monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_ID")
         monkeypatch.delenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         r = ws.cli("apply", ws.manifest, "--auto-approve", code=1)
         lines = [line for line in r.stderr.splitlines() if line.strip()]  # stdout: the plan shown first
-        assert lines[0].startswith("error: no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID")
+        assert lines[0].startswith(
+            "error: no Alibaba Cloud credentials found: set ALIBABA_CLOUD_ACCESS_KEY_ID"
+        )
         assert w.submits() == []
         state = ws.jobs() if ws.state.exists() else {}
         assert not any(rec.get("state") == "Success" for rec in state.values())
@@ -178,7 +191,8 @@ def test_missing_credentials_is_one_line_exit_1(tmp_path: Path, video_4s: Path,
 
 @pytest.mark.parametrize("problem", ["wrong-secret", "unknown-key", "unreachable"])
 def test_bad_credentials_or_endpoint_fail_clearly_and_record_nothing_as_done(
-        problem: str, tmp_path: Path, video_4s: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    problem: str, tmp_path: Path, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = Workspace(tmp_path)
     for w in make_world("aliyun", ws, video_4s, monkeypatch):
         if problem == "wrong-secret":
@@ -213,7 +227,7 @@ def many_jobs_manifest(ws: Workspace, n_inputs: int, qps: str = "") -> None:
         target: {{backend: aliyun, region: cn-shanghai{qps}}}
         defaults: {{location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}}
         inputs:
-        {inputs.replace(chr(10), chr(10) + '        ')}
+        {inputs.replace(chr(10), chr(10) + "        ")}
         rules:
           - id: poster
             time: 1s
@@ -239,11 +253,16 @@ def check_exactly_once(em: Emulator, state_path: Path, n_jobs: int) -> dict[str,
     assert {r["job_id"] for r in jobs.values()} == {e["job_id"] for e in created}
     queries = [e for e in entries if e["action"] == "QuerySnapshotJobList"]
     assert max(e["ids"] for e in queries) <= 10
-    return {"requests": len(entries), "submits": len(submits), "created": len(created),
-            "throttled": sum(e["code"].startswith("Throttling") for e in entries),
-            "5xx": sum((e["status"] or 0) >= 500 for e in entries),
-            "dropped": sum(bool(e.get("dropped")) for e in entries),
-            "listings": sum(e["ids"] == 0 for e in queries), "max_ids": max(e["ids"] for e in queries)}
+    return {
+        "requests": len(entries),
+        "submits": len(submits),
+        "created": len(created),
+        "throttled": sum(e["code"].startswith("Throttling") for e in entries),
+        "5xx": sum((e["status"] or 0) >= 500 for e in entries),
+        "dropped": sum(bool(e.get("dropped")) for e in entries),
+        "listings": sum(e["ids"] == 0 for e in queries),
+        "max_ids": max(e["ids"] for e in queries),
+    }
 
 
 FAULTS = {
@@ -255,36 +274,60 @@ FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
-def test_faults_every_job_succeeds_exactly_once(fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_faults_every_job_succeeds_exactly_once(
+    fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     n_inputs = 10 if fault == "throttling" else 20
     ws = Workspace(tmp_path)
     many_jobs_manifest(ws, n_inputs)
-    with Emulator(ws.oss, {KEY: SECRET}, simulate=True, simulate_seconds=0.2, seed=1234,
-                  **FAULTS[fault]) as em:  # type: ignore[arg-type]
+    with Emulator(
+        ws.oss, {KEY: SECRET}, simulate=True, simulate_seconds=0.2, seed=1234, **FAULTS[fault]
+    ) as em:  # type: ignore[arg-type]
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
         ctx = app.load_context(ws.manifest)
         outcome = app.apply(ctx, app.PlanRequest(), app.ApplyOptions(parallelism=8, retry_zero_wait=True))
         counts = outcome.summary.counts()
-        assert counts["succeeded"] == 2 * n_inputs, (counts, [
-            (r.key, r.code, r.message) for r in outcome.summary.results.values() if r.status != "success"])
+        assert counts["succeeded"] == 2 * n_inputs, (
+            counts,
+            [(r.key, r.code, r.message) for r in outcome.summary.results.values() if r.status != "success"],
+        )
         figures = check_exactly_once(em, ws.state, 2 * n_inputs)
     key = {"throttling": "throttled", "5xx": "5xx", "drops": "dropped"}.get(fault)
     if key:
         assert figures[key] > 0, figures  # the fault really happened
 
 
-def test_sigkilled_apply_then_rerun_creates_no_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sigkilled_apply_then_rerun_creates_no_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     n_inputs = 20
     ws = Workspace(tmp_path)
     many_jobs_manifest(ws, n_inputs)
     with Emulator(ws.oss, {KEY: SECRET}, simulate=True, simulate_seconds=0.2, latency_ms=40) as em:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env.update(SPECRUNNER_MTS_ENDPOINT=em.url, ALIBABA_CLOUD_ACCESS_KEY_ID=KEY,
-                   ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET)
-        p = subprocess.Popen([sys.executable, "-m", "specrunner", "apply", str(ws.manifest), "-p", "4", "-q", "--auto-approve"],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env.update(
+            SPECRUNNER_MTS_ENDPOINT=em.url,
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET,
+        )
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "specrunner",
+                "apply",
+                str(ws.manifest),
+                "-p",
+                "4",
+                "-q",
+                "--auto-approve",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -307,14 +350,25 @@ def test_sigkilled_apply_then_rerun_creates_no_duplicates(tmp_path: Path, monkey
 
 @pytest.mark.slow
 @pytest.mark.skipif(not os.environ.get("SPECRUNNER_SLOW"), reason="set SPECRUNNER_SLOW=1 (about 15 s)")
-def test_must_show_200_jobs_throttled_5xx_and_drops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_must_show_200_jobs_throttled_5xx_and_drops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 4, must-show 2: 200 jobs, the emulator throttling at 20 QPS with 10 % 5xx and 5 % dropped
     answers, through the CLI with its real (jittered, backing-off) retry policy."""
     ws = Workspace(tmp_path)
     many_jobs_manifest(ws, 100)
-    with Emulator(ws.oss, {KEY: SECRET}, simulate=True, simulate_seconds=1.0, seed=42, throttle_submit_qps=20,
-                  throttle_query_qps=20, error_rate=0.10, drop_rate=0.05, journal=ws.dir / "journal.jsonl") as em:
+    with Emulator(
+        ws.oss,
+        {KEY: SECRET},
+        simulate=True,
+        simulate_seconds=1.0,
+        seed=42,
+        throttle_submit_qps=20,
+        throttle_query_qps=20,
+        error_rate=0.10,
+        drop_rate=0.05,
+        journal=ws.dir / "journal.jsonl",
+    ) as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)

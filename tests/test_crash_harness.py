@@ -24,5 +24,7 @@ def test_sigkill_at_random_moments_never_duplicates_or_loses_a_job(tmp_path: Pat
         for k in ("kills", "runs", "created", "duplicates", "lost", "corrupt"):
             setattr(total, k, getattr(total, k) + getattr(fig, k))
         seed += 1
-    print(f"\ncrash harness: {total.kills} kills, {total.runs} runs, {total.duplicates} duplicates, "
-          f"{total.lost} lost job ids, {total.corrupt} corrupt lock files")
+    print(
+        f"\ncrash harness: {total.kills} kills, {total.runs} runs, {total.duplicates} duplicates, "
+        f"{total.lost} lost job ids, {total.corrupt} corrupt lock files"
+    )

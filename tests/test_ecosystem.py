@@ -18,8 +18,11 @@ def test_pre_commit_hook_is_well_formed_and_its_entry_works() -> None:
     assert hook["id"] == "specrunner-validate" and hook["entry"] == "specrunner validate"
     assert re.search(hook["files"], "specs/demo.yaml") and not re.search(hook["files"], "src/x.py")
     # pre-commit runs the entry with the changed files appended.
-    r = subprocess.run([sys.executable, "-m", "specrunner", "validate", str(ROOT / "specs" / "demo.yaml")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "specrunner", "validate", str(ROOT / "specs" / "demo.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -44,8 +47,25 @@ def test_every_command_has_help_with_an_example_and_version_works() -> None:
 
     runner = CliRunner()
     assert runner.invoke(cli, ["--version"]).stdout.strip() == f"specrunner {__version__}"
-    commands = ["validate", "plan", "apply", "retry", "refresh", "show", "import", "force-unlock", "init",
-                "schema", "emulator", "preview", "report", "state list", "state rm", "state pull", "state push"]
+    commands = [
+        "validate",
+        "plan",
+        "apply",
+        "retry",
+        "refresh",
+        "show",
+        "import",
+        "force-unlock",
+        "init",
+        "schema",
+        "emulator",
+        "preview",
+        "report",
+        "state list",
+        "state rm",
+        "state pull",
+        "state push",
+    ]
     for name in commands:
         r = runner.invoke(cli, [*name.split(), "--help"])
         assert r.exit_code == 0, name

@@ -34,24 +34,42 @@ INPUT = {"Bucket": "media-in", "Location": "oss-cn-shanghai", "Object": "videos%
 
 
 def config(num: int | None = 2, **extra: str) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
-                                          "Object": "out%2F%7BCount%7D.jpg" if num else "out%2Fone.jpg"},
-                           "Time": "0", **extra}
+    cfg: dict[str, Any] = {
+        "OutputFile": {
+            "Bucket": "media-out",
+            "Location": "oss-cn-shanghai",
+            "Object": "out%2F%7BCount%7D.jpg" if num else "out%2Fone.jpg",
+        },
+        "Time": "0",
+        **extra,
+    }
     if num:
         cfg["Num"] = str(num)
     return cfg
 
 
 def client(secret: str = SECRET, key: str = KEY, token: str | None = None) -> AcsClient:
-    c = AcsClient(key, secret, region_id="cn-shanghai", auto_retry=False, timeout=10,
-                  proxy={"http": None, "https": None})
+    c = AcsClient(
+        key,
+        secret,
+        region_id="cn-shanghai",
+        auto_retry=False,
+        timeout=10,
+        proxy={"http": None, "https": None},
+    )
     if token:
         c._signer = StsTokenSigner(StsTokenCredential(key, secret, token))
     return c
 
 
-def submit(em: Emulator, c: AcsClient, *, user_data: str = "ud", cfg: dict[str, Any] | None = None,
-           pipeline: str | None = None) -> dict[str, Any]:
+def submit(
+    em: Emulator,
+    c: AcsClient,
+    *,
+    user_data: str = "ud",
+    cfg: dict[str, Any] | None = None,
+    pipeline: str | None = None,
+) -> dict[str, Any]:
     req = SubmitSnapshotJobRequest()
     req.set_endpoint(em.url.removeprefix("http://"))
     req.set_Input(json.dumps(INPUT))
@@ -81,11 +99,26 @@ def send(url: str, method: str = "POST") -> tuple[int, dict[str, Any]]:
         return e.code, json.loads(e.read())
 
 
-def signed_url(em: Emulator, params: dict[str, str], *, secret: str = SECRET, method: str = "POST",
-               when: datetime | None = None, nonce: str | None = None) -> str:
-    p = {"Version": "2014-06-18", "Format": "JSON", "AccessKeyId": KEY, "SignatureMethod": "HMAC-SHA1",
-         "SignatureVersion": "1.0", "SignatureType": "", "SignatureNonce": nonce or os.urandom(16).hex(),
-         "Timestamp": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"), **params}
+def signed_url(
+    em: Emulator,
+    params: dict[str, str],
+    *,
+    secret: str = SECRET,
+    method: str = "POST",
+    when: datetime | None = None,
+    nonce: str | None = None,
+) -> str:
+    p = {
+        "Version": "2014-06-18",
+        "Format": "JSON",
+        "AccessKeyId": KEY,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureType": "",
+        "SignatureNonce": nonce or os.urandom(16).hex(),
+        "Timestamp": (when or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **params,
+    }
     p["Signature"] = signature(method, p, secret)
     return f"{em.url}/?{urlencode(p)}"
 
@@ -116,8 +149,10 @@ def test_wrong_secret_is_a_server_exception_with_the_message_the_sdk_parses(em: 
     assert ei.value.request_id
     status, body = send(signed_url(em, {"Action": "QuerySnapshotJobList"}, secret="wrong"))
     assert status == 400 and body["Code"] == "SignatureDoesNotMatch"
-    assert body["Message"].startswith("Specified signature is not matched with our calculation. "
-                                      "server string to sign is:POST&%2F&AccessKeyId%3D")
+    assert body["Message"].startswith(
+        "Specified signature is not matched with our calculation. "
+        "server string to sign is:POST&%2F&AccessKeyId%3D"
+    )
     assert set(body) == {"RequestId", "HostId", "Code", "Message"}
     assert not any(e["job_id"] for e in em.requests())
 
@@ -132,11 +167,13 @@ def test_timestamp_skew_and_format(em: Emulator) -> None:
     old = datetime.now(UTC) - timedelta(minutes=16)
     status, body = send(signed_url(em, {"Action": "QuerySnapshotJobList"}, when=old))
     assert (status, body["Code"]) == (400, "InvalidTimeStamp.Expired")
-    status, body = send(signed_url(em, {"Action": "QuerySnapshotJobList"},
-                                   when=datetime.now(UTC) + timedelta(minutes=16)))
+    status, body = send(
+        signed_url(em, {"Action": "QuerySnapshotJobList"}, when=datetime.now(UTC) + timedelta(minutes=16))
+    )
     assert (status, body["Code"]) == (400, "InvalidTimeStamp.Expired")
-    status, body = send(signed_url(em, {"Action": "QuerySnapshotJobList"},
-                                   when=datetime.now(UTC) - timedelta(minutes=14)))
+    status, body = send(
+        signed_url(em, {"Action": "QuerySnapshotJobList"}, when=datetime.now(UTC) - timedelta(minutes=14))
+    )
     assert status == 200
     url = signed_url(em, {"Action": "QuerySnapshotJobList"}).replace("Timestamp=", "Timestamp=x")
     assert send(url)[1]["Code"] == "InvalidTimeStamp.Format"
@@ -182,8 +219,15 @@ def test_unknown_action_version_and_missing_params(em: Emulator) -> None:
 
 def test_engine_errors_keep_their_code(em: Emulator) -> None:
     with pytest.raises(ServerException) as ei:
-        submit(em, client(), cfg={"OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai",
-                                                 "Object": "x.jpg"}, "Time": "0", "Num": "3"})
+        submit(
+            em,
+            client(),
+            cfg={
+                "OutputFile": {"Bucket": "media-out", "Location": "oss-cn-shanghai", "Object": "x.jpg"},
+                "Time": "0",
+                "Num": "3",
+            },
+        )
     assert (ei.value.error_code, ei.value.http_status) == ("InvalidParameter", 400)
     assert "{Count}" in ei.value.message
 
@@ -247,11 +291,15 @@ def test_real_engine_answers_with_strings_only_and_writes_jpgs(tmp_path: Path, v
 
 def test_listing_mode_pages_and_filters(em: Emulator) -> None:
     c = client()
-    ids = [submit(em, c, user_data=f"ud-{i}", pipeline="pipe-a" if i % 2 else None)["SnapshotJob"]["Id"]
-           for i in range(7)]
+    ids = [
+        submit(em, c, user_data=f"ud-{i}", pipeline="pipe-a" if i % 2 else None)["SnapshotJob"]["Id"]
+        for i in range(7)
+    ]
     now = datetime.now(UTC)
-    window = {"StartOfJobCreatedTimeRange": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "EndOfJobCreatedTimeRange": (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    window = {
+        "StartOfJobCreatedTimeRange": (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "EndOfJobCreatedTimeRange": (now + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     pages, token = [], None
     while True:
         extra = {"NextPageToken": token} if token else {}
@@ -264,11 +312,18 @@ def test_listing_mode_pages_and_filters(em: Emulator) -> None:
     assert sorted(sum(pages, [])) == sorted(ids)
     r = query(em, c, PipelineId="pipe-a", MaximumPageSize=300)
     assert {j["UserData"] for j in r["SnapshotJobList"]["SnapshotJob"]} == {"ud-1", "ud-3", "ud-5"}
-    past = {"StartOfJobCreatedTimeRange": "2001-01-01T00:00:00Z", "EndOfJobCreatedTimeRange": "2001-01-02T00:00:00Z"}
+    past = {
+        "StartOfJobCreatedTimeRange": "2001-01-01T00:00:00Z",
+        "EndOfJobCreatedTimeRange": "2001-01-02T00:00:00Z",
+    }
     assert query(em, c, **past)["SnapshotJobList"]["SnapshotJob"] == []
     assert len(query(em, c, State="Success")["SnapshotJobList"]["SnapshotJob"]) == 7  # simulate_seconds=0
-    for bad in ({"MaximumPageSize": 301}, {"State": "Done"}, {"NextPageToken": "nope"},
-                {"StartOfJobCreatedTimeRange": "yesterday"}):
+    for bad in (
+        {"MaximumPageSize": 301},
+        {"State": "Done"},
+        {"NextPageToken": "nope"},
+        {"StartOfJobCreatedTimeRange": "yesterday"},
+    ):
         with pytest.raises(ServerException) as ei:
             query(em, c, **bad)
         assert ei.value.http_status == 400 and ei.value.error_code.startswith("InvalidParameter")
@@ -278,7 +333,9 @@ def test_listing_mode_pages_and_filters(em: Emulator) -> None:
 
 
 def test_throttling_at_low_qps_does_nothing_for_refused_requests(tmp_path: Path) -> None:
-    with Emulator(tmp_path, {KEY: SECRET}, simulate=True, throttle_submit_qps=2, throttle_query_qps=1000) as em:
+    with Emulator(
+        tmp_path, {KEY: SECRET}, simulate=True, throttle_submit_qps=2, throttle_query_qps=1000
+    ) as em:
         c = client()
         outcomes = []
         for i in range(6):
@@ -348,8 +405,10 @@ def test_journal_has_every_request_and_no_secret(tmp_path: Path) -> None:
         query(em, client(), ["a", "b"])
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert [(e["action"], e["status"], e["code"]) for e in lines] == [
-        ("SubmitSnapshotJob", 200, ""), ("SubmitSnapshotJob", 400, "SignatureDoesNotMatch"),
-        ("QuerySnapshotJobList", 200, "")]
+        ("SubmitSnapshotJob", 200, ""),
+        ("SubmitSnapshotJob", 400, "SignatureDoesNotMatch"),
+        ("QuerySnapshotJobList", 200, ""),
+    ]
     assert lines[0]["user_data"] == "ud-1" and lines[0]["job_id"] and lines[2]["ids"] == 2
     text = journal.read_text()
     for secret in (SECRET, "wrong-secret-xyz", KEY):
@@ -359,9 +418,25 @@ def test_journal_has_every_request_and_no_secret(tmp_path: Path) -> None:
 
 def test_emulator_command_serves_until_sigterm(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-    p = subprocess.Popen([sys.executable, "-m", "specrunner", "emulator", "--root", str(tmp_path / "root"),
-                          "--port", "0", "--key", f"{KEY}:{SECRET}", "--simulate"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "specrunner",
+            "emulator",
+            "--root",
+            str(tmp_path / "root"),
+            "--port",
+            "0",
+            "--key",
+            f"{KEY}:{SECRET}",
+            "--simulate",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert p.stdout is not None
         line = p.stdout.readline()

@@ -56,14 +56,21 @@ def test_invalid_examples_report_their_golden_problems(path: Path, monkeypatch: 
 
 
 def test_five_plus_mistakes_all_reported_in_one_run() -> None:
-    result = CliRunner().invoke(cli, ["validate", str(HERE / "invalid" / "five-plus-mistakes.yaml"),
-                                      "--format", "json"])
+    result = CliRunner().invoke(
+        cli, ["validate", str(HERE / "invalid" / "five-plus-mistakes.yaml"), "--format", "json"]
+    )
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["valid"] is False
     paths = {d["path"] for d in doc["diagnostics"]}
-    assert {"$.target.rooot", "$.rules[0].widht", "$.rules[1].width", "$.rules[1].frame_type",
-            "$.rules[2].id", "$.inputs[1]"} <= paths
+    assert {
+        "$.target.rooot",
+        "$.rules[0].widht",
+        "$.rules[1].width",
+        "$.rules[1].frame_type",
+        "$.rules[2].id",
+        "$.inputs[1]",
+    } <= paths
     assert len(doc["diagnostics"]) >= 10
 
 
@@ -72,13 +79,16 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make,needle", [
-    (lambda d: d, "is a directory"),
-    (lambda d: _write(d / "bin.yaml", b"\x00\x01\x02binary"), "NUL bytes"),
-    (lambda d: _write(d / "latin.yaml", b"version: 1\nname: caf\xe9\n"), "UTF-8"),
-    (lambda d: d / "nope.yaml", "file not found"),
-])
-def test_unreadable_files_get_one_clear_line(tmp_path: Path, make, needle: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "make,needle",
+    [
+        (lambda d: d, "is a directory"),
+        (lambda d: _write(d / "bin.yaml", b"\x00\x01\x02binary"), "NUL bytes"),
+        (lambda d: _write(d / "latin.yaml", b"version: 1\nname: caf\xe9\n"), "UTF-8"),
+        (lambda d: d / "nope.yaml", "file not found"),
+    ],
+)
+def test_unreadable_files_get_one_clear_line(tmp_path: Path, make, needle: str) -> None:
     target = make(tmp_path)
     result = CliRunner().invoke(cli, ["validate", str(target)])
     assert result.exit_code == 1

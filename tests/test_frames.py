@@ -95,8 +95,11 @@ def test_capture_points(spec: SnapshotSpec, duration_ms: int, expected: list[int
 
 @pytest.mark.parametrize(
     "spec",
-    [SnapshotSpec(time_ms=6000, frame_type="normal"), SnapshotSpec(time_ms=7000, num=1, frame_type="normal"),
-     SnapshotSpec(time_ms=6000, interval_s=1)],
+    [
+        SnapshotSpec(time_ms=6000, frame_type="normal"),
+        SnapshotSpec(time_ms=7000, num=1, frame_type="normal"),
+        SnapshotSpec(time_ms=6000, interval_s=1),
+    ],
     ids=["sync-normal", "single-normal", "async"],
 )
 def test_capture_points_time_past_the_end(spec: SnapshotSpec) -> None:
@@ -372,10 +375,14 @@ def test_time_past_the_end(videos: dict[str, Path]) -> None:
         cut(videos["plain"], SnapshotSpec(time_ms=DURATION_MS, frame_type="normal"))
 
 
-@pytest.mark.parametrize("spec", [SnapshotSpec(time_ms=DURATION_MS + 5000),
-                                  SnapshotSpec(time_ms=DURATION_MS, num=1)], ids=["sync", "num-1"])
-def test_a_single_intra_snapshot_past_the_end_takes_the_last_keyframe(videos: dict[str, Path],
-                                                                      spec: SnapshotSpec) -> None:
+@pytest.mark.parametrize(
+    "spec",
+    [SnapshotSpec(time_ms=DURATION_MS + 5000), SnapshotSpec(time_ms=DURATION_MS, num=1)],
+    ids=["sync", "num-1"],
+)
+def test_a_single_intra_snapshot_past_the_end_takes_the_last_keyframe(
+    videos: dict[str, Path], spec: SnapshotSpec
+) -> None:
     # The snapshot FAQ: the service returns the nearest keyframe.
     result = cut(videos["plain"], spec)
     (frame,) = result.frames

@@ -125,8 +125,15 @@ def _check_diag(d: Diagnostic, shown: str) -> str | None:
     return None
 
 
-def validate_in_process(stats: Stats, path: Path, kind: str, *, trace_memory: bool = False,
-                        expect_error: bool = False, expect: str | None = None) -> list[Diagnostic]:
+def validate_in_process(
+    stats: Stats,
+    path: Path,
+    kind: str,
+    *,
+    trace_memory: bool = False,
+    expect_error: bool = False,
+    expect: str | None = None,
+) -> list[Diagnostic]:
     """check_manifest on one file, timed, with a watchdog; records every failure in ``stats``."""
     name = path.name if path.parent.name == "docs" else str(path)
     stats.documents += 1
@@ -139,7 +146,7 @@ def validate_in_process(stats: Stats, path: Path, kind: str, *, trace_memory: bo
         model, diags = check_manifest(path)
     except _Hang:
         stats.hangs.append(f"{kind} {name}: still running after {WATCHDOG_SECONDS} s")
-    except BaseException:  # noqa: BLE001 - anything at all is a finding
+    except BaseException:
         stats.tracebacks.append(f"{kind} {name}:\n{traceback.format_exc()}")
     finally:
         elapsed = time.perf_counter() - t0
@@ -167,11 +174,14 @@ def validate_in_process(stats: Stats, path: Path, kind: str, *, trace_memory: bo
     if expect_error and not errors:
         stats.problems.append(f"{kind} {name}: expected an error, got {[d.render() for d in diags]}")
     if kind.startswith("hostile/deep") and errors and len(errors) != 1:
-        stats.problems.append(f"{kind} {name}: a document refused for its depth gets one error, got "
-                              f"{[d.render()[:200] for d in errors][:3]}")
+        stats.problems.append(
+            f"{kind} {name}: a document refused for its depth gets one error, got "
+            f"{[d.render()[:200] for d in errors][:3]}"
+        )
     if expect and not any(expect in d.message for d in errors):
-        stats.problems.append(f"{kind} {name}: expected an error with {expect!r}, got "
-                              f"{[d.render()[:200] for d in diags][:3]}")
+        stats.problems.append(
+            f"{kind} {name}: expected an error with {expect!r}, got {[d.render()[:200] for d in diags][:3]}"
+        )
     for d in diags:
         problem = _check_diag(d, shown)
         if problem:
@@ -210,9 +220,11 @@ def _billion_laughs(width: int = 9, depth: int = 9, mapping: bool = False) -> st
     return "\n".join(lines) + "\n"
 
 
-HEAD = ("version: 1\ntarget: {backend: local, root: ./oss}\n"
-        "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n"
-        "inputs: [videos/a.mp4]\n")
+HEAD = (
+    "version: 1\ntarget: {backend: local, root: ./oss}\n"
+    "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n"
+    "inputs: [videos/a.mp4]\n"
+)
 
 
 def _rule(**fields: str) -> str:
@@ -226,22 +238,51 @@ def _rule(**fields: str) -> str:
 # words), so the "deep" cases past that depth are held to the shape every diagnostic has (one error,
 # FILE:LINE:COL: $: message, no traceback, no hang), not to a dependency's wording.
 EXPECT = [
-    ("deep 65 levels", "nested too deeply"), ("deep via aliases", "nested too deeply"), ("billion laughs", "alias bomb"), ("quadratic", "alias bomb"),
-    ("600,000 values", "more than 500,000 values"), ("recursive anchor", "recursive anchor"),
-    ("duplicate", "duplicate key"), ("NUL at start", "NUL bytes"), ("NUL in the middle", "NUL bytes"),
-    ("NUL in a quoted", "NUL bytes"), ("escaped NUL", "control characters"), ("latin-1", "not valid UTF-8"),
-    ("lone continuation", "not valid UTF-8"), ("overlong", "not valid UTF-8"), ("UTF-8 surrogate", "not valid UTF-8"),
-    ("truncated multibyte", "not valid UTF-8"), ("control character", "unacceptable character"),
-    ("10 MB", "too long"), ("tag !!python", "unsupported YAML tag"), ("tag !<tag:yaml.org,2002:python", "unsupported YAML tag"),
-    ("tag !custom", "unsupported YAML tag"), ("tag !Ref", "unsupported YAML tag"), ("python tag at the top", "unsupported YAML tag"),
-    ("tag !!bool", "invalid boolean"), ("tag !!int", "invalid number"), ("tag !!float", "invalid number"),
-    ("merge key", "merge keys"), ("empty file", "empty"), ("a directory", "is a directory"),
-    ("missing file", "file not found"), ("symlink loop", "cannot read"), ("/dev/zero", "too large"),
-    ("huge number 1.0e+999", "not a finite number"), ("huge number .nan", "not a finite number"),
-    ("huge number -.inf", "not a finite number"), ("huge number qps .nan", "not a finite number"),
-    ("huge number 999", "too long"), ("huge number 0x", "too long"), ("huge number 0b", "too long"),
-    ("huge number 077", "too long"), ("huge number 1:59", "too long"), ("huge number 1.00", "too long"),
-    ("huge number 1_1_", "too long"), ("huge number in rule.num", "too long"), ("huge number key", "too long"),
+    ("deep 65 levels", "nested too deeply"),
+    ("deep via aliases", "nested too deeply"),
+    ("billion laughs", "alias bomb"),
+    ("quadratic", "alias bomb"),
+    ("600,000 values", "more than 500,000 values"),
+    ("recursive anchor", "recursive anchor"),
+    ("duplicate", "duplicate key"),
+    ("NUL at start", "NUL bytes"),
+    ("NUL in the middle", "NUL bytes"),
+    ("NUL in a quoted", "NUL bytes"),
+    ("escaped NUL", "control characters"),
+    ("latin-1", "not valid UTF-8"),
+    ("lone continuation", "not valid UTF-8"),
+    ("overlong", "not valid UTF-8"),
+    ("UTF-8 surrogate", "not valid UTF-8"),
+    ("truncated multibyte", "not valid UTF-8"),
+    ("control character", "unacceptable character"),
+    ("10 MB", "too long"),
+    ("tag !!python", "unsupported YAML tag"),
+    ("tag !<tag:yaml.org,2002:python", "unsupported YAML tag"),
+    ("tag !custom", "unsupported YAML tag"),
+    ("tag !Ref", "unsupported YAML tag"),
+    ("python tag at the top", "unsupported YAML tag"),
+    ("tag !!bool", "invalid boolean"),
+    ("tag !!int", "invalid number"),
+    ("tag !!float", "invalid number"),
+    ("merge key", "merge keys"),
+    ("empty file", "empty"),
+    ("a directory", "is a directory"),
+    ("missing file", "file not found"),
+    ("symlink loop", "cannot read"),
+    ("/dev/zero", "too large"),
+    ("huge number 1.0e+999", "not a finite number"),
+    ("huge number .nan", "not a finite number"),
+    ("huge number -.inf", "not a finite number"),
+    ("huge number qps .nan", "not a finite number"),
+    ("huge number 999", "too long"),
+    ("huge number 0x", "too long"),
+    ("huge number 0b", "too long"),
+    ("huge number 077", "too long"),
+    ("huge number 1:59", "too long"),
+    ("huge number 1.00", "too long"),
+    ("huge number 1_1_", "too long"),
+    ("huge number in rule.num", "too long"),
+    ("huge number key", "too long"),
     ("huge time", "too long to be a duration"),
 ]
 
@@ -258,18 +299,38 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     yield "deep a: block x2,000", _nested_block_mapping(2_000).encode(), True
     yield "deep - x100,000", b"- " * 100_000 + b"x\n", True
     yield "deep ? x100,000", b"? " * 100_000 + b"x\n", False
-    yield "deep 65 levels", ("version: 1\ninputs: " + "[" * 65 + "a" + "]" * 65 + "\nrules: []\n").encode(), False
-    yield "deep via aliases", (
-        "a: &a " + "[" * 40 + "x" + "]" * 40 + "\nb: &b " + "[" * 40 + "*a" + "]" * 40 + "\n").encode(), False
+    yield (
+        "deep 65 levels",
+        ("version: 1\ninputs: " + "[" * 65 + "a" + "]" * 65 + "\nrules: []\n").encode(),
+        False,
+    )
+    yield (
+        "deep via aliases",
+        ("a: &a " + "[" * 40 + "x" + "]" * 40 + "\nb: &b " + "[" * 40 + "*a" + "]" * 40 + "\n").encode(),
+        False,
+    )
     # huge numbers
-    for where, value in [("version", "1e999"), ("version", "1.0e+999"), ("version", "-.inf"), ("version", ".nan"),
-                         ("version", big_digits), ("version", "0x" + "f" * 5000), ("version", "0b" + "1" * 20000),
-                         ("version", "0" + "7" * 5000), ("version", "1" + ":59" * 100_000),
-                         ("version", "1." + "0" * 5000), ("version", "1_" * 3000 + "1")]:
+    for where, value in [
+        ("version", "1e999"),
+        ("version", "1.0e+999"),
+        ("version", "-.inf"),
+        ("version", ".nan"),
+        ("version", big_digits),
+        ("version", "0x" + "f" * 5000),
+        ("version", "0b" + "1" * 20000),
+        ("version", "0" + "7" * 5000),
+        ("version", "1" + ":59" * 100_000),
+        ("version", "1." + "0" * 5000),
+        ("version", "1_" * 3000 + "1"),
+    ]:
         yield f"huge number {value[:12]}", f"{where}: {value}\ninputs: [a.mp4]\nrules: []\n".encode(), False
     yield "huge number in rule.num", _rule(num=big_digits).encode(), True
-    yield "huge number qps .nan", HEAD.replace("root: ./oss", "root: ./oss, qps: {submit: .nan}").encode() + \
-        b"rules: [{id: r, output: x.jpg}]\n", False
+    yield (
+        "huge number qps .nan",
+        HEAD.replace("root: ./oss", "root: ./oss, qps: {submit: .nan}").encode()
+        + b"rules: [{id: r, output: x.jpg}]\n",
+        False,
+    )
     yield "huge number key", (HEAD + "rules: []\n? " + big_digits + "\n: 1\n").encode(), False
     yield "huge time HH:MM:SS", _rule(time=f"'{big_digits}:00:00'").encode(), True
     yield "huge time digits", _rule(time=f"'{'9' * 30000}'").encode(), False
@@ -277,14 +338,22 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     # wrong types at the top
     for value in ["[1, 2]", "42", "'just a string'", "true", "~", "2026-01-01", "!!binary aGVsbG8="]:
         yield f"top-level {value[:10]}", f"{value}\n".encode(), False
-    yield "wrong types everywhere", (
-        "version: [1]\ntarget: 5\ndefaults: [a]\ninputs: {a: 1}\nrules: [1, 'x', [], {id: [], time: {}, num: 'x',"
-        " width: true, output: 7, tile: [], inputs: 3, mts: 1}]\n").encode(), False
+    yield (
+        "wrong types everywhere",
+        (
+            b"version: [1]\ntarget: 5\ndefaults: [a]\ninputs: {a: 1}\nrules: [1, 'x', [], {id: [], time: {}, num: 'x',"
+            b" width: true, output: 7, tile: [], inputs: 3, mts: 1}]\n"
+        ),
+        False,
+    )
     # alias bombs
     yield "billion laughs (lists)", _billion_laughs().encode(), True
     yield "billion laughs (mappings)", _billion_laughs(mapping=True).encode(), True
-    yield "quadratic blowup", ("big: &b [" + ",".join(["x"] * 5000) + "]\nuse: [" +
-                               ",".join(["*b"] * 5000) + "]\n").encode(), True
+    yield (
+        "quadratic blowup",
+        ("big: &b [" + ",".join(["x"] * 5000) + "]\nuse: [" + ",".join(["*b"] * 5000) + "]\n").encode(),
+        True,
+    )
     yield "recursive anchor", b"version: 1\na: &a [1, *a]\n", True
     yield "recursive anchor mapping", b"a: &a {b: *a}\n", False
     yield "undefined alias", b"version: 1\ninputs: *nope\nrules: []\n", False
@@ -293,7 +362,11 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     # duplicate keys
     yield "duplicate top key", (demo + "\nversion: 1\n").encode(), True
     yield "duplicate nested key", _rule(width="320\n    width: 640").encode(), False
-    yield "duplicate flow key", b"version: 1\ntarget: {backend: local, backend: aliyun}\ninputs: [a]\nrules: []\n", False
+    yield (
+        "duplicate flow key",
+        b"version: 1\ntarget: {backend: local, backend: aliyun}\ninputs: [a]\nrules: []\n",
+        False,
+    )
     yield "duplicate 1 and '1'", b"1: a\n'1': b\n", False
     yield "complex key", b"? [a, b]\n: c\n", False
     # NUL and non-UTF-8
@@ -312,29 +385,73 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     yield "escape sequence", b"version: 1\ninputs: [\x1b[31mred\x1b[0m]\n", False
     yield "DEL and C1", "version: 1\ninputs: [a\x7f\x85b]\n".encode(), False
     # 10 MB strings (few: each costs ~0.2 s)
-    yield "10 MB plain value", (HEAD + "rules: [{id: r, output: x.jpg, user_data: " + "a" * MB10 + "}]\n").encode(), True
-    yield "10 MB quoted key", (HEAD + "rules: []\n? \"" + "k" * MB10 + "\"\n: 1\n").encode(), False
+    yield (
+        "10 MB plain value",
+        (HEAD + "rules: [{id: r, output: x.jpg, user_data: " + "a" * MB10 + "}]\n").encode(),
+        True,
+    )
+    yield "10 MB quoted key", (HEAD + 'rules: []\n? "' + "k" * MB10 + '"\n: 1\n').encode(), False
     yield "10 MB time", _rule(time="'" + "9" * MB10 + "'").encode(), True
-    yield "10 MB literal block", (HEAD + "rules:\n  - id: r\n    output: x.jpg\n    user_data: |\n" +
-                                  ("      " + "b" * 1000 + "\n") * (MB10 // 1007)).encode(), False
-    yield "10 MB unknown key", (HEAD + "rules: []\n" + "k" * 1000 + ": 1\n" + "? " + "u" * MB10 + "\n: 2\n").encode(), False
+    yield (
+        "10 MB literal block",
+        (
+            HEAD
+            + "rules:\n  - id: r\n    output: x.jpg\n    user_data: |\n"
+            + ("      " + "b" * 1000 + "\n") * (MB10 // 1007)
+        ).encode(),
+        False,
+    )
+    yield (
+        "10 MB unknown key",
+        (HEAD + "rules: []\n" + "k" * 1000 + ": 1\n" + "? " + "u" * MB10 + "\n: 2\n").encode(),
+        False,
+    )
     # python tags and custom tags
     cmd = f"touch {tmp / MARKER}"
-    for tag in [f"!!python/object/apply:os.system ['{cmd}']", f"!!python/object/apply:subprocess.call [['sh', '-c', '{cmd}']]",
-                "!!python/object:__main__.Evil {a: 1}", "!!python/object/new:os.system ['true']",
-                "!!python/name:os.system ''", "!!python/module:os ''", "!!python/tuple [1, 2]", "!!python/bytes aGk=",
-                f"!<tag:yaml.org,2002:python/object/apply:os.system> ['{cmd}']",
-                "!custom {a: 1}", "!Ref MyBucket", "!GetAtt [a, b]", "!!set {a, b}", "!!omap [a: 1]",
-                "!!pairs [a: 1]", "!!binary aGVsbG8=", "!!str [1, 2]", "!!map [1]", "!!seq {a: 1}",
-                "!!bool maybe", "!!int ''", "!!float ''", "!!int 0x", "!!float abc", "!!null zzz",
-"!!merge x", "!!value x", "!!yaml x"]:
-        yield f"tag {tag[:40]}", f"{HEAD}rules: [{{id: r, output: x.jpg, user_data: {tag}}}]\n".encode(), \
-            tag.startswith(("!!python/object/apply", "!custom", "!!bool"))
+    for tag in [
+        f"!!python/object/apply:os.system ['{cmd}']",
+        f"!!python/object/apply:subprocess.call [['sh', '-c', '{cmd}']]",
+        "!!python/object:__main__.Evil {a: 1}",
+        "!!python/object/new:os.system ['true']",
+        "!!python/name:os.system ''",
+        "!!python/module:os ''",
+        "!!python/tuple [1, 2]",
+        "!!python/bytes aGk=",
+        f"!<tag:yaml.org,2002:python/object/apply:os.system> ['{cmd}']",
+        "!custom {a: 1}",
+        "!Ref MyBucket",
+        "!GetAtt [a, b]",
+        "!!set {a, b}",
+        "!!omap [a: 1]",
+        "!!pairs [a: 1]",
+        "!!binary aGVsbG8=",
+        "!!str [1, 2]",
+        "!!map [1]",
+        "!!seq {a: 1}",
+        "!!bool maybe",
+        "!!int ''",
+        "!!float ''",
+        "!!int 0x",
+        "!!float abc",
+        "!!null zzz",
+        "!!merge x",
+        "!!value x",
+        "!!yaml x",
+    ]:
+        yield (
+            f"tag {tag[:40]}",
+            f"{HEAD}rules: [{{id: r, output: x.jpg, user_data: {tag}}}]\n".encode(),
+            tag.startswith(("!!python/object/apply", "!custom", "!!bool")),
+        )
     yield "python tag at the top", f"!!python/object/apply:os.system ['{cmd}']\n".encode(), True
     yield "%TAG directive", b"%TAG !e! tag:evil.example.com,2026:\n---\nversion: !e!thing 1\n", False
     yield "%YAML 1.2 directive + tag", b"%YAML 1.2\n---\nversion: !local 1\n", False
     # merge keys
-    yield "merge key", (HEAD + "base: &base {time: 5s, output: x.jpg}\nrules:\n  - <<: *base\n    id: r\n").encode(), True
+    yield (
+        "merge key",
+        (HEAD + "base: &base {time: 5s, output: x.jpg}\nrules:\n  - <<: *base\n    id: r\n").encode(),
+        True,
+    )
     yield "merge key list", b"a: &a {x: 1}\nb: &b {y: 2}\nc: {<<: [*a, *b]}\n", False
     # binary junk
     rnd = random.Random(1234)
@@ -342,7 +459,11 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     yield "PNG header", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(64), False
     yield "ELF header", b"\x7fELF\x02\x01\x01" + bytes(57), False
     yield "gzip", b"\x1f\x8b\x08\x00" + bytes(rnd.randrange(256) for _ in range(200)), False
-    yield "random printable", "".join(rnd.choice("[]{}:-,&*!|>'\"#%@` \n\tab01.?") for _ in range(5000)).encode(), False
+    yield (
+        "random printable",
+        "".join(rnd.choice("[]{}:-,&*!|>'\"#%@` \n\tab01.?") for _ in range(5000)).encode(),
+        False,
+    )
     # empty and odd files
     yield "empty file", b"", True
     yield "only spaces", b"   \n\n  \t\n", False
@@ -362,9 +483,30 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     yield "CR only", demo.replace("\n", "\r").encode(), False
     yield "mixed line ends", demo.replace("\n", "\r\n", 5).encode(), False
     # odd keys (json_path)
-    for key in ["''", "' '", "'a.b'", "'$'", "'[0]'", "\"'\"", "'\"'", "'\\'", "'🙂'", '"tab\\there"',
-                "'1'", "true", "null", "~", '"new\\nline"', '"\\u2028"', '"\\x85"']:
-        yield f"odd key {key}", (HEAD + f"rules: [{{id: r, output: x.jpg}}]\ntarget2: {{{key}: 1}}\n{key}: 2\n").encode(), False
+    for key in [
+        "''",
+        "' '",
+        "'a.b'",
+        "'$'",
+        "'[0]'",
+        '"\'"',
+        "'\"'",
+        "'\\'",
+        "'🙂'",
+        '"tab\\there"',
+        "'1'",
+        "true",
+        "null",
+        "~",
+        '"new\\nline"',
+        '"\\u2028"',
+        '"\\x85"',
+    ]:
+        yield (
+            f"odd key {key}",
+            (HEAD + f"rules: [{{id: r, output: x.jpg}}]\ntarget2: {{{key}: 1}}\n{key}: 2\n").encode(),
+            False,
+        )
     # not a regular file
     yield "a directory", tmp / "a-directory.yaml", True
     yield "missing file", tmp / "no-such-file.yaml", False
@@ -377,16 +519,88 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
 # The seeded mutation corpus
 
 
-TAGS = ["!!python/object/apply:os.system ['true']", "!!python/name:os.system", "!custom", "!!binary",
-        "!!set", "!!omap", "!!str", "!!int", "!!float", "!!bool", "!!null", "!!map", "!!seq", "!!timestamp",
-        "!<tag:example.com,2026:x>", "!"]
-WEIRD_SCALARS = ["1e999", "1.0e999", ".nan", "-.inf", "0x" + "f" * 200, "9" * 120, "0b101", "0o17", "017",
-                 "190:20:30", "1_000", "-0", "+12", "~", "null", "yes", "No", "on", "2026-01-01", "2026-01-01T00:00:00Z",
-                 "''", '""', "'{FileName}'", "'../../etc/passwd.jpg'", "/abs.jpg", "'a\\x00b'", '"a\\0b"',
-                 "[]", "{}", "[[]]", "{a: {b: {c: []}}}", "*undefined", "&anchor x", "'" + "x" * 3000 + "'",
-                 "|\n  block", ">-\n  folded", "? x", "- x", "<<: {}", "'\\u0000'", '"\\uD800"', "'\\'"]
-SPECIAL_BYTES = [b"\x00", b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xef\xbb\xbf", b"\r\n", b"\r",
-                 b"\t", b"\x01", b"\x7f", b"\xc2\x85", b"\xe2\x80\xa8", b"\x1b[0m", b"\\", b"%", b"@", b"`"]
+TAGS = [
+    "!!python/object/apply:os.system ['true']",
+    "!!python/name:os.system",
+    "!custom",
+    "!!binary",
+    "!!set",
+    "!!omap",
+    "!!str",
+    "!!int",
+    "!!float",
+    "!!bool",
+    "!!null",
+    "!!map",
+    "!!seq",
+    "!!timestamp",
+    "!<tag:example.com,2026:x>",
+    "!",
+]
+WEIRD_SCALARS = [
+    "1e999",
+    "1.0e999",
+    ".nan",
+    "-.inf",
+    "0x" + "f" * 200,
+    "9" * 120,
+    "0b101",
+    "0o17",
+    "017",
+    "190:20:30",
+    "1_000",
+    "-0",
+    "+12",
+    "~",
+    "null",
+    "yes",
+    "No",
+    "on",
+    "2026-01-01",
+    "2026-01-01T00:00:00Z",
+    "''",
+    '""',
+    "'{FileName}'",
+    "'../../etc/passwd.jpg'",
+    "/abs.jpg",
+    "'a\\x00b'",
+    '"a\\0b"',
+    "[]",
+    "{}",
+    "[[]]",
+    "{a: {b: {c: []}}}",
+    "*undefined",
+    "&anchor x",
+    "'" + "x" * 3000 + "'",
+    "|\n  block",
+    ">-\n  folded",
+    "? x",
+    "- x",
+    "<<: {}",
+    "'\\u0000'",
+    '"\\uD800"',
+    "'\\'",
+]
+SPECIAL_BYTES = [
+    b"\x00",
+    b"\xff",
+    b"\xfe\xff",
+    b"\xc3\x28",
+    b"\xed\xa0\x80",
+    b"\xef\xbb\xbf",
+    b"\r\n",
+    b"\r",
+    b"\t",
+    b"\x01",
+    b"\x7f",
+    b"\xc2\x85",
+    b"\xe2\x80\xa8",
+    b"\x1b[0m",
+    b"\\",
+    b"%",
+    b"@",
+    b"`",
+]
 KEY_RE = re.compile(rb"^(\s*(?:-\s+)?)([A-Za-z_][A-Za-z0-9_]*)(\s*:)", re.M)
 
 
@@ -401,7 +615,9 @@ def _random_value(rnd: random.Random, depth: int = 0) -> object:
     if choice == 3:
         return rnd.choice([0.5, -1e-9, 1e300, 3.0])
     if choice == 4:
-        return rnd.choice(["", " ", "x", "{Count}", "../x.jpg", "/abs.jpg", "a\tb", "🙂", "5 sec", "1.5s", "oss-"])
+        return rnd.choice(
+            ["", " ", "x", "{Count}", "../x.jpg", "/abs.jpg", "a\tb", "🙂", "5 sec", "1.5s", "oss-"]
+        )
     if choice == 5:
         return "".join(rnd.choice("abc{}/.:-_ 019") for _ in range(rnd.randrange(1, 30)))
     if choice == 6:
@@ -411,8 +627,12 @@ def _random_value(rnd: random.Random, depth: int = 0) -> object:
     if choice == 8:
         return [_random_value(rnd, depth + 1) for _ in range(rnd.randrange(0, 4))]
     if choice == 9:
-        return {rnd.choice(["id", "object", "output", "time", "num", "tile", "x", "Id", "outputs"]):
-                _random_value(rnd, depth + 1) for _ in range(rnd.randrange(0, 4))}
+        return {
+            rnd.choice(
+                ["id", "object", "output", "time", "num", "tile", "x", "Id", "outputs"]
+            ): _random_value(rnd, depth + 1)
+            for _ in range(rnd.randrange(0, 4))
+        }
     return {str(_random_value(rnd, depth + 1)): _random_value(rnd, depth + 1)}
 
 
@@ -438,8 +658,13 @@ def _set(data: object, path: tuple, value: object) -> object:
 
 
 def _dump(data: object, rnd: random.Random) -> bytes:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=rnd.random() < 0.5,
-                          default_flow_style=rnd.choice([False, None, True]), width=rnd.choice([80, 10**6])).encode()
+    return yaml.safe_dump(
+        data,
+        sort_keys=False,
+        allow_unicode=rnd.random() < 0.5,
+        default_flow_style=rnd.choice([False, None, True]),
+        width=rnd.choice([80, 10**6]),
+    ).encode()
 
 
 def _mutate_structure(seed: str, rnd: random.Random) -> bytes:
@@ -460,8 +685,19 @@ def _mutate_structure(seed: str, rnd: random.Random) -> bytes:
             if maps:
                 target = _get(data, rnd.choice(maps))
                 key = rnd.choice(list(target))
-                new = rnd.choice([key[:-1], key.upper(), key + "s", key.replace("_", "-"), "x" + key, key[::-1],
-                                  "", " " + key, key + "\t"])
+                new = rnd.choice(
+                    [
+                        key[:-1],
+                        key.upper(),
+                        key + "s",
+                        key.replace("_", "-"),
+                        "x" + key,
+                        key[::-1],
+                        "",
+                        " " + key,
+                        key + "\t",
+                    ]
+                )
                 if new not in target:
                     target[new] = target.pop(key)
         else:  # wrap
@@ -504,9 +740,21 @@ def _mutate_text(seed: str, rnd: random.Random) -> bytes:
             if keys:
                 m = rnd.choice(keys)
                 key = m.group(2)
-                new = rnd.choice([key[:-1], key.upper(), key + b"x", key[1:], b"<<", b"? " + key, b"'" + key,
-                                  key + b" " + key, b"", b"-"])
-                data = data[: m.start(2)] + new + data[m.end(2):]
+                new = rnd.choice(
+                    [
+                        key[:-1],
+                        key.upper(),
+                        key + b"x",
+                        key[1:],
+                        b"<<",
+                        b"? " + key,
+                        b"'" + key,
+                        key + b" " + key,
+                        b"",
+                        b"-",
+                    ]
+                )
+                data = data[: m.start(2)] + new + data[m.end(2) :]
         elif op == 6:  # a scalar replaced by something weird
             keys = list(KEY_RE.finditer(data))
             if keys:
@@ -518,7 +766,7 @@ def _mutate_text(seed: str, rnd: random.Random) -> bytes:
             keys = list(KEY_RE.finditer(data))
             if keys:
                 m = rnd.choice(keys)
-                data = data[: m.end()] + b" " + rnd.choice(TAGS).encode() + data[m.end():]
+                data = data[: m.end()] + b" " + rnd.choice(TAGS).encode() + data[m.end() :]
         elif op == 8:  # special bytes anywhere
             i = rnd.randrange(len(data) + 1)
             data = data[:i] + rnd.choice(SPECIAL_BYTES) + data[i:]
@@ -527,15 +775,37 @@ def _mutate_text(seed: str, rnd: random.Random) -> bytes:
             lines[i] = b" " * rnd.randrange(1, 5) + lines[i] if rnd.random() < 0.5 else lines[i].lstrip()
             data = b"\n".join(lines)
         elif op == 10:  # anchors, aliases, merge keys
-            extra = rnd.choice([b"x: &a [1, 2]\ny: [*a, *a]\n", b"z: *missing\n", b"m: &m {a: 1}\nn: {<<: *m}\n",
-                                b"r: &r [*r]\n", b"&a a: 1\n", b"? *x\n"])
+            extra = rnd.choice(
+                [
+                    b"x: &a [1, 2]\ny: [*a, *a]\n",
+                    b"z: *missing\n",
+                    b"m: &m {a: 1}\nn: {<<: *m}\n",
+                    b"r: &r [*r]\n",
+                    b"&a a: 1\n",
+                    b"? *x\n",
+                ]
+            )
             data = data + b"\n" + extra if rnd.random() < 0.5 else extra + data
         elif op == 11:  # line endings and BOM
-            data = rnd.choice([data.replace(b"\n", b"\r\n"), b"\xef\xbb\xbf" + data, data.replace(b"\n", b"\r"),
-                               data.replace(b"  ", b"\t", 1)])
+            data = rnd.choice(
+                [
+                    data.replace(b"\n", b"\r\n"),
+                    b"\xef\xbb\xbf" + data,
+                    data.replace(b"\n", b"\r"),
+                    data.replace(b"  ", b"\t", 1),
+                ]
+            )
         else:  # splice with another seed or with itself; directives; documents
-            data = rnd.choice([data[: len(data) // 2] + data[len(data) // 3:], b"%YAML 1.1\n---\n" + data,
-                               data + b"\n---\n" + data, b"--- |\n" + data, b"[" + data, data + b"\n..."])
+            data = rnd.choice(
+                [
+                    data[: len(data) // 2] + data[len(data) // 3 :],
+                    b"%YAML 1.1\n---\n" + data,
+                    data + b"\n---\n" + data,
+                    b"--- |\n" + data,
+                    b"[" + data,
+                    data + b"\n...",
+                ]
+            )
     return data
 
 
@@ -553,32 +823,72 @@ def mutation_corpus(count: int, seed: int = 20260105) -> Iterator[tuple[str, byt
 # --------------------------------------------------------------------------------------------
 # Hypothesis strategies (derandomized: the same documents on every run)
 
-json_leaf = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-             | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20))
-json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
-                          max_leaves=15)
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+    max_leaves=15,
+)
 maybe = lambda good, bad=json_value: st.one_of(st.just(good), bad)  # noqa: E731
 rule_strategy = st.fixed_dictionaries(
     {"id": maybe("r"), "output": maybe("x/{FileName}.jpg")},
-    optional={"time": maybe("5s", json_value | st.sampled_from(["5 sec", "1.5ms", "99:99:99", "-1", "1e3s"])),
-              "num": maybe(3), "interval": maybe(1), "width": maybe(320), "tile": json_value, "mts": json_value,
-              "inputs": maybe(["*"]), "mode": maybe("auto"), "user_data": json_value, "frame_type": json_value},
+    optional={
+        "time": maybe("5s", json_value | st.sampled_from(["5 sec", "1.5ms", "99:99:99", "-1", "1e3s"])),
+        "num": maybe(3),
+        "interval": maybe(1),
+        "width": maybe(320),
+        "tile": json_value,
+        "mts": json_value,
+        "inputs": maybe(["*"]),
+        "mode": maybe("auto"),
+        "user_data": json_value,
+        "frame_type": json_value,
+    },
 )
 manifest_strategy = st.fixed_dictionaries(
-    {"version": maybe(1), "inputs": maybe(["videos/a.mp4"], st.lists(json_value, max_size=3)),
-     "rules": st.one_of(st.lists(rule_strategy, max_size=3), json_value)},
-    optional={"target": json_value, "defaults": maybe({"location": "oss-cn-shanghai", "input_bucket": "media-in",
-                                                        "output_bucket": "media-out"}),
-              "extra": json_value},
+    {
+        "version": maybe(1),
+        "inputs": maybe(["videos/a.mp4"], st.lists(json_value, max_size=3)),
+        "rules": st.one_of(st.lists(rule_strategy, max_size=3), json_value),
+    },
+    optional={
+        "target": json_value,
+        "defaults": maybe(
+            {"location": "oss-cn-shanghai", "input_bucket": "media-in", "output_bucket": "media-out"}
+        ),
+        "extra": json_value,
+    },
 )
-YAMLISH = list("[]{}:-,&*!|>'\"#%@`?~<= \n\t abcxyz0189._/") + ["\x00", "\ufeff", "é", "\u2028", "\r", "\x85",
-                                                                 "!!python/object:os.system ", "<<: ", "&a ", "*a"]
+YAMLISH = list("[]{}:-,&*!|>'\"#%@`?~<= \n\t abcxyz0189._/") + [
+    "\x00",
+    "\ufeff",
+    "é",
+    "\u2028",
+    "\r",
+    "\x85",
+    "!!python/object:os.system ",
+    "<<: ",
+    "&a ",
+    "*a",
+]
 yamlish_text = st.lists(st.sampled_from(YAMLISH), max_size=300).map("".join)
 
 
 def _hyp_settings() -> settings:
-    return settings(derandomize=True, max_examples=HYPOTHESIS_EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=list(HealthCheck), print_blob=False)
+    return settings(
+        derandomize=True,
+        max_examples=HYPOTHESIS_EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,8 +900,13 @@ def run_cli(folder: Path, name: str) -> tuple[int, str, str, float, int]:
     out, err = folder / f".{name}.out", folder / f".{name}.err"
     with open(out, "wb") as fo, open(err, "wb") as fe:
         t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "specrunner", "validate", name], cwd=folder,
-                                stdout=fo, stderr=fe, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "specrunner", "validate", name],
+            cwd=folder,
+            stdout=fo,
+            stderr=fe,
+            stdin=subprocess.DEVNULL,
+        )
         killer = threading.Timer(WATCHDOG_SECONDS, proc.kill)
         killer.start()
         try:
@@ -606,8 +921,9 @@ def run_cli(folder: Path, name: str) -> tuple[int, str, str, float, int]:
     return proc.returncode, stdout, stderr, elapsed, rss
 
 
-def check_cli_result(stats: Stats, name: str, kind: str, has_errors: bool | None,
-                     result: tuple[int, str, str, float, int]) -> None:
+def check_cli_result(
+    stats: Stats, name: str, kind: str, has_errors: bool | None, result: tuple[int, str, str, float, int]
+) -> None:
     code, stdout, stderr, elapsed, rss = result
     stats.cli += 1
     stats.peak_child_rss = max(stats.peak_child_rss, rss)
@@ -654,13 +970,26 @@ def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         return path
 
     # 1. hand-made hostile documents: every one is an error (except the few valid BOM/CRLF/comment ones)
-    may_be_valid = {"BOM + valid", "CRLF + valid", "CR only", "mixed line ends", "double BOM", "BOM in the middle"}
+    may_be_valid = {
+        "BOM + valid",
+        "CRLF + valid",
+        "CR only",
+        "mixed line ends",
+        "double BOM",
+        "BOM in the middle",
+    }
     by_kind: dict[str, str] = {}
     for kind, content, to_cli in hostile_documents(docs):
         path = content if isinstance(content, Path) else write(content)
         expect = next((text for prefix, text in EXPECT if kind.startswith(prefix)), None)
-        validate_in_process(stats, path, f"hostile/{kind}", trace_memory=kind.startswith(BOMBS),
-                            expect_error=kind not in may_be_valid, expect=expect)
+        validate_in_process(
+            stats,
+            path,
+            f"hostile/{kind}",
+            trace_memory=kind.startswith(BOMBS),
+            expect_error=kind not in may_be_valid,
+            expect=expect,
+        )
         by_kind[kind] = path.name
         if to_cli and path.parent == docs:
             cli_jobs.append((path.name, f"hostile/{kind}"))
@@ -684,8 +1013,11 @@ def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
         run()
 
-    hyp("hypothesis/manifest", manifest_strategy,
-        lambda v: yaml.safe_dump(v, sort_keys=False, allow_unicode=True).encode())
+    hyp(
+        "hypothesis/manifest",
+        manifest_strategy,
+        lambda v: yaml.safe_dump(v, sort_keys=False, allow_unicode=True).encode(),
+    )
     hyp("hypothesis/yaml-ish", yamlish_text, lambda v: str(v).encode("utf-8", "surrogatepass"))
     hyp("hypothesis/bytes", st.binary(max_size=600), lambda v: bytes(v))  # type: ignore[arg-type]
 
@@ -700,12 +1032,16 @@ def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         check_cli_result(stats, name, kind, stats.results.get(name), result)
 
     with capsys.disabled():
-        print(f"\nfuzz: {stats.documents} documents, {len(stats.tracebacks)} tracebacks, {len(stats.hangs)} hangs, "
-              f"max {stats.max_seconds:.2f} s")
-        print(f"fuzz: {stats.invalid} refused with diagnostics, {stats.valid} valid survivors; {stats.cli} through the "
-              f"CLI subprocess; peak traced memory {stats.peak_traced / 2**20:.0f} MB (hostile cases), CLI max RSS "
-              f"{stats.peak_child_rss / 2**20:.0f} MB, in-process maxrss delta {rss_delta / 2**20:.0f} MB; slowest: "
-              f"{stats.slowest}; in-process {in_process_seconds:.1f} s")
+        print(
+            f"\nfuzz: {stats.documents} documents, {len(stats.tracebacks)} tracebacks, {len(stats.hangs)} hangs, "
+            f"max {stats.max_seconds:.2f} s"
+        )
+        print(
+            f"fuzz: {stats.invalid} refused with diagnostics, {stats.valid} valid survivors; {stats.cli} through the "
+            f"CLI subprocess; peak traced memory {stats.peak_traced / 2**20:.0f} MB (hostile cases), CLI max RSS "
+            f"{stats.peak_child_rss / 2**20:.0f} MB, in-process maxrss delta {rss_delta / 2**20:.0f} MB; slowest: "
+            f"{stats.slowest}; in-process {in_process_seconds:.1f} s"
+        )
     assert not stats.tracebacks, "\n\n".join(stats.tracebacks[:5])
     assert not stats.hangs, stats.hangs[:10]
     assert not stats.problems, "\n".join(stats.problems[:20])
@@ -721,7 +1057,9 @@ def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 # Focused regressions (each found by the fuzz; each cheap)
 
 
-@pytest.mark.parametrize("text", ["[" * 200_000, "- " * 200_000, "{a: " * 200_000], ids=["flow-seq", "block-seq", "flow-map"])
+@pytest.mark.parametrize(
+    "text", ["[" * 200_000, "- " * 200_000, "{a: " * 200_000], ids=["flow-seq", "block-seq", "flow-map"]
+)
 def test_deep_nesting_is_refused_before_libyaml_recurses(tmp_path: Path, text: str) -> None:
     """Before the fix, libyaml's composer overflowed the C stack here: SIGSEGV, not an exception.
 
@@ -730,9 +1068,11 @@ def test_deep_nesting_is_refused_before_libyaml_recurses(tmp_path: Path, text: s
     """
     path = tmp_path / "deep.yaml"
     path.write_text(text)
-    code = ("import sys; from specrunner.validate.manifest import check_manifest; "
-            "m, d = check_manifest(sys.argv[1]); assert m is None; "
-            "print(len([x for x in d if x.severity == 'error'])); print(d[0].render())")
+    code = (
+        "import sys; from specrunner.validate.manifest import check_manifest; "
+        "m, d = check_manifest(sys.argv[1]); assert m is None; "
+        "print(len([x for x in d if x.severity == 'error'])); print(d[0].render())"
+    )
     proc = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     count, line = proc.stdout.splitlines()
@@ -740,7 +1080,9 @@ def test_deep_nesting_is_refused_before_libyaml_recurses(tmp_path: Path, text: s
     assert re.fullmatch(r".*deep\.yaml:1:[1-9]\d*: \$: \S.*", line), line
 
 
-@pytest.mark.parametrize("text", ["[" * 300, "- " * 300, "{a: " * 300], ids=["flow-seq", "block-seq", "flow-map"])
+@pytest.mark.parametrize(
+    "text", ["[" * 300, "- " * 300, "{a: " * 300], ids=["flow-seq", "block-seq", "flow-map"]
+)
 def test_nesting_past_the_limit_gets_specrunners_own_message(tmp_path: Path, text: str) -> None:
     """Below any parser's own limit, specrunner's pre-scan refuses depth 65+ in its own words."""
     path = tmp_path / "deep.yaml"
@@ -764,21 +1106,34 @@ def test_alias_bomb_is_refused_without_expanding_it(tmp_path: Path) -> None:
     assert peak < 50 * 2**20
     assert [d.render() for d in diags] == [
         "lol.yaml:9:5: $: the document expands to more than 500,000 values (an alias bomb?); remove the repeated "
-        "aliases or split the manifest"] or "alias bomb" in diags[0].message
+        "aliases or split the manifest"
+    ] or "alias bomb" in diags[0].message
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"time": "'" + "9" * 5000 + ":00:00'"}, "too long to be a duration"),
-    ({"time": "'" + "9" * 41 + "'"}, "too long to be a duration"),
-    ({"width": "0x" + "f" * 5000}, "is too long (5002 characters; the limit is 100)"),
-    ({"width": "9" * 5000}, "is too long (5000 characters; the limit is 100)"),
-    ({"width": "!!bool maybe"}, "invalid boolean 'maybe'"),
-    ({"width": "!!int ''"}, "invalid number ''"),
-    ({"width": ".nan"}, "'.nan' is not a finite number"),
-    ({"user_data": "'" + "u" * 70_000 + "'"}, "a value of 70,000 characters is too long"),
-], ids=["hour-5000-digits", "time-41-digits", "hex-5000", "decimal-5000", "bool-maybe", "int-empty", "nan",
-        "long-string"])
-def test_odd_scalars_get_one_clear_error(ws, fields: dict[str, str], message: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"time": "'" + "9" * 5000 + ":00:00'"}, "too long to be a duration"),
+        ({"time": "'" + "9" * 41 + "'"}, "too long to be a duration"),
+        ({"width": "0x" + "f" * 5000}, "is too long (5002 characters; the limit is 100)"),
+        ({"width": "9" * 5000}, "is too long (5000 characters; the limit is 100)"),
+        ({"width": "!!bool maybe"}, "invalid boolean 'maybe'"),
+        ({"width": "!!int ''"}, "invalid number ''"),
+        ({"width": ".nan"}, "'.nan' is not a finite number"),
+        ({"user_data": "'" + "u" * 70_000 + "'"}, "a value of 70,000 characters is too long"),
+    ],
+    ids=[
+        "hour-5000-digits",
+        "time-41-digits",
+        "hex-5000",
+        "decimal-5000",
+        "bool-maybe",
+        "int-empty",
+        "nan",
+        "long-string",
+    ],
+)
+def test_odd_scalars_get_one_clear_error(ws, fields: dict[str, str], message: str) -> None:
     ws.write(_rule(**fields))
     model, diags = check_manifest(ws.manifest)
     assert model is None
@@ -787,8 +1142,10 @@ def test_odd_scalars_get_one_clear_error(ws, fields: dict[str, str], message: st
     assert "Traceback" not in r.output
 
 
-def test_long_unknown_key_gets_a_short_message_quickly(ws) -> None:  # noqa: ANN001
-    ws.write(HEAD + "rules: [{id: r, output: x.jpg}]\n" + "k" * 60_000 + "x: 1\n? " + "q" * 60_000 + "\n: 2\n")
+def test_long_unknown_key_gets_a_short_message_quickly(ws) -> None:
+    ws.write(
+        HEAD + "rules: [{id: r, output: x.jpg}]\n" + "k" * 60_000 + "x: 1\n? " + "q" * 60_000 + "\n: 2\n"
+    )
     t0 = time.perf_counter()
     _, diags = check_manifest(ws.manifest)
     assert time.perf_counter() - t0 < 1.0
@@ -797,13 +1154,17 @@ def test_long_unknown_key_gets_a_short_message_quickly(ws) -> None:  # noqa: ANN
 
 def test_crlf_and_bom_keep_line_numbers(tmp_path: Path) -> None:
     text = HEAD + "rules:\n  - id: r\n    output: x.jpg\n    widht: 5\n"
-    for data in (text.replace("\n", "\r\n").encode(), b"\xef\xbb\xbf" + text.encode(),
-                 b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode()):
+    for data in (
+        text.replace("\n", "\r\n").encode(),
+        b"\xef\xbb\xbf" + text.encode(),
+        b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode(),
+    ):
         path = tmp_path / "m.yaml"
         path.write_bytes(data)
         _, diags = check_manifest(path)
-        assert any(d.line == 8 and d.column == 5 and "did you mean 'width'" in d.message for d in diags), \
-            [d.render() for d in diags]
+        assert any(d.line == 8 and d.column == 5 and "did you mean 'width'" in d.message for d in diags), [
+            d.render() for d in diags
+        ]
 
 
 def test_non_regular_files(tmp_path: Path) -> None:

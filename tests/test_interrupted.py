@@ -31,13 +31,18 @@ def engine_jobs(ws: Workspace) -> list[dict]:
 
 
 def die_after_submit(ws: Workspace) -> None:
-    r = subprocess.run([sys.executable, "-c", DIE_AFTER_SUBMIT, str(ws.manifest)], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", DIE_AFTER_SUBMIT, str(ws.manifest)], capture_output=True, text=True
+    )
     assert r.returncode == 9, r.stderr
     assert len(engine_jobs(ws)) == 1
 
 
 def manifest(width: int) -> str:
-    return HEADER + f'inputs: [videos/a.mp4]\nrules:\n  - {{id: p, time: 1s, width: {width}, output: "p/{{FileName}}.jpg"}}\n'
+    return (
+        HEADER
+        + f'inputs: [videos/a.mp4]\nrules:\n  - {{id: p, time: 1s, width: {width}, output: "p/{{FileName}}.jpg"}}\n'
+    )
 
 
 def test_unchanged_job_is_adopted_not_resubmitted(ws: Workspace, video_4s: Path) -> None:

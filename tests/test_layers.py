@@ -23,20 +23,52 @@ ROOT = Path(__file__).resolve().parents[1] / "specrunner"
 
 # layer of each top-level package (or module); a module may import its own layer and lower ones
 LAYERS: dict[str, int] = {
-    "__init__": 0, "core": 0,
-    "validate": 1, "engine": 1,
+    "__init__": 0,
+    "core": 0,
+    "validate": 1,
+    "engine": 1,
     "backends": 2,  # the local engine, MTS, OSS listing and credentials
     "statefile": 3,  # a remote state reaches OSS through backends
     "apply": 4,
     "ops": 5,
     "render": 6,
-    "report": 7, "emulator": 7, "testing": 7,
-    "cli": 8, "__main__": 9,
+    "report": 7,
+    "emulator": 7,
+    "testing": 7,
+    "cli": 8,
+    "__main__": 9,
 }
 CORE_FORBIDDEN = {
-    "os", "io", "sys", "time", "threading", "concurrent", "asyncio", "socket", "subprocess", "tempfile",
-    "fcntl", "shutil", "signal", "glob", "random", "uuid", "typer", "click", "rich", "yaml", "jsonschema",
-    "aliyunsdkcore", "aliyunsdkmts", "oss2", "av", "PIL", "requests", "urllib3", "tenacity", "http",
+    "os",
+    "io",
+    "sys",
+    "time",
+    "threading",
+    "concurrent",
+    "asyncio",
+    "socket",
+    "subprocess",
+    "tempfile",
+    "fcntl",
+    "shutil",
+    "signal",
+    "glob",
+    "random",
+    "uuid",
+    "typer",
+    "click",
+    "rich",
+    "yaml",
+    "jsonschema",
+    "aliyunsdkcore",
+    "aliyunsdkmts",
+    "oss2",
+    "av",
+    "PIL",
+    "requests",
+    "urllib3",
+    "tenacity",
+    "http",
 }
 
 
@@ -128,8 +160,10 @@ def test_stages_import_only_their_own_layer_or_lower() -> None:
                     continue
                 theirs = LAYERS.get(top(dep), 99)
                 if theirs > mine:
-                    found.append(f"{path.relative_to(ROOT.parent)}:{line}: {top(name)} (layer {mine}) "
-                                 f"imports {dep} (layer {theirs})")
+                    found.append(
+                        f"{path.relative_to(ROOT.parent)}:{line}: {top(name)} (layer {mine}) "
+                        f"imports {dep} (layer {theirs})"
+                    )
     assert not found, "\n".join(found)
 
 
@@ -141,17 +175,26 @@ def test_no_private_names_across_packages() -> None:
                 continue
             if top(mod) == top(name):
                 continue
-            private = [n for n in names if n.startswith("_") and not n.startswith("__") and f"{mod}.{n}" not in ALL]
+            private = [
+                n for n in names if n.startswith("_") and not n.startswith("__") and f"{mod}.{n}" not in ALL
+            ]
             if private:
                 found.append(f"{path.relative_to(ROOT.parent)}:{line}: imports {private} from {mod}")
     assert not found, "\n".join(found)
 
 
 def test_no_import_cycles() -> None:
-    graph = {name: sorted({d for mod, names, _ in imports(name, path, runtime_only=True)
-                           for d in resolve(mod, names)
-                           if d in ALL and d != name and not name.startswith(d + ".")})
-             for name, path in ALL.items()}
+    graph = {
+        name: sorted(
+            {
+                d
+                for mod, names, _ in imports(name, path, runtime_only=True)
+                for d in resolve(mod, names)
+                if d in ALL and d != name and not name.startswith(d + ".")
+            }
+        )
+        for name, path in ALL.items()
+    }
     # Tarjan's strongly connected components
     index: dict[str, int] = {}
     low: dict[str, int] = {}

@@ -32,10 +32,18 @@ KEY, SECRET = "LTAIossdiscovery1", "oss-secret-do-not-leak"
 TOKEN = "CAIS-oss-sts-token-do-not-leak"
 LOC = "oss-cn-shanghai"
 
-ODD_KEYS = ["videos/2026/c d.mp4", "videos/2026/x+y.mp4", "videos/2026/100%.mp4", "videos/2026/a&b <c>.mp4",
-            "videos/2026/é ü/日本 語.mp4", "videos/2026/~tilde'quote\".mp4"]
-PLAIN_KEYS = [f"videos/2026/clip{i:02d}.mp4" for i in range(7)] + ["videos/2026/sub/deep.mp4",
-                                                                   "videos/2026/notes.txt"]
+ODD_KEYS = [
+    "videos/2026/c d.mp4",
+    "videos/2026/x+y.mp4",
+    "videos/2026/100%.mp4",
+    "videos/2026/a&b <c>.mp4",
+    "videos/2026/é ü/日本 語.mp4",
+    "videos/2026/~tilde'quote\".mp4",
+]
+PLAIN_KEYS = [f"videos/2026/clip{i:02d}.mp4" for i in range(7)] + [
+    "videos/2026/sub/deep.mp4",
+    "videos/2026/notes.txt",
+]
 OTHER_KEYS = ["videos/2025/old.mp4", "videos/20260.mp4", "audio/2026/a.mp3"]
 
 
@@ -72,8 +80,9 @@ def listings(em: Emulator) -> list[dict[str, Any]]:
     return [e for e in em.requests() if e["action"] == "ListObjectsV2"]
 
 
-def raw(em: Emulator, bucket: str, params: dict[str, str], *, auth: Any = None,
-        date: str | None = None) -> tuple[int, ET.Element, requests.Response]:
+def raw(
+    em: Emulator, bucket: str, params: dict[str, str], *, auth: Any = None, date: str | None = None
+) -> tuple[int, ET.Element, requests.Response]:
     """A ListObjectsV2 request signed by oss2's own signer, sent without the SDK's parsing."""
     url = f"{em.url}/{bucket}/"
     req = oss2.http.Request("GET", url, params=params)
@@ -141,7 +150,12 @@ def test_the_answer_is_oss_xml(em: Emulator, tmp_path: Path) -> None:
     assert root.tag == "ListBucketResult"
     text = {c.tag: c.text for c in root if c.tag != "Contents"}
     assert text["Name"] == "media-in" and text["Prefix"] == "videos%2F2026%2Fc"
-    assert (text["MaxKeys"], text["EncodingType"], text["IsTruncated"], text["KeyCount"]) == ("1", "url", "true", "1")
+    assert (text["MaxKeys"], text["EncodingType"], text["IsTruncated"], text["KeyCount"]) == (
+        "1",
+        "url",
+        "true",
+        "1",
+    )
     assert text["NextContinuationToken"] and "ContinuationToken" not in text
     (contents,) = root.findall("Contents")
     assert [c.tag for c in contents] == ["Key", "LastModified", "ETag", "Type", "Size", "StorageClass"]
@@ -151,8 +165,11 @@ def test_the_answer_is_oss_xml(em: Emulator, tmp_path: Path) -> None:
     assert (contents.findtext("Type"), contents.findtext("StorageClass")) == ("Normal", "Standard")
     assert contents.findtext("LastModified").endswith(".000Z")
     # The second page echoes the token and ends the listing.
-    _, page2, _ = raw(em, "media-in", v2(prefix="videos/2026/c", **{
-        "max-keys": "1", "continuation-token": text["NextContinuationToken"]}))
+    _, page2, _ = raw(
+        em,
+        "media-in",
+        v2(prefix="videos/2026/c", **{"max-keys": "1", "continuation-token": text["NextContinuationToken"]}),
+    )
     assert page2.findtext("ContinuationToken") == text["NextContinuationToken"]
     assert [c.findtext("Key") for c in page2.findall("Contents")] == ["videos%2F2026%2Fclip00.mp4"]
     assert page2.findtext("NextContinuationToken") != text["NextContinuationToken"]
@@ -165,11 +182,17 @@ def test_the_answer_is_oss_xml(em: Emulator, tmp_path: Path) -> None:
     assert plain.findtext("Contents/Key") == "videos/2026/a&b <c>.mp4"
 
 
-@pytest.mark.parametrize(("params", "code"), [
-    ({"max-keys": "0"}, "InvalidArgument"), ({"max-keys": "1001"}, "InvalidArgument"),
-    ({"max-keys": "ten"}, "InvalidArgument"), ({"encoding-type": "base64"}, "InvalidArgument"),
-    ({"continuation-token": "%%%"}, "InvalidArgument"), ({"list-type": "3"}, "InvalidArgument"),
-])
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"max-keys": "0"}, "InvalidArgument"),
+        ({"max-keys": "1001"}, "InvalidArgument"),
+        ({"max-keys": "ten"}, "InvalidArgument"),
+        ({"encoding-type": "base64"}, "InvalidArgument"),
+        ({"continuation-token": "%%%"}, "InvalidArgument"),
+        ({"list-type": "3"}, "InvalidArgument"),
+    ],
+)
 def test_bad_parameters_are_refused(em: Emulator, params: dict[str, str], code: str) -> None:
     status, root, _ = raw(em, "media-in", v2(**params))
     assert (status, root.findtext("Code")) == (400, code)
@@ -204,7 +227,9 @@ def test_no_such_bucket(em: Emulator) -> None:
         lister()("Bad_Bucket", LOC, "")
 
 
-def test_wrong_secret_and_unknown_key_are_credentials_errors(em: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_secret_and_unknown_key_are_credentials_errors(
+    em: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "not-the-secret-xyz")
     with pytest.raises(CredentialsError) as ei:
         lister()("media-in", LOC, "videos/2026/")
@@ -227,8 +252,9 @@ def test_wrong_secret_and_unknown_key_are_credentials_errors(em: Emulator, monke
     assert not any(e["status"] == 200 for e in listings(em))
 
 
-def test_sts_token_is_sent_accepted_and_never_journaled_or_shown(em: Emulator, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sts_token_is_sent_accepted_and_never_journaled_or_shown(
+    em: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN)
     assert lister()("media-in", LOC, "videos/2026/sub/") == ["videos/2026/sub/deep.mp4"]
     assert listings(em)[-1]["sts"] is True
@@ -296,9 +322,13 @@ def test_loopback_endpoints_ignore_proxy_variables(em: Emulator, monkeypatch: py
 
 def test_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     assert endpoint_for("oss-cn-shanghai", env={}).url == "https://oss-cn-shanghai.aliyuncs.com"
-    assert endpoint_for("oss-cn-shanghai", env={"SPECRUNNER_OSS_ENDPOINT": "http://127.0.0.1:8765"}).url == \
-        "http://127.0.0.1:8765"
-    assert endpoint_for("x", env={"SPECRUNNER_OSS_ENDPOINT": "oss.example.com"}).url == "https://oss.example.com"
+    assert (
+        endpoint_for("oss-cn-shanghai", env={"SPECRUNNER_OSS_ENDPOINT": "http://127.0.0.1:8765"}).url
+        == "http://127.0.0.1:8765"
+    )
+    assert (
+        endpoint_for("x", env={"SPECRUNNER_OSS_ENDPOINT": "oss.example.com"}).url == "https://oss.example.com"
+    )
     for bad_location in ("evil.com/#", "", "OSS-CN"):
         with pytest.raises(PermanentBackendError, match="invalid OSS location"):
             endpoint_for(bad_location, env={})
@@ -316,9 +346,17 @@ def test_the_emulator_string_to_sign_is_oss2s(token: str | None) -> None:
     """Sub-resources, x-oss-* headers, Content-Type / MD5: the emulator signs what oss2 signs."""
     auth = oss2.StsAuth("AKID", "sk", token) if token else oss2.Auth("AKID", "sk")
     params = {"list-type": "2", "prefix": "a b/é", "continuation-token": "tok", "acl": "", "max-keys": "5"}
-    req = oss2.http.Request("GET", "http://127.0.0.1/bkt/", params=params,
-                            headers={"Content-Type": "text/plain", "Content-MD5": "abc==", "x-oss-meta-Z": "1",
-                                     "X-OSS-Meta-a": "two"})
+    req = oss2.http.Request(
+        "GET",
+        "http://127.0.0.1/bkt/",
+        params=params,
+        headers={
+            "Content-Type": "text/plain",
+            "Content-MD5": "abc==",
+            "x-oss-meta-Z": "1",
+            "X-OSS-Meta-a": "two",
+        },
+    )
     auth._sign_request(req, "bkt", "")
     given = req.headers["authorization"].rsplit(":", 1)[1]
     headers = [(k, v) for k, v in req.headers.items() if v is not None]
@@ -383,20 +421,26 @@ def test_plan_and_apply_discover_inputs_through_the_emulator(ws: Workspace, clou
     assert "Discovered 3 inputs in media-in/videos/2026/ matching *.mp4 (inputs[1])." in r.stdout
     assert "Plan: 4 to create" in r.stdout
     lists = listings(cloud)
-    assert lists and all(e["status"] == 200 and e["params"]["bucket"] == "media-in"
-                         and e["params"]["prefix"] == "videos/2026/" for e in lists)
+    assert lists and all(
+        e["status"] == 200 and e["params"]["bucket"] == "media-in" and e["params"]["prefix"] == "videos/2026/"
+        for e in lists
+    )
     plan = json.loads(ws.cli("plan", ws.manifest, "--format", "json", code=0).stdout)
-    assert plan["discovery"] == [{"index": 1, "bucket": "media-in", "prefix": "videos/2026/", "match": "*.mp4",
-                                  "found": 3}]
-    assert sorted(c["key"] for c in plan["changes"]) == sorted(f"{k}::p" for k in DISCOVERED + ["videos/2025/old.mp4"])
+    assert plan["discovery"] == [
+        {"index": 1, "bucket": "media-in", "prefix": "videos/2026/", "match": "*.mp4", "found": 3}
+    ]
+    assert sorted(c["key"] for c in plan["changes"]) == sorted(
+        f"{k}::p" for k in DISCOVERED + ["videos/2025/old.mp4"]
+    )
 
     ws.cli("apply", ws.manifest, "--auto-approve", code=0)
     out = ws.oss / "media-out"
     jpgs = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
-    assert jpgs == sorted(f"p/{k[:-len('.mp4')]}.jpg" for k in DISCOVERED + ["videos/2025/old.mp4"])
+    assert jpgs == sorted(f"p/{k[: -len('.mp4')]}.jpg" for k in DISCOVERED + ["videos/2025/old.mp4"])
     submits = [e for e in cloud.requests() if e["action"] == "SubmitSnapshotJob"]
-    assert sorted(unquote(json.loads(e["params"]["Input"])["Object"]) for e in submits) == \
-        sorted(DISCOVERED + ["videos/2025/old.mp4"])
+    assert sorted(unquote(json.loads(e["params"]["Input"])["Object"]) for e in submits) == sorted(
+        DISCOVERED + ["videos/2025/old.mp4"]
+    )
     # A new matching object shows up in the next plan; the applied ones are unchanged.
     ws.add_video(ws.oss / "media-in" / "videos/2026/a.mp4", "videos/2026/new.mp4")
     r = ws.cli("plan", ws.manifest, code=0)
@@ -406,8 +450,9 @@ def test_plan_and_apply_discover_inputs_through_the_emulator(ws: Workspace, clou
     assert SECRET not in text and KEY not in text
 
 
-def test_plan_with_a_wrong_secret_fails_in_one_line(ws: Workspace, cloud: Emulator,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_with_a_wrong_secret_fails_in_one_line(
+    ws: Workspace, cloud: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "wrong-secret-abc")
     r = ws.cli("plan", ws.manifest)
     assert r.exit_code != 0
@@ -417,8 +462,12 @@ def test_plan_with_a_wrong_secret_fails_in_one_line(ws: Workspace, cloud: Emulat
 
 
 def test_plan_with_a_missing_bucket_names_it(ws: Workspace, cloud: Emulator) -> None:
-    ws.write(MANIFEST.replace('{prefix: videos/2026/, match: "*.mp4"}',
-                              '{prefix: videos/2026/, match: "*.mp4", bucket: media-gone}'))
+    ws.write(
+        MANIFEST.replace(
+            '{prefix: videos/2026/, match: "*.mp4"}',
+            '{prefix: videos/2026/, match: "*.mp4", bucket: media-gone}',
+        )
+    )
     r = ws.cli("plan", ws.manifest)
     assert r.exit_code != 0
     assert "oss://media-gone/videos/2026/" in r.stderr and "NoSuchBucket" in r.stderr

@@ -13,20 +13,33 @@ from specrunner.validate.schema import load_schema
 
 from .conftest import HEADER, Workspace
 
-MANIFEST = HEADER + """\
+MANIFEST = (
+    HEADER
+    + """\
 inputs: [videos/a.mp4, videos/missing.mp4]
 rules:
   - {id: p, time: 1s, output: "p/{FileName}.jpg"}
   - {id: s, time: 0, num: 2, interval: 1, output: "s/{FileName}/{Count}.jpg"}
 """
+)
 
 
 def check(doc: dict, name: str) -> None:
     jsonschema.Draft202012Validator(load_schema(name)).validate(doc)
 
 
-@pytest.mark.parametrize("name", ["validate.v1.json", "plan.v1.json", "apply.v1.json", "run-results.v1.json",
-                                  "show.v1.json", "state.v1.json", "state.v2.json"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "validate.v1.json",
+        "plan.v1.json",
+        "apply.v1.json",
+        "run-results.v1.json",
+        "show.v1.json",
+        "state.v1.json",
+        "state.v2.json",
+    ],
+)
 def test_output_schemas_are_valid_draft_2020_12(name: str) -> None:
     schema = load_schema(name)
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -58,7 +71,9 @@ def test_every_json_output_matches_its_schema(ws: Workspace, video_4s: Path) -> 
 
 def test_markdown_plan_for_5000_jobs_stays_under_the_comment_limit(ws: Workspace) -> None:
     inputs = "\n".join(f"  - videos/clip-{i:03d}.mp4" for i in range(50))
-    rules = "\n".join(f'  - {{id: r{j:03d}, time: {j}s, output: "r{j:03d}/{{FileName}}.jpg"}}' for j in range(100))
+    rules = "\n".join(
+        f'  - {{id: r{j:03d}, time: {j}s, output: "r{j:03d}/{{FileName}}.jpg"}}' for j in range(100)
+    )
     ws.write(HEADER + f"inputs:\n{inputs}\nrules:\n{rules}\n")
     out = ws.cli("plan", ws.manifest, "--format", "markdown", code=0).stdout
     assert len(out) <= 65_536
@@ -84,7 +99,10 @@ def test_exit_codes_match_the_readme_table(ws: Workspace, video_4s: Path) -> Non
     for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 130 |"):
         assert code in readme
     ws.add_video(video_4s, "videos/a.mp4")
-    ws.write(HEADER + 'inputs: [videos/a.mp4]\nrules:\n  - {id: s, time: 0, num: 2, interval: 1, output: "s/{Count}.jpg"}\n')
+    ws.write(
+        HEADER
+        + 'inputs: [videos/a.mp4]\nrules:\n  - {id: s, time: 0, num: 2, interval: 1, output: "s/{Count}.jpg"}\n'
+    )
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=2)
     r = ws.cli("apply", ws.manifest, "--no-wait")
     assert r.exit_code in (0, 4)  # 4 while the async job is still running
@@ -97,24 +115,33 @@ def test_exit_codes_match_the_readme_table(ws: Workspace, video_4s: Path) -> Non
 def test_prefix_discovery_on_the_local_engine(ws: Workspace, video_4s: Path) -> None:
     for key in ("videos/2026/a.mp4", "videos/2026/sub/b.mp4", "videos/2026/notes.txt", "videos/2025/old.mp4"):
         ws.add_video(video_4s, key)
-    ws.write(HEADER + """\
+    ws.write(
+        HEADER
+        + """\
 inputs:
   - videos/2025/old.mp4
   - {prefix: videos/2026/, match: "*.mp4"}
 rules:
   - {id: p, time: 1s, output: "p/{ObjectPrefix}{FileName}.jpg"}
-""")
+"""
+    )
     r = ws.cli("plan", ws.manifest, code=0)
     assert "Discovered 2 inputs in media-in/videos/2026/ matching *.mp4 (inputs[1])." in r.stdout
     assert "Plan: 3 to create" in r.stdout
     plan = json.loads(ws.cli("plan", ws.manifest, "--format", "json").stdout)
-    assert plan["discovery"] == [{"index": 1, "bucket": "media-in", "prefix": "videos/2026/", "match": "*.mp4",
-                                  "found": 2}]
+    assert plan["discovery"] == [
+        {"index": 1, "bucket": "media-in", "prefix": "videos/2026/", "match": "*.mp4", "found": 2}
+    ]
     assert sorted(c["key"] for c in plan["changes"]) == [
-        "videos/2025/old.mp4::p", "videos/2026/a.mp4::p", "videos/2026/sub/b.mp4::p"]
+        "videos/2025/old.mp4::p",
+        "videos/2026/a.mp4::p",
+        "videos/2026/sub/b.mp4::p",
+    ]
     ws.cli("apply", ws.manifest, code=0)
     assert ws.out("p/videos/2026/sub/b.jpg").exists()
     # A discovered collision is caught before anything runs.
-    ws.write(HEADER + 'inputs:\n  - {prefix: videos/, match: "*.mp4"}\nrules:\n  - {id: p, output: "flat.jpg"}\n')
+    ws.write(
+        HEADER + 'inputs:\n  - {prefix: videos/, match: "*.mp4"}\nrules:\n  - {id: p, output: "flat.jpg"}\n'
+    )
     r = ws.cli("plan", ws.manifest, code=1)
     assert "would both write media-out/flat.jpg" in r.stderr

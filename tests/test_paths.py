@@ -80,8 +80,10 @@ def test_manifest_refuses_a_hostile_output_key(ws: Workspace, case: str, field: 
     if field == "output":
         rule = f"{{id: p, num: 2, output: {_yaml_str(key)}}}"
     else:
-        rule = (f"{{id: p, num: 2, output: 'ok/{{FileName}}-{{Count}}.jpg', "
-                f"tile: {{output: {_yaml_str(key.replace('{Count}', '{TileCount}'))}}}}}")
+        rule = (
+            f"{{id: p, num: 2, output: 'ok/{{FileName}}-{{Count}}.jpg', "
+            f"tile: {{output: {_yaml_str(key.replace('{Count}', '{TileCount}'))}}}}}"
+        )
     ws.write(HEADER + f"inputs: [videos/a.mp4]\nrules:\n  - {rule}\n")
     model, diags = check_manifest(ws.manifest)
     assert model is None
@@ -91,22 +93,31 @@ def test_manifest_refuses_a_hostile_output_key(ws: Workspace, case: str, field: 
     assert all(d.line == 6 for d in mine)
 
 
-@pytest.mark.parametrize(("inputs", "output", "resolved"), [
-    (["videos/a.mp4"], "{ObjectPrefix}../up/{FileName}.jpg", "'videos/../up/a.jpg'"),
-    (["..mp4"], "s/{FileName}/{Count}.jpg", "'s/./00001.jpg'"),  # {FileName} of "..mp4" is "."
-    (["...mp4"], "s/{FileName}/{Count}.jpg", "'s/../00001.jpg'"),  # and of "...mp4", ".."
-])
-def test_manifest_refuses_templates_that_resolve_to_unsafe_keys(ws: Workspace, inputs: list[str], output: str,
-                                                                 resolved: str) -> None:
-    ws.write(HEADER + f"inputs: {json.dumps(inputs)}\nrules:\n  - {{id: p, num: 2, output: {_yaml_str(output)}}}\n")
+@pytest.mark.parametrize(
+    ("inputs", "output", "resolved"),
+    [
+        (["videos/a.mp4"], "{ObjectPrefix}../up/{FileName}.jpg", "'videos/../up/a.jpg'"),
+        (["..mp4"], "s/{FileName}/{Count}.jpg", "'s/./00001.jpg'"),  # {FileName} of "..mp4" is "."
+        (["...mp4"], "s/{FileName}/{Count}.jpg", "'s/../00001.jpg'"),  # and of "...mp4", ".."
+    ],
+)
+def test_manifest_refuses_templates_that_resolve_to_unsafe_keys(
+    ws: Workspace, inputs: list[str], output: str, resolved: str
+) -> None:
+    ws.write(
+        HEADER + f"inputs: {json.dumps(inputs)}\nrules:\n  - {{id: p, num: 2, output: {_yaml_str(output)}}}\n"
+    )
     _, diags = check_manifest(ws.manifest)
-    assert any(d.path == "$.rules[0].output" and f"resolves to {resolved}" in d.message for d in diags), \
-        [d.render() for d in diags]
+    assert any(d.path == "$.rules[0].output" and f"resolves to {resolved}" in d.message for d in diags), [
+        d.render() for d in diags
+    ]
 
 
 def test_plain_keys_with_odd_but_safe_characters_stay_valid(ws: Workspace) -> None:
-    ws.write(HEADER + 'inputs: ["videos/launch%20day.mp4", "a..b/c...mp4", "x/\u2215etc.mp4", "v/%252F..x.mp4"]\n'
-             "rules:\n  - {id: p, output: 'o/{ObjectPrefix}{FileName}.jpg'}\n")
+    ws.write(
+        HEADER + 'inputs: ["videos/launch%20day.mp4", "a..b/c...mp4", "x/\u2215etc.mp4", "v/%252F..x.mp4"]\n'
+        "rules:\n  - {id: p, output: 'o/{ObjectPrefix}{FileName}.jpg'}\n"
+    )
     model, diags = check_manifest(ws.manifest)
     assert model is not None, [d.render() for d in diags]
 
@@ -165,8 +176,9 @@ HOSTILE_OBJECTS = [
 
 @pytest.mark.parametrize("obj", HOSTILE_OBJECTS, ids=range(len(HOSTILE_OBJECTS)))
 @pytest.mark.parametrize("side", ["Input", "OutputFile"])
-def test_engine_refuses_keys_that_would_escape(engine: tuple[SnapshotService, Path], tmp_path: Path, obj: str,
-                                               side: str) -> None:
+def test_engine_refuses_keys_that_would_escape(
+    engine: tuple[SnapshotService, Path], tmp_path: Path, obj: str, side: str
+) -> None:
     svc, root = engine
     before = tree(tmp_path)
     inp, out = (loc(IN, obj), loc(OUT, "x.jpg")) if side == "Input" else (A, loc(OUT, obj))
@@ -181,9 +193,12 @@ def test_engine_refuses_keys_that_would_escape(engine: tuple[SnapshotService, Pa
     assert tree(tmp_path) == before  # nothing written anywhere, inside the root or out of it
 
 
-@pytest.mark.parametrize("bucket", ["media-out\n", "..", "media-out/../..", "/tmp", "MEDIA", "a", ".mts", "x\x00y"])
-def test_engine_refuses_bucket_names_that_are_paths(engine: tuple[SnapshotService, Path], tmp_path: Path,
-                                                    bucket: str) -> None:
+@pytest.mark.parametrize(
+    "bucket", ["media-out\n", "..", "media-out/../..", "/tmp", "MEDIA", "a", ".mts", "x\x00y"]
+)
+def test_engine_refuses_bucket_names_that_are_paths(
+    engine: tuple[SnapshotService, Path], tmp_path: Path, bucket: str
+) -> None:
     svc, _ = engine
     before = tree(tmp_path)
     with pytest.raises(ServiceError) as e:
@@ -192,13 +207,21 @@ def test_engine_refuses_bucket_names_that_are_paths(engine: tuple[SnapshotServic
     assert tree(tmp_path) == before
 
 
-def test_unsafe_tile_output_fails_the_job_and_writes_nothing_outside(engine: tuple[SnapshotService, Path],
-                                                                    tmp_path: Path) -> None:
+def test_unsafe_tile_output_fails_the_job_and_writes_nothing_outside(
+    engine: tuple[SnapshotService, Path], tmp_path: Path
+) -> None:
     """TileOutputFile is only used when the async job runs: it fails there, with the same code."""
     svc, root = engine
     outside = tree(tmp_path / "outside")
-    job = submit(svc, A, loc(OUT, "cells%2F%7BCount%7D.jpg"), Num="4", Interval="1",
-                 TileOut={"Lines": "2", "Columns": "2"}, TileOutputFile=loc(OUT, "..%2F..%2F..%2Fsprite.jpg"))
+    job = submit(
+        svc,
+        A,
+        loc(OUT, "cells%2F%7BCount%7D.jpg"),
+        Num="4",
+        Interval="1",
+        TileOut={"Lines": "2", "Columns": "2"},
+        TileOutputFile=loc(OUT, "..%2F..%2F..%2Fsprite.jpg"),
+    )
     svc.drain()
     done = svc.query_snapshot_job_list([job["Id"]])["SnapshotJobList"]["SnapshotJob"][0]
     assert done["State"] == "Fail" and done["Code"] == "InvalidParameter.ObjectKeyInvalid", done
@@ -206,7 +229,9 @@ def test_unsafe_tile_output_fails_the_job_and_writes_nothing_outside(engine: tup
     assert not (tmp_path / "sprite.jpg").exists() and not (tmp_path.parent / "sprite.jpg").exists()
 
 
-def test_symlink_inside_a_bucket_cannot_lead_out(engine: tuple[SnapshotService, Path], tmp_path: Path) -> None:
+def test_symlink_inside_a_bucket_cannot_lead_out(
+    engine: tuple[SnapshotService, Path], tmp_path: Path
+) -> None:
     svc, root = engine
     (root / OUT).mkdir()
     (root / OUT / "link").symlink_to(tmp_path / "outside")
@@ -224,8 +249,13 @@ def test_safe_odd_keys_stay_inside_the_bucket(engine: tuple[SnapshotService, Pat
     """Double encoding and look-alike slashes are plain characters: files inside the bucket, nothing else."""
     svc, root = engine
     before = tree(tmp_path)
-    for obj, name in [("%252F..%252Fdouble.jpg", "%2F..%2Fdouble.jpg"), ("..%E2%88%95..%E2%88%95u.jpg", "..\u2215..\u2215u.jpg"),
-                      ("a..b.jpg", "a..b.jpg"), ("..x.jpg", "..x.jpg"), ("a" * 251 + ".jpg", "a" * 251 + ".jpg")]:
+    for obj, name in [
+        ("%252F..%252Fdouble.jpg", "%2F..%2Fdouble.jpg"),
+        ("..%E2%88%95..%E2%88%95u.jpg", "..\u2215..\u2215u.jpg"),
+        ("a..b.jpg", "a..b.jpg"),
+        ("..x.jpg", "..x.jpg"),
+        ("a" * 251 + ".jpg", "a" * 251 + ".jpg"),
+    ]:
         job = submit(svc, A, loc(OUT, obj))
         assert job["State"] == "Success", job
         assert (root / OUT / name).is_file()
@@ -267,10 +297,20 @@ def test_emulator_refuses_escaping_keys_over_http(tmp_path: Path, video_4s: Path
     key, secret = "testAK0001", "emulator-secret-value"
     with Emulator(root, {key: secret}) as em:
         before = {k: v for k, v in tree(tmp_path).items()}
-        client = AcsClient(key, secret, region_id="cn-shanghai", auto_retry=False, timeout=10,
-                           proxy={"http": None, "https": None})
-        for inp, out in [(A, loc(OUT, "..%2F..%2F..%2Fpwned.jpg")), (A, loc(OUT, "%2Fabs.jpg")),
-                         (A, loc(OUT, "a%00b.jpg")), (loc(IN, "..%2F..%2Fetc%2Fpasswd"), loc(OUT, "x.jpg"))]:
+        client = AcsClient(
+            key,
+            secret,
+            region_id="cn-shanghai",
+            auto_retry=False,
+            timeout=10,
+            proxy={"http": None, "https": None},
+        )
+        for inp, out in [
+            (A, loc(OUT, "..%2F..%2F..%2Fpwned.jpg")),
+            (A, loc(OUT, "%2Fabs.jpg")),
+            (A, loc(OUT, "a%00b.jpg")),
+            (loc(IN, "..%2F..%2Fetc%2Fpasswd"), loc(OUT, "x.jpg")),
+        ]:
             req = SubmitSnapshotJobRequest()
             req.set_endpoint(em.url.removeprefix("http://"))
             req.set_Input(json.dumps(inp))
@@ -278,5 +318,6 @@ def test_emulator_refuses_escaping_keys_over_http(tmp_path: Path, video_4s: Path
             with pytest.raises(ServerException) as e:
                 client.do_action_with_exception(req)
             assert e.value.error_code == "InvalidParameter.ObjectKeyInvalid", e.value
-        assert {k: v for k, v in tree(tmp_path).items() if "journal" not in k} == \
-            {k: v for k, v in before.items() if "journal" not in k}
+        assert {k: v for k, v in tree(tmp_path).items() if "journal" not in k} == {
+            k: v for k, v in before.items() if "journal" not in k
+        }

@@ -11,7 +11,7 @@ from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
 
 
-def manifest_from(text: str):  # noqa: ANN201
+def manifest_from(text: str):
     from pathlib import Path
 
     data, marks = load(text)
@@ -31,21 +31,35 @@ rules:
 """
 
 
-@pytest.mark.parametrize("value,expected", [
-    (0, 0), (5000, 5000), ("5s", 5000), ("1.5s", 1500), ("250ms", 250), ("2m", 120000), ("1h", 3600000),
-    ("00:01:30", 90000), ("00:01:30.5", 90500), ("00:00:00.123", 123), ("42", 42),
-])
-def test_time_ms(value, expected) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        (0, 0),
+        (5000, 5000),
+        ("5s", 5000),
+        ("1.5s", 1500),
+        ("250ms", 250),
+        ("2m", 120000),
+        ("1h", 3600000),
+        ("00:01:30", 90000),
+        ("00:01:30.5", 90500),
+        ("00:00:00.123", 123),
+        ("42", 42),
+    ],
+)
+def test_time_ms(value, expected) -> None:
     assert durations.time_ms(value) == expected
 
 
-@pytest.mark.parametrize("value,expected", [(10, 10), ("10s", 10), ("1m", 60), (0, 0), ("2000ms", 2), ("3", 3)])
-def test_interval_s(value, expected) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "value,expected", [(10, 10), ("10s", 10), ("1m", 60), (0, 0), ("2000ms", 2), ("3", 3)]
+)
+def test_interval_s(value, expected) -> None:
     assert durations.interval_s(value) == expected
 
 
 @pytest.mark.parametrize("value", ["1500ms", "0.5s", "soon", "-1s", True, 1.5])
-def test_interval_rejects(value) -> None:  # noqa: ANN001
+def test_interval_rejects(value) -> None:
     with pytest.raises(durations.DurationError):
         durations.interval_s(value)
 
@@ -57,9 +71,16 @@ def test_expand_modes_requests_and_keys() -> None:
     assert one.mode == "sync"
     assert one.request == {
         "Input": {"Bucket": "in-b", "Location": "oss-cn-shanghai", "Object": "v%2Fa.mp4"},
-        "SnapshotConfig": {"OutputFile": {"Bucket": "out-b", "Location": "oss-cn-shanghai",
-                                          "Object": "p%2F%7BFileName%7D.jpg"},
-                           "Time": "5000", "FrameType": "intra", "Width": "640"},
+        "SnapshotConfig": {
+            "OutputFile": {
+                "Bucket": "out-b",
+                "Location": "oss-cn-shanghai",
+                "Object": "p%2F%7BFileName%7D.jpg",
+            },
+            "Time": "5000",
+            "FrameType": "intra",
+            "Width": "640",
+        },
     }
     many = jobs["v/a.mp4::many"]
     assert many.mode == "async"
@@ -77,9 +98,16 @@ def test_fingerprint_changes_only_with_the_request() -> None:
     assert a == c  # same request, written differently
 
 
-def rec(job, state="Success", job_id="j1", **kw):  # noqa: ANN001, ANN201
-    r = {"fingerprint": job.fingerprint, "mode": job.mode, "state": state, "job_id": job_id,
-         "request": job.request, "code": kw.pop("code", ""), "message": ""}
+def rec(job, state="Success", job_id="j1", **kw):
+    r = {
+        "fingerprint": job.fingerprint,
+        "mode": job.mode,
+        "state": state,
+        "job_id": job_id,
+        "request": job.request,
+        "code": kw.pop("code", ""),
+        "message": "",
+    }
     r.update(kw)
     return r
 
@@ -94,15 +122,23 @@ def test_planner_table() -> None:
         "v/b.mp4::one": rec(by["v/b.mp4::one"]),  # same, Success -> noop
         "v/a.mp4::many": rec(by["v/a.mp4::many"], state="Snapshoting"),  # running -> resume
         "v/b.mp4::many": rec(by["v/b.mp4::many"], state="Fail", code="InternalError"),  # -> retry
-        "v/a.mp4::forced": rec(by["v/a.mp4::forced"], state=None, job_id=None,
-                               intent={"tag": "sr-1", "since": "2026-01-01T00:00:00Z"}),  # -> resume (recover)
+        "v/a.mp4::forced": rec(
+            by["v/a.mp4::forced"],
+            state=None,
+            job_id=None,
+            intent={"tag": "sr-1", "since": "2026-01-01T00:00:00Z"},
+        ),  # -> resume (recover)
         "v/gone.mp4::one": rec(by["v/a.mp4::one"]),  # not in the manifest -> forget
     }
     plan = make_plan(jobs, state)
     actions = {c.key: c.action for c in plan.changes}
     assert actions == {
-        "v/a.mp4::one": "replace", "v/b.mp4::one": "noop", "v/a.mp4::many": "poll",
-        "v/b.mp4::many": "retry", "v/a.mp4::forced": "recover", "v/b.mp4::forced": "create",
+        "v/a.mp4::one": "replace",
+        "v/b.mp4::one": "noop",
+        "v/a.mp4::many": "poll",
+        "v/b.mp4::many": "retry",
+        "v/a.mp4::forced": "recover",
+        "v/b.mp4::forced": "create",
         "v/gone.mp4::one": "forget",
     }
     reasons = {c.key: c.reason for c in plan.changes}
@@ -110,9 +146,20 @@ def test_planner_table() -> None:
     assert "InternalError" in reasons["v/b.mp4::many"]
     assert "tag" in reasons["v/a.mp4::forced"]
     assert {c.key: c.shown for c in plan.changes if c.action in ("poll", "recover")} == {
-        "v/a.mp4::many": "resume", "v/a.mp4::forced": "resume"}
-    assert plan.counts() == {"create": 1, "replace": 1, "retry": 1, "resume": 2, "forget": 1, "failed": 0, "noop": 1,
-                             "poll": 1, "recover": 1}
+        "v/a.mp4::many": "resume",
+        "v/a.mp4::forced": "resume",
+    }
+    assert plan.counts() == {
+        "create": 1,
+        "replace": 1,
+        "retry": 1,
+        "resume": 2,
+        "forget": 1,
+        "failed": 0,
+        "noop": 1,
+        "poll": 1,
+        "recover": 1,
+    }
     assert make_plan(jobs, {j.key: rec(j) for j in jobs}).has_changes is False
 
 
@@ -130,15 +177,18 @@ def test_sync_timeout_replans_async_and_then_stays_async() -> None:
     assert plan.changes[0].action == "replace" and plan.changes[0].mode == "sync"
 
 
-@pytest.mark.parametrize("targets,excludes,expected", [
-    ((), (), {"a::x", "a::y", "b::x"}),
-    (("x",), (), {"a::x", "b::x"}),
-    (("a",), (), {"a::x", "a::y"}),
-    (("a::y",), (), {"a::y"}),
-    ((), ("b*",), {"a::x", "a::y"}),
-    (("x",), ("a",), {"b::x"}),
-])
-def test_select(targets, excludes, expected) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    "targets,excludes,expected",
+    [
+        ((), (), {"a::x", "a::y", "b::x"}),
+        (("x",), (), {"a::x", "b::x"}),
+        (("a",), (), {"a::x", "a::y"}),
+        (("a::y",), (), {"a::y"}),
+        ((), ("b*",), {"a::x", "a::y"}),
+        (("x",), ("a",), {"b::x"}),
+    ],
+)
+def test_select(targets, excludes, expected) -> None:
     assert select(["a::x", "a::y", "b::x"], targets, excludes) == expected
 
 

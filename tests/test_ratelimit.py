@@ -47,7 +47,7 @@ def test_waiters_reserve_their_own_slot_instead_of_all_waking_per_token() -> Non
     # three callers arriving at the same instant (no time passes between them): each is told a
     # different, increasing wait, so they sleep once each
     waits: list[float] = []
-    b._sleep = waits.append  # noqa: SLF001 - capture without advancing the clock
+    b._sleep = waits.append
     for _ in range(3):
         b.acquire()
     assert waits == pytest.approx([0.25, 0.5, 0.75])

@@ -97,8 +97,9 @@ def test_emulator_oss_faults_apply_to_object_calls(emu: Emulator) -> None:
 # ------------------------------------------------------------------------------------ commands
 
 
-def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: Emulator,
-                                                                          tmp_path: Path) -> None:
+def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(
+    emu: Emulator, tmp_path: Path
+) -> None:
     m = remote_manifest(tmp_path / "runner")
     cli_run("apply", m, "-q", "--auto-approve", code=0)
     assert not list((tmp_path / "runner").glob("*.lock.json*"))  # nothing local
@@ -137,8 +138,9 @@ def test_every_state_command_works_on_oss_and_pull_push_round_trips_bytes(emu: E
     assert "1 created" in res.output  # type: ignore[attr-defined]
 
 
-def test_state_url_without_a_location_says_what_to_add(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_url_without_a_location_says_what_to_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     m = tmp_path / "m.yaml"
     m.write_text(manifest(1).replace("defaults: {location: oss-cn-shanghai, ", "defaults: {"))
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", AK)
@@ -152,7 +154,8 @@ def test_state_url_without_a_location_says_what_to_add(tmp_path: Path,
 
 
 def test_ten_waiters_racing_for_an_expired_lock_exactly_one_wins_and_the_old_holder_is_fenced(
-        emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", "1")
     old_lock, old = open_run(LOC, "apply")
     old.put("a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J1"}, durable=True)
@@ -193,8 +196,11 @@ def test_ten_waiters_racing_for_an_expired_lock_exactly_one_wins_and_the_old_hol
     assert new.get("a::r") is not None  # what the old holder journaled is kept
     # The old holder wakes up: it can neither journal an intent nor commit over the new holder.
     with pytest.raises(StateWriteError, match="took over"):
-        old.put("b::r", {"fingerprint": "f", "mode": "sync",
-                         "intent": {"tag": "t", "since": "2026-01-01T00:00:00Z"}}, durable=True)
+        old.put(
+            "b::r",
+            {"fingerprint": "f", "mode": "sync", "intent": {"tag": "t", "since": "2026-01-01T00:00:00Z"}},
+            durable=True,
+        )
     with pytest.raises(StateWriteError):
         old.before_submit()
     with pytest.raises(StateWriteError):
@@ -207,7 +213,8 @@ def test_ten_waiters_racing_for_an_expired_lock_exactly_one_wins_and_the_old_hol
 
 
 def test_a_holder_that_cannot_renew_stops_submitting_before_its_lease_ends(
-        emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", "1")
     lock, store = open_run(LOC, "apply")
     store.before_submit()  # held and renewed
@@ -225,8 +232,14 @@ def test_a_holder_that_cannot_renew_stops_submitting_before_its_lease_ends(
 
 
 def _popen(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "specrunner", *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=cwd,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 @pytest.mark.slow
@@ -235,8 +248,10 @@ def test_two_runners_on_one_remote_state_exactly_one_applies(tmp_path: Path) -> 
     with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=3, latency_ms=10) as e:
         env = {**_env(e.url), "SPECRUNNER_OSS_ENDPOINT": e.url}
         a, b = remote_manifest(tmp_path / "a", 4), remote_manifest(tmp_path / "b", 4)
-        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q", "--auto-approve"),
-                 _popen(b.parent, env, "apply", "m.yaml", "-q", "--auto-approve")]
+        procs = [
+            _popen(a.parent, env, "apply", "m.yaml", "-q", "--auto-approve"),
+            _popen(b.parent, env, "apply", "m.yaml", "-q", "--auto-approve"),
+        ]
         results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
         codes = sorted(r[0] for r in results)
         assert codes == [0, 1], results
@@ -245,8 +260,10 @@ def test_two_runners_on_one_remote_state_exactly_one_applies(tmp_path: Path) -> 
         submits = [r for r in e.requests() if r["action"] == "SubmitSnapshotJob"]
         assert len(submits) == 8  # one runner's jobs, once
         # with --lock-timeout the second one waits, then finds nothing to do
-        procs = [_popen(a.parent, env, "apply", "m.yaml", "-q", "--auto-approve", "--lock-timeout", "60"),
-                 _popen(b.parent, env, "apply", "m.yaml", "-q", "--auto-approve", "--lock-timeout", "60")]
+        procs = [
+            _popen(a.parent, env, "apply", "m.yaml", "-q", "--auto-approve", "--lock-timeout", "60"),
+            _popen(b.parent, env, "apply", "m.yaml", "-q", "--auto-approve", "--lock-timeout", "60"),
+        ]
         assert [p.wait(timeout=120) for p in procs] == [0, 0]
         assert len([r for r in e.requests() if r["action"] == "SubmitSnapshotJob"]) == 8
 
@@ -268,14 +285,24 @@ def test_a_sigkilled_holder_blocks_the_next_runner_for_at_most_the_lease(tmp_pat
         proc.wait()
         killed_at = time.time()
         second = remote_manifest(tmp_path / "second", 2)
-        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve"], cwd=second.parent,
-                             env=env, text=True, capture_output=True)
+        res = subprocess.run(
+            [sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve"],
+            cwd=second.parent,
+            env=env,
+            text=True,
+            capture_output=True,
+        )
         if time.time() - killed_at < lease:  # still within the dead holder's lease: refused, named
             assert res.returncode == 1 and "lease expires at" in res.stderr, res.stderr
         # past the lease, without any --lock-timeout, the lock is taken over
         time.sleep(max(0.0, killed_at + lease + 0.5 - time.time()))
-        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve", "--no-wait"],
-                             cwd=second.parent, env=env, text=True, capture_output=True)
+        res = subprocess.run(
+            [sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve", "--no-wait"],
+            cwd=second.parent,
+            env=env,
+            text=True,
+            capture_output=True,
+        )
         assert res.returncode in (0, 4), res.stderr
         assert "cleaned up lock info left by" in res.stdout + res.stderr
         submits = [r for r in e.requests() if r["action"] == "SubmitSnapshotJob"]
@@ -295,9 +322,10 @@ def test_crash_harness_on_ephemeral_runners_with_state_in_oss(tmp_path: Path) ->
         for k in ("kills", "runs", "created", "duplicates", "lost", "corrupt"):
             setattr(total, k, getattr(total, k) + getattr(fig, k))
         seed += 1
-    print(f"\nremote crash harness: {total.kills} kills, {total.runs} runs, {total.duplicates} duplicates, "
-          f"{total.lost} lost job ids, {total.corrupt} unreadable states")
-
+    print(
+        f"\nremote crash harness: {total.kills} kills, {total.runs} runs, {total.duplicates} duplicates, "
+        f"{total.lost} lost job ids, {total.corrupt} unreadable states"
+    )
 
 
 def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
@@ -310,8 +338,13 @@ def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
     with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, latency_ms=5) as e:
         env = {**_env(e.url), "SPECRUNNER_OSS_ENDPOINT": e.url}
         m = remote_manifest(tmp_path / "runner", 15)
-        res = subprocess.run([sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve", "-p", "4"],
-                             cwd=m.parent, env=env, text=True, capture_output=True)
+        res = subprocess.run(
+            [sys.executable, "-m", "specrunner", "apply", "m.yaml", "-q", "--auto-approve", "-p", "4"],
+            cwd=m.parent,
+            env=env,
+            text=True,
+            capture_output=True,
+        )
         assert res.returncode == 0, res.stderr
         entries = e.requests()
     journal = (tmp_path / "oss" / BUCKET / "ci" / "m.lock.json.journal" / f"{1:012d}").read_bytes()
@@ -320,9 +353,13 @@ def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
         start = datetime.strptime(str(entry["ts"]), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
         return start + (float(entry["ms"]) / 1000 if end else 0.0)  # type: ignore[arg-type]
 
-    appends = sorted((int(x["params"]["position"]), x) for x in entries  # type: ignore[index]
-                     if x["action"] == "AppendObject" and x["status"] == 200
-                     and str(x["params"]["key"]).endswith(f"{1:012d}"))  # type: ignore[index]
+    appends = sorted(
+        (int(x["params"]["position"]), x)
+        for x in entries  # type: ignore[index]
+        if x["action"] == "AppendObject"
+        and x["status"] == 200
+        and str(x["params"]["key"]).endswith(f"{1:012d}")
+    )  # type: ignore[index]
     submits = [x for x in entries if x["action"] == "SubmitSnapshotJob"]
     assert len(submits) == 30
     for s in submits:
@@ -342,7 +379,8 @@ def test_force_unlock_takes_a_live_lock_over_and_fences_its_holder(emu: Emulator
     cli_run("force-unlock", m, "wrong-id", "--state", LOC.url, code=1)
     cli_run("force-unlock", m, lock.info["id"], "--state", LOC.url, code=0)
     with pytest.raises(StateWriteError, match="took over"):
-        store.put("a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J"},
-                  durable=True)
+        store.put(
+            "a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J"}, durable=True
+        )
     lock.release()
     cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=0)

@@ -39,20 +39,27 @@ rules:
     inputs: ["clips/*"]
 """
 
-MANIFEST = HEADER + """\
+MANIFEST = (
+    HEADER
+    + """\
 inputs:
   - clips/a.mp4
   - {id: gone, object: "clips/missing.mp4"}
-""" + RULES
+"""
+    + RULES
+)
 
-CLOUD = """\
+CLOUD = (
+    """\
 version: 1
 target: {backend: aliyun, region: cn-shanghai}
 defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
 inputs:
   - clips/a.mp4
   - {id: other, object: "uploads/2024/other clip.mov"}
-""" + RULES
+"""
+    + RULES
+)
 
 
 class Page(HTMLParser):
@@ -70,14 +77,20 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
         if tag == "article":
-            self.cards.append({"key": a.get("data-key") or "", "state": a.get("data-state") or "",
-                               "rule": a.get("data-rule") or "", "imgs": ""})
+            self.cards.append(
+                {
+                    "key": a.get("data-key") or "",
+                    "state": a.get("data-state") or "",
+                    "rule": a.get("data-rule") or "",
+                    "imgs": "",
+                }
+            )
         elif tag == "img":
             self.imgs.append(a["src"] or "")
             if self.cards:
                 self.cards[-1]["imgs"] += (a["src"] or "") + " "
         elif tag == "div" and (a.get("id") or "").startswith("count-"):
-            self._tile = (a.get("id") or "")[len("count-"):]
+            self._tile = (a.get("id") or "")[len("count-") :]
         elif tag == "span" and a.get("class") == "n" and self._tile:
             self._in_n = True
 
@@ -99,8 +112,11 @@ def setup_applied(ws: Workspace) -> None:
 def tree(folder: Path) -> dict[str, tuple[int, int]]:
     if not folder.exists():
         return {}
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # ------------------------------------------------------------------------------------ report
@@ -120,8 +136,13 @@ def test_report_of_a_real_apply(ws: Workspace) -> None:
     # Counts: a.mp4 x 3 rules succeed; gone x poster/seq fail (board applies to clips/* only: gone is
     # an id, and ids are what rules match, so board runs for clips/a.mp4 alone).
     keys = {c["key"]: c for c in page.cards}
-    assert set(keys) == {"clips/a.mp4::poster", "clips/a.mp4::seq", "clips/a.mp4::board",
-                         "gone::poster", "gone::seq"}
+    assert set(keys) == {
+        "clips/a.mp4::poster",
+        "clips/a.mp4::seq",
+        "clips/a.mp4::board",
+        "gone::poster",
+        "gone::seq",
+    }
     assert page.counts == {"total": "5", "fail": "2", "success": "3"}
     # Failed jobs first in each section, with their code.
     for rule in ("poster", "seq"):
@@ -151,12 +172,15 @@ def test_report_of_a_real_apply(ws: Workspace) -> None:
 
 
 def test_report_escapes_text_from_users_and_the_service(ws: Workspace) -> None:
-    ws.write(HEADER + """\
+    ws.write(
+        HEADER
+        + """\
 inputs:
   - {id: "x<u>&'\\"", object: "v/<script>alert(1)</script>.mp4"}
 rules:
   - {id: poster, time: 1s, output: "posters/{FileName}.jpg"}
-""")
+"""
+    )
     ws.cli("apply", ws.manifest, code=3)
     ws.cli("report", ws.manifest, "--out", ws.dir / "r", code=0)
     text = (ws.dir / "r" / "index.html").read_text(encoding="utf-8")
@@ -166,11 +190,28 @@ rules:
 
     # And straight from data (pure rendering): quotes cannot break out of attributes either.
     evil = '"><img src=x onerror=alert(1)><script>alert(2)</script>'
-    card = Card(key=f"in{evil}::r", rule_id=f"r{evil}", input_id="in", input_ref=f"b/{evil}", status="Fail",
-                code=evil, message=evil, shots=[Shot("cell", f"b/{evil}.jpg", 1, label=evil, src=f"images/{evil}")])
-    html = render(Report(title=evil, manifest=evil, backend="local", state=evil,
-                         sections=[Section(f"r{evil}", evil, [card])], local_images=True,
-                         samples=[(evil, evil, evil)], banner=[evil]))
+    card = Card(
+        key=f"in{evil}::r",
+        rule_id=f"r{evil}",
+        input_id="in",
+        input_ref=f"b/{evil}",
+        status="Fail",
+        code=evil,
+        message=evil,
+        shots=[Shot("cell", f"b/{evil}.jpg", 1, label=evil, src=f"images/{evil}")],
+    )
+    html = render(
+        Report(
+            title=evil,
+            manifest=evil,
+            backend="local",
+            state=evil,
+            sections=[Section(f"r{evil}", evil, [card])],
+            local_images=True,
+            samples=[(evil, evil, evil)],
+            banner=[evil],
+        )
+    )
     assert "<img src=x" not in html and "<script>alert" not in html
     assert html.count("<script>") == 1  # the page's own filter script
 

@@ -25,7 +25,9 @@ from .test_report import setup_applied
 CHROMIUM = shutil.which("chromium")
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"
+)
 
 
 class Browser:
@@ -35,19 +37,39 @@ class Browser:
         self.timeout = timeout
         to_child_r, self._out = os.pipe()
         self._in, from_child_w = os.pipe()
-        args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-extensions", "--no-first-run", "--no-default-browser-check", "--mute-audio",
-                "--hide-scrollbars", f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
+        args = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--mute-audio",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "about:blank",
+        ]
         # The browser reads commands on fd 3 and writes answers on fd 4: a tiny Python trampoline puts
         # the pipes there (by way of fds >= 10, so that neither overwrites the other), then execs it.
-        trampoline = ("import fcntl, os, sys; fds = [int(x) for x in sys.argv[1:3]];"
-                      "r, w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds);"
-                      "[os.close(fd) for fd in fds if fd not in (3, 4)]; os.dup2(r, 3); os.dup2(w, 4);"
-                      "os.close(r); os.close(w); os.execv(sys.argv[3], sys.argv[3:])")
-        self.proc = subprocess.Popen([sys.executable, "-c", trampoline, str(to_child_r), str(from_child_w), *args],
-                                     pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        trampoline = (
+            "import fcntl, os, sys; fds = [int(x) for x in sys.argv[1:3]];"
+            "r, w = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds);"
+            "[os.close(fd) for fd in fds if fd not in (3, 4)]; os.dup2(r, 3); os.dup2(w, 4);"
+            "os.close(r); os.close(w); os.execv(sys.argv[3], sys.argv[3:])"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", trampoline, str(to_child_r), str(from_child_w), *args],
+            pass_fds=(to_child_r, from_child_w),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_child_r)
         os.close(from_child_w)
         self._buf = b""
@@ -99,8 +121,13 @@ class Browser:
         raise TimeoutError(f"no {method}")
 
     def open(self, url: str, width: int = 1280, height: int = 900) -> None:
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
-                  mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         self.events.clear()
         self.send("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired")  # fires once every image has loaded (or failed)
@@ -113,9 +140,11 @@ class Browser:
 
     def click(self, selector: str) -> None:
         """A real mouse click in the middle of the element, as a person would do it."""
-        box = self.js(f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
-                      "el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect();"
-                      "return [r.x + r.width / 2, r.y + r.height / 2]; })()")
+        box = self.js(
+            f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
+            "el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect();"
+            "return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
         for kind in ("mousePressed", "mouseReleased"):
             self.send("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left", clickCount=1)
 
@@ -124,8 +153,13 @@ class Browser:
 
         self.js("window.scrollTo(0, 0)")
         height = int(self.js("Math.ceil(document.documentElement.scrollHeight)"))
-        self.send("Emulation.setDeviceMetricsOverride", width=1280, height=min(height, 6000),
-                  deviceScaleFactor=1, mobile=False)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=1280,
+            height=min(height, 6000),
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         data = self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)["data"]
         path.write_bytes(base64.b64decode(data))
 
@@ -156,7 +190,9 @@ def test_the_report_in_a_real_browser(ws: Workspace, tmp_path: Path) -> None:
     try:
         browser.open((out / "index.html").as_uri())
         # Every thumbnail loaded (offline, from the images/ folder next to the page).
-        imgs = browser.js("[...document.images].map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
+        imgs = browser.js(
+            "[...document.images].map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])"
+        )
         assert len(imgs) == 5
         assert all(done and width > 0 for _, done, width in imgs), imgs
         # The summary a person reads at the top.
@@ -165,8 +201,10 @@ def test_the_report_in_a_real_browser(ws: Workspace, tmp_path: Path) -> None:
         assert browser.js("document.getElementById('filters').hidden") is False  # the script ran
         assert len(browser.js(VISIBLE_CARDS)) == 5
         # Failed jobs come first in their rule's section.
-        firsts = browser.js("[...document.querySelectorAll('section.rule')]"
-                            ".map(s => s.querySelector('article.card').dataset.state)")
+        firsts = browser.js(
+            "[...document.querySelectorAll('section.rule')]"
+            ".map(s => s.querySelector('article.card').dataset.state)"
+        )
         assert firsts == ["Fail", "Fail", "Success"]
         # Hide Success: only the failed cards are left, each showing its error code.
         browser.click('input[name=state][value="Success"]')
@@ -174,17 +212,23 @@ def test_the_report_in_a_real_browser(ws: Workspace, tmp_path: Path) -> None:
         assert sorted(visible) == ["Fail gone::poster", "Fail gone::seq"], visible
         assert browser.js("document.getElementById('shown').textContent") == "2"
         assert browser.js("[...document.querySelectorAll('section.rule')].filter(s => !s.hidden).length") == 2
-        errors = browser.js("[...document.querySelectorAll('article.card')].filter(c => c.getClientRects()"
-                            ".length).map(c => c.querySelector('.error').innerText)")
+        errors = browser.js(
+            "[...document.querySelectorAll('article.card')].filter(c => c.getClientRects()"
+            ".length).map(c => c.querySelector('.error').innerText)"
+        )
         assert all(t.startswith("InvalidParameter.ResourceNotFound") for t in errors), errors
         # Show everything again, then one rule only.
         browser.click('input[name=state][value="Success"]')
         assert len(browser.js(VISIBLE_CARDS)) == 5
-        browser.js("(() => { const s = document.getElementById('rule-filter'); s.value = 'board';"
-                   "s.dispatchEvent(new Event('change', {bubbles: true})); })()")
+        browser.js(
+            "(() => { const s = document.getElementById('rule-filter'); s.value = 'board';"
+            "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
         assert browser.js(VISIBLE_CARDS) == ["Success clips/a.mp4::board"]
-        browser.js("(() => { const s = document.getElementById('rule-filter'); s.value = '';"
-                   "s.dispatchEvent(new Event('change', {bubbles: true})); })()")
+        browser.js(
+            "(() => { const s = document.getElementById('rule-filter'); s.value = '';"
+            "s.dispatchEvent(new Event('change', {bubbles: true})); })()"
+        )
         # Keep a screenshot of the whole page as a test artifact.
         shot = tmp_path / "report.png"
         browser.screenshot(shot)

@@ -23,7 +23,7 @@ rules:
 
 
 @pytest.fixture
-def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
     with Emulator(ws.oss, {"rAK": "r-secret"}) as e:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", e.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "rAK")
@@ -48,7 +48,10 @@ def test_retry_resubmits_only_the_failed_jobs(ws: Workspace, video_4s: Path, emu
     assert "4 retried" in r.stdout and "2 succeeded, 2 failed" in r.stdout
     retried = submits(emu)[before:]
     assert len(retried) == 4  # exactly the failed jobs, counted on the service side
-    assert {json.loads(e["params"]["Input"])["Object"] for e in retried} == {"videos%2Fc.mp4", "videos%2Fd.mp4"}
+    assert {json.loads(e["params"]["Input"])["Object"] for e in retried} == {
+        "videos%2Fc.mp4",
+        "videos%2Fd.mp4",
+    }
     ws.cli("retry", ws.manifest, "--auto-approve", "--target", "videos/c.mp4", code=0)  # nothing left for c
     assert len(submits(emu)) == 12
 
@@ -69,8 +72,9 @@ def test_refresh_polls_without_submitting(ws: Workspace, video_4s: Path, emu: Em
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
 
 
-def test_import_adopts_a_matching_job_and_refuses_a_different_one(ws: Workspace, video_4s: Path,
-                                                                  emu: Emulator) -> None:
+def test_import_adopts_a_matching_job_and_refuses_a_different_one(
+    ws: Workspace, video_4s: Path, emu: Emulator
+) -> None:
     for k in "abcd":
         ws.add_video(video_4s, f"videos/{k}.mp4")
     ws.write(MANIFEST)

@@ -30,8 +30,14 @@ rules:
 
 def run(ws: Workspace, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
-    return subprocess.run([sys.executable, "-m", "specrunner", *args], cwd=ws.dir, env={**base, **env,
-                          "DEBUG": "sdk"}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        env={**base, **env, "DEBUG": "sdk"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("secret_env", ["ALIBABA_CLOUD", "ALIYUN"])
@@ -40,17 +46,27 @@ def test_no_secret_in_any_file_or_stream(ws: Workspace, video_4s: Path, secret_e
     ws.write(MANIFEST)
     journal = ws.dir / "emulator.jsonl"
     with Emulator(ws.oss, {AK: SECRET}, journal=journal, drop_rate=0.2, error_rate=0.1, seed=7) as emu:
-        env = {f"{secret_env}_ACCESS_KEY_ID": AK, f"{secret_env}_ACCESS_KEY_SECRET": SECRET,
-               "SPECRUNNER_MTS_ENDPOINT": emu.url}
+        env = {
+            f"{secret_env}_ACCESS_KEY_ID": AK,
+            f"{secret_env}_ACCESS_KEY_SECRET": SECRET,
+            "SPECRUNNER_MTS_ENDPOINT": emu.url,
+        }
         if secret_env == "ALIBABA_CLOUD":
             env["ALIBABA_CLOUD_SECURITY_TOKEN"] = TOKEN
             emu_keys_note = "sts"
         else:
             emu_keys_note = "ak"
         streams = []
-        for args in (["validate", "m.yaml"], ["plan", "m.yaml", "--out", "plan.json"], ["apply", "plan.json", "--verbose"],
-                     ["apply", "m.yaml", "--format", "json", "--auto-approve"], ["apply", "m.yaml", "--format", "markdown", "--auto-approve"],
-                     ["refresh", "m.yaml"], ["show", "m.yaml"], ["retry", "m.yaml", "--verbose", "--auto-approve"]):
+        for args in (
+            ["validate", "m.yaml"],
+            ["plan", "m.yaml", "--out", "plan.json"],
+            ["apply", "plan.json", "--verbose"],
+            ["apply", "m.yaml", "--format", "json", "--auto-approve"],
+            ["apply", "m.yaml", "--format", "markdown", "--auto-approve"],
+            ["refresh", "m.yaml"],
+            ["show", "m.yaml"],
+            ["retry", "m.yaml", "--verbose", "--auto-approve"],
+        ):
             r = run(ws, env, *args)
             streams += [r.stdout, r.stderr]
             assert "Traceback" not in r.stderr, r.stderr
@@ -59,7 +75,9 @@ def test_no_secret_in_any_file_or_stream(ws: Workspace, video_4s: Path, secret_e
         r = run(ws, bad, "retry", "m.yaml", "--verbose", "--auto-approve")  # failed jobs: resubmitted
         assert r.returncode in (1, 3)
         streams += [r.stdout, r.stderr]
-    assert any("visible-user-data" in p.read_text(errors="replace") for p in ws.dir.rglob("*.json")), emu_keys_note
+    assert any("visible-user-data" in p.read_text(errors="replace") for p in ws.dir.rglob("*.json")), (
+        emu_keys_note
+    )
     everything = "\n".join(streams)
     for path in ws.dir.rglob("*"):
         if path.is_file():

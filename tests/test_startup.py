@@ -62,7 +62,10 @@ def probe(run: str, *args: str, env: dict[str, str] | None = None) -> dict[str, 
 def test_importing_the_cli_loads_no_heavy_dependency() -> None:
     out = probe("import specrunner.cli.main")
     assert out["heavy"] == [], out["heavy"]
-    assert "specrunner.ops.app" not in out["specrunner"] and "specrunner.validate.manifest" not in out["specrunner"]
+    assert (
+        "specrunner.ops.app" not in out["specrunner"]
+        and "specrunner.validate.manifest" not in out["specrunner"]
+    )
 
 
 def test_version_loads_no_heavy_dependency() -> None:
@@ -96,7 +99,11 @@ def test_the_probe_sees_a_heavy_import() -> None:
 def test_the_console_script_answers_version_without_loading_the_cli() -> None:
     out = probe("from specrunner.cli.entry import main; main()", "--version")
     assert out["code"] == 0 and "specrunner " in str(out["stdout"])
-    assert out["heavy"] == [] and out["specrunner"] == ["specrunner", "specrunner.cli", "specrunner.cli.entry"], out
+    assert out["heavy"] == [] and out["specrunner"] == [
+        "specrunner",
+        "specrunner.cli",
+        "specrunner.cli.entry",
+    ], out
 
 
 def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
@@ -115,7 +122,20 @@ def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
 def test_validate_and_plan_load_no_executor_sdk_or_engine(command: str, tmp_path: Path) -> None:
     """A plan never loads the executor, tenacity, the SDKs or the engine: only what reading needs."""
     shutil.copytree(REPO / "specs", tmp_path / "specs")
-    out = probe("from specrunner.cli.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml"))
+    out = probe(
+        "from specrunner.cli.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml")
+    )
     assert out["code"] == 0, out["stdout"]
-    assert not set(out["heavy"]) & {"av", "aliyunsdkcore", "aliyunsdkmts", "oss2", "PIL", "tenacity", "rich"}, out
-    assert "specrunner.apply.executor" not in out["specrunner"] and "specrunner.backends" not in out["specrunner"]
+    assert not set(out["heavy"]) & {
+        "av",
+        "aliyunsdkcore",
+        "aliyunsdkmts",
+        "oss2",
+        "PIL",
+        "tenacity",
+        "rich",
+    }, out
+    assert (
+        "specrunner.apply.executor" not in out["specrunner"]
+        and "specrunner.backends" not in out["specrunner"]
+    )

@@ -15,9 +15,17 @@ from specrunner.statefile import locking
 from specrunner.statefile.state import StateStore, encode_state, journal_path, read_state
 
 
-def rec(i: int, **kw) -> dict:  # noqa: ANN003
-    r = {"fingerprint": f"sha256:{i:064x}", "mode": "async", "job_id": f"{i:032x}", "state": "Success",
-         "code": "", "message": "", "count": 1, "outputs": [f"b/o/{i}.jpg"]}
+def rec(i: int, **kw) -> dict:
+    r = {
+        "fingerprint": f"sha256:{i:064x}",
+        "mode": "async",
+        "job_id": f"{i:032x}",
+        "state": "Success",
+        "code": "",
+        "message": "",
+        "count": 1,
+        "outputs": [f"b/o/{i}.jpg"],
+    }
     r.update(kw)
     return r
 
@@ -69,7 +77,7 @@ sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
 from specrunner.statefile.state import StateStore
 s = StateStore.open(__import__('pathlib').Path({str(path)!r}))
 s.put('a', {rec(1)!r}, durable=True)
-s.put('b', {rec(2, state='Snapshoting')!r}, durable=True)
+s.put('b', {rec(2, state="Snapshoting")!r}, durable=True)
 s.delete('base', durable=True)
 os._exit(9)   # no commit, no cleanup: like SIGKILL
 """
@@ -109,7 +117,10 @@ def test_state_io_is_linear_in_the_number_of_jobs(tmp_path: Path) -> None:
     path = tmp_path / "s.lock.json"
     s = StateStore.open(path)
     for i in range(10_000):
-        s.put(f"k{i:05d}", rec(i, job_id=None, state=None, intent={"tag": f"sr-{i:016x}", "since": "2026-11-22T00:00:00Z"}))
+        s.put(
+            f"k{i:05d}",
+            rec(i, job_id=None, state=None, intent={"tag": f"sr-{i:016x}", "since": "2026-11-22T00:00:00Z"}),
+        )
         s.put(f"k{i:05d}", rec(i, state="Submitted"))
         s.put(f"k{i:05d}", rec(i))
     s.commit()
@@ -169,23 +180,33 @@ def test_force_unlock_refuses_a_wrong_id_and_a_live_holder(tmp_path: Path) -> No
     assert not lp.exists()
 
 
-def test_a_recovery_run_killed_right_after_its_first_write_keeps_the_crashed_runs_records(tmp_path: Path) -> None:
+def test_a_recovery_run_killed_right_after_its_first_write_keeps_the_crashed_runs_records(
+    tmp_path: Path,
+) -> None:
     """Regression (found by the crash harness): a run that replays a crashed run's journal and is
     killed right after its own first journal write must not lose the replayed records."""
     path = tmp_path / "s.lock.json"
     s = StateStore.open(path)
     s.put("base", rec(0))
     s.commit()
-    prelude = f"import os, sys, pathlib\nsys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n" \
-              f"from specrunner.statefile.state import StateStore\ns = StateStore.open(pathlib.Path({str(path)!r}))\n"
-    first = prelude + "".join(f"s.put('a{i}', {rec(i)!r}, durable=True)\n" for i in range(1, 6)) + "os._exit(9)\n"
+    prelude = (
+        f"import os, sys, pathlib\nsys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
+        f"from specrunner.statefile.state import StateStore\ns = StateStore.open(pathlib.Path({str(path)!r}))\n"
+    )
+    first = (
+        prelude + "".join(f"s.put('a{i}', {rec(i)!r}, durable=True)\n" for i in range(1, 6)) + "os._exit(9)\n"
+    )
     # Die the instant the new journal replaces the old one (the window the bug lived in).
-    die_on_replace = ("_replace = os.replace\n"
-                      "def replace(a, b):\n    _replace(a, b)\n"
-                      "    if str(b).endswith('.journal'): os._exit(9)\n"
-                      "os.replace = replace\n")
-    second = prelude.replace("from specrunner", die_on_replace + "from specrunner") + \
-        f"s.put('b', {rec(9)!r}, durable=True)\nos._exit(9)\n"
+    die_on_replace = (
+        "_replace = os.replace\n"
+        "def replace(a, b):\n    _replace(a, b)\n"
+        "    if str(b).endswith('.journal'): os._exit(9)\n"
+        "os.replace = replace\n"
+    )
+    second = (
+        prelude.replace("from specrunner", die_on_replace + "from specrunner")
+        + f"s.put('b', {rec(9)!r}, durable=True)\nos._exit(9)\n"
+    )
     subprocess.run([sys.executable, "-c", first], check=False)
     subprocess.run([sys.executable, "-c", second], check=False)
     doc = read_state(path)

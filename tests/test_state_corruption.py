@@ -24,7 +24,9 @@ from specrunner.statefile.state import decode_state, journal_path, read_state
 
 from .conftest import HEADER, Workspace
 
-MANIFEST = HEADER.replace("{", "{{").replace("}", "}}") + """\
+MANIFEST = (
+    HEADER.replace("{", "{{").replace("}", "}}")
+    + """\
 inputs:
   - videos/a.mp4
 rules:
@@ -37,6 +39,7 @@ rules:
     width: 80
     output: thumbs/{{FileName}}.jpg
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +53,12 @@ def applied(tmp_path_factory: pytest.TempPathFactory, video_4s: Path) -> dict[st
     ws.cli("apply", ws.manifest, code=0)
     backup = ws.state.with_name(ws.state.name + ".backup")
     assert backup.exists() and not journal_path(ws.state).exists()
-    return {"state": ws.state.read_bytes(), "backup": backup.read_bytes(),
-            "manifest": ws.manifest.read_bytes(), "video": (ws.oss / "media-in" / "videos" / "a.mp4").read_bytes()}
+    return {
+        "state": ws.state.read_bytes(),
+        "backup": backup.read_bytes(),
+        "manifest": ws.manifest.read_bytes(),
+        "video": (ws.oss / "media-in" / "videos" / "a.mp4").read_bytes(),
+    }
 
 
 @pytest.fixture
@@ -110,7 +117,9 @@ def assert_refused(ws: Workspace, *, names: list[str], mention: str | None = Non
         if mention:
             assert mention in r.stderr, (command, mention, r.stderr)
         assert files(ws) == before, f"{command} changed a state file"
-    assert not (ws.dir / ".specrunner" / "runs").exists() or not list((ws.dir / ".specrunner" / "runs").iterdir())
+    assert not (ws.dir / ".specrunner" / "runs").exists() or not list(
+        (ws.dir / ".specrunner" / "runs").iterdir()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -134,8 +143,9 @@ def test_every_truncation_is_refused_in_process(tmp_path: Path, applied: dict[st
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99])
-def test_truncated_state_is_refused_by_plan_apply_show(setup: Workspace, applied: dict[str, bytes],
-                                                       fraction: float) -> None:
+def test_truncated_state_is_refused_by_plan_apply_show(
+    setup: Workspace, applied: dict[str, bytes], fraction: float
+) -> None:
     data = applied["state"]
     setup.state.write_bytes(data[: int(len(data) * fraction)])
     assert_refused(setup, names=[str(setup.state), str(backup(setup))])
@@ -144,7 +154,7 @@ def test_truncated_state_is_refused_by_plan_apply_show(setup: Workspace, applied
 CORRUPT: dict[str, Callable[[dict[str, bytes]], bytes]] = {
     "not JSON": lambda a: b"this is not json\n",
     "trailing garbage": lambda a: a["state"] + b"}\n",
-    "a byte flipped": lambda a: a["state"].replace(b'"serial"', b'"serial\'', 1),
+    "a byte flipped": lambda a: a["state"].replace(b'"serial"', b"\"serial'", 1),
     "JSON list": lambda a: b"[]\n",
     "JSON string": lambda a: b'"state"\n',
     "null": lambda a: b"null\n",
@@ -171,8 +181,9 @@ CORRUPT: dict[str, Callable[[dict[str, bytes]], bytes]] = {
     "config unknown": lambda a: edit(a, lambda d: first_job(d).update(config="0123456789")),
     "fingerprint a number": lambda a: edit(a, lambda d: first_job(d).update(fingerprint=7)),
     "mode in a job line": lambda a: edit(a, lambda d: first_job(d).update(mode="fast")),
-    "config mode wrong": lambda a: edit(a, lambda d: [c.update(mode="fast") for r in d["configs"].values()
-                                                      for c in r.values()]),
+    "config mode wrong": lambda a: edit(
+        a, lambda d: [c.update(mode="fast") for r in d["configs"].values() for c in r.values()]
+    ),
     "configs missing": lambda a: edit(a, lambda d: d.pop("configs")),
     "outputs not strings": lambda a: edit(a, lambda d: first_job(d).update(outputs=[1, 2])),
     "job_id a number": lambda a: edit(a, lambda d: first_job(d).update(job_id=42)),
@@ -181,12 +192,16 @@ CORRUPT: dict[str, Callable[[dict[str, bytes]], bytes]] = {
 
 
 @pytest.mark.parametrize("case", list(CORRUPT))
-def test_corrupt_state_is_refused_by_plan_apply_show(setup: Workspace, applied: dict[str, bytes], case: str) -> None:
+def test_corrupt_state_is_refused_by_plan_apply_show(
+    setup: Workspace, applied: dict[str, bytes], case: str
+) -> None:
     setup.state.write_bytes(CORRUPT[case](applied))
     assert_refused(setup, names=[str(setup.state), str(backup(setup))])
 
 
-def test_corrupt_state_without_a_backup_says_how_to_start_over(setup: Workspace, applied: dict[str, bytes]) -> None:
+def test_corrupt_state_without_a_backup_says_how_to_start_over(
+    setup: Workspace, applied: dict[str, bytes]
+) -> None:
     backup(setup).unlink()
     setup.state.write_bytes(applied["state"][:100])
     assert_refused(setup, names=[str(setup.state)], mention="move it away")
@@ -209,8 +224,13 @@ def test_no_traceback_through_the_real_entry_point(setup: Workspace, applied: di
     setup.state.write_bytes(CORRUPT["deeply nested"](applied))
     before = files(setup)
     for command in ("plan", "apply", "show"):
-        p = subprocess.run([sys.executable, "-m", "specrunner", command, str(setup.manifest)], cwd=setup.dir,
-                           capture_output=True, text=True, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-m", "specrunner", command, str(setup.manifest)],
+            cwd=setup.dir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert p.returncode == 1, (command, p.stderr)
         assert "Traceback" not in p.stderr + p.stdout
         assert p.stderr.startswith("error: ") and str(setup.state) in p.stderr, p.stderr
@@ -228,7 +248,12 @@ def journal(ws: Workspace, header: dict[str, Any], lines: list[bytes]) -> Path:
 
 
 def put(key: str, record: dict[str, Any]) -> bytes:
-    return json.dumps({"op": "put", "key": key, "record": record}, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    return (
+        json.dumps(
+            {"op": "put", "key": key, "record": record}, sort_keys=True, separators=(",", ":")
+        ).encode()
+        + b"\n"
+    )
 
 
 def header_for(applied: dict[str, bytes], **over: Any) -> dict[str, Any]:
@@ -300,20 +325,41 @@ def test_torn_last_journal_line_is_tolerated(setup: Workspace, applied: dict[str
     assert files(setup) == before  # reading never rewrites
 
 
-@pytest.mark.parametrize("bad", [b"{not json\n", b"[1, 2]\n", b'"put"\n', b"42\n", b'{"op": "put", "key": 7}\n',
-                                 b'{"op": "put", "key": "k", "record": {"state": "Done"}}\n', b'{"op": "zap"}\n',
-                                 b'{"op": "del", "key": ["a"]}\n', b"\xff\xfe{}\n"],
-                         ids=["not-json", "list", "string", "number", "int-key", "bad-record", "bad-op", "list-key",
-                              "not-utf8"])
-def test_corrupt_middle_journal_line_is_an_error(setup: Workspace, applied: dict[str, bytes], bad: bytes) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"{not json\n",
+        b"[1, 2]\n",
+        b'"put"\n',
+        b"42\n",
+        b'{"op": "put", "key": 7}\n',
+        b'{"op": "put", "key": "k", "record": {"state": "Done"}}\n',
+        b'{"op": "zap"}\n',
+        b'{"op": "del", "key": ["a"]}\n',
+        b"\xff\xfe{}\n",
+    ],
+    ids=["not-json", "list", "string", "number", "int-key", "bad-record", "bad-op", "list-key", "not-utf8"],
+)
+def test_corrupt_middle_journal_line_is_an_error(
+    setup: Workspace, applied: dict[str, bytes], bad: bytes
+) -> None:
     key, rec = a_record(applied)
     jp = journal(setup, header_for(applied), [put(key, rec), bad, put(key, {**rec, "job_id": "c" * 32})])
     assert_refused(setup, names=[f"{jp}:3"])
 
 
-@pytest.mark.parametrize("head", [b"{torn", b"[]", b'{"journal": 2}', b'{"journal": 1, "lineage": "x"}',
-                                  b'{"journal": 1, "base_serial": "1"}', b"\xff"],
-                         ids=["torn", "list", "version-2", "no-serial", "serial-string", "not-utf8"])
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"{torn",
+        b"[]",
+        b'{"journal": 2}',
+        b'{"journal": 1, "lineage": "x"}',
+        b'{"journal": 1, "base_serial": "1"}',
+        b"\xff",
+    ],
+    ids=["torn", "list", "version-2", "no-serial", "serial-string", "not-utf8"],
+)
 def test_corrupt_journal_header_is_an_error(setup: Workspace, applied: dict[str, bytes], head: bytes) -> None:
     """The header is written atomically (temp file + rename): a broken one is damage, not a crash."""
     key, rec = a_record(applied)
@@ -322,7 +368,9 @@ def test_corrupt_journal_header_is_an_error(setup: Workspace, applied: dict[str,
     assert_refused(setup, names=[str(jp)])
 
 
-def test_decode_state_never_raises_anything_but_state_error(applied: dict[str, bytes], tmp_path: Path) -> None:
+def test_decode_state_never_raises_anything_but_state_error(
+    applied: dict[str, bytes], tmp_path: Path
+) -> None:
     path = tmp_path / "s.lock.json"
     samples = [c(applied) for c in CORRUPT.values()] + [applied["state"][:n] for n in range(0, 400, 7)]
     for data in samples:

@@ -76,9 +76,16 @@ class JobResult:
             return round(b - a, 4) if a is not None and b is not None else None
 
         return {
-            "key": self.key, "action": shown(self.action), "mode": self.mode, "status": self.status,
-            "job_id": self.job_id, "code": self.code, "message": self.message, "attempts": self.attempts,
-            "adopted": self.adopted, "submit_seconds": dur(self.started, self.submitted),
+            "key": self.key,
+            "action": shown(self.action),
+            "mode": self.mode,
+            "status": self.status,
+            "job_id": self.job_id,
+            "code": self.code,
+            "message": self.message,
+            "attempts": self.attempts,
+            "adopted": self.adopted,
+            "submit_seconds": dur(self.started, self.submitted),
             "total_seconds": dur(self.started, self.finished),
         }
 
@@ -94,7 +101,9 @@ class RunSummary:
     def acted_on(self) -> list[dict[str, Any]]:
         """Per-job results, sorted, for the jobs the run did something about (unchanged ones are
         only counted: a no-op rerun of 100,000 jobs should not write 100,000 lines)."""
-        return [r.to_json() for r in sorted(self.results.values(), key=lambda r: r.key) if r.status != "unchanged"]
+        return [
+            r.to_json() for r in sorted(self.results.values(), key=lambda r: r.key) if r.status != "unchanged"
+        ]
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results.values() if r.status == status)
@@ -105,8 +114,11 @@ class RunSummary:
 
     def submitted_by(self, action: str) -> int:
         """Jobs this run submitted (not adopted) for plan action ``action``."""
-        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted
-                   and r.action == action)
+        return sum(
+            1
+            for r in self.results.values()
+            if r.submitted is not None and not r.adopted and r.action == action
+        )
 
     def counts(self) -> dict[str, int]:
         return {
@@ -137,9 +149,18 @@ class Options:
 def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
     """The state record of ``job``; ``fields`` fill in what the service said."""
     rec: dict[str, Any] = {
-        "fingerprint": job.fingerprint, "mode": job.mode, "input": job.input_ref, "rule": job.rule_id,
-        "request": plain_keys(job.request), "job_id": None, "state": None, "code": "", "message": "",
-        "count": None, "tile_count": None, "outputs": [],
+        "fingerprint": job.fingerprint,
+        "mode": job.mode,
+        "input": job.input_ref,
+        "rule": job.rule_id,
+        "request": plain_keys(job.request),
+        "job_id": None,
+        "state": None,
+        "code": "",
+        "message": "",
+        "count": None,
+        "tile_count": None,
+        "outputs": [],
     }
     if job.user_data:
         rec["user_data"] = job.user_data
@@ -167,15 +188,30 @@ def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:
         shots = count if count is not None else implied or 0
         cells = remote.tile_count if remote.tile_count is not None else shots
         outputs = expected_outputs(job.output_template, job.tile_template, shots, cells, keep, per)
-    return job_record(job, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message,
-                      count=count, tile_count=remote.tile_count, outputs=outputs)
+    return job_record(
+        job,
+        job_id=remote.id,
+        state=remote.state,
+        code=remote.code,
+        message=remote.message,
+        count=count,
+        tile_count=remote.tile_count,
+        outputs=outputs,
+    )
 
 
 class Executor:
-    def __init__(self, backend: Backend, store: StateStore, options: Options, *,
-                 submit_bucket: TokenBucket | None = None, query_bucket: TokenBucket | None = None,
-                 on_event: Callable[[Event], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        store: StateStore,
+        options: Options,
+        *,
+        submit_bucket: TokenBucket | None = None,
+        query_bucket: TokenBucket | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.backend = backend
         self.store = store
         self.opt = options
@@ -195,7 +231,9 @@ class Executor:
         # submissions written ahead, many per durable write; each Submit still follows its own.
         self._pre: dict[str, dict[str, str]] = {}
         # After an uncertain Submit, a lookup miss counts only after the backend's read timeout.
-        self.uncertain_grace = 0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
+        self.uncertain_grace = (
+            0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
+        )
         self.not_found_grace = float(getattr(backend, "not_found_grace", NOT_FOUND_GRACE))
 
     # ------------------------------------------------------------------ helpers
@@ -206,7 +244,9 @@ class Executor:
         except Exception:  # pragma: no cover - progress display must never break a run
             pass
 
-    def _call(self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None) -> Any:
+    def _call(
+        self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None
+    ) -> Any:
         def before_sleep(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
             self._emit("retry", key=result.key if result else None, error=str(exc))
@@ -275,8 +315,12 @@ class Executor:
 
             def maybe_poll() -> None:
                 nonlocal poller, next_poll
-                if (self._poll and self.opt.wait and time.monotonic() >= next_poll
-                        and (poller is None or poller.done())):
+                if (
+                    self._poll
+                    and self.opt.wait
+                    and time.monotonic() >= next_poll
+                    and (poller is None or poller.done())
+                ):
                     # On a worker, not here: this thread must keep the submissions coming.
                     if poller is not None:
                         poller.result()
@@ -288,7 +332,7 @@ class Executor:
             for i, change in enumerate(work):
                 if batching and i >= pre_upto - width // 2 and pre_upto < len(work):
                     start = max(i, pre_upto)
-                    self._prewrite_intents(work[start:start + width])
+                    self._prewrite_intents(work[start : start + width])
                     pre_upto = start + width
                 while not slots.acquire(timeout=self.opt.poll_initial / 2):
                     maybe_poll()
@@ -312,7 +356,12 @@ class Executor:
             summary.interrupted = self.stop.is_set() and self.fatal is None
             summary.elapsed = time.monotonic() - started
         for res in summary.results.values():
-            if res.status == "pending" and res.job_id is None and res.submitted is None and self.stop.is_set():
+            if (
+                res.status == "pending"
+                and res.job_id is None
+                and res.submitted is None
+                and self.stop.is_set()
+            ):
                 res.status = "skipped"
         return summary
 
@@ -367,8 +416,9 @@ class Executor:
             grace = self.uncertain_grace if self.allow_submit else 0.0
             uncertain_at = time.monotonic() - max(0.0, elapsed)
             try:
-                found = self._call(None, lambda: self._lookup(intent["tag"], pipeline, since, uncertain_at, grace),
-                                   res)
+                found = self._call(
+                    None, lambda: self._lookup(intent["tag"], pipeline, since, uncertain_at, grace), res
+                )
             except BackendError as e:
                 self._fail(res, job, e, keep_intent=intent, prior=prior)
                 return
@@ -422,20 +472,23 @@ class Executor:
             return
         self._accept(res, job, remote, adopted=res.adopted)
 
-    def _lookup(self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float,
-                grace: float) -> RemoteJob | None:
+    def _lookup(
+        self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float, grace: float
+    ) -> RemoteJob | None:
         """Find the job an uncertain Submit may have created. A miss counts only once the service has
         had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
         while True:
-            found = metered(self.query_bucket,
-                            lambda: self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since))
+            found = metered(
+                self.query_bucket, lambda: self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
+            )
             remaining = grace - (time.monotonic() - uncertain_at)
             if found is not None or remaining <= 0:
                 return found
             if self.stop.is_set():
                 # Interrupted: a miss is not yet proof of absence, so keep the intent for the next run.
-                raise UncertainSubmitError("interrupted before the job could be looked up by its tag; "
-                                           "the next run looks it up")
+                raise UncertainSubmitError(
+                    "interrupted before the job could be looked up by its tag; the next run looks it up"
+                )
             if self._sleep is time.sleep:
                 self.stop.wait(min(remaining, 2.0))
             else:
@@ -456,8 +509,15 @@ class Executor:
             with self._lock:
                 self._poll[remote.id] = job.key
 
-    def _fail(self, res: JobResult, job: Job, err: BackendError, *, keep_intent: dict[str, Any] | None,
-              prior: dict[str, Any] | None = None) -> None:
+    def _fail(
+        self,
+        res: JobResult,
+        job: Job,
+        err: BackendError,
+        *,
+        keep_intent: dict[str, Any] | None,
+        prior: dict[str, Any] | None = None,
+    ) -> None:
         code = err.code or type(err).__name__
         msg = str(err)
         res.code, res.message, res.finished = code, msg, time.monotonic()
@@ -486,7 +546,9 @@ class Executor:
             rec = self._record(job, state="Fail", code=code, message=msg)
             res.status = "fail"
         self.store.put(job.key, rec, durable=True)
-        self._emit("failed", key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError))
+        self._emit(
+            "failed", key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError)
+        )
 
     def _is_fatal(self, err: BackendError) -> bool:
         """Errors that doom every other call too (bad credentials, unreachable service): stop the run."""
@@ -502,8 +564,14 @@ class Executor:
         res.finished = time.monotonic()
         res.status = "success" if remote.state == "Success" else "fail"
         res.code, res.message = remote.code, remote.message
-        self._emit("finished", key=res.key, job_id=remote.id, state=remote.state, code=remote.code,
-                   message=remote.message)
+        self._emit(
+            "finished",
+            key=res.key,
+            job_id=remote.id,
+            state=remote.state,
+            code=remote.code,
+            message=remote.message,
+        )
 
     # ------------------------------------------------------------------ poll
 
@@ -554,8 +622,9 @@ class Executor:
                 with self._lock:
                     self._poll.pop(jid, None)
                 job = self._jobs[key]
-                rec = self._record(job, state="Fail", code="JobNotFound",
-                                   message=f"job {jid} does not exist on the service")
+                rec = self._record(
+                    job, state="Fail", code="JobNotFound", message=f"job {jid} does not exist on the service"
+                )
                 self.store.put(key, rec)
                 res.status, res.code, res.finished = "fail", "JobNotFound", time.monotonic()
                 moved = True

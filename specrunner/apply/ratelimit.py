@@ -29,8 +29,14 @@ from specrunner.core.errors import TransientBackendError
 class TokenBucket:
     """A thread-safe token bucket. ``acquire()`` blocks until a token is available."""
 
-    def __init__(self, rate: float, *, burst: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: float,
+        *,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.max_rate = float(rate)
         self.rate = float(rate)
         self.capacity = burst if burst is not None else max(1.0, rate / 10)
@@ -122,13 +128,17 @@ class RetryPolicy:
         if state.attempt_number >= self.attempts:
             return True
         exc = state.outcome.exception() if state.outcome else None
-        return getattr(exc, "code", "") == "EndpointUnreachable" and state.attempt_number >= self.unreachable_attempts
+        return (
+            getattr(exc, "code", "") == "EndpointUnreachable"
+            and state.attempt_number >= self.unreachable_attempts
+        )
 
     def retrying(self, on_retry: Callable[[RetryCallState], None] | None = None) -> Retrying:
         return Retrying(
             stop=self._stop,
-            wait=wait_none() if self.zero_wait else wait_random_exponential(multiplier=self.initial,
-                                                                            max=self.maximum),
+            wait=wait_none()
+            if self.zero_wait
+            else wait_random_exponential(multiplier=self.initial, max=self.maximum),
             retry=retry_if_exception(lambda e: isinstance(e, TransientBackendError)),
             before_sleep=on_retry,
             reraise=True,

@@ -70,17 +70,28 @@ _KEY_ID_CODES = {"InvalidAccessKeyId.NotFound", "InvalidAccessKeyId", "InvalidAc
 # Transport errors raised before the request could leave this machine: safe to resend a Submit.
 _NEVER_LEFT = (
     (re.compile(r"connection refused|errno 111\b|winerror 10061", re.I), "connection refused"),
-    (re.compile(r"name or service not known|nodename nor servname|temporary failure in name resolution"
-                r"|getaddrinfo failed|no address associated|name resolution", re.I), "the host name does not resolve"),
+    (
+        re.compile(
+            r"name or service not known|nodename nor servname|temporary failure in name resolution"
+            r"|getaddrinfo failed|no address associated|name resolution",
+            re.I,
+        ),
+        "the host name does not resolve",
+    ),
     (re.compile(r"connect timeout=|connecttimeout", re.I), "connecting timed out"),
-    (re.compile(r"no route to host|network is unreachable|host is unreachable", re.I), "no route to the host"),
+    (
+        re.compile(r"no route to host|network is unreachable|host is unreachable", re.I),
+        "no route to the host",
+    ),
     (re.compile(r"cannot connect to proxy", re.I), "cannot connect to the proxy"),
     (re.compile(r"failed to establish a new connection", re.I), "cannot connect"),
 )
 _IN_FLIGHT = (
     (re.compile(r"read timed out|read timeout", re.I), "no answer within the read timeout"),
-    (re.compile(r"remote end closed connection|remotedisconnected|connection aborted", re.I),
-     "the connection was closed without an answer"),
+    (
+        re.compile(r"remote end closed connection|remotedisconnected|connection aborted", re.I),
+        "the connection was closed without an answer",
+    ),
     (re.compile(r"connection reset|errno 104\b|broken pipe", re.I), "the connection was reset"),
 )
 
@@ -139,13 +150,19 @@ def resolve_credentials(env: dict[str, str] | None = None, home: Path | None = N
     pair = _env_pair(env, "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
     if pair:
         token = env.get("ALIBABA_CLOUD_SECURITY_TOKEN", "").strip() or None
-        return Credential(pair[0], pair[1], token,
-                          "ALIBABA_CLOUD_ACCESS_KEY_ID" + (" + ALIBABA_CLOUD_SECURITY_TOKEN" if token else ""),
-                          "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        return Credential(
+            pair[0],
+            pair[1],
+            token,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID" + (" + ALIBABA_CLOUD_SECURITY_TOKEN" if token else ""),
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        )
     pair = _env_pair(env, "ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET")
     if pair:
-        return Credential(pair[0], pair[1], None, "ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_ID",
-                          "ALIYUN_ACCESS_KEY_SECRET")
+        return Credential(
+            pair[0], pair[1], None, "ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"
+        )
     cred = _cli_profile(env, home if home is not None else Path(env.get("HOME") or Path.home()))
     if cred:
         return cred
@@ -163,7 +180,9 @@ def _cli_profile(env: dict[str, str], home: Path) -> Credential | None:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise CredentialsError(f"cannot read the aliyun CLI configuration {shown}: {type(e).__name__}") from None
+        raise CredentialsError(
+            f"cannot read the aliyun CLI configuration {shown}: {type(e).__name__}"
+        ) from None
     if not isinstance(doc, dict):
         raise CredentialsError(f"the aliyun CLI configuration {shown} is not a JSON object")
     name = wanted or doc.get("current") or "default"
@@ -177,14 +196,22 @@ def _cli_profile(env: dict[str, str], home: Path) -> Credential | None:
     where = f"profile {name!r} in {shown}"
     ak, sk = str(profile.get("access_key_id") or ""), str(profile.get("access_key_secret") or "")
     if mode not in ("AK", "StsToken"):
-        raise CredentialsError(f"{where} uses mode {mode}, which specrunner does not support: use mode AK or "
-                               "StsToken, or set ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        raise CredentialsError(
+            f"{where} uses mode {mode}, which specrunner does not support: use mode AK or "
+            "StsToken, or set ALIBABA_CLOUD_ACCESS_KEY_ID / ALIBABA_CLOUD_ACCESS_KEY_SECRET"
+        )
     token = str(profile.get("sts_token") or "") or None
     if not ak or not sk or (mode == "StsToken" and not token):
         need = "access_key_id, access_key_secret" + (" and sts_token" if mode == "StsToken" else "")
         raise CredentialsError(f"{where} (mode {mode}) lacks {need}: run `aliyun configure --profile {name}`")
-    return Credential(ak, sk, token if mode == "StsToken" else None, where, f"access_key_id of the {where}",
-                      f"access_key_secret of the {where}")
+    return Credential(
+        ak,
+        sk,
+        token if mode == "StsToken" else None,
+        where,
+        f"access_key_id of the {where}",
+        f"access_key_secret of the {where}",
+    )
 
 
 # ---------------------------------------------------------------------------------------- endpoint
@@ -240,11 +267,20 @@ def parse_endpoint(value: str, source: str) -> Endpoint:
         host = parts.hostname or ""
         _ = parts.port  # validates the port
     except ValueError:
-        raise PermanentBackendError(f"{source}: invalid MTS endpoint {value!r}: use https://host or http://host:port",
-                                    code="InvalidEndpoint") from None
-    if parts.scheme.lower() not in ("http", "https") or not host or parts.path not in ("", "/") or parts.query:
-        raise PermanentBackendError(f"{source}: invalid MTS endpoint {value!r}: use https://host or http://host:port",
-                                    code="InvalidEndpoint")
+        raise PermanentBackendError(
+            f"{source}: invalid MTS endpoint {value!r}: use https://host or http://host:port",
+            code="InvalidEndpoint",
+        ) from None
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not host
+        or parts.path not in ("", "/")
+        or parts.query
+    ):
+        raise PermanentBackendError(
+            f"{source}: invalid MTS endpoint {value!r}: use https://host or http://host:port",
+            code="InvalidEndpoint",
+        )
     return Endpoint(parts.scheme.lower(), parts.netloc, host)
 
 
@@ -274,23 +310,39 @@ class AliyunBackend:
     # A job id unknown to QuerySnapshotJobList right after its Submit may not have propagated yet.
     not_found_grace = NOT_FOUND_GRACE
 
-    def __init__(self, *, region: str, endpoint: Endpoint, credential: Credential, workers: int = 8,
-                 connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(
+        self,
+        *,
+        region: str,
+        endpoint: Endpoint,
+        credential: Credential,
+        workers: int = 8,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         silence_sdk_logs()  # again: SDK modules imported since may have added loggers
         self.region = region
         self.endpoint = endpoint
         self.credential = credential
         # Explicit ak/secret: the SDK's signer factory then ignores ALIYUN_ACCESS_KEY_* in the environment.
         self.client = AcsClient(
-            credential.access_key_id, credential.access_key_secret, region_id=region, auto_retry=False,
-            connect_timeout=connect_timeout, timeout=read_timeout, pool_size=max(10, workers + 2),
+            credential.access_key_id,
+            credential.access_key_secret,
+            region_id=region,
+            auto_retry=False,
+            connect_timeout=connect_timeout,
+            timeout=read_timeout,
+            pool_size=max(10, workers + 2),
             proxy=_proxies_for(endpoint),
         )
         if credential.security_token:
             # STS: sign with the temporary key and send SecurityToken. Set after construction so that no
             # environment variable can substitute another credential (the factory prefers ALIYUN_* env).
-            self.client._signer = StsTokenSigner(StsTokenCredential(
-                credential.access_key_id, credential.access_key_secret, credential.security_token))
+            self.client._signer = StsTokenSigner(
+                StsTokenCredential(
+                    credential.access_key_id, credential.access_key_secret, credential.security_token
+                )
+            )
         self.client.append_user_agent("specrunner", __version__)
         self.uncertain_grace = float(read_timeout)
         grace = os.environ.get("SPECRUNNER_UNCERTAIN_GRACE", "").strip()
@@ -298,8 +350,9 @@ class AliyunBackend:
             try:
                 self.uncertain_grace = max(0.0, float(grace))
             except ValueError:
-                raise PermanentBackendError(f"SPECRUNNER_UNCERTAIN_GRACE must be a number of seconds, got {grace!r}") \
-                    from None
+                raise PermanentBackendError(
+                    f"SPECRUNNER_UNCERTAIN_GRACE must be a number of seconds, got {grace!r}"
+                ) from None
 
     @classmethod
     def from_target(cls, target: Any, workers: int = 8) -> AliyunBackend:
@@ -312,8 +365,9 @@ class AliyunBackend:
         elif region:
             endpoint = parse_endpoint(default_endpoint(region), f"target.region {region}")
         else:
-            raise PermanentBackendError("backend aliyun needs target.region (e.g. cn-shanghai) or an endpoint",
-                                        code="MissingRegion")
+            raise PermanentBackendError(
+                "backend aliyun needs target.region (e.g. cn-shanghai) or an endpoint", code="MissingRegion"
+            )
         credential = resolve_credentials()
         return cls(region=region or "cn-shanghai", endpoint=endpoint, credential=credential, workers=workers)
 
@@ -322,7 +376,9 @@ class AliyunBackend:
     def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
         req = SubmitSnapshotJobRequest()
         req.set_Input(json.dumps(request["Input"], separators=(",", ":"), ensure_ascii=False))
-        req.set_SnapshotConfig(json.dumps(request["SnapshotConfig"], separators=(",", ":"), ensure_ascii=False))
+        req.set_SnapshotConfig(
+            json.dumps(request["SnapshotConfig"], separators=(",", ":"), ensure_ascii=False)
+        )
         if request.get("PipelineId"):
             req.set_PipelineId(request["PipelineId"])
         if user_data:
@@ -332,7 +388,11 @@ class AliyunBackend:
         if not isinstance(job, dict) or not job.get("Id") or not job.get("State"):
             raise UncertainSubmitError(
                 f"{self._where()}: the service answered the Submit without a job; it may exist and will be "
-                "looked up by its tag", code="NoJobInAnswer", http_status=200, request_id=body.get("RequestId"))
+                "looked up by its tag",
+                code="NoJobInAnswer",
+                http_status=200,
+                request_id=body.get("RequestId"),
+            )
         return RemoteJob.from_api(job)
 
     def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
@@ -391,8 +451,10 @@ class AliyunBackend:
             raise self._client_error(e, submit) from None
         except Exception as e:  # the SDK has known bugs (IndexError on some error bodies)
             cls = UncertainSubmitError if submit else TransientBackendError
-            raise cls(f"{self._where()}: the SDK failed while handling the answer ({type(e).__name__})",
-                      code="SDKError") from None
+            raise cls(
+                f"{self._where()}: the SDK failed while handling the answer ({type(e).__name__})",
+                code="SDKError",
+            ) from None
         try:
             body = json.loads(raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw)
         except (ValueError, TypeError, UnicodeDecodeError):
@@ -405,11 +467,19 @@ class AliyunBackend:
         if bad:
             rid = body.get("RequestId") if isinstance(body, dict) else None
             if submit:
-                raise UncertainSubmitError(f"{self._where()}: the service answered 200 with {bad} to a Submit; "
-                                           "the job may exist and will be looked up by its tag",
-                                           code="BadAnswer", http_status=200, request_id=rid)
-            raise TransientBackendError(f"{self._where()}: the service answered 200 with {bad}",
-                                        code="BadAnswer", http_status=200, request_id=rid)
+                raise UncertainSubmitError(
+                    f"{self._where()}: the service answered 200 with {bad} to a Submit; "
+                    "the job may exist and will be looked up by its tag",
+                    code="BadAnswer",
+                    http_status=200,
+                    request_id=rid,
+                )
+            raise TransientBackendError(
+                f"{self._where()}: the service answered 200 with {bad}",
+                code="BadAnswer",
+                http_status=200,
+                request_id=rid,
+            )
         return cast(dict[str, Any], body)  # json.loads is untyped; any non-dict body raised above
 
     @staticmethod
@@ -419,8 +489,12 @@ class AliyunBackend:
         if jobs is None:
             if "SnapshotJobList" in body or "NonExistSnapshotJobIds" in body:
                 return []
-            raise TransientBackendError("the service answered 200 without a job list", code="BadAnswer",
-                                        http_status=200, request_id=body.get("RequestId"))
+            raise TransientBackendError(
+                "the service answered 200 without a job list",
+                code="BadAnswer",
+                http_status=200,
+                request_id=body.get("RequestId"),
+            )
         if isinstance(jobs, dict):  # a single job, as some XML->JSON gateways render lists of one
             jobs = [jobs]
         return [RemoteJob.from_api(j) for j in jobs]
@@ -457,37 +531,64 @@ class AliyunBackend:
         # advises async mode, not a retry); TransientNetWorkError is transient whatever its status.
         kind = classify(code, status)
         if code == "SnapshotTimeOut":
-            return PermanentBackendError(f"SnapshotTimeOut: {self._clean(e.get_error_msg())} (a sync "
-                                         "snapshot took more than about 6 s; not retried: use async mode)", **kw)
+            return PermanentBackendError(
+                f"SnapshotTimeOut: {self._clean(e.get_error_msg())} (a sync "
+                "snapshot took more than about 6 s; not retried: use async mode)",
+                **kw,
+            )
         if kind != "permanent":
             if submit and kind == "uncertain":
-                return UncertainSubmitError(f"{where}: {code} (HTTP {status}) on Submit; the job may exist and "
-                                            "will be looked up by its tag", **kw)
+                return UncertainSubmitError(
+                    f"{where}: {code} (HTTP {status}) on Submit; the job may exist and "
+                    "will be looked up by its tag",
+                    **kw,
+                )
             if throttled:
                 return TransientBackendError(f"{where}: throttled ({code}); slowing down", **kw)
-            return TransientBackendError(f"{where}: {code} (HTTP {status}): {self._clean(e.get_error_msg())}", **kw)
+            return TransientBackendError(
+                f"{where}: {code} (HTTP {status}): {self._clean(e.get_error_msg())}", **kw
+            )
         c = self.credential
         if code in _SECRET_CODES:
-            return CredentialsError(f"{where} refused the signature ({code}): the AccessKey secret is wrong, "
-                                    f"check {c.secret_hint}", **kw)
+            return CredentialsError(
+                f"{where} refused the signature ({code}): the AccessKey secret is wrong, "
+                f"check {c.secret_hint}",
+                **kw,
+            )
         if code in _KEY_ID_CODES:
             state = "is disabled" if code.endswith("Inactive") else "does not exist"
-            return CredentialsError(f"{where}: the AccessKey ID {mask(c.access_key_id)} {state} ({code}): "
-                                    f"check {c.id_hint}", **kw)
+            return CredentialsError(
+                f"{where}: the AccessKey ID {mask(c.access_key_id)} {state} ({code}): check {c.id_hint}", **kw
+            )
         if code.startswith(("InvalidSecurityToken", "SecurityToken")):
-            return CredentialsError(f"{where}: the STS security token was refused ({code}): get a fresh token "
-                                    "and set ALIBABA_CLOUD_SECURITY_TOKEN (with its AccessKey pair)", **kw)
+            return CredentialsError(
+                f"{where}: the STS security token was refused ({code}): get a fresh token "
+                "and set ALIBABA_CLOUD_SECURITY_TOKEN (with its AccessKey pair)",
+                **kw,
+            )
         if code.startswith("InvalidTimeStamp"):
-            return PermanentBackendError(f"{where} refused the request time ({code}): set this machine's clock "
-                                         "right (it must be within 15 minutes of UTC)", **kw)
-        if code.startswith("Forbidden") or code in ("NoPermission", "InvalidIdentity.ServiceDisabled") \
-                or status == 403:
-            return PermanentBackendError(f"{where}: permission denied ({code}): grant this RAM identity MTS access "
-                                         f"(e.g. AliyunMTSFullAccess) and check that MTS is activated; "
-                                         f"{self._clean(e.get_error_msg())}", **kw)
+            return PermanentBackendError(
+                f"{where} refused the request time ({code}): set this machine's clock "
+                "right (it must be within 15 minutes of UTC)",
+                **kw,
+            )
+        if (
+            code.startswith("Forbidden")
+            or code in ("NoPermission", "InvalidIdentity.ServiceDisabled")
+            or status == 403
+        ):
+            return PermanentBackendError(
+                f"{where}: permission denied ({code}): grant this RAM identity MTS access "
+                f"(e.g. AliyunMTSFullAccess) and check that MTS is activated; "
+                f"{self._clean(e.get_error_msg())}",
+                **kw,
+            )
         if code == "InvalidApi.NotFound":
-            return PermanentBackendError(f"{where} does not serve MTS 2014-06-18 ({code}): check the endpoint "
-                                         f"and region ({ENDPOINT_ENV} / target.endpoint / target.region)", **kw)
+            return PermanentBackendError(
+                f"{where} does not serve MTS 2014-06-18 ({code}): check the endpoint "
+                f"and region ({ENDPOINT_ENV} / target.endpoint / target.region)",
+                **kw,
+            )
         return PermanentBackendError(f"{code}: {self._clean(e.get_error_msg())}", **kw)
 
     def _client_error(self, e: ClientException, submit: bool) -> BackendError:
@@ -496,24 +597,34 @@ class AliyunBackend:
         where = self._where()
         if code == "SDK.HttpError":
             if re.search(r"certificate verify failed|CERTIFICATE_VERIFY_FAILED", msg):
-                return PermanentBackendError(f"{where}: TLS certificate verification failed: fix the endpoint or "
-                                             "set ALIBABA_CLOUD_CA_BUNDLE to your CA bundle", code="SDK.SSLError")
+                return PermanentBackendError(
+                    f"{where}: TLS certificate verification failed: fix the endpoint or "
+                    "set ALIBABA_CLOUD_CA_BUNDLE to your CA bundle",
+                    code="SDK.SSLError",
+                )
             if re.search(r"WRONG_VERSION_NUMBER|unknown protocol|record layer failure", msg):
                 return PermanentBackendError(
                     f"{where}: the TLS handshake failed (the endpoint does not speak https?): for a plain-HTTP "
-                    "endpoint write http://host:port", code="SDK.SSLError")
+                    "endpoint write http://host:port",
+                    code="SDK.SSLError",
+                )
             if re.search(r"SSLError|SSL:", msg):  # the handshake comes before the request: nothing was sent
-                return TransientBackendError(f"cannot reach {where}: the TLS handshake failed",
-                                             code="EndpointUnreachable")
+                return TransientBackendError(
+                    f"cannot reach {where}: the TLS handshake failed", code="EndpointUnreachable"
+                )
             for rx, why in _NEVER_LEFT:
                 if rx.search(msg):
                     return TransientBackendError(
                         f"cannot reach {where}: {why}; check {ENDPOINT_ENV} / target.endpoint and the network",
-                        code="EndpointUnreachable")
+                        code="EndpointUnreachable",
+                    )
             why = next((w for rx, w in _IN_FLIGHT if rx.search(msg)), "a transport error")
             if submit:
-                return UncertainSubmitError(f"{where}: the Submit got no answer ({why}); the job may exist and "
-                                            "will be looked up by its tag", code="NoAnswer")
+                return UncertainSubmitError(
+                    f"{where}: the Submit got no answer ({why}); the job may exist and "
+                    "will be looked up by its tag",
+                    code="NoAnswer",
+                )
             return TransientBackendError(f"{where}: no answer ({why})", code="NoAnswer")
         if code == "SDK.InvalidCredential":
             return CredentialsError(MISSING_CREDENTIALS, code=code)

@@ -59,10 +59,15 @@ class RemoteJob:
             message = message or f"the service reports State {state[:40]!r}; still waiting for it to finish"
             state = "Snapshoting"
         return cls(
-            id=str(job["Id"]), state=state, code=str(job.get("Code") or ""),
-            message=message, count=num(job.get("Count")),
-            tile_count=num(job.get("TileCount")), user_data=str(job.get("UserData") or ""),
-            creation_time=str(job.get("CreationTime") or ""), raw=job,
+            id=str(job["Id"]),
+            state=state,
+            code=str(job.get("Code") or ""),
+            message=message,
+            count=num(job.get("Count")),
+            tile_count=num(job.get("TileCount")),
+            user_data=str(job.get("UserData") or ""),
+            creation_time=str(job.get("CreationTime") or ""),
+            raw=job,
         )
 
 
@@ -81,5 +86,4 @@ class Backend(Protocol):
         """Listing mode: the job created since ``since`` whose UserData carries ``tag``, if any."""
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...

@@ -31,14 +31,17 @@ class LocalBackend:
     def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
         try:
             job = self.service.submit_snapshot_job(
-                json.dumps(request["Input"]), json.dumps(request["SnapshotConfig"]),
-                request.get("PipelineId"), user_data,
+                json.dumps(request["Input"]),
+                json.dumps(request["SnapshotConfig"]),
+                request.get("PipelineId"),
+                user_data,
             )
         except ServiceError as e:
             raise service_error(e) from None
         except OSError as e:  # the engine's own records could not be written
-            raise TransientBackendError(f"the local engine could not record the job: {e.strerror or e}",
-                                        code="InternalError") from None
+            raise TransientBackendError(
+                f"the local engine could not record the job: {e.strerror or e}", code="InternalError"
+            ) from None
         return RemoteJob.from_api(job)
 
     def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
@@ -56,7 +59,8 @@ class LocalBackend:
         while True:
             try:
                 r = self.service.query_snapshot_job_list(
-                    None, page_token=token, max_page_size=300, start=start, pipeline_id=pipeline_id)
+                    None, page_token=token, max_page_size=300, start=start, pipeline_id=pipeline_id
+                )
             except ServiceError as e:
                 raise service_error(e) from None
             for job in r["SnapshotJobList"]["SnapshotJob"]:

@@ -65,8 +65,13 @@ BACKOFF = 0.5  # seconds before the 2nd attempt, doubled for each next one
 _LOCATION_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _SECRET_CODES = {"SignatureDoesNotMatch", "InvalidAccessKeySecret"}
 _KEY_ID_CODES = {"InvalidAccessKeyId", "InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive"}
-_TOKEN_CODES = {"InvalidSecurityToken", "SecurityTokenExpired", "InvalidSecurityToken.Expired",
-                "InvalidSecurityToken.Malformed", "InvalidSecurityToken.MismatchWithAccessKey"}
+_TOKEN_CODES = {
+    "InvalidSecurityToken",
+    "SecurityTokenExpired",
+    "InvalidSecurityToken.Expired",
+    "InvalidSecurityToken.Malformed",
+    "InvalidSecurityToken.MismatchWithAccessKey",
+}
 _TRANSIENT_CODES = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "Throttling"}
 
 Lister = Callable[[str, str, str], list[str]]
@@ -90,15 +95,22 @@ def parse_endpoint(value: str, source: str) -> Endpoint:
     v = value.strip()
     if "://" not in v:
         v = "https://" + v
-    bad = PermanentBackendError(f"{source}: invalid OSS endpoint {value!r}: use https://host or http://host:port",
-                                code="InvalidEndpoint")
+    bad = PermanentBackendError(
+        f"{source}: invalid OSS endpoint {value!r}: use https://host or http://host:port",
+        code="InvalidEndpoint",
+    )
     try:
         parts = urlsplit(v)
         host = parts.hostname or ""
         _ = parts.port  # validates the port
     except ValueError:
         raise bad from None
-    if parts.scheme.lower() not in ("http", "https") or not host or parts.path not in ("", "/") or parts.query:
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not host
+        or parts.path not in ("", "/")
+        or parts.query
+    ):
         raise bad
     return Endpoint(parts.scheme.lower(), parts.netloc, host)
 
@@ -109,17 +121,27 @@ def endpoint_for(location: str, env: Mapping[str, str] | None = None) -> Endpoin
     if override:
         return parse_endpoint(override, ENDPOINT_ENV)
     if not isinstance(location, str) or not _LOCATION_RE.fullmatch(location):
-        raise PermanentBackendError(f"invalid OSS location {location!r}: use a region such as oss-cn-shanghai "
-                                    f"(or set {ENDPOINT_ENV})", code="InvalidLocation")
+        raise PermanentBackendError(
+            f"invalid OSS location {location!r}: use a region such as oss-cn-shanghai "
+            f"(or set {ENDPOINT_ENV})",
+            code="InvalidLocation",
+        )
     return Endpoint("https", f"{location}.aliyuncs.com", f"{location}.aliyuncs.com")
 
 
 class OssLister:
     """``lister(bucket, location, prefix)``: every object key under ``prefix``, sorted, all pages."""
 
-    def __init__(self, credential: Credential, *, page_size: int = PAGE_SIZE, attempts: int = ATTEMPTS,
-                 backoff: float = BACKOFF, connect_timeout: float = CONNECT_TIMEOUT,
-                 read_timeout: float = READ_TIMEOUT) -> None:
+    def __init__(
+        self,
+        credential: Credential,
+        *,
+        page_size: int = PAGE_SIZE,
+        attempts: int = ATTEMPTS,
+        backoff: float = BACKOFF,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> None:
         if not 1 <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be in [1, {PAGE_SIZE}]")
         silence_sdk_logs()  # again: SDK modules imported since may have added loggers
@@ -129,8 +151,9 @@ class OssLister:
         self.backoff = backoff
         self.timeout = (connect_timeout, read_timeout)
         if credential.security_token:
-            self.auth: Any = oss2.StsAuth(credential.access_key_id, credential.access_key_secret,
-                                          credential.security_token)  # signature V1
+            self.auth: Any = oss2.StsAuth(
+                credential.access_key_id, credential.access_key_secret, credential.security_token
+            )  # signature V1
         else:
             self.auth = oss2.Auth(credential.access_key_id, credential.access_key_secret)  # signature V1
         self._sessions: dict[bool, oss2.Session] = {}
@@ -152,8 +175,11 @@ class OssLister:
                 break
             token = result.next_continuation_token or ""
             if not token or token in seen:
-                raise TransientBackendError(f"cannot list {where}: OSS at {ep.url} answered a truncated page "
-                                            "without a new continuation token", code="BadAnswer")
+                raise TransientBackendError(
+                    f"cannot list {where}: OSS at {ep.url} answered a truncated page "
+                    "without a new continuation token",
+                    code="BadAnswer",
+                )
             seen.add(token)
         return sorted(set(keys))
 
@@ -181,21 +207,33 @@ class OssLister:
         client = self._buckets.get(key)
         if client is None:
             try:
-                client = oss2.Bucket(self.auth, ep.url, bucket, session=self._session(ep),
-                                     connect_timeout=self.timeout, enable_crc=False)
+                client = oss2.Bucket(
+                    self.auth,
+                    ep.url,
+                    bucket,
+                    session=self._session(ep),
+                    connect_timeout=self.timeout,
+                    enable_crc=False,
+                )
             except oss_exc.ClientError:
-                raise PermanentBackendError(f"cannot list {where}: {bucket!r} is not a valid OSS bucket name "
-                                            "(3-63 characters: lowercase letters, digits, hyphens)",
-                                            code="InvalidBucketName") from None
+                raise PermanentBackendError(
+                    f"cannot list {where}: {bucket!r} is not a valid OSS bucket name "
+                    "(3-63 characters: lowercase letters, digits, hyphens)",
+                    code="InvalidBucketName",
+                ) from None
             self._buckets[key] = client
         return client
 
-    def _page(self, client: oss2.Bucket, ep: Endpoint, where: str, bucket: str, prefix: str, token: str) -> Any:
+    def _page(
+        self, client: oss2.Bucket, ep: Endpoint, where: str, bucket: str, prefix: str, token: str
+    ) -> Any:
         attempt = 0
         while True:
             attempt += 1
             try:
-                return client.list_objects_v2(prefix=prefix, continuation_token=token, max_keys=self.page_size)
+                return client.list_objects_v2(
+                    prefix=prefix, continuation_token=token, max_keys=self.page_size
+                )
             except Exception as e:  # translated below, never leaked
                 err = self._translate(e, ep, where, bucket)
             if not err.transient or attempt >= self.attempts:
@@ -217,57 +255,93 @@ class OssLister:
         if isinstance(e, oss_exc.RequestError):  # transport: nothing came back
             msg = str(getattr(e, "exception", "") or e)
             if re.search(r"certificate verify failed|CERTIFICATE_VERIFY_FAILED", msg):
-                return PermanentBackendError(f"cannot list {where}: TLS certificate verification failed for {oss}: "
-                                             f"fix the endpoint ({ENDPOINT_ENV}) or the CA bundle "
-                                             "(REQUESTS_CA_BUNDLE)", code="SSLError")
+                return PermanentBackendError(
+                    f"cannot list {where}: TLS certificate verification failed for {oss}: "
+                    f"fix the endpoint ({ENDPOINT_ENV}) or the CA bundle "
+                    "(REQUESTS_CA_BUNDLE)",
+                    code="SSLError",
+                )
             if re.search(r"WRONG_VERSION_NUMBER|unknown protocol|record layer failure", msg):
-                return PermanentBackendError(f"cannot list {where}: the TLS handshake with {oss} failed (the "
-                                             "endpoint does not speak https?): for a plain-HTTP endpoint write "
-                                             "http://host:port", code="SSLError")
+                return PermanentBackendError(
+                    f"cannot list {where}: the TLS handshake with {oss} failed (the "
+                    "endpoint does not speak https?): for a plain-HTTP endpoint write "
+                    "http://host:port",
+                    code="SSLError",
+                )
             for rx, why in _NEVER_LEFT:
                 if rx.search(msg):
-                    return TransientBackendError(f"cannot list {where}: cannot reach {oss}: {why}; check "
-                                                 f"{ENDPOINT_ENV} / the input's location and the network",
-                                                 code="EndpointUnreachable")
+                    return TransientBackendError(
+                        f"cannot list {where}: cannot reach {oss}: {why}; check "
+                        f"{ENDPOINT_ENV} / the input's location and the network",
+                        code="EndpointUnreachable",
+                    )
             why = next((w for rx, w in _IN_FLIGHT if rx.search(msg)), "a transport error")
-            return TransientBackendError(f"cannot list {where}: no answer from {oss} ({why})", code="NoAnswer")
+            return TransientBackendError(
+                f"cannot list {where}: no answer from {oss} ({why})", code="NoAnswer"
+            )
         if isinstance(e, oss_exc.ClientError):
-            return PermanentBackendError(f"cannot list {where}: the OSS SDK refused the request: "
-                                         f"{self._clean(getattr(e, 'body', '') or e)}", code="ClientError")
+            return PermanentBackendError(
+                f"cannot list {where}: the OSS SDK refused the request: "
+                f"{self._clean(getattr(e, 'body', '') or e)}",
+                code="ClientError",
+            )
         if not isinstance(e, oss_exc.OssError):  # the answer could not be parsed (XML, dates, ...)
-            return TransientBackendError(f"cannot list {where}: {oss} answered with an unreadable listing "
-                                         f"({type(e).__name__})", code="BadAnswer")
+            return TransientBackendError(
+                f"cannot list {where}: {oss} answered with an unreadable listing ({type(e).__name__})",
+                code="BadAnswer",
+            )
         status = int(getattr(e, "status", 0) or 0)
         code = str(getattr(e, "code", "") or "")
         rid = getattr(e, "request_id", None) or None
         kw: dict[str, Any] = {"code": code, "http_status": status, "request_id": rid}
         msg = self._clean(getattr(e, "message", ""))
         if status >= 500 or status == 429 or code in _TRANSIENT_CODES or code.startswith("Throttling"):
-            return TransientBackendError(f"cannot list {where}: {oss}: {code or 'error'} (HTTP {status})"
-                                         + (f": {msg}" if msg else ""), **kw)
+            return TransientBackendError(
+                f"cannot list {where}: {oss}: {code or 'error'} (HTTP {status})"
+                + (f": {msg}" if msg else ""),
+                **kw,
+            )
         if code in _SECRET_CODES:
-            return CredentialsError(f"{oss} refused the signature ({code}) listing {where}: the AccessKey secret "
-                                    f"is wrong, check {c.secret_hint}", **kw)
+            return CredentialsError(
+                f"{oss} refused the signature ({code}) listing {where}: the AccessKey secret "
+                f"is wrong, check {c.secret_hint}",
+                **kw,
+            )
         if code in _KEY_ID_CODES:
             state = "is disabled" if code.endswith("Inactive") else "does not exist"
-            return CredentialsError(f"{oss}: the AccessKey ID {mask(c.access_key_id)} {state} ({code}) listing "
-                                    f"{where}: check {c.id_hint}", **kw)
+            return CredentialsError(
+                f"{oss}: the AccessKey ID {mask(c.access_key_id)} {state} ({code}) listing "
+                f"{where}: check {c.id_hint}",
+                **kw,
+            )
         if code in _TOKEN_CODES or code.startswith(("InvalidSecurityToken", "SecurityToken")):
-            return CredentialsError(f"{oss}: the STS security token was refused ({code}) listing {where}: get a "
-                                    "fresh token and set ALIBABA_CLOUD_SECURITY_TOKEN (with its AccessKey pair)",
-                                    **kw)
+            return CredentialsError(
+                f"{oss}: the STS security token was refused ({code}) listing {where}: get a "
+                "fresh token and set ALIBABA_CLOUD_SECURITY_TOKEN (with its AccessKey pair)",
+                **kw,
+            )
         if code == "NoSuchBucket":
-            return PermanentBackendError(f"cannot list {where}: the bucket {bucket} does not exist at {ep.url} "
-                                         "(NoSuchBucket): check the input entry's bucket and location", **kw)
+            return PermanentBackendError(
+                f"cannot list {where}: the bucket {bucket} does not exist at {ep.url} "
+                "(NoSuchBucket): check the input entry's bucket and location",
+                **kw,
+            )
         if code == "AccessDenied":
-            return PermanentBackendError(f"cannot list {where}: access denied (AccessDenied): grant this RAM "
-                                         f"identity oss:ListObjects on bucket {bucket}"
-                                         + (f"; {msg}" if msg else ""), **kw)
+            return PermanentBackendError(
+                f"cannot list {where}: access denied (AccessDenied): grant this RAM "
+                f"identity oss:ListObjects on bucket {bucket}" + (f"; {msg}" if msg else ""),
+                **kw,
+            )
         if code == "RequestTimeTooSkewed":
-            return PermanentBackendError(f"{oss} refused the request time ({code}) listing {where}: set this "
-                                         "machine's clock right (it must be within 15 minutes of UTC)", **kw)
+            return PermanentBackendError(
+                f"{oss} refused the request time ({code}) listing {where}: set this "
+                "machine's clock right (it must be within 15 minutes of UTC)",
+                **kw,
+            )
         what = f"{code} (HTTP {status})" if code else f"HTTP {status}"
-        return PermanentBackendError(f"cannot list {where}: {oss}: {what}" + (f": {msg}" if msg else ""), **kw)
+        return PermanentBackendError(
+            f"cannot list {where}: {oss}: {what}" + (f": {msg}" if msg else ""), **kw
+        )
 
 
 def oss_lister(target: Any = None, **options: Any) -> OssLister:

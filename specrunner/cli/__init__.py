@@ -1,2 +1,1 @@
-"""The command line: typer commands, the approval prompt, and the one error handler (exits).
-"""
+"""The command line: typer commands, the approval prompt, and the one error handler (exits)."""

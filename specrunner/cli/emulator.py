@@ -28,52 +28,119 @@ def _keys(values: list[str] | None) -> dict[str, str]:
         if ak and sk:
             keys[ak] = sk
     if not keys:
-        typer.echo("error: no keys: pass --key ID:SECRET (repeatable) or set ALIBABA_CLOUD_ACCESS_KEY_ID and "
-                   "ALIBABA_CLOUD_ACCESS_KEY_SECRET", err=True)
+        typer.echo(
+            "error: no keys: pass --key ID:SECRET (repeatable) or set ALIBABA_CLOUD_ACCESS_KEY_ID and "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            err=True,
+        )
         raise typer.Exit(1)
     return keys
 
 
 def emulator(
-    root: Annotated[Path, typer.Option("--root", help="Folder whose subfolders are the buckets (a target.root).")]
-    = Path("./oss"),
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")] = 8765,
+    root: Annotated[
+        Path, typer.Option("--root", help="Folder whose subfolders are the buckets (a target.root).")
+    ] = Path("./oss"),
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")
+    ] = 8765,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    key: Annotated[list[str] | None, typer.Option(
-        "--key", help="An accepted AccessKey as ID:SECRET. Repeatable. Default: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET.",
-        show_default=False)] = None,
-    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="Added latency per request.")] = 0.0,
-    throttle_submit_qps: Annotated[float | None, typer.Option(
-        "--throttle-submit-qps", min=0.001, help="Answer Throttling.User above this Submit rate.")] = None,
-    throttle_query_qps: Annotated[float | None, typer.Option(
-        "--throttle-query-qps", min=0.001, help="Answer Throttling.User above this Query rate.")] = None,
-    error_rate: Annotated[float, typer.Option(
-        "--error-rate", min=0.0, max=1.0, help="Fraction of requests answered 500/503 before doing anything.")] = 0.0,
-    drop_rate: Annotated[float, typer.Option(
-        "--drop-rate", min=0.0, max=1.0,
-        help="Fraction of Submits whose job is created but whose answer is dropped (connection closed).")] = 0.0,
+    key: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--key",
+            help="An accepted AccessKey as ID:SECRET. Repeatable. Default: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET.",
+            show_default=False,
+        ),
+    ] = None,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="Added latency per request.")
+    ] = 0.0,
+    throttle_submit_qps: Annotated[
+        float | None,
+        typer.Option(
+            "--throttle-submit-qps", min=0.001, help="Answer Throttling.User above this Submit rate."
+        ),
+    ] = None,
+    throttle_query_qps: Annotated[
+        float | None,
+        typer.Option("--throttle-query-qps", min=0.001, help="Answer Throttling.User above this Query rate."),
+    ] = None,
+    error_rate: Annotated[
+        float,
+        typer.Option(
+            "--error-rate",
+            min=0.0,
+            max=1.0,
+            help="Fraction of requests answered 500/503 before doing anything.",
+        ),
+    ] = 0.0,
+    drop_rate: Annotated[
+        float,
+        typer.Option(
+            "--drop-rate",
+            min=0.0,
+            max=1.0,
+            help="Fraction of Submits whose job is created but whose answer is dropped (connection closed).",
+        ),
+    ] = 0.0,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed for the fault injection.")] = None,
-    journal: Annotated[Path | None, typer.Option(
-        "--journal", help="Append every request as a JSON line to this file (no signatures, key ids or tokens).")]
-    = None,
-    simulate: Annotated[bool, typer.Option(
-        "--simulate", help="Do not decode video: async jobs succeed after --simulate-seconds (benchmarks).")] = False,
-    simulate_seconds: Annotated[float, typer.Option(
-        "--simulate-seconds", min=0.0, help="With --simulate: seconds from Submit to Success.")] = 0.0,
-    region: Annotated[str | None, typer.Option(
-        "--region", help="The endpoint's MTS region: buckets elsewhere are refused. Default: each request's "
-        "RegionId.", show_default=False)] = None,
-    answers: Annotated[str, typer.Option(
-        "--answers", help="full: every field; documented: as lean as the documented sample answers "
-        "(no Count, TileCount or Input).")] = "full",
-    not_found_seconds: Annotated[float, typer.Option(
-        "--not-found-seconds", min=0.0,
-        help="A new job id is reported non-existent by queries for this long (eventual consistency).")] = 0.0,
-    oss_error_rate: Annotated[float, typer.Option(
-        "--oss-error-rate", min=0.0, max=1.0, help="Fraction of OSS object calls answered 503.")] = 0.0,
-    oss_drop_rate: Annotated[float, typer.Option(
-        "--oss-drop-rate", min=0.0, max=1.0,
-        help="Fraction of OSS object writes done but whose answer is dropped.")] = 0.0,
+    journal: Annotated[
+        Path | None,
+        typer.Option(
+            "--journal",
+            help="Append every request as a JSON line to this file (no signatures, key ids or tokens).",
+        ),
+    ] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate",
+            help="Do not decode video: async jobs succeed after --simulate-seconds (benchmarks).",
+        ),
+    ] = False,
+    simulate_seconds: Annotated[
+        float,
+        typer.Option("--simulate-seconds", min=0.0, help="With --simulate: seconds from Submit to Success."),
+    ] = 0.0,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="The endpoint's MTS region: buckets elsewhere are refused. Default: each request's "
+            "RegionId.",
+            show_default=False,
+        ),
+    ] = None,
+    answers: Annotated[
+        str,
+        typer.Option(
+            "--answers",
+            help="full: every field; documented: as lean as the documented sample answers "
+            "(no Count, TileCount or Input).",
+        ),
+    ] = "full",
+    not_found_seconds: Annotated[
+        float,
+        typer.Option(
+            "--not-found-seconds",
+            min=0.0,
+            help="A new job id is reported non-existent by queries for this long (eventual consistency).",
+        ),
+    ] = 0.0,
+    oss_error_rate: Annotated[
+        float,
+        typer.Option("--oss-error-rate", min=0.0, max=1.0, help="Fraction of OSS object calls answered 503."),
+    ] = 0.0,
+    oss_drop_rate: Annotated[
+        float,
+        typer.Option(
+            "--oss-drop-rate",
+            min=0.0,
+            max=1.0,
+            help="Fraction of OSS object writes done but whose answer is dropped.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve SubmitSnapshotJob / QuerySnapshotJobList like Alibaba Cloud MTS, over a local folder.
 
@@ -97,10 +164,24 @@ def emulator(
         raise typer.Exit(1)
     from specrunner.emulator.server import Emulator
 
-    em = Emulator(root, keys, latency_ms=latency_ms, throttle_submit_qps=throttle_submit_qps,
-                  throttle_query_qps=throttle_query_qps, error_rate=error_rate, drop_rate=drop_rate, seed=seed,
-                  journal=journal, simulate=simulate, simulate_seconds=simulate_seconds, host=host, port=port,
-                  region=region, answers=answers, not_found_seconds=not_found_seconds)
+    em = Emulator(
+        root,
+        keys,
+        latency_ms=latency_ms,
+        throttle_submit_qps=throttle_submit_qps,
+        throttle_query_qps=throttle_query_qps,
+        error_rate=error_rate,
+        drop_rate=drop_rate,
+        seed=seed,
+        journal=journal,
+        simulate=simulate,
+        simulate_seconds=simulate_seconds,
+        host=host,
+        port=port,
+        region=region,
+        answers=answers,
+        not_found_seconds=not_found_seconds,
+    )
     em.oss_error_rate, em.oss_drop_rate = oss_error_rate, oss_drop_rate  # type: ignore[attr-defined]
     try:
         em.start()
@@ -116,8 +197,10 @@ def emulator(
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     mode = ", simulated jobs" if simulate else ""
-    typer.echo(f"MTS emulator listening on {em.url} (root {root}{mode}; OSS ListObjectsV2 on the same URL: "
-               "SPECRUNNER_MTS_ENDPOINT and SPECRUNNER_OSS_ENDPOINT)")
+    typer.echo(
+        f"MTS emulator listening on {em.url} (root {root}{mode}; OSS ListObjectsV2 on the same URL: "
+        "SPECRUNNER_MTS_ENDPOINT and SPECRUNNER_OSS_ENDPOINT)"
+    )
     try:
         while not done.wait(0.5):
             pass

@@ -37,6 +37,7 @@ from specrunner.core.errors import (
 if TYPE_CHECKING:
     from specrunner.ops import app as core
 else:
+
     class _Lazy:
         """``specrunner.ops.app``, imported on first use: `--version`, `--help` and completion never load it."""
 
@@ -88,8 +89,9 @@ def _version(value: bool) -> None:
 
 @cli.callback()
 def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """specrunner: MTS snapshot jobs as code.
 
@@ -97,15 +99,40 @@ def main_options(
     """
 
 
-ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False, metavar="MANIFEST")]
-StateOpt = Annotated[Path | None, typer.Option("--state", metavar="PATH", help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else <manifest dir>/<stem>.lock.json.")]
+ManifestArg = Annotated[
+    Path, typer.Argument(help="The manifest (YAML).", show_default=False, metavar="MANIFEST")
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        metavar="PATH",
+        help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else <manifest dir>/<stem>.lock.json.",
+    ),
+]
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]
-RunFormatOpt = Annotated[RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")]
-TargetOpt = Annotated[list[str] | None, typer.Option("--target", metavar="GLOB", help="Only jobs matching this glob (job key, input id or rule id). Repeatable.")]
-ExcludeOpt = Annotated[list[str] | None, typer.Option("--exclude", metavar="GLOB", help="Skip jobs matching this glob. Repeatable.")]
-ParallelismOpt = Annotated[int, typer.Option("--parallelism", "-p", min=1, max=256, metavar="N",
-                                             help="Concurrent submissions (1-256).")]
-NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")]
+RunFormatOpt = Annotated[
+    RunFmt, typer.Option("--format", help="Output format; markdown is a pull-request comment.")
+]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--target",
+        metavar="GLOB",
+        help="Only jobs matching this glob (job key, input id or rule id). Repeatable.",
+    ),
+]
+ExcludeOpt = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", metavar="GLOB", help="Skip jobs matching this glob. Repeatable."),
+]
+ParallelismOpt = Annotated[
+    int,
+    typer.Option("--parallelism", "-p", min=1, max=256, metavar="N", help="Concurrent submissions (1-256)."),
+]
+NoWaitOpt = Annotated[
+    bool, typer.Option("--no-wait", help="Do not wait for async jobs; a later apply/refresh resumes them.")
+]
 
 
 def _duration(value: str) -> float:
@@ -125,15 +152,29 @@ def _usage_name(self: TyperArgument) -> str:
 
 TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 
-TimeoutOpt = Annotated[float | None, typer.Option(
-    "--timeout", parser=_duration, metavar="DURATION",
-    help="Stop waiting for async jobs after this long (90s, 5m, 1h; a bare number is seconds).")]
-LockTimeoutOpt = Annotated[float, typer.Option(
-    "--lock-timeout", parser=_duration, metavar="DURATION",
-    show_default="0: fail at once",
-    help="Wait this long for the state lock (30s, 5m; a bare number is seconds).")]
-AutoApproveOpt = Annotated[bool, typer.Option(
-    "--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun).")]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        parser=_duration,
+        metavar="DURATION",
+        help="Stop waiting for async jobs after this long (90s, 5m, 1h; a bare number is seconds).",
+    ),
+]
+LockTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--lock-timeout",
+        parser=_duration,
+        metavar="DURATION",
+        show_default="0: fail at once",
+        help="Wait this long for the state lock (30s, 5m; a bare number is seconds).",
+    ),
+]
+AutoApproveOpt = Annotated[
+    bool,
+    typer.Option("--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun)."),
+]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
 
@@ -142,7 +183,9 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job ev
 def validate(
     manifest: ManifestArg,
     fmt: FormatOpt = Fmt.text,
-    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (notes stay notes).")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Treat warnings as errors (notes stay notes).")
+    ] = False,
 ) -> None:
     """Check a manifest against the schema and the semantic rules; report every problem at once.
 
@@ -156,8 +199,12 @@ def validate(
     if fmt == Fmt.text and len(diags) == 1 and diags[0].path == "$" and diags[0].message == "file not found":
         raise ManifestError("file not found", diags)  # one line with a hint, from the one handler
     if fmt == Fmt.json:
-        typer.echo(json.dumps({"format_version": "1.0", "valid": not errors,
-                               "diagnostics": [d.to_json() for d in diags]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"format_version": "1.0", "valid": not errors, "diagnostics": [d.to_json() for d in diags]},
+                indent=2,
+            )
+        )
     else:
         for d in diags:
             typer.echo(d.render(), err=bool(errors))
@@ -171,6 +218,7 @@ def validate(
 
 def _validate_counts(model: Any) -> str:
     """``2 inputs, 3 rules, 6 jobs``; with discovery entries the inputs and jobs are known at plan time."""
+
     def n(count: int, word: str) -> str:
         return f"{count} {word}{'s' if count != 1 else ''}"
 
@@ -178,8 +226,10 @@ def _validate_counts(model: Any) -> str:
     if model.discoveries:
         listed = f"{n(len(model.inputs), 'listed input')} + " if model.inputs else ""
         found = n(len(model.discoveries), "discovery entry").replace("entrys", "entries")
-        return (f"{listed}{found} (inputs found at plan time), {rules}; "
-                "`specrunner plan MANIFEST` counts the jobs")
+        return (
+            f"{listed}{found} (inputs found at plan time), {rules}; "
+            "`specrunner plan MANIFEST` counts the jobs"
+        )
     jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
     return f"{n(len(model.inputs), 'input')}, {rules}, {n(jobs, 'job')}"
 
@@ -188,13 +238,21 @@ def _validate_counts(model: Any) -> str:
 def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")] = None,
-    detailed_exitcode: Annotated[bool, typer.Option(
-        "--detailed-exitcode", help="Exit 0: no changes, 1: error (a mistyped flag too), 2: changes.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 0: no changes, 1: error (a mistyped flag too), 2: changes."
+        ),
+    ] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
-    show_unchanged: Annotated[bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")] = False,
+    show_unchanged: Annotated[
+        bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")
+    ] = False,
 ) -> None:
     """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
 
@@ -216,35 +274,56 @@ def plan(
     elif fmt == RunFmt.markdown:
         from specrunner.render.markdown import plan_markdown
 
-        typer.echo(plan_markdown(p, str(manifest), show_unchanged=show_unchanged,
-                                 json_hint=f"`specrunner plan {manifest} --format json`"), nl=False)
+        typer.echo(
+            plan_markdown(
+                p,
+                str(manifest),
+                show_unchanged=show_unchanged,
+                json_hint=f"`specrunner plan {manifest} --format json`",
+            ),
+            nl=False,
+        )
     else:
         for line in _discovery_lines(ctx):
             typer.echo(line)
-        typer.echo(render.plan_text(p, show_unchanged=show_unchanged, recovery=_recovery_note(p),
-                                    manifest=str(manifest)))
+        typer.echo(
+            render.plan_text(
+                p, show_unchanged=show_unchanged, recovery=_recovery_note(p), manifest=str(manifest)
+            )
+        )
         if out:
             typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
     raise typer.Exit(EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK)
 
 
 def _discovery_lines(ctx: Any) -> list[str]:
-    return [f"Discovered {n} input{'s' if n != 1 else ''} in {d.bucket}/{d.prefix} matching {d.match} "
-            f"(inputs[{d.index}])." for d, n in ctx.discovered]
+    return [
+        f"Discovered {n} input{'s' if n != 1 else ''} in {d.bucket}/{d.prefix} matching {d.match} "
+        f"(inputs[{d.index}])."
+        for d, n in ctx.discovered
+    ]
 
 
 def _recovery_note(p: Any) -> str | None:
     n = len(p.by_action("recover"))
     if not n:
         return None
-    return (f"{n} interrupted submission{'s' if n != 1 else ''} found: each is looked up by its tag and "
-            "adopted if it exists, resubmitted only if absent.")
+    return (
+        f"{n} interrupted submission{'s' if n != 1 else ''} found: each is looked up by its tag and "
+        "adopted if it exists, resubmitted only if absent."
+    )
 
 
 @cli.command(short_help="Submit the plan's jobs, wait for them, record them.")
 def apply(
-    manifest: Annotated[Path, typer.Argument(help="The manifest (YAML), or a plan file saved by `plan --out`.",
-                                             show_default=False, metavar="MANIFEST|PLANFILE")],
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="The manifest (YAML), or a plan file saved by `plan --out`.",
+            show_default=False,
+            metavar="MANIFEST|PLANFILE",
+        ),
+    ],
     state: StateOpt = None,
     parallelism: ParallelismOpt = 10,
     no_wait: NoWaitOpt = False,
@@ -261,13 +340,39 @@ def apply(
 
     Example: specrunner apply specs/demo.yaml --parallelism 20
     """
-    _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
-               verbose, only_failed=False, auto_approve=auto_approve)
+    _run_apply(
+        manifest,
+        state,
+        parallelism,
+        no_wait,
+        timeout,
+        lock_timeout,
+        target,
+        exclude,
+        fmt,
+        quiet,
+        verbose,
+        only_failed=False,
+        auto_approve=auto_approve,
+    )
 
 
-def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bool, timeout: float | None,
-               lock_timeout: float, target: list[str] | None, exclude: list[str] | None, fmt: RunFmt,
-               quiet: bool, verbose: bool, *, only_failed: bool, auto_approve: bool = False) -> NoReturn:
+def _run_apply(
+    manifest: Path,
+    state: Path | None,
+    parallelism: int,
+    no_wait: bool,
+    timeout: float | None,
+    lock_timeout: float,
+    target: list[str] | None,
+    exclude: list[str] | None,
+    fmt: RunFmt,
+    quiet: bool,
+    verbose: bool,
+    *,
+    only_failed: bool,
+    auto_approve: bool = False,
+) -> NoReturn:
     from specrunner.render import text as render
     from specrunner.render.progress import Progress
 
@@ -284,21 +389,36 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
             ctx = core.load_context(manifest, state)
             req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
             if only_failed and ctx.state is None:
-                typer.echo(f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
-                           f"failed. Run `specrunner apply {manifest}` first.")
+                typer.echo(
+                    f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
+                    f"failed. Run `specrunner apply {manifest}` first."
+                )
                 raise typer.Exit(0)
         progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
-        opts = core.ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout,
-                                 timeout=timeout)
+        opts = core.ApplyOptions(
+            parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout, timeout=timeout
+        )
         from specrunner.cli.approval import Approval
 
-        approval = Approval(backend=ctx.manifest.target.backend, manifest=str(ctx.manifest_path),
-                            text=fmt == RunFmt.text, quiet=quiet, auto_approve=auto_approve,
-                            saved_plan=saved is not None, command="retry" if only_failed else "apply",
-                            selection=_selection_args(state, target, exclude))
-        outcome = core.apply(ctx, req, opts, on_event=progress.event, saved_plan=saved,
-                             executor_hook=lambda ex: _install_signal_handlers(ex, ctx.manifest_path),
-                             confirm=approval)
+        approval = Approval(
+            backend=ctx.manifest.target.backend,
+            manifest=str(ctx.manifest_path),
+            text=fmt == RunFmt.text,
+            quiet=quiet,
+            auto_approve=auto_approve,
+            saved_plan=saved is not None,
+            command="retry" if only_failed else "apply",
+            selection=_selection_args(state, target, exclude),
+        )
+        outcome = core.apply(
+            ctx,
+            req,
+            opts,
+            on_event=progress.event,
+            saved_plan=saved,
+            executor_hook=lambda ex: _install_signal_handlers(ex, ctx.manifest_path),
+            confirm=approval,
+        )
         progress.close()
     except SpecrunnerError as e:
         _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
@@ -306,24 +426,38 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
         from specrunner.render.markdown import apply_markdown
 
         hint = f"the run results file `{outcome.run_file}`" if outcome.run_file else "`--format json`"
-        typer.echo(apply_markdown(outcome.plan, outcome.summary, str(ctx.manifest_path), json_hint=hint), nl=False)
+        typer.echo(
+            apply_markdown(outcome.plan, outcome.summary, str(ctx.manifest_path), json_hint=hint), nl=False
+        )
     elif fmt == RunFmt.json:
-        doc = {"format_version": "1.0", "kind": "specrunner-apply", "counts": outcome.summary.counts(),
-               "exit_code": outcome.exit_code(), "state_changed": outcome.state_changed,
-               "run_results": str(outcome.run_file) if outcome.run_file else None,
-               "recovered": {"adopted": outcome.summary.recovered_adopted,
-                             "resubmitted": outcome.summary.recovered_resubmitted},
-               "results": outcome.summary.acted_on()}
+        doc = {
+            "format_version": "1.0",
+            "kind": "specrunner-apply",
+            "counts": outcome.summary.counts(),
+            "exit_code": outcome.exit_code(),
+            "state_changed": outcome.state_changed,
+            "run_results": str(outcome.run_file) if outcome.run_file else None,
+            "recovered": {
+                "adopted": outcome.summary.recovered_adopted,
+                "resubmitted": outcome.summary.recovered_resubmitted,
+            },
+            "results": outcome.summary.acted_on(),
+        }
         typer.echo(render.to_json(doc))
     else:
         if outcome.stale_lock:
-            typer.echo(f"note: cleaned up lock info left by a process that is gone "
-                       f"({core.describe_lock(outcome.stale_lock)})", err=True)
+            typer.echo(
+                f"note: cleaned up lock info left by a process that is gone "
+                f"({core.describe_lock(outcome.stale_lock)})",
+                err=True,
+            )
         rec = outcome.summary.recovered_adopted + outcome.summary.recovered_resubmitted
         if rec:
-            typer.echo(f"{rec} interrupted submission{'s' if rec != 1 else ''} found: "
-                       f"{outcome.summary.recovered_adopted} adopted, "
-                       f"{outcome.summary.recovered_resubmitted} resubmitted.")
+            typer.echo(
+                f"{rec} interrupted submission{'s' if rec != 1 else ''} found: "
+                f"{outcome.summary.recovered_adopted} adopted, "
+                f"{outcome.summary.recovered_resubmitted} resubmitted."
+            )
         if not quiet and not approval.printed:
             typer.echo(render.plan_summary_line(outcome.plan))
         typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
@@ -334,8 +468,9 @@ def _run_apply(manifest: Path, state: Path | None, parallelism: int, no_wait: bo
     raise typer.Exit(outcome.exit_code())
 
 
-def _selection_args(state: Path | None, target: list[str] | None,
-                    exclude: list[str] | None) -> tuple[str, ...]:
+def _selection_args(
+    state: Path | None, target: list[str] | None, exclude: list[str] | None
+) -> tuple[str, ...]:
     """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
     args: list[str] = ["--state", str(state)] if state else []
     for flag, globs in (("--target", target), ("--exclude", exclude)):
@@ -352,19 +487,23 @@ def _install_signal_handlers(executor: Any, manifest: Path | None = None) -> Non
         if executor.stop.is_set():
             # Terraform's "Two interrupts received. Exiting immediately.": the journal and the
             # fsynced intents make this as safe as a crash; the kernel drops the flock.
-            sys.stderr.write("\nTwo interrupts received: exiting immediately. The state is recoverable: "
-                             "the next command replays its journal and looks up any submission in "
-                             f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` "
-                             "to see them).\n")
+            sys.stderr.write(
+                "\nTwo interrupts received: exiting immediately. The state is recoverable: "
+                "the next command replays its journal and looks up any submission in "
+                f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` "
+                "to see them).\n"
+            )
             if sys.stderr.isatty():
                 sys.stderr.write("\x1b[?25h")  # the live bar hid the cursor
             sys.stderr.flush()
             sys.stdout.flush()
             os._exit(130)
         executor.stop.set()
-        typer.echo(f"\nInterrupted ({signal.Signals(signum).name}): no new submissions; letting the calls in "
-                   "flight end (a few seconds) and saving the state. Interrupt again to exit at once.",
-                   err=True)
+        typer.echo(
+            f"\nInterrupted ({signal.Signals(signum).name}): no new submissions; letting the calls in "
+            "flight end (a few seconds) and saving the state. Interrupt again to exit at once.",
+            err=True,
+        )
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
@@ -391,9 +530,18 @@ def show(
     doc = read_any(where)
     rows = core.state_rows(doc)
     if fmt == Fmt.json:
-        typer.echo(render.to_json({"format_version": "1.0", "kind": "specrunner-state", "state": str(spath),
-                                   "lineage": doc.lineage if doc else None, "serial": doc.serial if doc else None,
-                                   "jobs": rows}))
+        typer.echo(
+            render.to_json(
+                {
+                    "format_version": "1.0",
+                    "kind": "specrunner-state",
+                    "state": str(spath),
+                    "lineage": doc.lineage if doc else None,
+                    "serial": doc.serial if doc else None,
+                    "jobs": rows,
+                }
+            )
+        )
     else:
         if doc is None:
             typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
@@ -404,9 +552,10 @@ def show(
 def _manifest_exists(manifest: Path, state: Path | None) -> None:
     """Commands that only read the state still name a manifest: a wrong one is an error, not "no state"."""
     if state is None and not manifest.is_file():
-        raise SpecrunnerError(f"{manifest}: no such file",
-                              hint="give the manifest the state file belongs to "
-                                   "(or the state with --state PATH)")
+        raise SpecrunnerError(
+            f"{manifest}: no such file",
+            hint="give the manifest the state file belongs to (or the state with --state PATH)",
+        )
 
 
 @cli.command(short_help="Print the manifest JSON Schema.")
@@ -439,8 +588,21 @@ def retry(
 
     Example: specrunner retry specs/demo.yaml
     """
-    _run_apply(manifest, state, parallelism, no_wait, timeout, lock_timeout, target, exclude, fmt, quiet,
-               verbose, only_failed=True, auto_approve=auto_approve)
+    _run_apply(
+        manifest,
+        state,
+        parallelism,
+        no_wait,
+        timeout,
+        lock_timeout,
+        target,
+        exclude,
+        fmt,
+        quiet,
+        verbose,
+        only_failed=True,
+        auto_approve=auto_approve,
+    )
 
 
 @cli.command(short_help="Poll unfinished jobs and record their outcomes.")
@@ -448,7 +610,9 @@ def refresh(
     manifest: ManifestArg,
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Poll once; do not wait for running jobs to finish.")] = False,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Poll once; do not wait for running jobs to finish.")
+    ] = False,
     fmt: FormatOpt = Fmt.text,
 ) -> None:
     """Poll every job that is not final and record its outcome. Submits nothing.
@@ -464,11 +628,21 @@ def refresh(
         _handle(e, fmt)
     c = outcome.summary.counts()
     if fmt == Fmt.json:
-        typer.echo(render.to_json({"format_version": "1.0", "kind": "specrunner-refresh", "counts": c,
-                                   "state_changed": outcome.state_changed}))
+        typer.echo(
+            render.to_json(
+                {
+                    "format_version": "1.0",
+                    "kind": "specrunner-refresh",
+                    "counts": c,
+                    "state_changed": outcome.state_changed,
+                }
+            )
+        )
     else:
-        typer.echo(f"Refresh: {len(outcome.plan.changes)} job(s) not final; {c['succeeded']} succeeded, "
-                   f"{c['failed']} failed, {c['pending']} still running or unresolved, {c['adopted']} adopted.")
+        typer.echo(
+            f"Refresh: {len(outcome.plan.changes)} job(s) not final; {c['succeeded']} succeeded, "
+            f"{c['failed']} failed, {c['pending']} still running or unresolved, {c['adopted']} adopted."
+        )
         typer.echo(f"State {'written to' if outcome.state_changed else 'unchanged:'} {ctx.state_path}.")
     raise typer.Exit(EXIT_FAILED if c["failed"] else EXIT_PENDING if c["pending"] else EXIT_OK)
 
@@ -476,9 +650,12 @@ def refresh(
 @cli.command("import", short_help="Adopt an existing MTS job into the state.")
 def import_(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False,
-                                       metavar="KEY")],
-    job_id: Annotated[str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")],
+    key: Annotated[
+        str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")
+    ],
+    job_id: Annotated[
+        str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")
+    ],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -494,10 +671,11 @@ def import_(
     typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
 
 
-state_cli = typer.Typer(help="State surgery: list, show, mv and rm records "
-                             "(changes take the lock, bump the serial).",
-                        short_help="State surgery: list, show, mv, rm.",
-                        no_args_is_help=True)
+state_cli = typer.Typer(
+    help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
+    short_help="State surgery: list, show, mv, rm.",
+    no_args_is_help=True,
+)
 cli.add_typer(state_cli, name="state")
 
 
@@ -524,10 +702,16 @@ def state_list(
 @state_cli.command("mv", short_help="Rename a job key, rule or input without resubmitting.")
 def state_mv(
     manifest: ManifestArg,
-    old: Annotated[str, typer.Argument(help="A job key, rule id or input id in the state.", show_default=False,
-                                       metavar="OLD")],
-    new: Annotated[str, typer.Argument(help="Its new name, as the manifest now has it.", show_default=False,
-                                       metavar="NEW")],
+    old: Annotated[
+        str,
+        typer.Argument(
+            help="A job key, rule id or input id in the state.", show_default=False, metavar="OLD"
+        ),
+    ],
+    new: Annotated[
+        str,
+        typer.Argument(help="Its new name, as the manifest now has it.", show_default=False, metavar="NEW"),
+    ],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -541,15 +725,18 @@ def state_mv(
     moves = state_move(ctx, old, new, lock_timeout=lock_timeout)
     for src, dst in moves:
         typer.echo(f"Moved {src} -> {dst}")
-    typer.echo(f"Moved {len(moves)} record{'s' if len(moves) != 1 else ''}; nothing was submitted. "
-               f"State written to {ctx.state_path}.")
+    typer.echo(
+        f"Moved {len(moves)} record{'s' if len(moves) != 1 else ''}; nothing was submitted. "
+        f"State written to {ctx.state_path}."
+    )
 
 
 @state_cli.command("show", short_help="Show one record of the state in full.")
 def state_show(
     manifest: ManifestArg,
-    key: Annotated[str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False,
-                                       metavar="KEY")],
+    key: Annotated[
+        str, typer.Argument(help="The job key, <input id>::<rule id>.", show_default=False, metavar="KEY")
+    ],
     state: StateOpt = None,
     fmt: FormatOpt = Fmt.text,
 ) -> None:
@@ -570,8 +757,14 @@ def state_show(
 @state_cli.command("rm", short_help="Remove records from the state (nothing is deleted).")
 def state_rm(
     manifest: ManifestArg,
-    keys: Annotated[list[str], typer.Argument(help="Job keys to drop from the state (nothing is deleted in MTS or OSS).",
-                                              show_default=False, metavar="KEY...")],
+    keys: Annotated[
+        list[str],
+        typer.Argument(
+            help="Job keys to drop from the state (nothing is deleted in MTS or OSS).",
+            show_default=False,
+            metavar="KEY...",
+        ),
+    ],
     state: StateOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
@@ -582,8 +775,9 @@ def state_rm(
     from specrunner.statefile.remote import locate
 
     try:
-        removed = core.state_remove(locate(manifest, state), keys, lock_timeout=lock_timeout,
-                                    manifest=manifest)
+        removed = core.state_remove(
+            locate(manifest, state), keys, lock_timeout=lock_timeout, manifest=manifest
+        )
     except SpecrunnerError as e:
         _handle(e)
     typer.echo(f"Removed {len(removed)} record(s) from the state.")
@@ -592,7 +786,9 @@ def state_rm(
 @cli.command("force-unlock", short_help="Remove a lock left by a run that is gone.")
 def force_unlock(
     manifest: ManifestArg,
-    lock_id: Annotated[str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")],
+    lock_id: Annotated[
+        str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")
+    ],
     state: StateOpt = None,
 ) -> None:
     """Remove a lock left behind by a run that is gone (refuses a wrong id or a live holder).
@@ -613,8 +809,12 @@ def force_unlock(
 
 @cli.command(short_help="Write a commented starter manifest.")
 def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.", metavar="FILE")] = Path("specrunner.yaml"),
-    backend: Annotated[str, typer.Option("--backend", metavar="local|aliyun", help="local or aliyun.")] = "local",
+    path: Annotated[Path, typer.Argument(help="Where to write the starter manifest.", metavar="FILE")] = Path(
+        "specrunner.yaml"
+    ),
+    backend: Annotated[
+        str, typer.Option("--backend", metavar="local|aliyun", help="local or aliyun.")
+    ] = "local",
 ) -> None:
     """Write a commented starter manifest (never overwrites).
 

@@ -14,13 +14,26 @@ import typer
 
 def preview(
     manifest: Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)],
-    sample: Annotated[Path | None, typer.Option(
-        "--sample", help="Folder of local videos standing in for the inputs (required for an aliyun target): "
-                         "matched by file name, else used in name order, cycling.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for the contact sheet. Default: <scratch folder>/report.")] = None,
-    first: Annotated[int | None, typer.Option(
-        "--first", min=1, help="Inputs without a same-named sample cycle through only the first N samples.")] = None,
+    sample: Annotated[
+        Path | None,
+        typer.Option(
+            "--sample",
+            help="Folder of local videos standing in for the inputs (required for an aliyun target): "
+            "matched by file name, else used in name order, cycling.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the contact sheet. Default: <scratch folder>/report."),
+    ] = None,
+    first: Annotated[
+        int | None,
+        typer.Option(
+            "--first",
+            min=1,
+            help="Inputs without a same-named sample cycle through only the first N samples.",
+        ),
+    ] = None,
 ) -> None:
     """Run the rules on the local engine in a scratch folder and write a contact sheet of every job.
 
@@ -45,8 +58,10 @@ def preview(
             progress.close()
     except SpecrunnerError as e:
         _handle(e)
-    typer.echo(f"Preview of {app.display(manifest)} on the local engine: nothing submitted, "
-               "the state file and output buckets untouched.")
+    typer.echo(
+        f"Preview of {app.display(manifest)} on the local engine: nothing submitted, "
+        "the state file and output buckets untouched."
+    )
     typer.echo("Inputs:")
     width = max((len(a.input_id) for a in result.assignments), default=0)
     for a in result.assignments:
@@ -58,10 +73,16 @@ def preview(
 
 def report(
     manifest: Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)],
-    state: Annotated[Path | None, typer.Option(
-        "--state", help="State file. Default: <manifest dir>/<stem>.lock.json.")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="Folder for index.html and images/. Default: <manifest dir>/.specrunner/report/<stem>/.")] = None,
+    state: Annotated[
+        Path | None, typer.Option("--state", help="State file. Default: <manifest dir>/<stem>.lock.json.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Folder for index.html and images/. Default: <manifest dir>/.specrunner/report/<stem>/.",
+        ),
+    ] = None,
 ) -> None:
     """Write a static HTML contact sheet of every job: state, errors, snapshots in time order.
 
@@ -79,11 +100,19 @@ def report(
         from specrunner.report.build import collect, default_out, ensure_ignored, local_root, write_report
 
         ctx = app.load_context(manifest, state)
-        rep = collect(ctx.manifest, ctx.jobs, ctx.state, title=f"Contact sheet · {manifest.name}",
-                      manifest_label=app.display(manifest), state_label=_near(ctx.state_path, manifest),
-                      root=local_root(ctx.manifest))
+        rep = collect(
+            ctx.manifest,
+            ctx.jobs,
+            ctx.state,
+            title=f"Contact sheet · {manifest.name}",
+            manifest_label=app.display(manifest),
+            state_label=_near(ctx.state_path, manifest),
+            root=local_root(ctx.manifest),
+        )
         if ctx.state is None:
-            rep.banner.append(f"No state file at {app.display(ctx.state_path)} yet: nothing has been applied.")
+            rep.banner.append(
+                f"No state file at {app.display(ctx.state_path)} yet: nothing has been applied."
+            )
         if out is None:
             out = default_out(manifest)
             ensure_ignored(out.parent.parent)

@@ -107,8 +107,16 @@ TABLE: dict[str, tuple[Kind, str]] = {
     "UnknownError": (UNCERTAIN, "V1 SDK retry table"),
 }
 
-_PERMANENT_PREFIXES = ("InvalidParameter.", "Missing", "Forbidden", "EntityNotExist.", "PermissionDenied.",
-                       "InvalidAccessKeyId", "InvalidTimeStamp", "InvalidSecurityToken")
+_PERMANENT_PREFIXES = (
+    "InvalidParameter.",
+    "Missing",
+    "Forbidden",
+    "EntityNotExist.",
+    "PermissionDenied.",
+    "InvalidAccessKeyId",
+    "InvalidTimeStamp",
+    "InvalidSecurityToken",
+)
 _TRANSIENT_PREFIXES = ("Throttling",)
 # Server-side codes that, with no HTTP status (a failed job's own code), only mean
 # "the service had a problem".

@@ -36,9 +36,7 @@ def to_ms(value: int | str, *, bare_unit: str) -> Decimal:
         h, mi, s, frac = m.groups()
         ms = (int(h) * 3600 + int(mi) * 60 + int(s)) * 1000 + int((frac or "0").ljust(3, "0"))
         return Decimal(ms)
-    raise DurationError(
-        f"cannot read {value!r} as a duration; write e.g. 5s, 1500ms, 2m, 1h or 00:01:30.500"
-    )
+    raise DurationError(f"cannot read {value!r} as a duration; write e.g. 5s, 1500ms, 2m, 1h or 00:01:30.500")
 
 
 def time_ms(value: int | str) -> int:

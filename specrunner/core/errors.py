@@ -42,8 +42,9 @@ class SpecrunnerError(Exception):
 class ManifestError(SpecrunnerError):
     """The manifest cannot be read or is invalid. ``diagnostics`` holds every problem found."""
 
-    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None, *,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, diagnostics: list[Diagnostic] | None = None, *, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.diagnostics = diagnostics or []
 

@@ -88,10 +88,21 @@ class Job:
 
 def _replace_request(job: Job, request: dict[str, Any], mode: Mode, fallback: str | None) -> Job:
     return Job(
-        key=job.key, input_id=job.input_id, rule_id=job.rule_id, mode=mode, request=request,
-        user_data=job.user_data, fingerprint=fingerprint(request, job.user_data), input_ref=job.input_ref,
-        output_template=job.output_template, tile_template=job.tile_template, auto_mode=job.auto_mode,
-        single_frame=job.single_frame, summary=job.summary, fallback=fallback, legacy=job.legacy,
+        key=job.key,
+        input_id=job.input_id,
+        rule_id=job.rule_id,
+        mode=mode,
+        request=request,
+        user_data=job.user_data,
+        fingerprint=fingerprint(request, job.user_data),
+        input_ref=job.input_ref,
+        output_template=job.output_template,
+        tile_template=job.tile_template,
+        auto_mode=job.auto_mode,
+        single_frame=job.single_frame,
+        summary=job.summary,
+        fallback=fallback,
+        legacy=job.legacy,
     )
 
 
@@ -141,8 +152,11 @@ _OMIT = object()
 
 def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -> dict[str, Any]:
     config: dict[str, Any] = {
-        "OutputFile": {"Bucket": rule.output_bucket, "Location": rule.output_location,
-                       "Object": encode_object(rule.output)},
+        "OutputFile": {
+            "Bucket": rule.output_bucket,
+            "Location": rule.output_location,
+            "Object": encode_object(rule.output),
+        },
         "Time": str(rule.time_ms),
     }
     if rule.interval_s is not None:
@@ -152,19 +166,32 @@ def build_request(inp: Input, rule: Rule, pipeline_id: str | None, mode: Mode) -
     elif mode == "async" and rule.interval_s is None:
         config["Num"] = "1"
     config["FrameType"] = rule.frame_type or DEFAULT_FRAME_TYPE  # always explicit (see DEFAULT_FRAME_TYPE)
-    for name, value in (("Width", rule.width), ("Height", rule.height),
-                        ("BlackLevel", rule.black_level), ("PixelBlackThreshold", rule.pixel_black_threshold),
-                        ("Format", rule.format)):
+    for name, value in (
+        ("Width", rule.width),
+        ("Height", rule.height),
+        ("BlackLevel", rule.black_level),
+        ("PixelBlackThreshold", rule.pixel_black_threshold),
+        ("Format", rule.format),
+    ):
         if value is not None:
             config[name] = _s(value)
     if rule.sub_out_is_spt_frag is not None:
         config["SubOut"] = {"IsSptFrag": _s(rule.sub_out_is_spt_frag)}
     if rule.tile is not None:
         t = rule.tile
-        config["TileOutputFile"] = {"Bucket": t.bucket, "Location": t.location,
-                                    "Object": encode_object(t.output)}
-        tile_out = {"Lines": str(t.lines), "Columns": str(t.columns), "Margin": str(t.margin),
-                    "Padding": str(t.padding), "Color": t.color, "IsKeepCellPic": _s(t.keep_cells)}
+        config["TileOutputFile"] = {
+            "Bucket": t.bucket,
+            "Location": t.location,
+            "Object": encode_object(t.output),
+        }
+        tile_out = {
+            "Lines": str(t.lines),
+            "Columns": str(t.columns),
+            "Margin": str(t.margin),
+            "Padding": str(t.padding),
+            "Color": t.color,
+            "IsKeepCellPic": _s(t.keep_cells),
+        }
         if t.cell_width is not None:
             tile_out["CellWidth"] = str(t.cell_width)
         if t.cell_height is not None:
@@ -248,8 +275,11 @@ def expand(manifest: Manifest) -> list[Job]:
             request = {**shared, "Input": inp_dict}
             if middle is None:
                 pipe = request.get("PipelineId")
-                middle = ((',"PipelineId":' + canonical_json(pipe) if "PipelineId" in request else "")
-                          + ',"SnapshotConfig":' + canonical_json(request["SnapshotConfig"]))
+                middle = (
+                    (',"PipelineId":' + canonical_json(pipe) if "PipelineId" in request else "")
+                    + ',"SnapshotConfig":'
+                    + canonical_json(request["SnapshotConfig"])
+                )
                 tail = '},"user_data":' + canonical_json(rule.user_data or "") + "}"
             ij = input_json.get(inp.id)
             if ij is None:
@@ -258,14 +288,24 @@ def expand(manifest: Manifest) -> list[Job]:
             tile_tpl = None
             if rule.tile:
                 tile_tpl = f"{rule.tile.bucket}/{resolve_template(rule.tile.output, inp.object)}"
-            jobs.append(Job(
-                key=job_key(inp.id, rule.id), input_id=inp.id, rule_id=rule.id, mode=mode, request=request,
-                user_data=rule.user_data, fingerprint="sha256:" + digest,
-                input_ref=f"{inp.bucket}/{inp.object}",
-                output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
-                tile_template=tile_tpl, auto_mode=rule.mode == "auto",
-                single_frame=rule.num is None and rule.interval_s is None, summary=summary, legacy=legacy,
-            ))
+            jobs.append(
+                Job(
+                    key=job_key(inp.id, rule.id),
+                    input_id=inp.id,
+                    rule_id=rule.id,
+                    mode=mode,
+                    request=request,
+                    user_data=rule.user_data,
+                    fingerprint="sha256:" + digest,
+                    input_ref=f"{inp.bucket}/{inp.object}",
+                    output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
+                    tile_template=tile_tpl,
+                    auto_mode=rule.mode == "auto",
+                    single_frame=rule.num is None and rule.interval_s is None,
+                    summary=summary,
+                    legacy=legacy,
+                )
+            )
     jobs.sort(key=lambda j: j.key)
     return jobs
 
@@ -283,8 +323,14 @@ def implied_count(request: dict[str, Any]) -> int | None:
     return None if cfg.get("Interval") not in (None, "") else 1
 
 
-def expected_outputs(job_template: str, tile_template: str | None, count: int, tile_cells: int,
-                     keep_cells: bool, lines_columns: int | None) -> list[str]:
+def expected_outputs(
+    job_template: str,
+    tile_template: str | None,
+    count: int,
+    tile_cells: int,
+    keep_cells: bool,
+    lines_columns: int | None,
+) -> list[str]:
     """The objects a finished job wrote, from its templates and the service's Count.
 
     {SnapshotTime} cannot be predicted exactly (keyframes), so templates using it are kept as is.

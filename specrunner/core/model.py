@@ -47,7 +47,7 @@ class Discovery(FrozenModel):
     location: str
 
     def matches(self, key: str) -> bool:
-        return key.startswith(self.prefix) and fnmatch.fnmatchcase(key[len(self.prefix):], self.match)
+        return key.startswith(self.prefix) and fnmatch.fnmatchcase(key[len(self.prefix) :], self.match)
 
 
 class Tile(FrozenModel):
@@ -114,5 +114,3 @@ class Manifest(FrozenModel):
     rules: tuple[Rule, ...]
     discoveries: tuple[Discovery, ...] = ()
     state: RemoteState | None = None
-
-

@@ -29,32 +29,75 @@ USER_DATA_MAX_BYTES = 1024
 OBJECT_KEY_MAX_BYTES = 1023
 
 MTS_REGIONS: tuple[str, ...] = (
-    "cn-hangzhou", "cn-shanghai", "cn-beijing", "cn-shenzhen", "cn-zhangjiakou", "cn-hongkong",
-    "ap-northeast-1", "ap-southeast-1", "ap-southeast-3", "ap-southeast-5", "ap-south-1",
-    "us-west-1", "us-east-1", "eu-central-1", "eu-west-1",
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-zhangjiakou",
+    "cn-hongkong",
+    "ap-northeast-1",
+    "ap-southeast-1",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "ap-south-1",
+    "us-west-1",
+    "us-east-1",
+    "eu-central-1",
+    "eu-west-1",
 )
 OSS_REGIONS: tuple[str, ...] = (
-    "cn-hangzhou", "cn-shanghai", "cn-nanjing", "cn-fuzhou", "cn-wuhan-lr", "cn-qingdao", "cn-beijing",
-    "cn-zhangjiakou", "cn-huhehaote", "cn-wulanchabu", "cn-shenzhen", "cn-heyuan", "cn-guangzhou",
-    "cn-chengdu", "cn-hongkong", "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-3",
-    "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ap-south-1", "us-west-1", "us-east-1",
-    "eu-central-1", "eu-west-1", "me-east-1", "me-central-1",
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-nanjing",
+    "cn-fuzhou",
+    "cn-wuhan-lr",
+    "cn-qingdao",
+    "cn-beijing",
+    "cn-zhangjiakou",
+    "cn-huhehaote",
+    "cn-wulanchabu",
+    "cn-shenzhen",
+    "cn-heyuan",
+    "cn-guangzhou",
+    "cn-chengdu",
+    "cn-hongkong",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-3",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ap-south-1",
+    "us-west-1",
+    "us-east-1",
+    "eu-central-1",
+    "eu-west-1",
+    "me-east-1",
+    "me-central-1",
 )
 OSS_LOCATIONS: tuple[str, ...] = tuple("oss-" + r for r in OSS_REGIONS)
 
 # A letter (Latin or CJK) or digit first, then letters, digits and hyphens.
-_USER_DATA_RE = re.compile(r"^[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
-                           r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff-]*$")
-USER_DATA_RULE = ("UserData may hold only Chinese and English letters, digits and hyphens, must not start "
-                  "with a hyphen, and has at most 1,024 bytes (MTS SubmitSnapshotJob documentation)")
+_USER_DATA_RE = re.compile(
+    r"^[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+    r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff-]*$"
+)
+USER_DATA_RULE = (
+    "UserData may hold only Chinese and English letters, digits and hyphens, must not start "
+    "with a hyphen, and has at most 1,024 bytes (MTS SubmitSnapshotJob documentation)"
+)
 
 
 def user_data_problem(text: str, reserve: int = 0) -> str | None:
     """Why ``text`` is not a documented UserData (``reserve`` bytes are kept for a suffix), or None."""
     size = len(text.encode("utf-8"))
     if size > USER_DATA_MAX_BYTES - reserve:
-        why = (f" (MTS allows {USER_DATA_MAX_BYTES} and specrunner appends a {reserve}-byte tag)"
-               if reserve else "")
+        why = (
+            f" (MTS allows {USER_DATA_MAX_BYTES} and specrunner appends a {reserve}-byte tag)"
+            if reserve
+            else ""
+        )
         return f"is {size} bytes; the limit is {USER_DATA_MAX_BYTES - reserve}{why}"
     if not text:
         return None
@@ -85,8 +128,10 @@ def region_mismatch(location: str, region: str) -> str | None:
     """Why a bucket at ``location`` cannot be used by MTS in ``region``, or None."""
     if location_region(location) == region:
         return None
-    return (f"location {location} is not in the MTS region {region}: MTS reads and writes only buckets "
-            f"in its own region (use oss-{region}, or a bucket there)")
+    return (
+        f"location {location} is not in the MTS region {region}: MTS reads and writes only buckets "
+        f"in its own region (use oss-{region}, or a bucket there)"
+    )
 
 
 def closest(word: str, options: tuple[str, ...]) -> str | None:

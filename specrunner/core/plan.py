@@ -37,8 +37,17 @@ ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "poll", "recover", 
 Shown = Literal["create", "noop", "replace", "resume", "retry", "forget", "failed"]
 SHOWN: tuple[Shown, ...] = ("create", "replace", "retry", "resume", "forget", "failed", "noop")
 _SHOWN_AS: dict[str, Shown] = {"poll": "resume", "recover": "resume"}
-SYMBOLS = {"create": "+", "replace": "-/+", "retry": "↻", "resume": "~", "poll": "~", "recover": "~",
-           "forget": ".", "failed": "!", "noop": " "}
+SYMBOLS = {
+    "create": "+",
+    "replace": "-/+",
+    "retry": "↻",
+    "resume": "~",
+    "poll": "~",
+    "recover": "~",
+    "forget": ".",
+    "failed": "!",
+    "noop": " ",
+}
 SUBMITTING: tuple[Action, ...] = ("create", "replace", "retry")
 NOT_CHANGES: tuple[Action, ...] = ("noop", "failed")
 
@@ -115,16 +124,18 @@ def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[
 
     def match(key: str, globs: list[str]) -> bool:
         iid, rid = split_key(key)
-        return any(fnmatch.fnmatchcase(key, g) or fnmatch.fnmatchcase(iid, g) or fnmatch.fnmatchcase(rid, g)
-                   for g in globs)
+        return any(
+            fnmatch.fnmatchcase(key, g) or fnmatch.fnmatchcase(iid, g) or fnmatch.fnmatchcase(rid, g)
+            for g in globs
+        )
 
     for flag, globs in (("--target", targets), ("--exclude", excludes)):
         for g in globs:
             if not any(match(k, [g]) for k in keys):
-                raise TargetError(f"{flag} {g!r} matches no job key, input id or rule id"
-                                  + _closest(g, keys),
-                                  hint="job keys are <input id>::<rule id>; "
-                                       "`specrunner plan MANIFEST` lists them")
+                raise TargetError(
+                    f"{flag} {g!r} matches no job key, input id or rule id" + _closest(g, keys),
+                    hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them",
+                )
     return {k for k in keys if (not targets or match(k, targets)) and not match(k, excludes)}
 
 
@@ -138,9 +149,14 @@ def _closest(pattern: str, keys: list[str]) -> str:
     return "; closest: " + ", ".join(close)
 
 
-def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], *,
-              targets: Iterable[str] = (), excludes: Iterable[str] = (),
-              only_failed: bool = False) -> Plan:
+def make_plan(
+    jobs: Iterable[Job],
+    state_jobs: Mapping[str, Mapping[str, Any]],
+    *,
+    targets: Iterable[str] = (),
+    excludes: Iterable[str] = (),
+    only_failed: bool = False,
+) -> Plan:
     desired = {j.key: j for j in jobs}
     all_keys = set(desired) | set(state_jobs)
     selected = select(all_keys, targets, excludes)
@@ -155,12 +171,19 @@ def make_plan(jobs: Iterable[Job], state_jobs: Mapping[str, Mapping[str, Any]], 
     return Plan(tuple(changes))
 
 
-def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *,
-            force_failed: bool = False) -> Change:
+def _decide(
+    key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force_failed: bool = False
+) -> Change:
     if job is None:
         assert prior is not None
-        return Change(key, "forget", "no longer in the manifest: dropped from the state, nothing deleted",
-                      prior.get("mode", "?"), None, prior)
+        return Change(
+            key,
+            "forget",
+            "no longer in the manifest: dropped from the state, nothing deleted",
+            prior.get("mode", "?"),
+            None,
+            prior,
+        )
     if prior is None:
         return Change(key, "create", f"new job: {job.summary}", job.mode, job, None)
 
@@ -172,11 +195,24 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *,
     same = job.matches(prior.get("fingerprint"))  # also a lock file written by an earlier version
     if intent and not job_id:
         if same:
-            return Change(key, "recover", "interrupted submission: look the job up by its tag, submit only "
-                          "if it is absent", job.mode, job, prior)
+            return Change(
+                key,
+                "recover",
+                "interrupted submission: look the job up by its tag, submit only if it is absent",
+                job.mode,
+                job,
+                prior,
+            )
         what, diffs = _diff_request(prior, job)
-        return Change(key, "replace", "interrupted submission, and the job changed since: " + what,
-                      job.mode, job, prior, diffs)
+        return Change(
+            key,
+            "replace",
+            "interrupted submission, and the job changed since: " + what,
+            job.mode,
+            job,
+            prior,
+            diffs,
+        )
     if not same:
         what, diffs = _diff_request(prior, job)
         if state in RUNNING_STATES:
@@ -190,12 +226,25 @@ def _decide(key: str, job: Job | None, prior: Mapping[str, Any] | None, *,
         code = prior.get("code") or "unknown error"
         if code == "SnapshotTimeOut" and job.mode == "sync" and job.auto_mode:
             job = job.as_async("SnapshotTimeOut")
-            return Change(key, "retry", "sync snapshot timed out (SnapshotTimeOut): retrying in async "
-                          "mode (Num=1), as the service advises", job.mode, job, prior)
+            return Change(
+                key,
+                "retry",
+                "sync snapshot timed out (SnapshotTimeOut): retrying in async "
+                "mode (Num=1), as the service advises",
+                job.mode,
+                job,
+                prior,
+            )
         what = "last submit was refused" if not job_id else "last run failed"
         if not force_failed and classify(code) == PERMANENT:
-            return Change(key, "failed", f"{what}: {code}, which the same request meets again; not "
-                          "resubmitted (change the rule or the input, or force it with `specrunner retry`)",
-                          job.mode, job, prior)
+            return Change(
+                key,
+                "failed",
+                f"{what}: {code}, which the same request meets again; not "
+                "resubmitted (change the rule or the input, or force it with `specrunner retry`)",
+                job.mode,
+                job,
+                prior,
+            )
         return Change(key, "retry", f"{what}: {code}", job.mode, job, prior)
     return Change(key, "retry", f"unknown recorded state {state!r}", job.mode, job, prior)  # pragma: no cover

@@ -26,8 +26,16 @@ from specrunner.core.mtsrules import (
 )
 from specrunner.engine.service import ServiceError
 
-DOCUMENTED_FIELDS = ("Id", "State", "Code", "Message", "SnapshotConfig", "PipelineId", "UserData",
-                     "CreationTime")
+DOCUMENTED_FIELDS = (
+    "Id",
+    "State",
+    "Code",
+    "Message",
+    "SnapshotConfig",
+    "PipelineId",
+    "UserData",
+    "CreationTime",
+)
 ANSWER_STYLES = ("full", "documented")
 
 

@@ -93,15 +93,19 @@ def _etag(data: bytes) -> str:
 
 def _meta(path: Path, data: bytes) -> dict[str, str]:
     modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
-    h = {"ETag": _etag(data), "x-oss-object-type": "Appendable" if path in _appendable else "Normal",
-         "Last-Modified": modified}
+    h = {
+        "ETag": _etag(data),
+        "x-oss-object-type": "Appendable" if path in _appendable else "Normal",
+        "Last-Modified": modified,
+    }
     if path in _appendable:
         h["x-oss-next-append-position"] = str(len(data))
     return h
 
 
-def handle_object(emu: Emulator, method: str, path: str, query: str, headers: list[tuple[str, str]],
-                  body: bytes) -> ObjectAnswer:
+def handle_object(
+    emu: Emulator, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes
+) -> ObjectAnswer:
     """Answer one OSS object request."""
 
     started = time.monotonic()
@@ -112,10 +116,18 @@ def handle_object(emu: Emulator, method: str, path: str, query: str, headers: li
     bucket, key = unquote(raw_bucket), unquote(raw_key)
     lower = {k.lower(): v for k, v in headers}
     action = {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
-        method, "AppendObject" if "append" in pdict else "PostObject")
+        method, "AppendObject" if "append" in pdict else "PostObject"
+    )
     entry: dict[str, Any] = {
-        "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": method, "action": action,
-        "status": None, "code": "", "request_id": rid, "job_id": None, "user_data": None, "ids": 0,
+        "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "method": method,
+        "action": action,
+        "status": None,
+        "code": "",
+        "request_id": rid,
+        "job_id": None,
+        "user_data": None,
+        "ids": 0,
         "params": {"bucket": bucket, "key": key, **{k: v for k, v in pdict.items() if k == "position"}},
     }
     if lower.get("x-oss-forbid-overwrite"):
@@ -136,7 +148,6 @@ def handle_object(emu: Emulator, method: str, path: str, query: str, headers: li
         extra = {k: v for k, v in e.extra.items() if k.startswith("x-oss-")}
         answer = ObjectAnswer(e.status, body_out, rid, e.code, headers=extra)
     except Exception:  # a bug in the emulator: answer as the service would
-
         log.exception("emulator: internal error (OSS object)")
         err = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
         answer = ObjectAnswer(500, emu._oss_error(err, rid, host, bucket).encode("utf-8"), rid, err.code)
@@ -150,19 +161,36 @@ def handle_object(emu: Emulator, method: str, path: str, query: str, headers: li
     return answer
 
 
-def _dispatch(emu: Emulator, method: str, action: str, bucket: str, key: str, p: dict[str, str],
-              h: dict[str, str], body: bytes, rid: str) -> ObjectAnswer:
+def _dispatch(
+    emu: Emulator,
+    method: str,
+    action: str,
+    bucket: str,
+    key: str,
+    p: dict[str, str],
+    h: dict[str, str],
+    body: bytes,
+    rid: str,
+) -> ObjectAnswer:
 
     path = _object_path(emu, bucket, key)
     if method == "PUT":
         forbid = h.get("x-oss-forbid-overwrite", "false").lower()
         if forbid not in ("true", "false"):
-            raise OssError(400, "InvalidArgument", "x-oss-forbid-overwrite must be true or false.",
-                           ArgumentName="x-oss-forbid-overwrite", ArgumentValue=forbid)
+            raise OssError(
+                400,
+                "InvalidArgument",
+                "x-oss-forbid-overwrite must be true or false.",
+                ArgumentName="x-oss-forbid-overwrite",
+                ArgumentValue=forbid,
+            )
         with _write_lock:
             if forbid == "true" and path.is_file():
-                raise OssError(409, "FileAlreadyExists", "The object you specified already exists and can "
-                               "not be overwritten.")
+                raise OssError(
+                    409,
+                    "FileAlreadyExists",
+                    "The object you specified already exists and can not be overwritten.",
+                )
             _write(path, body)
             _appendable.discard(path)
         return ObjectAnswer(200, b"", rid, headers={"ETag": _etag(body)})
@@ -172,21 +200,31 @@ def _dispatch(emu: Emulator, method: str, action: str, bucket: str, key: str, p:
         try:
             position = int(p.get("position", ""))
         except ValueError:
-            raise OssError(400, "InvalidArgument", "position must be a non-negative integer.",
-                           ArgumentName="position", ArgumentValue=p.get("position", "")) from None
+            raise OssError(
+                400,
+                "InvalidArgument",
+                "position must be a non-negative integer.",
+                ArgumentName="position",
+                ArgumentValue=p.get("position", ""),
+            ) from None
         with _write_lock:
             exists = path.is_file()
             current = path.read_bytes() if exists else b""
             if exists and path not in _appendable:
                 raise OssError(409, "ObjectNotAppendable", "The object is not appendable.")
             if position != len(current):
-                raise OssError(409, "PositionNotEqualToLength", "Position is not equal to file length.",
-                               **{"x-oss-next-append-position": str(len(current))})
+                raise OssError(
+                    409,
+                    "PositionNotEqualToLength",
+                    "Position is not equal to file length.",
+                    **{"x-oss-next-append-position": str(len(current))},
+                )
             data = current + body
             _write(path, data)
             _appendable.add(path)
-        return ObjectAnswer(200, b"", rid, headers={"x-oss-next-append-position": str(len(data)),
-                                                    "ETag": _etag(data)})
+        return ObjectAnswer(
+            200, b"", rid, headers={"x-oss-next-append-position": str(len(data)), "ETag": _etag(data)}
+        )
     if method == "DELETE":
         with _write_lock:
             try:
@@ -213,6 +251,10 @@ def _dispatch(emu: Emulator, method: str, action: str, bucket: str, key: str, p:
             start, end = 0, len(data) - 1
         if start < len(data):
             end = min(end, len(data) - 1)
-            return ObjectAnswer(206, data[start:end + 1], rid, headers={
-                **meta, "Content-Range": f"bytes {start}-{end}/{len(data)}"})
+            return ObjectAnswer(
+                206,
+                data[start : end + 1],
+                rid,
+                headers={**meta, "Content-Range": f"bytes {start}-{end}/{len(data)}"},
+            )
     return ObjectAnswer(200, data, rid, headers=meta)

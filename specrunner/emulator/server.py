@@ -87,29 +87,108 @@ _HIDDEN_PARAMS = ("Signature", "AccessKeyId", "SecurityToken")
 _REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp")
 
 # OSS: the sub-resources that take part in the V1 string to sign (oss2.auth.ProviderAuth's set).
-OSS_SUBRESOURCES = frozenset((
-    "response-content-type", "response-content-language", "response-cache-control", "logging",
-    "response-content-encoding", "acl", "uploadId", "uploads", "partNumber", "group", "link", "delete",
-    "website", "location", "objectInfo", "objectMeta", "response-expires", "response-content-disposition",
-    "cors", "lifecycle", "restore", "qos", "referer", "stat", "bucketInfo", "append", "position",
-    "security-token", "live", "comp", "status", "vod", "startTime", "endTime", "x-oss-process", "symlink",
-    "callback", "callback-var", "tagging", "encryption", "versions", "versioning", "versionId", "policy",
-    "requestPayment", "x-oss-traffic-limit", "qosInfo", "asyncFetch", "x-oss-request-payer", "sequential",
-    "inventory", "inventoryId", "continuation-token", "worm", "wormId", "wormExtend", "replication",
-    "replicationLocation", "replicationProgress", "transferAcceleration", "cname", "metaQuery",
-    "x-oss-ac-source-ip", "x-oss-ac-subnet-mask", "x-oss-ac-vpc-id", "x-oss-ac-forward-allow", "resourceGroup",
-    "style", "styleName", "x-oss-async-process", "regionList", "x-oss-write-get-object-response",
-    "bucketArchiveDirectRead", "httpsConfig", "redundancyTransition", "x-oss-target-redundancy-type",
-    "x-oss-redundancy-transition-taskid", "accessPoint", "accessPointPolicy", "publicAccessBlock",
-    "x-oss-access-point-name", "requesterQosInfo", "qosRequester", "resourcePoolInfo", "resourcePool",
-    "resourcePoolBuckets",
-))
+OSS_SUBRESOURCES = frozenset(
+    (
+        "response-content-type",
+        "response-content-language",
+        "response-cache-control",
+        "logging",
+        "response-content-encoding",
+        "acl",
+        "uploadId",
+        "uploads",
+        "partNumber",
+        "group",
+        "link",
+        "delete",
+        "website",
+        "location",
+        "objectInfo",
+        "objectMeta",
+        "response-expires",
+        "response-content-disposition",
+        "cors",
+        "lifecycle",
+        "restore",
+        "qos",
+        "referer",
+        "stat",
+        "bucketInfo",
+        "append",
+        "position",
+        "security-token",
+        "live",
+        "comp",
+        "status",
+        "vod",
+        "startTime",
+        "endTime",
+        "x-oss-process",
+        "symlink",
+        "callback",
+        "callback-var",
+        "tagging",
+        "encryption",
+        "versions",
+        "versioning",
+        "versionId",
+        "policy",
+        "requestPayment",
+        "x-oss-traffic-limit",
+        "qosInfo",
+        "asyncFetch",
+        "x-oss-request-payer",
+        "sequential",
+        "inventory",
+        "inventoryId",
+        "continuation-token",
+        "worm",
+        "wormId",
+        "wormExtend",
+        "replication",
+        "replicationLocation",
+        "replicationProgress",
+        "transferAcceleration",
+        "cname",
+        "metaQuery",
+        "x-oss-ac-source-ip",
+        "x-oss-ac-subnet-mask",
+        "x-oss-ac-vpc-id",
+        "x-oss-ac-forward-allow",
+        "resourceGroup",
+        "style",
+        "styleName",
+        "x-oss-async-process",
+        "regionList",
+        "x-oss-write-get-object-response",
+        "bucketArchiveDirectRead",
+        "httpsConfig",
+        "redundancyTransition",
+        "x-oss-target-redundancy-type",
+        "x-oss-redundancy-transition-taskid",
+        "accessPoint",
+        "accessPointPolicy",
+        "publicAccessBlock",
+        "x-oss-access-point-name",
+        "requesterQosInfo",
+        "qosRequester",
+        "resourcePoolInfo",
+        "resourcePool",
+        "resourcePoolBuckets",
+    )
+)
 OSS_MAX_KEYS = 1000
 OSS_DEFAULT_MAX_KEYS = 100
 OSS_OWNER_ID = "1000000000000000"  # the emulator's one account
 # Query parameters never written to the journal (presigned URLs carry them).
-_OSS_HIDDEN_PARAMS = ("Signature", "OSSAccessKeyId", "security-token", "x-oss-signature", "x-oss-credential",
-                      "x-oss-security-token")
+_OSS_HIDDEN_PARAMS = (
+    "Signature",
+    "OSSAccessKeyId",
+    "security-token",
+    "x-oss-signature",
+    "x-oss-credential",
+    "x-oss-security-token",
+)
 
 
 class ApiError(Exception):
@@ -121,8 +200,10 @@ class ApiError(Exception):
 
 
 def _missing(name: str) -> ApiError:
-    return ApiError("MissingParameter",
-                    f'The input parameter "{name}" that is mandatory for processing this request is not supplied.')
+    return ApiError(
+        "MissingParameter",
+        f'The input parameter "{name}" that is mandatory for processing this request is not supplied.',
+    )
 
 
 @dataclass
@@ -130,8 +211,6 @@ class Answer:
     status: int
     body: dict[str, Any]
     drop: bool = False
-
-
 
 
 @dataclass
@@ -148,8 +227,9 @@ class _OssListing:
     truncated: bool = False
 
 
-def oss_string_to_sign(method: str, headers: Iterable[tuple[str, str]], bucket: str, key: str,
-                       params: Iterable[tuple[str, str]]) -> str:
+def oss_string_to_sign(
+    method: str, headers: Iterable[tuple[str, str]], bucket: str, key: str, params: Iterable[tuple[str, str]]
+) -> str:
     """OSS signature V1's string to sign, as oss2 (``ProviderAuth``) computes it::
 
         VERB \n Content-MD5 \n Content-Type \n Date \n CanonicalizedOSSHeaders CanonicalizedResource
@@ -172,8 +252,15 @@ def oss_string_to_sign(method: str, headers: Iterable[tuple[str, str]], bucket: 
     if sub:
         resource += "?" + "&".join(f"{k}={v}" if v else k for k, v in sub)
     date = lower.get("x-oss-date") or lower.get("date", "")
-    return "\n".join([method.upper(), lower.get("content-md5", ""), lower.get("content-type", ""), date,
-                      canon_headers + resource])
+    return "\n".join(
+        [
+            method.upper(),
+            lower.get("content-md5", ""),
+            lower.get("content-type", ""),
+            date,
+            canon_headers + resource,
+        ]
+    )
 
 
 def oss_sign(string_to_sign: str, secret: str) -> str:
@@ -188,8 +275,13 @@ def _oss_token(name: str) -> str:
 
 
 def _oss_untoken(token: str) -> str:
-    bad = OssError(400, "InvalidArgument", "The continuation-token is invalid.",
-                   ArgumentName="continuation-token", ArgumentValue=token[:200])
+    bad = OssError(
+        400,
+        "InvalidArgument",
+        "The continuation-token is invalid.",
+        ArgumentName="continuation-token",
+        ArgumentValue=token[:200],
+    )
     if not all(c.isascii() and (c.isalnum() or c in "-_") for c in token):
         raise bad
     try:
@@ -370,8 +462,9 @@ class _Handler(BaseHTTPRequestHandler):
         ctype = (self.headers.get("Content-Type") or "").lower()
         if body and ctype.startswith("application/x-www-form-urlencoded"):
             params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        answer = self.server.emulator.handle(method, split.path or "/", params, self.headers.get("Host"),
-                                             list(self.headers.items()), body)
+        answer = self.server.emulator.handle(
+            method, split.path or "/", params, self.headers.get("Host"), list(self.headers.items()), body
+        )
         if answer.drop:
             # The job exists; the client never hears about it.
             self.close_connection = True
@@ -402,7 +495,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.send_response(obj.status)
             self.send_header("Date", email.utils.formatdate(usegmt=True))
-            self.send_header("Content-Type", "application/octet-stream" if obj.status < 300 else "application/xml")
+            self.send_header(
+                "Content-Type", "application/octet-stream" if obj.status < 300 else "application/xml"
+            )
             for k, v in obj.headers.items():
                 if k != "Content-Length":
                     self.send_header(k, v)
@@ -439,12 +534,27 @@ class Emulator:
     ``requests()`` returns the journal entries. Usable as a context manager.
     """
 
-    def __init__(self, root: Path, keys: dict[str, str], *, latency_ms: float = 0,
-                 throttle_submit_qps: float | None = None, throttle_query_qps: float | None = None,
-                 error_rate: float = 0.0, drop_rate: float = 0.0, seed: int | None = None,
-                 journal: Path | None = None, simulate: bool = False, simulate_seconds: float = 0.0,
-                 host: str = "127.0.0.1", port: int = 0, sync_timeout: float = 6.0,
-                 region: str | None = None, answers: str = "full", not_found_seconds: float = 0.0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        keys: dict[str, str],
+        *,
+        latency_ms: float = 0,
+        throttle_submit_qps: float | None = None,
+        throttle_query_qps: float | None = None,
+        error_rate: float = 0.0,
+        drop_rate: float = 0.0,
+        seed: int | None = None,
+        journal: Path | None = None,
+        simulate: bool = False,
+        simulate_seconds: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sync_timeout: float = 6.0,
+        region: str | None = None,
+        answers: str = "full",
+        not_found_seconds: float = 0.0,
+    ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one AccessKeyId -> secret")
         for name, rate in (("error_rate", error_rate), ("drop_rate", drop_rate)):
@@ -497,8 +607,12 @@ class Emulator:
         self._server = (_Server6 if ":" in self.host else _Server)((self.host, self.port), _Handler)
         self._server.emulator = self
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="mts-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="mts-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -547,8 +661,15 @@ class Emulator:
         with self._rng_lock:
             return self._rng.random() < rate
 
-    def handle(self, method: str, path: str, items: list[tuple[str, str]], host: str | None = None,
-               headers: list[tuple[str, str]] | None = None, body: bytes = b"") -> Answer:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        items: list[tuple[str, str]],
+        host: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> Answer:
         """Answer one request (the HTTP layer is in ``_Handler``). ``headers`` and ``body`` are needed
         for requests signed with ACS3-HMAC-SHA256 (the newer SDKs), whose action travels in a header."""
         started = time.monotonic()
@@ -563,9 +684,15 @@ class Emulator:
             params.setdefault("Action", next((v for k, v in headers if k.lower() == "x-acs-action"), ""))
         region = params.get("RegionId") or "cn-shanghai"
         entry: dict[str, Any] = {
-            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": method,
-            "action": params.get("Action", ""), "status": None, "code": "", "request_id": rid,
-            "job_id": None, "user_data": params.get("UserData"), "ids": 0,
+            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "method": method,
+            "action": params.get("Action", ""),
+            "status": None,
+            "code": "",
+            "request_id": rid,
+            "job_id": None,
+            "user_data": params.get("UserData"),
+            "ids": 0,
             "params": {k: v for k, v in params.items() if k not in _HIDDEN_PARAMS},
         }
         if "SecurityToken" in params:
@@ -577,13 +704,26 @@ class Emulator:
         try:
             answer = self._handle(method, path, params, rid, entry, v3)
         except ApiError as e:
-            answer = Answer(e.status, {"RequestId": rid, "HostId": f"mts.{region}.aliyuncs.com",
-                                       "Code": e.code, "Message": e.message})
+            answer = Answer(
+                e.status,
+                {
+                    "RequestId": rid,
+                    "HostId": f"mts.{region}.aliyuncs.com",
+                    "Code": e.code,
+                    "Message": e.message,
+                },
+            )
         except Exception:  # a bug in the emulator or the engine: answer as the service would
             log.exception("emulator: internal error")
-            answer = Answer(500, {"RequestId": rid, "HostId": f"mts.{region}.aliyuncs.com",
-                                  "Code": "InternalError",
-                                  "Message": "The request processing has failed due to some unknown error."})
+            answer = Answer(
+                500,
+                {
+                    "RequestId": rid,
+                    "HostId": f"mts.{region}.aliyuncs.com",
+                    "Code": "InternalError",
+                    "Message": "The request processing has failed due to some unknown error.",
+                },
+            )
         entry["status"] = None if answer.drop else answer.status
         entry["code"] = "" if answer.drop else str(answer.body.get("Code", ""))
         if answer.drop:
@@ -593,13 +733,25 @@ class Emulator:
             self.journal.add(entry)
         return answer
 
-    def _handle(self, method: str, path: str, params: dict[str, str], rid: str, entry: dict[str, Any],
-                v3: tuple[list[tuple[str, str]], list[tuple[str, str]], bytes] | None = None) -> Answer:
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        rid: str,
+        entry: dict[str, Any],
+        v3: tuple[list[tuple[str, str]], list[tuple[str, str]], bytes] | None = None,
+    ) -> Answer:
         if path.rstrip("/") != "":
-            raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
+            raise ApiError(
+                "InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404
+            )
         if v3 is not None:  # ACS3-HMAC-SHA256 in headers: checked here, then the same actions
-            params.update(acs3.authenticate(method, path, v3[0], v3[1], v3[2], self._keys, self._nonces.use,
-                                            ApiError, SKEW_SECONDS))
+            params.update(
+                acs3.authenticate(
+                    method, path, v3[0], v3[1], v3[2], self._keys, self._nonces.use, ApiError, SKEW_SECONDS
+                )
+            )
             entry["signature"] = acs3.ALGORITHM
             if "SecurityToken" in params:
                 entry["sts"] = True
@@ -608,7 +760,9 @@ class Emulator:
         if not action:
             raise _missing("Action")
         if action not in ACTIONS or params.get("Version") != VERSION:
-            raise ApiError("InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404)
+            raise ApiError(
+                "InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404
+            )
         for name in _REQUIRED:
             if name not in params:
                 raise _missing(name)
@@ -619,7 +773,9 @@ class Emulator:
         if params["SignatureMethod"] != signature.SIGNATURE_METHOD:
             raise ApiError("InvalidSignatureMethod", "Specified signature method is not supported.", 400)
         if params["SignatureVersion"] != signature.SIGNATURE_VERSION:
-            raise ApiError("IncompleteSignature", "The request signature does not conform to Aliyun standards.", 400)
+            raise ApiError(
+                "IncompleteSignature", "The request signature does not conform to Aliyun standards.", 400
+            )
         ok, sts = signature.verify(method, params, secret, params["Signature"])
         if not ok:
             raise ApiError("SignatureDoesNotMatch", SIGNATURE_MISMATCH + sts, 400)
@@ -631,17 +787,22 @@ class Emulator:
         """An authenticated request: throttling, injected faults, then the action."""
         action = params.get("Action", "")
         if action not in ACTIONS or params.get("Version") != VERSION:
-            raise ApiError("InvalidApi.NotFound",
-                           "Specified api is not found, please check your url and method.", 404)
+            raise ApiError(
+                "InvalidApi.NotFound", "Specified api is not found, please check your url and method.", 404
+            )
         limiter = self._limits.get(action)
         if limiter is not None and not limiter.try_acquire():
             raise ApiError("Throttling.User", "Request was denied due to user flow control.", 400)
         if self._chance(self.error_rate):
             if self._chance(0.5):
-                raise ApiError("InternalError", "The request processing has failed due to some unknown error, "
-                               "exception or failure.", 500)
-            raise ApiError("ServiceUnavailable", "The request has failed due to a temporary failure of the server.",
-                           503)
+                raise ApiError(
+                    "InternalError",
+                    "The request processing has failed due to some unknown error, exception or failure.",
+                    500,
+                )
+            raise ApiError(
+                "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", 503
+            )
         try:
             if action == "SubmitSnapshotJob":
                 body = self._submit(params, rid)
@@ -656,8 +817,9 @@ class Emulator:
         try:
             ts = datetime.strptime(value, TIME_FORMAT).replace(tzinfo=UTC)
         except ValueError:
-            raise ApiError("InvalidTimeStamp.Format",
-                           "Specified time stamp or date value is not well formatted.", 400) from None
+            raise ApiError(
+                "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.", 400
+            ) from None
         if abs(time.time() - ts.timestamp()) > SKEW_SECONDS:
             raise ApiError("InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.", 400)
 
@@ -674,7 +836,9 @@ class Emulator:
             job = self._sim_submit(params["Input"], params["SnapshotConfig"], pipeline, user_data)
         else:
             assert self._service is not None
-            job = self._service.submit_snapshot_job(params["Input"], params["SnapshotConfig"], pipeline, user_data)
+            job = self._service.submit_snapshot_job(
+                params["Input"], params["SnapshotConfig"], pipeline, user_data
+            )
         if self.not_found_seconds > 0:
             with self._sim_lock:
                 self._born[str(job["Id"])] = time.monotonic()
@@ -704,17 +868,26 @@ class Emulator:
     def _query(self, params: dict[str, str], rid: str) -> dict[str, Any]:
         ids = [s.strip() for s in (params.get("SnapshotJobIds") or "").split(",") if s.strip()]
         if len(ids) > MAX_QUERY_IDS:
-            raise ApiError("InvalidParameter", f"SnapshotJobIds takes at most {MAX_QUERY_IDS} ids, got {len(ids)}.")
+            raise ApiError(
+                "InvalidParameter", f"SnapshotJobIds takes at most {MAX_QUERY_IDS} ids, got {len(ids)}."
+            )
         size_s = params.get("MaximumPageSize")
         size = None
         if size_s not in (None, ""):
             try:
                 size = int(size_s)
             except ValueError:
-                raise ApiError("InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer.") from None
-        filters = dict(page_token=params.get("NextPageToken") or None, max_page_size=size,
-                       state=params.get("State") or None, start=params.get("StartOfJobCreatedTimeRange") or None,
-                       end=params.get("EndOfJobCreatedTimeRange") or None, pipeline_id=params.get("PipelineId") or None)
+                raise ApiError(
+                    "InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer."
+                ) from None
+        filters = dict(
+            page_token=params.get("NextPageToken") or None,
+            max_page_size=size,
+            state=params.get("State") or None,
+            start=params.get("StartOfJobCreatedTimeRange") or None,
+            end=params.get("EndOfJobCreatedTimeRange") or None,
+            pipeline_id=params.get("PipelineId") or None,
+        )
         if self.simulate:
             out = self._sim_query(ids, rid, **filters)
         else:
@@ -728,7 +901,9 @@ class Emulator:
 
     # ------------------------------------------------------------------ simulation
 
-    def _sim_submit(self, input: str, config: str, pipeline: str | None, user_data: str | None) -> dict[str, Any]:
+    def _sim_submit(
+        self, input: str, config: str, pipeline: str | None, user_data: str | None
+    ) -> dict[str, Any]:
         from specrunner.engine.service import ObjectStore
 
         inp = loads_obj(input, "Input")
@@ -749,9 +924,16 @@ class Emulator:
             raise ServiceError("InvalidParameter.OutOfRange", "UserData is longer than 1024 bytes")
         count = spec.num or 1
         job = {
-            "Id": uuid.uuid4().hex, "State": "Submitted", "Code": "", "Message": "", "Count": "0",
-            "TileCount": "0", "UserData": user_data or "", "PipelineId": pipeline or "",
-            "CreationTime": utc_now(), "Input": {"Bucket": in_bucket, "Location": in_loc, "Object": inp["Object"]},
+            "Id": uuid.uuid4().hex,
+            "State": "Submitted",
+            "Code": "",
+            "Message": "",
+            "Count": "0",
+            "TileCount": "0",
+            "UserData": user_data or "",
+            "PipelineId": pipeline or "",
+            "CreationTime": utc_now(),
+            "Input": {"Bucket": in_bucket, "Location": in_loc, "Object": inp["Object"]},
             "SnapshotConfig": cfg,
         }
         sim = _SimJob(job, time.monotonic(), spec.is_async, count, spec.tile is not None)
@@ -762,8 +944,13 @@ class Emulator:
         return dict(job)
 
     def _sim_finish(self, sim: _SimJob) -> None:
-        sim.job.update(State="Success", Code="", Message="", Count=str(sim.count),
-                       TileCount=str(sim.count if sim.tiled else 0))
+        sim.job.update(
+            State="Success",
+            Code="",
+            Message="",
+            Count=str(sim.count),
+            TileCount=str(sim.count if sim.tiled else 0),
+        )
 
     def _sim_view(self, sim: _SimJob) -> dict[str, Any]:
         if sim.job["State"] not in ("Success", "Fail"):
@@ -773,8 +960,18 @@ class Emulator:
                 sim.job["State"] = "Snapshoting"
         return json.loads(json.dumps(sim.job))
 
-    def _sim_query(self, ids: list[str], rid: str, *, page_token: str | None, max_page_size: int | None,
-                   state: str | None, start: str | None, end: str | None, pipeline_id: str | None) -> dict[str, Any]:
+    def _sim_query(
+        self,
+        ids: list[str],
+        rid: str,
+        *,
+        page_token: str | None,
+        max_page_size: int | None,
+        state: str | None,
+        start: str | None,
+        end: str | None,
+        pipeline_id: str | None,
+    ) -> dict[str, Any]:
         with self._sim_lock:
             if ids:
                 found, missing = [], []
@@ -789,8 +986,16 @@ class Emulator:
                     out["NonExistSnapshotJobIds"] = {"String": missing}
                 return out
             jobs = [self._sim_view(s) for s in self._sim.values()]
-        return list_page(jobs, rid, page_token=page_token, max_page_size=max_page_size, state=state,
-                         start=start, end=end, pipeline_id=pipeline_id)
+        return list_page(
+            jobs,
+            rid,
+            page_token=page_token,
+            max_page_size=max_page_size,
+            state=state,
+            start=start,
+            end=end,
+            pipeline_id=pipeline_id,
+        )
 
     # ------------------------------------------------------------------ OSS: ListObjectsV2
 
@@ -815,8 +1020,15 @@ class Emulator:
         if key:
             shown["key"] = key
         entry: dict[str, Any] = {
-            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "method": method, "action": action,
-            "status": None, "code": "", "request_id": rid, "job_id": None, "user_data": None, "ids": 0,
+            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "method": method,
+            "action": action,
+            "status": None,
+            "code": "",
+            "request_id": rid,
+            "job_id": None,
+            "user_data": None,
+            "ids": 0,
             "params": shown,
         }
         if any(k.lower() == "x-oss-security-token" for k, _ in headers) or "security-token" in pdict:
@@ -827,11 +1039,20 @@ class Emulator:
         try:
             self._oss_authenticate(method, bucket, key, params, headers)
             if action != "ListObjectsV2":
-                raise OssError(501, "NotImplemented", f"The emulator serves OSS ListObjectsV2 "
-                               f"(GET /<bucket>/?list-type=2) and object calls only, not {action}.")
+                raise OssError(
+                    501,
+                    "NotImplemented",
+                    f"The emulator serves OSS ListObjectsV2 "
+                    f"(GET /<bucket>/?list-type=2) and object calls only, not {action}.",
+                )
             if pdict.get("list-type") != "2":
-                raise OssError(400, "InvalidArgument", "list-type must be 2.", ArgumentName="list-type",
-                               ArgumentValue=pdict.get("list-type", ""))
+                raise OssError(
+                    400,
+                    "InvalidArgument",
+                    "list-type must be 2.",
+                    ArgumentName="list-type",
+                    ArgumentValue=pdict.get("list-type", ""),
+                )
             body = self._oss_list(bucket, pdict, entry)
             answer = OssAnswer(200, body.encode("utf-8"), rid)
         except OssError as e:
@@ -849,22 +1070,40 @@ class Emulator:
     @staticmethod
     def _oss_error(e: OssError, rid: str, host: str, bucket: str) -> str:
         host_id = f"{bucket}.{host}" if bucket and e.code != "NoSuchBucket" else host
-        parts = [_xml("Code", e.code), _xml("Message", e.message), _xml("RequestId", rid), _xml("HostId", host_id)]
+        parts = [
+            _xml("Code", e.code),
+            _xml("Message", e.message),
+            _xml("RequestId", rid),
+            _xml("HostId", host_id),
+        ]
         parts += [_xml(k, v) for k, v in e.extra.items()]
         return '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  ' + "\n  ".join(parts) + "\n</Error>\n"
 
-    def _oss_authenticate(self, method: str, bucket: str, key: str, params: list[tuple[str, str]],
-                          headers: list[tuple[str, str]]) -> None:
+    def _oss_authenticate(
+        self,
+        method: str,
+        bucket: str,
+        key: str,
+        params: list[tuple[str, str]],
+        headers: list[tuple[str, str]],
+    ) -> None:
         lower = {k.lower(): v for k, v in headers}
         auth = lower.get("authorization", "")
         if not auth:
-            raise OssError(403, "AccessDenied", "You have no right to access this object because of bucket acl.")
+            raise OssError(
+                403, "AccessDenied", "You have no right to access this object because of bucket acl."
+            )
         scheme, _, cred = auth.partition(" ")
         key_id, sep, given = cred.strip().rpartition(":")
         if scheme != "OSS" or not sep or not key_id or not given:
-            raise OssError(400, "InvalidArgument", "Authorization header is invalid (the emulator verifies "
-                           "signature V1: Authorization: OSS <AccessKeyId>:<Signature>).",
-                           ArgumentName="Authorization", ArgumentValue=scheme)
+            raise OssError(
+                400,
+                "InvalidArgument",
+                "Authorization header is invalid (the emulator verifies "
+                "signature V1: Authorization: OSS <AccessKeyId>:<Signature>).",
+                ArgumentName="Authorization",
+                ArgumentValue=scheme,
+            )
         when = lower.get("x-oss-date") or lower.get("date") or ""
         try:
             ts = email.utils.parsedate_to_datetime(when)
@@ -875,19 +1114,33 @@ class Emulator:
         if ts.tzinfo is None:
             ts = ts.replace(tzinfo=UTC)
         if abs(time.time() - ts.timestamp()) > SKEW_SECONDS:
-            raise OssError(403, "RequestTimeTooSkewed",
-                           "The difference between the request time and the current time is too large.",
-                           RequestTime=when, ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+            raise OssError(
+                403,
+                "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+                RequestTime=when,
+                ServerTime=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            )
         secret = self._keys.get(key_id)
         if secret is None:
-            raise OssError(403, "InvalidAccessKeyId", "The OSS Access Key Id you provided does not exist in our "
-                           "records.", OSSAccessKeyId=key_id)
+            raise OssError(
+                403,
+                "InvalidAccessKeyId",
+                "The OSS Access Key Id you provided does not exist in our records.",
+                OSSAccessKeyId=key_id,
+            )
         sts = oss_string_to_sign(method, headers, bucket, key, params)
         if not hmac.compare_digest(oss_sign(sts, secret).encode(), given.encode("utf-8", "replace")):
-            raise OssError(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
-                           "signature you provided. Check your key and signing method.",
-                           OSSAccessKeyId=key_id, SignatureProvided=given, StringToSign=sts,
-                           StringToSignBytes=" ".join(f"{b:02x}" for b in sts.encode("utf-8")))
+            raise OssError(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the "
+                "signature you provided. Check your key and signing method.",
+                OSSAccessKeyId=key_id,
+                SignatureProvided=given,
+                StringToSign=sts,
+                StringToSignBytes=" ".join(f"{b:02x}" for b in sts.encode("utf-8")),
+            )
 
     def _oss_list(self, bucket: str, p: dict[str, str], entry: dict[str, Any]) -> str:
         from specrunner.engine.service import ObjectStore
@@ -898,25 +1151,38 @@ class Emulator:
         token = p.get("continuation-token", "")
         encoding = p.get("encoding-type", "")
         if encoding not in ("", "url"):
-            raise OssError(400, "InvalidArgument", "The encoding-type must be url.",
-                           ArgumentName="encoding-type", ArgumentValue=encoding)
+            raise OssError(
+                400,
+                "InvalidArgument",
+                "The encoding-type must be url.",
+                ArgumentName="encoding-type",
+                ArgumentValue=encoding,
+            )
         raw_max = p.get("max-keys", "")
         try:
             max_keys = OSS_DEFAULT_MAX_KEYS if raw_max == "" else int(raw_max)
         except ValueError:
             max_keys = -1
         if not 1 <= max_keys <= OSS_MAX_KEYS:
-            raise OssError(400, "InvalidArgument", f"max-keys must be an integer in [1, {OSS_MAX_KEYS}].",
-                           ArgumentName="max-keys", ArgumentValue=raw_max)
+            raise OssError(
+                400,
+                "InvalidArgument",
+                f"max-keys must be an integer in [1, {OSS_MAX_KEYS}].",
+                ArgumentName="max-keys",
+                ArgumentValue=raw_max,
+            )
         for name, value in (("prefix", prefix), ("delimiter", delimiter), ("start-after", start_after)):
             if len(value.encode("utf-8")) > 1024:
-                raise OssError(400, "InvalidArgument", f"{name} is longer than 1024 bytes.", ArgumentName=name)
+                raise OssError(
+                    400, "InvalidArgument", f"{name} is longer than 1024 bytes.", ArgumentName=name
+                )
         store = ObjectStore(self.root)
         try:
             store.path(bucket, "x")  # validates the bucket name
         except ServiceError:
-            raise OssError(400, "InvalidBucketName", "The specified bucket is not valid.",
-                           BucketName=bucket) from None
+            raise OssError(
+                400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=bucket
+            ) from None
         if not (store.root / bucket).is_dir():
             raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)
         after = _oss_untoken(token) if token else start_after
@@ -939,8 +1205,12 @@ class Emulator:
         def enc(value: str) -> str:
             return quote(value, safe="") if encoding == "url" else value
 
-        out = ['<?xml version="1.0" encoding="UTF-8"?>', "<ListBucketResult>", _xml("Name", bucket),
-               _xml("Prefix", enc(prefix))]
+        out = [
+            '<?xml version="1.0" encoding="UTF-8"?>',
+            "<ListBucketResult>",
+            _xml("Name", bucket),
+            _xml("Prefix", enc(prefix)),
+        ]
         if token:
             out.append(_xml("ContinuationToken", token))
         if start_after:
@@ -965,8 +1235,14 @@ class Emulator:
             except FileNotFoundError:  # deleted since the walk: gone from the listing too
                 continue
             modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-            item = [_xml("Key", enc(name)), _xml("LastModified", modified), _xml("ETag", f'"{etag}"'),
-                    _xml("Type", "Normal"), _xml("Size", st.st_size), _xml("StorageClass", "Standard")]
+            item = [
+                _xml("Key", enc(name)),
+                _xml("LastModified", modified),
+                _xml("ETag", f'"{etag}"'),
+                _xml("Type", "Normal"),
+                _xml("Size", st.st_size),
+                _xml("StorageClass", "Standard"),
+            ]
             if owner:
                 item.append(f"<Owner>{_xml('ID', OSS_OWNER_ID)}{_xml('DisplayName', OSS_OWNER_ID)}</Owner>")
             out.append("<Contents>" + "".join(item) + "</Contents>")

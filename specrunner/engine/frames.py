@@ -184,9 +184,7 @@ def capture_points(spec: SnapshotSpec, duration_ms: int) -> list[int]:
     return _dedupe([point for point in points if point < duration_ms])
 
 
-def cut(
-    path: str | os.PathLike[str], spec: SnapshotSpec, *, deadline: float | None = None
-) -> SnapshotResult:
+def cut(path: str | os.PathLike[str], spec: SnapshotSpec, *, deadline: float | None = None) -> SnapshotResult:
     """Take the snapshots ``spec`` asks for from the video at ``path``.
 
     ``deadline`` is a :func:`time.monotonic` value; past it, SnapshotTimeout is raised.
@@ -531,7 +529,8 @@ def _to_image(frame: VideoFrame, size: tuple[int, int]) -> Image.Image:
     interpolation = "AREA" if shrinking else "BICUBIC"
     # PyAV's stub leaves to_image unannotated; it returns a PIL image.
     image: Image.Image = frame.to_image(  # type: ignore[no-untyped-call]
-        width=width, height=height, interpolation=interpolation, threads=0)
+        width=width, height=height, interpolation=interpolation, threads=0
+    )
     return image
 
 

@@ -67,13 +67,22 @@ class ObjectStore:
         # fullmatch: `$` would also accept a trailing newline ("media-out\n" -> a new folder)
         if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
             raise ServiceError("InvalidParameter.BucketNameInvalid", f"invalid bucket name {bucket!r}")
-        if (not isinstance(key, str) or not key or "\x00" in key or key.startswith("/") or "\\" in key
-                or any(part in ("..", ".") for part in key.split("/")) or len(key.encode()) > 1024):
+        if (
+            not isinstance(key, str)
+            or not key
+            or "\x00" in key
+            or key.startswith("/")
+            or "\\" in key
+            or any(part in ("..", ".") for part in key.split("/"))
+            or len(key.encode()) > 1024
+        ):
             raise ServiceError("InvalidParameter.ObjectKeyInvalid", f"invalid object key {key[:200]!r}")
         if any(len(part.encode()) > NAME_MAX for part in key.split("/")):
-            raise ServiceError("InvalidParameter.ObjectKeyInvalid",
-                               f"object key {key[:60]!r}... has a segment longer than {NAME_MAX} bytes, which the "
-                               "local engine cannot store as a file name")
+            raise ServiceError(
+                "InvalidParameter.ObjectKeyInvalid",
+                f"object key {key[:60]!r}... has a segment longer than {NAME_MAX} bytes, which the "
+                "local engine cannot store as a file name",
+            )
         base = (self.root / bucket).resolve()
         p = (base / key).resolve()
         if base != p and base not in p.parents:
@@ -96,8 +105,10 @@ class ObjectStore:
             if e.errno not in (errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG):
                 raise  # ENOSPC, EACCES, ...: not the key's fault
             # e.g. "a.jpg/b.jpg" after "a.jpg": fine on OSS, impossible on a file system
-            raise ServiceError("InvalidParameter.ObjectKeyInvalid",
-                               f"the local engine cannot store object {bucket}/{key}: {e.strerror or e}") from None
+            raise ServiceError(
+                "InvalidParameter.ObjectKeyInvalid",
+                f"the local engine cannot store object {bucket}/{key}: {e.strerror or e}",
+            ) from None
 
     def list(self, bucket: str, prefix: str = "") -> list[str]:
         """Object keys in ``bucket`` starting with ``prefix``, sorted (like ListObjectsV2)."""
@@ -169,18 +180,26 @@ def parse_config(cfg: dict[str, Any]) -> SnapshotSpec:
         if "TileOutputFile" not in cfg:
             raise ServiceError("InvalidParameter.NullValue", "TileOutputFile is required with TileOut")
         tile = TileSpec(
-            lines=_int(t, "Lines", 1, 10000) or 10, columns=_int(t, "Columns", 1, 10000) or 10,
-            cell_width=_int(t, "CellWidth", 8, 4096), cell_height=_int(t, "CellHeight", 8, 4096),
-            margin=_int(t, "Margin", 0, 4096) or 0, padding=_int(t, "Padding", 0, 4096) or 0,
+            lines=_int(t, "Lines", 1, 10000) or 10,
+            columns=_int(t, "Columns", 1, 10000) or 10,
+            cell_width=_int(t, "CellWidth", 8, 4096),
+            cell_height=_int(t, "CellHeight", 8, 4096),
+            margin=_int(t, "Margin", 0, 4096) or 0,
+            padding=_int(t, "Padding", 0, 4096) or 0,
             color=str(t.get("Color") or "black"),
             keep_cells=str(t.get("IsKeepCellPic", "true")).lower() != "false",
         )
     interval = _int(cfg, "Interval", 0)
     return SnapshotSpec(
-        time_ms=_int(cfg, "Time", 0) or 0, interval_s=float(interval) if interval is not None else None,
-        num=_int(cfg, "Num", 1), width=_int(cfg, "Width", 8, 4096), height=_int(cfg, "Height", 8, 4096),
-        frame_type=frame_type, black_level=_int(cfg, "BlackLevel", 30, 100),
-        pixel_black_threshold=_int(cfg, "PixelBlackThreshold", 0, 255), tile=tile,
+        time_ms=_int(cfg, "Time", 0) or 0,
+        interval_s=float(interval) if interval is not None else None,
+        num=_int(cfg, "Num", 1),
+        width=_int(cfg, "Width", 8, 4096),
+        height=_int(cfg, "Height", 8, 4096),
+        frame_type=frame_type,
+        black_level=_int(cfg, "BlackLevel", 30, 100),
+        pixel_black_threshold=_int(cfg, "PixelBlackThreshold", 0, 255),
+        tile=tile,
     )
 
 
@@ -193,13 +212,24 @@ def fill(template: str, input_key: str, **values: str) -> str:
     return _PLACEHOLDER_RE.sub(lambda m: table.get(m.group(1), m.group(0)), template)
 
 
-def list_page(jobs: list[dict[str, Any]], rid: str, *, page_token: str | None, max_page_size: Any,
-              state: str | None, start: str | None, end: str | None, pipeline_id: str | None) -> dict[str, Any]:
+def list_page(
+    jobs: list[dict[str, Any]],
+    rid: str,
+    *,
+    page_token: str | None,
+    max_page_size: Any,
+    state: str | None,
+    start: str | None,
+    end: str | None,
+    pipeline_id: str | None,
+) -> dict[str, Any]:
     """QuerySnapshotJobList's listing mode over ``jobs``: filters, newest first, NextPageToken paging."""
     try:
         size = 30 if max_page_size in (None, "") else int(max_page_size)
     except (TypeError, ValueError):
-        raise ServiceError("InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer") from None
+        raise ServiceError(
+            "InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer"
+        ) from None
     if not 1 <= size <= 300:
         raise ServiceError("InvalidParameter.OutOfRange", "MaximumPageSize must be in [1, 300]")
     if state and state not in STATES:
@@ -209,8 +239,12 @@ def list_page(jobs: list[dict[str, Any]], rid: str, *, page_token: str | None, m
     selected = []
     for job in jobs:
         created = parse_time(job["CreationTime"], "CreationTime")
-        if ((state and job["State"] != state) or (pipeline_id and job.get("PipelineId") != pipeline_id)
-                or (lo and created < lo) or (hi and created > hi)):
+        if (
+            (state and job["State"] != state)
+            or (pipeline_id and job.get("PipelineId") != pipeline_id)
+            or (lo and created < lo)
+            or (hi and created > hi)
+        ):
             continue
         selected.append(job)
     selected.sort(key=lambda j: (j["CreationTime"], j["Id"]), reverse=True)  # newest first
@@ -219,7 +253,10 @@ def list_page(jobs: list[dict[str, Any]], rid: str, *, page_token: str | None, m
         offset = next((i for i, j in enumerate(selected) if j["Id"] == page_token), -1)
         if offset < 0:
             raise ServiceError("InvalidParameter", "NextPageToken is invalid or expired")
-    out: dict[str, Any] = {"RequestId": rid, "SnapshotJobList": {"SnapshotJob": selected[offset: offset + size]}}
+    out: dict[str, Any] = {
+        "RequestId": rid,
+        "SnapshotJobList": {"SnapshotJob": selected[offset : offset + size]},
+    }
     if offset + size < len(selected):
         out["NextPageToken"] = selected[offset + size]["Id"]
     return out
@@ -228,8 +265,9 @@ def list_page(jobs: list[dict[str, Any]], rid: str, *, page_token: str | None, m
 class SnapshotService:
     """The two MTS snapshot actions, served from a folder."""
 
-    def __init__(self, root: Path, *, sync_timeout: float = 6.0, workers: int | None = None,
-                 process_async: bool = True) -> None:
+    def __init__(
+        self, root: Path, *, sync_timeout: float = 6.0, workers: int | None = None, process_async: bool = True
+    ) -> None:
         self.root = Path(root).resolve()
         self.store = ObjectStore(self.root)
         self.sync_timeout = sync_timeout
@@ -237,8 +275,9 @@ class SnapshotService:
         self.locks_dir = self.root / ".mts" / "locks"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.locks_dir.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 2),
-                                        thread_name_prefix="engine")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers or min(4, os.cpu_count() or 2), thread_name_prefix="engine"
+        )
         self._claimed: dict[str, int] = {}  # job id -> fd of its held lock
         self._lock = threading.Lock()
         self._cache: dict[str, dict[str, Any]] = {}
@@ -246,8 +285,9 @@ class SnapshotService:
 
     # ---------------------------------------------------------------- the API
 
-    def submit_snapshot_job(self, input: Any, snapshot_config: Any, pipeline_id: str | None = None,
-                            user_data: str | None = None) -> dict[str, Any]:
+    def submit_snapshot_job(
+        self, input: Any, snapshot_config: Any, pipeline_id: str | None = None, user_data: str | None = None
+    ) -> dict[str, Any]:
         inp = loads_obj(input, "Input")
         cfg = loads_obj(snapshot_config, "SnapshotConfig")
         in_bucket, in_loc, in_key = object_location(inp, "Input")
@@ -264,9 +304,16 @@ class SnapshotService:
         if user_data is not None and len(user_data.encode()) > 1024:
             raise ServiceError("InvalidParameter.OutOfRange", "UserData is longer than 1024 bytes")
         job: dict[str, Any] = {
-            "Id": uuid.uuid4().hex, "State": "Submitted", "Code": "", "Message": "", "Count": "0",
-            "TileCount": "0", "UserData": user_data or "", "PipelineId": pipeline_id or "",
-            "CreationTime": utc_now(), "Input": {"Bucket": in_bucket, "Location": in_loc, "Object": inp["Object"]},
+            "Id": uuid.uuid4().hex,
+            "State": "Submitted",
+            "Code": "",
+            "Message": "",
+            "Count": "0",
+            "TileCount": "0",
+            "UserData": user_data or "",
+            "PipelineId": pipeline_id or "",
+            "CreationTime": utc_now(),
+            "Input": {"Bucket": in_bucket, "Location": in_loc, "Object": inp["Object"]},
             "SnapshotConfig": cfg,
         }
         if not spec.is_async:
@@ -278,10 +325,17 @@ class SnapshotService:
             self._schedule(job["Id"])
         return job
 
-    def query_snapshot_job_list(self, ids: list[str] | None = None, *, page_token: str | None = None,
-                                max_page_size: int | None = None, state: str | None = None,
-                                start: str | None = None, end: str | None = None,
-                                pipeline_id: str | None = None) -> dict[str, Any]:
+    def query_snapshot_job_list(
+        self,
+        ids: list[str] | None = None,
+        *,
+        page_token: str | None = None,
+        max_page_size: int | None = None,
+        state: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        pipeline_id: str | None = None,
+    ) -> dict[str, Any]:
         rid = uuid.uuid4().hex.upper()
         if ids:
             if len(ids) > 10:
@@ -303,11 +357,27 @@ class SnapshotService:
 
     # ---------------------------------------------------------------- listing
 
-    def _list(self, rid: str, page_token: str | None, max_page_size: int | None, state: str | None,
-              start: str | None, end: str | None, pipeline_id: str | None) -> dict[str, Any]:
+    def _list(
+        self,
+        rid: str,
+        page_token: str | None,
+        max_page_size: int | None,
+        state: str | None,
+        start: str | None,
+        end: str | None,
+        pipeline_id: str | None,
+    ) -> dict[str, Any]:
         jobs = (self._load(path.stem) for path in self.jobs_dir.glob("*.json"))
-        return list_page([self._public(j) for j in jobs if j is not None], rid, page_token=page_token,
-                         max_page_size=max_page_size, state=state, start=start, end=end, pipeline_id=pipeline_id)
+        return list_page(
+            [self._public(j) for j in jobs if j is not None],
+            rid,
+            page_token=page_token,
+            max_page_size=max_page_size,
+            state=state,
+            start=start,
+            end=end,
+            pipeline_id=pipeline_id,
+        )
 
     # ---------------------------------------------------------------- records
 
@@ -409,12 +479,24 @@ class SnapshotService:
         except ServiceError as e:
             job.update(State="Fail", Code=e.code, Message=e.message, Count="0", TileCount="0")
             return
-        except OSError as e:  # writing the outputs failed (disk full, permissions): the service's InternalError
-            job.update(State="Fail", Code="InternalError", Message=f"writing the snapshots failed: {e.strerror or e}",
-                       Count="0", TileCount="0")
+        except (
+            OSError
+        ) as e:  # writing the outputs failed (disk full, permissions): the service's InternalError
+            job.update(
+                State="Fail",
+                Code="InternalError",
+                Message=f"writing the snapshots failed: {e.strerror or e}",
+                Count="0",
+                TileCount="0",
+            )
             return
-        job.update(State="Success", Code="", Message="", Count=str(len(result.frames)),
-                   TileCount=str(len(result.frames) if spec.tile else 0))
+        job.update(
+            State="Success",
+            Code="",
+            Message="",
+            Count=str(len(result.frames)),
+            TileCount=str(len(result.frames) if spec.tile else 0),
+        )
 
     def _write_outputs(self, job: dict[str, Any], spec: SnapshotSpec, result: Any, in_key: str) -> None:
         cfg = job["SnapshotConfig"]
@@ -435,8 +517,17 @@ class SnapshotService:
         if str(cfg.get("Format", "")).lower() == "vtt":
             self._write_vtt(cfg, out_bucket, out_tpl, in_key, spec, result, written, sprites_keys)
 
-    def _write_vtt(self, cfg: dict[str, Any], bucket: str, out_tpl: str, in_key: str, spec: SnapshotSpec,
-                   result: Any, written: list[tuple[str, Any]], sprites: list[str]) -> None:
+    def _write_vtt(
+        self,
+        cfg: dict[str, Any],
+        bucket: str,
+        out_tpl: str,
+        in_key: str,
+        spec: SnapshotSpec,
+        result: Any,
+        written: list[tuple[str, Any]],
+        sprites: list[str],
+    ) -> None:
         first = fill(out_tpl, in_key, Count="00001", SnapshotTime="0")
         folder = first.rsplit("/", 1)[0] + "/" if "/" in first else ""
         vtt_key = folder + fill("{FileName}.vtt", in_key)
@@ -447,15 +538,22 @@ class SnapshotService:
             ref = ""
             if tiled and spec.tile is not None and sprites:
                 per = spec.tile.lines * spec.tile.columns
-                cw, ch = frame.image.size if spec.tile.cell_width is None else (
-                    spec.tile.cell_width, spec.tile.cell_height or frame.image.size[1])
+                cw, ch = (
+                    frame.image.size
+                    if spec.tile.cell_width is None
+                    else (spec.tile.cell_width, spec.tile.cell_height or frame.image.size[1])
+                )
                 cell = i % per
                 x = spec.tile.margin + (cell % spec.tile.columns) * (cw + spec.tile.padding)
                 y = spec.tile.margin + (cell // spec.tile.columns) * (ch + spec.tile.padding)
                 ref = f"{sprites[i // per].rsplit('/', 1)[-1]}#xywh={x},{y},{cw},{ch}"
             elif i < len(written):
                 ref = written[i][0].rsplit("/", 1)[-1]
-            lines += [f"{_vtt_ts(frame.time_ms)} --> {_vtt_ts(max(times[i + 1], frame.time_ms + 1))}", ref, ""]
+            lines += [
+                f"{_vtt_ts(frame.time_ms)} --> {_vtt_ts(max(times[i + 1], frame.time_ms + 1))}",
+                ref,
+                "",
+            ]
         self.store.write(bucket, vtt_key, "\n".join(lines).encode())
 
     def close(self) -> None:

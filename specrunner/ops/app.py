@@ -76,14 +76,16 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_context(manifest_path: str | Path, state_path: str | Path | None = None, *,
-                 lister: Any = None) -> Context:
+def load_context(
+    manifest_path: str | Path, state_path: str | Path | None = None, *, lister: Any = None
+) -> Context:
     with gc_paused():
         return _load_context(manifest_path, state_path, lister=lister)
 
 
-def _load_context(manifest_path: str | Path, state_path: str | Path | None = None, *,
-                  lister: Any = None) -> Context:
+def _load_context(
+    manifest_path: str | Path, state_path: str | Path | None = None, *, lister: Any = None
+) -> Context:
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
     from specrunner.statefile.remote import OssState, read_remote, resolve
@@ -155,8 +157,13 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
 
     try:
         with gc_paused():
-            return make_plan(ctx.jobs, ctx.state_jobs, targets=req.targets, excludes=req.excludes,
-                             only_failed=req.only_failed)
+            return make_plan(
+                ctx.jobs,
+                ctx.state_jobs,
+                targets=req.targets,
+                excludes=req.excludes,
+                only_failed=req.only_failed,
+            )
     except TargetError as e:
         e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
         raise
@@ -168,8 +175,13 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
     for c in plan.changes:
         if c.action == "noop" and not include_noop:
             continue
-        entry: dict[str, Any] = {"key": c.key, "action": c.shown, "step": c.action, "reason": c.reason,
-                                 "mode": c.mode}
+        entry: dict[str, Any] = {
+            "key": c.key,
+            "action": c.shown,
+            "step": c.action,
+            "reason": c.reason,
+            "mode": c.mode,
+        }
         if c.job is not None:
             entry.update(input=c.job.input_ref, rule=c.job.rule_id, fingerprint=c.job.fingerprint)
         if c.prior is not None and c.prior.get("job_id"):
@@ -182,13 +194,22 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
         "kind": "specrunner-plan",
         "specrunner_version": __version__,
         "manifest": {"path": str(ctx.manifest_path), "digest": file_digest(ctx.manifest_path)},
-        "state": {"path": str(ctx.state_path), "lineage": ctx.state.lineage if ctx.state else None,
-                  "serial": ctx.state.serial if ctx.state else None, "digest": ctx.state_digest()},
+        "state": {
+            "path": str(ctx.state_path),
+            "lineage": ctx.state.lineage if ctx.state else None,
+            "serial": ctx.state.serial if ctx.state else None,
+            "digest": ctx.state_digest(),
+        },
         "backend": ctx.manifest.target.backend,
-        "selection": {"targets": list(req.targets), "excludes": list(req.excludes),
-                      "only_failed": req.only_failed},
-        "discovery": [{"index": d.index, "bucket": d.bucket, "prefix": d.prefix, "match": d.match, "found": n}
-                      for d, n in ctx.discovered],
+        "selection": {
+            "targets": list(req.targets),
+            "excludes": list(req.excludes),
+            "only_failed": req.only_failed,
+        },
+        "discovery": [
+            {"index": d.index, "bucket": d.bucket, "prefix": d.prefix, "match": d.match, "found": n}
+            for d, n in ctx.discovered
+        ],
         "summary": plan.counts(),
         "has_changes": plan.has_changes,
         "changes": changes,
@@ -236,14 +257,20 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("kind") != "specrunner-plan":
         raise PlanError(f"{path}: not a specrunner plan file")
     if doc.get("format_version") != PLAN_FORMAT:
-        raise PlanError(f"{path}: plan format {doc.get('format_version')!r} is not supported "
-                        f"(this specrunner writes {PLAN_FORMAT})")
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(load_schema("plan.v1.json")).iter_errors(doc))
+        raise PlanError(
+            f"{path}: plan format {doc.get('format_version')!r} is not supported "
+            f"(this specrunner writes {PLAN_FORMAT})"
+        )
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(load_schema("plan.v1.json")).iter_errors(doc)
+    )
     if error is not None or not isinstance(doc.get("selection"), dict):
         where = "/".join(str(p) for p in error.absolute_path) if error is not None else "selection"
-        raise PlanError(f"{path}: the saved plan is damaged at {where or 'the top'}: "
-                        f"{error.message if error is not None else 'missing'}",
-                        hint="make a new one with `specrunner plan MANIFEST --out FILE`")
+        raise PlanError(
+            f"{path}: the saved plan is damaged at {where or 'the top'}: "
+            f"{error.message if error is not None else 'missing'}",
+            hint="make a new one with `specrunner plan MANIFEST --out FILE`",
+        )
     if doc.get("paths_relative_to_plan_file"):
         base = path.resolve().parent
         for part in ("manifest", "state"):
@@ -255,19 +282,22 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
 def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
     """Refuse a saved plan if the manifest or the state changed since it was made."""
     if file_digest(ctx.manifest_path) != doc["manifest"]["digest"]:
-        raise PlanError("the saved plan is stale: the manifest changed since it was made",
-                        hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, "
-                             "and review it")
+        raise PlanError(
+            "the saved plan is stale: the manifest changed since it was made",
+            hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+        )
     if ctx.state_digest() != doc["state"]["digest"]:
-        raise PlanError("the saved plan is stale: the state changed since it was made (another apply ran?)",
-                        hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, "
-                             "and review it")
+        raise PlanError(
+            "the saved plan is stale: the state changed since it was made (another apply ran?)",
+            hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+        )
     saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
     now = {(c.key, c.shown, c.job.fingerprint if c.job else None) for c in plan.changes}
     if saved != now:
-        raise PlanError("the saved plan does not match what this specrunner would do now",
-                        hint=f"make a new plan with this version: `specrunner plan {ctx.manifest_path} "
-                             "--out plan.json`")
+        raise PlanError(
+            "the saved plan does not match what this specrunner would do now",
+            hint=f"make a new plan with this version: `specrunner plan {ctx.manifest_path} --out plan.json`",
+        )
 
 
 # ------------------------------------------------------------------------------------ apply
@@ -304,15 +334,25 @@ class ApplyOutcome:
         return EXIT_OK
 
 
-def make_executor(backend: Backend, store: StateStore, manifest: Manifest, opts: ApplyOptions,
-                  on_event: Callable[[Event], None] | None) -> Executor:
+def make_executor(
+    backend: Backend,
+    store: StateStore,
+    manifest: Manifest,
+    opts: ApplyOptions,
+    on_event: Callable[[Event], None] | None,
+) -> Executor:
     from specrunner.apply.executor import Executor, Options
     from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
 
     return Executor(
-        backend, store,
-        Options(parallelism=opts.parallelism, wait=opts.wait, timeout=opts.timeout,
-                retry=RetryPolicy(zero_wait=opts.retry_zero_wait)),
+        backend,
+        store,
+        Options(
+            parallelism=opts.parallelism,
+            wait=opts.wait,
+            timeout=opts.timeout,
+            retry=RetryPolicy(zero_wait=opts.retry_zero_wait),
+        ),
         submit_bucket=TokenBucket(manifest.target.qps_submit),
         query_bucket=TokenBucket(manifest.target.qps_query),
         on_event=on_event,
@@ -346,19 +386,26 @@ class Run:
 
             self.lock, self.store = open_run(ctx.remote, operation, lock_timeout)  # type: ignore[assignment]
             doc = self.store.doc
-            ctx.state = StateDoc(doc.lineage, doc.serial, dict(doc.jobs)) \
-                if (self.store._committed is not None or doc.jobs) else None
+            ctx.state = (
+                StateDoc(doc.lineage, doc.serial, dict(doc.jobs))
+                if (self.store._committed is not None or doc.jobs)
+                else None
+            )
             return
-        self.lock: StateLock = acquire(ctx.state_path, operation, timeout=lock_timeout,
-                                       manifest=ctx.manifest_path)
+        self.lock: StateLock = acquire(
+            ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path
+        )
         try:
             self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:
             self.lock.release()
             raise
         # Re-read under the lock: another run may have finished just before we got it.
-        ctx.state = StateDoc(self.store.doc.lineage, self.store.doc.serial, dict(self.store.doc.jobs)) \
-            if (ctx.state_path.exists() or self.store.doc.jobs) else None
+        ctx.state = (
+            StateDoc(self.store.doc.lineage, self.store.doc.serial, dict(self.store.doc.jobs))
+            if (ctx.state_path.exists() or self.store.doc.jobs)
+            else None
+        )
 
     def close(self, *, commit: bool = True) -> bool:
         try:
@@ -368,11 +415,19 @@ class Run:
             self.lock.release()
 
 
-def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
-          on_event: Callable[[Event], None] | None = None, saved_plan: dict[str, Any] | None = None,
-          backend: Backend | None = None, executor_hook: Callable[[Executor], None] | None = None,
-          confirm: Callable[[Plan], None] | None = None) -> ApplyOutcome:
+def apply(
+    ctx: Context,
+    req: PlanRequest,
+    opts: ApplyOptions,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    saved_plan: dict[str, Any] | None = None,
+    backend: Backend | None = None,
+    executor_hook: Callable[[Executor], None] | None = None,
+    confirm: Callable[[Plan], None] | None = None,
+) -> ApplyOutcome:
     """``confirm`` sees the plan made under the lock before anything is sent; it raises to stop."""
+
     def planner(ctx: Context) -> Plan:
         plan = compute_plan(ctx, req)
         if saved_plan is not None:
@@ -386,9 +441,17 @@ def apply(ctx: Context, req: PlanRequest, opts: ApplyOptions, *,
     return outcome
 
 
-def _execute(ctx: Context, operation: str, opts: ApplyOptions, planner: Callable[[Context], Plan], *,
-             on_event: Callable[[Event], None] | None, backend: Backend | None,
-             hook: Callable[[Executor], None] | None, allow_submit: bool = True) -> ApplyOutcome:
+def _execute(
+    ctx: Context,
+    operation: str,
+    opts: ApplyOptions,
+    planner: Callable[[Context], Plan],
+    *,
+    on_event: Callable[[Event], None] | None,
+    backend: Backend | None,
+    hook: Callable[[Executor], None] | None,
+    allow_submit: bool = True,
+) -> ApplyOutcome:
     """Lock, plan against the state read under the lock, run the executor, compact the state."""
     from specrunner.backends import open_backend
 
@@ -411,8 +474,9 @@ def _execute(ctx: Context, operation: str, opts: ApplyOptions, planner: Callable
         changed = run.close()
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
-    return ApplyOutcome(plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned,
-                        run.store.bytes_written)
+    return ApplyOutcome(
+        plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned, run.store.bytes_written
+    )
 
 
 def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
@@ -425,12 +489,19 @@ def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
             ignore.write_text("# written by specrunner: run results, never committed\n*\n")
         now = datetime.now(UTC)
         doc = {
-            "format_version": "1.0", "kind": "specrunner-run", "specrunner_version": __version__,
-            "manifest": str(ctx.manifest_path), "state": str(ctx.state_path),
-            "started": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "elapsed_seconds": round(outcome.summary.elapsed, 3),
-            "counts": outcome.summary.counts(), "exit_code": outcome.exit_code(),
-            "recovered": {"adopted": outcome.summary.recovered_adopted,
-                          "resubmitted": outcome.summary.recovered_resubmitted},
+            "format_version": "1.0",
+            "kind": "specrunner-run",
+            "specrunner_version": __version__,
+            "manifest": str(ctx.manifest_path),
+            "state": str(ctx.state_path),
+            "started": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "elapsed_seconds": round(outcome.summary.elapsed, 3),
+            "counts": outcome.summary.counts(),
+            "exit_code": outcome.exit_code(),
+            "recovered": {
+                "adopted": outcome.summary.recovered_adopted,
+                "resubmitted": outcome.summary.recovered_resubmitted,
+            },
             "results": outcome.summary.acted_on(),
         }
         path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
@@ -448,17 +519,27 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
     rows = []
     for key in sorted(doc.jobs):
         r = doc.jobs[key]
-        rows.append({"key": key, "job_id": r.get("job_id"), "state": r.get("state") or (
-            "interrupted" if r.get("intent") else None), "mode": r.get("mode"), "count": r.get("count"),
-            "code": r.get("code") or "", "message": r.get("message") or "", "outputs": r.get("outputs") or []})
+        rows.append(
+            {
+                "key": key,
+                "job_id": r.get("job_id"),
+                "state": r.get("state") or ("interrupted" if r.get("intent") else None),
+                "mode": r.get("mode"),
+                "count": r.get("count"),
+                "code": r.get("code") or "",
+                "message": r.get("message") or "",
+                "outputs": r.get("outputs") or [],
+            }
+        )
     return rows
 
 
 def require_state(ctx_state_path: Path) -> StateDoc:
     doc = read_state(ctx_state_path)
     if doc is None:
-        raise SpecrunnerError(f"no state file at {ctx_state_path}",
-                              hint="run `specrunner apply MANIFEST` first")
+        raise SpecrunnerError(
+            f"no state file at {ctx_state_path}", hint="run `specrunner apply MANIFEST` first"
+        )
     return doc
 
 
@@ -485,28 +566,40 @@ def describe_lock(info: dict[str, Any] | None) -> str:
 # ------------------------------------------------------------------------------------ refresh / import / state
 
 
-def refresh(ctx: Context, opts: ApplyOptions, *, on_event: Callable[[Event], None] | None = None,
-            backend: Backend | None = None) -> ApplyOutcome:
+def refresh(
+    ctx: Context,
+    opts: ApplyOptions,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    backend: Backend | None = None,
+) -> ApplyOutcome:
     """Poll every non-final job (and look up interrupted submissions); never submit anything."""
 
     def planner(ctx: Context) -> Plan:
-        return Plan(tuple(c for c in compute_plan(ctx, PlanRequest()).changes if c.action in ("poll", "recover")))
+        return Plan(
+            tuple(c for c in compute_plan(ctx, PlanRequest()).changes if c.action in ("poll", "recover"))
+        )
 
-    return _execute(ctx, "refresh", opts, planner, on_event=on_event, backend=backend, hook=None,
-                    allow_submit=False)
+    return _execute(
+        ctx, "refresh", opts, planner, on_event=on_event, backend=backend, hook=None, allow_submit=False
+    )
 
 
 def _decoded(value: Any) -> Any:
     from urllib.parse import unquote
 
     if isinstance(value, dict):
-        return {k: (unquote(v) if k == "Object" and isinstance(v, str) else _decoded(v))
-                for k, v in value.items() if k != "RoleArn"}
+        return {
+            k: (unquote(v) if k == "Object" and isinstance(v, str) else _decoded(v))
+            for k, v in value.items()
+            if k != "RoleArn"
+        }
     return value
 
 
-def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0,
-               backend: Backend | None = None) -> dict[str, Any]:
+def import_job(
+    ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0, backend: Backend | None = None
+) -> dict[str, Any]:
     """Adopt an existing job into the state after checking it exists and matches the manifest."""
     from specrunner.apply.executor import outcome_record
     from specrunner.backends import open_backend
@@ -515,9 +608,10 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
 
     desired = {j.key: j for j in ctx.jobs}
     if key not in desired:
-        raise SpecrunnerError(f"no job {key!r} in {ctx.manifest_path}{did_you_mean(key, list(desired))}",
-                              hint="job keys are <input id>::<rule id>; "
-                                   f"`specrunner plan {ctx.manifest_path}` lists them")
+        raise SpecrunnerError(
+            f"no job {key!r} in {ctx.manifest_path}{did_you_mean(key, list(desired))}",
+            hint=f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them",
+        )
     job = desired[key]
     run = Run(ctx, "import", lock_timeout)
     try:
@@ -536,11 +630,16 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
             got_cfg.pop("FrameType", None)  # the service's default, echoed back
         got_input = {k: raw.get("Input", {}).get(k) for k in ("Bucket", "Location", "Object")}
         diffs = ["Input"] if _decoded(job.request["Input"]) != _decoded(got_input) else []
-        diffs += [f"SnapshotConfig.{k}" for k in sorted(set(want_cfg) | set(got_cfg))
-                  if want_cfg.get(k) != got_cfg.get(k)]
+        diffs += [
+            f"SnapshotConfig.{k}"
+            for k in sorted(set(want_cfg) | set(got_cfg))
+            if want_cfg.get(k) != got_cfg.get(k)
+        ]
         if diffs:
-            raise SpecrunnerError(f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
-                                  hint="import only jobs created with the same parameters as the rule")
+            raise SpecrunnerError(
+                f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
+                hint="import only jobs created with the same parameters as the rule",
+            )
         rec = outcome_record(job, remote)
         run.store.put(key, rec, durable=True)
     finally:
@@ -548,8 +647,9 @@ def import_job(ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0
     return rec
 
 
-def state_remove(state_path: Any, keys: list[str], *, lock_timeout: float = 0.0,
-                 manifest: Path | None = None) -> list[str]:
+def state_remove(
+    state_path: Any, keys: list[str], *, lock_timeout: float = 0.0, manifest: Path | None = None
+) -> list[str]:
     from specrunner.core.errors import SpecrunnerError
     from specrunner.statefile.locking import acquire as _acquire
     from specrunner.statefile.remote import OssState, open_run
@@ -559,8 +659,9 @@ def state_remove(state_path: Any, keys: list[str], *, lock_timeout: float = 0.0,
         try:
             missing = [k for k in keys if k not in rstore.jobs]
             if missing:
-                raise SpecrunnerError(f"not in the state: {', '.join(missing)}",
-                                      hint="`specrunner state list` shows the keys")
+                raise SpecrunnerError(
+                    f"not in the state: {', '.join(missing)}", hint="`specrunner state list` shows the keys"
+                )
             for k in keys:
                 rstore.delete(k, durable=True)
             rstore.commit()
@@ -574,8 +675,10 @@ def state_remove(state_path: Any, keys: list[str], *, lock_timeout: float = 0.0,
         store = StateStore.open(state_path)
         missing = [k for k in keys if k not in store.jobs]
         if missing:
-            raise SpecrunnerError(f"not in the state: {', '.join(missing)}",
-                                  hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys")
+            raise SpecrunnerError(
+                f"not in the state: {', '.join(missing)}",
+                hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys",
+            )
         for k in keys:
             store.delete(k, durable=True)
         store.commit()

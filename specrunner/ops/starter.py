@@ -37,11 +37,18 @@ def write_schema_copy(local: Path) -> bool:
 
 def starter_manifest(path: Path, backend: str) -> str:
     rel, _ = schema_reference(path)
-    target = ("target:\n  backend: local          # the embedded engine: buckets are folders under root\n"
-              "  root: ./oss\n") if backend == "local" else (
-              "target:\n  backend: aliyun\n  region: cn-shanghai\n"
-              "  # pipeline_id: <MTS pipeline id>   # optional; needed for notifications\n"
-              "  # qps: {submit: 50, query: 100}    # your account's limits\n")
+    target = (
+        (
+            "target:\n  backend: local          # the embedded engine: buckets are folders under root\n"
+            "  root: ./oss\n"
+        )
+        if backend == "local"
+        else (
+            "target:\n  backend: aliyun\n  region: cn-shanghai\n"
+            "  # pipeline_id: <MTS pipeline id>   # optional; needed for notifications\n"
+            "  # qps: {submit: 50, query: 100}    # your account's limits\n"
+        )
+    )
     return f"""# yaml-language-server: $schema={rel}
 # A specrunner manifest: every rule below runs on every input (inputs x rules = jobs).
 #   specrunner validate {path.name}   # every problem at once, with file:line:col

@@ -1,2 +1,1 @@
-"""Rendering: plans, runs and states as text, markdown and JSON, and the progress display.
-"""
+"""Rendering: plans, runs and states as text, markdown and JSON, and the progress display."""

@@ -15,8 +15,15 @@ from specrunner.render.text import plan_summary_line, run_summary_line
 
 LIMIT = 65_536
 _RESERVE = 600  # room for the closing lines and the truncation note
-_TITLES = {"create": "create", "replace": "replace", "retry": "retry", "resume": "resume", "forget": "forget",
-           "failed": "failed, not resubmitted", "noop": "unchanged"}
+_TITLES = {
+    "create": "create",
+    "replace": "replace",
+    "retry": "retry",
+    "resume": "resume",
+    "forget": "forget",
+    "failed": "failed, not resubmitted",
+    "noop": "unchanged",
+}
 
 
 def marker(kind: str, manifest: str) -> str:
@@ -51,8 +58,9 @@ class _Budget:
         return "\n".join(self.lines)
 
 
-def plan_markdown(plan: Plan, manifest: str, *, json_hint: str, show_unchanged: bool = False,
-                  limit: int = LIMIT) -> str:
+def plan_markdown(
+    plan: Plan, manifest: str, *, json_hint: str, show_unchanged: bool = False, limit: int = LIMIT
+) -> str:
     b = _Budget(limit)
     b.add(marker("plan", manifest))
     b.add(f"### specrunner plan for `{manifest}`")
@@ -71,8 +79,12 @@ def plan_markdown(plan: Plan, manifest: str, *, json_hint: str, show_unchanged: 
         changes = plan.by_action(action)
         if not changes or (action == "noop" and not show_unchanged):
             continue
-        _details(b, f"{_TITLES[action]} ({len(changes)})", ["Job", "Mode", "Reason"],
-                 ([_code(c.key), c.mode, _reason(c)] for c in changes))
+        _details(
+            b,
+            f"{_TITLES[action]} ({len(changes)})",
+            ["Job", "Mode", "Reason"],
+            ([_code(c.key), c.mode, _reason(c)] for c in changes),
+        )
     return _finish(b, json_hint)
 
 
@@ -83,8 +95,9 @@ def _reason(c: Change) -> str:
     return "changed:<br>" + "<br>".join(_code(d.text()) for d in c.diff)
 
 
-def apply_markdown(plan: Plan, summary: RunSummary, manifest: str, *, json_hint: str,
-                   limit: int = LIMIT) -> str:
+def apply_markdown(
+    plan: Plan, summary: RunSummary, manifest: str, *, json_hint: str, limit: int = LIMIT
+) -> str:
     b = _Budget(limit)
     b.add(marker("apply", manifest))
     status = "✅" if not summary.counts()["failed"] and not summary.interrupted else "❌"
@@ -99,18 +112,28 @@ def apply_markdown(plan: Plan, summary: RunSummary, manifest: str, *, json_hint:
     results = sorted(summary.results.values(), key=lambda r: r.key)
     failed = [r for r in results if r.status == "fail"]
     if failed:
-        _details(b, f"failed ({len(failed)})", ["Job", "Code", "Message"],
-                 ([_code(r.key), _cell(r.code), _cell(r.message)] for r in failed), open_=True)
+        _details(
+            b,
+            f"failed ({len(failed)})",
+            ["Job", "Code", "Message"],
+            ([_code(r.key), _cell(r.code), _cell(r.message)] for r in failed),
+            open_=True,
+        )
     for status_, title in (("success", "succeeded"), ("pending", "still running")):
         rows = [r for r in results if r.status == status_ and r.action != "noop"]
         if rows:
-            _details(b, f"{title} ({len(rows)})", ["Job", "Action", "Job id"],
-                     ([_code(r.key), shown(r.action), _code(r.job_id or "-")] for r in rows))
+            _details(
+                b,
+                f"{title} ({len(rows)})",
+                ["Job", "Action", "Job id"],
+                ([_code(r.key), shown(r.action), _code(r.job_id or "-")] for r in rows),
+            )
     return _finish(b, json_hint)
 
 
-def _details(b: _Budget, title: str, headers: list[str], rows: Iterable[list[str]], *,
-             open_: bool = False) -> None:
+def _details(
+    b: _Budget, title: str, headers: list[str], rows: Iterable[list[str]], *, open_: bool = False
+) -> None:
     b.add("")
     b.add(f"<details{' open' if open_ else ''}><summary>{title}</summary>")
     b.add("")
@@ -132,8 +155,10 @@ def _details(b: _Budget, title: str, headers: list[str], rows: Iterable[list[str
 def _finish(b: _Budget, json_hint: str) -> str:
     if b.cut:
         b.lines.append("")
-        b.lines.append(f"> ⚠️ This comment was shortened to stay under GitHub's {LIMIT:,}-character limit. "
-                       f"The full list is in the JSON: {json_hint}")
+        b.lines.append(
+            f"> ⚠️ This comment was shortened to stay under GitHub's {LIMIT:,}-character limit. "
+            f"The full list is in the JSON: {json_hint}"
+        )
     text = b.text() + "\n"
     assert len(text) <= b.limit, len(text)
     return text

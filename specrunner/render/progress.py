@@ -20,8 +20,14 @@ def ci() -> bool:
 
 
 class Progress:
-    def __init__(self, *, quiet: bool = False, verbose: bool = False, stream: TextIO | None = None,
-                 interval: float | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+        stream: TextIO | None = None,
+        interval: float | None = None,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.quiet, self.verbose = quiet, verbose
         self.tty = self.stream.isatty() and not ci()
@@ -57,8 +63,11 @@ class Progress:
             elif kind == "retry":
                 self.retries += 1
             line = self._event_line(e)
-            if line and (self.verbose or (kind in ("failed",) and not self.quiet) or
-                         (kind == "finished" and e.get("state") == "Fail" and not self.quiet)):
+            if line and (
+                self.verbose
+                or (kind in ("failed",) and not self.quiet)
+                or (kind == "finished" and e.get("state") == "Fail" and not self.quiet)
+            ):
                 self._print(line)
             self._tick()
 
@@ -89,8 +98,10 @@ class Progress:
         rate = finished / elapsed
         remaining = max(0, self.to_submit + self._resumed - finished) if self.to_submit else 0
         eta = f", ETA {remaining / rate:.0f}s" if rate > 0 and remaining else ""
-        return (f"[{elapsed:6.1f}s] submitted {self.submitted}/{self.to_submit}, running {self.running}, "
-                f"done {self.done}, failed {self.failed}, {rate:.1f} jobs/s{eta}")
+        return (
+            f"[{elapsed:6.1f}s] submitted {self.submitted}/{self.to_submit}, running {self.running}, "
+            f"done {self.done}, failed {self.failed}, {rate:.1f} jobs/s{eta}"
+        )
 
     def _tick(self, force: bool = False) -> None:
         if self.quiet or self.verbose or not (self.to_submit or self._resumed):
@@ -112,17 +123,28 @@ class Progress:
         from rich.progress import Progress as Bar
 
         total = self.to_submit + self._resumed
-        fields = dict(submitted=self.submitted, running=self.running, done=self.done, failed=self.failed,
-                      rate=(self.done + self.failed) / max(1e-6, time.monotonic() - self.start))
+        fields = dict(
+            submitted=self.submitted,
+            running=self.running,
+            done=self.done,
+            failed=self.failed,
+            rate=(self.done + self.failed) / max(1e-6, time.monotonic() - self.start),
+        )
         if self._bar is None:
             # One line that fits 80 columns for up to 99,999 jobs: a short bar, the counts, the ETA.
             self._bar = Bar(
-                BarColumn(bar_width=10), TextColumn("{task.completed}/{task.total}"),
-                TextColumn("sub {task.fields[submitted]} run {task.fields[running]} "
-                           "ok [green]{task.fields[done]}[/] fail [red]{task.fields[failed]}[/] "
-                           "{task.fields[rate]:.1f}/s"),
-                TextColumn("ETA"), TimeRemainingColumn(compact=True),
-                console=Console(file=self.stream), transient=False, refresh_per_second=8,
+                BarColumn(bar_width=10),
+                TextColumn("{task.completed}/{task.total}"),
+                TextColumn(
+                    "sub {task.fields[submitted]} run {task.fields[running]} "
+                    "ok [green]{task.fields[done]}[/] fail [red]{task.fields[failed]}[/] "
+                    "{task.fields[rate]:.1f}/s"
+                ),
+                TextColumn("ETA"),
+                TimeRemainingColumn(compact=True),
+                console=Console(file=self.stream),
+                transient=False,
+                refresh_per_second=8,
             )
             self._bar.start()
             self._task = self._bar.add_task("apply", total=total, **fields)

@@ -12,8 +12,15 @@ from specrunner.core.plan import SHOWN, SYMBOLS, Plan
 if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
     from specrunner.apply.executor import RunSummary
 
-_TITLES = {"create": "to create", "replace": "to replace", "retry": "to retry", "resume": "to resume",
-           "forget": "to forget", "failed": "failed (not resubmitted)", "noop": "unchanged"}
+_TITLES = {
+    "create": "to create",
+    "replace": "to replace",
+    "retry": "to retry",
+    "resume": "to resume",
+    "forget": "to forget",
+    "failed": "failed (not resubmitted)",
+    "noop": "unchanged",
+}
 
 
 def plan_summary_line(plan: Plan) -> str:
@@ -30,8 +37,9 @@ def _retry_command(plan: Plan, manifest: str | None) -> str:
     return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}"
 
 
-def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None = None,
-              manifest: str | None = None) -> str:
+def plan_text(
+    plan: Plan, *, show_unchanged: bool = False, recovery: str | None = None, manifest: str | None = None
+) -> str:
     """The plan for people: a summary line, then one block per action; a replaced job lists every
     changed attribute on its own line in the manifest's terms, nothing cut."""
     lines = [plan_summary_line(plan)]
@@ -42,8 +50,10 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
         lines.append("")
         if c["failed"]:
             n = c["failed"]
-            lines.append(f"No changes to submit. {n} job{'s' if n != 1 else ''} failed with an error the same "
-                         f"request meets again, so apply leaves {'them' if n != 1 else 'it'} as recorded.")
+            lines.append(
+                f"No changes to submit. {n} job{'s' if n != 1 else ''} failed with an error the same "
+                f"request meets again, so apply leaves {'them' if n != 1 else 'it'} as recorded."
+            )
         else:
             lines.append("No changes. The state matches the manifest.")
     for action in SHOWN:
@@ -56,11 +66,15 @@ def plan_text(plan: Plan, *, show_unchanged: bool = False, recovery: str | None 
         for ch in changes:
             if ch.diff:
                 names = ", ".join(d.attribute for d in ch.diff)
-                head = "interrupted submission, and the job changed since" \
-                    if ch.reason.startswith("interrupted") else "changed"
-                extra = ch.reason[ch.reason.index(" (job "):] if " (job " in ch.reason else ""
-                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  "
-                             f"{head}: {names}{extra}")
+                head = (
+                    "interrupted submission, and the job changed since"
+                    if ch.reason.startswith("interrupted")
+                    else "changed"
+                )
+                extra = ch.reason[ch.reason.index(" (job ") :] if " (job " in ch.reason else ""
+                lines.append(
+                    f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {head}: {names}{extra}"
+                )
                 lines.extend(f"        {line}" for d in ch.diff for line in d.lines())
             else:
                 lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {ch.reason}")
@@ -78,27 +92,40 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
     sends exactly what a forgotten one did (a renamed rule or input), the ``state mv`` that keeps it."""
     n, total = plan.counts()["forget"], sum(1 for ch in plan.changes if ch.prior is not None)
     share = f"{n} of the {total} jobs recorded" if total else f"{n} jobs"
-    text = (f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
-            "in the bucket, nothing is deleted). Check the manifest's inputs and rules if that is not "
-            "what you meant.")
+    text = (
+        f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "
+        "in the bucket, nothing is deleted). Check the manifest's inputs and rules if that is not "
+        "what you meant."
+    )
     created = {ch.job.fingerprint: ch.key for ch in plan.by_action("create") if ch.job is not None}
-    renamed = [(ch.key, created[fp]) for ch in plan.by_action("forget")
-               if ch.prior and (fp := ch.prior.get("fingerprint")) in created]
+    renamed = [
+        (ch.key, created[fp])
+        for ch in plan.by_action("forget")
+        if ch.prior and (fp := ch.prior.get("fingerprint")) in created
+    ]
     if renamed:
         old, new = renamed[0]
         (oi, orule), (ni, nrule) = split_key(old), split_key(new)
         a, b = (orule, nrule) if oi == ni else (oi, ni) if orule == nrule else (old, new)
         mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
-        text += (f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
-                 f"`specrunner state mv {mv}` keeps their records instead of paying again.")
+        text += (
+            f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
+            f"`specrunner state mv {mv}` keeps their records instead of paying again."
+        )
     return text
 
 
 def run_summary_line(summary: RunSummary) -> str:
     c = summary.counts()
     head = "Apply interrupted" if summary.interrupted else "Apply complete"
-    parts = [f"{c['created']} created", f"{c['unchanged']} unchanged", f"{c['succeeded']} succeeded",
-             f"{c['failed']} failed", f"{c['pending']} pending", f"{c['forgotten']} forgotten"]
+    parts = [
+        f"{c['created']} created",
+        f"{c['unchanged']} unchanged",
+        f"{c['succeeded']} succeeded",
+        f"{c['failed']} failed",
+        f"{c['pending']} pending",
+        f"{c['forgotten']} forgotten",
+    ]
     extra = [f"{c[k]} {k}" for k in ("replaced", "retried", "resubmitted", "adopted") if c.get(k)]
     parts[1:1] = extra
     if c.get("kept_failed"):
@@ -120,8 +147,10 @@ def run_text(summary: RunSummary, manifest: str | None = None) -> str:
     if pending:
         lines.append("")
         m = shlex.quote(manifest or "MANIFEST")
-        lines.append(f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
-                     f"`specrunner apply {m}`) picks them up.")
+        lines.append(
+            f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
+            f"`specrunner apply {m}`) picks them up."
+        )
     return "\n".join(lines)
 
 
@@ -142,9 +171,17 @@ def state_text(rows: list[dict[str, Any]], lineage: str | None, serial: int | No
     if not rows:
         return "The state has no jobs."
     body = table(
-        [[r["key"], r["state"] or "-", r["mode"] or "-", str(r["count"] if r["count"] is not None else "-"),
-          r["job_id"] or "-", (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else ""]
-         for r in rows],
+        [
+            [
+                r["key"],
+                r["state"] or "-",
+                r["mode"] or "-",
+                str(r["count"] if r["count"] is not None else "-"),
+                r["job_id"] or "-",
+                (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else "",
+            ]
+            for r in rows
+        ],
         ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "ERROR"],
     )
     states: dict[str, int] = {}

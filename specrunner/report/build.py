@@ -47,8 +47,16 @@ def local_root(manifest: Manifest) -> Path | None:
     return (Path(manifest.base_dir) / manifest.target.root).resolve()
 
 
-def collect(manifest: Manifest, jobs: list[Job], state: StateDoc | None, *, title: str, manifest_label: str,
-            state_label: str, root: Path | None = None) -> Report:
+def collect(
+    manifest: Manifest,
+    jobs: list[Job],
+    state: StateDoc | None,
+    *,
+    title: str,
+    manifest_label: str,
+    state_label: str,
+    root: Path | None = None,
+) -> Report:
     """The report of ``jobs`` (the manifest's) and ``state``; ``root``: where the objects are files."""
     from specrunner.core.jobs import describe_rule
 
@@ -70,8 +78,14 @@ def collect(manifest: Manifest, jobs: list[Job], state: StateDoc | None, *, titl
         sec.cards.append(card)
     for sec in sections.values():
         sec.cards.sort(key=lambda c: (STATUSES.index(c.status), c.key))
-    return Report(title=title, manifest=manifest_label, backend=manifest.target.backend, state=state_label,
-                  sections=list(sections.values()), local_images=root is not None)
+    return Report(
+        title=title,
+        manifest=manifest_label,
+        backend=manifest.target.backend,
+        state=state_label,
+        sections=list(sections.values()),
+        local_images=root is not None,
+    )
 
 
 def _status(rec: dict[str, Any] | None) -> str:
@@ -88,10 +102,14 @@ def _status(rec: dict[str, Any] | None) -> str:
 def _card(key: str, job: Job | None, rec: dict[str, Any] | None, files: _Files) -> Card:
     input_id, rule_id = split_key(key)
     request = (rec or {}).get("request") or (job.request if job else None)
-    card = Card(key=key, rule_id=job.rule_id if job else str((rec or {}).get("rule") or rule_id),
-                input_id=job.input_id if job else input_id,
-                input_ref=job.input_ref if job else str((rec or {}).get("input") or ""),
-                status=_status(rec), mode=str((rec or {}).get("mode") or (job.mode if job else "")))
+    card = Card(
+        key=key,
+        rule_id=job.rule_id if job else str((rec or {}).get("rule") or rule_id),
+        input_id=job.input_id if job else input_id,
+        input_ref=job.input_ref if job else str((rec or {}).get("input") or ""),
+        status=_status(rec),
+        mode=str((rec or {}).get("mode") or (job.mode if job else "")),
+    )
     if rec is not None:
         card.count, card.tile_count = rec.get("count"), rec.get("tile_count")
         card.code, card.message = str(rec.get("code") or ""), str(rec.get("message") or "")
@@ -109,8 +127,9 @@ def _card(key: str, job: Job | None, rec: dict[str, Any] | None, files: _Files) 
     return card
 
 
-def _shots(request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None,
-           files: _Files) -> tuple[list[Shot], list[str]]:
+def _shots(
+    request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None, files: _Files
+) -> tuple[list[Shot], list[str]]:
     try:
         cfg = request["SnapshotConfig"]
         in_obj = unquote(request["Input"]["Object"])
@@ -138,8 +157,9 @@ def _shots(request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None
             missing.append(obj)
         entries: list[tuple[str, Path | None, int | None]] = [*found] if found else [(obj, None, None)]
         for real_obj, path, real_time in entries:
-            shot = Shot(kind, real_obj, int(index) if index else (1 if kind == "cell" and m else None),
-                        file=path)
+            shot = Shot(
+                kind, real_obj, int(index) if index else (1 if kind == "cell" and m else None), file=path
+            )
             if real_time is not None:
                 shot.time_ms, shot.approx = real_time, False
             (sprites if kind == "sprite" else cells).append(shot)
@@ -156,8 +176,9 @@ def _shots(request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None
     return cells + sprites, missing
 
 
-def _label_sprites(sprites: list[Shot], cfg: dict[str, Any], count: int,
-                   times: list[tuple[int | None, bool]]) -> None:
+def _label_sprites(
+    sprites: list[Shot], cfg: dict[str, Any], count: int, times: list[tuple[int | None, bool]]
+) -> None:
     tile = cfg.get("TileOut")
     tile = tile if isinstance(tile, dict) else {}
     try:
@@ -184,7 +205,7 @@ def _template_re(template: str) -> re.Pattern[str]:
     """A regex for the objects ``template`` yields: {Count}/{TileCount} digits; {SnapshotTime} as is."""
     out, pos = [], 0
     for m in _PLACEHOLDER.finditer(template):
-        out.append(re.escape(template[pos:m.start()]))
+        out.append(re.escape(template[pos : m.start()]))
         name = m.group(1)
         if name == "SnapshotTime":
             out.append(r"(?:\d+|\{SnapshotTime\})")
@@ -314,8 +335,10 @@ def write_report(report: Report, out: Path) -> Path:
         raise SpecrunnerError(f"{out} is a file; --out takes a folder")
     ours = index.is_file() and _is_ours(index)
     if (index.exists() or images.exists()) and not ours:
-        raise SpecrunnerError(f"{out} already holds an index.html or images/ that specrunner did not write",
-                              hint="choose an empty folder for --out")
+        raise SpecrunnerError(
+            f"{out} already holds an index.html or images/ that specrunner did not write",
+            hint="choose an empty folder for --out",
+        )
     try:
         if images.exists():
             shutil.rmtree(images)

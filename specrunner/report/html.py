@@ -154,28 +154,38 @@ def render(report: Report) -> str:
         if report.samples:
             parts.append("<table><tbody>")
             for input_id, obj, used in report.samples:
-                parts.append(f'<tr><td><code>{e(input_id)}</code></td><td class="mono">{e(obj)}</td>'
-                             f"<td>{e(used)}</td></tr>")
+                parts.append(
+                    f'<tr><td><code>{e(input_id)}</code></td><td class="mono">{e(obj)}</td>'
+                    f"<td>{e(used)}</td></tr>"
+                )
             parts.append("</tbody></table>")
         parts.append("</div>")
     parts.append('<div class="summary" id="summary">')
-    parts.append(f'<div class="tile" id="count-total"><span class="n">{total}</span>'
-                 f'<span class="l">jobs</span></div>')
+    parts.append(
+        f'<div class="tile" id="count-total"><span class="n">{total}</span><span class="l">jobs</span></div>'
+    )
     for status in STATUSES:
         if counts[status] or status in ("Success", "Fail"):
-            parts.append(f'<div class="tile {STATUS_CLASS[status]}" id="count-{_slug(status)}">'
-                         f'<span class="n">{counts[status]}</span><span class="l">{e(status)}</span></div>')
+            parts.append(
+                f'<div class="tile {STATUS_CLASS[status]}" id="count-{_slug(status)}">'
+                f'<span class="n">{counts[status]}</span><span class="l">{e(status)}</span></div>'
+            )
     parts.append("</div>")
     parts.append(_filters(report, counts, total))
     if len(report.sections) > 1:
-        parts.append('<nav class="toc">Rules: ' + "".join(
-            f'<a href="#rule-{e(s.rule_id)}">{e(s.rule_id)}</a>' for s in report.sections) + "</nav>")
+        parts.append(
+            '<nav class="toc">Rules: '
+            + "".join(f'<a href="#rule-{e(s.rule_id)}">{e(s.rule_id)}</a>' for s in report.sections)
+            + "</nav>"
+        )
     for section in report.sections:
         parts.append(_section(section, report.local_images))
     parts.append("</main>")
-    parts.append(f"<footer>Written by {e(GENERATOR)}. Times are computed from each job's Time, Interval and "
-                 "Num; “≈” marks times where the service may pick a nearby frame (FrameType intra takes the "
-                 "nearest keyframe).</footer>")
+    parts.append(
+        f"<footer>Written by {e(GENERATOR)}. Times are computed from each job's Time, Interval and "
+        "Num; “≈” marks times where the service may pick a nearby frame (FrameType intra takes the "
+        "nearest keyframe).</footer>"
+    )
     parts.append(f"<script>{JS}</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -184,11 +194,15 @@ def render(report: Report) -> str:
 def _filters(report: Report, counts: dict[str, int], total: int) -> str:
     boxes = "".join(
         f'<label><input type="checkbox" name="state" value="{e(s)}" checked> {e(s)} ({counts[s]})</label>'
-        for s in STATUSES if counts[s])
+        for s in STATUSES
+        if counts[s]
+    )
     options = "".join(f'<option value="{e(s.rule_id)}">{e(s.rule_id)}</option>' for s in report.sections)
-    return (f'<form class="filters" id="filters" hidden><strong>Show</strong>{boxes}'
-            f'<label>rule <select id="rule-filter"><option value="">all rules</option>{options}</select></label>'
-            f'<span class="shown"><span id="shown">{total}</span> of {total} jobs shown</span></form>')
+    return (
+        f'<form class="filters" id="filters" hidden><strong>Show</strong>{boxes}'
+        f'<label>rule <select id="rule-filter"><option value="">all rules</option>{options}</select></label>'
+        f'<span class="shown"><span id="shown">{total}</span> of {total} jobs shown</span></form>'
+    )
 
 
 def _section(section: Section, local: bool) -> str:
@@ -196,10 +210,12 @@ def _section(section: Section, local: bool) -> str:
     for card in section.cards:
         c[card.status] = c.get(card.status, 0) + 1
     counts = ", ".join(f"{n} {s}" for s, n in sorted(c.items(), key=lambda kv: STATUSES.index(kv[0])))
-    out = [f'<section class="rule" id="rule-{e(section.rule_id)}" data-rule="{e(section.rule_id)}">',
-           f'<h2><span>{e(section.rule_id)}</span><span class="desc">{e(section.description)}</span></h2>',
-           f'<div class="counts">{len(section.cards)} job{"s" if len(section.cards) != 1 else ""}'
-           f'{": " + e(counts) if counts else ""}</div>']
+    out = [
+        f'<section class="rule" id="rule-{e(section.rule_id)}" data-rule="{e(section.rule_id)}">',
+        f'<h2><span>{e(section.rule_id)}</span><span class="desc">{e(section.description)}</span></h2>',
+        f'<div class="counts">{len(section.cards)} job{"s" if len(section.cards) != 1 else ""}'
+        f"{': ' + e(counts) if counts else ''}</div>",
+    ]
     if not section.cards:
         out.append('<p class="empty">This rule matches no input.</p>')
     else:
@@ -213,12 +229,13 @@ def _section(section: Section, local: bool) -> str:
 def _card(card: Card, local: bool) -> str:
     cls = STATUS_CLASS[card.status]
     wide = len(card.shots) > 3 or any(s.kind == "sprite" for s in card.shots)
-    out = [f'<article class="card {cls}{" wide" if wide else ""}" data-state="{e(card.status)}" '
-           f'data-rule="{e(card.rule_id)}" data-key="{e(card.key)}">',
-           f'<h3><span class="badge {cls}">{e(card.status)}</span><span class="key mono">{e(card.key)}</span></h3>']
-    facts = [f"input <b class=\"mono\">{e(card.input_ref)}</b>"]
+    out = [
+        f'<article class="card {cls}{" wide" if wide else ""}" data-state="{e(card.status)}" '
+        f'data-rule="{e(card.rule_id)}" data-key="{e(card.key)}">',
+        f'<h3><span class="badge {cls}">{e(card.status)}</span><span class="key mono">{e(card.key)}</span></h3>',
+    ]
+    facts = [f'input <b class="mono">{e(card.input_ref)}</b>']
     if card.duration_ms:
-
         facts.append(f"length <b>{e(format_time(card.duration_ms))}</b>")
     if card.mode:
         facts.append(f"mode <b>{e(card.mode)}</b>")
@@ -227,22 +244,29 @@ def _card(card: Card, local: bool) -> str:
     if card.tile_count:
         facts.append(f"tile count <b>{e(card.tile_count)}</b>")
     if card.job_id:
-        facts.append(f"job <span class=\"mono\">{e(card.job_id)}</span>")
+        facts.append(f'job <span class="mono">{e(card.job_id)}</span>')
     out.append('<div class="facts">' + "".join(f"<span>{f}</span>" for f in facts) + "</div>")
     if card.status == "Fail" or card.code or card.message:
         out.append(f'<div class="error"><code>{e(card.code or "no code")}</code> {e(card.message)}</div>')
     out += [f'<div class="note">{e(n)}</div>' for n in card.notes]
     if card.missing and local:
         n = len(card.missing)
-        out.append(f'<div class="note">{n} output{"s" if n != 1 else ""} listed in the state '
-                   f'{"are" if n != 1 else "is"} not on disk.</div>')
+        out.append(
+            f'<div class="note">{n} output{"s" if n != 1 else ""} listed in the state '
+            f"{'are' if n != 1 else 'is'} not on disk.</div>"
+        )
     if card.shots:
         if local:
             out.append('<div class="thumbs">' + "".join(_figure(s) for s in card.shots) + "</div>")
         else:
-            out.append('<ul class="objects">' + "".join(
-                f'<li><span class="mono">{e(s.uri)}</span><span class="t">{e(_caption(s))}</span></li>'
-                for s in card.shots) + "</ul>")
+            out.append(
+                '<ul class="objects">'
+                + "".join(
+                    f'<li><span class="mono">{e(s.uri)}</span><span class="t">{e(_caption(s))}</span></li>'
+                    for s in card.shots
+                )
+                + "</ul>"
+            )
     elif card.status == "Success":
         out.append('<p class="empty">No output objects recorded.</p>')
     out.append("</article>")
@@ -256,13 +280,19 @@ def _caption(shot: Shot) -> str:
 def _figure(shot: Shot) -> str:
     cls = "sprite" if shot.kind == "sprite" else "cell"
     title = e(shot.uri)
-    cap = (f'<figcaption><span class="t">{e(shot.label)}</span><span class="d">{e(shot.detail)}</span>'
-           "</figcaption>")
+    cap = (
+        f'<figcaption><span class="t">{e(shot.label)}</span><span class="d">{e(shot.detail)}</span>'
+        "</figcaption>"
+    )
     if shot.src is None:
-        return (f'<figure class="{cls} missing" title="{title}"><div class="ph">not on disk: {e(shot.object)}'
-                f"</div>{cap}</figure>")
+        return (
+            f'<figure class="{cls} missing" title="{title}"><div class="ph">not on disk: {e(shot.object)}'
+            f"</div>{cap}</figure>"
+        )
     size = f' width="{shot.width}" height="{shot.height}"' if shot.width and shot.height else ""
     alt = e(f"{shot.label} {shot.detail}".strip())
     style = f' style="width:{shot.width}px"' if cls == "sprite" and shot.width else ""
-    return (f'<figure class="{cls}" title="{title}"{style}><a href="{e(shot.src)}" target="_blank">'
-            f'<img src="{e(shot.src)}" alt="{alt}"{size}></a>{cap}</figure>')
+    return (
+        f'<figure class="{cls}" title="{title}"{style}><a href="{e(shot.src)}" target="_blank">'
+        f'<img src="{e(shot.src)}" alt="{alt}"{size}></a>{cap}</figure>'
+    )

@@ -80,7 +80,7 @@ class Report:
         return [c for s in self.sections for c in s.cards]
 
     def counts(self) -> dict[str, int]:
-        out = {s: 0 for s in STATUSES}
+        out = dict.fromkeys(STATUSES, 0)
         for c in self.cards:
             out[c.status] += 1
         return out

@@ -60,19 +60,22 @@ def list_samples(sample_dir: Path) -> list[Path]:
     d = Path(sample_dir)
     if not d.is_dir():
         raise SpecrunnerError(f"--sample {d}: not a folder", hint="pass a folder of sample videos")
-    files = sorted((p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")
-                    and p.name not in SAMPLE_SKIP), key=lambda p: p.name)
+    files = sorted(
+        (p for p in d.iterdir() if p.is_file() and not p.name.startswith(".") and p.name not in SAMPLE_SKIP),
+        key=lambda p: p.name,
+    )
     if not files:
         raise SpecrunnerError(f"--sample {d}: the folder has no files", hint="put a few short videos in it")
     return files
 
 
-def assign(manifest: Manifest, real_root: Path | None, samples: list[Path] | None,
-           first: int | None) -> list[Assignment]:
+def assign(
+    manifest: Manifest, real_root: Path | None, samples: list[Path] | None, first: int | None
+) -> list[Assignment]:
     """Which video each input uses in the preview."""
     out = []
     by_name = {p.name: p for p in samples or []}
-    pool = (samples or [])[: first] if first else list(samples or [])
+    pool = (samples or [])[:first] if first else list(samples or [])
     cycled = 0
     for inp in manifest.inputs:
         obj = f"{inp.bucket}/{inp.object}"
@@ -83,13 +86,21 @@ def assign(manifest: Manifest, real_root: Path | None, samples: list[Path] | Non
             else:
                 src = pool[cycled % len(pool)]
                 cycled += 1
-                out.append(Assignment(inp.id, obj, src, f"sample {src.name} (no sample named {base}; "
-                                      f"samples in name order{f', first {first}' if first else ''})"))
+                out.append(
+                    Assignment(
+                        inp.id,
+                        obj,
+                        src,
+                        f"sample {src.name} (no sample named {base}; "
+                        f"samples in name order{f', first {first}' if first else ''})",
+                    )
+                )
             continue
         own = _real_input(real_root, inp.bucket, inp.object)
         if own is None:
-            out.append(Assignment(inp.id, obj, None, "its own file is missing: the job fails as a real run "
-                                  "would"))
+            out.append(
+                Assignment(inp.id, obj, None, "its own file is missing: the job fails as a real run would")
+            )
         else:
             out.append(Assignment(inp.id, obj, own, "its own file"))
     return out
@@ -118,8 +129,14 @@ def _place(src: Path, dest: Path) -> None:
         shutil.copyfile(src, dest)
 
 
-def run_preview(manifest_path: Path, *, sample_dir: Path | None = None, first: int | None = None,
-                out: Path | None = None, on_event: Callable[[Any], None] | None = None) -> PreviewResult:
+def run_preview(
+    manifest_path: Path,
+    *,
+    sample_dir: Path | None = None,
+    first: int | None = None,
+    out: Path | None = None,
+    on_event: Callable[[Any], None] | None = None,
+) -> PreviewResult:
     from specrunner.core.jobs import expand
     from specrunner.engine.service import ObjectStore, ServiceError
     from specrunner.ops import app
@@ -133,7 +150,8 @@ def run_preview(manifest_path: Path, *, sample_dir: Path | None = None, first: i
     if cloud and sample_dir is None:
         raise SpecrunnerError(
             f"{app.display(mpath)} targets {manifest.target.backend}: its inputs are not on this machine",
-            hint="pass --sample DIR, a folder of local videos to stand in for the inputs")
+            hint="pass --sample DIR, a folder of local videos to stand in for the inputs",
+        )
     samples = list_samples(sample_dir) if sample_dir is not None else None
     assignments = assign(manifest, local_root(manifest), samples, first)
 
@@ -155,8 +173,9 @@ def run_preview(manifest_path: Path, *, sample_dir: Path | None = None, first: i
             raise SpecrunnerError(f"cannot place {a.source} in the scratch root: {e.strerror or e}") from None
 
     # The user's manifest, only the target swapped: the same jobs, the same requests, the same fingerprints.
-    target = manifest.target.model_copy(update={"backend": "local", "root": str(root), "region": None,
-                                                "endpoint": None})
+    target = manifest.target.model_copy(
+        update={"backend": "local", "root": str(root), "region": None, "endpoint": None}
+    )
     scratch_manifest = manifest.model_copy(update={"target": target})
     state_path = scratch / f"{mpath.stem}.lock.json"
     ctx = app.Context(mpath, state_path, scratch_manifest, expand(scratch_manifest), None)
@@ -168,13 +187,21 @@ def run_preview(manifest_path: Path, *, sample_dir: Path | None = None, first: i
         shutil.move(outcome.run_file, run_file)
 
     where = "cloud" if cloud else "real"
-    report = collect(scratch_manifest, ctx.jobs, read_state(state_path),
-                     title=f"Preview · {mpath.name}", manifest_label=app.display(mpath),
-                     state_label=f"{app.display(state_path)} (scratch)", root=root)
-    report.backend = ("local engine (preview of an aliyun manifest)" if cloud else "local engine (preview)")
-    report.banner.append(f"Preview on the embedded local engine: nothing was submitted to MTS; the {where} "
-                         f"state file and output buckets were not touched. Scratch folder: "
-                         f"{app.display(scratch)}.")
+    report = collect(
+        scratch_manifest,
+        ctx.jobs,
+        read_state(state_path),
+        title=f"Preview · {mpath.name}",
+        manifest_label=app.display(mpath),
+        state_label=f"{app.display(state_path)} (scratch)",
+        root=root,
+    )
+    report.backend = "local engine (preview of an aliyun manifest)" if cloud else "local engine (preview)"
+    report.banner.append(
+        f"Preview on the embedded local engine: nothing was submitted to MTS; the {where} "
+        f"state file and output buckets were not touched. Scratch folder: "
+        f"{app.display(scratch)}."
+    )
     report.samples = [(a.input_id, a.object, a.how) for a in assignments]
     index = write_report(report, Path(out) if out else scratch / "report")
     return PreviewResult(scratch, root, state_path, index, assignments, outcome, report, run_file)

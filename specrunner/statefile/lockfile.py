@@ -216,7 +216,7 @@ def _as_sent(value: Any, key: str = "") -> Any:
 class _Derive:
     """What one config lets a job line leave out: precomputed once per config, applied per job."""
 
-    __slots__ = ("cfg", "rest", "input_rest", "input_key", "inputs", "fp_head", "fp_tail", "outputs_of")
+    __slots__ = ("cfg", "fp_head", "fp_tail", "input_key", "input_rest", "inputs", "outputs_of", "rest")
 
     def __init__(self, cfg: Mapping[str, Any], inputs: _InputCache | None = None) -> None:
         self.cfg = cfg

@@ -62,8 +62,10 @@ def read_info(path: Path) -> dict[str, Any] | None:
 def describe(info: dict[str, Any] | None) -> str:
     if not info:
         return "an unknown process"
-    return (f"{info.get('operation', '?')} (lock id {info.get('id', '?')}) by {info.get('who', '?')}, "
-            f"pid {info.get('pid', '?')}, since {info.get('created', '?')}")
+    return (
+        f"{info.get('operation', '?')} (lock id {info.get('id', '?')}) by {info.get('who', '?')}, "
+        f"pid {info.get('pid', '?')}, since {info.get('created', '?')}"
+    )
 
 
 @dataclass
@@ -116,8 +118,14 @@ def _wait_note(seconds: float) -> str:
     return format_ms(int(seconds * 1000))
 
 
-def acquire(state_path: Path, operation: str, *, timeout: float = 0.0, manifest: Path | None = None,
-            waiting: TextIO | None = None) -> StateLock:
+def acquire(
+    state_path: Path,
+    operation: str,
+    *,
+    timeout: float = 0.0,
+    manifest: Path | None = None,
+    waiting: TextIO | None = None,
+) -> StateLock:
     """Take the exclusive lock on ``state_path`` or raise LockError naming the holder.
 
     While it waits (``timeout`` > 0) it says once, on ``waiting`` (default stderr), whose lock it
@@ -149,14 +157,16 @@ def acquire(state_path: Path, operation: str, *, timeout: float = 0.0, manifest:
                 raise LockError(
                     f"the state {state_path} is locked by {describe(holder)}{waited}",
                     hint="wait for that run to finish: add `--lock-timeout 5m` to this command to wait up to "
-                         "5 minutes; if that run is truly gone: "
-                         f"`{_force_unlock_command(state_path, manifest, lock_id)}`",
+                    "5 minutes; if that run is truly gone: "
+                    f"`{_force_unlock_command(state_path, manifest, lock_id)}`",
                 ) from None
             if not said_waiting:
                 said_waiting = True
                 out = waiting or sys.stderr
-                out.write(f"waiting for the lock held by {describe(read_info(path))} "
-                          f"(up to {_wait_note(timeout)})...\n")
+                out.write(
+                    f"waiting for the lock held by {describe(read_info(path))} "
+                    f"(up to {_wait_note(timeout)})...\n"
+                )
                 out.flush()
             time.sleep(0.1)
             continue
@@ -170,8 +180,12 @@ def acquire(state_path: Path, operation: str, *, timeout: float = 0.0, manifest:
             continue
         stale = read_info(path)
         info = {
-            "id": str(uuid.uuid4()), "operation": operation, "who": _who(), "pid": os.getpid(),
-            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "version": __version__,
+            "id": str(uuid.uuid4()),
+            "operation": operation,
+            "who": _who(),
+            "pid": os.getpid(),
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "version": __version__,
         }
         data = (json.dumps(info, indent=2, sort_keys=True) + "\n").encode()
         os.ftruncate(fd, 0)
@@ -187,18 +201,25 @@ def force_unlock(state_path: Path, lock_id: str) -> dict[str, Any]:
     if info is None:
         raise LockError(f"the state {state_path} is not locked (no lock info at {path})")
     if info.get("id") != lock_id:
-        raise LockError(f"lock id {lock_id!r} does not match the current lock {info.get('id')!r}",
-                        hint="copy the id from the error that names the holder")
+        raise LockError(
+            f"lock id {lock_id!r} does not match the current lock {info.get('id')!r}",
+            hint="copy the id from the error that names the holder",
+        )
     fd = os.open(path, os.O_RDWR)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             pid = info.get("pid")
-            alive = isinstance(pid, int) and info.get("who", "").endswith("@" + socket.gethostname()) \
+            alive = (
+                isinstance(pid, int)
+                and info.get("who", "").endswith("@" + socket.gethostname())
                 and _pid_alive(pid)
+            )
             if alive:
-                raise LockError(f"the lock is held by a live process ({describe(info)}); stop it first") from None
+                raise LockError(
+                    f"the lock is held by a live process ({describe(info)}); stop it first"
+                ) from None
             raise LockError("the lock is still held by a process on this machine; stop it first") from None
         os.unlink(path)
     finally:

@@ -69,7 +69,7 @@ class OssPath(PosixPath):
     """``oss://bucket/key`` where a state path is printed (it is never opened as a file)."""
 
     def __str__(self) -> str:
-        return "oss://" + super().__str__()[len("oss:/"):]
+        return "oss://" + super().__str__()[len("oss:/") :]
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,12 @@ def parse_url(value: str | Path) -> OssState | None:
     s = str(value)
     if not s.startswith("oss:/"):
         return None
-    rest = s[len("oss:"):].lstrip("/")
+    rest = s[len("oss:") :].lstrip("/")
     bucket, _, key = rest.partition("/")
     if not bucket or not key or key.endswith("/"):
-        raise StateError(f"--state oss://{rest}: write oss://BUCKET/KEY, e.g. "
-                         "oss://team-state/specrunner/m.lock.json")
+        raise StateError(
+            f"--state oss://{rest}: write oss://BUCKET/KEY, e.g. oss://team-state/specrunner/m.lock.json"
+        )
     return OssState(bucket, key)
 
 
@@ -210,9 +211,10 @@ class Objects:
 
         self.loc = loc
         if not (os.environ.get(ENDPOINT_ENV) or "").strip() and not loc.location:
-            raise StateError(f"{loc.url}: no OSS location for the state bucket",
-                             hint="add `location: oss-cn-...` to the manifest's state: block "
-                                  f"(or set {ENDPOINT_ENV})")
+            raise StateError(
+                f"{loc.url}: no OSS location for the state bucket",
+                hint=f"add `location: oss-cn-...` to the manifest's state: block (or set {ENDPOINT_ENV})",
+            )
         try:
             ep = endpoint_for(loc.location or "")
         except SpecrunnerError as e:
@@ -221,14 +223,18 @@ class Objects:
         cred = resolve_credentials()
         self._secrets = [s for s in (cred.access_key_secret, cred.security_token) if s]
         silence_sdk_logs()
-        auth: Any = (oss2.StsAuth(cred.access_key_id, cred.access_key_secret, cred.security_token)
-                     if cred.security_token else oss2.Auth(cred.access_key_id, cred.access_key_secret))
+        auth: Any = (
+            oss2.StsAuth(cred.access_key_id, cred.access_key_secret, cred.security_token)
+            if cred.security_token
+            else oss2.Auth(cred.access_key_id, cred.access_key_secret)
+        )
         session = oss2.Session()
         if ep.host in ("127.0.0.1", "localhost", "::1"):
             session.session.trust_env = False
         try:
-            self.bucket = oss2.Bucket(auth, ep.url, loc.bucket, session=session, connect_timeout=(5, 30),
-                                      enable_crc=False)
+            self.bucket = oss2.Bucket(
+                auth, ep.url, loc.bucket, session=session, connect_timeout=(5, 30), enable_crc=False
+            )
         except oss2.exceptions.ClientError:
             raise StateError(f"{loc.url}: {loc.bucket!r} is not a valid OSS bucket name") from None
 
@@ -245,17 +251,23 @@ class Objects:
             except oss2.exceptions.OssError as e:
                 status = int(getattr(e, "status", 0) or 0)
                 code = str(getattr(e, "code", "") or "")
-                transient = isinstance(e, oss2.exceptions.RequestError) or status >= 500 or status == 429 \
-                    or code.startswith("Throttling") or status < 0
+                transient = (
+                    isinstance(e, oss2.exceptions.RequestError)
+                    or status >= 500
+                    or status == 429
+                    or code.startswith("Throttling")
+                    or status < 0
+                )
                 if not transient:
                     if ok is not None:
                         return ok(e, attempt)
                     raise self._error(what, e) from None
                 if attempt == ATTEMPTS:
-                    raise StateWriteError(f"{self.loc.url}: {what} failed {ATTEMPTS} times (OSS at "
-                                          f"{self.endpoint}: {code or 'no answer'})",
-                                          hint="check the network and OSS; rerun: the journal is replayed") \
-                        from None
+                    raise StateWriteError(
+                        f"{self.loc.url}: {what} failed {ATTEMPTS} times (OSS at "
+                        f"{self.endpoint}: {code or 'no answer'})",
+                        hint="check the network and OSS; rerun: the journal is replayed",
+                    ) from None
             time.sleep(min(delay, 2.0))
             delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
@@ -265,15 +277,21 @@ class Objects:
         status = int(getattr(e, "status", 0) or 0)
         where = f"{self.loc.url} (OSS at {self.endpoint})"
         if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId") or code.startswith("InvalidSecurityToken"):
-            return CredentialsError(f"{where} refused the credentials ({code}) on {what}",
-                                    hint="check ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (or the profile)")
+            return CredentialsError(
+                f"{where} refused the credentials ({code}) on {what}",
+                hint="check ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (or the profile)",
+            )
         if code == "NoSuchBucket":
-            return StateError(f"{where}: the bucket {self.loc.bucket} does not exist",
-                              hint="create it, or fix the manifest's state: block / --state")
+            return StateError(
+                f"{where}: the bucket {self.loc.bucket} does not exist",
+                hint="create it, or fix the manifest's state: block / --state",
+            )
         if code == "AccessDenied":
-            return StateError(f"{where}: access denied on {what}",
-                              hint=f"grant oss:GetObject, oss:PutObject, oss:DeleteObject on "
-                                   f"{self.loc.bucket}/{self.loc.key}*")
+            return StateError(
+                f"{where}: access denied on {what}",
+                hint=f"grant oss:GetObject, oss:PutObject, oss:DeleteObject on "
+                f"{self.loc.bucket}/{self.loc.key}*",
+            )
         msg = " ".join(str(getattr(e, "message", "") or "").split())[:200]
         for s in self._secrets:
             msg = msg.replace(s, "***")
@@ -296,8 +314,9 @@ class Objects:
                 return False
             raise self._error(f"looking up {key}", e)
 
-        return bool(self._call(f"looking up {key}", lambda: self.bucket.head_object(key) and True,
-                               ok=missing))
+        return bool(
+            self._call(f"looking up {key}", lambda: self.bucket.head_object(key) and True, ok=missing)
+        )
 
     def put(self, key: str, data: bytes) -> None:
         self._call(f"writing {key}", lambda: self.bucket.put_object(key, data))
@@ -307,30 +326,44 @@ class Objects:
 
     def create(self, key: str, data: bytes) -> bool:
         """Create-if-absent. False: the key exists (and holds other bytes than ours)."""
+
         def exists(e: Any, attempt: int) -> bool:
             if getattr(e, "code", "") != "FileAlreadyExists":
                 raise self._error(f"creating {key}", e)
             return attempt > 1 and self.get(key) == data  # our own earlier attempt, its answer lost
 
-        return bool(self._call(f"creating {key}", lambda: self.bucket.put_object(
-            key, data, headers={"x-oss-forbid-overwrite": "true"}) and True, ok=exists))
+        return bool(
+            self._call(
+                f"creating {key}",
+                lambda: (
+                    self.bucket.put_object(key, data, headers={"x-oss-forbid-overwrite": "true"}) and True
+                ),
+                ok=exists,
+            )
+        )
 
     def append(self, key: str, position: int, data: bytes) -> int:
         """Append at exactly ``position``; returns the next position or raises Moved."""
+
         def moved(e: Any, attempt: int) -> int:
             code = getattr(e, "code", "")
             if code not in ("PositionNotEqualToLength", "ObjectNotAppendable"):
                 raise self._error(f"appending to {key}", e)
             if attempt > 1:
                 current = self.get(key) or b""
-                if current[position:position + len(data)] == data:
+                if current[position : position + len(data)] == data:
                     return position + len(data)  # our own earlier attempt, its answer lost
                 raise Moved(len(current))
             nxt = (getattr(e, "headers", {}) or {}).get("x-oss-next-append-position")
             raise Moved(int(nxt) if nxt and str(nxt).isdigit() else -1)
 
-        return int(self._call(f"appending to {key}",
-                              lambda: self.bucket.append_object(key, position, data).next_position, ok=moved))
+        return int(
+            self._call(
+                f"appending to {key}",
+                lambda: self.bucket.append_object(key, position, data).next_position,
+                ok=moved,
+            )
+        )
 
 
 # ------------------------------------------------------------------------------------ journals
@@ -380,7 +413,7 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
             n = rec.get("bytes")
             if not isinstance(n, int) or n < 0 or pos + n + 1 > len(data):
                 raise StateError(f"{where}: a state block without its bytes at byte {pos}", hint=hint)
-            block = data[pos:pos + n]
+            block = data[pos : pos + n]
             pos += n + 1
             if "journal" in rec:
                 if j.header is not None:
@@ -398,8 +431,12 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
             j.after = 0
         elif "sealed_by" in rec:
             j.sealed = True
-        elif rec.get("op") == "config" and isinstance(rec.get("rule"), str) and isinstance(rec.get("id"), str) \
-                and check_config(rec.get("config")) is None:
+        elif (
+            rec.get("op") == "config"
+            and isinstance(rec.get("rule"), str)
+            and isinstance(rec.get("id"), str)
+            and check_config(rec.get("config")) is None
+        ):
             configs.setdefault(rec["rule"], {})[rec["id"]] = rec["config"]  # what later compact puts use
         elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and "entry" in rec:
             full = decoder.record(rec["key"], rec["entry"])
@@ -407,8 +444,11 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
                 raise StateError(f"{where}: an invalid journal record at byte {pos}", hint=hint)
             jobs[rec["key"]] = full
             j.after += 1
-        elif rec.get("op") == "put" and isinstance(rec.get("key"), str) \
-                and check_record(rec.get("record")) is None:
+        elif (
+            rec.get("op") == "put"
+            and isinstance(rec.get("key"), str)
+            and check_record(rec.get("record")) is None
+        ):
             jobs[rec["key"]] = rec["record"]
             j.after += 1
         elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
@@ -527,8 +567,9 @@ def read_lock(objs: Objects, gen: int) -> LockView | None:
     if gen <= 0:
         return None
     lease: list[bytes | None] = []
-    t = threading.Thread(target=lambda: lease.append(objs.get(objs.loc.lock_key(gen) + ".lease")),
-                         daemon=True)
+    t = threading.Thread(
+        target=lambda: lease.append(objs.get(objs.loc.lock_key(gen) + ".lease")), daemon=True
+    )
     t.start()  # both reads at once: one round trip instead of two
     try:
         info = _json(objs.get(objs.loc.lock_key(gen))) or {}
@@ -577,19 +618,21 @@ class OssLock:
     def renew(self) -> None:
         sent = time.monotonic()
         expires = time.time() + self.lease
-        self.objs.put(self.objs.loc.lock_key(self.gen) + ".lease",
-                      _line({"id": self.info["id"], "expires": _now_iso(expires), "expires_unix": expires}))
+        self.objs.put(
+            self.objs.loc.lock_key(self.gen) + ".lease",
+            _line({"id": self.info["id"], "expires": _now_iso(expires), "expires_unix": expires}),
+        )
         self.valid_until = sent + self.lease
 
     def check(self) -> None:
         """Raise unless this holder may still write and submit (a quarter of the lease to spare)."""
         if self.lost is None and time.monotonic() > self.valid_until - self.lease / 4:
-            self.lost = (f"could not renew the lock on {self.objs.loc.url} within its lease "
-                         f"({self.lease:g} s)")
+            self.lost = f"could not renew the lock on {self.objs.loc.url} within its lease ({self.lease:g} s)"
         if self.lost is not None:
-            raise StateWriteError(f"{self.lost}: this run stopped submitting",
-                                  hint="rerun: the next run replays what this one recorded and finds "
-                                       "its submitted jobs")
+            raise StateWriteError(
+                f"{self.lost}: this run stopped submitting",
+                hint="rerun: the next run replays what this one recorded and finds its submitted jobs",
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -597,9 +640,17 @@ class OssLock:
             self._thread.join(timeout=5)
         if self.lost is None:
             try:
-                self.objs.put(self.objs.loc.lock_key(self.gen) + ".lease",
-                              _line({"id": self.info["id"], "released": True, "expires": _now_iso(),
-                                     "expires_unix": time.time()}))
+                self.objs.put(
+                    self.objs.loc.lock_key(self.gen) + ".lease",
+                    _line(
+                        {
+                            "id": self.info["id"],
+                            "released": True,
+                            "expires": _now_iso(),
+                            "expires_unix": time.time(),
+                        }
+                    ),
+                )
             except SpecrunnerError:  # the lease runs out by itself
                 pass
         self.lost = self.lost or "the lock was released"
@@ -627,17 +678,29 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0, force_id: st
         view = read_lock(objs, g)
         if view is not None and view.live() and not (force_id and view.info.get("id") == force_id):
             if time.monotonic() >= deadline:
-                raise LockError(f"the state {loc.url} is locked by {view.describe()}",
-                                hint="wait for that run to finish, or retry with --lock-timeout 5m; a dead "
-                                     "holder stops blocking when its lease expires; `specrunner force-unlock "
-                                     "LOCK_ID` releases it at once")
-            time.sleep(min(1.0, max(0.05, deadline - time.monotonic()),
-                           max(0.05, view.expires - time.time())))
+                raise LockError(
+                    f"the state {loc.url} is locked by {view.describe()}",
+                    hint="wait for that run to finish, or retry with --lock-timeout 5m; a dead "
+                    "holder stops blocking when its lease expires; `specrunner force-unlock "
+                    "LOCK_ID` releases it at once",
+                )
+            time.sleep(
+                min(1.0, max(0.05, deadline - time.monotonic()), max(0.05, view.expires - time.time()))
+            )
             continue
         expires = time.time() + lease
-        info = {"id": str(uuid.uuid4()), "operation": operation, "who": _who(), "pid": os.getpid(),
-                "created": _now_iso(), "version": __version__, "generation": g + 1, "lease_seconds": lease,
-                "expires": _now_iso(expires), "expires_unix": expires}
+        info = {
+            "id": str(uuid.uuid4()),
+            "operation": operation,
+            "who": _who(),
+            "pid": os.getpid(),
+            "created": _now_iso(),
+            "version": __version__,
+            "generation": g + 1,
+            "lease_seconds": lease,
+            "expires": _now_iso(expires),
+            "expires_unix": expires,
+        }
         sent = time.monotonic()
         previous: list[bytes | None] = []  # read at the same time: the first thing a new holder needs
 
@@ -659,6 +722,7 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0, force_id: st
             break
     stale = view.info if view is not None and not view.released else None
     lock = OssLock(objs, g + 1, info, lease, stale_cleaned=stale, previous=previous, valid_until=sent + lease)
+
     def hint() -> None:
         try:
             objs.put(f"{loc.key}.head", str(lock.gen).encode())
@@ -678,8 +742,10 @@ def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
     if view is None or not view.live():
         raise LockError(f"the state {loc.url} is not locked")
     if view.info.get("id") != lock_id:
-        raise LockError(f"lock id {lock_id!r} does not match the current lock {view.info.get('id')!r}",
-                        hint="copy the id from the error that names the holder")
+        raise LockError(
+            f"lock id {lock_id!r} does not match the current lock {view.info.get('id')!r}",
+            hint="copy the id from the error that names the holder",
+        )
     lock, store = open_run(loc, "force-unlock", force_id=lock_id)
     store.close()
     lock.release()
@@ -689,8 +755,9 @@ def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------ the store
 
 
-def seal_below(objs: Objects, gen: int,
-               previous: list[bytes | None] | None = None) -> tuple[int, Journal] | None:
+def seal_below(
+    objs: Objects, gen: int, previous: list[bytes | None] | None = None
+) -> tuple[int, Journal] | None:
     """Seal every journal below ``gen`` down to the newest one with a header, and return that one:
     from here on no older holder can add to it. ``previous``: journal ``gen - 1`` as read a moment
     ago (if stale, the sealing append misses its position and the journal is read again)."""
@@ -742,8 +809,9 @@ class OssStore(StateStore):
     """A StateStore whose journal is ``K.journal/<gen>`` in OSS (group commit: one append carries
     every line written since the last one) and whose commit is a block appended to it."""
 
-    def __init__(self, objs: Objects, lock: OssLock, doc: StateDoc, committed: StateDoc | None,
-                 position: int) -> None:
+    def __init__(
+        self, objs: Objects, lock: OssLock, doc: StateDoc, committed: StateDoc | None, position: int
+    ) -> None:
         super().__init__(objs.loc.path, doc, committed)
         self.objs = objs
         self.lock = lock
@@ -774,10 +842,13 @@ class OssStore(StateStore):
         try:
             self._position = self.objs.append(self._key, self._position, data)
         except Moved:
-            self.lock.lost = (f"another run took over the lock on {self.objs.loc.url} (this run's lease "
-                              "expired)")
-            raise StateWriteError(f"{self.lock.lost}: this run stopped submitting",
-                                  hint="what it recorded before is kept; rerun to resume") from None
+            self.lock.lost = (
+                f"another run took over the lock on {self.objs.loc.url} (this run's lease expired)"
+            )
+            raise StateWriteError(
+                f"{self.lock.lost}: this run stopped submitting",
+                hint="what it recorded before is kept; rerun to resume",
+            ) from None
         self.bytes_written += len(data)
 
     def _sync(self, pos: int) -> None:
@@ -823,8 +894,10 @@ class OssStore(StateStore):
 
     def _dump_errored(self, err: OSError) -> StateWriteError:
         """After a failed append nothing more is written: what was appended before is the state."""
-        return StateWriteError(f"{err}", hint="rerun: the next run replays what this one recorded in OSS "
-                                              "and finds the jobs it submitted")
+        return StateWriteError(
+            f"{err}",
+            hint="rerun: the next run replays what this one recorded in OSS and finds the jobs it submitted",
+        )
 
     def close(self) -> None:
         try:
@@ -839,6 +912,7 @@ def _forget_journal(objs: Objects, gen: int) -> None:
     generation's journal. Safe for fencing: it had a header, so its holder can only append past
     position 0, which fails on a missing object as on a sealed one. Journals that never got a header
     (sealed empty) and lock objects are kept: re-creating either would revive an old generation."""
+
     def run() -> None:
         try:
             objs.delete(objs.loc.journal_key(gen))
@@ -848,8 +922,9 @@ def _forget_journal(objs: Objects, gen: int) -> None:
     threading.Thread(target=run, name="state-gc", daemon=True).start()
 
 
-def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0, *,
-             force_id: str | None = None) -> tuple[OssLock, OssStore]:
+def open_run(
+    loc: OssState, operation: str, lock_timeout: float = 0.0, *, force_id: str | None = None
+) -> tuple[OssLock, OssStore]:
     """Lock, fence the older generations, and start this generation's journal."""
     objs = Objects(loc)
     lock = acquire(objs, operation, timeout=lock_timeout, force_id=force_id)
@@ -880,8 +955,9 @@ def open_run(loc: OssState, operation: str, lock_timeout: float = 0.0, *,
     return lock, store
 
 
-def push(loc: OssState, data: bytes, source: Path, *, force: bool = False,
-         lock_timeout: float = 0.0) -> StateDoc:
+def push(
+    loc: OssState, data: bytes, source: Path, *, force: bool = False, lock_timeout: float = 0.0
+) -> StateDoc:
     """Replace the remote lock file by ``data`` (a lock file's bytes), under the lock."""
     new = decode_state(data, source)
     objs = Objects(loc)
@@ -891,12 +967,16 @@ def push(loc: OssState, data: bytes, source: Path, *, force: bool = False,
         cur = found[1].doc if found is not None else None
         if cur is not None and (found is not None and (found[1].block or cur.jobs)) and not force:
             if cur.lineage != new.lineage:
-                raise StateError(f"{source} belongs to another state (lineage {new.lineage}) than {loc.url} "
-                                 f"(lineage {cur.lineage})", hint="push it elsewhere, or pass --force")
+                raise StateError(
+                    f"{source} belongs to another state (lineage {new.lineage}) than {loc.url} "
+                    f"(lineage {cur.lineage})",
+                    hint="push it elsewhere, or pass --force",
+                )
             if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
-                raise StateError(f"{source} (serial {new.serial}) is older than {loc.url} "
-                                 f"(serial {cur.serial})",
-                                 hint="`specrunner state pull` the newer one first, or pass --force")
+                raise StateError(
+                    f"{source} (serial {new.serial}) is older than {loc.url} (serial {cur.serial})",
+                    hint="`specrunner state pull` the newer one first, or pass --force",
+                )
         header = {"journal": 2, "generation": lock.gen, "lock": lock.info["id"], "lineage": new.lineage}
         try:
             objs.append(loc.journal_key(lock.gen), 0, _block(header, data))

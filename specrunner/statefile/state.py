@@ -47,8 +47,22 @@ STATE_VERSION = 2
 JOURNAL_VERSION = 2
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 _RECORD_KEYS = {
-    "job_id", "state", "mode", "fingerprint", "code", "message", "count", "tile_count", "outputs",
-    "input", "rule", "request", "user_data", "intent", "attempts", "fallback",
+    "job_id",
+    "state",
+    "mode",
+    "fingerprint",
+    "code",
+    "message",
+    "count",
+    "tile_count",
+    "outputs",
+    "input",
+    "rule",
+    "request",
+    "user_data",
+    "intent",
+    "attempts",
+    "fallback",
 }
 
 
@@ -72,8 +86,12 @@ class StateDoc:
     format_version: int = STATE_VERSION  # of the file it was read from
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": STATE_VERSION, "lineage": self.lineage, "serial": self.serial,
-                "jobs": {k: self.jobs[k] for k in sorted(self.jobs)}}
+        return {
+            "version": STATE_VERSION,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "jobs": {k: self.jobs[k] for k in sorted(self.jobs)},
+        }
 
     def digest(self) -> str:
         """Identifies this version of the state (a saved plan records it): sha256 over the lineage, the
@@ -115,8 +133,9 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
     except UnicodeDecodeError:
         raise StateError(f"{path}: the state file is not UTF-8 text", hint=hint) from None
     except json.JSONDecodeError as e:
-        raise StateError(f"{path}:{e.lineno}:{e.colno}: the state file is not valid JSON ({e.msg})",
-                         hint=hint) from None
+        raise StateError(
+            f"{path}:{e.lineno}:{e.colno}: the state file is not valid JSON ({e.msg})", hint=hint
+        ) from None
     except (ValueError, RecursionError) as e:  # a 5,000-digit number; arrays nested 100,000 deep
         why = "nested too deeply" if isinstance(e, RecursionError) else "a number is too long"
         raise StateError(f"{path}: the state file is not valid JSON ({why})", hint=hint) from None
@@ -212,7 +231,7 @@ def check_record(rec: Any) -> str | None:
     return None
 
 
-def read_state(path: Path, committed: StateDoc | None | bool = False) -> StateDoc | None:
+def read_state(path: Path, committed: StateDoc | bool | None = False) -> StateDoc | None:
     """The committed state plus any journal left by an unfinished run (read-only).
 
     ``committed``: the lock file already read by the caller (None: there is none), so that it is
@@ -256,8 +275,10 @@ def journal_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".journal")
 
 
-_JOURNAL_HINT = ("the lock file itself is intact; move the journal away to drop the unfinished run's changes "
-                 "(jobs it submitted are then unknown to the state: check the service)")
+_JOURNAL_HINT = (
+    "the lock file itself is intact; move the journal away to drop the unfinished run's changes "
+    "(jobs it submitted are then unknown to the state: check the service)"
+)
 
 
 def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
@@ -271,18 +292,25 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
     try:
         header = json.loads(lines[0])
     except (ValueError, RecursionError):  # the header is written atomically: a broken one is damage
-        raise StateError(f"{jpath}:1: the state journal's header is not valid JSON", hint=_JOURNAL_HINT) from None
+        raise StateError(
+            f"{jpath}:1: the state journal's header is not valid JSON", hint=_JOURNAL_HINT
+        ) from None
     if not isinstance(header, dict) or header.get("journal") not in (1, JOURNAL_VERSION):
-        raise StateError(f"{jpath}: not a specrunner state journal",
-                         hint="move it away if it does not belong to this state")
+        raise StateError(
+            f"{jpath}: not a specrunner state journal",
+            hint="move it away if it does not belong to this state",
+        )
     lineage, base_serial = header.get("lineage"), header.get("base_serial")
     if not isinstance(lineage, str) or not isinstance(base_serial, int) or isinstance(base_serial, bool):
-        raise StateError(f"{jpath}:1: the state journal's header has no valid lineage and base_serial",
-                         hint=_JOURNAL_HINT)
+        raise StateError(
+            f"{jpath}:1: the state journal's header has no valid lineage and base_serial", hint=_JOURNAL_HINT
+        )
     if lineage != base.lineage and base.serial != 0:
-        raise StateError(f"{jpath}: the journal belongs to another state (lineage {lineage}), not to "
-                         f"{state_path} (lineage {base.lineage})",
-                         hint="move it away if it does not belong to this state")
+        raise StateError(
+            f"{jpath}: the journal belongs to another state (lineage {lineage}), not to "
+            f"{state_path} (lineage {base.lineage})",
+            hint="move it away if it does not belong to this state",
+        )
     if base_serial > base.serial:
         # The lock file went backwards (an older copy or the backup put in its place, or deleted):
         # replaying onto it or ignoring the journal would both forget jobs.
@@ -291,8 +319,8 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             f"{jpath}: the journal extends lock file serial {base_serial}, but {state_path} {now}: "
             "the lock file was replaced by an older copy or deleted",
             hint=f"put the newer {state_path.name} back (the journal is replayed onto it automatically); or move "
-                 "the journal away to drop its changes (jobs it recorded are then unknown to the state: check "
-                 "the service)",
+            "the journal away to drop its changes (jobs it recorded are then unknown to the state: check "
+            "the service)",
         )
     if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
@@ -317,8 +345,12 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             if isinstance(rec, str) or check_record(rec) is not None:
                 raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
             jobs[key] = rec
-        elif op == "config" and isinstance(entry.get("rule"), str) and isinstance(entry.get("id"), str) \
-                and check_config(entry.get("config")) is None:
+        elif (
+            op == "config"
+            and isinstance(entry.get("rule"), str)
+            and isinstance(entry.get("id"), str)
+            and check_config(entry.get("config")) is None
+        ):
             configs.setdefault(entry["rule"], {})[entry["id"]] = entry["config"]
         elif op == "put" and isinstance(key, str) and check_record(entry.get("record")) is None:
             jobs[key] = entry["record"]
@@ -378,14 +410,16 @@ class StateStore:
     only once the entry is on disk (concurrent callers share one fsync).
     """
 
-    def __init__(self, path: Path, doc: StateDoc, committed: StateDoc | None, *,
-                 compact_every: int = 0) -> None:
+    def __init__(
+        self, path: Path, doc: StateDoc, committed: StateDoc | None, *, compact_every: int = 0
+    ) -> None:
         self.path = path
         self.doc = doc
         # The lock file as committed: compared as data (an encode of 100,000 records costs seconds)
         # and encoded only when a backup of it has to be written.
         self._committed: StateDoc | None = (
-            StateDoc(committed.lineage, committed.serial, dict(committed.jobs)) if committed else None)
+            StateDoc(committed.lineage, committed.serial, dict(committed.jobs)) if committed else None
+        )
         self._committed_data: bytes | None = None
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -398,8 +432,11 @@ class StateStore:
         self._compact_every = compact_every
         self._broken: OSError | None = None
         # A lock file of an older format is rewritten in the current one on the next write.
-        self._upgrade_from = (committed.format_version
-                              if committed is not None and committed.format_version < STATE_VERSION else None)
+        self._upgrade_from = (
+            committed.format_version
+            if committed is not None and committed.format_version < STATE_VERSION
+            else None
+        )
         from specrunner.statefile.lockfile import Encoder
 
         self._enc = Encoder()
@@ -410,8 +447,11 @@ class StateStore:
         """Open the state for writing. ``known``/``known_signature``: the state as read earlier (e.g.
         for planning) and the file signature taken before that read; reused when the files are
         unchanged since, instead of parsing a large lock file twice."""
-        if known_signature is not None and known_signature == state_signature(path) \
-                and not journal_path(path).exists():
+        if (
+            known_signature is not None
+            and known_signature == state_signature(path)
+            and not journal_path(path).exists()
+        ):
             committed: StateDoc | None = known
             doc = known or new_state()
             return cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
@@ -518,8 +558,12 @@ class StateStore:
 
     def _unchanged(self) -> bool:
         c = self._committed
-        return (c is not None and c.lineage == self.doc.lineage and c.serial == self.doc.serial
-                and c.jobs == self.doc.jobs)
+        return (
+            c is not None
+            and c.lineage == self.doc.lineage
+            and c.serial == self.doc.serial
+            and c.jobs == self.doc.jobs
+        )
 
     def _carry_over(self) -> bytes:
         """Journal lines for every difference between the lock file and the in-memory state."""
@@ -585,9 +629,12 @@ class StateStore:
             if self._upgrade_from is not None:
                 import sys
 
-                print(f"note: {self.path}: state format {self._upgrade_from} upgraded to {STATE_VERSION} "
-                      "(older specrunner versions cannot read it; the previous file is "
-                      f"{self.path.name}.backup)", file=sys.stderr)
+                print(
+                    f"note: {self.path}: state format {self._upgrade_from} upgraded to {STATE_VERSION} "
+                    "(older specrunner versions cannot read it; the previous file is "
+                    f"{self.path.name}.backup)",
+                    file=sys.stderr,
+                )
                 self._upgrade_from = None
             return True
 
@@ -634,7 +681,11 @@ class StateStore:
                     candidate.unlink()
                 except OSError:
                     pass
-        restore = (f"free space or fix permissions, then `cp {dumped} {self.path}` and rerun"
-                   if dumped else "free space, then rerun: the journal is replayed automatically")
-        return StateWriteError(f"writing the state {self.path} failed: {err.strerror or err}; {where}",
-                               hint=restore)
+        restore = (
+            f"free space or fix permissions, then `cp {dumped} {self.path}` and rerun"
+            if dumped
+            else "free space, then rerun: the journal is replayed automatically"
+        )
+        return StateWriteError(
+            f"writing the state {self.path} failed: {err.strerror or err}; {where}", hint=restore
+        )

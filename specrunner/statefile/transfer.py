@@ -17,9 +17,14 @@ import typer
 from specrunner.core.errors import SpecrunnerError, StateError
 
 ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)]
-StateOpt = Annotated[Path | None, typer.Option(
-    "--state", help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else "
-                    "<manifest dir>/<stem>.lock.json.")]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state",
+        help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else "
+        "<manifest dir>/<stem>.lock.json.",
+    ),
+]
 
 
 def _fail(e: SpecrunnerError) -> None:
@@ -67,12 +72,16 @@ def push_bytes(where: Path | object, data: bytes, source: Path, *, force: bool, 
         store.close()
         if exists and not force:
             if cur.lineage != new.lineage:
-                raise StateError(f"{source} belongs to another state (lineage {new.lineage}) than {where} "
-                                 f"(lineage {cur.lineage})", hint="push it elsewhere, or pass --force")
+                raise StateError(
+                    f"{source} belongs to another state (lineage {new.lineage}) than {where} "
+                    f"(lineage {cur.lineage})",
+                    hint="push it elsewhere, or pass --force",
+                )
             if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
-                raise StateError(f"{source} (serial {new.serial}) is older than {where} "
-                                 f"(serial {cur.serial})",
-                                 hint="`specrunner state pull` the newer one first, or pass --force")
+                raise StateError(
+                    f"{source} (serial {new.serial}) is older than {where} (serial {cur.serial})",
+                    hint="`specrunner state pull` the newer one first, or pass --force",
+                )
         if where.exists():  # the version replaced, as a run's commit keeps it
             atomic_write(where.with_name(where.name + ".backup"), where.read_bytes())
         atomic_write(where, data)
@@ -107,10 +116,12 @@ def push(
     manifest: ManifestArg,
     file: Annotated[Path, typer.Argument(help="A lock file (e.g. from `state pull`).", show_default=False)],
     state: StateOpt = None,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Push even another lineage or an older serial.")] = False,
-    lock_timeout: Annotated[float, typer.Option("--lock-timeout", help="Wait this many seconds for the state "
-                                                                        "lock.")] = 0.0,
+    force: Annotated[
+        bool, typer.Option("--force", help="Push even another lineage or an older serial.")
+    ] = False,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")
+    ] = 0.0,
 ) -> None:
     """Replace the state (local or in OSS) with FILE; refuses another lineage or an older serial.
 

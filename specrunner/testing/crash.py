@@ -62,19 +62,35 @@ rules:
 
 def _env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
-    env.update(SPECRUNNER_MTS_ENDPOINT=url, ALIBABA_CLOUD_ACCESS_KEY_ID=AK, ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET,
-               # The emulator creates a job before it drops an answer, so a short grace is exact for
-               # it (the real service gets the read timeout); short, not zero, to exercise the wait.
-               SPECRUNNER_UNCERTAIN_GRACE="0.5")
+    env.update(
+        SPECRUNNER_MTS_ENDPOINT=url,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=AK,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET,
+        # The emulator creates a job before it drops an answer, so a short grace is exact for
+        # it (the real service gets the read timeout); short, not zero, to exercise the wait.
+        SPECRUNNER_UNCERTAIN_GRACE="0.5",
+    )
     return env
 
 
 STATE_BLOCK = "state: {backend: oss, bucket: team-state, key: ci/m.lock.json, location: oss-cn-hangzhou}\n"
 
 
-def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms: float = 15,
-        drop_rate: float = 0.05, min_delay: float = 0.3, max_delay: float = 1.6, log: bool = False,
-        remote: bool = False, oss_error_rate: float = 0.05, lease: float = 2.0) -> Figures:
+def run(
+    workdir: Path,
+    *,
+    kills: int,
+    seed: int,
+    n_inputs: int = 30,
+    latency_ms: float = 15,
+    drop_rate: float = 0.05,
+    min_delay: float = 0.3,
+    max_delay: float = 1.6,
+    log: bool = False,
+    remote: bool = False,
+    oss_error_rate: float = 0.05,
+    lease: float = 2.0,
+) -> Figures:
     """One round: kill `apply` up to ``kills`` times at random moments, then let it finish."""
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -85,10 +101,28 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
     (workdir / "m.yaml").write_text(mtext)
     state = workdir / "m.lock.json"
     fig = Figures(jobs=n_inputs * 2)
-    with Emulator(workdir / "oss", {AK: SECRET}, latency_ms=latency_ms, drop_rate=drop_rate, seed=seed,
-                  simulate=True, simulate_seconds=0.3, journal=workdir / "emulator.jsonl") as emu:
+    with Emulator(
+        workdir / "oss",
+        {AK: SECRET},
+        latency_ms=latency_ms,
+        drop_rate=drop_rate,
+        seed=seed,
+        simulate=True,
+        simulate_seconds=0.3,
+        journal=workdir / "emulator.jsonl",
+    ) as emu:
         env = _env(emu.url)
-        cmd = [sys.executable, "-m", "specrunner", "apply", "m.yaml", "--parallelism", "4", "--quiet", "--auto-approve"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "specrunner",
+            "apply",
+            "m.yaml",
+            "--parallelism",
+            "4",
+            "--quiet",
+            "--auto-approve",
+        ]
         read = lambda: read_state(state)  # noqa: E731
         if remote:
             emu.oss_error_rate = oss_error_rate  # type: ignore[attr-defined]
@@ -122,8 +156,10 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
             except SpecrunnerError:
                 fig.corrupt += 1
             if log:
-                print(f"run {fig.runs}: exit {proc.returncode} kills {fig.kills}: {text.strip()[-300:]}",
-                      flush=True)
+                print(
+                    f"run {fig.runs}: exit {proc.returncode} kills {fig.kills}: {text.strip()[-300:]}",
+                    flush=True,
+                )
             if fig.runs > kills + 50:
                 raise AssertionError(f"apply never finished after {fig.runs} runs:\n{text}")
             if proc.returncode == 0:
@@ -144,8 +180,9 @@ def run(workdir: Path, *, kills: int, seed: int, n_inputs: int = 30, latency_ms:
     fig.created = sum(created.values())
     fig.duplicates = sum(n - 1 for n in created.values() if n > 1)
     fig.lost = len(ids - recorded)
-    fig.adopted = sum(1 for e in entries if e["action"] == "QuerySnapshotJobList"
-                      and not e["params"].get("SnapshotJobIds"))  # listing calls: tag lookups
+    fig.adopted = sum(
+        1 for e in entries if e["action"] == "QuerySnapshotJobList" and not e["params"].get("SnapshotJobIds")
+    )  # listing calls: tag lookups
     return fig
 
 
@@ -169,16 +206,23 @@ def main(argv: list[str] | None = None) -> int:
     seed = args.seed
     while total.kills < args.kills:
         with tempfile.TemporaryDirectory() as tmp:
-            fig = run(Path(tmp), kills=min(10, args.kills - total.kills), seed=seed, n_inputs=args.inputs,
-                      remote=args.remote)
+            fig = run(
+                Path(tmp),
+                kills=min(10, args.kills - total.kills),
+                seed=seed,
+                n_inputs=args.inputs,
+                remote=args.remote,
+            )
         if not fig.finished:
             total.corrupt += 1  # never finished: counted as a failure
         for k in ("kills", "runs", "jobs", "created", "duplicates", "lost", "corrupt"):
             setattr(total, k, getattr(total, k) + getattr(fig, k))
         print(f"seed {seed}: {json.dumps(asdict(fig))}", flush=True)
         seed += 1
-    print(f"crash harness: {total.kills} kills, {total.runs} runs, {total.duplicates} duplicates, "
-          f"{total.lost} lost job ids, {total.corrupt} corrupt lock files")
+    print(
+        f"crash harness: {total.kills} kills, {total.runs} runs, {total.duplicates} duplicates, "
+        f"{total.lost} lost job ids, {total.corrupt} corrupt lock files"
+    )
     return 0 if not (total.duplicates or total.lost or total.corrupt) else 1
 
 

@@ -57,8 +57,10 @@ def make_video(
     with av.open(os.fspath(path), mode="w") as container:
         stream = _add_stream(container, codec, fps=fps, width=width, height=height, gop=gop)
         for index in range(count):
-            image = Image.new("RGB", (width, height)) if index < black_frames else _draw_frame(
-                background, index, fps
+            image = (
+                Image.new("RGB", (width, height))
+                if index < black_frames
+                else _draw_frame(background, index, fps)
             )
             # PyAV's stub leaves from_image unannotated; it returns a VideoFrame.
             rgb: av.VideoFrame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]

@@ -65,16 +65,21 @@ def check_regions(data: dict[str, Any], add: Add) -> None:
             add(("target", "region"), f"{region!r} is not an MTS region; did you mean {close!r}?")
             region = None
         else:
-            add(("target", "region"), f"{region!r} is not an MTS region specrunner knows (known: "
-                f"{', '.join(mtsrules.MTS_REGIONS)}); check the spelling", severity="warning")
+            add(
+                ("target", "region"),
+                f"{region!r} is not an MTS region specrunner knows (known: "
+                f"{', '.join(mtsrules.MTS_REGIONS)}); check the spelling",
+                severity="warning",
+            )
     for path, loc, _ in _locations(data):
         if loc not in mtsrules.OSS_LOCATIONS and loc.startswith("oss-"):
             close = mtsrules.closest(loc, mtsrules.OSS_LOCATIONS)
             if close:
                 add(path, f"{loc!r} is not an OSS region; did you mean {close!r}?")
                 continue
-            add(path, f"{loc!r} is not an OSS region specrunner knows; check the spelling",
-                severity="warning")
+            add(
+                path, f"{loc!r} is not an OSS region specrunner knows; check the spelling", severity="warning"
+            )
         if backend == "aliyun" and region and loc.startswith("oss-"):
             problem = mtsrules.region_mismatch(loc, region)
             if problem:
@@ -89,23 +94,33 @@ def check_aliyun_rules(data: dict[str, Any], add: Add) -> None:
     for r, rule in enumerate(_list(data.get("rules"))):
         interval = _dict(rule).get("interval")
         try:
-            zero = (interval is not None and not isinstance(interval, bool)
-                    and durations.interval_s(interval) == 0)
+            zero = (
+                interval is not None
+                and not isinstance(interval, bool)
+                and durations.interval_s(interval) == 0
+            )
         except (durations.DurationError, ValueError, ArithmeticError, TypeError):
             zero = False
         if zero:
-            add(("rules", r, "interval"), "interval 0 (spread evenly over the video) is documented on the "
+            add(
+                ("rules", r, "interval"),
+                "interval 0 (spread evenly over the video) is documented on the "
                 "parameter details page but refused (Interval > 0) by the data types page and the SDK "
                 "models: it may fail on the service; set an interval in seconds to be safe",
-                severity="warning")
+                severity="warning",
+            )
     inputs = data.get("inputs")
     if isinstance(inputs, list) and inputs:
         n = sum(1 for x in inputs if isinstance(x, str) or (isinstance(x, dict) and "object" in x))
         if n:
             what = "the input object exists" if n == 1 else f"the {n} input objects exist"
-            add(("inputs",), f"backend aliyun: whether {what} in OSS cannot be checked offline; a missing "
+            add(
+                ("inputs",),
+                f"backend aliyun: whether {what} in OSS cannot be checked offline; a missing "
                 "one fails at apply (InvalidParameter.ResourceNotFound)",
-                severity="note", key=True)
+                severity="note",
+                key=True,
+            )
 
 
 def check_local_inputs(data: dict[str, Any], manifest: Path, add: Add) -> None:
@@ -122,9 +137,13 @@ def check_local_inputs(data: dict[str, Any], manifest: Path, add: Add) -> None:
     if not inputs:
         return
     if not root.is_dir():
-        add(("target", "root") if "root" in target else ("target",) if "target" in data else (),
+        add(
+            ("target", "root") if "root" in target else ("target",) if "target" in data else (),
             f"the local root {root_s!r} does not exist (next to the manifest): the inputs cannot be checked; "
-            "apply would fail every job", severity="warning", key="root" in target)
+            "apply would fail every job",
+            severity="warning",
+            key="root" in target,
+        )
         return
     buckets = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     missing_buckets: set[str] = set()
@@ -149,15 +168,25 @@ def check_local_inputs(data: dict[str, Any], manifest: Path, add: Add) -> None:
                 missing_buckets.add(bucket)
                 close = mtsrules.closest(bucket, tuple(buckets)) if buckets else None
                 if close:  # a typo of a bucket that exists: every job of it would fail
-                    add(bucket_path, f"input bucket {bucket!r} does not exist: no folder {root_s}/{bucket}; "
-                        f"did you mean {close!r}?")
+                    add(
+                        bucket_path,
+                        f"input bucket {bucket!r} does not exist: no folder {root_s}/{bucket}; "
+                        f"did you mean {close!r}?",
+                    )
                 else:
                     there = f" (buckets there: {', '.join(buckets[:10])})" if buckets else ""
-                    add(bucket_path, f"input bucket {bucket!r} does not exist yet: no folder "
+                    add(
+                        bucket_path,
+                        f"input bucket {bucket!r} does not exist yet: no folder "
                         f"{root_s}/{bucket}{there}; its jobs would fail (InvalidParameter.ResourceNotFound)",
-                        severity="warning")
+                        severity="warning",
+                    )
             continue
         safe = isinstance(obj, str) and obj and not obj.startswith("/") and ".." not in obj.split("/")
         if safe and not (root / bucket / obj).is_file():
-            add(path, f"input {bucket}/{obj} does not exist under {root_s}: its jobs would fail "
-                "(InvalidParameter.ResourceNotFound)", severity="warning")
+            add(
+                path,
+                f"input {bucket}/{obj} does not exist under {root_s}: its jobs would fail "
+                "(InvalidParameter.ResourceNotFound)",
+                severity="warning",
+            )

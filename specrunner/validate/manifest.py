@@ -34,9 +34,18 @@ from specrunner.validate.yamlload import Marks, YamlError, display_path, load, r
 _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 # SnapshotConfig keys that the manifest models; the `mts:` escape hatch must not set them.
 MODELED_KEYS = {
-    "Time": "time", "Interval": "interval", "Num": "num", "Width": "width", "Height": "height",
-    "FrameType": "frame_type", "BlackLevel": "black_level", "PixelBlackThreshold": "pixel_black_threshold",
-    "Format": "format", "SubOut": "sub_out", "OutputFile": "output", "TileOutputFile": "tile.output",
+    "Time": "time",
+    "Interval": "interval",
+    "Num": "num",
+    "Width": "width",
+    "Height": "height",
+    "FrameType": "frame_type",
+    "BlackLevel": "black_level",
+    "PixelBlackThreshold": "pixel_black_threshold",
+    "Format": "format",
+    "SubOut": "sub_out",
+    "OutputFile": "output",
+    "TileOutputFile": "tile.output",
     "TileOut": "tile",
 }
 USER_DATA_LIMIT = 1024
@@ -56,7 +65,8 @@ def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifes
     if manifest is None or errors:
         n = len(errors)
         raise ManifestError(
-            f"{display_path(Path(path))}: {n} problem{'s' if n != 1 else ''} found", diags,
+            f"{display_path(Path(path))}: {n} problem{'s' if n != 1 else ''} found",
+            diags,
             hint=f"run `specrunner validate {display_path(Path(path))}` for the list",
         )
     return manifest
@@ -69,18 +79,24 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]
     try:
         data, marks = load(read_text(p))
     except YamlError as e:
-        return None, [Diagnostic(shown, e.mark.line, e.mark.column, json_path(tuple(map(_clip_part, e.path))),
-                                 e.message)]
+        return None, [
+            Diagnostic(
+                shown, e.mark.line, e.mark.column, json_path(tuple(map(_clip_part, e.path))), e.message
+            )
+        ]
     return check_document(data, marks, shown, p)
 
 
-def check_document(data: Any, marks: Marks, shown: str, path: Path) -> tuple[Manifest | None, list[Diagnostic]]:
+def check_document(
+    data: Any, marks: Marks, shown: str, path: Path
+) -> tuple[Manifest | None, list[Diagnostic]]:
     diags: list[Diagnostic] = []
 
     def add(p: PathT, message: str, *, key: bool = False, severity: str = "error") -> None:
         m = marks.find(p, key=key)
-        diags.append(Diagnostic(shown, m.line, m.column, json_path(tuple(map(_clip_part, p))), message,
-                                severity))  # type: ignore[arg-type]
+        diags.append(
+            Diagnostic(shown, m.line, m.column, json_path(tuple(map(_clip_part, p))), message, severity)
+        )  # type: ignore[arg-type]
 
     if data is None:
         add((), "the manifest is empty; start from `specrunner init` or see the README's manifest reference")
@@ -108,8 +124,15 @@ def _documented_errors(data: dict[str, Any], path: Path, add: Any) -> None:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "mapping", list: "list", str: "string", int: "integer", float: "number",
-            bool: "boolean", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "mapping",
+        list: "list",
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 @cache
@@ -118,8 +141,14 @@ def _validator() -> jsonschema.Draft202012Validator:
 
 
 _JSON_TYPES: dict[str, type | tuple[type, ...]] = {
-    "object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
-    "boolean": bool, "null": type(None)}
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "null": type(None),
+}
 
 
 def _type_matches(instance: Any, type_: Any) -> bool:
@@ -150,7 +179,10 @@ def _schema_errors(data: dict[str, Any], add: Any) -> None:
             doc = {**data, "inputs": [inputs[i] for i in index_map]}
             for i, x in enumerate(inputs):
                 if isinstance(x, str) and not 1 <= len(x) <= 1024:
-                    add(("inputs", i), f"length {len(x)} is out of range (an object key has 1 to 1,024 characters)")
+                    add(
+                        ("inputs", i),
+                        f"length {len(x)} is out of range (an object key has 1 to 1,024 characters)",
+                    )
     report = add
     if index_map is not None:
         mapping = index_map
@@ -195,8 +227,11 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         for sub in err.context or []:
             branches.setdefault(sub.relative_schema_path[0], []).append(sub)
         options = schema[v]
-        fitting = [i for i, b in enumerate(options)
-                   if "type" in b and _type_matches(err.instance, b["type"]) and i in branches]
+        fitting = [
+            i
+            for i, b in enumerate(options)
+            if "type" in b and _type_matches(err.instance, b["type"]) and i in branches
+        ]
         # Among branches of the right type, prefer one whose required keys are all present.
         if isinstance(err.instance, dict):
             instance: dict[str, Any] = err.instance
@@ -215,7 +250,11 @@ def _report(err: jsonschema.ValidationError, add: Any) -> None:
         lo = schema.get("minimum", schema.get("exclusiveMinimum"))
         hi = schema.get("maximum", schema.get("exclusiveMaximum"))
         name = path[-1] if path and isinstance(path[-1], str) else "value"
-        rng = f"{lo}..{hi}" if lo is not None and hi is not None else (f">= {lo}" if lo is not None else f"<= {hi}")
+        rng = (
+            f"{lo}..{hi}"
+            if lo is not None and hi is not None
+            else (f">= {lo}" if lo is not None else f"<= {hi}")
+        )
         add(path, f"{name} = {_short(err.instance)} is out of range; allowed: {rng}")
         return
     if v == "enum":
@@ -263,8 +302,15 @@ def _pattern_help(path: PathT) -> str:
 def _type_word(t: Any) -> str:
     if isinstance(t, list):
         return " or ".join(_type_word(x) for x in t)
-    return {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer",
-            "number": "a number", "boolean": "true or false", "null": "null"}.get(t, str(t))
+    return {
+        "object": "a mapping",
+        "array": "a list",
+        "string": "a string",
+        "integer": "an integer",
+        "number": "a number",
+        "boolean": "true or false",
+        "null": "null",
+    }.get(t, str(t))
 
 
 def _describe(v: Any) -> str:
@@ -287,7 +333,11 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
     backend = target.get("backend", "local")
     if backend == "aliyun":
         if "root" in target:
-            add(("target", "root"), "root is for the local backend; remove it (aliyun reads from OSS)", key=True)
+            add(
+                ("target", "root"),
+                "root is for the local backend; remove it (aliyun reads from OSS)",
+                key=True,
+            )
         if "sync_timeout" in target:
             add(("target", "sync_timeout"), "sync_timeout is for the local backend; remove it", key=True)
         if "region" not in target:
@@ -295,7 +345,11 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
     elif backend == "local":
         for k in ("region", "endpoint"):
             if k in target:
-                add(("target", k), f"{k} is for the aliyun backend; remove it or set backend: aliyun", key=True)
+                add(
+                    ("target", k),
+                    f"{k} is for the aliyun backend; remove it or set backend: aliyun",
+                    key=True,
+                )
 
     inputs = _list_at(data, "inputs")
     input_ids: dict[str, int] = {}
@@ -324,7 +378,10 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
         if not isinstance(iid, str):
             continue
         if iid in input_ids:
-            add(("inputs", i), f"duplicate input id {iid!r} (also inputs[{input_ids[iid]}]); give one an `id:`")
+            add(
+                ("inputs", i),
+                f"duplicate input id {iid!r} (also inputs[{input_ids[iid]}]); give one an `id:`",
+            )
         else:
             input_ids[iid] = i
         if not has_bucket and "input_bucket" not in defaults:
@@ -388,10 +445,16 @@ def _object_key_problem(key: str) -> str | None:
     if too_long:
         return too_long
     decoded = unquote(key) if "%" in key else key  # decoded once, as the service does
-    if decoded != key and (decoded.startswith("/") or "\\" in decoded or _CONTROL_RE.search(decoded)
-                           or any(part in (".", "..") for part in decoded.split("/"))):
-        return ("object key looks URL-encoded and decodes to an unsafe key ('%2F..', '%00', ...); write keys "
-                "as plain text: specrunner encodes them")
+    if decoded != key and (
+        decoded.startswith("/")
+        or "\\" in decoded
+        or _CONTROL_RE.search(decoded)
+        or any(part in (".", "..") for part in decoded.split("/"))
+    ):
+        return (
+            "object key looks URL-encoded and decodes to an unsafe key ('%2F..', '%00', ...); write keys "
+            "as plain text: specrunner encodes them"
+        )
     return None
 
 
@@ -404,24 +467,38 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
         except durations.DurationError as e:
             if isinstance(rule["time"], str):  # the schema reports the same text too: deduplicated
                 add((*p, "time"), f"time: {e}")
-    if "interval" in rule and isinstance(rule["interval"], (int, str)) and not isinstance(rule["interval"], bool):
+    if (
+        "interval" in rule
+        and isinstance(rule["interval"], (int, str))
+        and not isinstance(rule["interval"], bool)
+    ):
         try:
             interval = _interval_s(rule["interval"])
         except durations.DurationError as e:
             if isinstance(rule["interval"], str):
                 add((*p, "interval"), f"interval: {e}")
-    num = rule.get("num") if isinstance(rule.get("num"), int) and not isinstance(rule.get("num"), bool) else None
+    num = (
+        rule.get("num")
+        if isinstance(rule.get("num"), int) and not isinstance(rule.get("num"), bool)
+        else None
+    )
     multi = (num is not None and num > 1) or (num is None and "interval" in rule)
     mode = rule.get("mode", "auto")
     if mode == "sync" and ("num" in rule or "interval" in rule):
-        add((*p, "mode"), "mode sync cannot be used with num or interval: the service makes such jobs async; "
-            "use mode: auto")
+        add(
+            (*p, "mode"),
+            "mode sync cannot be used with num or interval: the service makes such jobs async; "
+            "use mode: auto",
+        )
     output = rule.get("output")
     if isinstance(output, str):
         _check_template(output, (*p, "output"), add, allow_tilecount=False)
         if multi and "{Count}" not in output:
-            add((*p, "output"), "more than one snapshot per job: the output must contain {Count} "
-                "(e.g. snaps/{FileName}/{Count}.jpg)")
+            add(
+                (*p, "output"),
+                "more than one snapshot per job: the output must contain {Count} "
+                "(e.g. snaps/{FileName}/{Count}.jpg)",
+            )
         _check_object_key(output.replace("{", "x").replace("}", "x"), (*p, "output"), add)
     tile = rule.get("tile")
     if isinstance(tile, dict):
@@ -429,17 +506,28 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
         if isinstance(tout, str):
             _check_template(tout, (*p, "tile", "output"), add, allow_tilecount=True)
             if multi and "{TileCount}" not in tout:
-                add((*p, "tile", "output"), "more than one snapshot per job: the tile output must contain "
-                    "{TileCount} (e.g. sprites/{FileName}-{TileCount}.jpg)")
+                add(
+                    (*p, "tile", "output"),
+                    "more than one snapshot per job: the tile output must contain "
+                    "{TileCount} (e.g. sprites/{FileName}-{TileCount}.jpg)",
+                )
             _check_object_key(tout.replace("{", "x").replace("}", "x"), (*p, "tile", "output"), add)
         if not multi:
             add((*p, "tile"), "a tile needs several snapshots: set num (> 1) or interval", severity="warning")
     if "black_level" in rule and not (time_ms in (0, None) and multi):
-        add((*p, "black_level"), "black_level only applies when time is 0 and num > 1; the service ignores it "
-            "here", severity="warning", key=True)
+        add(
+            (*p, "black_level"),
+            "black_level only applies when time is 0 and num > 1; the service ignores it here",
+            severity="warning",
+            key=True,
+        )
     if "pixel_black_threshold" in rule and "black_level" not in rule:
-        add((*p, "pixel_black_threshold"), "pixel_black_threshold is used together with black_level",
-            severity="warning", key=True)
+        add(
+            (*p, "pixel_black_threshold"),
+            "pixel_black_threshold is used together with black_level",
+            severity="warning",
+            key=True,
+        )
     if num == 1 and interval is not None:
         add((*p, "interval"), "num: 1 ignores interval (a single snapshot)", severity="warning", key=True)
     ud = rule.get("user_data")
@@ -450,8 +538,11 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Any
     if isinstance(mts, dict):
         for key in mts:
             if key in MODELED_KEYS:
-                add((*p, "mts", key), f"{key} is modelled: use `{MODELED_KEYS[key]}:` on the rule instead",
-                    key=True)
+                add(
+                    (*p, "mts", key),
+                    f"{key} is modelled: use `{MODELED_KEYS[key]}:` on the rule instead",
+                    key=True,
+                )
     if "output_bucket" not in rule and "output_bucket" not in defaults:
         add(p, "no output bucket: set defaults.output_bucket or the rule's `output_bucket`")
     if "output_location" not in rule and "location" not in defaults:
@@ -462,7 +553,11 @@ def _check_template(template: str, path: PathT, add: Any, *, allow_tilecount: bo
     for name in _placeholders(template):
         if name not in PLACEHOLDERS:
             close = _close_matches(name, PLACEHOLDERS, n=1)
-            hint = f"; did you mean {{{close[0]}}}?" if close else f"; allowed: {', '.join('{'+p+'}' for p in PLACEHOLDERS)}"
+            hint = (
+                f"; did you mean {{{close[0]}}}?"
+                if close
+                else f"; allowed: {', '.join('{' + p + '}' for p in PLACEHOLDERS)}"
+            )
             add(path, f"unknown placeholder {{{_clip_part(name)}}}{hint}")
         elif name == "TileCount" and not allow_tilecount:
             add(path, "{TileCount} belongs in tile.output; use {Count} here")
@@ -478,25 +573,46 @@ def _input_parts(item: Any, defaults: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _check_collisions(rule: dict[str, Any], r: int, rid: str, matched: list[str], inputs: list[Any],
-                      input_ids: dict[str, int], defaults: dict[str, Any],
-                      outputs: dict[tuple[str, str], str], add: Any) -> None:
+def _check_collisions(
+    rule: dict[str, Any],
+    r: int,
+    rid: str,
+    matched: list[str],
+    inputs: list[Any],
+    input_ids: dict[str, int],
+    defaults: dict[str, Any],
+    outputs: dict[tuple[str, str], str],
+    add: Any,
+) -> None:
     targets: list[tuple[PathT, str, str]] = []
     if isinstance(rule.get("output"), str):
-        targets.append((("rules", r, "output"), rule.get("output_bucket", defaults.get("output_bucket", "")),
-                        rule["output"]))
+        targets.append(
+            (
+                ("rules", r, "output"),
+                rule.get("output_bucket", defaults.get("output_bucket", "")),
+                rule["output"],
+            )
+        )
     tile = rule.get("tile")
     if isinstance(tile, dict) and isinstance(tile.get("output"), str):
-        targets.append((("rules", r, "tile", "output"),
-                        tile.get("bucket", rule.get("output_bucket", defaults.get("output_bucket", ""))),
-                        tile["output"]))
+        targets.append(
+            (
+                ("rules", r, "tile", "output"),
+                tile.get("bucket", rule.get("output_bucket", defaults.get("output_bucket", ""))),
+                tile["output"],
+            )
+        )
     unsafe: set[PathT] = set()  # report a template that resolves to an unsafe key once
     # Invariants of the loops below, computed once: whether each template and each input key is safe.
-    safe_tpl = {path: _object_key_problem(template.replace("{", "x").replace("}", "x")) is None
-                for path, _, template in targets}
+    safe_tpl = {
+        path: _object_key_problem(template.replace("{", "x").replace("}", "x")) is None
+        for path, _, template in targets
+    }
     # {ObjectPrefix} ends in "/": dots right after it start a segment of their own ("videos/../x").
-    tpl_risky = {path: len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None
-                 for path, _, template in targets}
+    tpl_risky = {
+        path: len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None
+        for path, _, template in targets
+    }
     for iid in matched:
         parts = _input_parts(inputs[input_ids[iid]], defaults)
         if parts is None:
@@ -505,13 +621,25 @@ def _check_collisions(rule: dict[str, Any], r: int, rid: str, matched: list[str]
         # A safe key and a safe template can only combine into an unsafe key when the key's parts
         # are empty or dots (a "." segment, a leading "/"), %-escaped, or long: only then resolve a sample.
         prefix, stem, ext = object_parts(parts[1])
-        risky = (not prefix or stem in ("", ".", "..") or ext in ("", ".", "..") or "%" in parts[1]
-                 or len(parts[1]) > 256)
+        risky = (
+            not prefix
+            or stem in ("", ".", "..")
+            or ext in ("", ".", "..")
+            or "%" in parts[1]
+            or len(parts[1]) > 256
+        )
         for path, bucket, template in targets:
             resolved = resolve_template(template, parts[1])
             too_long = len(template) + template.count("{") * len(parts[1]) > 1000  # could pass 1,024 bytes
-            if path not in unsafe and safe_input and safe_tpl[path] and (risky or tpl_risky[path] or too_long):
-                sample = resolve_template(template, parts[1], Count="00001", TileCount="00001", SnapshotTime="0")
+            if (
+                path not in unsafe
+                and safe_input
+                and safe_tpl[path]
+                and (risky or tpl_risky[path] or too_long)
+            ):
+                sample = resolve_template(
+                    template, parts[1], Count="00001", TileCount="00001", SnapshotTime="0"
+                )
                 problem = _object_key_problem(sample)
                 if problem:  # e.g. "{ObjectPrefix}../x.jpg", or {FileName} "." from an input "..mp4"
                     unsafe.add(path)
@@ -520,8 +648,11 @@ def _check_collisions(rule: dict[str, Any], r: int, rid: str, matched: list[str]
             job = f"{iid}::{rid}"
             other = outputs.get(key)
             if other is not None and other != job:
-                add(path, f"jobs {other} and {job} would both write {bucket}/{resolved}; "
-                    "add {FileName} or {ObjectPrefix} to the output, or use a different folder")
+                add(
+                    path,
+                    f"jobs {other} and {job} would both write {bucket}/{resolved}; "
+                    "add {FileName} or {ObjectPrefix} to the output, or use a different folder",
+                )
                 return
             outputs[key] = job
 
@@ -534,24 +665,39 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
     t = data.get("target", {})
     d = data.get("defaults", {})
     target = Target(
-        backend=t.get("backend", "local"), root=t.get("root", "./oss"), region=t.get("region"),
-        endpoint=t.get("endpoint"), pipeline_id=t.get("pipeline_id"),
-        qps_submit=t.get("qps", {}).get("submit", 50.0), qps_query=t.get("qps", {}).get("query", 100.0),
+        backend=t.get("backend", "local"),
+        root=t.get("root", "./oss"),
+        region=t.get("region"),
+        endpoint=t.get("endpoint"),
+        pipeline_id=t.get("pipeline_id"),
+        qps_submit=t.get("qps", {}).get("submit", 50.0),
+        qps_query=t.get("qps", {}).get("query", 100.0),
         sync_timeout=t.get("sync_timeout", 6.0),
     )
     inputs = []
     discoveries = []
     for i, item in enumerate(data["inputs"]):
         if isinstance(item, dict) and "prefix" in item:
-            discoveries.append(Discovery(index=i, prefix=item["prefix"], match=item.get("match", "*"),
-                                         bucket=item.get("bucket", d.get("input_bucket")),
-                                         location=item.get("location", d.get("location"))))
+            discoveries.append(
+                Discovery(
+                    index=i,
+                    prefix=item["prefix"],
+                    match=item.get("match", "*"),
+                    bucket=item.get("bucket", d.get("input_bucket")),
+                    location=item.get("location", d.get("location")),
+                )
+            )
             continue
         if isinstance(item, str):
             item = {"object": item}
-        inputs.append(Input(id=item.get("id", item["object"]), object=item["object"],
-                            bucket=item.get("bucket", d.get("input_bucket")),
-                            location=item.get("location", d.get("location"))))
+        inputs.append(
+            Input(
+                id=item.get("id", item["object"]),
+                object=item["object"],
+                bucket=item.get("bucket", d.get("input_bucket")),
+                location=item.get("location", d.get("location")),
+            )
+        )
     rules = []
     for rule in data["rules"]:
         out_bucket = rule.get("output_bucket", d.get("output_bucket"))
@@ -559,23 +705,40 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         tile = None
         if "tile" in rule:
             tl = dict(rule["tile"])
-            tile = Tile(**{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)})
-        rules.append(Rule(
-            id=rule["id"],
-            time_ms=_time_ms(rule.get("time", 0)),
-            interval_s=_interval_s(rule["interval"]) if "interval" in rule else None,
-            num=rule.get("num"), width=rule.get("width"), height=rule.get("height"),
-            frame_type=rule.get("frame_type"), black_level=rule.get("black_level"),
-            pixel_black_threshold=rule.get("pixel_black_threshold"), format=rule.get("format"),
-            sub_out_is_spt_frag=rule.get("sub_out", {}).get("is_spt_frag"),
-            output=rule["output"], output_bucket=out_bucket, output_location=out_loc,
-            pipeline_id=rule.get("pipeline_id"), user_data=rule.get("user_data"), tile=tile,
-            inputs=tuple(rule["inputs"]) if "inputs" in rule else None, mode=rule.get("mode", "auto"),
-            mts=tuple(sorted(rule.get("mts", {}).items())),
-        ))
+            tile = Tile(
+                **{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)}
+            )
+        rules.append(
+            Rule(
+                id=rule["id"],
+                time_ms=_time_ms(rule.get("time", 0)),
+                interval_s=_interval_s(rule["interval"]) if "interval" in rule else None,
+                num=rule.get("num"),
+                width=rule.get("width"),
+                height=rule.get("height"),
+                frame_type=rule.get("frame_type"),
+                black_level=rule.get("black_level"),
+                pixel_black_threshold=rule.get("pixel_black_threshold"),
+                format=rule.get("format"),
+                sub_out_is_spt_frag=rule.get("sub_out", {}).get("is_spt_frag"),
+                output=rule["output"],
+                output_bucket=out_bucket,
+                output_location=out_loc,
+                pipeline_id=rule.get("pipeline_id"),
+                user_data=rule.get("user_data"),
+                tile=tile,
+                inputs=tuple(rule["inputs"]) if "inputs" in rule else None,
+                mode=rule.get("mode", "auto"),
+                mts=tuple(sorted(rule.get("mts", {}).items())),
+            )
+        )
     return Manifest(
-        path=display_path(path), base_dir=str(path.resolve().parent), target=target,
-        pipeline_id=t.get("pipeline_id", d.get("pipeline_id")), inputs=tuple(inputs), rules=tuple(rules),
+        path=display_path(path),
+        base_dir=str(path.resolve().parent),
+        target=target,
+        pipeline_id=t.get("pipeline_id", d.get("pipeline_id")),
+        inputs=tuple(inputs),
+        rules=tuple(rules),
         discoveries=tuple(discoveries),
         state=RemoteState(**data["state"]) if isinstance(data.get("state"), dict) else None,
     )

@@ -48,7 +48,6 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
 
-
 @dataclass(frozen=True)
 class Mark:
     line: int  # 1-based
@@ -187,15 +186,17 @@ def _expanded_size(root: yaml.Node) -> None:
                 raise _too_deep(_mark(node))
             return known
         if id(node) in active:
-            raise YamlError("an alias refers to the collection that contains it (a recursive anchor)",
-                            _mark(node))
+            raise YamlError(
+                "an alias refers to the collection that contains it (a recursive anchor)", _mark(node)
+            )
         if depth > MAX_DEPTH:
             raise _too_deep(_mark(node))
         if isinstance(node, yaml.ScalarNode):
             return 1, 0
         active.add(id(node))
-        children = ([c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode)
-                    else node.value)
+        children = (
+            [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        )
         total, height = 1, 0
         for child in children:
             n, h = visit(child, depth + 1)
@@ -223,8 +224,10 @@ def load(text: str) -> tuple[Any, Marks]:
             problem = f"{e.context}: {problem}" if "while" not in e.context else f"{problem} ({e.context})"
         raise YamlError(f"invalid YAML: {problem}", mark) from None
     except yaml.reader.ReaderError as e:  # a character YAML does not allow; position is a UTF-8 offset
-        raise YamlError(f"invalid YAML: unacceptable character #x{e.character:04x}: {e.reason}",
-                        _offset_mark(text, e.position)) from None
+        raise YamlError(
+            f"invalid YAML: unacceptable character #x{e.character:04x}: {e.reason}",
+            _offset_mark(text, e.position),
+        ) from None
     except yaml.YAMLError as e:
         raise YamlError(f"invalid YAML: {e}") from None
     except RecursionError:
@@ -305,21 +308,29 @@ class _Builder:
     def _scalar(self, node: yaml.Node, path: PathT) -> Any:
         tag = node.tag
         if isinstance(node.value, str) and len(node.value) > MAX_STRING_CHARS:
-            raise YamlError(f"a value of {len(node.value):,} characters is too long (the limit is "
-                            f"{MAX_STRING_CHARS:,})", _mark(node), path)
+            raise YamlError(
+                f"a value of {len(node.value):,} characters is too long (the limit is {MAX_STRING_CHARS:,})",
+                _mark(node),
+                path,
+            )
         if tag == _STR:
             return node.value
         if tag in (_INT, _FLOAT) and len(node.value) > MAX_NUMBER_CHARS:
-            raise YamlError(f"the number {_clip(node.value, 40)!r} is too long ({len(node.value)} "
-                            f"characters; the limit is {MAX_NUMBER_CHARS})", _mark(node), path)
+            raise YamlError(
+                f"the number {_clip(node.value, 40)!r} is too long ({len(node.value)} "
+                f"characters; the limit is {MAX_NUMBER_CHARS})",
+                _mark(node),
+                path,
+            )
         if tag in (_INT, _FLOAT, _BOOL, _NULL):
             try:
                 value = self._constructor.construct_object(node, deep=True)
             except Exception as e:  # ValueError, OverflowError, and KeyError from `!!bool maybe`, ...
                 what = "boolean" if tag == _BOOL else "number"
                 detail = f": {e}" if isinstance(e, (ValueError, OverflowError)) else ""
-                raise YamlError(f"invalid {what} {_clip(node.value, 40)!r}{detail}", _mark(node),
-                                path) from None
+                raise YamlError(
+                    f"invalid {what} {_clip(node.value, 40)!r}{detail}", _mark(node), path
+                ) from None
             if isinstance(value, float) and not math.isfinite(value):
                 raise YamlError(f"{_clip(node.value, 40)!r} is not a finite number", _mark(node), path)
             return value
