@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -256,7 +256,11 @@ class Executor:
         stop_rule = retrying.stop
         retrying.stop = lambda state: self.stop.is_set() or stop_rule(state)
         if self._sleep is time.sleep:
-            retrying.sleep = self.stop.wait
+
+            def interruptible_sleep(seconds: float) -> None:
+                self.stop.wait(seconds)
+
+            retrying.sleep = interruptible_sleep
         for attempt in retrying:
             with attempt:
                 return metered(bucket, fn)
@@ -372,8 +376,7 @@ class Executor:
         wrote = False
         for c in changes:
             prior = c.prior or {}
-            resumes = c.action == "resume" and not prior.get("job_id") and prior.get("intent")
-            if c.job is None or resumes or c.key in self._pre:
+            if c.job is None or c.action == "recover" or c.key in self._pre:
                 continue
             intent = {"tag": new_tag(), "since": _now_iso()}
             self.store.put(c.key, self._record(c.job, intent))
@@ -414,10 +417,11 @@ class Executor:
             last = _parse_iso(intent.get("last") or intent["since"])
             elapsed = (datetime.now(UTC) - last).total_seconds() - 1.0  # stored times are whole seconds
             grace = self.uncertain_grace if self.allow_submit else 0.0
-            uncertain_at = time.monotonic() - max(0.0, elapsed)
+            looked_from = time.monotonic() - max(0.0, elapsed)
+            old_tag: str = intent["tag"]
             try:
                 found = self._call(
-                    None, lambda: self._lookup(intent["tag"], pipeline, since, uncertain_at, grace), res
+                    None, lambda: self._lookup(old_tag, pipeline, since, looked_from, grace), res
                 )
             except BackendError as e:
                 self._fail(res, job, e, keep_intent=intent, prior=prior)
@@ -516,7 +520,7 @@ class Executor:
         err: BackendError,
         *,
         keep_intent: dict[str, Any] | None,
-        prior: dict[str, Any] | None = None,
+        prior: Mapping[str, Any] | None = None,
     ) -> None:
         code = err.code or type(err).__name__
         msg = str(err)

@@ -880,7 +880,7 @@ class Emulator:
                 raise ApiError(
                     "InvalidParameter.NumberFormatInvalid", "MaximumPageSize must be an integer."
                 ) from None
-        filters = dict(
+        filters: dict[str, Any] = dict(
             page_token=params.get("NextPageToken") or None,
             max_page_size=size,
             state=params.get("State") or None,
@@ -897,7 +897,8 @@ class Emulator:
         out = self._documented_view(out)
         if not (out.get("NonExistSnapshotJobIds") or {}).get("String"):
             out.pop("NonExistSnapshotJobIds", None)
-        return stringify(out)
+        answer: dict[str, Any] = stringify(out)
+        return answer
 
     # ------------------------------------------------------------------ simulation
 
@@ -940,7 +941,7 @@ class Emulator:
         if not spec.is_async:
             self._sim_finish(sim)
         with self._sim_lock:
-            self._sim[job["Id"]] = sim
+            self._sim[str(job["Id"])] = sim
         return dict(job)
 
     def _sim_finish(self, sim: _SimJob) -> None:
@@ -958,7 +959,8 @@ class Emulator:
                 self._sim_finish(sim)
             else:
                 sim.job["State"] = "Snapshoting"
-        return json.loads(json.dumps(sim.job))
+        view: dict[str, Any] = json.loads(json.dumps(sim.job))
+        return view
 
     def _sim_query(
         self,
@@ -1059,8 +1061,8 @@ class Emulator:
             answer = OssAnswer(e.status, self._oss_error(e, rid, host, bucket).encode("utf-8"), rid, e.code)
         except Exception:  # a bug in the emulator: answer as the service would
             log.exception("emulator: internal error (OSS)")
-            e = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
-            answer = OssAnswer(500, self._oss_error(e, rid, host, bucket).encode("utf-8"), rid, e.code)
+            bug = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
+            answer = OssAnswer(500, self._oss_error(bug, rid, host, bucket).encode("utf-8"), rid, bug.code)
         entry["status"], entry["code"] = answer.status, answer.code
         entry["ms"] = round((time.monotonic() - started) * 1000, 1)
         if self.journal is not None:

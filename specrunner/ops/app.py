@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # imported where used: validate and plan never load the execu
     from specrunner.apply.executor import Event, Executor, RunSummary
     from specrunner.backends import Backend
     from specrunner.statefile.locking import StateLock
+    from specrunner.statefile.remote import OssLock
 from specrunner.statefile.state import StateDoc, StateStore, read_state, state_signature
 
 PLAN_FORMAT = "1.0"
@@ -381,10 +382,12 @@ class Run:
 
         self.ctx = ctx
         self.operation = operation
+        self.lock: StateLock | OssLock
+        self.store: StateStore
         if ctx.remote is not None:  # the state, its journal and its lock in OSS
             from specrunner.statefile.remote import open_run
 
-            self.lock, self.store = open_run(ctx.remote, operation, lock_timeout)  # type: ignore[assignment]
+            self.lock, self.store = open_run(ctx.remote, operation, lock_timeout)
             doc = self.store.doc
             ctx.state = (
                 StateDoc(doc.lineage, doc.serial, dict(doc.jobs))
@@ -392,9 +395,7 @@ class Run:
                 else None
             )
             return
-        self.lock: StateLock = acquire(
-            ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path
-        )
+        self.lock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
         try:
             self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
         except BaseException:

@@ -237,7 +237,11 @@ def read_state(path: Path, committed: StateDoc | bool | None = False) -> StateDo
     ``committed``: the lock file already read by the caller (None: there is none), so that it is
     read and parsed once only.
     """
-    doc_or_new = _read_lock_file(path) if committed is False else committed
+    doc_or_new = (
+        _read_lock_file(path)
+        if committed is False
+        else (committed if isinstance(committed, StateDoc) else None)
+    )
     jpath = journal_path(path)
     if jpath.exists():
         base = doc_or_new or new_state()

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -123,7 +124,7 @@ def run(
             "--quiet",
             "--auto-approve",
         ]
-        read = lambda: read_state(state)  # noqa: E731
+        read: Callable[[], StateDoc | None] = lambda: read_state(state)  # noqa: E731
         if remote:
             emu.oss_error_rate = oss_error_rate  # type: ignore[attr-defined]
             env.update(SPECRUNNER_OSS_ENDPOINT=emu.url, SPECRUNNER_LOCK_LEASE=str(lease))

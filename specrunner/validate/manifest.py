@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import jsonschema
 
 from specrunner.core import durations
-from specrunner.core.diagnostics import Diagnostic, PathT, json_path, refused, sort_diagnostics
+from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
 from specrunner.core.errors import ManifestError
 from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
 from specrunner.core.mtsrules import key_length_problem, user_data_problem
@@ -92,11 +92,11 @@ def check_document(
 ) -> tuple[Manifest | None, list[Diagnostic]]:
     diags: list[Diagnostic] = []
 
-    def add(p: PathT, message: str, *, key: bool = False, severity: str = "error") -> None:
+    def add(p: PathT, message: str, *, key: bool = False, severity: Severity = "error") -> None:
         m = marks.find(p, key=key)
         diags.append(
             Diagnostic(shown, m.line, m.column, json_path(tuple(map(_clip_part, p))), message, severity)
-        )  # type: ignore[arg-type]
+        )
 
     if data is None:
         add((), "the manifest is empty; start from `specrunner init` or see the README's manifest reference")
