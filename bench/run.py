@@ -239,7 +239,8 @@ def mixed_rules(n: int) -> str:
                 "    frame_type: intra",
                 f'    output: "{rid}/{{ObjectPrefix}}{{FileName}}/{{Count}}.jpg"',
                 "    tile: {lines: 4, columns: 5, cell_width: 160, padding: 2, margin: 4, color: black,",
-                f'           keep_cells: false, output: "sprites/{rid}/{{ObjectPrefix}}{{FileName}}-{{TileCount}}.jpg"}}',
+                f'           keep_cells: false, output: "sprites/{rid}/'
+                '{ObjectPrefix}{FileName}-{TileCount}.jpg"}',
             ]
         else:
             out += [
@@ -527,7 +528,7 @@ def w_validate(a: dict[str, Any]) -> dict[str, Any]:
         res = runner.invoke(cli, ["validate", a["manifest"]], catch_exceptions=False)
         t1 = time.perf_counter()
     t2 = time.perf_counter()
-    model, diags = check_manifest(a["manifest"])  # again, warm: the share of check_manifest
+    _model, _diags = check_manifest(a["manifest"])  # again, warm: the share of check_manifest
     t3 = time.perf_counter()
     return {
         "seconds": t1 - t0,
@@ -539,7 +540,8 @@ def w_validate(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def w_apply(a: dict[str, Any]) -> dict[str, Any]:
-    """app.apply as the CLI runs it; with ``whole``, load_context (manifest, expansion, state) is timed too."""
+    """app.apply as the CLI runs it; with ``whole``, load_context (manifest, expansion, state) is timed
+    too."""
     import specrunner.backends.aliyun  # noqa: F401 - the SDK's import is start-up, as in the loop worker
     from specrunner.ops import app
 
@@ -683,7 +685,8 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
     if want_tp:
         limits = dict(latency_ms=LATENCY_MS, submit_qps=LIMIT_SUBMIT, query_qps=LIMIT_QUERY)
         say(
-            f"(1) apply of {njobs} async jobs, 30 ms latency, throttling {LIMIT_SUBMIT:g}/{LIMIT_QUERY:g} QPS, "
+            f"(1) apply of {njobs} async jobs, 30 ms latency, "
+            f"throttling {LIMIT_SUBMIT:g}/{LIMIT_QUERY:g} QPS, "
             f"target.qps {qps[0]:g}/{qps[1]:g}"
         )
         spec, st = run_spec("tp-specrunner", **limits)
@@ -724,7 +727,8 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
                 None,
                 "<= 1%",
                 check(st["share"] * 100, "<= 1%"),
-                note=f"specrunner {st['throttled']}/{st['requests']} requests, loop {lt['throttled']}/{lt['requests']}",
+                note=f"specrunner {st['throttled']}/{st['requests']} requests, "
+                f"loop {lt['throttled']}/{lt['requests']}",
             )
         )
         emit(
@@ -758,7 +762,8 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
                 rate / LIMIT_SUBMIT,
                 ">= 0.95",
                 check(rate / LIMIT_SUBMIT, ">= 0.95"),
-                note=f"first to last Submit {window:.1f} s; apply {slow['seconds']:.1f} s vs ideal {ideal:.1f} s "
+                note=f"first to last Submit {window:.1f} s; "
+                f"apply {slow['seconds']:.1f} s vs ideal {ideal:.1f} s "
                 f"(N/limit + job time); {sst['by_action'].get('QuerySnapshotJobList', 0)} queries, "
                 f"{sst['throttled']} throttled",
                 details={"specrunner": slow, "journal": sst},
@@ -790,7 +795,8 @@ def fig_throughput(sz: Sizes, args: argparse.Namespace, want_cpu: bool, want_tp:
                 }
             )
             print(
-                f"    sweep: target.qps.submit {qs:>5g} -> {jps:5.1f} jobs/s ({jps / LIMIT_SUBMIT:.3f} of the limit), "
+                f"    sweep: target.qps.submit {qs:>5g} -> {jps:5.1f} jobs/s "
+                f"({jps / LIMIT_SUBMIT:.3f} of the limit), "
                 f"throttled {t['throttled']}/{t['requests']} ({t['share'] * 100:.2f} %)",
                 flush=True,
             )
@@ -867,7 +873,8 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
             ok,
             note=f"{njobs:,} jobs, lock file {lock.stat().st_size / 1e6:.1f} MB, {calls} API calls "
             f"(emulator journal); load_context {plan['load_context_seconds']:.2f} s + compute_plan "
-            f"{plan['compute_plan_seconds']:.2f} s; process wall incl. start-up {plan['process_seconds']:.2f} s "
+            f"{plan['compute_plan_seconds']:.2f} s; "
+            f"process wall incl. start-up {plan['process_seconds']:.2f} s "
             f"vs {floor['process_seconds']:.2f} s",
             details={
                 "jobs": njobs,
@@ -892,8 +899,10 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
             aratio,
             "<= 3",
             check(aratio, "<= 3") and apply_calls == 0,
-            note=f"same {njobs:,} jobs through app.load_context + app.apply: {apply_calls} API calls, lock file "
-            f"{'rewritten' if noop_apply['state_bytes'] else 'untouched'} ({noop_apply['state_bytes']:,} state bytes written)",
+            note=f"same {njobs:,} jobs through app.load_context + app.apply: "
+            f"{apply_calls} API calls, lock file "
+            f"{'rewritten' if noop_apply['state_bytes'] else 'untouched'} "
+            f"({noop_apply['state_bytes']:,} state bytes written)",
             details={"apply": noop_apply, "api_calls": apply_calls},
         )
     )
@@ -935,7 +944,8 @@ def fig_validate(sz: Sizes, args: argparse.Namespace) -> None:
             ratio,
             "<= 10",
             check(ratio, "<= 10"),
-            note=f"{sz.validate_inputs:,} inputs x 4 rules; of which check_manifest {v['check_seconds']:.2f} s; "
+            note=f"{sz.validate_inputs:,} inputs x 4 rules; "
+            f"of which check_manifest {v['check_seconds']:.2f} s; "
             f"`specrunner validate` process {cli:.2f} s incl. start-up (exit {cp.returncode}): "
             f"{v['output'].splitlines()[-1] if v['output'] else ''}",
             details={"runs": runs, "floor_runs": floors, "cli_seconds": cli, "cli_exit": cp.returncode},
@@ -1316,7 +1326,8 @@ def markdown(doc: dict[str, Any]) -> str:
     out = [
         f"{doc['mode'].capitalize()} run of {m['date_utc']}: {m['nproc']} CPUs ({m['cpu']}), {mem} RAM, "
         f"Python {m['python']}, specrunner {sr['version']} at {sr['commit']}"
-        f"{' plus uncommitted changes' if sr['dirty'] else ''}, load average {m['load_average']} at the start; "
+        f"{' plus uncommitted changes' if sr['dirty'] else ''}, "
+        f"load average {m['load_average']} at the start; "
         f"{doc['elapsed_seconds']:.0f} s in all.",
         "",
         "| figure | specrunner | baseline | ratio | goal | |",
@@ -1389,7 +1400,8 @@ def main(argv: list[str] | None = None) -> int:
     sr = info["specrunner"]
     print(
         f"specrunner benchmarks ({'quick' if args.quick else 'full'}) -- {info['date_utc']}; "
-        f"{info['nproc']} CPUs; Python {info['python']}; specrunner {sr['version']} at {sr['commit'] or sr['source']}"
+        f"{info['nproc']} CPUs; Python {info['python']}; "
+        f"specrunner {sr['version']} at {sr['commit'] or sr['source']}"
         f"{' (uncommitted changes)' if sr['dirty'] else ''}; load {info['load_average']}",
         flush=True,
     )

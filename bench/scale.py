@@ -35,11 +35,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import run as R  # noqa: E402 - the shared helpers of bench/run.py (manifests, emulator, workers)
+import run  # noqa: E402 - the shared helpers of bench/run.py (manifests, emulator, workers)
 
 PY = sys.executable
-OUT = R.OUT
-WORK = R.WORK / "scale"
+OUT = run.OUT
+WORK = run.WORK / "scale"
 FIGS = ("lockbytes", "diff", "startup", "noop5k", "million", "apply", "cpu")
 FLOOR_CODE = """
 import json, sys, yaml
@@ -129,7 +129,7 @@ def timed(
     p = subprocess.run(
         ["/usr/bin/time", "-f", "@@rss %M", *cmd],
         cwd=cwd,
-        env=env or R.bench_env(),
+        env=env or run.bench_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -159,7 +159,7 @@ def ab(a: list[str], b: list[str] | None, reps: int, **kw: Any) -> dict[str, Any
     out = {"a_wall": med(ra, 0), "a_rss": med(ra, 1), "a_runs": [r[0] for r in ra], "a_stderr": ra[-1][2]}
     if b:
         out |= {"b_wall": med(rb, 0), "b_rss": med(rb, 1), "b_runs": [r[0] for r in rb]}
-        out["ratio_wall"] = statistics.median(x[0] / y[0] for x, y in zip(ra, rb))
+        out["ratio_wall"] = statistics.median(x[0] / y[0] for x, y in zip(ra, rb, strict=True))
         out["ratio_rss"] = out["a_rss"] / out["b_rss"]
     return out
 
@@ -196,7 +196,7 @@ def write_state_worker(manifest: Path) -> tuple[Path, int]:
         capture_output=True,
         text=True,
         check=True,
-        env=R.bench_env(),
+        env=run.bench_env(),
         cwd=WORK,
     ).stdout.split()
     return Path(out[0]), int(out[1])
@@ -216,7 +216,7 @@ def fig_lockbytes(sz: Sizes) -> None:
     folder = WORK / "demo"
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(
-        R.REPO / "specs",
+        run.REPO / "specs",
         folder,
         ignore=shutil.ignore_patterns("*.lock.json*", ".specrunner", "media-out", ".mts"),
     )
@@ -224,7 +224,7 @@ def fig_lockbytes(sz: Sizes) -> None:
     lock = folder / "demo.lock.json"
     lines = lock_lines(lock)
     size = lock.stat().st_size
-    v1 = (R.REPO / "tests" / "fixtures" / "demo-v1.lock.json").stat().st_size
+    v1 = (run.REPO / "tests" / "fixtures" / "demo-v1.lock.json").stat().st_size
     row(
         "L1 lock bytes per job: demo mix (5 jobs, 3 rules)",
         f"{size / len(lines):.0f} B/job",
@@ -241,8 +241,8 @@ def fig_lockbytes(sz: Sizes) -> None:
     folder = WORK / "single"
     shutil.rmtree(folder, ignore_errors=True)
     n_in = sz.single_inputs
-    manifest = R.write_manifest(
-        folder, "single.yaml", R.header("aliyun") + R.inputs_yaml(n_in) + single_rules(100)
+    manifest = run.write_manifest(
+        folder, "single.yaml", run.header("aliyun") + run.inputs_yaml(n_in) + single_rules(100)
     )
     say(f"(L2) writing the applied state of {n_in * 100:,} single-frame jobs")
     lock, njobs = write_state_worker(manifest)
@@ -270,8 +270,8 @@ def fig_diff(sz: Sizes) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     n = 1000 if sz is FULL else 50
     rules = single_rules(3)
-    manifest = R.write_manifest(
-        folder, "m.yaml", R.header("aliyun", (10_000, 10_000)) + R.inputs_yaml(n) + rules
+    manifest = run.write_manifest(
+        folder, "m.yaml", run.header("aliyun", (10_000, 10_000)) + run.inputs_yaml(n) + rules
     )
 
     def git(*a: str) -> str:
@@ -284,8 +284,8 @@ def fig_diff(sz: Sizes) -> None:
         ).stdout
 
     git("init", "-q")
-    with R.EmulatorProc("scale-diff") as emu:
-        env = R.bench_env(emu.url)
+    with run.EmulatorProc("scale-diff") as emu:
+        env = run.bench_env(emu.url)
         timed(sr("apply", "m.yaml", "--quiet"), cwd=folder, env=env)
         git("add", "m.yaml", "m.lock.json")
         git("commit", "-qm", "applied")
@@ -329,7 +329,7 @@ def fig_startup(sz: Sizes) -> None:
         note=f"{r['ratio_wall']:.2f}x a bare interpreter",
         **r,
     )
-    env = R.bench_env() | {
+    env = run.bench_env() | {
         "_SPECRUNNER_COMPLETE": "complete_bash",
         "COMP_WORDS": "specrunner pl",
         "COMP_CWORD": "1",
@@ -344,7 +344,7 @@ def fig_startup(sz: Sizes) -> None:
         r["a_wall"] <= 0.1,
         **r,
     )
-    demo = R.REPO / "specs" / "demo.yaml"
+    demo = run.REPO / "specs" / "demo.yaml"
     r = ab(sr("validate", str(demo)), [PY, "-c", "import yaml, json, typer"], sz.reps)
     row(
         "S3 `specrunner validate specs/demo.yaml` (whole process)",
@@ -363,7 +363,7 @@ def fig_startup(sz: Sizes) -> None:
     )
     inproc = float(
         subprocess.run(
-            [PY, "-c", code, str(demo)], capture_output=True, text=True, env=R.bench_env(), cwd=WORK
+            [PY, "-c", code, str(demo)], capture_output=True, text=True, env=run.bench_env(), cwd=WORK
         ).stdout.split()[0]
     )
     ROWS[-1]["note"] = f"in-process (imports done) {inproc * 1000:.1f} ms"
@@ -371,7 +371,7 @@ def fig_startup(sz: Sizes) -> None:
     # pre-commit: `specrunner validate` once per changed manifest (20 demo-sized manifests).
     folder = WORK / "precommit"
     shutil.rmtree(folder, ignore_errors=True)
-    files = [R.write_manifest(folder, f"m{i:02d}.yaml", demo.read_text()) for i in range(sz.precommit)]
+    files = [run.write_manifest(folder, f"m{i:02d}.yaml", demo.read_text()) for i in range(sz.precommit)]
     script = "for f in " + " ".join(str(f) for f in files) + f'; do {sr()[0]} validate "$f" || exit 1; done'
     r = ab(["sh", "-c", script], None, max(1, sz.reps // 2))
     row(
@@ -389,13 +389,13 @@ def fig_startup(sz: Sizes) -> None:
 def fig_noop5k(sz: Sizes) -> None:
     folder = WORK / "noop5k"
     shutil.rmtree(folder, ignore_errors=True)
-    manifest = R.write_manifest(
-        folder, "m.yaml", R.header("aliyun") + R.inputs_yaml(sz.noop_inputs) + R.mixed_rules(100)
+    manifest = run.write_manifest(
+        folder, "m.yaml", run.header("aliyun") + run.inputs_yaml(sz.noop_inputs) + run.mixed_rules(100)
     )
     lock, njobs = write_state_worker(manifest)
     r = ab(sr("plan", str(manifest)), floor(manifest, lock), sz.reps)
-    inproc = R.worker("plan", {"manifest": str(manifest)})
-    fl = R.worker("floor", {"manifest": str(manifest), "lock": str(lock)})
+    inproc = run.worker("plan", {"manifest": str(manifest)})
+    fl = run.worker("floor", {"manifest": str(manifest), "lock": str(lock)})
     if inproc["counts"]["noop"] != njobs:
         raise RuntimeError(f"the plan is not a no-op: {inproc['counts']}")
     row(
@@ -419,8 +419,8 @@ def fig_million(sz: Sizes) -> None:
     folder = WORK / "million"
     shutil.rmtree(folder, ignore_errors=True)
     n_in, n_rules = sz.million_inputs, sz.million_rules
-    manifest = R.write_manifest(
-        folder, "m.yaml", R.header("aliyun") + R.inputs_yaml(n_in) + R.mixed_rules(n_rules)
+    manifest = run.write_manifest(
+        folder, "m.yaml", run.header("aliyun") + run.inputs_yaml(n_in) + run.mixed_rules(n_rules)
     )
     njobs = n_in * n_rules
     reps = 1 if njobs >= 200_000 else 2
@@ -481,15 +481,17 @@ def fig_million(sz: Sizes) -> None:
 def fig_apply(sz: Sizes) -> None:
     folder = WORK / "apply"
     shutil.rmtree(folder, ignore_errors=True)
-    manifest = R.write_manifest(
+    manifest = run.write_manifest(
         folder,
         "m.yaml",
-        R.header("aliyun", (10_000, 10_000)) + R.inputs_yaml(sz.apply_inputs) + single_rules(100),
+        run.header("aliyun", (10_000, 10_000)) + run.inputs_yaml(sz.apply_inputs) + single_rules(100),
     )
     njobs = sz.apply_inputs * 100
     say(f"(A) apply of {njobs:,} jobs against the emulator (simulated jobs, QPS raised)")
-    with R.EmulatorProc("scale-apply") as emu:
-        r = R.worker("apply", {"manifest": str(manifest), "parallelism": 16}, endpoint=emu.url, timeout=3600)
+    with run.EmulatorProc("scale-apply") as emu:
+        r = run.worker(
+            "apply", {"manifest": str(manifest), "parallelism": 16}, endpoint=emu.url, timeout=3600
+        )
     if r["counts"]["succeeded"] != njobs:
         raise RuntimeError(f"apply did not succeed on every job: {r['counts']}")
     ratio = r["state_bytes"] / r["lock_bytes"]
@@ -510,14 +512,14 @@ def fig_cpu(sz: Sizes) -> None:
     """Runner CPU per job at zero latency (bench/run.py's figure 5), beside the plain SDK loop's."""
     folder = WORK / "cpu"
     shutil.rmtree(folder, ignore_errors=True)
-    manifest = R.write_manifest(
-        folder, "tp.yaml", R.header("aliyun") + R.inputs_yaml(sz.cpu_inputs) + R.async_rules(10)
+    manifest = run.write_manifest(
+        folder, "tp.yaml", run.header("aliyun") + run.inputs_yaml(sz.cpu_inputs) + run.async_rules(10)
     )
     njobs = sz.cpu_inputs * 10
-    with R.EmulatorProc("scale-cpu") as emu:
-        spec = R.worker("apply", {"manifest": str(manifest), "parallelism": 10}, endpoint=emu.url)
-    with R.EmulatorProc("scale-cpu-loop") as emu:
-        loop = R.worker("loop", {"manifest": str(manifest)}, endpoint=emu.url)
+    with run.EmulatorProc("scale-cpu") as emu:
+        spec = run.worker("apply", {"manifest": str(manifest), "parallelism": 10}, endpoint=emu.url)
+    with run.EmulatorProc("scale-cpu-loop") as emu:
+        loop = run.worker("loop", {"manifest": str(manifest)}, endpoint=emu.url)
     a, b = spec["cpu_seconds"] / njobs * 1000, loop["cpu_seconds"] / njobs * 1000
     row(
         f"C1 runner CPU per job, {njobs:,} jobs at zero latency",
@@ -559,8 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     only = [f for f in FIGS if not args.only or f in args.only.split(",")]
     sz = QUICK if args.quick else FULL
     WORK.mkdir(parents=True, exist_ok=True)
-    (R.WORK / "home").mkdir(parents=True, exist_ok=True)
-    info = R.machine()
+    (run.WORK / "home").mkdir(parents=True, exist_ok=True)
+    info = run.machine()
     machine = (
         f"{info['nproc']} CPUs, Python {info['python']}, specrunner at {info['specrunner']['commit']}, "
         f"load average {info['load_average']} at the start"

@@ -165,7 +165,7 @@ def test_local_and_aliyun_give_the_same_lock_file_and_jpgs(
     for backend in ("local", "aliyun"):
         ws = Workspace(tmp_path / backend)
         ws.dir.mkdir()
-        for w in make_world(backend, ws, video_4s, monkeypatch):
+        for _w in make_world(backend, ws, video_4s, monkeypatch):
             ws.cli("apply", ws.manifest, "--auto-approve", code=0)
             results[backend] = (normalized(ws.state.read_bytes()), outputs(ws))
     assert results["local"][0] == results["aliyun"][0]

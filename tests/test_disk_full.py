@@ -41,7 +41,7 @@ def test_enospc_dumps_the_state_and_says_how_to_restore(ws: Workspace, video_4s:
         '  - {id: q, time: 2s, output: "q/{FileName}.jpg"}\n'
     )
     state = tiny_fs / "m.lock.json"
-    env = {k: v for k, v in os.environ.items()}
+    env = dict(os.environ.items())
     r = subprocess.run(
         [sys.executable, "-m", "specrunner", "apply", "m.yaml", "--state", str(state)],
         cwd=ws.dir,

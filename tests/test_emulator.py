@@ -309,7 +309,7 @@ def test_listing_mode_pages_and_filters(em: Emulator) -> None:
         if not token:
             break
     assert [len(p) for p in pages] == [3, 3, 1]
-    assert sorted(sum(pages, [])) == sorted(ids)
+    assert sorted(p for page in pages for p in page) == sorted(ids)
     r = query(em, c, PipelineId="pipe-a", MaximumPageSize=300)
     assert {j["UserData"] for j in r["SnapshotJobList"]["SnapshotJob"]} == {"ud-1", "ud-3", "ud-5"}
     past = {

@@ -341,7 +341,8 @@ def hostile_documents(tmp: Path) -> Iterator[tuple[str, bytes | Path, bool]]:
     yield (
         "wrong types everywhere",
         (
-            b"version: [1]\ntarget: 5\ndefaults: [a]\ninputs: {a: 1}\nrules: [1, 'x', [], {id: [], time: {}, num: 'x',"
+            b"version: [1]\ntarget: 5\ndefaults: [a]\ninputs: {a: 1}\n"
+            b"rules: [1, 'x', [], {id: [], time: {}, num: 'x',"
             b" width: true, output: 7, tile: [], inputs: 3, mts: 1}]\n"
         ),
         False,
@@ -896,7 +897,8 @@ def _hyp_settings() -> settings:
 
 
 def run_cli(folder: Path, name: str) -> tuple[int, str, str, float, int]:
-    """`python -m specrunner validate NAME` in ``folder``: exit code, stdout, stderr, seconds, max RSS bytes."""
+    """`python -m specrunner validate NAME` in ``folder``: exit code, stdout, stderr, seconds, max RSS
+    bytes."""
     out, err = folder / f".{name}.out", folder / f".{name}.err"
     with open(out, "wb") as fo, open(err, "wb") as fe:
         t0 = time.perf_counter()
@@ -1033,13 +1035,17 @@ def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
     with capsys.disabled():
         print(
-            f"\nfuzz: {stats.documents} documents, {len(stats.tracebacks)} tracebacks, {len(stats.hangs)} hangs, "
+            f"\nfuzz: {stats.documents} documents, {len(stats.tracebacks)} tracebacks, "
+            f"{len(stats.hangs)} hangs, "
             f"max {stats.max_seconds:.2f} s"
         )
         print(
-            f"fuzz: {stats.invalid} refused with diagnostics, {stats.valid} valid survivors; {stats.cli} through the "
-            f"CLI subprocess; peak traced memory {stats.peak_traced / 2**20:.0f} MB (hostile cases), CLI max RSS "
-            f"{stats.peak_child_rss / 2**20:.0f} MB, in-process maxrss delta {rss_delta / 2**20:.0f} MB; slowest: "
+            f"fuzz: {stats.invalid} refused with diagnostics, {stats.valid} valid survivors; "
+            f"{stats.cli} through the "
+            f"CLI subprocess; peak traced memory {stats.peak_traced / 2**20:.0f} MB (hostile cases), "
+            "CLI max RSS "
+            f"{stats.peak_child_rss / 2**20:.0f} MB, "
+            f"in-process maxrss delta {rss_delta / 2**20:.0f} MB; slowest: "
             f"{stats.slowest}; in-process {in_process_seconds:.1f} s"
         )
     assert not stats.tracebacks, "\n\n".join(stats.tracebacks[:5])
@@ -1105,7 +1111,8 @@ def test_alias_bomb_is_refused_without_expanding_it(tmp_path: Path) -> None:
     assert time.perf_counter() - t0 < 1.0
     assert peak < 50 * 2**20
     assert [d.render() for d in diags] == [
-        "lol.yaml:9:5: $: the document expands to more than 500,000 values (an alias bomb?); remove the repeated "
+        "lol.yaml:9:5: $: the document expands to more than 500,000 values (an alias bomb?); "
+        "remove the repeated "
         "aliases or split the manifest"
     ] or "alias bomb" in diags[0].message
 

@@ -40,8 +40,8 @@ def die_after_submit(ws: Workspace) -> None:
 
 def manifest(width: int) -> str:
     return (
-        HEADER
-        + f'inputs: [videos/a.mp4]\nrules:\n  - {{id: p, time: 1s, width: {width}, output: "p/{{FileName}}.jpg"}}\n'
+        HEADER + "inputs: [videos/a.mp4]\nrules:\n"
+        f'  - {{id: p, time: 1s, width: {width}, output: "p/{{FileName}}.jpg"}}\n'
     )
 
 

@@ -100,8 +100,8 @@ def test_exit_codes_match_the_readme_table(ws: Workspace, video_4s: Path) -> Non
         assert code in readme
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(
-        HEADER
-        + 'inputs: [videos/a.mp4]\nrules:\n  - {id: s, time: 0, num: 2, interval: 1, output: "s/{Count}.jpg"}\n'
+        HEADER + "inputs: [videos/a.mp4]\nrules:\n"
+        '  - {id: s, time: 0, num: 2, interval: 1, output: "s/{Count}.jpg"}\n'
     )
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=2)
     r = ws.cli("apply", ws.manifest, "--no-wait")

@@ -179,7 +179,7 @@ HOSTILE_OBJECTS = [
 def test_engine_refuses_keys_that_would_escape(
     engine: tuple[SnapshotService, Path], tmp_path: Path, obj: str, side: str
 ) -> None:
-    svc, root = engine
+    svc, _root = engine
     before = tree(tmp_path)
     inp, out = (loc(IN, obj), loc(OUT, "x.jpg")) if side == "Input" else (A, loc(OUT, obj))
     with pytest.raises(ServiceError) as e:
@@ -211,7 +211,7 @@ def test_unsafe_tile_output_fails_the_job_and_writes_nothing_outside(
     engine: tuple[SnapshotService, Path], tmp_path: Path
 ) -> None:
     """TileOutputFile is only used when the async job runs: it fails there, with the same code."""
-    svc, root = engine
+    svc, _root = engine
     outside = tree(tmp_path / "outside")
     job = submit(
         svc,
@@ -265,7 +265,7 @@ def test_safe_odd_keys_stay_inside_the_bucket(engine: tuple[SnapshotService, Pat
 
 def test_file_system_clashes_are_service_errors_not_crashes(engine: tuple[SnapshotService, Path]) -> None:
     """On OSS "a.jpg" and "a.jpg/b.jpg" can coexist; on a file system they cannot: a clear job failure."""
-    svc, root = engine
+    svc, _root = engine
     assert submit(svc, A, loc(OUT, "a.jpg"))["State"] == "Success"
     job = submit(svc, A, loc(OUT, "a.jpg%2Fb.jpg"))
     assert job["State"] == "Fail" and job["Code"] == "InvalidParameter.ObjectKeyInvalid", job
@@ -296,7 +296,7 @@ def test_emulator_refuses_escaping_keys_over_http(tmp_path: Path, video_4s: Path
     (root / IN / "videos" / "a.mp4").write_bytes(video_4s.read_bytes())
     key, secret = "testAK0001", "emulator-secret-value"
     with Emulator(root, {key: secret}) as em:
-        before = {k: v for k, v in tree(tmp_path).items()}
+        before = dict(tree(tmp_path).items())
         client = AcsClient(
             key,
             secret,

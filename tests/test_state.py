@@ -191,7 +191,8 @@ def test_a_recovery_run_killed_right_after_its_first_write_keeps_the_crashed_run
     s.commit()
     prelude = (
         f"import os, sys, pathlib\nsys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"
-        f"from specrunner.statefile.state import StateStore\ns = StateStore.open(pathlib.Path({str(path)!r}))\n"
+        "from specrunner.statefile.state import StateStore\n"
+        f"s = StateStore.open(pathlib.Path({str(path)!r}))\n"
     )
     first = (
         prelude + "".join(f"s.put('a{i}', {rec(i)!r}, durable=True)\n" for i in range(1, 6)) + "os._exit(9)\n"

@@ -97,7 +97,8 @@ _IN_FLIGHT = (
 
 
 def silence_sdk_logs() -> None:
-    """The SDK logs every ServerException at ERROR (and debug dumps with tokens): we report errors ourselves."""
+    """The SDK logs every ServerException at ERROR (and debug dumps with tokens): we report errors
+    ourselves."""
     names = ["aliyunsdkcore"] + [n for n in logging.root.manager.loggerDict if n.startswith("aliyunsdkcore.")]
     for name in names:
         lg = logging.getLogger(name)
@@ -604,7 +605,8 @@ class AliyunBackend:
                 )
             if re.search(r"WRONG_VERSION_NUMBER|unknown protocol|record layer failure", msg):
                 return PermanentBackendError(
-                    f"{where}: the TLS handshake failed (the endpoint does not speak https?): for a plain-HTTP "
+                    f"{where}: the TLS handshake failed (the endpoint does not speak https?): "
+                    "for a plain-HTTP "
                     "endpoint write http://host:port",
                     code="SDK.SSLError",
                 )
@@ -615,7 +617,8 @@ class AliyunBackend:
             for rx, why in _NEVER_LEFT:
                 if rx.search(msg):
                     return TransientBackendError(
-                        f"cannot reach {where}: {why}; check {ENDPOINT_ENV} / target.endpoint and the network",
+                        f"cannot reach {where}: {why}; "
+                        f"check {ENDPOINT_ENV} / target.endpoint and the network",
                         code="EndpointUnreachable",
                     )
             why = next((w for rx, w in _IN_FLIGHT if rx.search(msg)), "a transport error")

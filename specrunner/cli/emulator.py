@@ -49,7 +49,8 @@ def emulator(
         list[str] | None,
         typer.Option(
             "--key",
-            help="An accepted AccessKey as ID:SECRET. Repeatable. Default: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET.",
+            help="An accepted AccessKey as ID:SECRET. Repeatable. "
+            "Default: ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET.",
             show_default=False,
         ),
     ] = None,

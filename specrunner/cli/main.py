@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 else:
 
     class _Lazy:
-        """``specrunner.ops.app``, imported on first use: `--version`, `--help` and completion never load it."""
+        """``specrunner.ops.app``, imported on first use: `--version`, `--help` and completion never
+        load it."""
 
         def __getattr__(self, name: str) -> Any:
             import importlib
@@ -50,7 +51,8 @@ else:
 
 cli = typer.Typer(
     name="specrunner",
-    help="Declarative batch spec runner for Alibaba Cloud MTS snapshot jobs: validate, plan, apply, lock file.",
+    help="Declarative batch spec runner for Alibaba Cloud MTS snapshot jobs: "
+    "validate, plan, apply, lock file.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
@@ -59,12 +61,12 @@ cli = typer.Typer(
 )
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     text = "text"
     json = "json"
 
 
-class RunFmt(str, Enum):
+class RunFmt(StrEnum):
     text = "text"
     json = "json"
     markdown = "markdown"
@@ -95,7 +97,8 @@ def main_options(
 ) -> None:
     """specrunner: MTS snapshot jobs as code.
 
-    Example: specrunner validate specs/demo.yaml && specrunner plan specs/demo.yaml && specrunner apply specs/demo.yaml
+    Example: specrunner validate specs/demo.yaml && specrunner plan specs/demo.yaml && \
+specrunner apply specs/demo.yaml
     """
 
 
@@ -107,7 +110,8 @@ StateOpt = Annotated[
     typer.Option(
         "--state",
         metavar="PATH",
-        help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else <manifest dir>/<stem>.lock.json.",
+        help="State file, or oss://BUCKET/KEY. "
+        "Default: the manifest's state: block, else <manifest dir>/<stem>.lock.json.",
     ),
 ]
 FormatOpt = Annotated[Fmt, typer.Option("--format", help="Output format.")]

@@ -82,7 +82,7 @@ def parse_seconds(value: str | float | int) -> float:
     try:
         if _BARE.match(text) or re.fullmatch(r"\d+\.\d+", text):
             return float(text)
-        if m := _CLOCK.match(text):
+        if _CLOCK.match(text):
             return float(to_ms(text, bare_unit="s")) / 1000
         if text and _PARTS.sub("", text) == "":
             return sum(float(Decimal(n) * _MS_PER[u]) for n, u in _PARTS.findall(text)) / 1000

@@ -142,7 +142,8 @@ def check_collisions(jobs: list[Job]) -> None:
 
                 raise ManifestError(
                     f"jobs {other} and {job.key} would both write {tpl}",
-                    hint="add {FileName} or {ObjectPrefix} to the rule's output so every input gets its own objects",
+                    hint="add {FileName} or {ObjectPrefix} to the rule's output "
+                    "so every input gets its own objects",
                 )
 
 
@@ -564,7 +565,7 @@ def describe_lock(info: dict[str, Any] | None) -> str:
     return describe(info)
 
 
-# ------------------------------------------------------------------------------------ refresh / import / state
+# ----------------------------------------------------------------------------------- refresh / import / state
 
 
 def refresh(

@@ -46,7 +46,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .tile.ok .n{color:var(--ok)}.tile.fail .n{color:var(--fail)}.tile.run .n{color:var(--run)}
 .tile.none .n{color:var(--none)}
 .filters{display:flex;flex-wrap:wrap;align-items:center;gap:8px 18px;background:var(--card);
-border:1px solid var(--line);border-radius:8px;padding:8px 14px;margin-bottom:18px;position:sticky;top:0;z-index:2}
+border:1px solid var(--line);border-radius:8px;padding:8px 14px;margin-bottom:18px;\
+position:sticky;top:0;z-index:2}
 .filters label{cursor:pointer;white-space:nowrap}
 .filters select{font:inherit;padding:2px 6px}
 .filters .shown{margin-left:auto;color:var(--mute)}
@@ -64,7 +65,8 @@ padding:10px 12px;min-width:0}
 .card.run{border-left-color:var(--run)}
 .card h3{margin:0;font-size:13.5px;font-weight:600;display:flex;gap:8px;align-items:center;flex-wrap:wrap}
 .card h3 .key{word-break:break-all}
-.badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:11.5px;font-weight:600;line-height:19px}
+.badge{display:inline-block;border-radius:10px;padding:0 8px;font-size:11.5px;font-weight:600;\
+line-height:19px}
 .badge.ok{background:var(--okbg);color:var(--ok)}.badge.fail{background:var(--failbg);color:var(--fail)}
 .badge.run{background:var(--runbg);color:var(--run)}.badge.none{background:var(--nonebg);color:var(--none)}
 .facts{color:var(--mute);font-size:12.5px;margin:3px 0 6px;display:flex;flex-wrap:wrap;gap:2px 14px}
@@ -132,7 +134,8 @@ def render(report: Report) -> str:
         f'<meta name="generator" content="{GENERATOR}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         # Nothing may come from the network: the page and its images/ folder are the whole report.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src 'self' file: data:; "
+        '<meta http-equiv="Content-Security-Policy" '
+        "content=\"default-src 'none'; img-src 'self' file: data:; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
         f"<title>{e(report.title)}</title>",
         f"<style>{CSS}</style>",
@@ -232,7 +235,8 @@ def _card(card: Card, local: bool) -> str:
     out = [
         f'<article class="card {cls}{" wide" if wide else ""}" data-state="{e(card.status)}" '
         f'data-rule="{e(card.rule_id)}" data-key="{e(card.key)}">',
-        f'<h3><span class="badge {cls}">{e(card.status)}</span><span class="key mono">{e(card.key)}</span></h3>',
+        f'<h3><span class="badge {cls}">{e(card.status)}</span>'
+        f'<span class="key mono">{e(card.key)}</span></h3>',
     ]
     facts = [f'input <b class="mono">{e(card.input_ref)}</b>']
     if card.duration_ms:

@@ -256,7 +256,7 @@ class _Derive:
                 + hashlib.sha256((self.fp_head + inp_json + self.fp_tail).encode("utf-8")).hexdigest()
             )
         count, state = entry.get("count"), entry.get("state")
-        tile_count = entry["tile_count"] if "tile_count" in entry else (0 if count is not None else None)
+        tile_count = entry.get("tile_count", 0 if count is not None else None)
         outputs = entry.get("outputs")
         if outputs is None:
             outputs = (self.outputs_of(obj, count or 0, tile_count or 0) or []) if state == "Success" else []

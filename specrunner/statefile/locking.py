@@ -99,7 +99,8 @@ class StateLock:
 
 
 def _force_unlock_command(state_path: Path, manifest: Path | None, lock_id: str) -> str:
-    """``specrunner force-unlock MANIFEST LOCK_ID`` that works when pasted (``--state`` if not the default)."""
+    """``specrunner force-unlock MANIFEST LOCK_ID`` that works when pasted (``--state`` if not the
+    default)."""
     import shlex
 
     if manifest is None:

@@ -704,7 +704,7 @@ def acquire(objs: Objects, operation: str, *, timeout: float = 0.0, force_id: st
         sent = time.monotonic()
         previous: list[bytes | None] = []  # read at the same time: the first thing a new holder needs
 
-        def read_previous(gen: int = g) -> None:
+        def read_previous(gen: int = g, previous: list[bytes | None] = previous) -> None:
             try:
                 previous.append(objs.get(loc.journal_key(gen)))
             except SpecrunnerError:  # read again after the create

@@ -322,7 +322,8 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
         raise StateError(
             f"{jpath}: the journal extends lock file serial {base_serial}, but {state_path} {now}: "
             "the lock file was replaced by an older copy or deleted",
-            hint=f"put the newer {state_path.name} back (the journal is replayed onto it automatically); or move "
+            hint=f"put the newer {state_path.name} back "
+            "(the journal is replayed onto it automatically); or move "
             "the journal away to drop its changes (jobs it recorded are then unknown to the state: check "
             "the service)",
         )
@@ -553,7 +554,7 @@ class StateStore:
             os.fsync(f.fileno())
         os.replace(tmp, jpath)
         _fsync_dir(jpath.parent)
-        self._journal = open(jpath, "ab")
+        self._journal = open(jpath, "ab")  # noqa: SIM115 - kept open for appends; _close_journal() closes it
         self._written = self._synced = 0
         self.bytes_written += len(data)
 

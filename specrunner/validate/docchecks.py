@@ -5,7 +5,8 @@
   "did you mean"; a name in no list is a warning (a region may be newer than specrunner).
 - backend aliyun: every bucket must be in the MTS region (``location`` = ``oss-`` + ``target.region``;
   SubmitSnapshotJob documentation), ``interval: 0`` is disputed by the documentation (warning, an
-  error with ``--strict``), and input objects cannot be checked offline (a note: never refused, even with ``--strict``).
+  error with ``--strict``), and input objects cannot be checked offline (a note: never refused, even
+  with ``--strict``).
 - backend local: checking costs nothing, so the inputs are checked: a bucket folder that does not
   exist but is a near miss of one that does is an error (did you mean ...?); any other missing bucket
   or object is a warning (it may still appear before apply; its jobs would fail with
