@@ -375,7 +375,6 @@ class Executor:
         """The write-ahead intents of new submissions among ``changes``, made durable together."""
         wrote = False
         for c in changes:
-            prior = c.prior or {}
             if c.job is None or c.action == "recover" or c.key in self._pre:
                 continue
             intent = {"tag": new_tag(), "since": _now_iso()}
