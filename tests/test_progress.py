@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from specrunner.apply import events as ev
 from specrunner.render.progress import Progress
 
 
@@ -16,18 +17,18 @@ class Terminal(io.StringIO):
 
 
 def drive(p: Progress, total: int, submitted: int, done: int) -> None:
-    p.event({"event": "start", "total": total, "submit": total, "poll": 0})
+    p.event(ev.Start(total=total, submit=total, poll=0))
     for i in range(submitted):
-        p.event({"event": "submitted", "key": f"k{i}", "state": "Submitted", "job_id": f"j{i}"})
+        p.event(ev.Submitted(key=f"k{i}", job_id=f"j{i}", state="Submitted", adopted=False))
     for i in range(done):
         p.event(
-            {
-                "event": "finished",
-                "key": f"k{i}",
-                "state": "Success" if i % 7 else "Fail",
-                "code": "" if i % 7 else "InvalidParameter.ResourceContentBad",
-                "message": "bad",
-            }
+            ev.Finished(
+                key=f"k{i}",
+                job_id=f"j{i}",
+                state="Success" if i % 7 else "Fail",
+                code="" if i % 7 else "InvalidParameter.ResourceContentBad",
+                message="bad",
+            )
         )
     p.close()
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from specrunner.apply import events as ev
+from specrunner.apply.events import Event
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, metered
 from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
 from specrunner.core.attrdiff import plain_keys
@@ -36,7 +38,6 @@ from specrunner.core.jobstates import FINAL_STATES
 from specrunner.core.plan import Change, Plan, shown
 from specrunner.statefile.state import StateStore
 
-Event = dict[str, Any]
 FATAL_CODES = frozenset({"EndpointUnreachable"})
 
 
@@ -238,9 +239,9 @@ class Executor:
 
     # ------------------------------------------------------------------ helpers
 
-    def _emit(self, kind: str, **data: Any) -> None:
+    def _emit(self, event: Event) -> None:
         try:
-            self.on_event({"event": kind, **data})
+            self.on_event(event)
         except Exception:  # pragma: no cover - progress display must never break a run
             pass
 
@@ -249,7 +250,7 @@ class Executor:
     ) -> Any:
         def before_sleep(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            self._emit("retry", key=result.key if result else None, error=str(exc))
+            self._emit(ev.Retry(key=result.key if result else None, error=str(exc)))
 
         retrying = self.opt.retry.retrying(before_sleep)
         # After an interrupt, no new attempt and no backoff sleep: in-flight calls end within seconds.
@@ -296,7 +297,7 @@ class Executor:
             self._poll[job_id] = change.key
 
         work = [c for c in plan.changes if c.submits or c.action == "recover"]
-        self._emit("start", total=len(plan.changes), submit=len(work), poll=len(self._poll))
+        self._emit(ev.Start(total=len(plan.changes), submit=len(work), poll=len(self._poll)))
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
             # At most 2 x parallelism submissions queued (so an interrupt stops promptly); a finished
@@ -395,7 +396,7 @@ class Executor:
             res.status, res.code = "pending", "InternalError"
             res.message = f"unexpected error ({type(e).__name__}: {e}); rerun to resolve this job"
             res.finished = time.monotonic()
-            self._emit("failed", key=change.key, code=res.code, message=res.message, permanent=False)
+            self._emit(ev.Failed(key=change.key, code=res.code, message=res.message, permanent=False))
 
     def _submit_one_inner(self, change: Change) -> None:
         if self.stop.is_set():
@@ -428,7 +429,7 @@ class Executor:
             if found is not None:
                 with self._lock:
                     self._summary.recovered_adopted += 1
-                self._emit("adopted", key=job.key, job_id=found.id)
+                self._emit(ev.Adopted(key=job.key, job_id=found.id))
                 self._accept(res, job, found, adopted=True)
                 return
             if not self.allow_submit or self.stop.is_set():  # interrupted: the intent stays for the next run
@@ -467,7 +468,7 @@ class Executor:
                 uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
                 raise
 
-        self._emit("submitting", key=job.key)
+        self._emit(ev.Submitting(key=job.key))
         try:
             remote = self._call(None, attempt, res)
         except BackendError as e:
@@ -505,7 +506,7 @@ class Executor:
         # The job id is in the journal (flushed to the OS: it survives a killed process) before we
         # wait on it. No fsync needed: after a machine crash the fsynced intent finds the job by its tag.
         self.store.put(job.key, rec)
-        self._emit("submitted", key=job.key, job_id=remote.id, state=remote.state, adopted=adopted)
+        self._emit(ev.Submitted(key=job.key, job_id=remote.id, state=remote.state, adopted=adopted))
         if remote.state in FINAL_STATES:
             self._finish(res, remote)
         else:
@@ -550,7 +551,7 @@ class Executor:
             res.status = "fail"
         self.store.put(job.key, rec, durable=True)
         self._emit(
-            "failed", key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError)
+            ev.Failed(key=job.key, code=code, message=msg, permanent=isinstance(err, PermanentBackendError))
         )
 
     def _is_fatal(self, err: BackendError) -> bool:
@@ -568,12 +569,9 @@ class Executor:
         res.status = "success" if remote.state == "Success" else "fail"
         res.code, res.message = remote.code, remote.message
         self._emit(
-            "finished",
-            key=res.key,
-            job_id=remote.id,
-            state=remote.state,
-            code=remote.code,
-            message=remote.message,
+            ev.Finished(
+                key=res.key, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message
+            )
         )
 
     # ------------------------------------------------------------------ poll
@@ -600,7 +598,7 @@ class Executor:
                 found, missing = self._call(self.query_bucket, lambda: self.backend.query(batch))
             except BackendError as e:
                 self._is_fatal(e)
-                self._emit("poll_error", error=str(e))
+                self._emit(ev.PollError(error=str(e)))
                 return False
             moved = False
             for remote in found:
@@ -646,10 +644,10 @@ class Executor:
         deadline = time.monotonic() + self.opt.timeout if self.opt.timeout else None
         while self._poll and not self.stop.is_set():
             if deadline and time.monotonic() > deadline:
-                self._emit("timeout", pending=len(self._poll))
+                self._emit(ev.Timeout(pending=len(self._poll)))
                 return
             changed = self._poll_round(pool, block=True)
-            self._emit("poll", pending=len(self._poll))
+            self._emit(ev.Poll(pending=len(self._poll)))
             if not self._poll:
                 return
             delay = self.opt.poll_initial if changed else min(self.opt.poll_max, delay * 1.5)

@@ -29,7 +29,8 @@ from specrunner.core.plan import Plan, make_plan
 from specrunner.validate.manifest import load_manifest
 
 if TYPE_CHECKING:  # imported where used: validate and plan never load the executor, SDKs or tenacity
-    from specrunner.apply.executor import Event, Executor, RunSummary
+    from specrunner.apply.events import Event
+    from specrunner.apply.executor import Executor, RunSummary
     from specrunner.backends import Backend
     from specrunner.statefile.locking import StateLock
     from specrunner.statefile.remote import OssLock

@@ -13,6 +13,10 @@ import threading
 import time
 from typing import Any, TextIO
 
+from specrunner.apply import events as ev
+from specrunner.apply.events import Event
+from specrunner.core.jobstates import FINAL_STATES
+
 
 def ci() -> bool:
     """``CI`` set (to anything but empty, 0 or false) means plain lines, even on a terminal."""
@@ -42,31 +46,30 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
 
-    def event(self, e: dict[str, Any]) -> None:
-        kind = e["event"]
+    def event(self, e: Event) -> None:
         with self._lock:
-            if kind == "start":
-                self.total, self.to_submit, self._resumed = e["total"], e["submit"], e["poll"]
+            if isinstance(e, ev.Start):
+                self.total, self.to_submit, self._resumed = e.total, e.submit, e.poll
                 self.start = time.monotonic()
-            elif kind == "submitted":
+            elif isinstance(e, ev.Submitted):
                 self.submitted += 1
-                if e.get("state") not in ("Success", "Fail"):
-                    self._running.add(e["key"])
-            elif kind == "finished":
-                if e.get("state") == "Success":
+                if e.state not in FINAL_STATES:
+                    self._running.add(e.key)
+            elif isinstance(e, ev.Finished):
+                if e.state == "Success":
                     self.done += 1
                 else:
                     self.failed += 1
-                self._running.discard(e["key"])
-            elif kind == "failed":
+                self._running.discard(e.key)
+            elif isinstance(e, ev.Failed):
                 self.failed += 1
-            elif kind == "retry":
+            elif isinstance(e, ev.Retry):
                 self.retries += 1
             line = self._event_line(e)
             if line and (
                 self.verbose
-                or (kind in ("failed",) and not self.quiet)
-                or (kind == "finished" and e.get("state") == "Fail" and not self.quiet)
+                or (isinstance(e, ev.Failed) and not self.quiet)
+                or (isinstance(e, ev.Finished) and e.state == "Fail" and not self.quiet)
             ):
                 self._print(line)
             self._tick()
@@ -75,21 +78,20 @@ class Progress:
     def running(self) -> int:
         return len(self._running)
 
-    def _event_line(self, e: dict[str, Any]) -> str | None:
-        kind = e["event"]
-        if kind == "submitted":
-            how = "adopted" if e.get("adopted") else "submitted"
-            return f"  {how} {e['key']} -> {e['job_id']} ({e['state']})"
-        if kind == "finished":
-            mark = "✓" if e["state"] == "Success" else "✗"
-            err = f" {e['code']}: {e['message']}" if e.get("code") else ""
-            return f"  {mark} {e['key']} {e['state']}{err}"
-        if kind == "failed":
-            return f"  ✗ {e['key']} {e['code']}: {e['message']}"
-        if kind == "retry" and self.verbose:
-            return f"  retry {e.get('key') or 'query'}: {e.get('error')}"
-        if kind == "adopted":
-            return f"  adopted {e['key']} -> {e['job_id']} (found by its tag)"
+    def _event_line(self, e: Event) -> str | None:
+        if isinstance(e, ev.Submitted):
+            how = "adopted" if e.adopted else "submitted"
+            return f"  {how} {e.key} -> {e.job_id} ({e.state})"
+        if isinstance(e, ev.Finished):
+            mark = "✓" if e.state == "Success" else "✗"
+            err = f" {e.code}: {e.message}" if e.code else ""
+            return f"  {mark} {e.key} {e.state}{err}"
+        if isinstance(e, ev.Failed):
+            return f"  ✗ {e.key} {e.code}: {e.message}"
+        if isinstance(e, ev.Retry) and self.verbose:
+            return f"  retry {e.key or 'query'}: {e.error}"
+        if isinstance(e, ev.Adopted):
+            return f"  adopted {e.key} -> {e.job_id} (found by its tag)"
         return None
 
     def status(self) -> str:

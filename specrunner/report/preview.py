@@ -22,12 +22,15 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.model import Manifest
 
 SAMPLE_SKIP = {".DS_Store", "Thumbs.db", "desktop.ini"}
+
+if TYPE_CHECKING:
+    from specrunner.apply.events import Event
 
 
 @dataclass
@@ -135,7 +138,7 @@ def run_preview(
     sample_dir: Path | None = None,
     first: int | None = None,
     out: Path | None = None,
-    on_event: Callable[[Any], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
 ) -> PreviewResult:
     from specrunner.core.jobs import expand
     from specrunner.engine.service import ObjectStore, ServiceError
