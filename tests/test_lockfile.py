@@ -20,7 +20,8 @@ import pytest
 from specrunner.apply.executor import job_record, outcome_record
 from specrunner.backends.base import RemoteJob
 from specrunner.core.jobs import expand
-from specrunner.statefile.lockfile import LockEntry, encode
+from specrunner.core.record import LockEntry
+from specrunner.statefile.lockfile import encode
 from specrunner.statefile.state import StateStore, decode_state, encode_state, journal_path, read_state
 from specrunner.validate.manifest import load_manifest
 from specrunner.validate.schema import load_schema

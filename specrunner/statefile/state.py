@@ -14,7 +14,7 @@ File format (``<manifest>.lock.json``), version 2 (the codec is ``lockfile.py``)
 
 Version 1 (every record whole, ``{"jobs", "lineage", "serial", "version": 1}``) is still read; it is
 rewritten as version 2 on the next write, with a one-line notice on stderr. A newer version is refused.
-In memory every job is a full record (``lockfile.LockEntry`` documents its fields), whatever the
+In memory every job is a full record (``core.record.LockEntry`` documents its fields), whatever the
 version read.
 
 Deterministic bytes: sorted keys, two-space indent, a trailing newline, no run timestamps, no
