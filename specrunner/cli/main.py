@@ -214,6 +214,7 @@ def validate(
     manifest = manifests[0]
     from specrunner.core.diagnostics import refused
     from specrunner.validate.manifest import check_manifest
+    from specrunner.validate.yamlload import display_path
 
     model, diags = check_manifest(manifest)
     errors = refused(diags, strict=strict)
@@ -233,7 +234,7 @@ def validate(
             typer.echo(f"error: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         else:
             assert model is not None
-            typer.echo(f"{core.display(manifest)}: valid ({_validate_counts(model)})")
+            typer.echo(f"{display_path(manifest)}: valid ({_validate_counts(model)})")
     raise typer.Exit(EXIT_ERROR if errors else EXIT_OK)
 
 
@@ -246,6 +247,7 @@ def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
     """
     from specrunner.core.diagnostics import refused
     from specrunner.validate.manifest import check_manifest
+    from specrunner.validate.yamlload import display_path
 
     documents: list[dict[str, Any]] = []
     invalid = 0
@@ -253,7 +255,7 @@ def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
         model, diags = check_manifest(manifest)
         errors = refused(diags, strict=strict)
         invalid += bool(errors)
-        shown = core.display(manifest)
+        shown = display_path(manifest)
         if fmt == Fmt.json:
             documents.append(
                 {
@@ -327,7 +329,9 @@ def plan(
         ctx = core.load_context(manifest, state)
         req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()))
         p = core.compute_plan(ctx, req)
-        doc = core.plan_document(ctx, p, req)
+        # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
+        # no-op plan of many jobs must not pay for hashing every record.
+        doc = core.plan_document(ctx, p, req) if out or fmt == RunFmt.json else {}
         if out:
             core.save_plan(doc, out)
     except SpecrunnerError as e:
