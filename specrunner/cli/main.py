@@ -5,9 +5,10 @@ error, refused, fatal); 2 ``plan --detailed-exitcode`` with changes; 3 apply fin
 4 apply left jobs running or unresolved (``--no-wait``, ``--timeout``); 70 a bug; 130 interrupted
 (Ctrl-C / SIGTERM), after persisting. Errors never pick a code here: they are raised, and
 ``exits.SpecrunnerGroup`` maps each to its code in one place.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer reads the annotations of every command at each
+start; as objects they are read as they are, as strings each one is compiled and evaluated again.
+"""
 
 import json
 import os
