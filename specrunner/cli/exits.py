@@ -30,6 +30,7 @@ import typer
 from typer import _click
 from typer.core import TyperGroup
 
+from specrunner.cli.coercion import defer_coercion
 from specrunner.core.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
 
 # Set by a command that prints JSON: its errors are JSON documents on stdout too.
@@ -120,6 +121,7 @@ class SpecrunnerGroup(TyperGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
         try:
             rv = super().main(

@@ -5,9 +5,10 @@ error, refused, fatal); 2 ``plan --detailed-exitcode`` with changes; 3 apply fin
 4 apply left jobs running or unresolved (``--no-wait``, ``--timeout``); 70 a bug; 130 interrupted
 (Ctrl-C / SIGTERM), after persisting. Errors never pick a code here: they are raised, and
 ``exits.SpecrunnerGroup`` maps each to its code in one place.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: typer reads the annotations of every command at each
+start; as objects they are read as they are, as strings each one is compiled and evaluated again.
+"""
 
 import json
 import os
@@ -183,20 +184,38 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary 
 VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
 
 
-@cli.command(short_help="Check a manifest: schema and semantic rules, every problem.")
+ManifestsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="One or more manifests (YAML); each is checked, every problem of every file is reported.",
+        show_default=False,
+        metavar="MANIFEST...",
+    ),
+]
+
+
+@cli.command(short_help="Check manifests: schema and semantic rules, every problem.")
 def validate(
-    manifest: ManifestArg,
+    manifests: ManifestsArg,
     fmt: FormatOpt = Fmt.text,
     strict: Annotated[
         bool, typer.Option("--strict", help="Treat warnings as errors (notes stay notes).")
     ] = False,
 ) -> None:
-    """Check a manifest against the schema and the semantic rules; report every problem at once.
+    """Check manifests against the schema and the semantic rules; report every problem at once.
+
+    Several manifests (a pre-commit hook passes the changed files) are checked in one process; the exit
+    code is 1 if any of them is invalid. With one manifest, `--format json` prints one document; with
+    several, a JSON list of such documents, each with its `file`.
 
     Example: specrunner validate specs/demo.yaml --format json
     """
+    if len(manifests) > 1:
+        _validate_many(manifests, fmt, strict)
+    manifest = manifests[0]
     from specrunner.core.diagnostics import refused
     from specrunner.validate.manifest import check_manifest
+    from specrunner.validate.yamlload import display_path
 
     model, diags = check_manifest(manifest)
     errors = refused(diags, strict=strict)
@@ -216,8 +235,51 @@ def validate(
             typer.echo(f"error: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         else:
             assert model is not None
-            typer.echo(f"{core.display(manifest)}: valid ({_validate_counts(model)})")
+            typer.echo(f"{display_path(manifest)}: valid ({_validate_counts(model)})")
     raise typer.Exit(EXIT_ERROR if errors else EXIT_OK)
+
+
+def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
+    """``validate`` of several manifests: each one checked and reported in order, then one exit code.
+
+    Text: a file's diagnostics, then ``FILE: valid (...)`` on stdout or ``error: FILE: N problems found``
+    on stderr; a last line counts the invalid files. JSON: a list of the one-file documents, each with
+    its ``file``. A missing or unreadable file is one diagnostic of its own, never the end of the run.
+    """
+    from specrunner.core.diagnostics import refused
+    from specrunner.validate.manifest import check_manifest
+    from specrunner.validate.yamlload import display_path
+
+    documents: list[dict[str, Any]] = []
+    invalid = 0
+    for manifest in manifests:
+        model, diags = check_manifest(manifest)
+        errors = refused(diags, strict=strict)
+        invalid += bool(errors)
+        shown = display_path(manifest)
+        if fmt == Fmt.json:
+            documents.append(
+                {
+                    "format_version": "1.0",
+                    "file": shown,
+                    "valid": not errors,
+                    "diagnostics": [d.to_json() for d in diags],
+                }
+            )
+            continue
+        for d in diags:
+            typer.echo(d.render(), err=bool(errors))
+        if errors:
+            n = len(errors)
+            typer.echo(f"error: {shown}: {n} problem{'s' if n != 1 else ''} found", err=True)
+        else:
+            assert model is not None
+            typer.echo(f"{shown}: valid ({_validate_counts(model)})")
+    if fmt == Fmt.json:
+        typer.echo(json.dumps(documents, indent=2))
+    elif invalid:
+        typer.echo(f"error: {invalid} of {len(manifests)} manifests invalid", err=True)
+    raise typer.Exit(EXIT_ERROR if invalid else EXIT_OK)
 
 
 def _validate_counts(model: Any) -> str:
@@ -268,7 +330,9 @@ def plan(
         ctx = core.load_context(manifest, state)
         req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()))
         p = core.compute_plan(ctx, req)
-        doc = core.plan_document(ctx, p, req)
+        # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
+        # no-op plan of many jobs must not pay for hashing every record.
+        doc = core.plan_document(ctx, p, req) if out or fmt == RunFmt.json else {}
         if out:
             core.save_plan(doc, out)
     except SpecrunnerError as e:
