@@ -1,4 +1,8 @@
-"""Shared fixtures: real videos, real folders, the real CLI."""
+"""Shared fixtures: real videos, real folders, the real CLI.
+
+Found by pytest for every folder below (``unit/<package>/``, ``system/``); test modules import its
+helpers as ``from tests.conftest import ...`` and compute paths from ``TESTS`` and ``REPO``, never from
+their own ``__file__`` (so a test module can move without breaking a path)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from typer.testing import CliRunner
 
 from specrunner.cli.main import cli
 from specrunner.testing.video import make_video
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 
 
 @pytest.fixture(autouse=True)

@@ -262,6 +262,8 @@ class Executor:
                 self.stop.wait(seconds)
 
             retrying.sleep = interruptible_sleep
+        else:  # an injected sleep (tests: a fake clock) takes the backoff too
+            retrying.sleep = self._sleep
         for attempt in retrying:
             with attempt:
                 return metered(bucket, fn)

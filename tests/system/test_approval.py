@@ -1,0 +1,131 @@
+"""See before you pay: apply on aliyun shows the plan and asks for `yes` on a terminal (a real pty),
+refuses without one unless --auto-approve or a saved plan; the local engine never asks."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from specrunner.emulator.server import Emulator
+from tests.conftest import HEADER, Workspace
+
+MANIFEST = """\
+version: 1
+target: {backend: aliyun, region: cn-shanghai}
+defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
+inputs: [videos/a.mp4]
+rules:
+  - {id: p, time: 1s, output: "p/{FileName}.jpg"}
+"""
+
+
+@pytest.fixture
+def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
+    with Emulator(ws.oss, {"rAK": "r-secret"}) as e:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", e.url)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "rAK")
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "r-secret")
+        yield e
+
+
+def submits(emu: Emulator) -> int:
+    return sum(1 for e in emu.requests() if e["action"] == "SubmitSnapshotJob")
+
+
+def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
+    """Run the real CLI with its stdin/stdout/stderr on a pty; type ``answer`` when it asks."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "80"},
+        close_fds=True,
+    )
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the pty
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not answered and b"Enter a value:" in out:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+        if p.poll() is not None and not ready:
+            break
+    code = p.wait(timeout=30)
+    os.close(master)
+    return code, out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_aliyun_apply_shows_the_plan_then_asks_and_yes_applies(
+    ws: Workspace, video_4s: Path, emu: Emulator
+) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(MANIFEST)
+    code, out = on_a_terminal(ws, "no", "apply", "m.yaml")
+    assert code == 1, out
+    assert out.index("+ create (1):") < out.index("Do you want to perform these actions on aliyun")
+    assert "apply cancelled: the answer was not 'yes'; nothing was submitted" in out
+    assert submits(emu) == 0 and not ws.state.exists()
+    code, out = on_a_terminal(ws, "yes", "apply", "m.yaml")
+    assert code == 0, out
+    assert "Apply complete: 1 created" in out and submits(emu) == 1
+
+
+def test_aliyun_apply_without_a_terminal_is_refused_unless_auto_approve_or_a_saved_plan(
+    ws: Workspace, video_4s: Path, emu: Emulator
+) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(MANIFEST)
+    r = ws.cli("apply", ws.manifest, code=1)
+    assert "+ create (1):" in r.stdout  # the plan is shown first
+    assert (
+        "refusing to apply on aliyun (Alibaba Cloud MTS, billed per job) without approval: no terminal"
+        in r.stderr
+    )
+    assert f"specrunner apply {ws.manifest} --auto-approve" in r.stderr
+    r = ws.cli("apply", ws.manifest, "--format", "json", code=1)
+    assert "JSON / markdown output cannot ask" in r.stderr
+    assert f"review `specrunner plan {ws.manifest}`, then run" in r.stderr
+    r = ws.cli("apply", ws.manifest, "--target", "p", code=1)  # the hint keeps the selection
+    assert f"`specrunner apply {ws.manifest} --target p --auto-approve`" in r.stderr
+    assert submits(emu) == 0
+    ws.cli("plan", ws.manifest, "--out", ws.dir / "plan.json", code=0)
+    ws.cli("apply", ws.dir / "plan.json", code=0)  # a saved plan was reviewed already
+    assert submits(emu) == 1
+    ws.write(MANIFEST.replace("time: 1s", "time: 2s"))
+    r = ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    assert "time: 1s -> 2s" in r.stdout and submits(emu) == 2
+    ws.cli("apply", ws.manifest, code=0)  # nothing to do: nothing to approve
+
+
+def test_local_apply_needs_no_approval_and_a_forget_is_called_out(ws: Workspace, video_4s: Path) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.add_video(video_4s, "videos/b.mp4")
+    ws.write(
+        HEADER
+        + 'inputs: [videos/a.mp4, videos/b.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n'
+    )
+    r = ws.cli("apply", ws.manifest, code=0)
+    assert r.stdout.index("+ create (2):") < r.stdout.index("Apply complete")
+    ws.write(HEADER + 'inputs: [videos/a.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n')
+    r = ws.cli("apply", ws.manifest, code=0)
+    assert "Warning: this plan forgets 1 of the 2 jobs recorded" in r.stdout

@@ -1,0 +1,41 @@
+"""The benchmark suite's smoke mode runs (tiny sizes); it asserts that every figure is measured and
+that 0 API calls are made by a no-op plan, never timings."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+ROOT = REPO
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_"))
+    }
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--only",
+            "throughput,noop,validate,stateio,memory",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "name | specrunner | baseline | ratio | goal" in r.stdout
+    for figure in ("1a ", "2 ", "3 ", "4 "):
+        assert any(line.startswith(figure) for line in r.stdout.splitlines()), figure
+    assert "0 API calls" in r.stdout

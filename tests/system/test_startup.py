@@ -1,0 +1,160 @@
+"""Start-up stays cheap (issue 14): the CLI module, ``--version`` and shell completion load no heavy
+dependency. Checked in fresh interpreters through ``sys.modules`` (never by timing), so a top-level
+import that drags one in fails here at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, TESTS
+
+HEAVY = (
+    "jsonschema",
+    "pydantic",
+    "pydantic_core",
+    "av",
+    "aliyunsdkcore",
+    "aliyunsdkmts",
+    "oss2",
+    "PIL",
+    "yaml",
+    "tenacity",
+    "rich",
+)
+PROBE = """
+import json, runpy, sys
+sys.argv = ["specrunner", *json.loads(sys.argv[1])]
+try:
+    {run}
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
+print("@@" + json.dumps({{"code": code, "heavy": heavy, "specrunner": sorted(m for m in sys.modules
+                                                                         if m.startswith("specrunner"))}}))
+"""
+
+
+def probe(run: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
+    code = PROBE.format(run=run, heavy=HEAVY)
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=TESTS,
+    )
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("@@"))
+    out: dict[str, object] = json.loads(line[2:])
+    out["stdout"] = r.stdout
+    return out
+
+
+def test_importing_the_cli_loads_no_heavy_dependency() -> None:
+    out = probe("import specrunner.cli.main")
+    assert out["heavy"] == [], out["heavy"]
+    assert (
+        "specrunner.ops.app" not in out["specrunner"]
+        and "specrunner.validate.manifest" not in out["specrunner"]
+    )
+
+
+def test_version_loads_no_heavy_dependency() -> None:
+    out = probe("from specrunner.cli.main import main; main()", "--version")
+    assert out["code"] == 0 and "specrunner " in str(out["stdout"])
+    assert out["heavy"] == [], out["heavy"]
+
+
+@pytest.mark.parametrize("words", ["specrunner pl", "specrunner state "])
+def test_shell_completion_loads_no_heavy_dependency(words: str) -> None:
+    """Completion parses the command line; typer (0.2x) would build a pydantic adapter for every unset
+    parameter (cli.coercion defers that to a value that needs it); nothing of the commands is loaded."""
+    env = {
+        "_SPECRUNNER_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+    }
+    out = probe("from specrunner.cli.main import main; main()", env=env)
+    assert out["code"] == 0
+    assert "plan" in str(out["stdout"]) or "list" in str(out["stdout"]), out["stdout"]
+    assert out["heavy"] == [], out["heavy"]
+    assert "specrunner.ops.app" not in out["specrunner"]  # type: ignore[operator]
+
+
+def test_the_probe_sees_a_heavy_import() -> None:
+    """The check itself can fail: a command that needs the manifest module does load them."""
+    out = probe("import specrunner.validate.manifest")
+    assert "jsonschema" in out["heavy"] and "pydantic" in out["heavy"]  # type: ignore[operator]
+
+
+def test_the_console_script_answers_version_without_loading_the_cli() -> None:
+    out = probe("from specrunner.cli.entry import main; main()", "--version")
+    assert out["code"] == 0 and "specrunner " in str(out["stdout"])
+    assert out["heavy"] == [] and out["specrunner"] == [
+        "specrunner",
+        "specrunner.cli",
+        "specrunner.cli.entry",
+    ], out
+
+
+def test_the_console_script_runs_the_cli(tmp_path: Path) -> None:
+    entry = Path(sys.executable).with_name("specrunner")
+    r = subprocess.run(
+        [str(entry), "init", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and (tmp_path / "m.yaml").exists(), r.stderr
+    r = subprocess.run(
+        [str(entry), "validate", str(tmp_path / "m.yaml")], capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 0 and "valid" in r.stdout, (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_validate_and_plan_load_no_executor_sdk_or_engine(command: str, tmp_path: Path) -> None:
+    """A plan never loads the executor, tenacity, the SDKs or the engine: only what reading needs."""
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    out = probe(
+        "from specrunner.cli.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml")
+    )
+    assert out["code"] == 0, out["stdout"]
+    assert not set(out["heavy"]) & {
+        "av",
+        "aliyunsdkcore",
+        "aliyunsdkmts",
+        "oss2",
+        "PIL",
+        "tenacity",
+        "rich",
+    }, out
+    assert (
+        "specrunner.apply.executor" not in out["specrunner"]
+        and "specrunner.backends" not in out["specrunner"]
+    )
+
+
+def test_deferred_coercion_still_coerces_and_refuses_like_typer(tmp_path: Path) -> None:
+    """cli.coercion builds typer's coercion only for a set value: values are still converted and a bad
+    one is still refused with typer's message and exit 1 (usage error)."""
+    from typer.testing import CliRunner
+
+    from specrunner.cli.main import cli
+
+    runner = CliRunner()
+    r = runner.invoke(cli, ["apply", str(tmp_path / "m.yaml"), "--parallelism", "abc"])
+    assert r.exit_code == 1 and "Invalid value for '--parallelism'" in r.output, r.output
+    assert "valid integer" in r.output
+    r = runner.invoke(cli, ["plan", str(tmp_path / "m.yaml"), "--format", "xml"])
+    assert r.exit_code == 1 and "'xml' is not one of 'text', 'json', 'markdown'" in r.output, r.output
+    assert runner.invoke(cli, ["init", str(tmp_path / "m.yaml")]).exit_code == 0
+    r = runner.invoke(cli, ["validate", str(tmp_path / "m.yaml"), "--format", "json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["valid"] is True, r.output

@@ -1,0 +1,284 @@
+"""The executor's logic without a server or a clock: a fake in-memory Backend with scripted answers,
+a fake sleep that only records, and the real StateStore on tmp_path.
+
+What is pinned: apply obeys the plan's action alone (``poll`` is queried, never submitted; ``recover``
+is looked up by its intent tag, adopted when found, else submitted once with that same tag;
+``create`` submits once and records the job id), a permanent failure is recorded as failed, and a
+transient error is retried (backoff through the injected sleep, same tag) until it succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from specrunner.apply.executor import Executor, Options, RunSummary, job_record
+from specrunner.apply.ratelimit import RetryPolicy
+from specrunner.backends.base import Backend, RemoteJob
+from specrunner.core.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
+from specrunner.core.jobs import Job, expand
+from specrunner.core.plan import Plan, make_plan
+from specrunner.statefile.state import StateStore
+from specrunner.validate.manifest import check_document
+from specrunner.validate.yamlload import load
+
+MANIFEST = """
+version: 1
+defaults: {location: oss-cn-shanghai, input_bucket: in-b, output_bucket: out-b}
+inputs: [v/a.mp4]
+rules:
+  - {id: poster, time: 5s, mode: sync, output: "p/{FileName}.jpg"}
+  - {id: later, time: 2s, mode: async, output: "l/{FileName}.jpg"}
+"""
+TAG = "sr-0123456789abcdef"
+SINCE = "2026-01-02T03:04:05Z"
+
+
+class FakeBackend:
+    """An in-memory MTS: scripted Submit answers, scripted states per job id, jobs found by tag."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.submits: list[tuple[dict[str, Any], str]] = []  # (request, user_data) of every Submit
+        self.queries: list[list[str]] = []
+        self.lookups: list[str] = []  # tags asked for in listing mode
+        self.fail_submits: list[Exception] = []  # raised by the next Submits, in order
+        self.lose_next_answer = False  # the next Submit creates its job, then its answer is lost
+        self.jobs: dict[str, RemoteJob] = {}
+        self.states: dict[str, list[str]] = {}  # job id -> the states the next queries answer (last stays)
+
+    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+        self.submits.append((request, user_data))
+        if self.fail_submits:
+            raise self.fail_submits.pop(0)
+        config = request["SnapshotConfig"]
+        is_async = "Num" in config or "Interval" in config  # a sync job comes back final
+        job = self.add(f"job-{len(self.submits)}", "Submitted" if is_async else "Success", user_data)
+        if self.lose_next_answer:
+            self.lose_next_answer = False
+            raise UncertainSubmitError("the answer was lost")
+        return job
+
+    def add(self, job_id: str, state: str, user_data: str = "") -> RemoteJob:
+        job = RemoteJob(job_id, state, count=1 if state == "Success" else None, user_data=user_data)
+        self.jobs[job_id] = job
+        return job
+
+    def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
+        self.queries.append(list(ids))
+        found = []
+        for i in ids:
+            script = self.states.get(i) or (["Success"] if i in self.jobs else [])  # unscripted: done
+            if script:
+                state = script.pop(0) if len(script) > 1 else script[0]
+                self.jobs[i] = RemoteJob(i, state, count=1 if state == "Success" else None)
+            if i in self.jobs:
+                found.append(self.jobs[i])
+        return found, [i for i in ids if i not in self.jobs]
+
+    def find_by_tag(self, tag: str, *, pipeline_id: str | None, since: datetime) -> RemoteJob | None:
+        self.lookups.append(tag)
+        return next((j for j in self.jobs.values() if j.user_data.endswith(tag)), None)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeClock:
+    """The executor's sleep: records every wait (polling backoff, retry backoff), never waits."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+def the_jobs() -> dict[str, Job]:
+    data, marks = load(MANIFEST)
+    model, diags = check_document(data, marks, "m.yaml", Path("/tmp/m.yaml"))
+    assert model is not None, [d.render() for d in diags]
+    return {j.rule_id: j for j in expand(model)}
+
+
+def run(
+    tmp_path: Path,
+    backend: FakeBackend,
+    priors: dict[str, dict[str, Any]] | None = None,
+    retry: RetryPolicy | None = None,
+) -> tuple[Plan, RunSummary, StateStore, FakeClock, list[dict[str, Any]]]:
+    """Plan the manifest against ``priors`` (the real planner) and apply it with the fakes."""
+    store = StateStore.open(tmp_path / "m.lock.json")
+    for key, rec in (priors or {}).items():
+        store.put(key, rec)
+    plan = make_plan(the_jobs().values(), store.jobs)
+    clock, events = FakeClock(), []
+    fake: Backend = backend
+    ex = Executor(
+        fake,
+        store,
+        Options(parallelism=1, retry=retry or RetryPolicy(zero_wait=True)),
+        on_event=events.append,
+        sleep=clock.sleep,
+    )
+    return plan, ex.run(plan), store, clock, events
+
+
+def actions(plan: Plan) -> dict[str, str]:
+    return {c.job.rule_id if c.job else c.key: c.action for c in plan.changes}
+
+
+def test_create_submits_once_and_records_the_job_id(tmp_path: Path) -> None:
+    be = FakeBackend()
+    plan, summary, store, _, _ = run(tmp_path, be)
+    jobs = the_jobs()
+    assert actions(plan) == {"poster": "create", "later": "create"}
+    assert len(be.submits) == 2 and be.lookups == []
+    by_request = {u: r for r, u in be.submits}
+    assert len(by_request) == 2 and all(u.startswith("sr-") for u in by_request)  # one new tag each
+    sync, later = store.get(jobs["poster"].key), store.get(jobs["later"].key)
+    assert sync is not None and later is not None
+    assert (sync["job_id"], sync["state"], sync.get("intent")) == (
+        summary.results[jobs["poster"].key].job_id,
+        "Success",
+        None,
+    )
+    assert sync["job_id"] in ("job-1", "job-2") and later["job_id"] in ("job-1", "job-2")
+    # The async job was polled to its end; it was never submitted again.
+    assert later["state"] == "Success" and any(later["job_id"] in q for q in be.queries)
+    assert summary.counts()["created"] == 2 and summary.count("success") == 2
+
+
+def test_a_poll_change_is_only_queried_never_submitted(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.add("job-7", "Submitted")
+    be.states["job-7"] = ["Submitted", "Snapshoting", "Success"]
+    priors = {jobs["later"].key: job_record(jobs["later"], job_id="job-7", state="Submitted")}
+    priors[jobs["poster"].key] = job_record(jobs["poster"], job_id="job-1", state="Success", count=1)
+    plan, summary, store, clock, _ = run(tmp_path, be, priors)
+    assert actions(plan) == {"poster": "noop", "later": "poll"}
+    assert be.submits == [] and be.lookups == []
+    assert be.queries == [["job-7"]] * 3
+    rec = store.get(jobs["later"].key)
+    assert rec is not None and (rec["job_id"], rec["state"]) == ("job-7", "Success")
+    assert summary.results[jobs["later"].key].status == "success"
+    # Backing off while nothing changes, through the injected sleep: 0.2 s x 1.5, then x 1.5 again.
+    assert clock.sleeps == [pytest.approx(0.3), pytest.approx(0.45)]
+
+
+def interrupted(job: Job) -> dict[str, Any]:
+    """The record a run killed right after its write-ahead intent leaves: a tag, no job id."""
+    return job_record(job, {"tag": TAG, "since": SINCE})
+
+
+def test_recover_adopts_the_job_found_by_its_tag(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.add("job-42", "Success", user_data=TAG)
+    priors = {j.key: job_record(j, job_id="job-1", state="Success", count=1) for j in jobs.values()}
+    priors[jobs["poster"].key] = interrupted(jobs["poster"])
+    plan, summary, store, _, events = run(tmp_path, be, priors)
+    assert actions(plan) == {"poster": "recover", "later": "noop"}
+    assert be.lookups == [TAG] and be.submits == []
+    rec = store.get(jobs["poster"].key)
+    assert rec is not None and (rec["job_id"], rec["state"], rec.get("intent")) == ("job-42", "Success", None)
+    res = summary.results[jobs["poster"].key]
+    assert res.adopted and res.status == "success"
+    assert summary.recovered_adopted == 1 and summary.counts()["adopted"] == 1 and summary.created == 0
+    assert [e["job_id"] for e in events if e["event"] == "adopted"] == ["job-42"]
+
+
+def test_recover_submits_once_with_the_same_tag_when_the_job_is_absent(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.add("job-99", "Success", user_data="sr-someotherjobtag")  # another job's tag: not this one
+    priors = {j.key: job_record(j, job_id="job-1", state="Success", count=1) for j in jobs.values()}
+    priors[jobs["poster"].key] = interrupted(jobs["poster"])
+    plan, summary, store, _, _ = run(tmp_path, be, priors)
+    assert actions(plan) == {"poster": "recover", "later": "noop"}
+    assert be.lookups == [TAG]
+    assert [(r, u) for r, u in be.submits] == [(jobs["poster"].request, TAG)]  # the same tag, once
+    rec = store.get(jobs["poster"].key)
+    assert rec is not None and rec["job_id"] == "job-1" and rec.get("intent") is None
+    res = summary.results[jobs["poster"].key]
+    assert not res.adopted and res.status == "success"
+    assert summary.recovered_resubmitted == 1 and summary.counts()["resubmitted"] == 1
+
+
+def test_a_permanent_failure_is_recorded_as_failed_and_not_retried(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.fail_submits = [PermanentBackendError("no such object", code="InvalidParameter.ResourceNotFound")]
+    priors = {jobs["later"].key: job_record(jobs["later"], job_id="job-1", state="Success", count=1)}
+    plan, summary, store, clock, _ = run(tmp_path, be, priors, retry=RetryPolicy())
+    assert actions(plan) == {"poster": "create", "later": "noop"}
+    assert len(be.submits) == 1 and clock.sleeps == []
+    rec = store.get(jobs["poster"].key)
+    assert rec is not None
+    assert (rec["state"], rec["code"], rec["job_id"], rec.get("intent")) == (
+        "Fail",
+        "InvalidParameter.ResourceNotFound",
+        None,
+        None,
+    )
+    res = summary.results[jobs["poster"].key]
+    assert (res.status, res.code) == ("fail", "InvalidParameter.ResourceNotFound")
+    assert summary.counts()["failed"] == 1
+    # The next plan keeps it failed (same request, permanent code): nothing to resubmit.
+    assert actions(make_plan(jobs.values(), store.jobs))["poster"] == "failed"
+
+
+def test_a_transient_error_is_retried_with_the_same_tag_then_succeeds(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.fail_submits = [TransientBackendError("busy", code="ServiceUnavailable", http_status=503)] * 2
+    priors = {jobs["later"].key: job_record(jobs["later"], job_id="job-1", state="Success", count=1)}
+    plan, summary, store, clock, events = run(tmp_path, be, priors, retry=RetryPolicy())
+    assert actions(plan) == {"poster": "create", "later": "noop"}
+    assert len(be.submits) == 3 and len({u for _, u in be.submits}) == 1  # one tag for every attempt
+    # The real backoff (RetryPolicy's defaults) went through the fake sleep: nothing slept for real.
+    assert len(clock.sleeps) == 2 and all(s > 0 for s in clock.sleeps)
+    assert len([e for e in events if e["event"] == "retry"]) == 2
+    res = summary.results[jobs["poster"].key]
+    assert (res.status, res.attempts, res.job_id) == ("success", 3, "job-3")
+    rec = store.get(jobs["poster"].key)
+    assert rec is not None and (rec["job_id"], rec["state"]) == ("job-3", "Success")
+
+
+def test_a_lost_submit_answer_is_looked_up_by_its_tag_not_resubmitted(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.lose_next_answer = True
+    priors = {jobs["later"].key: job_record(jobs["later"], job_id="job-1", state="Success", count=1)}
+    _, summary, store, _, _ = run(tmp_path, be, priors)
+    assert len(be.submits) == 1
+    tag = be.submits[0][1]
+    assert be.lookups == [tag]
+    res = summary.results[jobs["poster"].key]
+    assert res.adopted and res.status == "success" and res.job_id == "job-1"
+    rec = store.get(jobs["poster"].key)
+    assert rec is not None and rec["job_id"] == "job-1" and rec.get("intent") is None
+
+
+def test_exhausted_retries_record_the_transient_failure(tmp_path: Path) -> None:
+    jobs = the_jobs()
+    be = FakeBackend()
+    be.fail_submits = [TransientBackendError("busy", code="ServiceUnavailable", http_status=503)] * 5
+    priors = {jobs["later"].key: job_record(jobs["later"], job_id="job-1", state="Success", count=1)}
+    _, summary, store, _, _ = run(tmp_path, be, priors, retry=RetryPolicy(attempts=3, zero_wait=True))
+    assert len(be.submits) == 3
+    rec = store.get(jobs["poster"].key)
+    assert rec is not None and (rec["state"], rec["code"], rec["job_id"]) == (
+        "Fail",
+        "ServiceUnavailable",
+        None,
+    )
+    assert summary.results[jobs["poster"].key].status == "fail"
+    # Transient: the next plan retries it (unlike a permanent failure).
+    assert actions(make_plan(jobs.values(), store.jobs))["poster"] == "retry"
