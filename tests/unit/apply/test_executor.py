@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from specrunner.apply import events as ev
 from specrunner.apply.executor import Executor, Options, RunSummary, job_record
 from specrunner.apply.ratelimit import RetryPolicy
 from specrunner.backends.base import Backend, RemoteJob
@@ -191,7 +192,7 @@ def test_recover_adopts_the_job_found_by_its_tag(tmp_path: Path) -> None:
     res = summary.results[jobs["poster"].key]
     assert res.adopted and res.status == "success"
     assert summary.recovered_adopted == 1 and summary.counts()["adopted"] == 1 and summary.created == 0
-    assert [e["job_id"] for e in events if e["event"] == "adopted"] == ["job-42"]
+    assert [e.job_id for e in events if isinstance(e, ev.Adopted)] == ["job-42"]
 
 
 def test_recover_submits_once_with_the_same_tag_when_the_job_is_absent(tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_a_transient_error_is_retried_with_the_same_tag_then_succeeds(tmp_path: 
     assert len(be.submits) == 3 and len({u for _, u in be.submits}) == 1  # one tag for every attempt
     # The real backoff (RetryPolicy's defaults) went through the fake sleep: nothing slept for real.
     assert len(clock.sleeps) == 2 and all(s > 0 for s in clock.sleeps)
-    assert len([e for e in events if e["event"] == "retry"]) == 2
+    assert len([e for e in events if isinstance(e, ev.Retry)]) == 2
     res = summary.results[jobs["poster"].key]
     assert (res.status, res.attempts, res.job_id) == ("success", 3, "job-3")
     rec = store.get(jobs["poster"].key)
