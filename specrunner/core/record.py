@@ -86,30 +86,12 @@ class LockEntry:
         """The record as the executor writes it (optional fields only when set)."""
         rec: dict[str, Any] = {k: getattr(self, k) for k in RECORD_FIELDS}
         rec["outputs"] = list(self.outputs)
-        for k in ("user_data", "fallback", "intent", "attempts"):
+        for k in _OPTIONAL_FIELDS:
             if getattr(self, k) is not None:
                 rec[k] = getattr(self, k)
         rec.update(self.extra)
         return rec
 
 
-_ENTRY_FIELDS = frozenset(
-    {
-        "fingerprint",
-        "mode",
-        "input",
-        "rule",
-        "request",
-        "job_id",
-        "state",
-        "code",
-        "message",
-        "count",
-        "tile_count",
-        "outputs",
-        "user_data",
-        "fallback",
-        "intent",
-        "attempts",
-    }
-)
+_OPTIONAL_FIELDS = ("user_data", "fallback", "intent", "attempts")
+_ENTRY_FIELDS = frozenset((*RECORD_FIELDS, *_OPTIONAL_FIELDS))

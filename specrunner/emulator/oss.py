@@ -51,6 +51,22 @@ class OssError(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+def journal_entry(method: str, action: str, rid: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One OSS call's line in the emulator's journal (status and code are filled in when answered)."""
+    return {
+        "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "method": method,
+        "action": action,
+        "status": None,
+        "code": "",
+        "request_id": rid,
+        "job_id": None,
+        "user_data": None,
+        "ids": 0,
+        "params": params,
+    }
+
+
 @dataclass
 class ObjectAnswer:
     status: int
@@ -118,18 +134,8 @@ def handle_object(
     action = {"GET": "GetObject", "PUT": "PutObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
         method, "AppendObject" if "append" in pdict else "PostObject"
     )
-    entry: dict[str, Any] = {
-        "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "method": method,
-        "action": action,
-        "status": None,
-        "code": "",
-        "request_id": rid,
-        "job_id": None,
-        "user_data": None,
-        "ids": 0,
-        "params": {"bucket": bucket, "key": key, **{k: v for k, v in pdict.items() if k == "position"}},
-    }
+    journaled = {"bucket": bucket, "key": key, **{k: v for k, v in pdict.items() if k == "position"}}
+    entry = journal_entry(method, action, rid, journaled)
     if lower.get("x-oss-forbid-overwrite"):
         entry["params"]["forbid_overwrite"] = lower["x-oss-forbid-overwrite"]
     host = lower.get("host", "") or f"{emu.host}:{emu.port}"

@@ -62,7 +62,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from specrunner.emulator import acs3, documented, signature
-from specrunner.emulator.oss import OssError
+from specrunner.emulator.oss import OssError, journal_entry
 from specrunner.engine.service import (
     TIME_FORMAT,
     ServiceError,
@@ -1021,18 +1021,7 @@ class Emulator:
         shown["bucket"] = bucket
         if key:
             shown["key"] = key
-        entry: dict[str, Any] = {
-            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "method": method,
-            "action": action,
-            "status": None,
-            "code": "",
-            "request_id": rid,
-            "job_id": None,
-            "user_data": None,
-            "ids": 0,
-            "params": shown,
-        }
+        entry = journal_entry(method, action, rid, shown)
         if any(k.lower() == "x-oss-security-token" for k, _ in headers) or "security-token" in pdict:
             entry["sts"] = True
         host = next((v for k, v in headers if k.lower() == "host"), "") or f"{self.host}:{self.port}"
