@@ -24,7 +24,6 @@ from specrunner.apply import events as ev
 from specrunner.apply.events import Event
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, metered
 from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
-from specrunner.core.attrdiff import plain_keys
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
@@ -36,6 +35,7 @@ from specrunner.core.errors import (
 from specrunner.core.jobs import Job, expected_outputs, implied_count
 from specrunner.core.jobstates import FINAL_STATES
 from specrunner.core.plan import Change, Plan, shown
+from specrunner.core.record import job_record
 from specrunner.statefile.state import StateStore
 
 FATAL_CODES = frozenset({"EndpointUnreachable"})
@@ -145,32 +145,6 @@ class Options:
     poll_initial: float = 0.2
     poll_max: float = 5.0
     timeout: float | None = None  # stop waiting on async jobs after this many seconds
-
-
-def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """The state record of ``job``; ``fields`` fill in what the service said."""
-    rec: dict[str, Any] = {
-        "fingerprint": job.fingerprint,
-        "mode": job.mode,
-        "input": job.input_ref,
-        "rule": job.rule_id,
-        "request": plain_keys(job.request),
-        "job_id": None,
-        "state": None,
-        "code": "",
-        "message": "",
-        "count": None,
-        "tile_count": None,
-        "outputs": [],
-    }
-    if job.user_data:
-        rec["user_data"] = job.user_data
-    if job.fallback:
-        rec["fallback"] = job.fallback
-    if intent:
-        rec["intent"] = intent
-    rec.update(fields)
-    return rec
 
 
 def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:

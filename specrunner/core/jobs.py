@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, overload
 from urllib.parse import quote
 
 from specrunner.core.model import Input, Manifest, Rule
@@ -245,8 +246,8 @@ def describe_rule(rule: Rule) -> str:
     return " ".join(parts)
 
 
-def expand(manifest: Manifest) -> list[Job]:
-    """Every job of the manifest, sorted by key.
+class RuleJobs:
+    """Builds the jobs of one rule, one input at a time; what every job of the rule shares is built once.
 
     Fingerprints are hashed from canonical JSON assembled out of per-rule and per-input fragments
     (the same bytes as ``fingerprint()``; the SnapshotConfig is encoded once per rule, the Input
@@ -254,60 +255,115 @@ def expand(manifest: Manifest) -> list[Job]:
     SnapshotConfig object, the jobs of an input one Input object (``build_request`` gives equal
     ones): requests are read-only.
     """
-    jobs = []
-    input_json: dict[str, str] = {}
-    input_dicts: dict[str, dict[str, str]] = {}
-    for rule in manifest.rules:
-        mode = rule_mode(rule)
-        summary = describe_rule(rule)
-        legacy = legacy_entries(rule)
-        middle: str | None = None  # set with tail by the rule's first job
-        tail = ""
-        shared: dict[str, Any] | None = None
-        for inp in manifest.inputs:
-            if not rule.applies_to(inp.id):
-                continue
-            if shared is None:
-                shared = build_request(inp, rule, manifest.pipeline_id, mode)
-            inp_dict = input_dicts.get(inp.id)
-            if inp_dict is None:
-                inp_dict = input_dicts[inp.id] = build_request(inp, rule, manifest.pipeline_id, mode)["Input"]
-            request = {**shared, "Input": inp_dict}
-            if middle is None:
-                pipe = request.get("PipelineId")
-                middle = (
-                    (',"PipelineId":' + canonical_json(pipe) if "PipelineId" in request else "")
-                    + ',"SnapshotConfig":'
-                    + canonical_json(request["SnapshotConfig"])
-                )
-                tail = '},"user_data":' + canonical_json(rule.user_data or "") + "}"
-            ij = input_json.get(inp.id)
-            if ij is None:
-                ij = input_json[inp.id] = canonical_json(request["Input"])
-            digest = hashlib.sha256(('{"request":{"Input":' + ij + middle + tail).encode("utf-8")).hexdigest()
-            tile_tpl = None
-            if rule.tile:
-                tile_tpl = f"{rule.tile.bucket}/{resolve_template(rule.tile.output, inp.object)}"
-            jobs.append(
-                Job(
-                    key=job_key(inp.id, rule.id),
-                    input_id=inp.id,
-                    rule_id=rule.id,
-                    mode=mode,
-                    request=request,
-                    user_data=rule.user_data,
-                    fingerprint="sha256:" + digest,
-                    input_ref=f"{inp.bucket}/{inp.object}",
-                    output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
-                    tile_template=tile_tpl,
-                    auto_mode=rule.mode == "auto",
-                    single_frame=rule.num is None and rule.interval_s is None,
-                    summary=summary,
-                    legacy=legacy,
-                )
+
+    def __init__(self, rule: Rule, pipeline_id: str | None, cache: _InputCache) -> None:
+        self.rule = rule
+        self.pipeline_id = pipeline_id
+        self.mode = rule_mode(rule)
+        self.summary = describe_rule(rule)
+        self.legacy = legacy_entries(rule)
+        self.auto_mode = rule.mode == "auto"
+        self.single_frame = rule.num is None and rule.interval_s is None
+        self._cache = cache  # shared by the rules of a manifest: per input id, its Input and its JSON
+        self._shared: dict[str, Any] | None = None
+        self._middle = ""
+        self._tail = '},"user_data":' + canonical_json(rule.user_data or "") + "}"
+
+    def job(self, inp: Input) -> Job:
+        rule = self.rule
+        if self._shared is None:
+            shared = self._shared = build_request(inp, rule, self.pipeline_id, self.mode)
+            self._middle = (
+                (',"PipelineId":' + canonical_json(shared["PipelineId"]) if "PipelineId" in shared else "")
+                + ',"SnapshotConfig":'
+                + canonical_json(shared["SnapshotConfig"])
             )
-    jobs.sort(key=lambda j: j.key)
-    return jobs
+        hit = self._cache.get(inp.id)
+        if hit is None:
+            inp_dict = build_request(inp, rule, self.pipeline_id, self.mode)["Input"]
+            hit = self._cache[inp.id] = (inp_dict, canonical_json(inp_dict))
+        inp_dict, ij = hit
+        request = {**self._shared, "Input": inp_dict}
+        digest = hashlib.sha256(
+            ('{"request":{"Input":' + ij + self._middle + self._tail).encode("utf-8")
+        ).hexdigest()
+        tile_tpl = None
+        if rule.tile:
+            tile_tpl = f"{rule.tile.bucket}/{resolve_template(rule.tile.output, inp.object)}"
+        return Job(
+            key=job_key(inp.id, rule.id),
+            input_id=inp.id,
+            rule_id=rule.id,
+            mode=self.mode,
+            request=request,
+            user_data=rule.user_data,
+            fingerprint="sha256:" + digest,
+            input_ref=f"{inp.bucket}/{inp.object}",
+            output_template=f"{rule.output_bucket}/{resolve_template(rule.output, inp.object)}",
+            tile_template=tile_tpl,
+            auto_mode=self.auto_mode,
+            single_frame=self.single_frame,
+            summary=self.summary,
+            legacy=self.legacy,
+        )
+
+
+_InputCache = dict[str, tuple[dict[str, str], str]]
+
+
+class JobSet(Sequence[Job]):
+    """Every job of a manifest (inputs x rules), sorted by key, built only when first asked for.
+
+    A million-job no-op plan compares the lock file with the manifest rule by rule (``groups``) and
+    builds the few jobs that change; anything that iterates, indexes or measures the set builds them
+    all once, exactly as ``expand`` always did.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self._jobs: list[Job] | None = None
+        self._cache: _InputCache = {}
+
+    def rule_jobs(self, rule: Rule) -> RuleJobs:
+        return RuleJobs(rule, self.manifest.pipeline_id, self._cache)
+
+    def groups(self) -> Iterator[tuple[Rule, list[Input]]]:
+        """Each rule with the inputs it applies to (manifest order)."""
+        inputs = self.manifest.inputs
+        for rule in self.manifest.rules:
+            yield (
+                rule,
+                (list(inputs) if rule.inputs is None else [i for i in inputs if rule.applies_to(i.id)]),
+            )
+
+    @property
+    def all(self) -> list[Job]:
+        if self._jobs is None:
+            jobs: list[Job] = []
+            for rule, inputs in self.groups():
+                build = self.rule_jobs(rule)
+                jobs.extend(build.job(inp) for inp in inputs)
+            jobs.sort(key=lambda j: j.key)
+            self._jobs = jobs
+        return self._jobs
+
+    def __len__(self) -> int:
+        return len(self.all)
+
+    @overload
+    def __getitem__(self, i: int) -> Job: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Job]: ...
+    def __getitem__(self, i: int | slice) -> Job | Sequence[Job]:
+        return self.all[i]
+
+    def __iter__(self) -> Iterator[Job]:
+        return iter(self.all)
+
+
+def expand(manifest: Manifest) -> JobSet:
+    """Every job of the manifest, sorted by key (built lazily: see ``JobSet``)."""
+    return JobSet(manifest)
 
 
 def implied_count(request: dict[str, Any]) -> int | None:

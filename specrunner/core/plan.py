@@ -15,9 +15,10 @@ unchanged gets the action ``failed``: it is not a change, apply does not resubmi
 from __future__ import annotations
 
 import fnmatch
+import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from specrunner.core.attrdiff import AttrDiff, diff
 from specrunner.core.codes import PERMANENT, classify
@@ -81,27 +82,75 @@ class Change:
         return shown(self.action)
 
 
-@dataclass(frozen=True)
+class Unchanged(Protocol):
+    """Jobs known to be up to date whose changes are built only when asked for (``Plan.changes``)."""
+
+    def __len__(self) -> int: ...
+
+    def changes(self) -> list[Change]:
+        """Their ``noop`` changes (job and prior record built), sorted by key."""
+        ...
+
+
 class Plan:
-    changes: tuple[Change, ...]
+    """One change per job, sorted by key.
+
+    ``unchanged`` (optional) holds up-to-date jobs as a count, built into ``noop`` changes only when
+    something lists them (``changes``, ``by_action("noop")``): the summary of a million-job no-op plan
+    costs nothing per job. ``active`` is every other change.
+    """
+
+    __slots__ = ("_all", "_unchanged", "active")
+
+    def __init__(self, changes: Iterable[Change] = (), unchanged: Unchanged | None = None) -> None:
+        self.active: tuple[Change, ...] = tuple(changes)
+        self._unchanged = unchanged if unchanged is not None and len(unchanged) else None
+        self._all: tuple[Change, ...] | None = self.active if self._unchanged is None else None
+
+    @property
+    def changes(self) -> tuple[Change, ...]:
+        if self._all is None:
+            assert self._unchanged is not None
+            merged = heapq.merge(self.active, self._unchanged.changes(), key=lambda c: c.key)
+            self._all = tuple(merged)
+        return self._all
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Plan) and self.changes == other.changes
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Plan({self.counts()})"
 
     def by_action(self, action: Action | Shown) -> list[Change]:
         """Changes with this action; "resume" gives both poll and recover changes."""
-        return [c for c in self.changes if c.action == action or c.shown == action]
+        pool = self.changes if action == "noop" else self.active
+        return [c for c in pool if c.action == action or c.shown == action]
 
     def counts(self) -> dict[str, int]:
         """Changes per shown action (the summary line), plus "poll" and "recover" apart."""
         out: dict[str, int] = dict.fromkeys(SHOWN, 0)
         out.update(poll=0, recover=0)
-        for c in self.changes:
+        for c in self.active:
             out[c.shown] += 1
             if c.shown != c.action:
                 out[c.action] += 1
+        if self._unchanged is not None:
+            out["noop"] += len(self._unchanged)
         return out
+
+    def recorded(self) -> int:
+        """How many changes concern a job the state records (every unchanged one does)."""
+        n = sum(1 for c in self.active if c.prior is not None)
+        return n + (len(self._unchanged) if self._unchanged is not None else 0)
+
+    def __len__(self) -> int:
+        return len(self.active) + (len(self._unchanged) if self._unchanged is not None else 0)
 
     @property
     def has_changes(self) -> bool:
-        return any(c.action not in NOT_CHANGES for c in self.changes)
+        return any(c.action not in NOT_CHANGES for c in self.active)
 
 
 def _diff_request(prior: Mapping[str, Any], job: Job) -> tuple[str, tuple[AttrDiff, ...]]:
@@ -164,14 +213,14 @@ def make_plan(
     for key in sorted(selected):
         prior = state_jobs.get(key)
         job = desired.get(key)
-        change = _decide(key, job, prior, force_failed=only_failed)
+        change = decide(key, job, prior, force_failed=only_failed)
         if only_failed and change.action != "retry":
             continue
         changes.append(change)
     return Plan(tuple(changes))
 
 
-def _decide(
+def decide(
     key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force_failed: bool = False
 ) -> Change:
     if job is None:

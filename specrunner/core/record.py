@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from specrunner.core.attrdiff import plain_keys
+
+if TYPE_CHECKING:
+    from specrunner.core.jobs import Job
 
 # The fields every record has (the others are optional: user_data, fallback, intent, attempts).
 RECORD_FIELDS = (
@@ -95,3 +100,29 @@ class LockEntry:
 
 _OPTIONAL_FIELDS = ("user_data", "fallback", "intent", "attempts")
 _ENTRY_FIELDS = frozenset((*RECORD_FIELDS, *_OPTIONAL_FIELDS))
+
+
+def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """The state record of ``job``; ``fields`` fill in what the service said."""
+    rec: dict[str, Any] = {
+        "fingerprint": job.fingerprint,
+        "mode": job.mode,
+        "input": job.input_ref,
+        "rule": job.rule_id,
+        "request": plain_keys(job.request),
+        "job_id": None,
+        "state": None,
+        "code": "",
+        "message": "",
+        "count": None,
+        "tile_count": None,
+        "outputs": [],
+    }
+    if job.user_data:
+        rec["user_data"] = job.user_data
+    if job.fallback:
+        rec["fallback"] = job.fallback
+    if intent:
+        rec["intent"] = intent
+    rec.update(fields)
+    return rec

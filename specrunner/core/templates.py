@@ -8,6 +8,7 @@ without extension, ``{ExtName}`` the extension without the dot; ``{Count}``, ``{
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 PLACEHOLDERS = ("ObjectPrefix", "FileName", "ExtName", "SnapshotTime", "Count", "TileCount")
@@ -44,3 +45,16 @@ def compiled_template(template: str) -> tuple[str, tuple[str, ...]]:
         fmt.append("{" + str(i // 2) + "}")
         fmt.append(parts[i + 1].replace("{", "{{").replace("}", "}}"))
     return "".join(fmt), tuple(parts[1::2])
+
+
+_PART_INDEX = {"ObjectPrefix": 0, "FileName": 1, "ExtName": 2}
+
+
+def parts_resolver(template: str) -> Callable[[tuple[str, str, str]], str]:
+    """``resolve_template(template, obj)`` as a function of ``object_parts(obj)``, compiled once: for
+    resolving one template against many inputs (the parts of each input computed once too)."""
+    fmt, names = compiled_template(template)
+    if not names:
+        return lambda parts: template
+    picks = tuple((_PART_INDEX.get(n), "{" + n + "}") for n in names)
+    return lambda parts: fmt.format(*[lit if i is None else parts[i] for i, lit in picks])

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +25,8 @@ from specrunner.core.errors import (
 )
 from specrunner.core.jobs import Job, expand
 from specrunner.core.model import Manifest
-from specrunner.core.plan import Plan, make_plan
+from specrunner.core.plan import Plan
+from specrunner.ops.planning import plan_jobs
 from specrunner.validate.manifest import load_manifest
 
 if TYPE_CHECKING:  # imported where used: validate and plan never load the executor, SDKs or tenacity
@@ -48,7 +49,7 @@ class Context:
     manifest_path: Path
     state_path: Path
     manifest: Manifest
-    jobs: list[Job]
+    jobs: Sequence[Job]
     state: StateDoc | None
     discovered: list[tuple[Any, int]] = field(default_factory=list)
     state_signature: Any = None  # state files' signature when `state` was read
@@ -98,7 +99,8 @@ def _load_context(
     if manifest.discoveries:
         manifest, discovered = discover_inputs(manifest, lister)
     jobs = expand(manifest)
-    check_collisions(jobs)
+    if discovered:  # validation checked the listed inputs; discovered ones are checked here
+        check_collisions(jobs)
     if isinstance(where, OssState):
         ctx = Context(mpath, spath, manifest, jobs, read_remote(where), remote=where)
         ctx.discovered = discovered
@@ -132,7 +134,7 @@ def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, l
     return manifest.model_copy(update={"inputs": tuple(inputs)}), found
 
 
-def check_collisions(jobs: list[Job]) -> None:
+def check_collisions(jobs: Iterable[Job]) -> None:
     """Two jobs must never write the same object (checked again after discovery)."""
     owner: dict[str, str] = {}
     for job in jobs:
@@ -160,9 +162,9 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
 
     try:
         with gc_paused():
-            return make_plan(
+            return plan_jobs(
                 ctx.jobs,
-                ctx.state_jobs,
+                ctx.state,
                 targets=req.targets,
                 excludes=req.excludes,
                 only_failed=req.only_failed,
@@ -462,7 +464,7 @@ def _execute(
     try:
         plan = planner(ctx)
         # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
-        idle = not any(c.action != "noop" and c.action != "forget" for c in plan.changes)
+        idle = not any(c.action != "noop" and c.action != "forget" for c in plan.active)
         be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
         try:
             ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
@@ -579,9 +581,7 @@ def refresh(
     """Poll every non-final job (and look up interrupted submissions); never submit anything."""
 
     def planner(ctx: Context) -> Plan:
-        return Plan(
-            tuple(c for c in compute_plan(ctx, PlanRequest()).changes if c.action in ("poll", "recover"))
-        )
+        return Plan(compute_plan(ctx, PlanRequest()).by_action("resume"))
 
     return _execute(
         ctx, "refresh", opts, planner, on_event=on_event, backend=backend, hook=None, allow_submit=False

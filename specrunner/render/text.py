@@ -57,8 +57,10 @@ def plan_text(
         else:
             lines.append("No changes. The state matches the manifest.")
     for action in SHOWN:
+        if action == "noop" and not show_unchanged:  # not built at all: a million of them cost seconds
+            continue
         changes = plan.by_action(action)
-        if not changes or (action == "noop" and not show_unchanged):
+        if not changes:
             continue
         lines.append("")
         lines.append(f"{SYMBOLS[action]} {action} ({len(changes)}):")
@@ -90,7 +92,7 @@ def plan_text(
 def forget_warning(plan: Plan, manifest: str | None = None) -> str:
     """The call-out for a plan that drops records (a glob typo can drop them all); when a created job
     sends exactly what a forgotten one did (a renamed rule or input), the ``state mv`` that keeps it."""
-    n, total = plan.counts()["forget"], sum(1 for ch in plan.changes if ch.prior is not None)
+    n, total = plan.counts()["forget"], plan.recorded()
     share = f"{n} of the {total} jobs recorded" if total else f"{n} jobs"
     text = (
         f"Warning: this plan forgets {share}: their records leave the state (their outputs stay "

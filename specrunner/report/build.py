@@ -17,6 +17,7 @@ from __future__ import annotations
 import glob
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -49,7 +50,7 @@ def local_root(manifest: Manifest) -> Path | None:
 
 def collect(
     manifest: Manifest,
-    jobs: list[Job],
+    jobs: Sequence[Job],
     state: StateDoc | None,
     *,
     title: str,

@@ -31,7 +31,7 @@ Invariants:
   ``jobs.fingerprint``), the outputs of a successful job (from the output templates and the
   counts), and the defaults (empty code and message, no tile count when untiled).
 
-The in-memory form is the full record (``dict`` as built by ``executor.job_record``, described field
+The in-memory form is the full record (``dict`` as built by ``core.record.job_record``, described field
 by field by :class:`LockEntry`): readers see the same records as with format version 1. Decoded
 records of one config share one SnapshotConfig object: treat records as read-only.
 """
@@ -236,20 +236,12 @@ def _outputs_deriver(sc: Any) -> Callable[[str, int, int], list[str] | None]:
     except (KeyError, TypeError, ValueError, AttributeError):
         return none
     from specrunner.core.jobs import expected_outputs
-    from specrunner.core.templates import compiled_template, object_parts
+    from specrunner.core.templates import object_parts, parts_resolver
 
     def resolver(template: str) -> Callable[[str], str]:
         """``manifest.resolve_template(template, obj)`` with the template compiled once."""
-        fmt, names = compiled_template(template)
-        if not names:
-            return lambda obj: template
-
-        def resolve(obj: str) -> str:
-            prefix, stem, ext = object_parts(obj)
-            values = {"ObjectPrefix": prefix, "FileName": stem, "ExtName": ext}
-            return fmt.format(*[values.get(n, "{" + n + "}") for n in names])
-
-        return resolve
+        resolve = parts_resolver(template)
+        return lambda obj: resolve(object_parts(obj))
 
     out_of = resolver(out_tpl)
     tile_of = resolver(tile_tpl) if tile_tpl is not None else None
@@ -388,7 +380,7 @@ class Decoder:
                 return f"$.configs[{json.dumps(rule)}][{json.dumps(cid)}]: {problem}"
             d = self._derive[(rule, cid)] = _Derive(cfg, self._inputs)
         for k, v in entry.items():
-            problem = _CHECKS[k](v)
+            problem = FIELD_CHECKS[k](v)
             if problem:
                 return f"`{k}` {problem}"
         try:
@@ -442,7 +434,7 @@ def _true(v: Any) -> str | None:
 _STATES = frozenset({"Submitted", "Snapshoting", "Success", "Fail"})
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 # Every field of a job line and its check (the full record built from it needs no further check).
-_CHECKS: dict[str, Callable[[Any], str | None]] = {
+FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "config": _str,
     "input": _str,
     "job_id": _str,

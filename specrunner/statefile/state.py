@@ -36,7 +36,6 @@ import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +77,47 @@ def encode_state(doc: Mapping[str, Any]) -> bytes:
     return encode(doc["lineage"], doc["serial"], doc["jobs"])
 
 
-@dataclass
 class StateDoc:
-    lineage: str
-    serial: int
-    jobs: dict[str, dict[str, Any]]
-    format_version: int = STATE_VERSION  # of the file it was read from
+    """One version of the state: its lineage, serial and every job's full record.
+
+    Read from a format 2 file, the records are decoded from their compact lines on first use of
+    ``jobs`` (``compact`` holds the lines until then): a no-op plan compares the lines with the
+    manifest directly (``ops.planning``) and never builds a million records.
+    """
+
+    __slots__ = ("_jobs", "compact", "format_version", "lineage", "serial")
+
+    def __init__(
+        self,
+        lineage: str,
+        serial: int,
+        jobs: dict[str, dict[str, Any]] | None = None,
+        format_version: int = STATE_VERSION,  # of the file it was read from
+        *,
+        compact: CompactLines | None = None,
+    ) -> None:
+        self.lineage = lineage
+        self.serial = serial
+        self.format_version = format_version
+        self._jobs = jobs if jobs is not None or compact is not None else {}
+        self.compact = compact if jobs is None else None
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        if self._jobs is None:
+            assert self.compact is not None
+            self._jobs = self.compact.decode_all()
+            self.compact = None
+        return self._jobs
+
+    @jobs.setter
+    def jobs(self, value: dict[str, dict[str, Any]]) -> None:
+        self._jobs, self.compact = value, None
+
+    def __repr__(self) -> str:
+        return (
+            f"StateDoc(lineage={self.lineage!r}, serial={self.serial}, format_version={self.format_version})"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -162,8 +196,9 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
     extra = set(doc) - {"version", "lineage", "serial", "jobs", *(("configs",) if version >= 2 else ())}
     if extra:
         raise StateError(f"{path}: unknown top-level field(s) {sorted(extra)} in the state file", hint=hint)
-    if version >= 2:  # job lines are checked as they are decoded
-        jobs = _decode_lines(doc.get("configs"), jobs, path, hint)
+    if version >= 2:  # job lines are checked as they are decoded (see StateDoc.jobs)
+        compact = CompactLines(doc.get("configs"), jobs, path, hint)
+        return StateDoc(lineage=lineage, serial=serial, format_version=version, compact=compact)
     else:
         for key, rec in jobs.items():
             problem = check_record(rec)
@@ -172,23 +207,38 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
     return StateDoc(lineage=lineage, serial=serial, jobs=jobs, format_version=version)
 
 
-def _decode_lines(configs: Any, lines: dict[str, Any], path: Path, hint: str) -> dict[str, dict[str, Any]]:
-    """Full records from the compact job lines of a format 2 file."""
-    from specrunner.statefile.lockfile import Decoder
+class CompactLines:
+    """The job lines of a format 2 file, as parsed, with the configs they name; decoded on demand."""
 
-    if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
-        raise StateError(f"{path}: `configs` must be an object of rule ids to objects of configs", hint=hint)
-    dec = Decoder(configs)
-    jobs: dict[str, dict[str, Any]] = {}
-    for key, entry in lines.items():
-        rec = dec.record(key, entry)
+    __slots__ = ("configs", "decoder", "hint", "lines", "path")
+
+    def __init__(self, configs: Any, lines: dict[str, Any], path: Path, hint: str) -> None:
+        from specrunner.statefile.lockfile import Decoder
+
+        if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
+            raise StateError(
+                f"{path}: `configs` must be an object of rule ids to objects of configs", hint=hint
+            )
+        self.configs: dict[str, dict[str, Any]] = configs
+        self.lines = lines
+        self.path = path
+        self.hint = hint
+        self.decoder = Decoder(configs)
+
+    def record(self, key: str) -> dict[str, Any]:
+        """The full record of job ``key`` (a StateError if its line is not valid)."""
+        entry = self.lines[key]
+        rec = self.decoder.record(key, entry)
         if not isinstance(rec, str) and "record" in entry:  # a record kept whole: checked as in format 1
             rec = check_record(rec) or rec
         if isinstance(rec, str):
             where = "" if rec.startswith("$.") else f"$.jobs[{json.dumps(key)}]: "
-            raise StateError(f"{path}: {where}{rec}", hint=hint)
-        jobs[key] = rec
-    return jobs
+            raise StateError(f"{self.path}: {where}{rec}", hint=self.hint)
+        return rec
+
+    def decode_all(self) -> dict[str, dict[str, Any]]:
+        record = self.record
+        return {key: record(key) for key in self.lines}
 
 
 def check_record(rec: Any) -> str | None:

@@ -26,6 +26,7 @@ from specrunner.core.templates import (
     PLACEHOLDER_RE,
     PLACEHOLDERS,
     object_parts,
+    parts_resolver,
     resolve_template,
 )
 from specrunner.validate.schema import load_schema
@@ -391,7 +392,8 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
 
     rules = _list_at(data, "rules")
     rule_ids: dict[str, int] = {}
-    outputs: dict[tuple[str, str], str] = {}  # (bucket, resolved object pattern) -> job key
+    outputs: dict[tuple[str, str], tuple[str, str]] = {}  # (bucket, resolved object pattern) -> job
+    facts = _input_facts(inputs, input_ids, defaults)
     for r, rule in enumerate(rules):
         if not isinstance(rule, dict):
             continue
@@ -403,15 +405,15 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
                 rule_ids[rid] = r
         _check_rule(rule, r, defaults, add)
         globs = rule.get("inputs")
-        matched = list(input_ids)
+        matched = facts
         if isinstance(globs, list) and all(isinstance(g, str) for g in globs):
             has_discovery = any(isinstance(x, dict) and "prefix" in x for x in inputs)
             for g, glob in enumerate(globs):
                 if not has_discovery and not any(fnmatch.fnmatchcase(iid, glob) for iid in input_ids):
                     add(("rules", r, "inputs", g), f"glob {glob!r} matches no input id", severity="warning")
-            matched = [iid for iid in input_ids if any(fnmatch.fnmatchcase(iid, g) for g in globs)]
+            matched = [f for f in facts if any(fnmatch.fnmatchcase(f.iid, g) for g in globs)]
         if isinstance(rid, str):
-            _check_collisions(rule, r, rid, matched, inputs, input_ids, defaults, outputs, add)
+            _check_collisions(rule, r, rid, matched, defaults, outputs, add)
 
 
 def _dict_at(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -573,15 +575,39 @@ def _input_parts(item: Any, defaults: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+class _InputFacts:
+    """What the collision check needs of one input, computed once (not once per rule)."""
+
+    __slots__ = ("iid", "obj", "parts", "risky", "safe")
+
+    def __init__(self, iid: str, obj: str) -> None:
+        self.iid = iid
+        self.obj = obj
+        self.safe = _object_key_problem(obj) is None
+        self.parts = prefix, stem, ext = object_parts(obj)
+        # A safe key and a safe template can only combine into an unsafe key when the key's parts
+        # are empty or dots (a "." segment, a leading "/"), %-escaped, or long: only then resolve a sample.
+        self.risky = (
+            not prefix or stem in ("", ".", "..") or ext in ("", ".", "..") or "%" in obj or len(obj) > 256
+        )
+
+
+def _input_facts(inputs: list[Any], input_ids: dict[str, int], defaults: dict[str, Any]) -> list[_InputFacts]:
+    facts = []
+    for iid, i in input_ids.items():
+        parts = _input_parts(inputs[i], defaults)
+        if parts is not None:
+            facts.append(_InputFacts(iid, parts[1]))
+    return facts
+
+
 def _check_collisions(
     rule: dict[str, Any],
     r: int,
     rid: str,
-    matched: list[str],
-    inputs: list[Any],
-    input_ids: dict[str, int],
+    matched: list[_InputFacts],
     defaults: dict[str, Any],
-    outputs: dict[tuple[str, str], str],
+    outputs: dict[tuple[str, str], tuple[str, str]],
     add: Any,
 ) -> None:
     targets: list[tuple[PathT, str, str]] = []
@@ -603,58 +629,42 @@ def _check_collisions(
             )
         )
     unsafe: set[PathT] = set()  # report a template that resolves to an unsafe key once
-    # Invariants of the loops below, computed once: whether each template and each input key is safe.
-    safe_tpl = {
-        path: _object_key_problem(template.replace("{", "x").replace("}", "x")) is None
-        for path, _, template in targets
-    }
-    # {ObjectPrefix} ends in "/": dots right after it start a segment of their own ("videos/../x").
-    tpl_risky = {
-        path: len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None
-        for path, _, template in targets
-    }
-    for iid in matched:
-        parts = _input_parts(inputs[input_ids[iid]], defaults)
-        if parts is None:
-            continue
-        safe_input = _object_key_problem(parts[1]) is None
-        # A safe key and a safe template can only combine into an unsafe key when the key's parts
-        # are empty or dots (a "." segment, a leading "/"), %-escaped, or long: only then resolve a sample.
-        prefix, stem, ext = object_parts(parts[1])
-        risky = (
-            not prefix
-            or stem in ("", ".", "..")
-            or ext in ("", ".", "..")
-            or "%" in parts[1]
-            or len(parts[1]) > 256
+    # Invariants of the loops below, computed once per template: its resolver, whether it is safe, and
+    # whether it is risky ({ObjectPrefix} ends in "/": dots right after it start a segment, "videos/../x").
+    compiled = [
+        (
+            path,
+            str(bucket),
+            template,
+            parts_resolver(template),
+            _object_key_problem(template.replace("{", "x").replace("}", "x")) is None,
+            len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None,
+            template.count("{"),
         )
-        for path, bucket, template in targets:
-            resolved = resolve_template(template, parts[1])
-            too_long = len(template) + template.count("{") * len(parts[1]) > 1000  # could pass 1,024 bytes
+        for path, bucket, template in targets
+    ]
+    for f in matched:
+        for path, bucket, template, resolve, safe_tpl, tpl_risky, braces in compiled:
+            resolved = resolve(f.parts)
             if (
-                path not in unsafe
-                and safe_input
-                and safe_tpl[path]
-                and (risky or tpl_risky[path] or too_long)
+                safe_tpl
+                and f.safe
+                and path not in unsafe
+                and (f.risky or tpl_risky or len(template) + braces * len(f.obj) > 1000)  # past 1,024 bytes?
             ):
-                sample = resolve_template(
-                    template, parts[1], Count="00001", TileCount="00001", SnapshotTime="0"
-                )
+                sample = resolve_template(template, f.obj, Count="00001", TileCount="00001", SnapshotTime="0")
                 problem = _object_key_problem(sample)
                 if problem:  # e.g. "{ObjectPrefix}../x.jpg", or {FileName} "." from an input "..mp4"
                     unsafe.add(path)
-                    add(path, f"for input {iid!r} the output resolves to {_short(sample)}: {problem}")
-            key = (str(bucket), resolved)
-            job = f"{iid}::{rid}"
-            other = outputs.get(key)
-            if other is not None and other != job:
+                    add(path, f"for input {f.iid!r} the output resolves to {_short(sample)}: {problem}")
+            other = outputs.setdefault((bucket, resolved), (f.iid, rid))
+            if other[0] != f.iid or other[1] != rid:
                 add(
                     path,
-                    f"jobs {other} and {job} would both write {bucket}/{resolved}; "
+                    f"jobs {other[0]}::{other[1]} and {f.iid}::{rid} would both write {bucket}/{resolved}; "
                     "add {FileName} or {ObjectPrefix} to the output, or use a different folder",
                 )
                 return
-            outputs[key] = job
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,158 @@
+"""Planning against a lock file as read: rule by rule, from the compact job lines, no record built.
+
+``make_plan`` (``core.plan``) decides job by job from full records. For a format 2 lock file read as
+is (no journal replayed, records not yet decoded), :func:`plan_jobs` gets the same plan far cheaper:
+
+- Per rule (and input location), the config a successful job of today's manifest would be recorded
+  with is built once, from one real job (``core.record.job_record`` + ``lockfile.rule_config``), and
+  its id computed. It is used only if the lock file holds exactly that config and a line naming it
+  decodes to that job's fingerprint (checked once per group): the shortcut proves itself or is off.
+- A job line that names that config, names the job's input, says ``Success``, carries nothing else
+  than the plain fields of a finished job (no intent, no stored fingerprint, no encoded key) and
+  passes the codec's field checks is ``noop``: exactly what ``decide`` concludes from its full
+  record. Its change is built only if something lists it (``Plan.changes``).
+- Every other job (new, changed, running, failed, odd, invalid) goes through ``decide`` with its
+  full record, as in ``make_plan``; an invalid line raises the same StateError there.
+
+Invariant: ``plan_jobs(jobs, state) == make_plan(jobs, state.jobs)`` for every manifest and state
+(``tests/unit/ops/test_planning.py`` checks it on the cases where the shortcut applies and where not).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from specrunner.core.jobs import Job, JobSet, RuleJobs, job_key
+from specrunner.core.model import Input
+from specrunner.core.plan import Change, Plan, decide, make_plan
+from specrunner.core.record import job_record
+from specrunner.statefile.lockfile import FIELD_CHECKS, config_id, rule_config
+from specrunner.statefile.state import CompactLines, StateDoc
+
+# The fields of a finished job's line the shortcut reads past (anything else: the full decision).
+_PLAIN = frozenset(
+    {"config", "input", "job_id", "state", "count", "tile_count", "outputs", "code", "message"}
+)
+_UNSET = object()
+
+
+def plan_jobs(
+    jobs: Sequence[Job],
+    state: StateDoc | None,
+    *,
+    targets: Iterable[str] = (),
+    excludes: Iterable[str] = (),
+    only_failed: bool = False,
+) -> Plan:
+    """The plan of ``jobs`` against ``state`` (``make_plan``'s, computed rule by rule when it can be)."""
+    compact = state.compact if state is not None else None
+    targets, excludes = tuple(targets), tuple(excludes)
+    if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed:
+        return make_plan(
+            jobs,
+            state.jobs if state is not None else {},
+            targets=targets,
+            excludes=excludes,
+            only_failed=only_failed,
+        )
+    return _grouped(jobs, compact)
+
+
+class _Settled:
+    """The up-to-date jobs found by the shortcut: per rule, the indexes of its inputs."""
+
+    def __init__(self, compact: CompactLines) -> None:
+        self.compact = compact
+        self.groups: list[tuple[RuleJobs, list[Input], array[int]]] = []
+        self.n = 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def changes(self) -> list[Change]:
+        out = []
+        record = self.compact.record
+        for build, inputs, idx in self.groups:
+            for i in idx:
+                job = build.job(inputs[i])
+                out.append(Change(job.key, "noop", "up to date", job.mode, job, record(job.key)))
+        out.sort(key=lambda c: c.key)
+        return out
+
+
+def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
+    lines = compact.lines
+    active: list[Change] = []
+    settled = _Settled(compact)
+    found = 0  # desired jobs the lock file has a line for
+    for rule, inputs in jobs.groups():
+        build = jobs.rule_jobs(rule)
+        rid = rule.id
+        cids: dict[str, Any] = {}  # input location -> the config id of today's jobs (None: no shortcut)
+        idx: array[int] = array("I")
+        for i, inp in enumerate(inputs):
+            key = f"{inp.id}::{rid}"
+            entry = lines.get(key)
+            if entry is None:
+                job = build.job(inp)
+                active.append(decide(key, job, None))
+                continue
+            found += 1
+            cid = cids.get(inp.location, _UNSET)
+            if cid is _UNSET:
+                cid = cids[inp.location] = _config_of(build.job(inp), compact)
+            if (
+                cid is not None
+                and type(entry) is dict
+                and entry.get("config") == cid
+                and entry.get("state") == "Success"
+                and entry.get("input") == f"{inp.bucket}/{inp.object}"
+                and _plain_and_valid(entry)
+            ):
+                idx.append(i)
+                continue
+            active.append(decide(key, build.job(inp), compact.record(key)))
+        if idx:
+            settled.groups.append((build, inputs, idx))
+            settled.n += len(idx)
+    if found != len(lines):  # lines of jobs no longer in the manifest: forget
+        desired = {job_key(inp.id, rule.id) for rule, inputs in jobs.groups() for inp in inputs}
+        active.extend(decide(key, None, compact.record(key)) for key in lines if key not in desired)
+    active.sort(key=lambda c: c.key)
+    return Plan(active, settled)
+
+
+def _config_of(job: Job, compact: CompactLines) -> str | None:
+    """The id of the config ``job`` is recorded with, if the lock file holds it and it derives ``job``'s
+    fingerprint; None turns the shortcut off for the group (each job is then decided from its record)."""
+    cfg = rule_config(job_record(job, job_id="-", state="Success"))
+    if cfg is None:
+        return None
+    cid = config_id(cfg)
+    stored: Mapping[str, Any] = compact.configs.get(job.rule_id) or {}
+    if stored.get(cid) != cfg:
+        return None
+    back = compact.decoder.record(job.key, {"config": cid, "input": job.input_ref, "state": "Success"})
+    if isinstance(back, str) or back.get("fingerprint") != job.fingerprint:
+        return None
+    return cid
+
+
+def _plain_and_valid(entry: dict[str, Any]) -> bool:
+    """Whether a ``Success`` line naming the right config and input holds only a finished job's plain
+    fields, each valid (the checks of ``lockfile.FIELD_CHECKS``, inlined for the common fields)."""
+    if not entry.keys() <= _PLAIN:
+        return False
+    g = entry.get
+    count, tiles, outputs = g("count", 0), g("tile_count"), g("outputs")
+    return (
+        type(g("job_id", "")) is str
+        and type(g("code", "")) is str
+        and type(g("message", "")) is str
+        and type(count) is int
+        and count >= 0
+        and (tiles is None or (type(tiles) is int and tiles >= 0))
+        and (outputs is None or FIELD_CHECKS["outputs"](outputs) is None)
+    )
