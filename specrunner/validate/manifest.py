@@ -11,6 +11,7 @@ import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
+from itertools import starmap
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -26,7 +27,7 @@ from specrunner.core.templates import (
     PLACEHOLDER_RE,
     PLACEHOLDERS,
     object_parts,
-    parts_resolver,
+    parts_format,
     resolve_template,
 )
 from specrunner.validate.schema import load_schema
@@ -392,7 +393,7 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
 
     rules = _list_at(data, "rules")
     rule_ids: dict[str, int] = {}
-    outputs: dict[tuple[str, str], tuple[str, str]] = {}  # (bucket, resolved object pattern) -> job
+    outputs = _Outputs()
     facts = _input_facts(inputs, input_ids, defaults)
     for r, rule in enumerate(rules):
         if not isinstance(rule, dict):
@@ -592,6 +593,28 @@ class _InputFacts:
         )
 
 
+class _Outputs:
+    """Every object the rules checked so far write: ``"bucket\0key"`` -> the index of the rule whose job
+    writes it first (the job's input is found again only to name it in a message)."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, int] = {}
+        self.rules: dict[int, tuple[str, list[tuple[PathT, str, str]], list[_InputFacts]]] = {}
+
+    def add_rule(
+        self, r: int, rid: str, targets: list[tuple[PathT, str, str]], matched: list[_InputFacts]
+    ) -> None:
+        self.rules[r] = (rid, targets, matched)
+
+    def writer(self, key: str) -> str:
+        rid, targets, matched = self.rules[self.owner[key]]
+        for f in matched:
+            for _, bucket, template in targets:
+                if parts_format(template, f"{bucket}\0").format(*f.parts) == key:
+                    return f"{f.iid}::{rid}"
+        return f"?::{rid}"  # pragma: no cover - every key was resolved from one of them
+
+
 def _input_facts(inputs: list[Any], input_ids: dict[str, int], defaults: dict[str, Any]) -> list[_InputFacts]:
     facts = []
     for iid, i in input_ids.items():
@@ -607,7 +630,7 @@ def _check_collisions(
     rid: str,
     matched: list[_InputFacts],
     defaults: dict[str, Any],
-    outputs: dict[tuple[str, str], tuple[str, str]],
+    outputs: _Outputs,
     add: Any,
 ) -> None:
     targets: list[tuple[PathT, str, str]] = []
@@ -628,24 +651,64 @@ def _check_collisions(
                 tile["output"],
             )
         )
+    # The common case at C speed: every output of the rule resolved at once (one str.format per job
+    # and template, keys "bucket\0object"); no key repeats within the rule or meets another rule's.
+    # Anything else (or a key that may be unsafe) takes the exact loop, which names the first clash.
+    parts = [f.parts for f in matched]
+    keys: list[str] = []
+    for _, bucket, template in targets:
+        keys += starmap(parts_format(template, f"{bucket}\0").format, parts)
+    outputs.add_rule(r, rid, targets, matched)
+    owner = outputs.owner
+    if len(set(keys)) == len(keys) and owner.keys().isdisjoint(keys) and not _may_be_unsafe(targets, matched):
+        owner.update(dict.fromkeys(keys, r))
+        return
+    _check_outputs(targets, r, rid, matched, outputs, add)
+
+
+def _may_be_unsafe(targets: list[tuple[PathT, str, str]], matched: list[_InputFacts]) -> bool:
+    """Whether any output of these templates over these inputs could resolve to an unsafe key."""
+    longest = max((len(f.obj) for f in matched), default=0)
+    for _, _, template in targets:
+        if _object_key_problem(template.replace("{", "x").replace("}", "x")) is not None:
+            continue  # an unsafe template is reported as such, not per input
+        if _template_risky(template) or len(template) + template.count("{") * longest > 1000:
+            return True
+    return any(f.safe and f.risky for f in matched)
+
+
+def _template_risky(template: str) -> bool:
+    # {ObjectPrefix} ends in "/": dots right after it start a segment of their own ("videos/../x").
+    return len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None
+
+
+def _check_outputs(
+    targets: list[tuple[PathT, str, str]],
+    r: int,
+    rid: str,
+    matched: list[_InputFacts],
+    outputs: _Outputs,
+    add: Any,
+) -> None:
+    """Input by input, template by template: an unsafe resolved key, and the first two jobs writing one
+    object (``outputs``: what the earlier rules write, and which rule writes it)."""
     unsafe: set[PathT] = set()  # report a template that resolves to an unsafe key once
-    # Invariants of the loops below, computed once per template: its resolver, whether it is safe, and
-    # whether it is risky ({ObjectPrefix} ends in "/": dots right after it start a segment, "videos/../x").
     compiled = [
         (
             path,
             str(bucket),
             template,
-            parts_resolver(template),
+            parts_format(template, f"{bucket}\0"),
             _object_key_problem(template.replace("{", "x").replace("}", "x")) is None,
-            len(template) > 256 or re.search(r"\{ObjectPrefix\}\.\.?(/|$)", template) is not None,
+            _template_risky(template),
             template.count("{"),
         )
         for path, bucket, template in targets
     ]
+    mine: dict[str, str] = {}  # key -> input id, for this rule's jobs
     for f in matched:
-        for path, bucket, template, resolve, safe_tpl, tpl_risky, braces in compiled:
-            resolved = resolve(f.parts)
+        for path, bucket, template, fmt, safe_tpl, tpl_risky, braces in compiled:
+            key = fmt.format(*f.parts)
             if (
                 safe_tpl
                 and f.safe
@@ -657,14 +720,21 @@ def _check_collisions(
                 if problem:  # e.g. "{ObjectPrefix}../x.jpg", or {FileName} "." from an input "..mp4"
                     unsafe.add(path)
                     add(path, f"for input {f.iid!r} the output resolves to {_short(sample)}: {problem}")
-            other = outputs.setdefault((bucket, resolved), (f.iid, rid))
-            if other[0] != f.iid or other[1] != rid:
+            job = f"{f.iid}::{rid}"
+            earlier = outputs.writer(key) if key in outputs.owner else None  # another rule's job (or a twin)
+            who = earlier if earlier is not None else f"{mine.setdefault(key, f.iid)}::{rid}"
+            if who != job:
+                resolved = key.partition("\0")[2]
                 add(
                     path,
-                    f"jobs {other[0]}::{other[1]} and {f.iid}::{rid} would both write {bucket}/{resolved}; "
+                    f"jobs {who} and {f.iid}::{rid} would both write {bucket}/{resolved}; "
                     "add {FileName} or {ObjectPrefix} to the output, or use a different folder",
                 )
-                return
+                break
+        else:
+            continue
+        break
+    outputs.owner.update(dict.fromkeys(mine, r))  # an earlier rule's key stays its own (named first)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,89 @@
+"""The output collision check: its fast path (every key of a rule resolved at once) reports exactly
+what the input-by-input loop reports, on generated manifests full of clashes and unsafe keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from specrunner.validate import manifest as vm
+
+TEMPLATES = [
+    "out/{ObjectPrefix}{FileName}.jpg",
+    "out/{FileName}.jpg",
+    "out/{FileName}{ExtName}.jpg",
+    "out/x.jpg",
+    "{ObjectPrefix}../{FileName}.jpg",
+    "out/{FileName}/{Count}.jpg",
+    "sprites/{FileName}-{TileCount}.jpg",
+    "{ObjectPrefix}{FileName}.{ExtName}",
+]
+OBJECTS = ["videos/a.mp4", "videos/a.mov", "other/a.mp4", "b.mp4", "videos/..mp4", "videos/a", "x/y/.mp4"]
+
+
+def document(rules: list[dict[str, Any]], objects: list[str]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "target": {"backend": "local"},
+        "defaults": {"location": "oss-cn-shanghai", "input_bucket": "in", "output_bucket": "out"},
+        "inputs": objects,
+        "rules": rules,
+    }
+
+
+rule_st = st.builds(
+    lambda rid, out, tile, bucket: {
+        "id": rid,
+        "time": 0,
+        "output": out,
+        **({"output_bucket": bucket} if bucket else {}),
+        **({"tile": {"lines": 2, "columns": 2, "output": tile}, "num": 4, "interval": 1} if tile else {}),
+    },
+    st.sampled_from(["r1", "r2", "r3"]),
+    st.sampled_from(TEMPLATES),
+    st.one_of(st.none(), st.sampled_from(TEMPLATES)),
+    st.sampled_from([None, "out", "other-out"]),
+)
+
+
+def diagnostics(tmp_path: Path, doc: dict[str, Any]) -> list[tuple[Any, ...]]:
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _, diags = vm.check_manifest(path)
+    return [(d.line, d.column, d.path, d.severity, d.message) for d in diags]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rules=st.lists(rule_st, min_size=1, max_size=4),
+    objects=st.lists(st.sampled_from(OBJECTS), min_size=1, max_size=5, unique=True),
+)
+def test_the_fast_path_reports_what_the_exact_loop_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rules: list[dict[str, Any]], objects: list[str]
+) -> None:
+    doc = document(rules, objects)
+    fast = diagnostics(tmp_path, doc)
+    with monkeypatch.context() as m:
+        m.setattr(vm, "_may_be_unsafe", lambda targets, matched: True)  # always the exact loop
+        exact = diagnostics(tmp_path, doc)
+    assert fast == exact
+
+
+def test_clashes_are_named_job_by_job(tmp_path: Path) -> None:
+    rules = [
+        {"id": "a", "time": 0, "output": "out/{FileName}.jpg"},
+        {"id": "b", "time": 0, "output": "out/{FileName}.jpg"},
+    ]
+    diags = diagnostics(tmp_path, document(rules, ["videos/a.mp4", "other/a.mp4"]))
+    msgs = [d[4] for d in diags if "would both write" in d[4]]
+    assert msgs == [
+        "jobs videos/a.mp4::a and other/a.mp4::a would both write out/out/a.jpg; "
+        "add {FileName} or {ObjectPrefix} to the output, or use a different folder",
+        "jobs videos/a.mp4::a and videos/a.mp4::b would both write out/out/a.jpg; "
+        "add {FileName} or {ObjectPrefix} to the output, or use a different folder",
+    ]
