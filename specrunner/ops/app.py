@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # imported where used: validate and plan never load the execu
     from specrunner.apply.executor import Executor, RunSummary
     from specrunner.backends import Backend
     from specrunner.statefile.locking import StateLock
-    from specrunner.statefile.remote import OssLock
-from specrunner.statefile.state import StateDoc, StateStore, read_state, state_signature
+    from specrunner.statefile.remote import OssLock, OssState
+from specrunner.statefile.state import StateDoc, StateStore, default_state_path, read_state, state_signature
 
 PLAN_FORMAT = "1.0"
 
@@ -91,17 +91,22 @@ def _load_context(
 ) -> Context:
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
-    from specrunner.statefile.remote import OssState, read_remote, resolve
+    if manifest.state is None and not str(state_path or "").startswith("oss:/"):  # a local state file
+        where: Path | OssState = Path(state_path) if state_path is not None else default_state_path(mpath)
+    else:  # the OSS backend of the state (``remote.resolve`` says which; loaded only for it)
+        from specrunner.statefile.remote import resolve
 
-    where = resolve(manifest, mpath, state_path)
-    spath = where.path if isinstance(where, OssState) else where
+        where = resolve(manifest, mpath, state_path)
+    spath = where if isinstance(where, Path) else where.path
     discovered: list[tuple[Any, int]] = []
     if manifest.discoveries:
         manifest, discovered = discover_inputs(manifest, lister)
     jobs = expand(manifest)
     if discovered:  # validation checked the listed inputs; discovered ones are checked here
         check_collisions(jobs)
-    if isinstance(where, OssState):
+    if not isinstance(where, Path):
+        from specrunner.statefile.remote import read_remote
+
         ctx = Context(mpath, spath, manifest, jobs, read_remote(where), remote=where)
         ctx.discovered = discovered
         return ctx

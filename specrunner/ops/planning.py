@@ -84,36 +84,45 @@ class _Settled:
 
 def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
     lines = compact.lines
+    get = lines.get
     active: list[Change] = []
     settled = _Settled(compact)
     found = 0  # desired jobs the lock file has a line for
+    every = jobs.manifest.inputs
+    # Per input, once: the head of its job keys, the input as a record names it, and its location.
+    facts = [(f"{inp.id}::", f"{inp.bucket}/{inp.object}", inp.location) for inp in every]
+    position = {inp.id: i for i, inp in enumerate(every)}
     for rule, inputs in jobs.groups():
         build = jobs.rule_jobs(rule)
         rid = rule.id
+        mine = facts if len(inputs) == len(every) else [facts[position[inp.id]] for inp in inputs]
         cids: dict[str, Any] = {}  # input location -> the config id of today's jobs (None: no shortcut)
+        loc_now, cid = None, None
         idx: array[int] = array("I")
-        for i, inp in enumerate(inputs):
-            key = f"{inp.id}::{rid}"
-            entry = lines.get(key)
+        for i, (head, ref, loc) in enumerate(mine):
+            key = head + rid
+            entry = get(key)
             if entry is None:
-                job = build.job(inp)
-                active.append(decide(key, job, None))
+                active.append(decide(key, build.job(inputs[i]), None))
                 continue
             found += 1
-            cid = cids.get(inp.location, _UNSET)
-            if cid is _UNSET:
-                cid = cids[inp.location] = _config_of(build.job(inp), compact)
+            if loc != loc_now:
+                loc_now = loc
+                if loc not in cids:
+                    cids[loc] = _config_of(build.job(inputs[i]), compact)
+                cid = cids[loc]
             if (
                 cid is not None
                 and type(entry) is dict
                 and entry.get("config") == cid
+                and entry.get("input") == ref
                 and entry.get("state") == "Success"
-                and entry.get("input") == f"{inp.bucket}/{inp.object}"
-                and _plain_and_valid(entry)
+                and entry.keys() <= _PLAIN
+                and _valid_plain(entry)
             ):
                 idx.append(i)
                 continue
-            active.append(decide(key, build.job(inp), compact.record(key)))
+            active.append(decide(key, build.job(inputs[i]), compact.record(key)))
         if idx:
             settled.groups.append((build, inputs, idx))
             settled.n += len(idx)
@@ -140,19 +149,17 @@ def _config_of(job: Job, compact: CompactLines) -> str | None:
     return cid
 
 
-def _plain_and_valid(entry: dict[str, Any]) -> bool:
-    """Whether a ``Success`` line naming the right config and input holds only a finished job's plain
-    fields, each valid (the checks of ``lockfile.FIELD_CHECKS``, inlined for the common fields)."""
-    if not entry.keys() <= _PLAIN:
-        return False
+def _valid_plain(entry: dict[str, Any]) -> bool:
+    """Whether the plain fields of a finished job's line are valid (``lockfile.FIELD_CHECKS``, inlined
+    for the fields every such line has)."""
     g = entry.get
     count, tiles, outputs = g("count", 0), g("tile_count"), g("outputs")
     return (
         type(g("job_id", "")) is str
-        and type(g("code", "")) is str
-        and type(g("message", "")) is str
         and type(count) is int
         and count >= 0
         and (tiles is None or (type(tiles) is int and tiles >= 0))
         and (outputs is None or FIELD_CHECKS["outputs"](outputs) is None)
+        and type(g("code", "")) is str
+        and type(g("message", "")) is str
     )

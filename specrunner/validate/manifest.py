@@ -13,10 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from itertools import starmap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-import jsonschema
 
 from specrunner.core import durations
 from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
@@ -30,8 +28,12 @@ from specrunner.core.templates import (
     parts_format,
     resolve_template,
 )
+from specrunner.validate import memo
 from specrunner.validate.schema import load_schema
 from specrunner.validate.yamlload import Marks, YamlError, display_path, load, read_text
+
+if TYPE_CHECKING:  # imported when a document is validated (not when the schema pass is memoized)
+    import jsonschema
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 # SnapshotConfig keys that the manifest models; the `mts:` escape hatch must not set them.
@@ -79,19 +81,22 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]
     p = Path(path)
     shown = display_path(p)
     try:
-        data, marks = load(read_text(p))
+        text = read_text(p)
+        data, marks = load(text)
     except YamlError as e:
         return None, [
             Diagnostic(
                 shown, e.mark.line, e.mark.column, json_path(tuple(map(_clip_part, e.path))), e.message
             )
         ]
-    return check_document(data, marks, shown, p)
+    return check_document(data, marks, shown, p, text=text)
 
 
 def check_document(
-    data: Any, marks: Marks, shown: str, path: Path
+    data: Any, marks: Marks, shown: str, path: Path, *, text: str | None = None
 ) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Every diagnostic of a parsed manifest, and its model when it has no error. ``text``: the source
+    the document was parsed from, the key of the schema pass's memo (``memo``; none without it)."""
     diags: list[Diagnostic] = []
 
     def add(p: PathT, message: str, *, key: bool = False, severity: Severity = "error") -> None:
@@ -107,7 +112,12 @@ def check_document(
         add((), f"the manifest must be a mapping with version, inputs and rules, not a {_kind(data)}")
         return None, diags
 
-    _schema_errors(data, add)
+    memo_key = memo.key(text) if text is not None else None
+    if not memo.known_valid(memo_key):
+        before = len(diags)
+        _schema_errors(data, add)
+        if len(diags) == before:
+            memo.remember_valid(memo_key)
     _semantic_errors(data, add)
     _documented_errors(data, path, add)
     diags = sort_diagnostics(diags)
@@ -139,6 +149,8 @@ def _kind(value: Any) -> str:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
+    import jsonschema
+
     return jsonschema.Draft202012Validator(load_schema())
 
 
