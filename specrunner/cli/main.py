@@ -23,10 +23,10 @@ import typer
 from typer.core import TyperArgument
 
 from specrunner import __version__
-from specrunner.cli.exits import SpecrunnerGroup, json_errors
+from specrunner.cli.exits import SpecrunnerGroup
+from specrunner.cli.outcome import json_errors
 from specrunner.core.durations import parse_seconds
 from specrunner.core.errors import (
-    EXIT_CHANGES,
     EXIT_ERROR,
     EXIT_FAILED,
     EXIT_OK,
@@ -324,61 +324,10 @@ def plan(
 
     Example: specrunner plan specs/demo.yaml --out demo.plan.json --detailed-exitcode
     """
-    from specrunner.render import text as render
+    from specrunner.cli.plancmd import run_plan
 
-    try:
-        ctx = core.load_context(manifest, state)
-        req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()))
-        p = core.compute_plan(ctx, req)
-        # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
-        # no-op plan of many jobs must not pay for hashing every record.
-        doc = core.plan_document(ctx, p, req) if out or fmt == RunFmt.json else {}
-        if out:
-            core.save_plan(doc, out)
-    except SpecrunnerError as e:
-        _handle(e, Fmt.json if fmt == RunFmt.json else Fmt.text)
-    if fmt == RunFmt.json:
-        typer.echo(render.to_json(doc))
-    elif fmt == RunFmt.markdown:
-        from specrunner.render.markdown import plan_markdown
-
-        typer.echo(
-            plan_markdown(
-                p,
-                str(manifest),
-                show_unchanged=show_unchanged,
-                json_hint=f"`specrunner plan {manifest} --format json`",
-            ),
-            nl=False,
-        )
-    else:
-        for line in _discovery_lines(ctx):
-            typer.echo(line)
-        typer.echo(
-            render.plan_text(
-                p, show_unchanged=show_unchanged, recovery=_recovery_note(p), manifest=str(manifest)
-            )
-        )
-        if out:
-            typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
-    raise typer.Exit(EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK)
-
-
-def _discovery_lines(ctx: Any) -> list[str]:
-    return [
-        f"Discovered {n} input{'s' if n != 1 else ''} in {d.bucket}/{d.prefix} matching {d.match} "
-        f"(inputs[{d.index}])."
-        for d, n in ctx.discovered
-    ]
-
-
-def _recovery_note(p: Any) -> str | None:
-    n = len(p.by_action("recover"))
-    if not n:
-        return None
-    return (
-        f"{n} interrupted submission{'s' if n != 1 else ''} found: each is looked up by its tag and "
-        "adopted if it exists, resubmitted only if absent."
+    raise typer.Exit(
+        run_plan(manifest, state, out, detailed_exitcode, target, exclude, fmt.value, show_unchanged)
     )
 
 

@@ -7,19 +7,21 @@ file or checks a rule. Durations are already in the API's units (``time_ms``, ``
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar
 
 # --------------------------------------------------------------------------------------------
 # The typed model (built only from a document that passed validation)
 
+# Frozen, slotted, keyword-only dataclasses: typed (mypy --strict checks every use), immutable and
+# cheap. The document they are built from has already passed the JSON Schema and the semantic checks,
+# so nothing is validated (or coerced) again here: ``validate/manifest.py::_build`` passes every
+# field in its final type. ``evolve`` is the one way to derive a changed copy.
+_T = TypeVar("_T")
 
-class FrozenModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class Target(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
     backend: Literal["local", "aliyun"] = "local"
     root: str = "./oss"
     region: str | None = None
@@ -30,14 +32,16 @@ class Target(FrozenModel):
     sync_timeout: float = 6.0
 
 
-class Input(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Input:
     id: str
     object: str
     bucket: str
     location: str
 
 
-class Discovery(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Discovery:
     """An input entry listed at plan time: every object under ``prefix`` matching ``match``."""
 
     index: int  # position in `inputs`, for messages
@@ -50,7 +54,8 @@ class Discovery(FrozenModel):
         return key.startswith(self.prefix) and fnmatch.fnmatchcase(key[len(self.prefix) :], self.match)
 
 
-class Tile(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tile:
     lines: int = 10
     columns: int = 10
     cell_width: int | None = None
@@ -65,7 +70,8 @@ class Tile(FrozenModel):
     location: str
 
 
-class Rule(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
     id: str
     time_ms: int = 0
     interval_s: int | None = None
@@ -96,7 +102,8 @@ class Rule(FrozenModel):
         return self.inputs is None or any(fnmatch.fnmatchcase(input_id, g) for g in self.inputs)
 
 
-class RemoteState(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RemoteState:
     """The manifest's `state:` block: the state, its journal and its lock in an OSS bucket."""
 
     backend: Literal["oss"] = "oss"
@@ -105,7 +112,8 @@ class RemoteState(FrozenModel):
     location: str | None = None
 
 
-class Manifest(FrozenModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
     path: str  # as given by the user (for messages)
     base_dir: str  # absolute folder of the manifest (relative paths resolve against it)
     target: Target
@@ -114,3 +122,8 @@ class Manifest(FrozenModel):
     rules: tuple[Rule, ...]
     discoveries: tuple[Discovery, ...] = ()
     state: RemoteState | None = None
+
+
+def evolve(obj: _T, **changes: Any) -> _T:
+    """A copy of a model object with ``changes`` (``dataclasses.replace``)."""
+    return replace(obj, **changes)  # type: ignore[type-var]

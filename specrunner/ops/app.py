@@ -120,7 +120,7 @@ def _load_context(
 def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, list[tuple[Any, int]]]:
     """Expand `{prefix, match}` input entries by listing the bucket (at plan time)."""
     from specrunner.backends import open_lister
-    from specrunner.core.model import Input
+    from specrunner.core.model import Input, evolve
 
     lister = lister or open_lister(manifest)
     inputs = list(manifest.inputs)
@@ -136,7 +136,7 @@ def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, l
             inputs.append(Input(id=key, object=key, bucket=d.bucket, location=d.location))
             n += 1
         found.append((d, n))
-    return manifest.model_copy(update={"inputs": tuple(inputs)}), found
+    return evolve(manifest, inputs=tuple(inputs)), found
 
 
 def check_collisions(jobs: Iterable[Job]) -> None:

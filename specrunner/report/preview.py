@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specrunner.core.errors import SpecrunnerError
-from specrunner.core.model import Manifest
+from specrunner.core.model import Manifest, evolve
 
 SAMPLE_SKIP = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -176,10 +176,8 @@ def run_preview(
             raise SpecrunnerError(f"cannot place {a.source} in the scratch root: {e.strerror or e}") from None
 
     # The user's manifest, only the target swapped: the same jobs, the same requests, the same fingerprints.
-    target = manifest.target.model_copy(
-        update={"backend": "local", "root": str(root), "region": None, "endpoint": None}
-    )
-    scratch_manifest = manifest.model_copy(update={"target": target})
+    target = evolve(manifest.target, backend="local", root=str(root), region=None, endpoint=None)
+    scratch_manifest = evolve(manifest, target=target)
     state_path = scratch / f"{mpath.stem}.lock.json"
     ctx = app.Context(mpath, state_path, scratch_manifest, expand(scratch_manifest), None)
     outcome = app.apply(ctx, app.PlanRequest(), app.ApplyOptions(wait=True), on_event=on_event)

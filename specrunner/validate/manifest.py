@@ -762,9 +762,9 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         region=t.get("region"),
         endpoint=t.get("endpoint"),
         pipeline_id=t.get("pipeline_id"),
-        qps_submit=t.get("qps", {}).get("submit", 50.0),
-        qps_query=t.get("qps", {}).get("query", 100.0),
-        sync_timeout=t.get("sync_timeout", 6.0),
+        qps_submit=float(t.get("qps", {}).get("submit", 50.0)),
+        qps_query=float(t.get("qps", {}).get("query", 100.0)),
+        sync_timeout=float(t.get("sync_timeout", 6.0)),
     )
     inputs = []
     discoveries = []
@@ -796,7 +796,7 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         out_loc = rule.get("output_location", d.get("location"))
         tile = None
         if "tile" in rule:
-            tl = dict(rule["tile"])
+            tl = {k: _int(v) if k in _TILE_INTS else v for k, v in rule["tile"].items()}
             tile = Tile(
                 **{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)}
             )
@@ -805,12 +805,12 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
                 id=rule["id"],
                 time_ms=_time_ms(rule.get("time", 0)),
                 interval_s=_interval_s(rule["interval"]) if "interval" in rule else None,
-                num=rule.get("num"),
-                width=rule.get("width"),
-                height=rule.get("height"),
+                num=_int(rule.get("num")),
+                width=_int(rule.get("width")),
+                height=_int(rule.get("height")),
                 frame_type=rule.get("frame_type"),
-                black_level=rule.get("black_level"),
-                pixel_black_threshold=rule.get("pixel_black_threshold"),
+                black_level=_int(rule.get("black_level")),
+                pixel_black_threshold=_int(rule.get("pixel_black_threshold")),
                 format=rule.get("format"),
                 sub_out_is_spt_frag=rule.get("sub_out", {}).get("is_spt_frag"),
                 output=rule["output"],
@@ -834,6 +834,16 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         discoveries=tuple(discoveries),
         state=RemoteState(**data["state"]) if isinstance(data.get("state"), dict) else None,
     )
+
+
+# Integers in the JSON Schema's sense (640 and 640.0 alike) become Python ints: what is sent is "640".
+_TILE_INTS = frozenset(
+    {"lines", "columns", "cell_width", "cell_height", "margin", "padding", "cell_sel_step"}
+)
+
+
+def _int(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _close_matches(word: str, options: Sequence[str], n: int = 1, cutoff: float = 0.6) -> list[str]:

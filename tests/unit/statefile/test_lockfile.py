@@ -20,6 +20,7 @@ import pytest
 from specrunner.apply.executor import job_record, outcome_record
 from specrunner.backends.base import RemoteJob
 from specrunner.core.jobs import expand
+from specrunner.core.model import evolve
 from specrunner.core.record import LockEntry
 from specrunner.statefile.lockfile import encode
 from specrunner.statefile.state import StateStore, decode_state, encode_state, journal_path, read_state
@@ -99,10 +100,9 @@ def records(n_inputs: int) -> dict[str, dict[str, Any]]:
     """Full records as the executor writes them, for the demo's rules over ``n_inputs`` inputs."""
     m = load_manifest(REPO / "specs" / "demo.yaml")
     extra = [
-        m.inputs[0].model_copy(update={"id": f"videos/v{i:05d}.mp4", "object": f"videos/v{i:05d}.mp4"})
-        for i in range(n_inputs)
+        evolve(m.inputs[0], id=f"videos/v{i:05d}.mp4", object=f"videos/v{i:05d}.mp4") for i in range(n_inputs)
     ]
-    m = m.model_copy(update={"inputs": [*m.inputs, *extra]})
+    m = evolve(m, inputs=(*m.inputs, *extra))
     out: dict[str, dict[str, Any]] = {}
     for i, job in enumerate(expand(m)):
         cnt = int(job.request["SnapshotConfig"].get("Num", "1"))

@@ -1,0 +1,43 @@
+"""The commands scripts, hooks and CI run most, run without loading the CLI framework.
+
+``specrunner plan MANIFEST`` (one manifest path, no option) is answered here: the very function the
+typer command calls (``cli.plancmd.run_plan``), its errors mapped by the same handler
+(``cli.outcome.handle``), so output and exit codes are the same byte for byte (the tests run both
+ways). Anything else (an option, ``--help``, a second argument, shell completion) returns None and
+goes to the typer application.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+
+def command(argv: list[str]) -> Callable[[], int] | None:
+    """What runs ``argv`` here, or None when the CLI framework must parse it."""
+    if "_SPECRUNNER_COMPLETE" in os.environ:  # shell completion is the framework's
+        return None
+    if len(argv) == 2 and argv[0] == "plan" and argv[1] and not argv[1].startswith("-"):
+        manifest = Path(argv[1])
+
+        def plan() -> int:
+            from specrunner.cli.plancmd import run_plan
+
+            return run_plan(manifest)
+
+        return plan
+    return None
+
+
+def run(argv: list[str]) -> int | None:
+    """The exit code of ``argv`` run here, or None (nothing done) when it is not one of these commands."""
+    fn = command(argv)
+    if fn is None:
+        return None
+    from specrunner.cli.outcome import handle
+
+    try:
+        return fn()
+    except BaseException as e:  # the same mapping as the typer application's root
+        return handle(e)

@@ -1,0 +1,106 @@
+"""What a command's exception becomes: one message and one exit code. Typer-free, so that the commands
+that run without the CLI framework (``cli.fast``) map errors exactly as the framework's root does
+(``exits.SpecrunnerGroup``, which delegates everything but click's own errors here).
+
+Invariants:
+- A :class:`SpecrunnerError` prints ``error: <message>`` (and ``hint: <hint>``) on stderr, or, when
+  the command was asked for JSON, a JSON document on stdout; it exits with the error's ``exit_code``.
+- Ctrl-C (``KeyboardInterrupt``) exits 130.
+- Anything else is a bug: one line saying so and naming the file that holds the full traceback
+  (``$TMPDIR/specrunner-bug-<UTC time>-<pid>.txt``; the traceback only, never local variables),
+  exit 70.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import tempfile
+import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from pathlib import Path
+
+from specrunner.core.errors import EXIT_BUG, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
+
+
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print one message (what ``typer.echo`` does with text: the line, then a flush)."""
+    stream = sys.stderr if err else sys.stdout
+    stream.write(message + ("\n" if nl else ""))
+    stream.flush()
+
+
+# Set by a command that prints JSON: its errors are JSON documents on stdout too.
+json_errors: ContextVar[bool] = ContextVar("json_errors", default=False)
+
+
+def report(e: SpecrunnerError) -> int:
+    """Print ``e`` the way the user asked for output; return its exit code."""
+    if isinstance(e, ManifestError) and e.diagnostics:
+        missing = [d for d in e.diagnostics if d.path == "$" and d.message == "file not found"]
+        if missing and len(e.diagnostics) == 1 and not json_errors.get():
+            name = missing[0].file
+            echo(f"error: {name}: file not found", err=True)
+            echo(
+                f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter manifest",
+                err=True,
+            )
+            return e.exit_code
+        if json_errors.get():
+            echo(
+                json.dumps(
+                    {
+                        "format_version": "1.0",
+                        "valid": False,
+                        "diagnostics": [d.to_json() for d in e.diagnostics],
+                    },
+                    indent=2,
+                )
+            )
+        else:
+            for d in e.diagnostics:
+                echo(d.render(), err=True)
+            n = sum(1 for d in e.diagnostics if d.severity == "error")
+            echo(f"error: {n} problem{'s' if n != 1 else ''} found", err=True)
+        return e.exit_code
+    echo(f"error: {e.message}", err=True)
+    if e.hint:
+        echo(f"hint: {e.hint}", err=True)
+    return e.exit_code
+
+
+def bug_report(exc: BaseException) -> Path | None:
+    """Write the traceback of an unexpected error to a file; return it (None if nothing could be written)."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(tempfile.gettempdir()) / f"specrunner-bug-{stamp}-{os.getpid()}.txt"
+    from specrunner import __version__
+
+    text = (
+        f"specrunner {__version__}, Python {sys.version.split()[0]}\n"
+        f"command: specrunner {' '.join(sys.argv[1:])}\n\n"
+        + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    )
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError:
+        return None
+    return path
+
+
+def handle(exc: BaseException) -> int:
+    """Map one exception (not click's own) to its exit code, printing what the user needs."""
+    if isinstance(exc, SpecrunnerError):
+        return report(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        echo("\nInterrupted.", err=True)
+        return EXIT_INTERRUPTED
+    path = bug_report(exc)
+    where = f"the full traceback is in {path}" if path else "the traceback could not be written"
+    echo(
+        f"error: specrunner hit a bug ({type(exc).__name__}); {where}. Please report it with that file.",
+        err=True,
+    )
+    return EXIT_BUG
