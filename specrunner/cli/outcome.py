@@ -17,10 +17,7 @@ import json
 import os
 import shlex
 import sys
-import tempfile
-import traceback
 from contextvars import ContextVar
-from datetime import UTC, datetime
 from pathlib import Path
 
 from specrunner.core.errors import EXIT_BUG, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
@@ -74,6 +71,10 @@ def report(e: SpecrunnerError) -> int:
 
 def bug_report(exc: BaseException) -> Path | None:
     """Write the traceback of an unexpected error to a file; return it (None if nothing could be written)."""
+    import tempfile
+    import traceback
+    from datetime import UTC, datetime
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = Path(tempfile.gettempdir()) / f"specrunner-bug-{stamp}-{os.getpid()}.txt"
     from specrunner import __version__

@@ -6,7 +6,6 @@ import gc
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -514,6 +513,8 @@ def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
             },
             "results": outcome.summary.acted_on(),
         }
+        import uuid
+
         path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
         # One line, sorted: json's C encoder (indent= switches to the pure-Python one, ~10x slower,
         # seconds for 100,000 results). A machine-readable, git-ignored file: jq pretty-prints it.

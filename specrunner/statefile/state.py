@@ -33,8 +33,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -147,6 +145,8 @@ def _canonical(value: Any) -> bytes:
 
 
 def new_state() -> StateDoc:
+    import uuid
+
     return StateDoc(lineage=str(uuid.uuid4()), serial=0, jobs={})
 
 
@@ -429,6 +429,8 @@ def _jline(entry: Mapping[str, Any]) -> bytes:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    import threading
+
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         with open(tmp, "wb") as f:
@@ -476,6 +478,8 @@ class StateStore:
             StateDoc(committed.lineage, committed.serial, dict(committed.jobs)) if committed else None
         )
         self._committed_data: bytes | None = None
+        import threading
+
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._journal: Any = None

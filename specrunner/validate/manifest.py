@@ -6,7 +6,6 @@ problem found (schema and semantic), each with ``file:line:col`` and a JSON path
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -850,6 +849,8 @@ def _close_matches(word: str, options: Sequence[str], n: int = 1, cutoff: float 
     """difflib's hint, skipped for absurd words: it indexes every character of ``word`` first."""
     if len(word) > MAX_HINT_CHARS:
         return []
+    import difflib
+
     return difflib.get_close_matches(word, options, n=n, cutoff=cutoff)
 
 
