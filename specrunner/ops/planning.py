@@ -35,6 +35,7 @@ from specrunner.statefile.state import CompactLines, StateDoc
 _PLAIN = frozenset(
     {"config", "input", "job_id", "state", "count", "tile_count", "outputs", "code", "message"}
 )
+_USUAL = frozenset({"config", "input", "job_id", "state", "count"})
 _UNSET = object()
 
 
@@ -111,17 +112,27 @@ def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
                 if loc not in cids:
                     cids[loc] = _config_of(build.job(inputs[i]), compact)
                 cid = cids[loc]
-            if (
-                cid is not None
-                and type(entry) is dict
-                and entry.get("config") == cid
-                and entry.get("input") == ref
-                and entry.get("state") == "Success"
-                and entry.keys() <= _PLAIN
-                and _valid_plain(entry)
-            ):
-                idx.append(i)
-                continue
+            if type(entry) is dict and cid is not None:
+                if entry.keys() == _USUAL:  # the usual line, checked inline (a million of them)
+                    count = entry["count"]
+                    if (
+                        entry["config"] == cid
+                        and entry["input"] == ref
+                        and entry["state"] == "Success"
+                        and type(entry["job_id"]) is str
+                        and type(count) is int
+                        and count >= 0
+                    ):
+                        idx.append(i)
+                        continue
+                elif (
+                    entry.get("config") == cid
+                    and entry.get("input") == ref
+                    and entry.get("state") == "Success"
+                    and _valid_plain(entry)
+                ):
+                    idx.append(i)
+                    continue
             active.append(decide(key, build.job(inputs[i]), compact.record(key)))
         if idx:
             settled.groups.append((build, inputs, idx))
@@ -150,8 +161,11 @@ def _config_of(job: Job, compact: CompactLines) -> str | None:
 
 
 def _valid_plain(entry: dict[str, Any]) -> bool:
-    """Whether the plain fields of a finished job's line are valid (``lockfile.FIELD_CHECKS``, inlined
-    for the fields every such line has)."""
+    """Whether a ``Success`` line naming the right config and input holds only a finished job's plain
+    fields, each valid (the checks of ``lockfile.FIELD_CHECKS``, inlined for the fields every such line
+    has)."""
+    if not entry.keys() <= _PLAIN:
+        return False
     g = entry.get
     count, tiles, outputs = g("count", 0), g("tile_count"), g("outputs")
     return (

@@ -6,9 +6,10 @@ problem found (schema and semantic), each with ``file:line:col`` and a JSON path
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from itertools import starmap
 from pathlib import Path
@@ -406,6 +407,7 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
     rule_ids: dict[str, int] = {}
     outputs = _Outputs()
     facts = _input_facts(inputs, input_ids, defaults)
+    facts_stats = _input_stats(facts)
     for r, rule in enumerate(rules):
         if not isinstance(rule, dict):
             continue
@@ -417,15 +419,16 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
                 rule_ids[rid] = r
         _check_rule(rule, r, defaults, add)
         globs = rule.get("inputs")
-        matched = facts
+        matched, stats = facts, facts_stats
         if isinstance(globs, list) and all(isinstance(g, str) for g in globs):
             has_discovery = any(isinstance(x, dict) and "prefix" in x for x in inputs)
             for g, glob in enumerate(globs):
                 if not has_discovery and not any(fnmatch.fnmatchcase(iid, glob) for iid in input_ids):
                     add(("rules", r, "inputs", g), f"glob {glob!r} matches no input id", severity="warning")
             matched = [f for f in facts if any(fnmatch.fnmatchcase(f.iid, g) for g in globs)]
+            stats = _input_stats(matched)
         if isinstance(rid, str):
-            _check_collisions(rule, r, rid, matched, defaults, outputs, add)
+            _check_collisions(rule, r, rid, matched, stats, defaults, outputs, add)
 
 
 def _dict_at(data: dict[str, Any], key: str) -> dict[str, Any]:
@@ -605,17 +608,60 @@ class _InputFacts:
 
 
 class _Outputs:
-    """Every object the rules checked so far write: ``"bucket\0key"`` -> the index of the rule whose job
-    writes it first (the job's input is found again only to name it in a message)."""
+    """What the rules checked so far write, for the collision check.
+
+    Every rule's keys (``"bucket\0object"``) are kept as resolved; they are indexed (``owner``: key ->
+    the rule whose job writes it first) only when needed: a key is written by two rules only if the
+    literal start of one's template (``head``) is a prefix of the other's, so a rule is compared with
+    the earlier rules whose heads relate to its own, and the common manifest (one folder per rule)
+    builds no index at all.
+    """
 
     def __init__(self) -> None:
         self.owner: dict[str, int] = {}
         self.rules: dict[int, tuple[str, list[tuple[PathT, str, str]], list[_InputFacts]]] = {}
+        self.keys: dict[int, list[str]] = {}
+        self.indexed: set[int] = set()
+        self._heads: list[str] = []  # sorted
+        self._head_rules: dict[str, list[int]] = {}
 
-    def add_rule(
-        self, r: int, rid: str, targets: list[tuple[PathT, str, str]], matched: list[_InputFacts]
-    ) -> None:
+    def fast_check(
+        self,
+        r: int,
+        rid: str,
+        targets: list[tuple[PathT, str, str]],
+        matched: list[_InputFacts],
+        keys: list[str],
+    ) -> bool:
+        """Record rule ``r``; whether its keys are sure to be its own (unique, and no earlier rule's)."""
         self.rules[r] = (rid, targets, matched)
+        self.keys[r] = keys
+        heads = [f"{bucket}\0{PLACEHOLDER_RE.split(template, 1)[0]}" for _, bucket, template in targets]
+        related = {q for h in heads for q in self._related(h)}
+        for h in heads:
+            if h not in self._head_rules:
+                bisect.insort(self._heads, h)
+            self._head_rules.setdefault(h, []).append(r)
+        if len(set(keys)) != len(keys):
+            return False
+        if related:
+            self.index(related)
+            return self.owner.keys().isdisjoint(keys)
+        return True
+
+    def _related(self, head: str) -> list[int]:
+        out = [q for i in range(len(head) + 1) for q in self._head_rules.get(head[:i], ())]
+        j = bisect.bisect_right(self._heads, head)
+        while j < len(self._heads) and self._heads[j].startswith(head):
+            out += self._head_rules[self._heads[j]]
+            j += 1
+        return out
+
+    def index(self, rules: Iterable[int]) -> None:
+        """Put the keys of ``rules`` in ``owner`` (earlier rules first: the first writer keeps a key)."""
+        for q in sorted(set(rules) - self.indexed):
+            self.indexed.add(q)
+            self.owner.update(dict.fromkeys([k for k in self.keys[q] if k not in self.owner], q))
 
     def writer(self, key: str) -> str:
         rid, targets, matched = self.rules[self.owner[key]]
@@ -640,6 +686,7 @@ def _check_collisions(
     r: int,
     rid: str,
     matched: list[_InputFacts],
+    stats: tuple[int, bool],
     defaults: dict[str, Any],
     outputs: _Outputs,
     add: Any,
@@ -669,23 +716,28 @@ def _check_collisions(
     keys: list[str] = []
     for _, bucket, template in targets:
         keys += starmap(parts_format(template, f"{bucket}\0").format, parts)
-    outputs.add_rule(r, rid, targets, matched)
-    owner = outputs.owner
-    if len(set(keys)) == len(keys) and owner.keys().isdisjoint(keys) and not _may_be_unsafe(targets, matched):
-        owner.update(dict.fromkeys(keys, r))
+    if outputs.fast_check(r, rid, targets, matched, keys) and not _may_be_unsafe(targets, matched, stats):
         return
+    outputs.index(q for q in outputs.keys if q != r)  # the exact loop sees every earlier rule's keys
     _check_outputs(targets, r, rid, matched, outputs, add)
 
 
-def _may_be_unsafe(targets: list[tuple[PathT, str, str]], matched: list[_InputFacts]) -> bool:
+def _input_stats(matched: list[_InputFacts]) -> tuple[int, bool]:
+    """The longest input key, and whether any safe key has risky parts (computed once per input list)."""
+    return max((len(f.obj) for f in matched), default=0), any(f.safe and f.risky for f in matched)
+
+
+def _may_be_unsafe(
+    targets: list[tuple[PathT, str, str]], matched: list[_InputFacts], stats: tuple[int, bool]
+) -> bool:
     """Whether any output of these templates over these inputs could resolve to an unsafe key."""
-    longest = max((len(f.obj) for f in matched), default=0)
+    longest, any_risky = stats
     for _, _, template in targets:
         if _object_key_problem(template.replace("{", "x").replace("}", "x")) is not None:
             continue  # an unsafe template is reported as such, not per input
         if _template_risky(template) or len(template) + template.count("{") * longest > 1000:
             return True
-    return any(f.safe and f.risky for f in matched)
+    return any_risky
 
 
 def _template_risky(template: str) -> bool:
@@ -746,6 +798,7 @@ def _check_outputs(
             continue
         break
     outputs.owner.update(dict.fromkeys(mine, r))  # an earlier rule's key stays its own (named first)
+    outputs.indexed.add(r)
 
 
 # --------------------------------------------------------------------------------------------
