@@ -22,7 +22,6 @@ known name as an error (did you mean ...?) and anything else as a warning. Pure 
 
 from __future__ import annotations
 
-import difflib
 import re
 
 USER_DATA_MAX_BYTES = 1024
@@ -135,6 +134,8 @@ def region_mismatch(location: str, region: str) -> str | None:
 
 
 def closest(word: str, options: tuple[str, ...]) -> str | None:
+    import difflib
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.8) if len(word) <= 100 else []
     return close[0] if close else None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,9 @@ MANIFEST_SCHEMA = "manifest.v1.json"
 
 
 def schema_path(name: str) -> Path:
-    packaged = resources.files("specrunner") / "schemas" / name
+    packaged = Path(__file__).resolve().parents[1] / "schemas" / name  # the package's own folder
     if packaged.is_file():  # installed from a wheel
-        return Path(str(packaged))
+        return packaged
     return Path(__file__).resolve().parents[2] / "schemas" / name  # source checkout / editable
 
 
