@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class FrozenModel(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: pydantic builds a model's validator on its first validation, not at import; the
+    # manifest is built from validated data by core.construct, which needs none (see there).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Target(FrozenModel):

@@ -18,6 +18,7 @@ from urllib.parse import unquote
 import jsonschema
 
 from specrunner.core import durations
+from specrunner.core.construct import construct
 from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
 from specrunner.core.errors import ManifestError
 from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
@@ -664,7 +665,8 @@ def _check_collisions(
 def _build(data: dict[str, Any], path: Path) -> Manifest:
     t = data.get("target", {})
     d = data.get("defaults", {})
-    target = Target(
+    target = construct(
+        Target,
         backend=t.get("backend", "local"),
         root=t.get("root", "./oss"),
         region=t.get("region"),
@@ -679,7 +681,8 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
     for i, item in enumerate(data["inputs"]):
         if isinstance(item, dict) and "prefix" in item:
             discoveries.append(
-                Discovery(
+                construct(
+                    Discovery,
                     index=i,
                     prefix=item["prefix"],
                     match=item.get("match", "*"),
@@ -691,7 +694,8 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         if isinstance(item, str):
             item = {"object": item}
         inputs.append(
-            Input(
+            construct(
+                Input,
                 id=item.get("id", item["object"]),
                 object=item["object"],
                 bucket=item.get("bucket", d.get("input_bucket")),
@@ -705,11 +709,13 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         tile = None
         if "tile" in rule:
             tl = dict(rule["tile"])
-            tile = Tile(
-                **{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)}
+            tile = construct(
+                Tile,
+                **{**tl, "bucket": tl.get("bucket", out_bucket), "location": tl.get("location", out_loc)},
             )
         rules.append(
-            Rule(
+            construct(
+                Rule,
                 id=rule["id"],
                 time_ms=_time_ms(rule.get("time", 0)),
                 interval_s=_interval_s(rule["interval"]) if "interval" in rule else None,
@@ -732,7 +738,8 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
                 mts=tuple(sorted(rule.get("mts", {}).items())),
             )
         )
-    return Manifest(
+    return construct(
+        Manifest,
         path=display_path(path),
         base_dir=str(path.resolve().parent),
         target=target,
@@ -740,7 +747,7 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         inputs=tuple(inputs),
         rules=tuple(rules),
         discoveries=tuple(discoveries),
-        state=RemoteState(**data["state"]) if isinstance(data.get("state"), dict) else None,
+        state=construct(RemoteState, **data["state"]) if isinstance(data.get("state"), dict) else None,
     )
 
 
