@@ -165,7 +165,8 @@ def test_deferred_coercion_still_coerces_and_refuses_like_typer(tmp_path: Path) 
 @pytest.mark.parametrize("command", ["validate", "plan"])
 def test_validate_and_plan_build_no_pydantic_validator(command: str, tmp_path: Path) -> None:
     """The manifest's models are built from validated data without pydantic's validator (core.construct):
-    no model's core schema is built."""
+    no model's core schema is built; typer coerces the arguments without a pydantic adapter (cli.coercion),
+    so pydantic's plugin scan (importlib.metadata) never runs."""
     shutil.copytree(REPO / "specs", tmp_path / "specs")
     out = probe(
         "from specrunner.cli.entry import main; main()", command, str(tmp_path / "specs" / "demo.yaml")
@@ -173,6 +174,8 @@ def test_validate_and_plan_build_no_pydantic_validator(command: str, tmp_path: P
     assert out["code"] == 0, out["stdout"]
     assert out["built"] == [], out["built"]
     assert "specrunner.core.model" in out["specrunner"]  # type: ignore[operator]
+    for name in ("typer._adapters", "pydantic.plugin._loader", "importlib.metadata"):
+        assert name not in out["modules"], name  # type: ignore[operator]
 
 
 def test_the_probe_sees_a_built_model() -> None:
