@@ -12,16 +12,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import jsonschema
 
 from specrunner.core import durations
-from specrunner.core.construct import construct
 from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
 from specrunner.core.errors import ManifestError
-from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
 from specrunner.core.mtsrules import key_length_problem, user_data_problem
 from specrunner.core.templates import (
     PLACEHOLDER_RE,
@@ -31,6 +29,9 @@ from specrunner.core.templates import (
 )
 from specrunner.validate.schema import load_schema
 from specrunner.validate.yamlload import Marks, YamlError, display_path, load, read_text
+
+if TYPE_CHECKING:
+    from specrunner.core.model import Manifest
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 # SnapshotConfig keys that the manifest models; the `mts:` escape hatch must not set them.
@@ -75,6 +76,13 @@ def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifes
 
 def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]:
     """Validate a manifest file. Returns the model (None if invalid) and all diagnostics."""
+    data, diags = check_manifest_document(path)
+    return (None if data is None else _build(data, Path(path))), diags
+
+
+def check_manifest_document(path: str | Path) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """``check_manifest`` without building the typed model (nor importing pydantic): the validated
+    document (None if invalid) and all diagnostics. ``validate`` needs no more."""
     p = Path(path)
     shown = display_path(p)
     try:
@@ -85,12 +93,20 @@ def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]
                 shown, e.mark.line, e.mark.column, json_path(tuple(map(_clip_part, e.path))), e.message
             )
         ]
-    return check_document(data, marks, shown, p)
+    return check_document_data(data, marks, shown, p)
 
 
 def check_document(
     data: Any, marks: Marks, shown: str, path: Path
 ) -> tuple[Manifest | None, list[Diagnostic]]:
+    valid, diags = check_document_data(data, marks, shown, path)
+    return (None if valid is None else _build(valid, path)), diags
+
+
+def check_document_data(
+    data: Any, marks: Marks, shown: str, path: Path
+) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """Every check of ``check_document``; the document itself when it has no error."""
     diags: list[Diagnostic] = []
 
     def add(p: PathT, message: str, *, key: bool = False, severity: Severity = "error") -> None:
@@ -112,7 +128,7 @@ def check_document(
     diags = sort_diagnostics(diags)
     if any(d.severity == "error" for d in diags):
         return None, diags
-    return _build(data, path), diags
+    return data, diags
 
 
 def _documented_errors(data: dict[str, Any], path: Path, add: Any) -> None:
@@ -663,6 +679,10 @@ def _check_collisions(
 
 
 def _build(data: dict[str, Any], path: Path) -> Manifest:
+    # The typed model (pydantic) is imported here: `validate` checks a document without building it.
+    from specrunner.core.construct import construct
+    from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
+
     t = data.get("target", {})
     d = data.get("defaults", {})
     target = construct(

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from specrunner.core import construct as construct_mod
 from specrunner.core import model
 from specrunner.core.construct import construct, fast_path_covers
-from specrunner.validate import manifest as manifest_mod
 from specrunner.validate.manifest import check_manifest
 from tests.conftest import REPO, TESTS
 
@@ -115,7 +115,7 @@ def test_validation_builds_the_same_manifest_as_pydantic(
         m, diags = check_manifest(p)
         assert m is not None, [d.render() for d in diags]
         fast[p] = m
-    monkeypatch.setattr(manifest_mod, "construct", validated)
+    monkeypatch.setattr(construct_mod, "construct", validated)  # _build imports it at each call
     for p in paths:
         slow, _ = check_manifest(p)
         same(fast[p], slow, str(p.name))
