@@ -18,7 +18,6 @@ import json
 import os
 import shlex
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -74,6 +73,8 @@ def report(e: SpecrunnerError) -> int:
 
 def bug_report(exc: BaseException) -> Path | None:
     """Write the traceback of an unexpected error to a file; return it (None if nothing could be written)."""
+    import tempfile  # only for a bug: not a cost of every start
+
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = Path(tempfile.gettempdir()) / f"specrunner-bug-{stamp}-{os.getpid()}.txt"
     from specrunner import __version__
