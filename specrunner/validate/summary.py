@@ -11,16 +11,14 @@ one of its globs matches the input's id (``Rule.applies_to``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from specrunner.core.model import Manifest
 
 
-@dataclass(frozen=True)
-class Counts:
+class Counts(NamedTuple):  # a NamedTuple: a frozen dataclass costs ~1 ms to create at import
     inputs: int  # listed inputs (discovery entries are listed at plan time)
     discoveries: int
     rules: int
