@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +11,13 @@ MANIFEST_SCHEMA = "manifest.v1.json"
 
 
 def schema_path(name: str) -> Path:
-    packaged = resources.files("specrunner") / "schemas" / name
+    # The package's folder, as importlib.resources.files("specrunner") gives it for an installed
+    # package, without importing importlib.resources' readers (and zipfile) at every start.
+    here = Path(__file__).resolve().parents[1]
+    packaged = here / "schemas" / name
     if packaged.is_file():  # installed from a wheel
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "schemas" / name  # source checkout / editable
+        return packaged
+    return here.parent / "schemas" / name  # source checkout / editable
 
 
 @cache
