@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -204,3 +205,29 @@ def test_validate_loads_no_pydantic_nor_jsonschema(tmp_path: Path) -> None:
         )
         assert out["heavy"] == ["yaml"], out["heavy"]
         assert "specrunner.core.model" not in out["specrunner"]  # type: ignore[operator]
+
+
+def test_the_cli_commands_annotations_are_objects() -> None:
+    """typer reads every command's annotations at each start (completion too): as strings (``from
+    __future__ import annotations``) each one is compiled and evaluated again. The commands defined in
+    specrunner.cli keep them as objects."""
+    import typer
+
+    from specrunner.cli.main import cli
+
+    def callbacks(app: typer.Typer) -> list[Any]:
+        out = [c.callback for c in app.registered_commands]
+        for g in app.registered_groups:
+            assert g.typer_instance is not None
+            out += callbacks(g.typer_instance)
+        return out
+
+    mine = [f for f in callbacks(cli) if f is not None and f.__module__.startswith("specrunner.cli.")]
+    assert len(mine) >= 17
+    strings = {
+        f"{f.__module__}.{f.__name__}": k
+        for f in mine
+        for k, v in f.__annotations__.items()
+        if isinstance(v, str)
+    }
+    assert strings == {}, strings
