@@ -13,7 +13,9 @@ validations), ``noop5k`` (whole-process no-op ``plan`` of 5,000 jobs vs its pars
 
 Every process figure is the **median of N runs** of the real command (the ``specrunner`` console
 script), its wall time from outside and its peak RSS from ``/usr/bin/time``
-(the child of a small process, so no parent's memory is counted). Each floor runs interleaved with
+(the child of a small process, so no parent's memory is counted), with its bytecode cached (in
+``bench/out/pycache``) as an installed specrunner has it: a warm-up run precedes the timed ones. Each
+floor runs interleaved with
 its command (A B A B ...), so a drifting machine moves both. The floor of a plan is a process that
 only reads and parses its inputs: ``yaml.load(CSafeLoader)`` of the manifest and ``json.loads`` of the
 lock file. Writes ``bench/out/scale.json`` and ``bench/out/scale.md``; never part of the test suite.

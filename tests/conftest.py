@@ -28,7 +28,6 @@ def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     for name in list(os.environ):
         if name.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_")) or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)  # caches go to the test's own HOME
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 

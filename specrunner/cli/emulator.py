@@ -1,9 +1,10 @@
 """``specrunner emulator``: serve an MTS-compatible HTTP endpoint over a local folder.
 
 Loaded at CLI start: module-level imports are stdlib + typer only; the server is imported on use.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
+command at each start; as strings, each one is compiled and evaluated again (~4 ms of every start).
+"""
 
 import os
 import signal

@@ -214,10 +214,10 @@ def validate(
         _validate_many(manifests, fmt, strict)
     manifest = manifests[0]
     from specrunner.core.diagnostics import refused
-    from specrunner.validate.manifest import check_manifest
+    from specrunner.validate.manifest import check_manifest_document
     from specrunner.validate.yamlload import display_path
 
-    model, diags = check_manifest(manifest)
+    document, diags = check_manifest_document(manifest)
     errors = refused(diags, strict=strict)
     if fmt == Fmt.text and len(diags) == 1 and diags[0].path == "$" and diags[0].message == "file not found":
         raise ManifestError("file not found", diags)  # one line with a hint, from the one handler
@@ -234,8 +234,8 @@ def validate(
         if errors:
             typer.echo(f"error: {len(errors)} problem{'s' if len(errors) != 1 else ''} found", err=True)
         else:
-            assert model is not None
-            typer.echo(f"{display_path(manifest)}: valid ({_validate_counts(model)})")
+            assert document is not None
+            typer.echo(f"{display_path(manifest)}: valid ({_validate_counts(document)})")
     raise typer.Exit(EXIT_ERROR if errors else EXIT_OK)
 
 
@@ -247,13 +247,13 @@ def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
     its ``file``. A missing or unreadable file is one diagnostic of its own, never the end of the run.
     """
     from specrunner.core.diagnostics import refused
-    from specrunner.validate.manifest import check_manifest
+    from specrunner.validate.manifest import check_manifest_document
     from specrunner.validate.yamlload import display_path
 
     documents: list[dict[str, Any]] = []
     invalid = 0
     for manifest in manifests:
-        model, diags = check_manifest(manifest)
+        document, diags = check_manifest_document(manifest)
         errors = refused(diags, strict=strict)
         invalid += bool(errors)
         shown = display_path(manifest)
@@ -273,8 +273,8 @@ def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
             n = len(errors)
             typer.echo(f"error: {shown}: {n} problem{'s' if n != 1 else ''} found", err=True)
         else:
-            assert model is not None
-            typer.echo(f"{shown}: valid ({_validate_counts(model)})")
+            assert document is not None
+            typer.echo(f"{shown}: valid ({_validate_counts(document)})")
     if fmt == Fmt.json:
         typer.echo(json.dumps(documents, indent=2))
     elif invalid:
@@ -282,22 +282,24 @@ def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
     raise typer.Exit(EXIT_ERROR if invalid else EXIT_OK)
 
 
-def _validate_counts(model: Any) -> str:
+def _validate_counts(document: dict[str, Any]) -> str:
     """``2 inputs, 3 rules, 6 jobs``; with discovery entries the inputs and jobs are known at plan time."""
+    from specrunner.validate.summary import document_counts
+
+    c = document_counts(document)
 
     def n(count: int, word: str) -> str:
         return f"{count} {word}{'s' if count != 1 else ''}"
 
-    rules = n(len(model.rules), "rule")
-    if model.discoveries:
-        listed = f"{n(len(model.inputs), 'listed input')} + " if model.inputs else ""
-        found = n(len(model.discoveries), "discovery entry").replace("entrys", "entries")
+    rules = n(c.rules, "rule")
+    if c.discoveries:
+        listed = f"{n(c.inputs, 'listed input')} + " if c.inputs else ""
+        found = n(c.discoveries, "discovery entry").replace("entrys", "entries")
         return (
             f"{listed}{found} (inputs found at plan time), {rules}; "
             "`specrunner plan MANIFEST` counts the jobs"
         )
-    jobs = sum(1 for rule in model.rules for inp in model.inputs if rule.applies_to(inp.id))
-    return f"{n(len(model.inputs), 'input')}, {rules}, {n(jobs, 'job')}"
+    return f"{n(c.inputs, 'input')}, {rules}, {n(c.jobs, 'job')}"
 
 
 @cli.command(short_help="Show what apply would do, job by job, and why.")

@@ -2,9 +2,10 @@
 
 Exit codes: 0 the page was written (whatever the jobs' outcomes: they are on the page); 1 error.
 Module imports: stdlib and typer only; the rest is imported when a command runs.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
+command at each start; as strings, each one is compiled and evaluated again (~4 ms of every start).
+"""
 
 from pathlib import Path
 from typing import Annotated

@@ -23,6 +23,7 @@ known name as an error (did you mean ...?) and anything else as a warning. Pure 
 from __future__ import annotations
 
 import re
+from functools import cache
 
 USER_DATA_MAX_BYTES = 1024
 OBJECT_KEY_MAX_BYTES = 1023
@@ -78,10 +79,18 @@ OSS_REGIONS: tuple[str, ...] = (
 OSS_LOCATIONS: tuple[str, ...] = tuple("oss-" + r for r in OSS_REGIONS)
 
 # A letter (Latin or CJK) or digit first, then letters, digits and hyphens.
-_USER_DATA_RE = re.compile(
+_USER_DATA_PATTERN = (
     r"^[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
     r"[0-9A-Za-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff-]*$"
 )
+
+
+@cache
+def _user_data_re() -> re.Pattern[str]:
+    """Compiled on first use: its CJK ranges take ~3 ms to compile, paid only for a UserData."""
+    return re.compile(_USER_DATA_PATTERN)
+
+
 USER_DATA_RULE = (
     "UserData may hold only Chinese and English letters, digits and hyphens, must not start "
     "with a hyphen, and has at most 1,024 bytes (MTS SubmitSnapshotJob documentation)"
@@ -100,8 +109,9 @@ def user_data_problem(text: str, reserve: int = 0) -> str | None:
         return f"is {size} bytes; the limit is {USER_DATA_MAX_BYTES - reserve}{why}"
     if not text:
         return None
-    if not _USER_DATA_RE.match(text):
-        bad = next((c for c in text if not _USER_DATA_RE.match("a" + c)), None)
+    pattern = _user_data_re()
+    if not pattern.match(text):
+        bad = next((c for c in text if not pattern.match("a" + c)), None)
         if bad is None:
             return f"starts with {text[0]!r}: {USER_DATA_RULE}"
         return f"contains {bad!r}: {USER_DATA_RULE}"

@@ -19,7 +19,6 @@ from urllib.parse import unquote
 from specrunner.core import durations
 from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
 from specrunner.core.errors import ManifestError
-from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
 from specrunner.core.mtsrules import key_length_problem, user_data_problem
 from specrunner.core.templates import (
     PLACEHOLDER_RE,
@@ -28,12 +27,14 @@ from specrunner.core.templates import (
     parts_format,
     resolve_template,
 )
-from specrunner.validate import memo
+from specrunner.validate import fastschema
 from specrunner.validate.schema import load_schema
 from specrunner.validate.yamlload import Marks, YamlError, display_path, load, read_text
 
-if TYPE_CHECKING:  # imported when a document is validated (not when the schema pass is memoized)
+if TYPE_CHECKING:
     import jsonschema
+
+    from specrunner.core.model import Manifest
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f]")
 # SnapshotConfig keys that the manifest models; the `mts:` escape hatch must not set them.
@@ -78,25 +79,37 @@ def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifes
 
 def check_manifest(path: str | Path) -> tuple[Manifest | None, list[Diagnostic]]:
     """Validate a manifest file. Returns the model (None if invalid) and all diagnostics."""
+    data, diags = check_manifest_document(path)
+    return (None if data is None else _build(data, Path(path))), diags
+
+
+def check_manifest_document(path: str | Path) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """``check_manifest`` without building the typed model (nor importing pydantic): the validated
+    document (None if invalid) and all diagnostics. ``validate`` needs no more."""
     p = Path(path)
     shown = display_path(p)
     try:
-        text = read_text(p)
-        data, marks = load(text)
+        data, marks = load(read_text(p))
     except YamlError as e:
         return None, [
             Diagnostic(
                 shown, e.mark.line, e.mark.column, json_path(tuple(map(_clip_part, e.path))), e.message
             )
         ]
-    return check_document(data, marks, shown, p, text=text)
+    return check_document_data(data, marks, shown, p)
 
 
 def check_document(
-    data: Any, marks: Marks, shown: str, path: Path, *, text: str | None = None
+    data: Any, marks: Marks, shown: str, path: Path
 ) -> tuple[Manifest | None, list[Diagnostic]]:
-    """Every diagnostic of a parsed manifest, and its model when it has no error. ``text``: the source
-    the document was parsed from, the key of the schema pass's memo (``memo``; none without it)."""
+    valid, diags = check_document_data(data, marks, shown, path)
+    return (None if valid is None else _build(valid, path)), diags
+
+
+def check_document_data(
+    data: Any, marks: Marks, shown: str, path: Path
+) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+    """Every check of ``check_document``; the document itself when it has no error."""
     diags: list[Diagnostic] = []
 
     def add(p: PathT, message: str, *, key: bool = False, severity: Severity = "error") -> None:
@@ -112,18 +125,13 @@ def check_document(
         add((), f"the manifest must be a mapping with version, inputs and rules, not a {_kind(data)}")
         return None, diags
 
-    memo_key = memo.key(text) if text is not None else None
-    if not memo.known_valid(memo_key):
-        before = len(diags)
-        _schema_errors(data, add)
-        if len(diags) == before:
-            memo.remember_valid(memo_key)
+    _schema_errors(data, add)
     _semantic_errors(data, add)
     _documented_errors(data, path, add)
     diags = sort_diagnostics(diags)
     if any(d.severity == "error" for d in diags):
         return None, diags
-    return _build(data, path), diags
+    return data, diags
 
 
 def _documented_errors(data: dict[str, Any], path: Path, add: Any) -> None:
@@ -149,7 +157,7 @@ def _kind(value: Any) -> str:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
-    import jsonschema
+    import jsonschema  # only for a document with schema errors: see _schema_errors
 
     return jsonschema.Draft202012Validator(load_schema())
 
@@ -206,6 +214,8 @@ def _schema_errors(data: dict[str, Any], add: Any) -> None:
                 p = ("inputs", mapping[p[1]], *p[2:])
             add(p, message, **kw)
 
+    if fastschema.accepts(load_schema(), doc):  # valid: jsonschema (~40 ms to import) has nothing to say
+        return
     for err in _validator().iter_errors(doc):
         _report(err, report)
 
@@ -806,6 +816,9 @@ def _check_outputs(
 
 
 def _build(data: dict[str, Any], path: Path) -> Manifest:
+    # The typed model is imported here: `validate` checks a document without building it.
+    from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
+
     t = data.get("target", {})
     d = data.get("defaults", {})
     target = Target(

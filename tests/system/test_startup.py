@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,8 @@ except SystemExit as e:
 else:
     code = 0
 heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
-print("@@" + json.dumps({{"code": code, "heavy": heavy, "specrunner": sorted(m for m in sys.modules
-                                                                         if m.startswith("specrunner"))}}))
+print("@@" + json.dumps({{"code": code, "heavy": heavy, "modules": sorted(sys.modules),
+                         "specrunner": sorted(m for m in sys.modules if m.startswith("specrunner"))}}))
 """
 
 
@@ -92,9 +93,16 @@ def test_shell_completion_loads_no_heavy_dependency(words: str) -> None:
 
 
 def test_the_probe_sees_a_heavy_import() -> None:
-    """The check itself can fail: validating a document (the schema pass not memoized) loads them."""
-    out = probe("import specrunner.validate.manifest as m; m._validator()")
-    assert "jsonschema" in out["heavy"] and "yaml" in out["heavy"]  # type: ignore[operator]
+    """The check itself can fail: a command that needs the manifest module does load them."""
+    out = probe("import specrunner.validate.manifest")
+    assert out["heavy"] == ["yaml"], out["heavy"]
+    out = probe(  # a document with schema errors: jsonschema finds and words them
+        "from specrunner.validate.manifest import check_manifest_document as check;"
+        "assert check('examples/invalid/wrong-types.yaml')[0] is None"
+    )
+    assert "jsonschema" in out["heavy"], out  # type: ignore[operator]
+    out = probe("import specrunner.core.model")
+    assert out["heavy"] == [], out["heavy"]  # the typed model is dataclasses: no pydantic
 
 
 def test_the_console_script_answers_version_without_loading_the_cli() -> None:
@@ -158,3 +166,60 @@ def test_deferred_coercion_still_coerces_and_refuses_like_typer(tmp_path: Path) 
     assert runner.invoke(cli, ["init", str(tmp_path / "m.yaml")]).exit_code == 0
     r = runner.invoke(cli, ["validate", str(tmp_path / "m.yaml"), "--format", "json"])
     assert r.exit_code == 0 and json.loads(r.stdout)["valid"] is True, r.output
+
+
+def test_plan_loads_only_yaml(tmp_path: Path) -> None:
+    """A plan of a valid manifest loads no heavy package but YAML: the typed model is dataclasses, a
+    valid document is accepted without jsonschema (validate.fastschema), and the plain
+    ``plan MANIFEST`` runs without typer (cli.fast), so no pydantic adapter or plugin scan either."""
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    out = probe(
+        "from specrunner.cli.entry import main; main()", "plan", str(tmp_path / "specs" / "demo.yaml")
+    )
+    assert out["code"] == 0, out["stdout"]
+    assert "specrunner.core.model" in out["specrunner"]  # type: ignore[operator]
+    assert out["heavy"] == ["yaml"], out["heavy"]
+    for name in ("typer", "typer._adapters", "pydantic.plugin._loader", "importlib.metadata"):
+        assert name not in out["modules"], name  # type: ignore[operator]
+
+
+def test_validate_loads_no_pydantic_nor_jsonschema(tmp_path: Path) -> None:
+    """validate checks the document and counts from it: the typed model is for plan and
+    later stages; a valid document is accepted without jsonschema (validate.fastschema), so a
+    pre-commit hook of 20 valid manifests pays only YAML."""
+    shutil.copytree(REPO / "specs", tmp_path / "specs")
+    demo = str(tmp_path / "specs" / "demo.yaml")
+    for args in (["validate", demo], ["validate", demo, demo, "--format", "json"]):
+        out = probe("from specrunner.cli.entry import main; main()", *args)
+        assert out["code"] == 0, out["stdout"]
+        assert "valid (2 inputs, 3 rules, 5 jobs)" in str(out["stdout"]) or '"valid": true' in str(
+            out["stdout"]
+        )
+        assert out["heavy"] == ["yaml"], out["heavy"]
+        assert "specrunner.core.model" not in out["specrunner"]  # type: ignore[operator]
+
+
+def test_the_cli_commands_annotations_are_objects() -> None:
+    """typer reads every command's annotations at each start (completion too): as strings (``from
+    __future__ import annotations``) each one is compiled and evaluated again. The commands defined in
+    specrunner.cli keep them as objects."""
+    import typer
+
+    from specrunner.cli.main import cli
+
+    def callbacks(app: typer.Typer) -> list[Any]:
+        out = [c.callback for c in app.registered_commands]
+        for g in app.registered_groups:
+            assert g.typer_instance is not None
+            out += callbacks(g.typer_instance)
+        return out
+
+    mine = [f for f in callbacks(cli) if f is not None and f.__module__.startswith("specrunner.cli.")]
+    assert len(mine) >= 17
+    strings = {
+        f"{f.__module__}.{f.__name__}": k
+        for f in mine
+        for k, v in f.__annotations__.items()
+        if isinstance(v, str)
+    }
+    assert strings == {}, strings
