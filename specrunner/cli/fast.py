@@ -9,6 +9,7 @@ goes to the typer application.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,9 @@ def run(argv: list[str]) -> int | None:
     fn = command(argv)
     if fn is None:
         return None
+    # A short process that builds mostly acyclic data: the cyclic collector would only rescan, again
+    # and again, the modules and objects it loads (load_context pauses it for its big structures too).
+    gc.disable()
     from specrunner.cli.outcome import handle
 
     try:
