@@ -24,7 +24,7 @@ from specrunner.apply import events as ev
 from specrunner.apply.events import Event
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, metered
 from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
-from specrunner.core.attrdiff import plain_keys
+from specrunner.core.attrdiff import plain_request
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
@@ -154,7 +154,7 @@ def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) ->
         "mode": job.mode,
         "input": job.input_ref,
         "rule": job.rule_id,
-        "request": plain_keys(job.request),
+        "request": plain_request(job.request),
         "job_id": None,
         "state": None,
         "code": "",
