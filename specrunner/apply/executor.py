@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -302,60 +302,7 @@ class Executor:
         self._emit(ev.Start(total=len(plan.changes), submit=len(work), poll=len(self._poll)))
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
-            # At most 2 x parallelism submissions queued (so an interrupt stops promptly); a finished
-            # one frees its slot from its done-callback, so this thread sleeps until there is room.
-            width = 2 * max(1, self.opt.parallelism)
-            slots = threading.Semaphore(width)
-            errors: list[StateWriteError] = []
-            poller: Future[bool] | None = None  # the poll round in flight during submission, if any
-            next_poll = time.monotonic() + self.opt.poll_initial
-
-            def finished(f: Future[None]) -> None:
-                exc = f.exception() if not f.cancelled() else None
-                if isinstance(exc, StateWriteError):  # the disk is full: stop, let the others land, report
-                    errors.append(exc)
-                    self.stop.set()
-                elif exc is not None:  # pragma: no cover - _submit_one catches everything else
-                    errors.append(StateWriteError(f"internal error: {exc!r}"))
-                    self.stop.set()
-                slots.release()
-
-            def maybe_poll() -> None:
-                nonlocal poller, next_poll
-                if (
-                    self._poll
-                    and self.opt.wait
-                    and time.monotonic() >= next_poll
-                    and (poller is None or poller.done())
-                ):
-                    # On a worker, not here: this thread must keep the submissions coming.
-                    if poller is not None:
-                        poller.result()
-                    poller = pool.submit(self._poll_round, pool, block=False)
-                    next_poll = time.monotonic() + self.opt.poll_initial
-
-            batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
-            pre_upto = 0
-            for i, change in enumerate(work):
-                if batching and i >= pre_upto - width // 2 and pre_upto < len(work):
-                    start = max(i, pre_upto)
-                    self._prewrite_intents(work[start : start + width])
-                    pre_upto = start + width
-                while not slots.acquire(timeout=self.opt.poll_initial / 2):
-                    maybe_poll()
-                if self.stop.is_set():
-                    slots.release()
-                    break
-                pool.submit(self._submit_one, change).add_done_callback(finished)
-                maybe_poll()
-            for _ in range(width):  # wait for the submissions in flight
-                while not slots.acquire(timeout=self.opt.poll_initial / 2):
-                    maybe_poll()
-            if poller is not None:
-                poller.result()
-            fatal = errors[0] if errors else None
-            if fatal is not None:
-                raise fatal
+            self._submit_all(pool, work)
             if self.opt.wait:
                 self._wait_all(pool)
         finally:
@@ -373,6 +320,66 @@ class Executor:
         return summary
 
     # ------------------------------------------------------------------ submit
+
+    def _submit_all(self, pool: ThreadPoolExecutor, work: list[Change]) -> None:
+        """Submit ``work`` in order with ``parallelism`` workers, each taking the next change when it is
+        done with one (nothing is queued ahead: after an interrupt no new submission starts). Between
+        two submissions a worker runs the poll round when one is due and none is in flight, so polling
+        goes on during submission within the same ``parallelism`` calls at a time."""
+        width = 2 * max(1, self.opt.parallelism)
+        batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
+        take_lock = threading.Lock()
+        nxt = pre_upto = 0
+        errors: list[BaseException] = []
+        polling = False
+        next_poll = time.monotonic() + self.opt.poll_initial
+
+        def take() -> Change | None:
+            nonlocal nxt, pre_upto
+            with take_lock:
+                if nxt >= len(work) or self.stop.is_set():
+                    return None
+                if batching and nxt >= pre_upto - width // 2 and pre_upto < len(work):
+                    start = max(nxt, pre_upto)
+                    self._prewrite_intents(work[start : start + width])
+                    pre_upto = start + width
+                nxt += 1
+                return work[nxt - 1]
+
+        def maybe_poll() -> None:
+            nonlocal polling, next_poll
+            if not (self._poll and self.opt.wait) or time.monotonic() < next_poll:
+                return
+            with take_lock:
+                if polling or time.monotonic() < next_poll:
+                    return
+                polling = True
+            try:
+                self._poll_round(pool, block=False)
+            finally:
+                with take_lock:
+                    polling = False
+                    next_poll = time.monotonic() + self.opt.poll_initial
+
+        def submitter() -> None:
+            try:
+                while (change := take()) is not None:
+                    try:
+                        self._submit_one(change)
+                    except StateWriteError:
+                        raise
+                    except Exception as e:  # pragma: no cover - _submit_one catches everything else
+                        raise StateWriteError(f"internal error: {e!r}") from e
+                    maybe_poll()
+            except BaseException as e:  # the disk is full: stop, let the others land, report
+                errors.append(e)
+                self.stop.set()
+
+        workers = [pool.submit(submitter) for _ in range(min(len(work), max(1, self.opt.parallelism)))]
+        for w in workers:
+            w.result()
+        if errors:
+            raise errors[0]
 
     def _prewrite_intents(self, changes: list[Change]) -> None:
         """The write-ahead intents of new submissions among ``changes``, made durable together."""
