@@ -248,6 +248,21 @@ class Executor:
     def _call(
         self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None
     ) -> Any:
+        # The first attempt runs before any retry machinery: most calls succeed at once. A failure is
+        # handed to the retry policy as its first attempt's outcome (replayed, not re-run), so what
+        # follows (stop, backoff, the Retry event, re-raise) is exactly the policy's.
+        try:
+            return metered(bucket, fn)
+        except Exception as e:
+            first: Exception | None = e
+
+        def again() -> Any:
+            nonlocal first
+            if first is not None:
+                exc, first = first, None
+                raise exc
+            return metered(bucket, fn)
+
         def before_sleep(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
             self._emit(ev.Retry(key=result.key if result else None, error=str(exc)))
@@ -266,7 +281,7 @@ class Executor:
             retrying.sleep = self._sleep
         for attempt in retrying:
             with attempt:
-                return metered(bucket, fn)
+                return again()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
@@ -455,13 +470,13 @@ class Executor:
         # The write-ahead intent: durable before the Submit leaves this process.
         self.store.put(job.key, self._record(job, intent), durable=True)
         user_data = compose_user_data(job.user_data, tag)
-        since = _parse_iso(since_s)
         uncertain_at: float | None = None
 
         def attempt() -> RemoteJob:
             nonlocal uncertain_at
             res.attempts += 1
             if uncertain_at is not None:
+                since = _parse_iso(since_s)  # only needed to look the job up
                 found = self._lookup(tag, pipeline, since, uncertain_at, self.uncertain_grace)
                 if found is not None:
                     res.adopted = True
