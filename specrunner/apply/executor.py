@@ -41,6 +41,10 @@ from specrunner.statefile.state import StateStore
 FATAL_CODES = frozenset({"EndpointUnreachable"})
 
 
+def _unwatched(event: Event) -> None:
+    """The listener of a run nobody watches: per-job events are not even made for it."""
+
+
 def new_tag() -> str:
     return "sr-" + uuid.uuid4().hex[:16]
 
@@ -218,7 +222,7 @@ class Executor:
         self.opt = options
         self.submit_bucket = submit_bucket
         self.query_bucket = query_bucket
-        self.on_event = on_event or (lambda e: None)
+        self.on_event = on_event or _unwatched
         self.stop = threading.Event()
         self._sleep = sleep
         self._summary = RunSummary()
@@ -492,7 +496,8 @@ class Executor:
                 uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
                 raise
 
-        self._emit(ev.Submitting(key=job.key))
+        if self.on_event is not _unwatched:  # per-job events only for a listener
+            self._emit(ev.Submitting(key=job.key))
         try:
             remote = self._call(None, attempt, res)
         except BackendError as e:
@@ -530,7 +535,8 @@ class Executor:
         # The job id is in the journal (flushed to the OS: it survives a killed process) before we
         # wait on it. No fsync needed: after a machine crash the fsynced intent finds the job by its tag.
         self.store.put(job.key, rec)
-        self._emit(ev.Submitted(key=job.key, job_id=remote.id, state=remote.state, adopted=adopted))
+        if self.on_event is not _unwatched:  # per-job events only for a listener
+            self._emit(ev.Submitted(key=job.key, job_id=remote.id, state=remote.state, adopted=adopted))
         if remote.state in FINAL_STATES:
             self._finish(res, remote)
         else:
@@ -592,11 +598,16 @@ class Executor:
         res.finished = time.monotonic()
         res.status = "success" if remote.state == "Success" else "fail"
         res.code, res.message = remote.code, remote.message
-        self._emit(
-            ev.Finished(
-                key=res.key, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message
+        if self.on_event is not _unwatched:  # per-job events only for a listener
+            self._emit(
+                ev.Finished(
+                    key=res.key,
+                    job_id=remote.id,
+                    state=remote.state,
+                    code=remote.code,
+                    message=remote.message,
+                )
             )
-        )
 
     # ------------------------------------------------------------------ poll
 
