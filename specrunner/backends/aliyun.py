@@ -48,7 +48,7 @@ from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapsh
 
 from specrunner import __version__
 from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, RemoteJob
-from specrunner.backends.transport import KeepAliveTransport, keep_alive_allowed
+from specrunner.backends.transport import KeepAliveTransport, keep_alive_allowed, memoize_sdk_quoting
 from specrunner.core.codes import classify
 from specrunner.core.errors import (
     BackendError,
@@ -323,6 +323,7 @@ class AliyunBackend:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         silence_sdk_logs()  # again: SDK modules imported since may have added loggers
+        memoize_sdk_quoting()
         self.region = region
         self.endpoint = endpoint
         self.credential = credential

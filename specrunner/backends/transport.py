@@ -23,17 +23,22 @@ Invariants:
   that the server asked to close, is never reused.
 - Used only when no proxy applies (a loopback or NO_PROXY endpoint, or no ``*_proxy`` variable):
   otherwise, or with ``SPECRUNNER_MTS_TRANSPORT=sdk``, the SDK's own transport is used.
+- The SDK's RPC signer gets a memoized ``urllib.parse.urlencode`` (``memoize_sdk_quoting``): the
+  same function with its default ``quote_plus`` memoized, so every signature and URL is the same.
 - TLS verifies against ``ALIBABA_CLOUD_CA_BUNDLE`` when set, else the SDK's bundled CA file, as
   the SDK does.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import os
 import select
 import ssl
 import threading
+import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from aliyunsdkcore.acs_exception import error_code
@@ -41,6 +46,36 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException
 from aliyunsdkcore.client import AcsClient
 
 TRANSPORT_ENV = "SPECRUNNER_MTS_TRANSPORT"
+
+# quote_plus is a pure function: memoized, it returns what it always returns. The SDK's RPC signer
+# percent-encodes every parameter twice per request (string to sign, then URL); a rule's
+# SnapshotConfig and an input's Input are the same long strings for many requests.
+_quote_plus = functools.lru_cache(maxsize=4096)(urllib.parse.quote_plus)
+
+
+def _urlencode(
+    query: Any,
+    doseq: bool = False,
+    safe: str = "",
+    encoding: str | None = None,
+    errors: str | None = None,
+    quote_via: Callable[..., str] = urllib.parse.quote_plus,
+) -> str:
+    """``urllib.parse.urlencode`` itself, its default quoting memoized."""
+    if quote_via is urllib.parse.quote_plus:
+        quote_via = _quote_plus
+    return urllib.parse.urlencode(query, doseq, safe, encoding, errors, quote_via)
+
+
+def memoize_sdk_quoting() -> None:
+    """Give the SDK's RPC signer the memoized ``urlencode`` (the same output: the signer runs
+    unchanged). Only when it uses the standard library's own, as aliyunsdkcore 2.16 does."""
+    from aliyunsdkcore.auth.composer import rpc_signature_composer as composer
+
+    if getattr(composer, "urlencode", None) is urllib.parse.urlencode:
+        composer.urlencode = _urlencode
+
+
 # What the SDK's requests session adds to every request besides the SDK's own headers.
 _SESSION_HEADERS = {"Accept": "*/*", "Connection": "keep-alive"}
 

@@ -3,11 +3,13 @@ own transport sends, it reuses one connection, and it never sends on a connectio
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -313,3 +315,31 @@ def test_tls_is_verified_against_the_ca_bundle_and_kept_alive(
     b.query(["a"])
     assert len(tls_server.seen) == 4 and len({port for port, _, _ in tls_server.seen}) == 1
     assert tls_server.seen[0][2]["Host"] == f"localhost:{tls_server.server_address[1]}"
+
+
+def test_memoized_quoting_signs_exactly_as_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aliyunsdkcore.auth.composer import rpc_signature_composer as composer
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkcore.utils import parameter_helper
+    from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapshotJobRequest
+
+    from specrunner.backends import transport
+
+    monkeypatch.setattr(composer, "urlencode", urllib.parse.urlencode)  # the SDK's own
+    monkeypatch.setattr(parameter_helper, "get_uuid", lambda: "fixed-nonce")
+    monkeypatch.setattr(parameter_helper, "get_iso_8061_date", lambda: "2026-11-25T23:00:00Z")
+    client = AcsClient(KEY, SECRET, "cn-shanghai", auto_retry=False)
+
+    def signed() -> tuple[str, str]:
+        req = SubmitSnapshotJobRequest()
+        req.set_Input('{"Bucket":"in","Object":"a b+c*d~e%2F\u00e9\u6f22.mp4"}')
+        req.set_SnapshotConfig(json.dumps(REQUEST["SnapshotConfig"]))
+        req.set_UserData("ud-1 *~")
+        req.set_endpoint("127.0.0.1:1")
+        resp = client._make_http_response("127.0.0.1:1", req, 10, 5)
+        return resp.get_url(), req.string_to_sign
+
+    before = signed()
+    transport.memoize_sdk_quoting()
+    assert composer.urlencode is transport._urlencode
+    assert signed() == before and signed() == before  # the second time from the memo
