@@ -25,8 +25,8 @@ Invariants:
   otherwise, or with ``SPECRUNNER_MTS_TRANSPORT=sdk``, the SDK's own transport is used.
 - The SDK's RPC signer gets a memoized ``urllib.parse.urlencode`` (``memoize_sdk_quoting``): the
   same function with its default ``quote_plus`` memoized, so every signature and URL is the same.
-- TLS verifies against ``ALIBABA_CLOUD_CA_BUNDLE`` when set, else the SDK's bundled CA file, as
-  the SDK does.
+- TLS verifies as the SDK's session does: against ``ALIBABA_CLOUD_CA_BUNDLE``, else
+  ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``, else the SDK's bundled CA file.
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ _SESSION_HEADERS = {"Accept": "*/*", "Connection": "keep-alive"}
 
 
 def _ssl_context(verify: Any) -> ssl.SSLContext:
-    """The SDK's verification: ``verify`` (its ``get_verify()``), else ALIBABA_CLOUD_CA_BUNDLE, else
-    its bundled CA file."""
+    """The SDK's verification: ``verify`` (its ``get_verify()``), else ALIBABA_CLOUD_CA_BUNDLE; when
+    that leaves plain "verify", its session's choice: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else
+    the SDK's bundled CA file."""
     value = verify if verify is not None else os.environ.get("ALIBABA_CLOUD_CA_BUNDLE", True)
     if value is False:
         ctx = ssl.create_default_context()
@@ -92,7 +93,7 @@ def _ssl_context(verify: Any) -> ssl.SSLContext:
     if value is True:
         from aliyunsdkcore.vendored.requests.certs import where
 
-        value = where()
+        value = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or where()
     path = str(value)
     if os.path.isdir(path):
         return ssl.create_default_context(capath=path)

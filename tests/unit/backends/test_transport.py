@@ -304,10 +304,16 @@ def tls_server(tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch) -> 
 def test_tls_is_verified_against_the_ca_bundle_and_kept_alive(
     tls_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    for name in ("ALIBABA_CLOUD_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(PermanentBackendError) as ei:  # not trusted: the SDK's CA file lacks it
         backend().submit(REQUEST, "x")
     assert "certificate verification failed" in str(ei.value) and tls_server.seen == []
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.cert))  # the SDK's session honours it too
+    assert backend().submit(REQUEST, "r").id
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     monkeypatch.setenv("ALIBABA_CLOUD_CA_BUNDLE", str(tls_server.cert))
+    tls_server.seen.clear()
     b = backend()
     assert b.transport is not None
     for i in range(3):
