@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,10 @@ from specrunner.core.record import job_record
 from specrunner.statefile.state import StateStore
 
 FATAL_CODES = frozenset({"EndpointUnreachable"})
+
+
+def _unwatched(event: Event) -> None:
+    """The listener of a run nobody watches: per-job events are not even made for it."""
 
 
 def new_tag() -> str:
@@ -192,7 +196,7 @@ class Executor:
         self.opt = options
         self.submit_bucket = submit_bucket
         self.query_bucket = query_bucket
-        self.on_event = on_event or (lambda e: None)
+        self.on_event = on_event or _unwatched
         self.stop = threading.Event()
         self._sleep = sleep
         self._summary = RunSummary()
@@ -222,6 +226,21 @@ class Executor:
     def _call(
         self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None
     ) -> Any:
+        # The first attempt runs before any retry machinery: most calls succeed at once. A failure is
+        # handed to the retry policy as its first attempt's outcome (replayed, not re-run), so what
+        # follows (stop, backoff, the Retry event, re-raise) is exactly the policy's.
+        try:
+            return metered(bucket, fn)
+        except Exception as e:
+            first: Exception | None = e
+
+        def again() -> Any:
+            nonlocal first
+            if first is not None:
+                exc, first = first, None
+                raise exc
+            return metered(bucket, fn)
+
         def before_sleep(state: Any) -> None:
             exc = state.outcome.exception() if state.outcome else None
             self._emit(ev.Retry(key=result.key if result else None, error=str(exc)))
@@ -240,7 +259,7 @@ class Executor:
             retrying.sleep = self._sleep
         for attempt in retrying:
             with attempt:
-                return metered(bucket, fn)
+                return again()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
@@ -276,60 +295,7 @@ class Executor:
         self._emit(ev.Start(total=len(plan.changes), submit=len(work), poll=len(self._poll)))
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
-            # At most 2 x parallelism submissions queued (so an interrupt stops promptly); a finished
-            # one frees its slot from its done-callback, so this thread sleeps until there is room.
-            width = 2 * max(1, self.opt.parallelism)
-            slots = threading.Semaphore(width)
-            errors: list[StateWriteError] = []
-            poller: Future[bool] | None = None  # the poll round in flight during submission, if any
-            next_poll = time.monotonic() + self.opt.poll_initial
-
-            def finished(f: Future[None]) -> None:
-                exc = f.exception() if not f.cancelled() else None
-                if isinstance(exc, StateWriteError):  # the disk is full: stop, let the others land, report
-                    errors.append(exc)
-                    self.stop.set()
-                elif exc is not None:  # pragma: no cover - _submit_one catches everything else
-                    errors.append(StateWriteError(f"internal error: {exc!r}"))
-                    self.stop.set()
-                slots.release()
-
-            def maybe_poll() -> None:
-                nonlocal poller, next_poll
-                if (
-                    self._poll
-                    and self.opt.wait
-                    and time.monotonic() >= next_poll
-                    and (poller is None or poller.done())
-                ):
-                    # On a worker, not here: this thread must keep the submissions coming.
-                    if poller is not None:
-                        poller.result()
-                    poller = pool.submit(self._poll_round, pool, block=False)
-                    next_poll = time.monotonic() + self.opt.poll_initial
-
-            batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
-            pre_upto = 0
-            for i, change in enumerate(work):
-                if batching and i >= pre_upto - width // 2 and pre_upto < len(work):
-                    start = max(i, pre_upto)
-                    self._prewrite_intents(work[start : start + width])
-                    pre_upto = start + width
-                while not slots.acquire(timeout=self.opt.poll_initial / 2):
-                    maybe_poll()
-                if self.stop.is_set():
-                    slots.release()
-                    break
-                pool.submit(self._submit_one, change).add_done_callback(finished)
-                maybe_poll()
-            for _ in range(width):  # wait for the submissions in flight
-                while not slots.acquire(timeout=self.opt.poll_initial / 2):
-                    maybe_poll()
-            if poller is not None:
-                poller.result()
-            fatal = errors[0] if errors else None
-            if fatal is not None:
-                raise fatal
+            self._submit_all(pool, work)
             if self.opt.wait:
                 self._wait_all(pool)
         finally:
@@ -347,6 +313,66 @@ class Executor:
         return summary
 
     # ------------------------------------------------------------------ submit
+
+    def _submit_all(self, pool: ThreadPoolExecutor, work: list[Change]) -> None:
+        """Submit ``work`` in order with ``parallelism`` workers, each taking the next change when it is
+        done with one (nothing is queued ahead: after an interrupt no new submission starts). Between
+        two submissions a worker runs the poll round when one is due and none is in flight, so polling
+        goes on during submission within the same ``parallelism`` calls at a time."""
+        width = 2 * max(1, self.opt.parallelism)
+        batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
+        take_lock = threading.Lock()
+        nxt = pre_upto = 0
+        errors: list[BaseException] = []
+        polling = False
+        next_poll = time.monotonic() + self.opt.poll_initial
+
+        def take() -> Change | None:
+            nonlocal nxt, pre_upto
+            with take_lock:
+                if nxt >= len(work) or self.stop.is_set():
+                    return None
+                if batching and nxt >= pre_upto - width // 2 and pre_upto < len(work):
+                    start = max(nxt, pre_upto)
+                    self._prewrite_intents(work[start : start + width])
+                    pre_upto = start + width
+                nxt += 1
+                return work[nxt - 1]
+
+        def maybe_poll() -> None:
+            nonlocal polling, next_poll
+            if not (self._poll and self.opt.wait) or time.monotonic() < next_poll:
+                return
+            with take_lock:
+                if polling or time.monotonic() < next_poll:
+                    return
+                polling = True
+            try:
+                self._poll_round(pool, block=False)
+            finally:
+                with take_lock:
+                    polling = False
+                    next_poll = time.monotonic() + self.opt.poll_initial
+
+        def submitter() -> None:
+            try:
+                while (change := take()) is not None:
+                    try:
+                        self._submit_one(change)
+                    except StateWriteError:
+                        raise
+                    except Exception as e:  # pragma: no cover - _submit_one catches everything else
+                        raise StateWriteError(f"internal error: {e!r}") from e
+                    maybe_poll()
+            except BaseException as e:  # the disk is full: stop, let the others land, report
+                errors.append(e)
+                self.stop.set()
+
+        workers = [pool.submit(submitter) for _ in range(min(len(work), max(1, self.opt.parallelism)))]
+        for w in workers:
+            w.result()
+        if errors:
+            raise errors[0]
 
     def _prewrite_intents(self, changes: list[Change]) -> None:
         """The write-ahead intents of new submissions among ``changes``, made durable together."""
@@ -422,13 +448,13 @@ class Executor:
         # The write-ahead intent: durable before the Submit leaves this process.
         self.store.put(job.key, self._record(job, intent), durable=True)
         user_data = compose_user_data(job.user_data, tag)
-        since = _parse_iso(since_s)
         uncertain_at: float | None = None
 
         def attempt() -> RemoteJob:
             nonlocal uncertain_at
             res.attempts += 1
             if uncertain_at is not None:
+                since = _parse_iso(since_s)  # only needed to look the job up
                 found = self._lookup(tag, pipeline, since, uncertain_at, self.uncertain_grace)
                 if found is not None:
                     res.adopted = True
@@ -444,7 +470,8 @@ class Executor:
                 uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
                 raise
 
-        self._emit(ev.Submitting(key=job.key))
+        if self.on_event is not _unwatched:  # per-job events only for a listener
+            self._emit(ev.Submitting(key=job.key))
         try:
             remote = self._call(None, attempt, res)
         except BackendError as e:
@@ -482,7 +509,8 @@ class Executor:
         # The job id is in the journal (flushed to the OS: it survives a killed process) before we
         # wait on it. No fsync needed: after a machine crash the fsynced intent finds the job by its tag.
         self.store.put(job.key, rec)
-        self._emit(ev.Submitted(key=job.key, job_id=remote.id, state=remote.state, adopted=adopted))
+        if self.on_event is not _unwatched:  # per-job events only for a listener
+            self._emit(ev.Submitted(key=job.key, job_id=remote.id, state=remote.state, adopted=adopted))
         if remote.state in FINAL_STATES:
             self._finish(res, remote)
         else:
@@ -544,11 +572,16 @@ class Executor:
         res.finished = time.monotonic()
         res.status = "success" if remote.state == "Success" else "fail"
         res.code, res.message = remote.code, remote.message
-        self._emit(
-            ev.Finished(
-                key=res.key, job_id=remote.id, state=remote.state, code=remote.code, message=remote.message
+        if self.on_event is not _unwatched:  # per-job events only for a listener
+            self._emit(
+                ev.Finished(
+                    key=res.key,
+                    job_id=remote.id,
+                    state=remote.state,
+                    code=remote.code,
+                    message=remote.message,
+                )
             )
-        )
 
     # ------------------------------------------------------------------ poll
 

@@ -48,6 +48,7 @@ from aliyunsdkmts.request.v20140618.SubmitSnapshotJobRequest import SubmitSnapsh
 
 from specrunner import __version__
 from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, RemoteJob
+from specrunner.backends.transport import KeepAliveTransport, keep_alive_allowed, memoize_sdk_quoting
 from specrunner.core.codes import classify
 from specrunner.core.errors import (
     BackendError,
@@ -322,9 +323,11 @@ class AliyunBackend:
         read_timeout: float = READ_TIMEOUT,
     ) -> None:
         silence_sdk_logs()  # again: SDK modules imported since may have added loggers
+        memoize_sdk_quoting()
         self.region = region
         self.endpoint = endpoint
         self.credential = credential
+        proxies = _proxies_for(endpoint)
         # Explicit ak/secret: the SDK's signer factory then ignores ALIYUN_ACCESS_KEY_* in the environment.
         self.client = AcsClient(
             credential.access_key_id,
@@ -334,7 +337,7 @@ class AliyunBackend:
             connect_timeout=connect_timeout,
             timeout=read_timeout,
             pool_size=max(10, workers + 2),
-            proxy=_proxies_for(endpoint),
+            proxy=proxies,
         )
         if credential.security_token:
             # STS: sign with the temporary key and send SecurityToken. Set after construction so that no
@@ -345,6 +348,18 @@ class AliyunBackend:
                 )
             )
         self.client.append_user_agent("specrunner", __version__)
+        # The SDK signs every request; a kept-alive connection carries it unless a proxy applies.
+        self.transport = (
+            KeepAliveTransport(
+                self.client,
+                scheme=endpoint.scheme,
+                netloc=endpoint.netloc,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+            )
+            if keep_alive_allowed(no_proxy=proxies is not None)
+            else None
+        )
         self.uncertain_grace = float(read_timeout)
         grace = os.environ.get("SPECRUNNER_UNCERTAIN_GRACE", "").strip()
         if grace:
@@ -429,6 +444,8 @@ class AliyunBackend:
             seen.add(token)
 
     def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
         try:
             self.client.session.close()
         except Exception:  # pragma: no cover
@@ -445,7 +462,10 @@ class AliyunBackend:
         # fall back to plain HTTP for any other "https" object.
         req.set_protocol_type(protocol_type.HTTPS if self.endpoint.scheme == "https" else protocol_type.HTTP)
         try:
-            raw = self.client.do_action_with_exception(req)
+            if self.transport is not None:
+                raw = self.transport.do_action(req)
+            else:
+                raw = self.client.do_action_with_exception(req)
         except ServerException as e:
             raise self._server_error(e, submit) from None
         except ClientException as e:

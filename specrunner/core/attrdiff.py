@@ -94,6 +94,31 @@ def plain_keys(request: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+# id(sub-object of a request) -> (that object, pinned so its id is not reused; its plain_keys copy)
+_PLAIN: dict[int, tuple[Mapping[str, Any], dict[str, Any]]] = {}
+
+
+def plain_request(request: Mapping[str, Any]) -> dict[str, Any]:
+    """``plain_keys(request)``, decoding each sub-object (the Input, the SnapshotConfig) once.
+
+    Requests are read-only and the jobs of a rule share one SnapshotConfig object, those of an input
+    one Input (``core.jobs.expand``): their decoded copies are shared the same way, so they must not
+    be modified either.
+    """
+    out: dict[str, Any] = {}
+    for key, value in request.items():
+        if isinstance(value, Mapping):
+            hit = _PLAIN.get(id(value))
+            if hit is None or hit[0] is not value:
+                if len(_PLAIN) >= 65536:
+                    _PLAIN.clear()
+                hit = _PLAIN[id(value)] = (value, plain_keys(value))
+            out[key] = hit[1]
+        else:
+            out[key] = plain_keys({key: value})[key]
+    return out
+
+
 def show(value: Any) -> str:
     if value is None:
         return "(unset)"

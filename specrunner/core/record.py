@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from specrunner.core.attrdiff import plain_keys
+from specrunner.core.attrdiff import plain_request
 
 if TYPE_CHECKING:
     from specrunner.core.jobs import Job
@@ -109,7 +109,7 @@ def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) ->
         "mode": job.mode,
         "input": job.input_ref,
         "rule": job.rule_id,
-        "request": plain_keys(job.request),
+        "request": plain_request(job.request),
         "job_id": None,
         "state": None,
         "code": "",

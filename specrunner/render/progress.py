@@ -65,13 +65,15 @@ class Progress:
                 self.failed += 1
             elif isinstance(e, ev.Retry):
                 self.retries += 1
-            line = self._event_line(e)
-            if line and (
+            # The line is made only when it is shown: per job events are many, shown lines few.
+            if (
                 self.verbose
                 or (isinstance(e, ev.Failed) and not self.quiet)
                 or (isinstance(e, ev.Finished) and e.state == "Fail" and not self.quiet)
             ):
-                self._print(line)
+                line = self._event_line(e)
+                if line:
+                    self._print(line)
             self._tick()
 
     @property

@@ -9,6 +9,7 @@ transient error is retried (backoff through the injected sleep, same tag) until 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -283,3 +284,61 @@ def test_exhausted_retries_record_the_transient_failure(tmp_path: Path) -> None:
     assert summary.results[jobs["poster"].key].status == "fail"
     # Transient: the next plan retries it (unlike a permanent failure).
     assert actions(make_plan(jobs.values(), store.jobs))["poster"] == "retry"
+
+
+class CountingBackend(FakeBackend):
+    """FakeBackend that logs every call in order and the most Submits it saw in flight at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[tuple[str, int]] = []  # ("submit", n-th) | ("query", number of ids)
+        self.in_flight = self.most_in_flight = 0
+        self._guard = threading.Lock()
+
+    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+        with self._guard:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            threading.Event().wait(0.002)  # in flight for a moment: overlapping calls would show
+            job = super().submit(request, user_data)
+            self.log.append(("submit", len(self.submits)))
+            return job
+        finally:
+            with self._guard:
+                self.in_flight -= 1
+
+    def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
+        self.log.append(("query", len(ids)))
+        return super().query(ids)
+
+
+def _many_async_jobs(n: int) -> list[Job]:
+    inputs = ", ".join(f"v/c{i:03d}.mp4" for i in range(n))
+    text = (
+        "version: 1\ndefaults: {location: oss-cn-shanghai, input_bucket: in-b, output_bucket: out-b}\n"
+        f"inputs: [{inputs}]\n"
+        'rules:\n  - {id: seq, time: 0, interval: 1, num: 2, output: "s/{FileName}/{Count}.jpg"}\n'
+    )
+    data, marks = load(text)
+    model, diags = check_document(data, marks, "m.yaml", Path("/tmp/m.yaml"))
+    assert model is not None, [d.render() for d in diags]
+    return expand(model)
+
+
+@pytest.mark.parametrize("parallelism", [1, 4])
+def test_submissions_stay_within_parallelism_and_polling_goes_on_between_them(
+    tmp_path: Path, parallelism: int
+) -> None:
+    jobs = _many_async_jobs(40)
+    store = StateStore.open(tmp_path / "m.lock.json")
+    backend = CountingBackend()
+    fake: Backend = backend
+    opts = Options(parallelism=parallelism, poll_initial=0.0, retry=RetryPolicy(zero_wait=True))
+    summary = Executor(fake, store, opts, sleep=FakeClock().sleep).run(make_plan(jobs, store.jobs))
+    assert summary.counts()["succeeded"] == 40 and len(backend.submits) == 40
+    assert backend.most_in_flight <= parallelism
+    # Full batches of 10 were queried before the last Submit: polling did not wait for the submissions.
+    last_submit = max(i for i, (kind, _) in enumerate(backend.log) if kind == "submit")
+    early = [n for kind, n in backend.log[:last_submit] if kind == "query"]
+    assert early and all(n == 10 for n in early)

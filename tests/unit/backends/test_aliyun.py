@@ -403,7 +403,14 @@ def test_sts_token_is_sent_even_with_aliyun_env_set(em: Emulator, monkeypatch: p
     monkeypatch.setenv("ALIYUN_ACCESS_KEY_SECRET", "other-secret")
     b = backend()
     urls: list[str] = []
-    b.client.session.hooks["response"].append(lambda r, *a, **k: urls.append(r.request.url))
+    make = b.client._make_http_response  # the signed request, whichever connection then carries it
+
+    def record(*a: Any, **k: Any) -> Any:
+        resp = make(*a, **k)
+        urls.append(resp.get_url())
+        return resp
+
+    monkeypatch.setattr(b.client, "_make_http_response", record)
     b.submit(REQUEST, "x")
     assert em.requests()[-1]["sts"] is True and em.requests()[-1]["status"] == 200
     assert "SecurityToken=CAISsts-token-value-123" in urls[0] and f"AccessKeyId={KEY}" in urls[0]
