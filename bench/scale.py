@@ -288,7 +288,7 @@ def fig_diff(sz: Sizes) -> None:
     git("init", "-q")
     with run.EmulatorProc("scale-diff") as emu:
         env = run.bench_env(emu.url)
-        timed(sr("apply", "m.yaml", "--quiet"), cwd=folder, env=env)
+        timed(sr("apply", "m.yaml", "--quiet", "--auto-approve"), cwd=folder, env=env)
         git("add", "m.yaml", "m.lock.json")
         git("commit", "-qm", "applied")
         manifest.write_text(
@@ -296,7 +296,7 @@ def fig_diff(sz: Sizes) -> None:
             .replace("    width: 640\n", "    width: 800\n", 2)
             .replace("    width: 800\n", "    width: 640\n", 1)
         )  # only r001 changes
-        timed(sr("apply", "m.yaml", "--quiet"), cwd=folder, env=env)
+        timed(sr("apply", "m.yaml", "--quiet", "--auto-approve"), cwd=folder, env=env)
     diff = git("diff", "--unified=0", "m.lock.json")
     changed = [ln for ln in diff.splitlines() if ln[:1] in "+-" and not ln.startswith(("+++", "---"))]
     job_plus = [ln for ln in changed if ln.startswith("+") and "::" in ln]

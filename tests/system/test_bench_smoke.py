@@ -37,5 +37,42 @@ def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert "name | specrunner | baseline | ratio | goal" in r.stdout
     for figure in ("1a ", "2 ", "3 ", "4 "):
-        assert any(line.startswith(figure) for line in r.stdout.splitlines()), figure
+        assert any(line.startswith(figure + " ") for line in r.stdout.splitlines()), figure
     assert "0 API calls" in r.stdout
+
+
+@pytest.mark.slow
+def test_scale_quick_measures_every_figure(tmp_path: Path) -> None:
+    """bench/scale.py --quick: the whole-process figures of issue 14 (the lock file's bytes and its
+    one-line-per-job diff after a real apply, start-up, no-op plans, a million-job run scaled down, the
+    apply's state bytes, runner CPU) are all measured, none fails."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_"))
+    }
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "scale.py"), "--quick"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "; 0 failed;" in r.stdout, r.stdout[-3000:]
+    for figure in (
+        "L1 ",
+        "L2 ",
+        "D1 ",
+        "S1 ",
+        "S2 ",
+        "S3 ",
+        "S4 ",
+        "N1 ",
+        "M1 ",
+        "M2 ",
+        "M3 ",
+        "M4 ",
+        "A1 ",
+        "C1 ",
+    ):
+        assert any(line.startswith(figure + " ") for line in r.stdout.splitlines()), figure
