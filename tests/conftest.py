@@ -6,8 +6,11 @@ their own ``__file__`` (so a test module can move without breaking a path)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -97,3 +100,56 @@ version: 1
 target: {backend: local, root: ./oss}
 defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
 """
+
+
+# ---------------------------------------------------------------------------------------------
+# What a command loads: a fresh interpreter runs it and reports its modules
+
+HEAVY = (
+    "jsonschema",
+    "pydantic",
+    "pydantic_core",
+    "av",
+    "aliyunsdkcore",
+    "aliyunsdkmts",
+    "oss2",
+    "PIL",
+    "yaml",
+    "tenacity",
+    "rich",
+)
+PROBE = """
+import json, sys
+sys.argv = ["specrunner", *json.loads(sys.argv[1])]
+try:
+    {run}
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
+print("@@" + json.dumps({{"code": code, "heavy": heavy, "modules": sorted(sys.modules),
+                         "specrunner": sorted(m for m in sys.modules if m.startswith("specrunner"))}}),
+      file=sys.stderr)
+"""
+
+
+def probe(run: str, *args: str, env: dict[str, str] | None = None, cwd: Path = TESTS) -> dict[str, object]:
+    """Run ``run`` (e.g. the console script's ``main()``) in a fresh interpreter with ``args`` as the
+    command line; its exit code, stdout, stderr, and which modules it loaded (``heavy``: those of
+    ``HEAVY``)."""
+    code = PROBE.format(run=run, heavy=HEAVY)
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+    lines = r.stderr.splitlines()
+    at = max(i for i, ln in enumerate(lines) if ln.startswith("@@"))
+    out: dict[str, object] = json.loads(lines[at][2:])
+    out["stdout"] = r.stdout
+    out["stderr"] = "\n".join(lines[:at] + lines[at + 1 :])
+    return out

@@ -15,26 +15,26 @@ from tests.conftest import REPO
 ROOT = REPO
 
 
-@pytest.mark.slow
-def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
+def bench(cwd: Path, script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a bench script in its smoke mode, without the developer's credentials or settings."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_"))
     }
     r = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "run.py"),
-            "--quick",
-            "--only",
-            "throughput,noop,validate,stateio,memory",
-        ],
-        cwd=tmp_path,
+        [sys.executable, str(ROOT / "bench" / script), "--quick", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
+    r = bench(tmp_path, "run.py", "--only", "throughput,noop,validate,stateio,memory", timeout=300)
     assert "name | specrunner | baseline | ratio | goal" in r.stdout
     for figure in ("1a ", "2 ", "3 ", "4 "):
         assert any(line.startswith(figure) for line in r.stdout.splitlines()), figure
@@ -46,18 +46,7 @@ def test_scale_quick_measures_every_figure(tmp_path: Path) -> None:
     """bench/scale.py --quick: the whole-process figures of issue 14 (the lock file's bytes and its
     one-line-per-job diff after a real apply, start-up, no-op plans, a million-job run scaled down, the
     apply's state bytes, runner CPU) are all measured, none fails."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_"))
-    }
-    r = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "scale.py"), "--quick"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    r = bench(tmp_path, "scale.py", timeout=600)
     assert "; 0 failed;" in r.stdout, r.stdout[-3000:]
     for figure in (
         "L1 ",

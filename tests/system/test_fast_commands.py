@@ -4,8 +4,6 @@ every kind of error. Real subprocesses, real files, the demo's real videos on th
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,49 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, probe
 
 VIA_ENTRY = "from specrunner.cli.entry import main; main()"  # the console script: the fast path
 VIA_TYPER = "from specrunner.cli.main import main; main()"  # the typer application, always
-PROBE = """
-import json, sys
-sys.argv = ["specrunner", *json.loads(sys.argv[1])]
-try:
-    {run}
-except SystemExit as e:
-    code = e.code
-else:
-    code = 0
-heavy = {{"typer", "pydantic", "jsonschema", "rich", "yaml"}}
-loaded = sorted({{m.split(".")[0] for m in sys.modules}} & heavy)
-print("@@" + json.dumps({{"code": code, "typer": "typer" in sys.modules, "loaded": loaded}}), file=sys.stderr)
-"""
 
 
-LOADED: dict[tuple[str, ...], list[str]] = {}  # the heavy modules the last run of these args loaded
-
-
-def run(how: str, cwd: Path, *args: str) -> tuple[int, str, str, bool]:
-    r = subprocess.run(
-        [sys.executable, "-c", PROBE.format(run=how), json.dumps(list(args))],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
-    lines = r.stderr.splitlines()
-    probe = json.loads(lines[-1][2:])
-    LOADED[args] = probe["loaded"]
-    return probe["code"], r.stdout, "\n".join(lines[:-1]), probe["typer"]
+def run(how: str, cwd: Path, *args: str) -> dict[str, object]:
+    return probe(how, *args, cwd=cwd)
 
 
 def both(cwd: Path, *args: str) -> tuple[int, str, str]:
-    code, out, err, typer_loaded = run(VIA_ENTRY, cwd, *args)
-    assert not typer_loaded  # the fast path did run
-    assert (code, out, err) == run(VIA_TYPER, cwd, *args)[:3]
-    assert "Traceback" not in err
-    return code, out, err
+    fast, framework = run(VIA_ENTRY, cwd, *args), run(VIA_TYPER, cwd, *args)
+    assert "typer" not in fast["modules"]  # type: ignore[operator]  # the fast path did run
+    said = (fast["code"], fast["stdout"], fast["stderr"])
+    assert said == (framework["code"], framework["stdout"], framework["stderr"])
+    assert "Traceback" not in str(fast["stderr"])
+    return said  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -72,8 +44,8 @@ def test_plans_with_and_without_changes(demo: Path) -> None:
     )
     code, out, _ = both(demo, "plan", "demo.yaml")
     assert code == 0 and "No changes." in out
-    run(VIA_ENTRY, demo, "plan", "demo.yaml")
-    assert LOADED[("plan", "demo.yaml")] == ["yaml"]  # the schema pass remembered: no validator, no CLI
+    out = run(VIA_ENTRY, demo, "plan", "demo.yaml")
+    assert out["heavy"] == ["yaml"] and "typer" not in out["modules"]  # type: ignore[operator]
 
 
 def test_errors_are_reported_alike(demo: Path) -> None:
@@ -93,4 +65,4 @@ def test_errors_are_reported_alike(demo: Path) -> None:
 
 def test_anything_else_goes_to_the_cli(demo: Path) -> None:
     for args in (["plan", "demo.yaml", "--format", "json"], ["plan", "--help"], ["plan"]):
-        assert run(VIA_ENTRY, demo, *args)[3], args  # the typer application ran
+        assert "typer" in run(VIA_ENTRY, demo, *args)["modules"], args  # type: ignore[operator]

@@ -6,7 +6,6 @@ import that drags one in fails here at once.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,50 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, TESTS
-
-HEAVY = (
-    "jsonschema",
-    "pydantic",
-    "pydantic_core",
-    "av",
-    "aliyunsdkcore",
-    "aliyunsdkmts",
-    "oss2",
-    "PIL",
-    "yaml",
-    "tenacity",
-    "rich",
-)
-PROBE = """
-import json, runpy, sys
-sys.argv = ["specrunner", *json.loads(sys.argv[1])]
-try:
-    {run}
-except SystemExit as e:
-    code = e.code
-else:
-    code = 0
-heavy = sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))
-print("@@" + json.dumps({{"code": code, "heavy": heavy, "modules": sorted(sys.modules),
-                         "specrunner": sorted(m for m in sys.modules if m.startswith("specrunner"))}}))
-"""
-
-
-def probe(run: str, *args: str, env: dict[str, str] | None = None) -> dict[str, object]:
-    code = PROBE.format(run=run, heavy=HEAVY)
-    r = subprocess.run(
-        [sys.executable, "-c", code, json.dumps(list(args))],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-        cwd=TESTS,
-    )
-    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("@@"))
-    out: dict[str, object] = json.loads(line[2:])
-    out["stdout"] = r.stdout
-    return out
+from tests.conftest import REPO, probe
 
 
 def test_importing_the_cli_loads_no_heavy_dependency() -> None:
