@@ -87,6 +87,8 @@ _NEVER_LEFT = (
     (re.compile(r"cannot connect to proxy", re.I), "cannot connect to the proxy"),
     (re.compile(r"failed to establish a new connection", re.I), "cannot connect"),
 )
+# The wording of a failure to open the connection (urllib3's NewConnectionError, and ours).
+_CONNECTING = re.compile(r"failed to establish a new connection", re.I)
 _IN_FLIGHT = (
     (re.compile(r"read timed out|read timeout", re.I), "no answer within the read timeout"),
     (
@@ -278,6 +280,8 @@ def parse_endpoint(value: str, source: str) -> Endpoint:
         or not host
         or parts.path not in ("", "/")
         or parts.query
+        or parts.fragment
+        or "@" in parts.netloc  # user info: the host would not be what the SDK signs for
     ):
         raise PermanentBackendError(
             f"{source}: invalid MTS endpoint {value!r}: use https://host or http://host:port",
@@ -357,7 +361,7 @@ class AliyunBackend:
                 connect_timeout=connect_timeout,
                 read_timeout=read_timeout,
             )
-            if keep_alive_allowed(no_proxy=proxies is not None)
+            if keep_alive_allowed(no_proxy=proxies is not None, scheme=endpoint.scheme)
             else None
         )
         self.uncertain_grace = float(read_timeout)
@@ -623,25 +627,43 @@ class AliyunBackend:
                     "set ALIBABA_CLOUD_CA_BUNDLE to your CA bundle",
                     code="SDK.SSLError",
                 )
-            if re.search(r"WRONG_VERSION_NUMBER|unknown protocol|record layer failure", msg):
-                return PermanentBackendError(
-                    f"{where}: the TLS handshake failed (the endpoint does not speak https?): "
-                    "for a plain-HTTP "
-                    "endpoint write http://host:port",
-                    code="SDK.SSLError",
-                )
-            if re.search(r"SSLError|SSL:", msg):  # the handshake comes before the request: nothing was sent
-                return TransientBackendError(
-                    f"cannot reach {where}: the TLS handshake failed", code="EndpointUnreachable"
-                )
-            for rx, why in _NEVER_LEFT:
-                if rx.search(msg):
-                    return TransientBackendError(
-                        f"cannot reach {where}: {why}; "
-                        f"check {ENDPOINT_ENV} / target.endpoint and the network",
-                        code="EndpointUnreachable",
+            # Whether the request may have left decides whether a Submit may be resent: a failure is
+            # "never left" only when its wording proves it (and never on the strength of words a
+            # server could have sent: the in-flight phrases are checked first).
+            in_flight = next((w for rx, w in _IN_FLIGHT if rx.search(msg)), None)
+            if in_flight and "connection aborted" not in msg.lower() and _CONNECTING.search(msg):
+                in_flight = None  # e.g. a reset while connecting: the connect phase's own words
+            if in_flight is None:
+                if re.search(r"WRONG_VERSION_NUMBER|unknown protocol|record layer failure", msg):
+                    return PermanentBackendError(
+                        f"{where}: the TLS handshake failed (the endpoint does not speak https?): "
+                        "for a plain-HTTP "
+                        "endpoint write http://host:port",
+                        code="SDK.SSLError",
                     )
-            why = next((w for rx, w in _IN_FLIGHT if rx.search(msg)), "a transport error")
+                if re.search(r"SSLError|SSL:", msg):
+                    # Our transport words only a failed handshake so (nothing was sent); the SDK's
+                    # session also calls a TLS error while reading the answer an SSLError.
+                    if self.transport is not None or not submit:
+                        return TransientBackendError(
+                            f"cannot reach {where}: the TLS handshake failed", code="EndpointUnreachable"
+                        )
+                    in_flight = "a TLS error"
+                elif re.search(r"cannot connect to proxy", msg, re.I) and not re.search(
+                    r"NewConnectionError|failed to establish|connect timeout", msg, re.I
+                ):
+                    # urllib3 calls every socket error on a proxied connection "Cannot connect to
+                    # proxy", also one after the request was sent through it.
+                    in_flight = "the proxy connection failed"
+                else:
+                    for rx, why in _NEVER_LEFT:
+                        if rx.search(msg):
+                            return TransientBackendError(
+                                f"cannot reach {where}: {why}; "
+                                f"check {ENDPOINT_ENV} / target.endpoint and the network",
+                                code="EndpointUnreachable",
+                            )
+            why = in_flight or "a transport error"
             if submit:
                 return UncertainSubmitError(
                     f"{where}: the Submit got no answer ({why}); the job may exist and "

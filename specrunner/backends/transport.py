@@ -37,6 +37,7 @@ import os
 import select
 import ssl
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
@@ -81,9 +82,10 @@ _SESSION_HEADERS = {"Accept": "*/*", "Connection": "keep-alive"}
 
 
 def _ssl_context(verify: Any) -> ssl.SSLContext:
-    """The SDK's verification: ``verify`` (its ``get_verify()``), else ALIBABA_CLOUD_CA_BUNDLE; when
-    that leaves plain "verify", its session's choice: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else
-    the SDK's bundled CA file."""
+    """The SDK's verification: ``verify`` (its ``get_verify()``), else ALIBABA_CLOUD_CA_BUNDLE, else the
+    SDK's bundled CA file (its session sends with an explicit ``verify``, so REQUESTS_CA_BUNDLE and
+    CURL_CA_BUNDLE play no part). Python 3.13's default context adds VERIFY_X509_STRICT, which the
+    SDK's urllib3 does not: it is taken off, so a private CA accepted by the SDK is accepted here."""
     value = verify if verify is not None else os.environ.get("ALIBABA_CLOUD_CA_BUNDLE", True)
     if value is False:
         ctx = ssl.create_default_context()
@@ -93,13 +95,18 @@ def _ssl_context(verify: Any) -> ssl.SSLContext:
     if value is True:
         from aliyunsdkcore.vendored.requests.certs import where
 
-        value = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or where()
+        value = where()
     path = str(value)
-    if os.path.isdir(path):
-        return ssl.create_default_context(capath=path)
-    return ssl.create_default_context(cafile=path)
+    ctx = (
+        ssl.create_default_context(capath=path)
+        if os.path.isdir(path)
+        else ssl.create_default_context(cafile=path)
+    )
+    ctx.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    return ctx
 
 
+IDLE_REUSE = 4.0  # seconds an idle connection is reused (well below the usual server keep-alive timeouts)
 _MAX_HEAD = 65536  # bytes of a status line + headers, as http.client allows per line
 _MAX_HEADERS = 100
 
@@ -112,11 +119,12 @@ class _Link:
     """One connection: ``http.client`` opens it (TCP, TLS with verification and SNI); the request and
     its answer are framed here (HTTP/1.1: Content-Length, chunked, or until close; 1xx skipped)."""
 
-    __slots__ = ("buf", "conn")
+    __slots__ = ("buf", "conn", "idle_since")
 
     def __init__(self, conn: http.client.HTTPConnection) -> None:
         self.conn = conn
         self.buf = bytearray()
+        self.idle_since = 0.0
 
     def host_header(self) -> str:
         """What http.client sends as Host: the port only when it is not the scheme's default."""
@@ -174,7 +182,7 @@ class _Link:
             version, _, rest = status_line.partition(b" ")
             code = rest[:3]
             if not version.startswith(b"HTTP/") or len(code) != 3 or not code.isdigit():
-                raise _Lost(f"BadStatusLine({status_line[:80]!r})")
+                raise _Lost("BadStatusLine('the answer has no HTTP status line')")  # never its bytes
             headers: dict[bytes, bytes] = {}
             while line := self._line():
                 if len(headers) >= _MAX_HEADERS:
@@ -191,19 +199,17 @@ class _Link:
         )
         if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
             parts = []
-            while size := int(self._line().split(b";", 1)[0].strip() or b"x", 16):
+            while size := _number(self._line().split(b";", 1)[0], 16, "chunk size"):
                 parts.append(self._exactly(size))
                 self._exactly(2)  # the CRLF after the chunk
             while self._line():  # trailers, up to the empty line
                 pass
             data = b"".join(parts)
-        elif b"content-length" in headers:
-            length = int(headers[b"content-length"])
-            if length < 0:
-                raise _Lost("HTTPException('a negative Content-Length')")
-            data = self._exactly(length)
-        elif status in (204, 304):
+        elif status in (204, 304) or status == 101:
             data = b""
+        elif b"content-length" in headers:
+            length = _number(headers[b"content-length"], 10, "Content-Length")
+            data = self._exactly(length)
         else:  # delimited by the end of the connection
             keep = False
             try:
@@ -213,6 +219,19 @@ class _Link:
                 pass
             data, self.buf = bytes(self.buf), bytearray()
         return status, data, keep and not self.buf
+
+
+def _number(raw: bytes, base: int, what: str) -> int:
+    """A non-negative number of the answer's framing; a malformed one is worded without its bytes (a
+    server's text must never read as one of the phrases that classify a failure)."""
+    text = raw.strip()
+    try:
+        value = int(text, base) if text and text.isascii() and text.isalnum() else -1
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise _Lost(f"HTTPException('a malformed {what}')")
+    return value
 
 
 class KeepAliveTransport:
@@ -236,6 +255,8 @@ class KeepAliveTransport:
         self._ssl = _ssl_context(client.get_verify()) if self.https else None
         self._idle: list[_Link] = []
         self._lock = threading.Lock()
+        self._closed = False
+        self._host = self._new().host_header()  # not connected: only its host and port are read
 
     def _new(self) -> _Link:
         if self._ssl is not None:
@@ -250,7 +271,10 @@ class KeepAliveTransport:
                 link = self._idle.pop() if self._idle else None
             if link is None:
                 return self._new()
-            if not link.dropped():
+            # A server may close an idle connection at any moment, also just after the check below:
+            # a request on it then fails as maybe-received (a lookup, never a blind resend). Links idle
+            # longer than IDLE_REUSE are not risked at all.
+            if time.monotonic() - link.idle_since < IDLE_REUSE and not link.dropped():
                 return link
             link.conn.close()
 
@@ -284,17 +308,16 @@ class KeepAliveTransport:
         body = resp.get_body() or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        link = self._take()
-        lines = [f"{resp.get_method()} {resp.get_url()} HTTP/1.1", f"Host: {link.host_header()}"]
+        lines = [f"{resp.get_method()} {resp.get_url()} HTTP/1.1", f"Host: {self._host}"]
         headers = {**_SESSION_HEADERS, **resp.get_headers()}
         headers.pop("Content-Length", None)
         for name, value in headers.items():
             lines.append(f"{name}: {value}")
         lines.append(f"Content-Length: {len(body)}")
-        text = "\r\n".join(lines)
-        if "\n" in text.replace("\r\n", "") or "\r" in text.replace("\r\n", ""):
+        if any("\r" in line or "\n" in line for line in lines):
             raise ClientException(error_code.SDK_HTTP_ERROR, "Invalid header: a value holds a line break")
-        head = (text + "\r\n\r\n").encode("latin-1", "strict")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "strict")
+        link = self._take()
         if link.conn.sock is None:
             self._connect(link.conn)
         try:
@@ -316,15 +339,18 @@ class KeepAliveTransport:
         except _Lost as e:
             link.conn.close()
             raise ClientException(error_code.SDK_HTTP_ERROR, f"('Connection aborted.', {e})") from None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError) as e:  # a reset, a broken pipe: the OS's words, never the server's
             link.conn.close()
+            words = e.strerror if isinstance(e, OSError) and e.strerror else "a malformed answer"
             raise ClientException(
-                error_code.SDK_HTTP_ERROR, f"('Connection aborted.', {type(e).__name__}({e!s}))"
+                error_code.SDK_HTTP_ERROR, f"('Connection aborted.', {type(e).__name__}({words!r}))"
             ) from None
-        if keep:
-            with self._lock:
+        with self._lock:
+            pooled = keep and not self._closed
+            if pooled:
+                link.idle_since = time.monotonic()
                 self._idle.append(link)
-        else:
+        if not pooled:
             link.conn.close()
         if not 200 <= status < 300:  # the SDK's own verdict (it returns None for any 2xx)
             exc = client._get_server_exception(status, data, self.netloc, request.string_to_sign)
@@ -334,17 +360,19 @@ class KeepAliveTransport:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for link in idle:
             link.conn.close()
 
 
-def keep_alive_allowed(no_proxy: bool) -> bool:
-    """The kept-alive transport is used unless a proxy applies or SPECRUNNER_MTS_TRANSPORT=sdk."""
+def keep_alive_allowed(no_proxy: bool, scheme: str = "https") -> bool:
+    """The kept-alive transport is used unless the SDK would send through a proxy (it reads
+    HTTPS_PROXY / https_proxy for an https endpoint, HTTP_PROXY / http_proxy for http; ``no_proxy``:
+    the backend gave it none) or SPECRUNNER_MTS_TRANSPORT=sdk."""
     if os.environ.get(TRANSPORT_ENV, "").strip().lower() == "sdk":
         return False
     if no_proxy:
         return True
-    import urllib.request
-
-    return not urllib.request.getproxies_environment()
+    name = "HTTPS_PROXY" if scheme == "https" else "HTTP_PROXY"
+    return not (os.environ.get(name) or os.environ.get(name.lower()))

@@ -350,7 +350,14 @@ def test_endpoint_precedence_and_forms(monkeypatch: pytest.MonkeyPatch, creds: N
     assert parse_endpoint("mts.example.com:8443", "t").url == "https://mts.example.com:8443"
     assert parse_endpoint("localhost:9", "t").loopback and parse_endpoint("http://[::1]:9", "t").loopback
     assert not parse_endpoint("https://mts.cn-shanghai.aliyuncs.com", "t").loopback
-    for bad in ("ftp://x", "http://", "http://h/path", "http://h:99999"):
+    for bad in (
+        "ftp://x",
+        "http://",
+        "http://h/path",
+        "http://h:99999",
+        "https://user@evil.example",
+        "http://h#x",
+    ):
         with pytest.raises(PermanentBackendError):
             parse_endpoint(bad, "SPECRUNNER_MTS_ENDPOINT")
 

@@ -130,6 +130,7 @@ def test_proxies_and_the_switch_select_the_sdks_transport(
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     assert backend().transport is not None  # a loopback endpoint never goes through a proxy
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", "https://mts.cn-shanghai.aliyuncs.com")
+    assert backend().transport is not None  # the SDK reads HTTPS_PROXY for an https endpoint, only it
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     assert backend().transport is None  # the SDK's transport speaks to the proxy
     monkeypatch.setenv("NO_PROXY", ".aliyuncs.com")
@@ -249,10 +250,22 @@ def test_an_answer_cut_short_makes_the_submit_uncertain(raw: RawServer, cut: byt
     assert not isinstance(e2.value, UncertainSubmitError) and e2.value.code == "NoAnswer"
 
 
-def test_garbage_instead_of_an_answer_is_uncertain(raw: RawServer) -> None:
-    raw.answer = b"SSH-2.0-OpenSSH_9.6\r\n\r\n"
-    with pytest.raises(UncertainSubmitError):
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+        # A server's own bytes must never read as a failure that proves nothing was sent.
+        b"connection refused\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: Failed to establish a new connection\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nconnect timeout=\r\n",
+        b"SSL: hello\r\n\r\n",
+    ],
+)
+def test_garbage_instead_of_an_answer_is_uncertain(raw: RawServer, answer: bytes) -> None:
+    raw.answer, raw.close = answer, True
+    with pytest.raises(UncertainSubmitError) as ei:
         backend().submit(REQUEST, "x")
+    assert ei.value.code == "NoAnswer"
 
 
 # ------------------------------------------------------------------ TLS, as against the real service
@@ -309,9 +322,15 @@ def test_tls_is_verified_against_the_ca_bundle_and_kept_alive(
     with pytest.raises(PermanentBackendError) as ei:  # not trusted: the SDK's CA file lacks it
         backend().submit(REQUEST, "x")
     assert "certificate verification failed" in str(ei.value) and tls_server.seen == []
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.cert))  # the SDK's session honours it too
-    assert backend().submit(REQUEST, "r").id
+    # The SDK's session sends with an explicit `verify`: REQUESTS_CA_BUNDLE plays no part there, nor here.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_server.cert))
+    for transport in ("", "sdk"):
+        monkeypatch.setenv("SPECRUNNER_MTS_TRANSPORT", transport)
+        with pytest.raises(PermanentBackendError, match="certificate verification failed"):
+            backend().submit(REQUEST, "x")
+    monkeypatch.delenv("SPECRUNNER_MTS_TRANSPORT")
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    assert tls_server.seen == []
     monkeypatch.setenv("ALIBABA_CLOUD_CA_BUNDLE", str(tls_server.cert))
     tls_server.seen.clear()
     b = backend()
@@ -349,3 +368,81 @@ def test_memoized_quoting_signs_exactly_as_the_sdk(monkeypatch: pytest.MonkeyPat
     transport.memoize_sdk_quoting()
     assert composer.urlencode is transport._urlencode
     assert signed() == before and signed() == before  # the second time from the memo
+
+
+# ------------------------------------------------------------------ never left, or maybe received
+
+
+SDK = "HTTPSConnectionPool(host='mts.cn-shanghai.aliyuncs.com', port=443): Max retries exceeded with url: /"
+
+
+@pytest.mark.parametrize(
+    "via_sdk, message, verdict",
+    [
+        # Proven not sent: the connection was never opened (urllib3's words and ours alike).
+        (
+            True,
+            SDK + " (Caused by NewConnectionError('x: Failed to establish a new connection: "
+            "[Errno 111] Connection refused'))",
+            "never left",
+        ),
+        (False, "Failed to establish a new connection: [Errno 104] Connection reset by peer", "never left"),
+        (
+            True,
+            SDK + " (Caused by ConnectTimeoutError(x, 'Connection to h timed out. (connect timeout=5)'))",
+            "never left",
+        ),
+        (
+            True,
+            SDK + " (Caused by ProxyError('Cannot connect to proxy.', NewConnectionError('x: Failed to "
+            "establish a new connection: [Errno 111] Connection refused')))",
+            "never left",
+        ),
+        (False, "SSLError([SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] handshake failure)", "never left"),
+        # Maybe received: urllib3 calls any socket error through a proxy "Cannot connect to proxy".
+        (True, SDK + " (Caused by ProxyError('Cannot connect to proxy.', OSError(0, 'Error')))", "uncertain"),
+        (
+            True,
+            SDK + " (Caused by ProxyError('Cannot connect to proxy.', "
+            "RemoteDisconnected('Remote end closed connection without response')))",
+            "uncertain",
+        ),
+        # The SDK's session calls a TLS error while reading the answer an SSLError too.
+        (
+            True,
+            SDK + " (Caused by SSLError(SSLError(1, '[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] "
+            "decryption failed or bad record mac')))",
+            "uncertain",
+        ),
+        # A server's bytes inside an error after the request left decide nothing.
+        (True, "('Connection aborted.', BadStatusLine('connection refused'))", "uncertain"),
+        (True, "('Connection aborted.', BadStatusLine('Failed to establish a new connection'))", "uncertain"),
+        (True, "HTTPConnectionPool(host='h', port=80): Read timed out. (read timeout=10)", "uncertain"),
+        # Certificates are checked in the handshake: refused for good, never resent.
+        (
+            True,
+            SDK + " (Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] "
+            "certificate verify failed')))",
+            "permanent",
+        ),
+    ],
+)
+def test_a_submit_is_resent_only_when_it_provably_never_left(
+    server: Any, monkeypatch: pytest.MonkeyPatch, via_sdk: bool, message: str, verdict: str
+) -> None:
+    from aliyunsdkcore.acs_exception.exceptions import ClientException
+
+    monkeypatch.setenv("SPECRUNNER_MTS_TRANSPORT", "sdk" if via_sdk else "")
+    b = backend()
+    assert (b.transport is None) == via_sdk
+    err = b._client_error(ClientException("SDK.HttpError", message), submit=True)
+    got = (
+        "uncertain"
+        if isinstance(err, UncertainSubmitError)
+        else "permanent"
+        if isinstance(err, PermanentBackendError)
+        else "never left"
+        if err.code == "EndpointUnreachable"
+        else type(err).__name__
+    )
+    assert got == verdict, (message, err)
