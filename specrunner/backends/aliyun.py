@@ -25,6 +25,7 @@ profile (``~/.aliyun/config.json``; ALIBABA_CLOUD_PROFILE or the file's ``curren
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import logging
@@ -57,6 +58,7 @@ from specrunner.core.errors import (
     TransientBackendError,
     UncertainSubmitError,
 )
+from specrunner.core.secrets import redact
 
 ENDPOINT_ENV = "SPECRUNNER_MTS_ENDPOINT"
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -413,7 +415,7 @@ class AliyunBackend:
                 http_status=200,
                 request_id=body.get("RequestId"),
             )
-        return RemoteJob.from_api(job)
+        return self._job(job)
 
     def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
         assert 0 < len(ids) <= MAX_QUERY_IDS, f"query takes 1..{MAX_QUERY_IDS} ids"
@@ -507,8 +509,7 @@ class AliyunBackend:
             )
         return cast(dict[str, Any], body)  # json.loads is untyped; any non-dict body raised above
 
-    @staticmethod
-    def _jobs(body: dict[str, Any]) -> list[RemoteJob]:
+    def _jobs(self, body: dict[str, Any]) -> list[RemoteJob]:
         lst = body.get("SnapshotJobList")
         jobs = lst.get("SnapshotJob") if isinstance(lst, dict) else None
         if jobs is None:
@@ -522,7 +523,7 @@ class AliyunBackend:
             )
         if isinstance(jobs, dict):  # a single job, as some XML->JSON gateways render lists of one
             jobs = [jobs]
-        return [RemoteJob.from_api(j) for j in jobs]
+        return [self._job(j) for j in jobs]
 
     @staticmethod
     def _missing(body: dict[str, Any]) -> list[str]:
@@ -540,13 +541,23 @@ class AliyunBackend:
         cut = re.search(r"string to sign", text, re.I)
         if cut:
             text = text[: cut.start()].rstrip(" .:") + " (string to sign omitted)"
-        for s in (self.credential.access_key_secret, self.credential.security_token):
-            if s:
-                text = text.replace(s, "***")
-        return text[:300]
+        return self._redact(text)[:300]
+
+    def _redact(self, text: str) -> str:
+        """``text`` without the AccessKey secret or the STS token, in any form (``core.secrets``)."""
+        return redact(text, (self.credential.access_key_secret, self.credential.security_token))
+
+    def _job(self, job: dict[str, Any]) -> RemoteJob:
+        """A job from the service's answer; its Code and Message (recorded in the lock file and the
+        run file) could echo the request, so they are redacted."""
+        remote = RemoteJob.from_api(job)
+        code, message = self._redact(remote.code), self._redact(remote.message)
+        if (code, message) == (remote.code, remote.message):
+            return remote
+        return dataclasses.replace(remote, code=code, message=message)
 
     def _server_error(self, e: ServerException, submit: bool) -> BackendError:
-        code = str(e.get_error_code() or "")
+        code = self._redact(str(e.get_error_code() or ""))
         status = e.get_http_status()
         rid = e.get_request_id()
         kw: dict[str, Any] = {"code": code, "http_status": status, "request_id": rid}
@@ -617,7 +628,7 @@ class AliyunBackend:
         return PermanentBackendError(f"{code}: {self._clean(e.get_error_msg())}", **kw)
 
     def _client_error(self, e: ClientException, submit: bool) -> BackendError:
-        code = str(e.get_error_code() or "")
+        code = self._redact(str(e.get_error_code() or ""))
         msg = str(e.get_error_msg() or "")
         where = self._where()
         if code == "SDK.HttpError":

@@ -54,6 +54,7 @@ from specrunner.core.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
+from specrunner.core.secrets import redact
 
 ENDPOINT_ENV = "SPECRUNNER_OSS_ENDPOINT"
 PAGE_SIZE = 1000  # the most ListObjectsV2 returns per page
@@ -244,10 +245,7 @@ class OssLister:
 
     def _clean(self, text: object) -> str:
         text = " ".join(str(text or "").split())
-        for s in (self.credential.access_key_secret, self.credential.security_token):
-            if s:
-                text = text.replace(s, "***")
-        return text[:300]
+        return redact(text, (self.credential.access_key_secret, self.credential.security_token))[:300]
 
     def _translate(self, e: Exception, ep: Endpoint, where: str, bucket: str) -> BackendError:
         c = self.credential
@@ -291,7 +289,7 @@ class OssLister:
                 code="BadAnswer",
             )
         status = int(getattr(e, "status", 0) or 0)
-        code = str(getattr(e, "code", "") or "")
+        code = self._clean(getattr(e, "code", ""))
         rid = getattr(e, "request_id", None) or None
         kw: dict[str, Any] = {"code": code, "http_status": status, "request_id": rid}
         msg = self._clean(getattr(e, "message", ""))

@@ -26,7 +26,12 @@ from specrunner.core.errors import LockError
 
 
 def lock_path(state_path: Path) -> Path:
-    return state_path.with_name(state_path.name + ".lock")
+    """``<state>.lock``, beside the file the state really is (the target of a symlink): every run
+    that follows the link takes the same lock."""
+    from specrunner.statefile.state import state_file
+
+    real = state_file(state_path)
+    return real.with_name(real.name + ".lock")
 
 
 def _who() -> str:

@@ -151,7 +151,7 @@ def new_state() -> StateDoc:
 
 
 def _restore_hint(path: Path) -> str:
-    backup = path.with_name(path.name + ".backup")
+    backup = backup_path(path)
     if backup.exists():
         return f"the previous version is in {backup}; inspect it and copy it over {path.name} to restore"
     return "fix the file by hand or move it away to start from an empty state"
@@ -302,8 +302,9 @@ def read_state(path: Path, committed: StateDoc | bool | None = False) -> StateDo
 
 
 def _read_lock_file(path: Path) -> StateDoc | None:
+    real = state_file(path)  # a dangling link is an error, not "no state yet"
     try:
-        data = path.read_bytes()
+        data = real.read_bytes()
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -325,8 +326,48 @@ def state_signature(path: Path) -> tuple[Any, ...]:
     return tuple(sig)
 
 
+def state_file(path: Path) -> Path:
+    """The file that holds the state named ``path``: ``path`` itself, or the final target when it is
+    a symbolic link (say to a persistent volume). The lock file is written through the link, and
+    every file beside the state (journal, lock, backup, temp files, errored dumps) sits beside the
+    target, where the next run that follows the link finds it. A dangling link or a loop is a
+    StateError: read as "no state yet", it would resubmit every job."""
+    if not os.path.islink(path):
+        return path
+    try:
+        return Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        target = Path(os.path.realpath(path))
+        raise StateError(
+            f"{path}: the state file is a symbolic link to {_link_text(path)}, which does not exist",
+            hint=f"mount or restore {target} (the state it holds is needed to not resubmit jobs); to "
+            f"start a new state there, run once with `--state {target}`, or remove the link",
+        ) from None
+    except OSError as e:  # ELOOP: a loop of links
+        raise StateError(
+            f"{path}: the state file is a symbolic link that cannot be followed "
+            f"({e.strerror or e}: a loop of links?)",
+            hint=f"point the link at the state file (`ln -sfn TARGET {path}`), or remove it",
+        ) from None
+
+
+def _link_text(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:  # pragma: no cover - replaced meanwhile
+        return "a missing file"
+
+
 def journal_path(state_path: Path) -> Path:
-    return state_path.with_name(state_path.name + ".journal")
+    """``<state>.journal``, beside the file the state really is (``state_file``)."""
+    real = state_file(state_path)
+    return real.with_name(real.name + ".journal")
+
+
+def backup_path(state_path: Path) -> Path:
+    """``<state>.backup``: the previous version of the lock file, beside it (``state_file``)."""
+    real = state_file(state_path)
+    return real.with_name(real.name + ".backup")
 
 
 _JOURNAL_HINT = (
@@ -429,8 +470,12 @@ def _jline(entry: Mapping[str, Any]) -> bytes:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
+    """Replace ``path`` by a file holding ``data`` (temp file + fsync + rename). A symbolic link is
+    written through: its target is replaced, in the target's folder, and the link stays."""
     import threading
 
+    if os.path.islink(path):
+        path = Path(os.path.realpath(path))
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
     try:
         with open(tmp, "wb") as f:
@@ -470,7 +515,10 @@ class StateStore:
     def __init__(
         self, path: Path, doc: StateDoc, committed: StateDoc | None, *, compact_every: int = 0
     ) -> None:
-        self.path = path
+        self.path = path  # as the user gave it: what messages name
+        # The file it really is (the target of a symlink), resolved once: the lock file is written
+        # there and its journal, backup and temp files sit beside it.
+        self.file = state_file(path)
         self.doc = doc
         # The lock file as committed: compared as data (an encode of 100,000 records costs seconds)
         # and encoded only when a backup of it has to be written.
@@ -490,6 +538,8 @@ class StateStore:
         self.bytes_written = 0  # total state I/O of this store (journal + lock files + backups)
         self._compact_every = compact_every
         self._broken: OSError | None = None
+        self._dumped: Path | None = None  # this store's errored dump, rewritten by each later one
+        self._dump_lock = threading.Lock()
         # A lock file of an older format is rewritten in the current one on the next write.
         self._upgrade_from = (
             committed.format_version
@@ -597,7 +647,7 @@ class StateStore:
         """
         if self._journal is not None:
             return
-        jpath = journal_path(self.path)
+        jpath = journal_path(self.file)
         header = {"journal": JOURNAL_VERSION, "lineage": self.doc.lineage, "base_serial": self.doc.serial}
         self._journal_configs = set()
         data = (json.dumps(header, sort_keys=True) + "\n").encode() + self._carry_over()
@@ -672,12 +722,12 @@ class StateStore:
             data = encode_state(self.doc.to_json())
             try:
                 if self._committed is not None and not self._backed_up:
-                    backup = self.path.with_name(self.path.name + ".backup")
-                    old = self._committed_data or _raw_or_encoded(self.path, self._committed)
+                    backup = backup_path(self.file)
+                    old = self._committed_data or _raw_or_encoded(self.file, self._committed)
                     atomic_write(backup, old)
                     self.bytes_written += len(old)
                     self._backed_up = True
-                atomic_write(self.path, data)
+                atomic_write(self.file, data)
             except OSError as e:
                 self.doc.serial -= 1
                 raise self._dump_errored(e) from None
@@ -691,7 +741,7 @@ class StateStore:
                 print(
                     f"note: {self.path}: state format {self._upgrade_from} upgraded to {STATE_VERSION} "
                     "(older specrunner versions cannot read it; the previous file is "
-                    f"{self.path.name}.backup)",
+                    f"{backup_path(self.file) if self.file != self.path else self.path.name + '.backup'})",
                     file=sys.stderr,
                 )
                 self._upgrade_from = None
@@ -708,7 +758,7 @@ class StateStore:
     def _drop_journal(self) -> None:
         self._close_journal()
         try:
-            journal_path(self.path).unlink()
+            journal_path(self.file).unlink()
         except FileNotFoundError:
             pass
         self._entries = 0
@@ -718,33 +768,142 @@ class StateStore:
             self._close_journal()
 
     def _dump_errored(self, err: OSError) -> StateWriteError:
-        """Like Terraform's errored.tfstate: put the state somewhere, and say how to restore it."""
-        import tempfile
+        """Like Terraform's errored.tfstate: put the state somewhere, and say how to restore it.
+
+        The dump is a private file (mode 0600, created exclusively: a file or a symlink already at
+        its name is never followed nor overwritten) beside the state, else in the current folder,
+        else in a per-user folder (``$XDG_STATE_HOME/specrunner``, ``~/.local/state/specrunner``),
+        else in a new private temp folder; never at a fixed name in a folder others can write to.
+        """
+        import shlex
 
         data = encode_state(self.doc.to_json())
-        name = self.path.name + ".errored"
-        where = "dumping it to an errored file failed too (no space anywhere?)"
-        dumped: Path | None = None
-        for folder in (self.path.parent, Path.cwd(), Path(tempfile.gettempdir())):
-            candidate = folder / name
-            try:
-                with open(candidate, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                dumped = candidate
-                where = f"the current state was dumped to {candidate}"
-                break
-            except OSError:
-                try:
-                    candidate.unlink()
-                except OSError:
-                    pass
-        restore = (
-            f"free space or fix permissions, then `cp {dumped} {self.path}` and rerun"
-            if dumped
-            else "free space, then rerun: the journal is replayed automatically"
-        )
+        with self._dump_lock:
+            # A later failure of the same run updates its dump (one file, the latest state); a dump
+            # left by an earlier run is never overwritten.
+            dumped = _rewrite_private(self._dumped, data) if self._dumped is not None else None
+            if dumped is None:
+                dumped = _dump_new(self.file, data)
+            self._dumped = dumped
+        if dumped is not None:
+            where = f"the current state was dumped to {dumped} (readable by you only)"
+            restore = (
+                "free space or fix permissions, then "
+                f"`cp {shlex.quote(str(dumped))} {shlex.quote(str(self.path))}` and rerun"
+            )
+        else:
+            where = "dumping it to an errored file failed too (no space anywhere?)"
+            restore = "free space, then rerun: the journal is replayed automatically"
         return StateWriteError(
             f"writing the state {self.path} failed: {err.strerror or err}; {where}", hint=restore
         )
+
+
+def _dump_new(state: Path, data: bytes) -> Path | None:
+    """A new private dump of ``data`` (see ``StateStore._dump_errored``), or None if none could be made."""
+    import tempfile
+
+    name = state.name + ".errored"
+    for folder in _dump_folders(state.parent):
+        dumped = _write_private(folder, name, data)
+        if dumped is not None:
+            return dumped
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="specrunner-errored-"))  # 0700, a new name
+    except OSError:
+        return None
+    dumped = _write_private(scratch, name, data)
+    if dumped is None:
+        try:
+            scratch.rmdir()
+        except OSError:  # pragma: no cover
+            pass
+    return dumped
+
+
+def _rewrite_private(path: Path, data: bytes) -> Path | None:
+    """Replace this run's dump at ``path`` by a new private file holding ``data`` (renamed over it:
+    whatever is at ``path`` is replaced, never followed). None if that failed."""
+    new = _write_private(path.parent, path.name, data)
+    if new is None:
+        return None
+    try:
+        os.replace(new, path)
+    except OSError:
+        return new
+    return path
+
+
+def _shared(folder: Path) -> bool:
+    """Whether others may create files in ``folder`` (world-writable, like /tmp)."""
+    try:
+        return bool(os.stat(folder).st_mode & 0o002)
+    except OSError:
+        return True
+
+
+def _dump_folders(state_folder: Path) -> Iterator[Path]:
+    """Where an errored dump may go, best first (the per-user folder is made only when reached)."""
+    yield state_folder
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the current folder was deleted
+        cwd = None
+    if cwd is not None and cwd != state_folder and not _shared(cwd):
+        yield cwd
+    private = _user_state_folder()
+    if private is not None:
+        yield private
+
+
+def _user_state_folder() -> Path | None:
+    """``$XDG_STATE_HOME/specrunner`` (else ``~/.local/state/specrunner``), mode 0700, ours."""
+    import stat
+
+    base = os.environ.get("XDG_STATE_HOME", "")
+    try:
+        root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "state"
+        folder = root / "specrunner"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+            return None
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            os.chmod(folder, 0o700)
+        return folder
+    except (OSError, RuntimeError):  # RuntimeError: no home folder
+        return None
+
+
+def _write_private(folder: Path, name: str, data: bytes) -> Path | None:
+    """Write ``data`` to a new file ``folder/name`` (mode 0600), or ``name.<time>-<random>`` when that
+    name is taken or ``folder`` is shared. None if the folder cannot take it (the file is removed)."""
+    import errno
+    import secrets
+    import time
+
+    names = [] if _shared(folder) else [name]
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    names += [f"{name}.{stamp}-{secrets.token_hex(4)}" for _ in range(4)]
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for candidate in names:
+        path = folder / candidate
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ELOOP):  # taken (a file, a planted symlink): another name
+                continue
+            return None
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            try:
+                os.unlink(path)
+            except OSError:  # pragma: no cover
+                pass
+            return None
+        return path
+    return None

@@ -58,7 +58,7 @@ def push_bytes(where: Path | object, data: bytes, source: Path, *, force: bool, 
     from specrunner.statefile.locking import acquire
     from specrunner.statefile.remote import OssState
     from specrunner.statefile.remote import push as push_remote
-    from specrunner.statefile.state import StateStore, atomic_write, decode_state, journal_path
+    from specrunner.statefile.state import StateStore, atomic_write, backup_path, decode_state, journal_path
 
     if isinstance(where, OssState):
         push_remote(where, data, source, force=force, lock_timeout=lock_timeout)
@@ -83,7 +83,7 @@ def push_bytes(where: Path | object, data: bytes, source: Path, *, force: bool, 
                     hint="`specrunner state pull` the newer one first, or pass --force",
                 )
         if where.exists():  # the version replaced, as a run's commit keeps it
-            atomic_write(where.with_name(where.name + ".backup"), where.read_bytes())
+            atomic_write(backup_path(where), where.read_bytes())
         atomic_write(where, data)
         try:
             journal_path(where).unlink()
