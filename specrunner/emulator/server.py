@@ -62,7 +62,13 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
 from specrunner.emulator import acs3, documented, signature
-from specrunner.emulator.oss import OssError, journal_entry
+from specrunner.emulator.oss import (
+    OSS_SUBRESOURCES,
+    OssError,
+    journal_entry,
+    object_type,
+    valid_bucket_name,
+)
 from specrunner.engine.service import (
     TIME_FORMAT,
     ServiceError,
@@ -86,97 +92,6 @@ SIGNATURE_MISMATCH = "Specified signature is not matched with our calculation. s
 _HIDDEN_PARAMS = ("Signature", "AccessKeyId", "SecurityToken")
 _REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureNonce", "SignatureVersion", "Timestamp")
 
-# OSS: the sub-resources that take part in the V1 string to sign (oss2.auth.ProviderAuth's set).
-OSS_SUBRESOURCES = frozenset(
-    (
-        "response-content-type",
-        "response-content-language",
-        "response-cache-control",
-        "logging",
-        "response-content-encoding",
-        "acl",
-        "uploadId",
-        "uploads",
-        "partNumber",
-        "group",
-        "link",
-        "delete",
-        "website",
-        "location",
-        "objectInfo",
-        "objectMeta",
-        "response-expires",
-        "response-content-disposition",
-        "cors",
-        "lifecycle",
-        "restore",
-        "qos",
-        "referer",
-        "stat",
-        "bucketInfo",
-        "append",
-        "position",
-        "security-token",
-        "live",
-        "comp",
-        "status",
-        "vod",
-        "startTime",
-        "endTime",
-        "x-oss-process",
-        "symlink",
-        "callback",
-        "callback-var",
-        "tagging",
-        "encryption",
-        "versions",
-        "versioning",
-        "versionId",
-        "policy",
-        "requestPayment",
-        "x-oss-traffic-limit",
-        "qosInfo",
-        "asyncFetch",
-        "x-oss-request-payer",
-        "sequential",
-        "inventory",
-        "inventoryId",
-        "continuation-token",
-        "worm",
-        "wormId",
-        "wormExtend",
-        "replication",
-        "replicationLocation",
-        "replicationProgress",
-        "transferAcceleration",
-        "cname",
-        "metaQuery",
-        "x-oss-ac-source-ip",
-        "x-oss-ac-subnet-mask",
-        "x-oss-ac-vpc-id",
-        "x-oss-ac-forward-allow",
-        "resourceGroup",
-        "style",
-        "styleName",
-        "x-oss-async-process",
-        "regionList",
-        "x-oss-write-get-object-response",
-        "bucketArchiveDirectRead",
-        "httpsConfig",
-        "redundancyTransition",
-        "x-oss-target-redundancy-type",
-        "x-oss-redundancy-transition-taskid",
-        "accessPoint",
-        "accessPointPolicy",
-        "publicAccessBlock",
-        "x-oss-access-point-name",
-        "requesterQosInfo",
-        "qosRequester",
-        "resourcePoolInfo",
-        "resourcePool",
-        "resourcePoolBuckets",
-    )
-)
 OSS_MAX_KEYS = 1000
 OSS_DEFAULT_MAX_KEYS = 100
 OSS_OWNER_ID = "1000000000000000"  # the emulator's one account
@@ -1029,6 +944,10 @@ class Emulator:
             time.sleep(self.latency_ms / 1000.0)
         try:
             self._oss_authenticate(method, bucket, key, params, headers)
+            if bucket and not valid_bucket_name(bucket):
+                raise OssError(
+                    400, "InvalidBucketName", "The specified bucket is not valid.", BucketName=bucket
+                )
             if action != "ListObjectsV2":
                 raise OssError(
                     501,
@@ -1219,18 +1138,18 @@ class Emulator:
         for name, is_prefix in listing.entries:
             if is_prefix:
                 continue
-            path = store.path(bucket, name)
             try:
+                path = store.path(bucket, name)  # a symlink out of the bucket is no object
                 st = path.stat()
                 etag = self._oss_etag(path, st)
-            except FileNotFoundError:  # deleted since the walk: gone from the listing too
+            except (FileNotFoundError, ServiceError):  # deleted since the walk, or resolving out: not listed
                 continue
             modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
             item = [
                 _xml("Key", enc(name)),
                 _xml("LastModified", modified),
                 _xml("ETag", f'"{etag}"'),
-                _xml("Type", "Normal"),
+                _xml("Type", object_type(self.root, bucket, name)),
                 _xml("Size", st.st_size),
                 _xml("StorageClass", "Standard"),
             ]
