@@ -27,6 +27,7 @@ from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, Re
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
+    LeaseLost,
     PermanentBackendError,
     StateWriteError,
     TransientBackendError,
@@ -206,6 +207,7 @@ class Executor:
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
+        self.lease_lost: LeaseLost | None = None  # set when the state's lock was lost: nothing more sent
         # A store whose durable write is a round trip (remote state) gets the intents of the next
         # submissions written ahead, many per durable write; each Submit still follows its own.
         self._pre: dict[str, dict[str, str]] = {}
@@ -296,7 +298,7 @@ class Executor:
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
             self._submit_all(pool, work)
-            if self.opt.wait:
+            if self.opt.wait and self.lease_lost is None:
                 self._wait_all(pool)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -371,6 +373,12 @@ class Executor:
         workers = [pool.submit(submitter) for _ in range(min(len(work), max(1, self.opt.parallelism)))]
         for w in workers:
             w.result()
+        lost = next((e for e in errors if isinstance(e, LeaseLost)), None)
+        if lost is None and errors and isinstance(errors[0], StateWriteError) and self.store.lost():
+            lost = LeaseLost(str(errors[0]))  # the journal was sealed by the run that took over
+        if lost is not None:  # stop, keep what was recorded; the caller says what was and was not sent
+            self.lease_lost = lost
+            return
         if errors:
             raise errors[0]
 
@@ -461,14 +469,25 @@ class Executor:
                     return found
             if res.attempts > 1:  # a crash from here on must wait out this Submit, not the first
                 self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
-            self.store.before_submit()  # a remote state's lock still held, with time to spare
+            passed = 0
+
+            def gate() -> None:
+                # Immediately before the request is written, after every wait (the rate limiter,
+                # the backoff, a connection): a remote state's lease still confirmed, with margin.
+                nonlocal passed
+                self.store.before_submit()
+                passed += 1
+
             try:
-                return metered(self.submit_bucket, lambda: self.backend.submit(job.request, user_data))
+                return metered(self.submit_bucket, lambda: self.backend.submit(job.request, user_data, gate))
             except UncertainSubmitError as e:
                 # No answer at all: the service may still be creating the job, so a lookup miss
                 # counts only after its read timeout. An error answer (5xx) means it has finished.
                 uncertain_at = time.monotonic() - (0.0 if e.http_status is None else self.uncertain_grace)
                 raise
+            finally:
+                for _ in range(passed):
+                    self.store.submitted()
 
         if self.on_event is not _unwatched:  # per-job events only for a listener
             self._emit(ev.Submitting(key=job.key))

@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,6 +54,7 @@ from specrunner.core.codes import classify
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
+    LeaseLost,
     PermanentBackendError,
     TransientBackendError,
     UncertainSubmitError,
@@ -395,7 +396,9 @@ class AliyunBackend:
 
     # ------------------------------------------------------------------ the protocol
 
-    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+    def submit(
+        self, request: dict[str, Any], user_data: str, gate: Callable[[], None] | None = None
+    ) -> RemoteJob:
         req = SubmitSnapshotJobRequest()
         req.set_Input(json.dumps(request["Input"], separators=(",", ":"), ensure_ascii=False))
         req.set_SnapshotConfig(
@@ -405,7 +408,7 @@ class AliyunBackend:
             req.set_PipelineId(request["PipelineId"])
         if user_data:
             req.set_UserData(user_data)
-        body = self._do(req, submit=True)
+        body = self._do(req, submit=True, gate=gate)
         job = body.get("SnapshotJob")
         if not isinstance(job, dict) or not job.get("Id") or not job.get("State"):
             raise UncertainSubmitError(
@@ -462,16 +465,20 @@ class AliyunBackend:
     def _where(self) -> str:
         return f"MTS at {self.endpoint.url}"
 
-    def _do(self, req: Any, *, submit: bool) -> dict[str, Any]:
+    def _do(self, req: Any, *, submit: bool, gate: Callable[[], None] | None = None) -> dict[str, Any]:
         req.set_endpoint(self.endpoint.netloc)
         # The SDK's constants, not equal strings: it tests `protocol is PT.HTTPS` and would silently
         # fall back to plain HTTP for any other "https" object.
         req.set_protocol_type(protocol_type.HTTPS if self.endpoint.scheme == "https" else protocol_type.HTTP)
         try:
             if self.transport is not None:
-                raw = self.transport.do_action(req)
+                raw = self.transport.do_action(req, gate)
             else:
+                if gate is not None:  # the SDK's own session: as late as its API allows
+                    gate()
                 raw = self.client.do_action_with_exception(req)
+        except LeaseLost:  # the gate said no: nothing was sent
+            raise
         except ServerException as e:
             raise self._server_error(e, submit) from None
         except ClientException as e:

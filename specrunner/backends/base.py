@@ -12,7 +12,7 @@ PermanentBackendError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -74,8 +74,14 @@ class RemoteJob:
 class Backend(Protocol):
     name: str
 
-    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
-        """SubmitSnapshotJob. Sync jobs come back final; async ones Submitted."""
+    def submit(
+        self, request: dict[str, Any], user_data: str, gate: Callable[[], None] | None = None
+    ) -> RemoteJob:
+        """SubmitSnapshotJob. Sync jobs come back final; async ones Submitted.
+
+        ``gate`` is called immediately before the request is written (after any wait of the
+        backend's own: a connection, a handshake); whatever it raises is raised unchanged, and
+        nothing is sent."""
         ...
 
     def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,11 @@ class LocalBackend:
         self.root = Path(root)
         self.service = SnapshotService(self.root, sync_timeout=sync_timeout, workers=workers)
 
-    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+    def submit(
+        self, request: dict[str, Any], user_data: str, gate: Callable[[], None] | None = None
+    ) -> RemoteJob:
+        if gate is not None:
+            gate()
         try:
             job = self.service.submit_snapshot_job(
                 json.dumps(request["Input"]),

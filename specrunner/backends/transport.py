@@ -299,7 +299,7 @@ class KeepAliveTransport:
         assert conn.sock is not None
         conn.sock.settimeout(self.read_timeout)
 
-    def do_action(self, request: Any) -> bytes:
+    def do_action(self, request: Any, gate: Callable[[], None] | None = None) -> bytes:
         """``AcsClient.do_action_with_exception`` for an RPC request with its endpoint set."""
         client = self.client
         request.set_accept_format("JSON")
@@ -320,6 +320,12 @@ class KeepAliveTransport:
         link = self._take()
         if link.conn.sock is None:
             self._connect(link.conn)
+        if gate is not None:  # the last check, after every wait, immediately before the write
+            try:
+                gate()
+            except BaseException:
+                self._give_back(link)
+                raise
         try:
             status, data, keep = link.exchange(head, body)
         except TimeoutError:
@@ -357,6 +363,15 @@ class KeepAliveTransport:
             if exc is not None:
                 raise exc
         return data
+
+    def _give_back(self, link: _Link) -> None:
+        """An unused connection (nothing was written on it) goes back to the pool."""
+        with self._lock:
+            if not self._closed:
+                link.idle_since = time.monotonic()
+                self._idle.append(link)
+                return
+        link.conn.close()
 
     def close(self) -> None:
         with self._lock:

@@ -57,6 +57,10 @@ class StateWriteError(SpecrunnerError):
     """Writing the state failed; the state was dumped to an errored file."""
 
 
+class LeaseLost(StateWriteError):
+    """This run may no longer submit: its lock's lease lapsed, was taken over or was revoked."""
+
+
 class PlanError(SpecrunnerError):
     """A saved plan cannot be applied (stale, wrong manifest, unreadable)."""
 

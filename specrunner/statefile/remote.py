@@ -1,53 +1,57 @@
 """Remote state in OSS: the lock file, its journal and the lock, correct between machines.
 
-A state ``oss://B/K`` is a set of objects beside the key ``K`` (``K`` itself is never written):
+A state ``oss://B/K`` is a set of objects beside the key ``K`` (``K`` itself is never written); the
+lock (``K.lock/<g>``, ``K.lock/<g>.lease``, ``K.head``) is ``statefile.lease``:
 
-``K.lock/<g>``        the lock of generation ``g`` (1, 2, ...; 12 digits), created with
-                      ``x-oss-forbid-overwrite: true``: {id, operation, who, pid, created, lease, expires}.
-``K.lock/<g>.lease``  the holder's renewals ({id, expires}) and its release ({released: true}).
-``K.head``            a hint: the latest generation (finding it never relies on the hint or a listing:
-                      generations are probed upward with HeadObject until one is absent).
 ``K.journal/<g>``     an appendable object, the state as generation ``g`` left it: a header line and
                       the lock file's bytes as the codec wrote them (the *block*), then journal lines
                       (the intent before every Submit, the job id after it), then ``commit`` blocks,
-                      and finally the seal line written by the next holder. Once the next holder's
-                      journal carries its content, it is deleted (see ``_forget_journal``).
+                      and finally the seal line written by the next holder. It is deleted once a
+                      newer generation has *committed* a state that carries its content.
 
 Invariants:
 
-- Exactly one holder per generation: a generation exists once its lock object was created, and a
-  forbid-overwrite create succeeds for one caller only. A waiter creates ``g + 1`` only after lock
-  ``g`` was released or its lease expired (``SPECRUNNER_LOCK_LEASE`` seconds, default 60).
+- Exactly one holder per generation, and at most one holder that may submit at any instant (the
+  lease's gate, ``statefile.lease``).
 - Fencing: the holder of ``N`` seals every journal below it (an append at the journal's current end,
   or a seal-only journal where there was none) before it reads the state. Appends need the exact
   position, so once sealed, a holder that lost its lock (paused, partitioned) can never add to its
-  journal again: its next intent fails and it submits nothing more. The state as of ``N`` is the
-  newest journal with a header, which is exactly what the holder of ``N`` read after sealing.
+  journal again. The state as of ``N`` is the newest journal with a header, which is exactly what the
+  holder of ``N`` read after sealing.
+- Nothing starts over silently: a journal that is not appendable (restored by a copy tool), damaged,
+  or missing although its run wrote it, and a head or lock objects edited by hand, stop every
+  command with an error naming the object; ``specrunner state repair`` keeps every job id that can be
+  read and continues above the newest generation.
 - Every Submit follows its intent, appended to OSS (group commit: concurrent intents share one
-  append). A holder whose lease cannot be renewed stops submitting before it runs out
-  (``before_submit``), a quarter of the lease early.
+  append).
 - ``state pull`` of a state committed by a run or pushed returns the block's bytes unchanged, so
   local -> OSS -> local is byte-identical.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
-import socket
 import threading
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path, PosixPath
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from specrunner import __version__
-from specrunner.core.errors import CredentialsError, LockError, SpecrunnerError, StateError, StateWriteError
+from specrunner.core.errors import LockError, SpecrunnerError, StateError, StateWriteError
+from specrunner.statefile.lease import (
+    DEFAULT_LEASE,
+    LEASE_ENV,
+    LeaseView,
+    OssLock,
+    acquire,
+    latest_generation,
+    lease_seconds,
+    read_lock,
+    repair_hint,
+)
+from specrunner.statefile.lease import force_unlock as _revoke
 from specrunner.statefile.lockfile import Decoder, check_config
+from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, OssPath, OssState, line, parse_url
 from specrunner.statefile.state import (
     StateDoc,
     StateStore,
@@ -58,53 +62,32 @@ from specrunner.statefile.state import (
     read_state,
 )
 
-LEASE_ENV = "SPECRUNNER_LOCK_LEASE"
-DEFAULT_LEASE = 60.0
-ATTEMPTS = 8
-BACKOFF = 0.1
-TICK = 0.2  # the holder's heartbeat: flush job ids, renew the lease when due
+__all__ = [
+    "DEFAULT_LEASE",
+    "LEASE_ENV",
+    "LeaseView",
+    "Objects",
+    "OssLock",
+    "OssPath",
+    "OssState",
+    "acquire",
+    "force_unlock",
+    "latest_generation",
+    "lease_seconds",
+    "locate",
+    "open_run",
+    "parse_url",
+    "pull",
+    "push",
+    "read_any",
+    "read_lock",
+    "read_remote",
+    "repair",
+    "resolve",
+]
 
-
-class OssPath(PosixPath):
-    """``oss://bucket/key`` where a state path is printed (it is never opened as a file)."""
-
-    def __str__(self) -> str:
-        return "oss://" + super().__str__()[len("oss:/") :]
-
-
-@dataclass(frozen=True)
-class OssState:
-    bucket: str
-    key: str
-    location: str | None = None
-
-    @property
-    def url(self) -> str:
-        return f"oss://{self.bucket}/{self.key}"
-
-    @property
-    def path(self) -> Path:
-        return OssPath(f"oss:/{self.bucket}/{self.key}")
-
-    def lock_key(self, gen: int) -> str:
-        return f"{self.key}.lock/{gen:012d}"
-
-    def journal_key(self, gen: int) -> str:
-        return f"{self.key}.journal/{gen:012d}"
-
-
-def parse_url(value: str | Path) -> OssState | None:
-    """``oss://B/K`` (also as a Path has mangled it: ``oss:/B/K``) -> OssState; anything else: None."""
-    s = str(value)
-    if not s.startswith("oss:/"):
-        return None
-    rest = s[len("oss:") :].lstrip("/")
-    bucket, _, key = rest.partition("/")
-    if not bucket or not key or key.endswith("/"):
-        raise StateError(
-            f"--state oss://{rest}: write oss://BUCKET/KEY, e.g. oss://team-state/specrunner/m.lock.json"
-        )
-    return OssState(bucket, key)
+_line = line
+SEAL_ATTEMPTS = 20  # a journal that keeps moving while it is sealed: someone else is writing to it
 
 
 def _manifest_block(manifest_path: Path) -> dict[str, Any]:
@@ -162,215 +145,7 @@ def resolve(manifest: Any, manifest_path: Path, state: str | Path | None) -> Pat
     return OssState(remote.bucket, remote.key, location)
 
 
-def lease_seconds() -> float:
-    raw = os.environ.get(LEASE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_LEASE
-    try:
-        v = float(raw)
-    except ValueError:
-        v = -1.0
-    if not 1.0 <= v <= 3600.0:
-        raise LockError(f"{LEASE_ENV}={raw!r}: the lock lease must be a number of seconds in [1, 3600]")
-    return v
-
-
-def _now_iso(t: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if t is None else t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # pragma: no cover - no user name in some containers
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
-
-
-# ------------------------------------------------------------------------------------ OSS objects
-
-
-class Moved(Exception):
-    """An append found the object at another length (``next_position``): someone else wrote."""
-
-    def __init__(self, next_position: int) -> None:
-        super().__init__(f"position moved to {next_position}")
-        self.next_position = next_position
-
-
-class Objects:
-    """The few OSS calls the state makes, retried (5xx, throttling, no answer) and made exact:
-    a create or an append retried after an attempt whose answer was lost checks the object's bytes,
-    so its own earlier success is never taken for someone else's write."""
-
-    def __init__(self, loc: OssState) -> None:
-        import oss2
-
-        from specrunner.backends.aliyun import resolve_credentials
-        from specrunner.backends.oss import ENDPOINT_ENV, endpoint_for, silence_sdk_logs
-
-        self.loc = loc
-        if not (os.environ.get(ENDPOINT_ENV) or "").strip() and not loc.location:
-            raise StateError(
-                f"{loc.url}: no OSS location for the state bucket",
-                hint=f"add `location: oss-cn-...` to the manifest's state: block (or set {ENDPOINT_ENV})",
-            )
-        try:
-            ep = endpoint_for(loc.location or "")
-        except SpecrunnerError as e:
-            raise StateError(f"{loc.url}: {e}") from None
-        self.endpoint = ep.url
-        cred = resolve_credentials()
-        self._secrets = [s for s in (cred.access_key_secret, cred.security_token) if s]
-        silence_sdk_logs()
-        auth: Any = (
-            oss2.StsAuth(cred.access_key_id, cred.access_key_secret, cred.security_token)
-            if cred.security_token
-            else oss2.Auth(cred.access_key_id, cred.access_key_secret)
-        )
-        session = oss2.Session()
-        if ep.host in ("127.0.0.1", "localhost", "::1"):
-            session.session.trust_env = False
-        try:
-            self.bucket = oss2.Bucket(
-                auth, ep.url, loc.bucket, session=session, connect_timeout=(5, 30), enable_crc=False
-            )
-        except oss2.exceptions.ClientError:
-            raise StateError(f"{loc.url}: {loc.bucket!r} is not a valid OSS bucket name") from None
-
-    # ------------------------------------------------------------------ one call, retried
-
-    def _call(self, what: str, fn: Callable[[], Any], *, ok: Callable[[Any, int], Any] | None = None) -> Any:
-        """``fn()``; ``ok(exc)`` turns an expected OSS error into a result (or re-raises)."""
-        import oss2
-
-        delay = BACKOFF
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return fn()
-            except oss2.exceptions.OssError as e:
-                status = int(getattr(e, "status", 0) or 0)
-                code = str(getattr(e, "code", "") or "")
-                transient = (
-                    isinstance(e, oss2.exceptions.RequestError)
-                    or status >= 500
-                    or status == 429
-                    or code.startswith("Throttling")
-                    or status < 0
-                )
-                if not transient:
-                    if ok is not None:
-                        return ok(e, attempt)
-                    raise self._error(what, e) from None
-                if attempt == ATTEMPTS:
-                    raise StateWriteError(
-                        f"{self.loc.url}: {what} failed {ATTEMPTS} times (OSS at "
-                        f"{self.endpoint}: {code or 'no answer'})",
-                        hint="check the network and OSS; rerun: the journal is replayed",
-                    ) from None
-            time.sleep(min(delay, 2.0))
-            delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _error(self, what: str, e: Any) -> SpecrunnerError:
-        code = str(getattr(e, "code", "") or "")
-        status = int(getattr(e, "status", 0) or 0)
-        where = f"{self.loc.url} (OSS at {self.endpoint})"
-        if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId") or code.startswith("InvalidSecurityToken"):
-            return CredentialsError(
-                f"{where} refused the credentials ({code}) on {what}",
-                hint="check ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (or the profile)",
-            )
-        if code == "NoSuchBucket":
-            return StateError(
-                f"{where}: the bucket {self.loc.bucket} does not exist",
-                hint="create it, or fix the manifest's state: block / --state",
-            )
-        if code == "AccessDenied":
-            return StateError(
-                f"{where}: access denied on {what}",
-                hint=f"grant oss:GetObject, oss:PutObject, oss:DeleteObject on "
-                f"{self.loc.bucket}/{self.loc.key}*",
-            )
-        msg = " ".join(str(getattr(e, "message", "") or "").split())[:200]
-        for s in self._secrets:
-            msg = msg.replace(s, "***")
-        return StateError(f"{where}: {what} failed: {code or 'HTTP'} ({status}){': ' + msg if msg else ''}")
-
-    # ------------------------------------------------------------------ the calls
-
-    def get(self, key: str) -> bytes | None:
-        def missing(e: Any, attempt: int) -> None:
-            if int(getattr(e, "status", 0) or 0) == 404 and getattr(e, "code", "") != "NoSuchBucket":
-                return None
-            raise self._error(f"reading {key}", e)
-
-        data = self._call(f"reading {key}", lambda: self.bucket.get_object(key).read(), ok=missing)
-        return data if isinstance(data, bytes) else None
-
-    def exists(self, key: str) -> bool:
-        def missing(e: Any, attempt: int) -> bool:
-            if int(getattr(e, "status", 0) or 0) == 404:
-                return False
-            raise self._error(f"looking up {key}", e)
-
-        return bool(
-            self._call(f"looking up {key}", lambda: self.bucket.head_object(key) and True, ok=missing)
-        )
-
-    def put(self, key: str, data: bytes) -> None:
-        self._call(f"writing {key}", lambda: self.bucket.put_object(key, data))
-
-    def delete(self, key: str) -> None:
-        self._call(f"deleting {key}", lambda: self.bucket.delete_object(key))
-
-    def create(self, key: str, data: bytes) -> bool:
-        """Create-if-absent. False: the key exists (and holds other bytes than ours)."""
-
-        def exists(e: Any, attempt: int) -> bool:
-            if getattr(e, "code", "") != "FileAlreadyExists":
-                raise self._error(f"creating {key}", e)
-            return attempt > 1 and self.get(key) == data  # our own earlier attempt, its answer lost
-
-        return bool(
-            self._call(
-                f"creating {key}",
-                lambda: (
-                    self.bucket.put_object(key, data, headers={"x-oss-forbid-overwrite": "true"}) and True
-                ),
-                ok=exists,
-            )
-        )
-
-    def append(self, key: str, position: int, data: bytes) -> int:
-        """Append at exactly ``position``; returns the next position or raises Moved."""
-
-        def moved(e: Any, attempt: int) -> int:
-            code = getattr(e, "code", "")
-            if code not in ("PositionNotEqualToLength", "ObjectNotAppendable"):
-                raise self._error(f"appending to {key}", e)
-            if attempt > 1:
-                current = self.get(key) or b""
-                if current[position : position + len(data)] == data:
-                    return position + len(data)  # our own earlier attempt, its answer lost
-                raise Moved(len(current))
-            nxt = (getattr(e, "headers", {}) or {}).get("x-oss-next-append-position")
-            raise Moved(int(nxt) if nxt and str(nxt).isdigit() else -1)
-
-        return int(
-            self._call(
-                f"appending to {key}",
-                lambda: self.bucket.append_object(key, position, data).next_position,
-                ok=moved,
-            )
-        )
-
-
 # ------------------------------------------------------------------------------------ journals
-
-
-def _line(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
 def _block(kind: dict[str, Any], data: bytes) -> bytes:
@@ -388,74 +163,109 @@ class Journal:
     after: int = 0  # journal lines after the newest block
     sealed: bool = False
     length: int = 0
+    records: int = 0  # records read
+    skipped: int = 0  # unreadable records passed over (salvage only)
 
 
-def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
+class _Damaged(Exception):
+    def __init__(self, what: str, pos: int) -> None:
+        super().__init__(what)
+        self.what, self.pos = what, pos
+
+
+def parse_journal(data: bytes, loc: OssState, gen: int, *, salvage: bool = False) -> Journal:
+    """Parse one journal. A damaged one raises StateError naming the object, the byte and what
+    ``state repair`` would keep; ``salvage`` (that repair) passes over unreadable records instead."""
+    try:
+        return _parse(data, loc, gen, salvage)
+    except _Damaged as e:
+        where = f"{loc.url} ({loc.journal_key(gen)})"
+        kept = _parse(data, loc, gen, True)
+        keys = len(kept.doc.jobs) if kept.doc is not None else 0
+        raise StateError(
+            f"{where}: {e.what} at byte {e.pos}: the journal of a run is damaged",
+            hint=f"run `specrunner state repair MANIFEST`: it keeps the {kept.records} readable records "
+            f"({keys} jobs with what they recorded) and passes over {kept.skipped} unreadable one(s); "
+            "a job whose only record is unreadable is looked up by its tag if its intent survived, "
+            f"else submitted again (at most {kept.skipped}). Do not delete the object: that drops "
+            "every job it recorded",
+        ) from None
+
+
+def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
     j = Journal(length=len(data))
-    where = f"{loc.url} ({loc.journal_key(gen)})"
-    hint = "the journal of another run is damaged; move the object away to drop that run's changes"
     pos = 0
     jobs: dict[str, dict[str, Any]] = {}
     configs: dict[str, dict[str, Any]] = {}  # journal format 2: a rule config line before its first put
     decoder = Decoder(configs)
     while pos < len(data):
+        start = pos
         nl = data.find(b"\n", pos)
-        if nl < 0:
-            raise StateError(f"{where}: a journal record without its end at byte {pos}", hint=hint)
+        end = len(data) if nl < 0 else nl
         try:
-            rec = json.loads(data[pos:nl])
-        except (ValueError, RecursionError):
-            raise StateError(f"{where}: a corrupt journal record at byte {pos}", hint=hint) from None
-        if not isinstance(rec, dict):
-            raise StateError(f"{where}: a corrupt journal record at byte {pos}", hint=hint)
-        pos = nl + 1
-        if "journal" in rec or "commit" in rec:
-            n = rec.get("bytes")
-            if not isinstance(n, int) or n < 0 or pos + n + 1 > len(data):
-                raise StateError(f"{where}: a state block without its bytes at byte {pos}", hint=hint)
-            block = data[pos : pos + n]
-            pos += n + 1
-            if "journal" in rec:
-                if j.header is not None:
-                    raise StateError(f"{where}: two journal headers", hint=hint)
-                j.header = rec
-            j.block = block
-            if block:
-                j.base = decode_state(block, loc.path)
+            if nl < 0:
+                raise _Damaged("a journal record without its end", start)
+            try:
+                rec = json.loads(data[pos:nl])
+            except (ValueError, RecursionError):
+                raise _Damaged("a corrupt journal record", start) from None
+            if not isinstance(rec, dict):
+                raise _Damaged("a corrupt journal record", start)
+            pos = nl + 1
+            if "journal" in rec or "commit" in rec:
+                n = rec.get("bytes")
+                if not isinstance(n, int) or n < 0 or pos + n + 1 > len(data):
+                    raise _Damaged("a state block without its bytes", start)
+                block = data[pos : pos + n]
+                try:
+                    base = decode_state(block, loc.path) if block else None
+                except StateError:
+                    raise _Damaged("an unreadable state block", start) from None
+                if base is None:
+                    lineage = rec.get("lineage")
+                    if not isinstance(lineage, str) or not lineage:
+                        raise _Damaged("a journal header without a lineage", start)
+                if "journal" in rec:
+                    if j.header is not None:
+                        raise _Damaged("two journal headers", start)
+                    j.header = rec
+                pos += n + 1
+                j.block, j.base = block, base
+                jobs = dict(base.jobs) if base else {}
+                j.after = 0
+            elif "sealed_by" in rec:
+                j.sealed = True
+            elif (
+                rec.get("op") == "config"
+                and isinstance(rec.get("rule"), str)
+                and isinstance(rec.get("id"), str)
+                and check_config(rec.get("config")) is None
+            ):
+                configs.setdefault(rec["rule"], {})[rec["id"]] = rec["config"]  # what later puts use
+            elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and "entry" in rec:
+                full = decoder.record(rec["key"], rec["entry"])
+                if isinstance(full, str) or check_record(full) is not None:
+                    raise _Damaged("an invalid journal record", start)
+                jobs[rec["key"]] = full
+                j.after += 1
+            elif (
+                rec.get("op") == "put"
+                and isinstance(rec.get("key"), str)
+                and check_record(rec.get("record")) is None
+            ):
+                jobs[rec["key"]] = rec["record"]
+                j.after += 1
+            elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
+                jobs.pop(rec["key"], None)
+                j.after += 1
             else:
-                lineage = rec.get("lineage")
-                if not isinstance(lineage, str) or not lineage:
-                    raise StateError(f"{where}: a journal header without a lineage", hint=hint)
-                j.base = None
-            jobs = dict(j.base.jobs) if j.base else {}
-            j.after = 0
-        elif "sealed_by" in rec:
-            j.sealed = True
-        elif (
-            rec.get("op") == "config"
-            and isinstance(rec.get("rule"), str)
-            and isinstance(rec.get("id"), str)
-            and check_config(rec.get("config")) is None
-        ):
-            configs.setdefault(rec["rule"], {})[rec["id"]] = rec["config"]  # what later compact puts use
-        elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and "entry" in rec:
-            full = decoder.record(rec["key"], rec["entry"])
-            if isinstance(full, str) or check_record(full) is not None:
-                raise StateError(f"{where}: an invalid journal record at byte {pos}", hint=hint)
-            jobs[rec["key"]] = full
-            j.after += 1
-        elif (
-            rec.get("op") == "put"
-            and isinstance(rec.get("key"), str)
-            and check_record(rec.get("record")) is None
-        ):
-            jobs[rec["key"]] = rec["record"]
-            j.after += 1
-        elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
-            jobs.pop(rec["key"], None)
-            j.after += 1
-        else:
-            raise StateError(f"{where}: an invalid journal record at byte {pos}", hint=hint)
+                raise _Damaged("an invalid journal record", start)
+            j.records += 1
+        except _Damaged:
+            if not salvage:
+                raise
+            j.skipped += 1
+            pos = end + 1
     if j.header is not None:
         lineage = j.base.lineage if j.base else str(j.header["lineage"])
         serial = j.base.serial if j.base else 0
@@ -463,18 +273,20 @@ def parse_journal(data: bytes, loc: OssState, gen: int) -> Journal:
     return j
 
 
-def latest_generation(objs: Objects) -> int:
-    loc = objs.loc
-    hint = objs.get(f"{loc.key}.head")
-    try:
-        g = int(hint.decode()) if hint else 0
-    except ValueError:
-        g = 0
-    # The hint never runs ahead (it is written after its generation exists); were lock objects deleted
-    # by hand, the gap left would only hold a sealed empty journal: safety never rests on the hint.
-    while objs.exists(loc.lock_key(g + 1)):
-        g += 1
-    return g
+def _wrote_journal(objs: Objects, gen: int) -> bool:
+    """Whether generation ``gen``'s holder said (in its lease) that it started its journal."""
+    view = read_lock(objs, gen)
+    return view is not None and any(x.get("journal") for x in view.lines)
+
+
+def _missing(objs: Objects, gen: int) -> StateError:
+    key = objs.loc.journal_key(gen)
+    return StateError(
+        f"{objs.loc.url}: the journal {key} is missing, although its run wrote it (deleted or moved "
+        "by hand?): every job it recorded would be submitted again",
+        hint=f"put the object back (OSS versioning, a backup) as it was; or, to go on without it, "
+        f"{repair_hint().removeprefix('run ')} -- the jobs only that journal recorded are then lost",
+    )
 
 
 def read_journals(objs: Objects, top: int) -> tuple[int, Journal] | None:
@@ -482,6 +294,8 @@ def read_journals(objs: Objects, top: int) -> tuple[int, Journal] | None:
     for g in range(top, 0, -1):
         data = objs.get(objs.loc.journal_key(g))
         if data is None:
+            if _wrote_journal(objs, g):
+                raise _missing(objs, g)
             continue
         j = parse_journal(data, objs.loc, g)
         if j.header is not None:
@@ -523,265 +337,62 @@ def pull(loc: OssState) -> bytes | None:
     return encode_state(j.doc.to_json()) if j.doc.jobs or j.block else None
 
 
-# ------------------------------------------------------------------------------------ the lock
-
-
-@dataclass
-class LockView:
-    gen: int
-    info: dict[str, Any]
-    lease: dict[str, Any] | None
-
-    @property
-    def expires(self) -> float:
-        for src in (self.lease or {}, self.info):
-            v = src.get("expires_unix")
-            if isinstance(v, (int, float)):
-                return float(v)
-        return 0.0
-
-    @property
-    def released(self) -> bool:
-        return bool(self.lease and self.lease.get("released"))
-
-    def live(self) -> bool:
-        return not self.released and time.time() < self.expires
-
-    def describe(self) -> str:
-        from specrunner.statefile.locking import describe
-
-        left = self.expires - time.time()
-        when = f"in {left:.0f} s" if left >= 0 else f"{-left:.0f} s ago"
-        return f"{describe(self.info)}; its lease expires at {_now_iso(self.expires)} ({when}) unless renewed"
-
-
-def _json(data: bytes | None) -> dict[str, Any] | None:
-    try:
-        v = json.loads(data) if data else None
-    except ValueError:
-        return None
-    return v if isinstance(v, dict) else None
-
-
-def read_lock(objs: Objects, gen: int) -> LockView | None:
-    if gen <= 0:
-        return None
-    lease: list[bytes | None] = []
-    t = threading.Thread(
-        target=lambda: lease.append(objs.get(objs.loc.lock_key(gen) + ".lease")), daemon=True
-    )
-    t.start()  # both reads at once: one round trip instead of two
-    try:
-        info = _json(objs.get(objs.loc.lock_key(gen))) or {}
-    finally:
-        t.join()
-    if not lease:  # the read failed: read it here, to raise its error
-        lease.append(objs.get(objs.loc.lock_key(gen) + ".lease"))
-    return LockView(gen, info, _json(lease[0]))
-
-
-@dataclass
-class OssLock:
-    """The lock of generation ``gen``, held by this process, renewed by a heartbeat thread."""
-
-    objs: Objects
-    gen: int
-    info: dict[str, Any]
-    lease: float
-    stale_cleaned: dict[str, Any] | None = None
-    previous: list[bytes | None] = field(default_factory=list)  # journal gen - 1, read during the create
-    valid_until: float = 0.0  # monotonic: the lease as this holder knows it, from its last renewal
-    lost: str | None = None  # why this holder may no longer write
-    on_tick: Callable[[], None] | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._beat, name="state-lease", daemon=True)
-        self._thread.start()
-
-    def _beat(self) -> None:
-        next_renew = time.monotonic() + self.lease / 4
-        while not self._stop.wait(TICK):
-            if self.on_tick is not None:
-                try:
-                    self.on_tick()
-                except Exception:  # the writer sees its own errors; the heartbeat goes on
-                    pass
-            if time.monotonic() >= next_renew and self.lost is None:
-                try:
-                    self.renew()
-                    next_renew = time.monotonic() + self.lease / 4
-                except Exception:  # retried on the next beat; the lease runs out meanwhile
-                    next_renew = time.monotonic() + 1.0
-
-    def renew(self) -> None:
-        sent = time.monotonic()
-        expires = time.time() + self.lease
-        self.objs.put(
-            self.objs.loc.lock_key(self.gen) + ".lease",
-            _line({"id": self.info["id"], "expires": _now_iso(expires), "expires_unix": expires}),
-        )
-        self.valid_until = sent + self.lease
-
-    def check(self) -> None:
-        """Raise unless this holder may still write and submit (a quarter of the lease to spare)."""
-        if self.lost is None and time.monotonic() > self.valid_until - self.lease / 4:
-            self.lost = f"could not renew the lock on {self.objs.loc.url} within its lease ({self.lease:g} s)"
-        if self.lost is not None:
-            raise StateWriteError(
-                f"{self.lost}: this run stopped submitting",
-                hint="rerun: the next run replays what this one recorded and finds its submitted jobs",
-            )
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=5)
-        if self.lost is None:
-            try:
-                self.objs.put(
-                    self.objs.loc.lock_key(self.gen) + ".lease",
-                    _line(
-                        {
-                            "id": self.info["id"],
-                            "released": True,
-                            "expires": _now_iso(),
-                            "expires_unix": time.time(),
-                        }
-                    ),
-                )
-            except SpecrunnerError:  # the lease runs out by itself
-                pass
-        self.lost = self.lost or "the lock was released"
-
-    def __enter__(self) -> OssLock:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def acquire(objs: Objects, operation: str, *, timeout: float = 0.0, force_id: str | None = None) -> OssLock:
-    """Take generation g + 1 once generation g is released or its lease expired (or is the lock
-    ``force_id``); exactly one of any number of racing callers creates it. Raises LockError naming
-    the holder."""
-    loc = objs.loc
-    lease = lease_seconds()
-    deadline = time.monotonic() + max(0.0, timeout)
-    g = latest_generation(objs)
-    probed = True
-    while True:
-        while not probed and objs.exists(loc.lock_key(g + 1)):
-            g += 1
-        probed = False
-        view = read_lock(objs, g)
-        if view is not None and view.live() and not (force_id and view.info.get("id") == force_id):
-            if time.monotonic() >= deadline:
-                raise LockError(
-                    f"the state {loc.url} is locked by {view.describe()}",
-                    hint="wait for that run to finish, or retry with --lock-timeout 5m; a dead "
-                    "holder stops blocking when its lease expires; `specrunner force-unlock "
-                    "LOCK_ID` releases it at once",
-                )
-            time.sleep(
-                min(1.0, max(0.05, deadline - time.monotonic()), max(0.05, view.expires - time.time()))
-            )
-            continue
-        expires = time.time() + lease
-        info = {
-            "id": str(uuid.uuid4()),
-            "operation": operation,
-            "who": _who(),
-            "pid": os.getpid(),
-            "created": _now_iso(),
-            "version": __version__,
-            "generation": g + 1,
-            "lease_seconds": lease,
-            "expires": _now_iso(expires),
-            "expires_unix": expires,
-        }
-        sent = time.monotonic()
-        previous: list[bytes | None] = []  # read at the same time: the first thing a new holder needs
-
-        def read_previous(gen: int = g, previous: list[bytes | None] = previous) -> None:
-            try:
-                previous.append(objs.get(loc.journal_key(gen)))
-            except SpecrunnerError:  # read again after the create
-                pass
-
-        reader = threading.Thread(target=read_previous, daemon=True)
-        if g > 0:
-            reader.start()
-        try:
-            created = objs.create(loc.lock_key(g + 1), _line(info))
-        finally:
-            if g > 0:
-                reader.join()
-        if created:
-            break
-    stale = view.info if view is not None and not view.released else None
-    lock = OssLock(objs, g + 1, info, lease, stale_cleaned=stale, previous=previous, valid_until=sent + lease)
-
-    def hint() -> None:
-        try:
-            objs.put(f"{loc.key}.head", str(lock.gen).encode())
-        except SpecrunnerError:  # only a hint
-            pass
-
-    threading.Thread(target=hint, name="state-hint", daemon=True).start()
-    lock.start()
-    return lock
-
-
-def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
-    """Take the lock ``lock_id`` over at once and release it: the takeover seals the holder's journal,
-    so even a live holder is fenced off (its next write fails and it stops submitting)."""
-    objs = Objects(loc)
-    view = read_lock(objs, latest_generation(objs))
-    if view is None or not view.live():
-        raise LockError(f"the state {loc.url} is not locked")
-    if view.info.get("id") != lock_id:
-        raise LockError(
-            f"lock id {lock_id!r} does not match the current lock {view.info.get('id')!r}",
-            hint="copy the id from the error that names the holder",
-        )
-    lock, store = open_run(loc, "force-unlock", force_id=lock_id)
-    store.close()
-    lock.release()
-    return view.info
-
-
 # ------------------------------------------------------------------------------------ the store
 
 
 def seal_below(
-    objs: Objects, gen: int, previous: list[bytes | None] | None = None
+    objs: Objects, gen: int, previous: list[bytes | None] | None = None, *, repair: bool = False
 ) -> tuple[int, Journal] | None:
     """Seal every journal below ``gen`` down to the newest one with a header, and return that one:
     from here on no older holder can add to it. ``previous``: journal ``gen - 1`` as read a moment
-    ago (if stale, the sealing append misses its position and the journal is read again)."""
+    ago (if stale, the sealing append misses its position and the journal is read again).
+
+    A journal that is not appendable (a Normal object: restored by a copy tool) cannot be appended
+    to by anyone, so it is sealed as it is; it is still an error unless ``repair``: its bytes may be
+    older than what its run wrote."""
+    loc = objs.loc
     seal = _line({"sealed_by": gen})
     early = list(previous or [])
     for g in range(gen - 1, 0, -1):
-        key = objs.loc.journal_key(g)
-        while True:
+        key = loc.journal_key(g)
+        for _ in range(SEAL_ATTEMPTS):
             data = early.pop() if early else objs.get(key)
             if data is None:
+                if _wrote_journal(objs, g):
+                    if not repair:
+                        raise _missing(objs, g)
+                    break
                 try:
                     objs.append(key, 0, seal)
                     break  # a generation that never wrote: now it never will
                 except Moved:
                     continue
-            j = parse_journal(data, objs.loc, g)
+                except NotAppendable:
+                    data = objs.get(key) or b""
+            j = parse_journal(data, loc, g, salvage=repair)
             if not j.sealed:
                 try:
                     objs.append(key, len(data), seal)
                 except Moved:
                     continue  # its holder appended meanwhile: read again
+                except NotAppendable:
+                    if not repair:
+                        raise StateError(
+                            f"{loc.url}: the journal {key} is a Normal object, not an Appendable one "
+                            "(written by PutObject or restored by a copy tool, not by specrunner): "
+                            "its bytes may be older than what its run recorded",
+                            hint=f"{repair_hint()}; it reads the object as it is "
+                            f"({len(data)} bytes, {len(j.doc.jobs) if j.doc else 0} jobs)",
+                        ) from None
             if j.header is not None:
                 return g, j
             break
+        else:
+            raise LockError(
+                f"{loc.url}: the journal {key} changed {SEAL_ATTEMPTS} times while this run sealed it: "
+                "another process keeps writing to it",
+                hint="stop the other process (an older specrunner, a sync tool), then rerun",
+            )
     return None
 
 
@@ -810,7 +421,13 @@ class OssStore(StateStore):
     every line written since the last one) and whose commit is a block appended to it."""
 
     def __init__(
-        self, objs: Objects, lock: OssLock, doc: StateDoc, committed: StateDoc | None, position: int
+        self,
+        objs: Objects,
+        lock: OssLock,
+        doc: StateDoc,
+        committed: StateDoc | None,
+        position: int,
+        replaced: tuple[int, ...] = (),
     ) -> None:
         super().__init__(objs.loc.path, doc, committed)
         self.objs = objs
@@ -819,7 +436,7 @@ class OssStore(StateStore):
         self._position = position
         self._pending = _Pending()
         self._journal = self._pending
-        self._last_flush = time.monotonic()
+        self._replaced = replaced  # older journals this one carries: deleted after its first commit
         lock.on_tick = self._tick
 
     def _open_journal(self) -> None:
@@ -836,15 +453,23 @@ class OssStore(StateStore):
         self._sync(self._written)
 
     def before_submit(self) -> None:
-        self.lock.check()
+        """The gate, immediately before a Submit is written: raises LeaseLost unless this run's
+        lease is confirmed with a margin to spare; counts the Submit in flight until ``submitted``."""
+        self.lock.enter()
+
+    def submitted(self) -> None:
+        self.lock.leave()
+
+    def lost(self) -> str | None:
+        return self.lock.lost
 
     def _push(self, data: bytes) -> None:
+        # No lease check here: the exact position is the fence (a sealed journal refuses the append),
+        # and job ids of Submits that were in flight when the lease lapsed are worth keeping.
         try:
             self._position = self.objs.append(self._key, self._position, data)
-        except Moved:
-            self.lock.lost = (
-                f"another run took over the lock on {self.objs.loc.url} (this run's lease expired)"
-            )
+        except (Moved, NotAppendable):
+            self.lock.lose(f"another run took over the lock on {self.objs.loc.url} (this run's lease lapsed)")
             raise StateWriteError(
                 f"{self.lock.lost}: this run stopped submitting",
                 hint="what it recorded before is kept; rerun to resume",
@@ -856,7 +481,6 @@ class OssStore(StateStore):
             if self._synced >= pos:
                 return
             try:
-                self.lock.check()
                 with self._lock:
                     target = self._written
                     data = self._pending.take()
@@ -880,13 +504,15 @@ class OssStore(StateStore):
                 target = self._written
                 pending = self._pending.take()
             data = encode_state(doc.to_json())
-            self.lock.check()
             self._push(pending + _block({"commit": serial}, data))  # one append: lines, then the block
             self._synced = max(self._synced, target)
             with self._lock:
                 self.doc.serial = serial
                 self._committed = doc
                 self._committed_data = data
+        replaced, self._replaced = self._replaced, ()
+        for g in replaced:  # a newer state is committed: the journals it carries are no longer needed
+            _forget_journal(self.objs, g)
         return True
 
     def _drop_journal(self) -> None:
@@ -908,10 +534,11 @@ class OssStore(StateStore):
 
 
 def _forget_journal(objs: Objects, gen: int) -> None:
-    """Delete journal ``gen`` (best effort, in the background): everything in it is now in the new
-    generation's journal. Safe for fencing: it had a header, so its holder can only append past
-    position 0, which fails on a missing object as on a sealed one. Journals that never got a header
-    (sealed empty) and lock objects are kept: re-creating either would revive an old generation."""
+    """Delete journal ``gen`` (best effort, in the background): a newer generation has committed a
+    state that carries everything in it. Safe for fencing: it had a header, so its holder can only
+    append past position 0, which fails on a missing object as on a sealed one. Journals that never
+    got a header (sealed empty) and lock objects are kept: re-creating either would revive an old
+    generation."""
 
     def run() -> None:
         try:
@@ -922,37 +549,82 @@ def _forget_journal(objs: Objects, gen: int) -> None:
     threading.Thread(target=run, name="state-gc", daemon=True).start()
 
 
+def _start(
+    objs: Objects, lock: OssLock, found: tuple[int, Journal] | None, *, owner: str | None = None
+) -> tuple[OssStore, bytes]:
+    """This generation's journal: a header, the state it starts from, the lines not yet committed."""
+    loc = objs.loc
+    j = found[1] if found is not None else Journal()
+    doc = j.doc or StateDoc(str(uuid.uuid4()), 0, {})
+    header: dict[str, Any] = {
+        "journal": 2,
+        "generation": lock.gen,
+        "lock": lock.info["id"],
+        "lineage": doc.lineage,
+    }
+    replaced: tuple[int, ...] = ()
+    if found is not None:
+        header["from"] = found[0]
+        prior = (j.header or {}).get("from")
+        replaced = (found[0], prior) if isinstance(prior, int) and 0 < prior < found[0] else (found[0],)
+    if owner:
+        header["owner"] = owner
+    data = _block(header, j.block)
+    committed = j.base
+    base_jobs = committed.jobs if committed else {}
+    for k in sorted(set(base_jobs) | set(doc.jobs)):  # what the previous run journaled
+        if k not in doc.jobs:
+            data += _line({"op": "del", "key": k})
+        elif base_jobs.get(k) != doc.jobs[k]:
+            data += _line({"op": "put", "key": k, "record": doc.jobs[k]})
+    try:
+        position = objs.append(loc.journal_key(lock.gen), 0, data)
+    except (Moved, NotAppendable):
+        raise LockError(f"lost the lock on {loc.url} before starting (its lease lapsed)") from None
+    lock.mark_journal()
+    start = StateDoc(doc.lineage, doc.serial, dict(doc.jobs))
+    store = OssStore(objs, lock, start, committed, position, replaced)
+    store.bytes_written = len(data)
+    return store, data
+
+
 def open_run(
-    loc: OssState, operation: str, lock_timeout: float = 0.0, *, force_id: str | None = None
+    loc: OssState, operation: str, lock_timeout: float = 0.0, *, repair: bool = False
 ) -> tuple[OssLock, OssStore]:
     """Lock, fence the older generations, and start this generation's journal."""
     objs = Objects(loc)
-    lock = acquire(objs, operation, timeout=lock_timeout, force_id=force_id)
+    lock = acquire(objs, operation, timeout=lock_timeout, repair=repair)
     try:
-        found = seal_below(objs, lock.gen, lock.previous)
-        j = found[1] if found is not None else Journal()
-        doc = j.doc or StateDoc(str(uuid.uuid4()), 0, {})
-        header = {"journal": 2, "generation": lock.gen, "lock": lock.info["id"], "lineage": doc.lineage}
-        data = _block(header, j.block)
-        committed = j.base
-        base_jobs = committed.jobs if committed else {}
-        for k in sorted(set(base_jobs) | set(doc.jobs)):  # what the previous run journaled
-            if k not in doc.jobs:
-                data += _line({"op": "del", "key": k})
-            elif base_jobs.get(k) != doc.jobs[k]:
-                data += _line({"op": "put", "key": k, "record": doc.jobs[k]})
-        try:
-            position = objs.append(loc.journal_key(lock.gen), 0, data)
-        except Moved:
-            raise LockError(f"lost the lock on {loc.url} before starting (its lease expired)") from None
-        store = OssStore(objs, lock, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed, position)
-        store.bytes_written = len(data)
-        if found is not None:
-            _forget_journal(objs, found[0])
+        found = seal_below(objs, lock.gen, lock.previous, repair=repair)
+        store, _ = _start(objs, lock, found)
     except BaseException:
         lock.release()
         raise
     return lock, store
+
+
+def repair(loc: OssState, lock_timeout: float = 0.0) -> dict[str, Any]:
+    """``state repair``: take the lock above every generation found (a head or lock objects deleted
+    by hand), read every journal as it is (a Normal object, a damaged one: its readable records),
+    and commit the result as the new state. Keeps every job id that can be read."""
+    objs = Objects(loc)
+    lock = acquire(objs, "state repair", timeout=lock_timeout, repair=True)
+    try:
+        found = seal_below(objs, lock.gen, lock.previous, repair=True)
+        store, _ = _start(objs, lock, found)
+        j = found[1] if found is not None else None
+        store.commit()
+        store.close()
+        with_ids = sum(1 for r in store.doc.jobs.values() if r.get("job_id"))
+        return {
+            "generation": lock.gen,
+            "from": found[0] if found is not None else None,
+            "jobs": len(store.doc.jobs),
+            "job_ids": with_ids,
+            "skipped": j.skipped if j is not None else 0,
+        }
+    finally:
+        lock.release()
 
 
 def push(
@@ -977,16 +649,28 @@ def push(
                     f"{source} (serial {new.serial}) is older than {loc.url} (serial {cur.serial})",
                     hint="`specrunner state pull` the newer one first, or pass --force",
                 )
-        header = {"journal": 2, "generation": lock.gen, "lock": lock.info["id"], "lineage": new.lineage}
+        header: dict[str, Any] = {
+            "journal": 2,
+            "generation": lock.gen,
+            "lock": lock.info["id"],
+            "lineage": new.lineage,
+        }
         try:
             objs.append(loc.journal_key(lock.gen), 0, _block(header, data))
-        except Moved:
-            raise LockError(f"lost the lock on {loc.url} before pushing (its lease expired)") from None
-        if found is not None:
+        except (Moved, NotAppendable):
+            raise LockError(f"lost the lock on {loc.url} before pushing (its lease lapsed)") from None
+        lock.mark_journal()
+        if found is not None:  # the pushed block is committed as written: older journals can go
             _forget_journal(objs, found[0])
     finally:
         lock.release()
     return new
+
+
+def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
+    """Revoke the lock ``lock_id`` and release it once its holder can no longer submit (it says it
+    stopped, or one full lease passed on this machine's clock): safe against a live holder."""
+    return _revoke(Objects(loc), lock_id)
 
 
 # ------------------------------------------------------------------------------------ either kind

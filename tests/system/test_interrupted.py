@@ -18,7 +18,9 @@ from specrunner.ops import app
 from specrunner.backends.local import LocalBackend
 m = Path(sys.argv[1])
 class Dying(LocalBackend):
-    def submit(self, request, user_data):
+    def submit(self, request, user_data, gate=None):
+        if gate is not None:
+            gate()
         super().submit(request, user_data)
         os._exit(9)   # the job exists on the service; its id never reached the state
 app.apply(app.load_context(m), app.PlanRequest(), app.ApplyOptions(retry_zero_wait=True, parallelism=1),

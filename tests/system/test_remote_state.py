@@ -220,7 +220,7 @@ def test_a_holder_that_cannot_renew_stops_submitting_before_its_lease_ends(
     store.before_submit()  # held and renewed
     emu.oss_error_rate = 1.0  # type: ignore[attr-defined]  # OSS unreachable: no renewal succeeds
     deadline = time.monotonic() + 5
-    with pytest.raises(StateWriteError, match="could not renew"):
+    with pytest.raises(StateWriteError, match="could not be confirmed"):
         while time.monotonic() < deadline:
             store.before_submit()
             time.sleep(0.05)
@@ -371,16 +371,38 @@ def test_every_submit_follows_its_intent_durable_in_oss(tmp_path: Path) -> None:
         assert t(carrier, end=True) <= t(s), (carrier, s)
 
 
-def test_force_unlock_takes_a_live_lock_over_and_fences_its_holder(emu: Emulator, tmp_path: Path) -> None:
+def test_force_unlock_of_a_live_holder_revokes_it_and_waits_until_it_stopped(
+    emu: Emulator, tmp_path: Path
+) -> None:
     lock, store = open_run(LOC, "apply")
     m = remote_manifest(tmp_path / "runner")
     res = cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=1)
     assert lock.info["id"] in res.output  # type: ignore[attr-defined]  # named, to force-unlock
     cli_run("force-unlock", m, "wrong-id", "--state", LOC.url, code=1)
-    cli_run("force-unlock", m, lock.info["id"], "--state", LOC.url, code=0)
-    with pytest.raises(StateWriteError, match="took over"):
+    store.before_submit()  # a Submit in flight: force-unlock must wait for it to return
+    done = threading.Event()
+
+    def unlock() -> None:
+        cli_run("force-unlock", m, lock.info["id"], "--state", LOC.url, code=0)
+        done.set()
+
+    t = threading.Thread(target=unlock)
+    started = time.monotonic()
+    t.start()
+    deadline = time.monotonic() + 10
+    while lock.lost is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lock.lost is not None and "revoked" in lock.lost  # the live holder noticed at once
+    with pytest.raises(StateWriteError, match="revoked"):
+        store.before_submit()  # the gate is shut: nothing more is sent
+    time.sleep(1.0)
+    assert not done.is_set()  # still waiting: one Submit has not returned yet
+    store.submitted()
+    t.join(timeout=30)
+    assert done.is_set() and time.monotonic() - started < 30  # well within the 60 s lease
+    cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=0)
+    with pytest.raises(StateWriteError, match="stopped submitting"):  # its journal is sealed too
         store.put(
             "a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J"}, durable=True
         )
     lock.release()
-    cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=0)

@@ -54,7 +54,9 @@ class FakeBackend:
         self.jobs: dict[str, RemoteJob] = {}
         self.states: dict[str, list[str]] = {}  # job id -> the states the next queries answer (last stays)
 
-    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+    def submit(self, request: dict[str, Any], user_data: str, gate: Any = None) -> RemoteJob:
+        if gate is not None:
+            gate()
         self.submits.append((request, user_data))
         if self.fail_submits:
             raise self.fail_submits.pop(0)
@@ -295,7 +297,9 @@ class CountingBackend(FakeBackend):
         self.in_flight = self.most_in_flight = 0
         self._guard = threading.Lock()
 
-    def submit(self, request: dict[str, Any], user_data: str) -> RemoteJob:
+    def submit(self, request: dict[str, Any], user_data: str, gate: Any = None) -> RemoteJob:
+        if gate is not None:
+            gate()
         with self._guard:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
