@@ -288,8 +288,8 @@ def _etag(data: bytes) -> str:
     return '"' + hashlib.md5(data, usedforsecurity=False).hexdigest().upper() + '"'
 
 
-def _meta(path: Path, data: bytes, kind: str) -> dict[str, str]:
-    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+def _meta(mtime: float, data: bytes, kind: str) -> dict[str, str]:
+    modified = datetime.fromtimestamp(mtime, UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
     h = {"ETag": _etag(data), "x-oss-object-type": kind, "Last-Modified": modified}
     if kind == "Appendable":
         h["x-oss-next-append-position"] = str(len(data))
@@ -433,10 +433,12 @@ def _dispatch(
         return ObjectAnswer(204, b"", rid)
     # GET / HEAD
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as f:  # bytes and time from one open file: a concurrent delete is a 404
+            mtime = os.fstat(f.fileno()).st_mtime
+            data = f.read()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise OssError(404, "NoSuchKey", "The specified key does not exist.", Key=key) from None
-    meta = _meta(path, data, object_type(root, bucket, key))
+    meta = _meta(mtime, data, object_type(root, bucket, key))
     if method == "HEAD":
         return ObjectAnswer(200, b"", rid, headers={**meta, "Content-Length": str(len(data))})
     rng = h.get("range", "")
