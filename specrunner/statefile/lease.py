@@ -50,8 +50,8 @@ LEASE_ENV = "SPECRUNNER_LOCK_LEASE"
 DEFAULT_LEASE = 60.0
 MARGIN = 0.25  # of the lease: the holder stops submitting this early
 TICK = 0.2  # the holder's heartbeat: flush job ids, renew the lease when due
-NOTE_EVERY = 10.0
-WATCH_EVERY = 1.0  # the holder looks at its lease object this often: a revocation stops it at once  # a waiting loop says what it waits for at least this often
+NOTE_EVERY = 10.0  # a waiting loop says what it waits for at least this often
+WATCH_EVERY = 1.0  # the holder looks at its lease object this often: a revocation stops it at once
 PROBE_STEPS = 64  # generations probed one by one before a listing is asked
 LEASE_FORMAT = 2
 

@@ -269,7 +269,7 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
     if j.header is not None:
         lineage = j.base.lineage if j.base else str(j.header["lineage"])
         serial = j.base.serial if j.base else 0
-        j.doc = StateDoc(lineage, serial, jobs)
+        j.doc = StateDoc(lineage, serial, jobs, owner=j.base.owner if j.base else None)
     return j
 
 
@@ -500,7 +500,7 @@ class OssStore(StateStore):
                 raise self._dump_errored(self._broken)
             with self._lock:
                 serial = self.doc.serial + 1
-                doc = StateDoc(self.doc.lineage, serial, dict(self.doc.jobs))
+                doc = StateDoc(self.doc.lineage, serial, dict(self.doc.jobs), owner=self.doc.owner)
                 target = self._written
                 pending = self._pending.take()
             data = encode_state(doc.to_json())
@@ -582,7 +582,7 @@ def _start(
     except (Moved, NotAppendable):
         raise LockError(f"lost the lock on {loc.url} before starting (its lease lapsed)") from None
     lock.mark_journal()
-    start = StateDoc(doc.lineage, doc.serial, dict(doc.jobs))
+    start = StateDoc(doc.lineage, doc.serial, dict(doc.jobs), owner=doc.owner)
     store = OssStore(objs, lock, start, committed, position, replaced)
     store.bytes_written = len(data)
     return store, data
