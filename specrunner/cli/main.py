@@ -557,6 +557,7 @@ def show(
                     "state": str(spath),
                     "lineage": doc.lineage if doc else None,
                     "serial": doc.serial if doc else None,
+                    "manifest": doc.owner if doc else None,
                     "jobs": rows,
                 }
             )
@@ -565,7 +566,7 @@ def show(
         if doc is None:
             typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
         else:
-            typer.echo(render.state_text(rows, doc.lineage, doc.serial))
+            typer.echo(render.state_text(rows, doc.lineage, doc.serial, doc.owner))
 
 
 def _manifest_exists(manifest: Path, state: Path | None) -> None:
@@ -691,8 +692,9 @@ def import_(
 
 
 state_cli = typer.Typer(
-    help="State surgery: list, show, mv and rm records (changes take the lock, bump the serial).",
-    short_help="State surgery: list, show, mv, rm.",
+    help="State surgery: list, show, mv and rm records, claim the state for a moved manifest "
+    "(changes take the lock, bump the serial).",
+    short_help="State surgery: list, show, mv, rm, claim.",
     no_args_is_help=True,
 )
 cli.add_typer(state_cli, name="state")
@@ -791,15 +793,44 @@ def state_rm(
 
     Example: specrunner state rm specs/demo.yaml videos/intro.mp4::poster
     """
-    from specrunner.statefile.remote import locate
+    from specrunner.statefile.remote import OssState, locate
 
     try:
-        removed = core.state_remove(
-            locate(manifest, state), keys, lock_timeout=lock_timeout, manifest=manifest
-        )
+        where = locate(manifest, state)
+        arg = None if state is None else (where.url if isinstance(where, OssState) else str(state))
+        removed = core.state_remove(where, keys, lock_timeout=lock_timeout, manifest=manifest, state_arg=arg)
     except SpecrunnerError as e:
         _handle(e)
     typer.echo(f"Removed {len(removed)} record(s) from the state.")
+
+
+@state_cli.command("claim", short_help="Make the manifest the owner of its state (after a move or rename).")
+def state_claim(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Record MANIFEST as the owner of the state, after moving or renaming it on purpose.
+
+    A state in OSS or given with --state refuses every other manifest than the one it records (its
+    `name:`, else its path in the git repository): plan, apply, refresh and retry fail naming both.
+    This takes the state's lock, shows the previous owner and records MANIFEST; nothing else changes.
+
+    Example: specrunner state claim specs/site.yaml
+    """
+    from specrunner.ops.statecmds import state_claim as claim
+
+    ctx = core.load_context(manifest, state, expand_jobs=False)
+    previous, owner, written = claim(ctx, lock_timeout=lock_timeout)
+    where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+    if previous == owner:
+        typer.echo(f"{where} belongs to {owner!r} ({manifest}) already: nothing changed.")
+        return
+    before = repr(previous) if previous is not None else "none recorded"
+    typer.echo(
+        f"Claimed {where} for {owner!r} ({manifest}); previous owner: {before}. "
+        "Nothing else changed." + (f" State written to {where}." if written else "")
+    )
 
 
 @cli.command("force-unlock", short_help="Remove a lock left by a run that is gone.")

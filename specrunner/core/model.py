@@ -122,6 +122,7 @@ class Manifest:
     rules: tuple[Rule, ...]
     discoveries: tuple[Discovery, ...] = ()
     state: RemoteState | None = None
+    name: str | None = None  # the explicit `name:`: the manifest's identity in its state (its owner)
 
 
 def evolve(obj: _T, **changes: Any) -> _T:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # imported where used: validate and plan never load the execu
     from specrunner.backends import Backend
     from specrunner.statefile.locking import StateLock
     from specrunner.statefile.remote import OssLock, OssState
+from specrunner.statefile.owner import Owner, foreign_state, is_default_state, manifest_owner
 from specrunner.statefile.state import StateDoc, StateStore, default_state_path, read_state, state_signature
 
 PLAN_FORMAT = "1.0"
@@ -53,6 +54,9 @@ class Context:
     discovered: list[tuple[Any, int]] = field(default_factory=list)
     state_signature: Any = None  # state files' signature when `state` was read
     remote: Any = None  # an OssState when the state lives in OSS (remote_state)
+    owner: Owner | None = None  # this manifest's identity in its state (``statefile.owner``)
+    owner_strict: bool = False  # refuse a state another manifest owns (not the local default state)
+    state_arg: str | None = None  # --state as given (repeated in hints)
 
     @property
     def state_jobs(self) -> dict[str, dict[str, Any]]:
@@ -79,17 +83,27 @@ def gc_paused() -> Iterator[None]:
 
 
 def load_context(
-    manifest_path: str | Path, state_path: str | Path | None = None, *, lister: Any = None
+    manifest_path: str | Path,
+    state_path: str | Path | None = None,
+    *,
+    lister: Any = None,
+    expand_jobs: bool = True,
 ) -> Context:
+    """The manifest, its jobs (``expand_jobs=False``: none, no input listed) and its state as read."""
     with gc_paused():
-        return _load_context(manifest_path, state_path, lister=lister)
+        return _load_context(manifest_path, state_path, lister=lister, expand_jobs=expand_jobs)
 
 
 def _load_context(
-    manifest_path: str | Path, state_path: str | Path | None = None, *, lister: Any = None
+    manifest_path: str | Path,
+    state_path: str | Path | None = None,
+    *,
+    lister: Any = None,
+    expand_jobs: bool = True,
 ) -> Context:
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
+    owner = manifest_owner(mpath, manifest.name)
     if manifest.state is None and not str(state_path or "").startswith("oss:/"):  # a local state file
         where: Path | OssState = Path(state_path) if state_path is not None else default_state_path(mpath)
     else:  # the OSS backend of the state (``remote.resolve`` says which; loaded only for it)
@@ -98,22 +112,40 @@ def _load_context(
         where = resolve(manifest, mpath, state_path)
     spath = where if isinstance(where, Path) else where.path
     discovered: list[tuple[Any, int]] = []
-    if manifest.discoveries:
+    if manifest.discoveries and expand_jobs:
         manifest, discovered = discover_inputs(manifest, lister)
-    jobs = expand(manifest)
+    jobs: Sequence[Job] = expand(manifest) if expand_jobs else ()
     if discovered:  # validation checked the listed inputs; discovered ones are checked here
         check_collisions(jobs)
+    # The local default state follows its manifest (both renamed together); any other is refused to
+    # another manifest than its owner.
+    strict = not isinstance(where, Path) or not is_default_state(mpath, spath)
+    arg = None if state_path is None else str(where.url if not isinstance(where, Path) else state_path)
     if not isinstance(where, Path):
         from specrunner.statefile.remote import read_remote
 
         ctx = Context(mpath, spath, manifest, jobs, read_remote(where), remote=where)
         ctx.discovered = discovered
+        ctx.owner, ctx.owner_strict, ctx.state_arg = owner, strict, arg
         return ctx
     signature = state_signature(spath)  # before the read: a change after it is seen as a change
     ctx = Context(mpath, spath, manifest, jobs, read_state(spath))
     ctx.discovered = discovered
     ctx.state_signature = signature
+    ctx.owner, ctx.owner_strict, ctx.state_arg = owner, strict, arg
     return ctx
+
+
+def check_owner(ctx: Context) -> None:
+    """Refuse a state that another manifest owns (``statefile.owner``), before anything is planned."""
+    doc, owner = ctx.state, ctx.owner
+    if doc is None or owner is None or not ctx.owner_strict or owner.accepts(doc.owner):
+        return
+    assert doc.owner is not None
+    where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+    raise foreign_state(
+        where, doc.owner, str(ctx.manifest_path), owner, jobs=doc.job_count(), state_arg=ctx.state_arg
+    )
 
 
 def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, list[tuple[Any, int]]]:
@@ -164,6 +196,7 @@ class PlanRequest:
 def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
     from specrunner.core.plan import TargetError
 
+    check_owner(ctx)
     try:
         with gc_paused():
             return plan_jobs(
@@ -383,7 +416,11 @@ class _IdleBackend:
 
 
 class Run:
-    """One locked, state-writing operation (apply, refresh, ...): lock -> store -> work -> commit."""
+    """One locked, state-writing operation (apply, refresh, ...): lock -> store -> work -> commit.
+
+    The state read under the lock is refused if another manifest owns it (``check_owner``; not for
+    ``state claim``, whose point it is), and a run that writes the state records this manifest as its
+    owner (``statefile.owner``: the owner alone never makes a run write)."""
 
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
         from specrunner.statefile.locking import acquire
@@ -396,32 +433,49 @@ class Run:
             from specrunner.statefile.remote import open_run
 
             self.lock, self.store = open_run(ctx.remote, operation, lock_timeout)
-            doc = self.store.doc
-            ctx.state = (
-                StateDoc(doc.lineage, doc.serial, dict(doc.jobs))
-                if (self.store._committed is not None or doc.jobs)
-                else None
-            )
-            return
-        self.lock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
-        try:
-            self.store = StateStore.open(ctx.state_path, known=ctx.state, known_signature=ctx.state_signature)
-        except BaseException:
-            self.lock.release()
-            raise
+            exists = self.store._committed is not None
+        else:
+            self.lock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
+            try:
+                self.store = StateStore.open(
+                    ctx.state_path, known=ctx.state, known_signature=ctx.state_signature
+                )
+            except BaseException:
+                self.lock.release()
+                raise
+            exists = ctx.state_path.exists()
         # Re-read under the lock: another run may have finished just before we got it.
+        doc = self.store.doc
+        self._serial = doc.serial
         ctx.state = (
-            StateDoc(self.store.doc.lineage, self.store.doc.serial, dict(self.store.doc.jobs))
-            if (ctx.state_path.exists() or self.store.doc.jobs)
+            StateDoc(doc.lineage, doc.serial, dict(doc.jobs), owner=doc.owner)
+            if (exists or doc.jobs)
             else None
         )
+        if operation != "state claim":
+            try:
+                check_owner(ctx)
+            except BaseException:
+                self.close(commit=False)
+                raise
 
     def close(self, *, commit: bool = True) -> bool:
         try:
+            if commit:
+                self._record_owner()
             return self.store.commit() if commit else False
         finally:
             self.store.close()
             self.lock.release()
+
+    def _record_owner(self) -> None:
+        """This manifest becomes the owner recorded by a run that writes the state (a state without
+        an owner, a local default state renamed with its manifest); never a reason to write."""
+        owner, doc = self.ctx.owner, self.store.doc
+        if owner is None or doc.owner == owner.id or self.operation == "state claim":
+            return
+        if self.store.dirty() or doc.serial != self._serial:  # changed, or committed during the run
+            doc.owner = owner.id
 
 
 def apply(
@@ -656,8 +710,31 @@ def import_job(
     return rec
 
 
+def _claim_for_write(store: StateStore, where: Any, manifest: Path | None, state_arg: str | None) -> None:
+    """For a state verb that does not load the manifest (``state rm``): refuse a state another
+    manifest owns, as ``check_owner`` does, else record this manifest as the owner of the write."""
+    from specrunner.statefile.owner import read_name
+    from specrunner.statefile.remote import OssState
+
+    if manifest is None:
+        return
+    owner = manifest_owner(manifest, read_name(manifest))
+    remote = isinstance(where, OssState)
+    recorded = store.doc.owner
+    if (remote or not is_default_state(manifest, where)) and not owner.accepts(recorded):
+        assert recorded is not None
+        label = where.url if remote else str(where)
+        raise foreign_state(label, recorded, str(manifest), owner, jobs=len(store.jobs), state_arg=state_arg)
+    store.doc.owner = owner.id
+
+
 def state_remove(
-    state_path: Any, keys: list[str], *, lock_timeout: float = 0.0, manifest: Path | None = None
+    state_path: Any,
+    keys: list[str],
+    *,
+    lock_timeout: float = 0.0,
+    manifest: Path | None = None,
+    state_arg: str | None = None,
 ) -> list[str]:
     from specrunner.core.errors import SpecrunnerError
     from specrunner.statefile.locking import acquire as _acquire
@@ -666,6 +743,7 @@ def state_remove(
     if isinstance(state_path, OssState):
         rlock, rstore = open_run(state_path, "state rm", lock_timeout)
         try:
+            _claim_for_write(rstore, state_path, manifest, state_arg)
             missing = [k for k in keys if k not in rstore.jobs]
             if missing:
                 raise SpecrunnerError(
@@ -682,6 +760,7 @@ def state_remove(
     lock = _acquire(state_path, "state rm", timeout=lock_timeout, manifest=manifest)
     try:
         store = StateStore.open(state_path)
+        _claim_for_write(store, state_path, manifest, state_arg)
         missing = [k for k in keys if k not in store.jobs]
         if missing:
             raise SpecrunnerError(

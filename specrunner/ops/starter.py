@@ -55,6 +55,7 @@ def starter_manifest(path: Path, backend: str) -> str:
 #   specrunner plan {path.name}       # what would happen, job by job
 #   specrunner apply {path.name}      # does it; records job ids in {path.stem}.lock.json
 version: 1
+# name: {path.stem}   # optional: its identity in the state (default: its path in the git repository)
 {target}defaults:
   location: oss-cn-shanghai     # OSS region of the buckets
   input_bucket: media-in

@@ -1,4 +1,5 @@
-"""State verbs beyond list / rm: ``state mv`` (rename without resubmitting) and ``state show KEY``.
+"""State verbs beyond list / rm: ``state mv`` (rename without resubmitting), ``state claim`` (take
+ownership after a move or rename) and ``state show KEY``.
 
 Invariants:
 - ``state mv`` runs under the state lock, bumps the serial once, and moves records only: nothing
@@ -8,6 +9,8 @@ Invariants:
   otherwise be a ``replace``. Either every record named moves, or none does.
 - OLD / NEW are job keys (``<input id>::<rule id>``), or a rule id, or an input id: renaming a rule
   (or an input) moves every record of it.
+- ``state claim`` changes the owner only (the manifest the state belongs to, ``statefile.owner``),
+  under the state lock, bumping the serial; it writes nothing when the manifest owns the state already.
 """
 
 from __future__ import annotations
@@ -111,6 +114,26 @@ def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -
         raise
     run.close()
     return moves
+
+
+def state_claim(ctx: Context, *, lock_timeout: float = 0.0) -> tuple[str | None, str, bool]:
+    """Record ``ctx``'s manifest as the owner of its state (after a move or rename on purpose), under
+    the state's lock; nothing else changes. Returns (previous owner, new owner, written)."""
+    assert ctx.owner is not None
+    run = Run(ctx, "state claim", lock_timeout)
+    try:
+        if ctx.state is None:
+            where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+            raise SpecrunnerError(
+                f"no state at {where} yet: nothing to claim",
+                hint=f"the first `specrunner apply {ctx.manifest_path}` records its owner",
+            )
+        previous = run.store.doc.owner
+        run.store.doc.owner = ctx.owner.id
+    except BaseException:
+        run.close(commit=False)
+        raise
+    return previous, ctx.owner.id, run.close()
 
 
 def record_text(key: str, rec: dict[str, Any]) -> str:

@@ -169,7 +169,9 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(out)
 
 
-def state_text(rows: list[dict[str, Any]], lineage: str | None, serial: int | None) -> str:
+def state_text(
+    rows: list[dict[str, Any]], lineage: str | None, serial: int | None, owner: str | None = None
+) -> str:
     if not rows:
         return "The state has no jobs."
     body = table(
@@ -190,7 +192,8 @@ def state_text(rows: list[dict[str, Any]], lineage: str | None, serial: int | No
     for r in rows:
         states[r["state"] or "-"] = states.get(r["state"] or "-", 0) + 1
     tail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
-    return f"{body}\n\n{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}."
+    mine = f"; owned by the manifest {owner!r}" if owner is not None else ""
+    return f"{body}\n\n{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
 
 
 def to_json(doc: Any) -> str:

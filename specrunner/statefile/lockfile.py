@@ -5,6 +5,7 @@ File layout (``<manifest>.lock.json``, valid JSON)::
     {
       "version": 2,
       "lineage": "<uuid, set once>",
+      "manifest": "specs/site.yaml",     # the owning manifest (absent in files written before owners)
       "serial": 7,
       "configs": {                       # per rule, every configuration its recorded jobs were sent with
         "<rule id>": {
@@ -320,8 +321,12 @@ def _config_cache_key(rec: Mapping[str, Any]) -> tuple[Any, ...] | None:
     )
 
 
-def encode(lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]]) -> bytes:
-    """The bytes of a version 2 lock file holding ``jobs`` (full records)."""
+def encode(
+    lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]], owner: str | None = None
+) -> bytes:
+    """The bytes of a version 2 lock file holding ``jobs`` (full records), owned by the manifest
+    ``owner`` (no ``manifest`` line when None: a state written before owners were recorded re-encodes
+    to its own bytes)."""
     enc = Encoder()
     lines = []
     used: dict[str, set[str]] = {}
@@ -334,9 +339,10 @@ def encode(lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]]) -> 
             + json.dumps(entry, sort_keys=True, ensure_ascii=False)
         )
     configs = {r: {c: enc.configs[r][c] for c in sorted(cids)} for r, cids in sorted(used.items())}
+    mine = f'  "manifest": {json.dumps(owner, ensure_ascii=False)},\n' if owner is not None else ""
     head = (
         f'{{\n  "version": {FORMAT_VERSION},\n  "lineage": {json.dumps(lineage, ensure_ascii=False)},\n'
-        f'  "serial": {serial},\n'
+        f'{mine}  "serial": {serial},\n'
     )
     cfg_text = json.dumps(configs, indent=2, sort_keys=True, ensure_ascii=False).replace("\n", "\n  ")
     body = ",\n".join(lines)

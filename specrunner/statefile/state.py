@@ -5,6 +5,7 @@ File format (``<manifest>.lock.json``), version 2 (the codec is ``lockfile.py``)
     {
       "version": 2,
       "lineage": "<uuid, set once>",
+      "manifest": "specs/site.yaml",                          # the owner (absent in older files)
       "serial": 7,                                            # +1 on every change
       "configs": {"<rule id>": {"<config id>": {<what its jobs share>}}},
       "jobs": {
@@ -72,18 +73,22 @@ def encode_state(doc: Mapping[str, Any]) -> bytes:
     """The lock file bytes (format 2) of ``doc`` = ``StateDoc.to_json()`` (full records)."""
     from specrunner.statefile.lockfile import encode
 
-    return encode(doc["lineage"], doc["serial"], doc["jobs"])
+    return encode(doc["lineage"], doc["serial"], doc["jobs"], doc.get("manifest"))
 
 
 class StateDoc:
-    """One version of the state: its lineage, serial and every job's full record.
+    """One version of the state: its lineage, serial, owner and every job's full record.
 
     Read from a format 2 file, the records are decoded from their compact lines on first use of
     ``jobs`` (``compact`` holds the lines until then): a no-op plan compares the lines with the
     manifest directly (``ops.planning``) and never builds a million records.
+
+    ``owner`` is the manifest the state belongs to (the lock file's ``manifest`` field: its ``name:``,
+    else its path in its git repository, see ``statefile.owner``); None in states written before
+    owners were recorded. It is not part of ``digest``: it says whose jobs these are, not what they are.
     """
 
-    __slots__ = ("_jobs", "compact", "format_version", "lineage", "serial")
+    __slots__ = ("_jobs", "compact", "format_version", "lineage", "owner", "serial")
 
     def __init__(
         self,
@@ -93,9 +98,11 @@ class StateDoc:
         format_version: int = STATE_VERSION,  # of the file it was read from
         *,
         compact: CompactLines | None = None,
+        owner: str | None = None,
     ) -> None:
         self.lineage = lineage
         self.serial = serial
+        self.owner = owner
         self.format_version = format_version
         self._jobs = jobs if jobs is not None or compact is not None else {}
         self.compact = compact if jobs is None else None
@@ -112,18 +119,23 @@ class StateDoc:
     def jobs(self, value: dict[str, dict[str, Any]]) -> None:
         self._jobs, self.compact = value, None
 
+    def job_count(self) -> int:
+        """How many jobs the state records, without decoding their lines."""
+        return len(self._jobs) if self._jobs is not None else len(self.compact.lines) if self.compact else 0
+
     def __repr__(self) -> str:
         return (
-            f"StateDoc(lineage={self.lineage!r}, serial={self.serial}, format_version={self.format_version})"
+            f"StateDoc(lineage={self.lineage!r}, serial={self.serial}, owner={self.owner!r}, "
+            f"format_version={self.format_version})"
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "version": STATE_VERSION,
-            "lineage": self.lineage,
-            "serial": self.serial,
-            "jobs": {k: self.jobs[k] for k in sorted(self.jobs)},
-        }
+        doc: dict[str, Any] = {"version": STATE_VERSION, "lineage": self.lineage}
+        if self.owner is not None:
+            doc["manifest"] = self.owner
+        doc["serial"] = self.serial
+        doc["jobs"] = {k: self.jobs[k] for k in sorted(self.jobs)}
+        return doc
 
     def digest(self) -> str:
         """Identifies this version of the state (a saved plan records it): sha256 over the lineage, the
@@ -155,6 +167,9 @@ def _restore_hint(path: Path) -> str:
     if backup.exists():
         return f"the previous version is in {backup}; inspect it and copy it over {path.name} to restore"
     return "fix the file by hand or move it away to start from an empty state"
+
+
+_V2_FIELDS = ("configs", "manifest")  # top-level fields of format 2 beside version, lineage, serial, jobs
 
 
 def decode_state(data: bytes, path: Path) -> StateDoc:
@@ -193,12 +208,17 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
         raise StateError(f"{path}: the state file has no valid `serial`", hint=hint)
     if not isinstance(jobs, dict):
         raise StateError(f"{path}: `jobs` must be an object keyed by job key", hint=hint)
-    extra = set(doc) - {"version", "lineage", "serial", "jobs", *(("configs",) if version >= 2 else ())}
+    extra = set(doc) - {"version", "lineage", "serial", "jobs", *(_V2_FIELDS if version >= 2 else ())}
     if extra:
         raise StateError(f"{path}: unknown top-level field(s) {sorted(extra)} in the state file", hint=hint)
+    owner = doc.get("manifest")
+    if owner is not None and not (isinstance(owner, str) and owner and "\n" not in owner):
+        raise StateError(
+            f"{path}: `manifest` (the manifest that owns the state) must be a one-line string", hint=hint
+        )
     if version >= 2:  # job lines are checked as they are decoded (see StateDoc.jobs)
         compact = CompactLines(doc.get("configs"), jobs, path, hint)
-        return StateDoc(lineage=lineage, serial=serial, format_version=version, compact=compact)
+        return StateDoc(lineage=lineage, serial=serial, format_version=version, compact=compact, owner=owner)
     else:
         for key, rec in jobs.items():
             problem = check_record(rec)
@@ -454,7 +474,9 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             jobs.pop(key, None)
         else:
             raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
-    return StateDoc(lineage=lineage, serial=base.serial, jobs=jobs, format_version=base.format_version)
+    return StateDoc(
+        lineage=lineage, serial=base.serial, jobs=jobs, format_version=base.format_version, owner=base.owner
+    )
 
 
 def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
@@ -520,10 +542,14 @@ class StateStore:
         # there and its journal, backup and temp files sit beside it.
         self.file = state_file(path)
         self.doc = doc
+        if doc.owner is None and committed is not None:  # a journal never changes the owner
+            doc.owner = committed.owner
         # The lock file as committed: compared as data (an encode of 100,000 records costs seconds)
         # and encoded only when a backup of it has to be written.
         self._committed: StateDoc | None = (
-            StateDoc(committed.lineage, committed.serial, dict(committed.jobs)) if committed else None
+            StateDoc(committed.lineage, committed.serial, dict(committed.jobs), owner=committed.owner)
+            if committed
+            else None
         )
         self._committed_data: bytes | None = None
         import threading
@@ -671,6 +697,7 @@ class StateStore:
             c is not None
             and c.lineage == self.doc.lineage
             and c.serial == self.doc.serial
+            and c.owner == self.doc.owner  # `state claim` changes the owner only
             and c.jobs == self.doc.jobs
         )
 
@@ -732,7 +759,9 @@ class StateStore:
                 self.doc.serial -= 1
                 raise self._dump_errored(e) from None
             self.bytes_written += len(data)
-            self._committed = StateDoc(self.doc.lineage, self.doc.serial, dict(self.doc.jobs))
+            self._committed = StateDoc(
+                self.doc.lineage, self.doc.serial, dict(self.doc.jobs), owner=self.doc.owner
+            )
             self._committed_data = data
             self._drop_journal()
             if self._upgrade_from is not None:

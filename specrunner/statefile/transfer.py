@@ -2,8 +2,9 @@
 
 Invariants: pull writes the current lock file to stdout exactly as stored (a journal left by an
 unfinished run is replayed first, then the state is encoded by the codec); push replaces the state
-under its lock and refuses a file of another lineage or an older serial unless ``--force``; a push of
-pulled bytes stores those bytes unchanged, so local -> OSS -> local is byte-identical.
+under its lock and refuses a file of another lineage, an older serial or another manifest (the owner
+it records, ``statefile.owner``) unless ``--force``; a push of pulled bytes stores those bytes
+unchanged, so local -> OSS -> local is byte-identical.
 """
 
 from __future__ import annotations
@@ -91,6 +92,29 @@ def push_bytes(where: Path | object, data: bytes, source: Path, *, force: bool, 
             pass
 
 
+def check_pushed_owner(manifest: Path, data: bytes, source: Path, state_arg: str | None = None) -> None:
+    """A lock file that records another manifest as its owner (``statefile.owner``) is not pushed as
+    ``manifest``'s state: its jobs would be planned as forgotten."""
+    import shlex
+
+    from specrunner.statefile.owner import manifest_owner, read_name
+    from specrunner.statefile.state import decode_state
+
+    new = decode_state(data, source)
+    owner = manifest_owner(manifest, read_name(manifest))
+    if owner.accepts(new.owner):
+        return
+    mine = str(manifest) if owner.id == str(manifest) else f"{manifest} ({owner.id!r})"
+    claim = f"specrunner state claim {shlex.quote(str(manifest))}"
+    if state_arg is not None:
+        claim += f" --state {shlex.quote(state_arg)}"
+    raise StateError(
+        f"{source} is the state of the manifest {new.owner!r}, not of {mine}",
+        hint="push it with the manifest it belongs to; if that manifest was moved or renamed to "
+        f"{manifest}, push with --force, then `{claim}`",
+    )
+
+
 def pull(manifest: ManifestArg, state: StateOpt = None) -> None:
     """Print the current lock file (local or in OSS) to stdout.
 
@@ -117,13 +141,17 @@ def push(
     file: Annotated[Path, typer.Argument(help="A lock file (e.g. from `state pull`).", show_default=False)],
     state: StateOpt = None,
     force: Annotated[
-        bool, typer.Option("--force", help="Push even another lineage or an older serial.")
+        bool,
+        typer.Option(
+            "--force", help="Push even another lineage, an older serial or another manifest's lock file."
+        ),
     ] = False,
     lock_timeout: Annotated[
         float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")
     ] = 0.0,
 ) -> None:
-    """Replace the state (local or in OSS) with FILE; refuses another lineage or an older serial.
+    """Replace the state (local or in OSS) with FILE; refuses another lineage, an older serial or a
+    lock file that another manifest owns (its `manifest` field).
 
     Example: specrunner state push specs/demo.yaml demo.lock.json
     """
@@ -136,6 +164,9 @@ def push(
         raise typer.Exit(1) from None
     try:
         where = locate(manifest, state)
+        if not force:
+            arg = None if state is None else (where.url if isinstance(where, OssState) else str(state))
+            check_pushed_owner(manifest, data, file, arg)
         push_bytes(where, data, file, force=force, lock_timeout=lock_timeout)
     except SpecrunnerError as e:
         _fail(e)

@@ -320,6 +320,7 @@ def _pattern_help(path: PathT) -> str:
         "output_location": "an OSS region such as oss-cn-shanghai",
         "region": "an MTS region such as cn-shanghai",
         "pipeline_id": "letters, digits, '_' and '-'",
+        "name": "1-128 letters, digits, '.', '_', '/', '-'; start with a letter or digit",
     }.get(last, "see the schema")
 
 
@@ -354,6 +355,9 @@ def _semantic_errors(data: dict[str, Any], add: Any) -> None:
     """Checks the schema cannot express. Defensive: the document may also have schema errors."""
     target = _dict_at(data, "target")
     defaults = _dict_at(data, "defaults")
+    name = data.get("name")
+    if isinstance(name, str) and name.endswith("\n"):  # the schema's `$` lets one trailing newline through
+        add(("name",), "a name is one line: remove the trailing newline")
     backend = target.get("backend", "local")
     if backend == "aliyun":
         if "root" in target:
@@ -898,6 +902,7 @@ def _build(data: dict[str, Any], path: Path) -> Manifest:
         rules=tuple(rules),
         discoveries=tuple(discoveries),
         state=RemoteState(**data["state"]) if isinstance(data.get("state"), dict) else None,
+        name=data.get("name"),
     )
 
 
