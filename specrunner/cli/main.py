@@ -833,7 +833,54 @@ def state_claim(
     )
 
 
-@cli.command("force-unlock", short_help="Remove a lock left by a run that is gone.")
+@state_cli.command("repair", short_help="Recover a damaged state, keeping every job id it holds.")
+def state_repair(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Recover a state that specrunner refuses as damaged, keeping every job id that can be read.
+
+    The way out that the errors name, before anything that drops data: a damaged journal (its
+    readable records are kept, the unreadable ones passed over and counted), a journal in OSS restored
+    as a Normal object by a copy tool (read as it is), a head or lock objects deleted or edited by hand
+    (generations continue above every journal found). It takes the state's lock and writes the
+    recovered state; nothing is submitted. The next plan shows what is left to do.
+
+    Example: specrunner state repair specs/site.yaml
+    """
+    from specrunner.statefile.remote import OssState, locate
+    from specrunner.statefile.remote import repair as repair_remote
+
+    try:
+        where = locate(manifest, state)
+        if isinstance(where, OssState):
+            got = repair_remote(where, lock_timeout=lock_timeout)
+            label = where.url
+        else:
+            from specrunner.statefile.locking import acquire
+            from specrunner.statefile.state import repair_local
+
+            with acquire(where, "state repair", timeout=lock_timeout, manifest=manifest):
+                got = repair_local(where)
+            label = str(where)
+    except SpecrunnerError as e:
+        _handle(e)
+    skipped = int(got.get("skipped") or 0)
+    extra = (
+        f"; {skipped} unreadable record(s) passed over (their jobs are looked up by tag where an intent "
+        "survived)"
+        if skipped
+        else ""
+    )
+    copy = f"; the damaged journal is kept as {got['damaged_copy']}" if got.get("damaged_copy") else ""
+    typer.echo(
+        f"Repaired {label}: {got['jobs']} job(s) in the state, {got['job_ids']} with a job id{extra}{copy}. "
+        f"Next: specrunner plan {manifest}"
+    )
+
+
+@cli.command("force-unlock", short_help="Stop the holder of the state's lock safely, or remove a dead one's.")
 def force_unlock(
     manifest: ManifestArg,
     lock_id: Annotated[
@@ -841,7 +888,15 @@ def force_unlock(
     ],
     state: StateOpt = None,
 ) -> None:
-    """Remove a lock left behind by a run that is gone (refuses a wrong id or a live holder).
+    """Release the lock LOCK_ID (the id the "locked by" error names; a wrong id is refused).
+
+    State in OSS: safe against a live holder. It revokes the lock (the holder stops submitting at
+    once and says so), then waits until the holder can no longer submit: until it says it stopped, or
+    for one full lease on this machine's clock when it does not answer (frozen or dead), printing what
+    it waits for. Then the next run takes the lock and finds every job the holder submitted.
+
+    Local state: the lock is an OS lock that dies with its process; this removes the lock info of a
+    holder that is gone and refuses a live one.
 
     Example: specrunner force-unlock specs/demo.yaml 1f0c2a9e-...
     """

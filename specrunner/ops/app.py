@@ -19,8 +19,10 @@ from specrunner.core.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PENDING,
+    LeaseLost,
     PlanError,
     SpecrunnerError,
+    StateWriteError,
 )
 from specrunner.core.jobs import Job, expand
 from specrunner.core.model import Manifest
@@ -534,11 +536,33 @@ def _execute(
             if backend is None:
                 be.close()
     finally:
-        changed = run.close()
+        lost = run.store.lost()
+        try:
+            changed = run.close()
+        except StateWriteError:
+            if lost is None:
+                raise
+            changed = False  # sealed by the run that took over: what was journaled is the record
+    if ex.lease_lost is not None or lost is not None:
+        raise lease_lost_error(ex.lease_lost, lost, summary)
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
     return ApplyOutcome(
         plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned, run.store.bytes_written
+    )
+
+
+def lease_lost_error(err: Exception | None, why: str | None, summary: RunSummary) -> LeaseLost:
+    """One line: what a run that lost its state's lock did and did not submit."""
+    results = summary.results.values()
+    sent = sum(1 for r in results if r.submitted is not None and r.action != "poll")
+    unsent = sum(1 for r in results if r.status in ("pending", "skipped") and r.job_id is None)
+    reason = str(err) if err is not None else (why or "lost the state's lock")
+    return LeaseLost(
+        f"{reason}; this run submitted {sent} job(s) and stopped before submitting {unsent} "
+        "(nothing was sent after the lock could no longer be confirmed)",
+        hint="rerun: the next run finds every job this one submitted (by its id or its tag) and "
+        "submits only the rest",
     )
 
 

@@ -493,8 +493,11 @@ class OssStore(StateStore):
 
     def commit(self) -> bool:
         with self._lock:
-            if (self._committed is None and not self.doc.jobs) or self._unchanged():
-                return False
+            nothing = (self._committed is None and not self.doc.jobs) or self._unchanged()
+        if nothing:
+            if self._broken is None and self._synced >= self._written:
+                self._forget_replaced()  # this journal's header already carries all of them, durably
+            return False
         with self._sync_lock:
             if self._broken is not None:
                 raise self._dump_errored(self._broken)
@@ -510,10 +513,13 @@ class OssStore(StateStore):
                 self.doc.serial = serial
                 self._committed = doc
                 self._committed_data = data
+        self._forget_replaced()
+        return True
+
+    def _forget_replaced(self) -> None:
         replaced, self._replaced = self._replaced, ()
         for g in replaced:  # a newer state is committed: the journals it carries are no longer needed
             _forget_journal(self.objs, g)
-        return True
 
     def _drop_journal(self) -> None:
         self._entries = 0

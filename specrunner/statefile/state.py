@@ -162,11 +162,16 @@ def new_state() -> StateDoc:
     return StateDoc(lineage=str(uuid.uuid4()), serial=0, jobs={})
 
 
-def _restore_hint(path: Path) -> str:
+def _restore_hint(path: Path, data: bytes = b"") -> str:
     backup = backup_path(path)
     if backup.exists():
         return f"the previous version is in {backup}; inspect it and copy it over {path.name} to restore"
-    return "fix the file by hand or move it away to start from an empty state"
+    ids = data.count(b'"job_id"')
+    return (
+        f"restore it from git (`git log -p -- {path.name}`) or fix it by hand; moving it away starts "
+        f"from an empty state and submits again every job it recorded (about {ids} with a job id, "
+        "counted from its text)"
+    )
 
 
 _V2_FIELDS = ("configs", "manifest")  # top-level fields of format 2 beside version, lineage, serial, jobs
@@ -174,7 +179,7 @@ _V2_FIELDS = ("configs", "manifest")  # top-level fields of format 2 beside vers
 
 def decode_state(data: bytes, path: Path) -> StateDoc:
     """Parse and check a state file. Never guesses: anything odd is a StateError."""
-    hint = _restore_hint(path)
+    hint = _restore_hint(path, data)
     if not data.strip():
         raise StateError(f"{path}: the state file is empty (truncated?)", hint=hint)
     try:
@@ -321,6 +326,32 @@ def read_state(path: Path, committed: StateDoc | bool | None = False) -> StateDo
     return doc_or_new
 
 
+def repair_local(path: Path) -> dict[str, Any]:
+    """``state repair`` of a local state (the caller holds its lock): replay the journal passing over
+    unreadable lines, write the result as the lock file, keep the damaged journal beside it."""
+    committed = _read_lock_file(path)
+    jpath = journal_path(path)
+    counts: list[int] = []
+    doc = _replay(jpath, committed or new_state(), path, salvage=counts) if jpath.exists() else None
+    doc = doc or committed or new_state()
+    store = StateStore(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs), owner=doc.owner), committed)
+    kept_journal = None
+    if jpath.exists():
+        kept_journal = jpath.with_name(jpath.name + ".damaged")
+        data = jpath.read_bytes()
+        atomic_write(kept_journal, data)
+    changed = store.commit()  # writes the lock file if anything changed, then drops the journal
+    store.close()
+    return {
+        "jobs": len(doc.jobs),
+        "job_ids": sum(1 for r in doc.jobs.values() if r.get("job_id")),
+        "kept": counts[0] if counts else 0,
+        "skipped": counts[1] if counts else 0,
+        "changed": changed,
+        "damaged_copy": str(kept_journal) if kept_journal else None,
+    }
+
+
 def _read_lock_file(path: Path) -> StateDoc | None:
     real = state_file(path)  # a dangling link is an error, not "no state yet"
     try:
@@ -390,14 +421,39 @@ def backup_path(state_path: Path) -> Path:
     return real.with_name(real.name + ".backup")
 
 
-_JOURNAL_HINT = (
-    "the lock file itself is intact; move the journal away to drop the unfinished run's changes "
-    "(jobs it submitted are then unknown to the state: check the service)"
-)
+def _journal_hint(jpath: Path, salvage: tuple[int, int] | None = None) -> str:
+    """The way out of a damaged journal: the repair that keeps every readable record comes first."""
+    kept, skipped = salvage if salvage is not None else (0, 0)
+    counts = (
+        f"the {kept} readable records, passing over {skipped} unreadable one(s)"
+        if salvage
+        else ("every readable record")
+    )
+    return (
+        f"run `specrunner state repair MANIFEST`: it keeps {counts} (a job whose only record is "
+        "unreadable is looked up by its tag if its intent survived); moving the journal away instead "
+        f"drops all {kept or 'its'} records: the jobs they recorded would be submitted again"
+    )
 
 
-def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
-    """Apply a journal to ``base``. Returns None if the journal is stale (already compacted)."""
+def _salvage_counts(jpath: Path, base: StateDoc, state_path: Path) -> tuple[int, int] | None:
+    counts: list[int] = []
+    try:
+        _replay(jpath, base, state_path, salvage=counts)
+    except StateError:
+        return None
+    return (counts[0], counts[1]) if len(counts) == 2 else None
+
+
+def _damaged(jpath: Path, where: str, what: str, base: StateDoc, state_path: Path) -> StateError:
+    return StateError(f"{where}: {what}", hint=_journal_hint(jpath, _salvage_counts(jpath, base, state_path)))
+
+
+def _replay(
+    jpath: Path, base: StateDoc, state_path: Path, *, salvage: list[int] | None = None
+) -> StateDoc | None:
+    """Apply a journal to ``base``. Returns None if the journal is stale (already compacted).
+    ``salvage`` (``state repair``): pass over unreadable lines; [kept, skipped] is appended to it."""
     try:
         lines = jpath.read_bytes().split(b"\n")
     except OSError as e:
@@ -407,9 +463,12 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
     try:
         header = json.loads(lines[0])
     except (ValueError, RecursionError):  # the header is written atomically: a broken one is damage
-        raise StateError(
-            f"{jpath}:1: the state journal's header is not valid JSON", hint=_JOURNAL_HINT
-        ) from None
+        if salvage is not None:  # repair: take it as extending the lock file as it is
+            header = {"journal": JOURNAL_VERSION, "lineage": base.lineage, "base_serial": base.serial}
+        else:
+            raise StateError(
+                f"{jpath}:1: the state journal's header is not valid JSON", hint=_journal_hint(jpath)
+            ) from None
     if not isinstance(header, dict) or header.get("journal") not in (1, JOURNAL_VERSION):
         raise StateError(
             f"{jpath}: not a specrunner state journal",
@@ -418,7 +477,8 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
     lineage, base_serial = header.get("lineage"), header.get("base_serial")
     if not isinstance(lineage, str) or not isinstance(base_serial, int) or isinstance(base_serial, bool):
         raise StateError(
-            f"{jpath}:1: the state journal's header has no valid lineage and base_serial", hint=_JOURNAL_HINT
+            f"{jpath}:1: the state journal's header has no valid lineage and base_serial",
+            hint=_journal_hint(jpath),
         )
     if lineage != base.lineage and base.serial != 0:
         raise StateError(
@@ -434,9 +494,9 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             f"{jpath}: the journal extends lock file serial {base_serial}, but {state_path} {now}: "
             "the lock file was replaced by an older copy or deleted",
             hint=f"put the newer {state_path.name} back "
-            "(the journal is replayed onto it automatically); or move "
-            "the journal away to drop its changes (jobs it recorded are then unknown to the state: check "
-            "the service)",
+            "(the journal is replayed onto it automatically, nothing is lost); moving the journal away "
+            f"instead drops its {sum(1 for x in lines[1:] if x.strip())} records and every job the "
+            f"lock file recorded after serial {base.serial}: those jobs would be submitted again",
         )
     if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
@@ -445,6 +505,7 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
 
     configs: dict[str, dict[str, Any]] = {}
     dec = Decoder(configs)
+    kept = skipped = 0
     for n, raw in enumerate(lines[1:], start=2):
         if not raw.strip():
             continue
@@ -453,13 +514,19 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
         except (ValueError, RecursionError):  # JSONDecodeError, a cut multi-byte character, ...
             if n == len(lines) or all(not x.strip() for x in lines[n:]):
                 break  # a torn last line from a crash mid-write: it was never acknowledged
-            raise StateError(f"{jpath}:{n}: corrupt journal line", hint=_JOURNAL_HINT) from None
+            if salvage is not None:
+                skipped += 1
+                continue
+            raise _damaged(jpath, f"{jpath}:{n}", "corrupt journal line", base, state_path) from None
         op = entry.get("op") if isinstance(entry, dict) else None
         key = entry.get("key") if isinstance(entry, dict) else None
         if op == "put" and isinstance(key, str) and "entry" in entry:
             rec = dec.record(key, entry["entry"])
             if isinstance(rec, str) or check_record(rec) is not None:
-                raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
+                if salvage is not None:
+                    skipped += 1
+                    continue
+                raise _damaged(jpath, f"{jpath}:{n}", "invalid journal entry", base, state_path)
             jobs[key] = rec
         elif (
             op == "config"
@@ -472,8 +539,14 @@ def _replay(jpath: Path, base: StateDoc, state_path: Path) -> StateDoc | None:
             jobs[key] = entry["record"]
         elif op == "del" and isinstance(key, str):
             jobs.pop(key, None)
+        elif salvage is not None:
+            skipped += 1
+            continue
         else:
-            raise StateError(f"{jpath}:{n}: invalid journal entry", hint=_JOURNAL_HINT)
+            raise _damaged(jpath, f"{jpath}:{n}", "invalid journal entry", base, state_path)
+        kept += 1
+    if salvage is not None:
+        salvage.extend((kept, skipped))
     return StateDoc(
         lineage=lineage, serial=base.serial, jobs=jobs, format_version=base.format_version, owner=base.owner
     )
@@ -726,7 +799,16 @@ class StateStore:
             self._synced = max(self._synced, target)
 
     def before_submit(self) -> None:
-        """Raise StateWriteError when this run may no longer submit (a remote lock it lost)."""
+        """The gate, called immediately before a Submit is written (after every wait): raises
+        LeaseLost when this run may no longer submit (a remote lock whose lease it cannot confirm).
+        Every call that returns is followed by one ``submitted()`` once that Submit returned."""
+
+    def submitted(self) -> None:
+        """A Submit that passed ``before_submit`` returned (answered or failed)."""
+
+    def lost(self) -> str | None:
+        """Why this run may no longer submit (a remote lock it lost), or None."""
+        return None
 
     def dirty(self) -> bool:
         with self._lock:

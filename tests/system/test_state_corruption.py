@@ -203,7 +203,7 @@ def test_corrupt_state_without_a_backup_says_how_to_start_over(
 ) -> None:
     backup(setup).unlink()
     setup.state.write_bytes(applied["state"][:100])
-    assert_refused(setup, names=[str(setup.state)], mention="move it away")
+    assert_refused(setup, names=[str(setup.state)], mention="submits again every job it recorded")
 
 
 def test_newer_version_says_upgrade(setup: Workspace, applied: dict[str, bytes]) -> None:
@@ -345,6 +345,31 @@ def test_corrupt_middle_journal_line_is_an_error(
     key, rec = a_record(applied)
     jp = journal(setup, header_for(applied), [put(key, rec), bad, put(key, {**rec, "job_id": "c" * 32})])
     assert_refused(setup, names=[f"{jp}:3"])
+
+
+def test_the_hint_for_a_damaged_journal_is_a_repair_that_keeps_every_readable_record(
+    setup: Workspace, applied: dict[str, bytes]
+) -> None:
+    """Following the printed hint never drops a job id the journal holds in a readable record."""
+    jobs = records(applied)
+    k1, k2 = sorted(jobs)[:2]
+    journal(
+        setup,
+        header_for(applied),
+        [put(k1, {**jobs[k1], "job_id": "c" * 32}), b"{garbage\n", put(k2, {**jobs[k2], "job_id": "d" * 32})],
+    )
+    r = setup.cli("plan", setup.manifest, code=1)
+    assert "specrunner state repair" in r.stderr and "2 readable records" in r.stderr, r.stderr
+    assert "passing over 1 unreadable" in r.stderr
+    fixed = setup.cli("state", "repair", setup.manifest, code=0)
+    assert "1 unreadable record(s) passed over" in fixed.stdout, fixed.stdout
+    state = read_state(setup.state)
+    assert state is not None
+    assert state.jobs[k1]["job_id"] == "c" * 32 and state.jobs[k2]["job_id"] == "d" * 32
+    assert not journal_path(setup.state).exists()
+    damaged = journal_path(setup.state).with_name(journal_path(setup.state).name + ".damaged")
+    assert b"{garbage" in damaged.read_bytes()  # nothing is thrown away
+    setup.cli("plan", setup.manifest, code=0)
 
 
 @pytest.mark.parametrize(
