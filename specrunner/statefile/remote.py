@@ -555,9 +555,7 @@ def _forget_journal(objs: Objects, gen: int) -> None:
     threading.Thread(target=run, name="state-gc", daemon=True).start()
 
 
-def _start(
-    objs: Objects, lock: OssLock, found: tuple[int, Journal] | None, *, owner: str | None = None
-) -> tuple[OssStore, bytes]:
+def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> tuple[OssStore, bytes]:
     """This generation's journal: a header, the state it starts from, the lines not yet committed."""
     loc = objs.loc
     j = found[1] if found is not None else Journal()
@@ -573,8 +571,6 @@ def _start(
         header["from"] = found[0]
         prior = (j.header or {}).get("from")
         replaced = (found[0], prior) if isinstance(prior, int) and 0 < prior < found[0] else (found[0],)
-    if owner:
-        header["owner"] = owner
     data = _block(header, j.block)
     committed = j.base
     base_jobs = committed.jobs if committed else {}
