@@ -27,10 +27,13 @@ REPO = TESTS.parent
 
 @pytest.fixture(autouse=True)
 def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests never see the developer's cloud credentials or CLI profile, and never use a proxy."""
+    """Tests never see the developer's cloud credentials or CLI profile, never use a proxy, and never
+    depend on the user's terminal settings (colour, width, CI detection)."""
     for name in list(os.environ):
         if name.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_")) or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
+    for name in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "CI", "TERM", "CLICOLOR", "CLICOLOR_FORCE"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 

@@ -464,7 +464,14 @@ def _run_apply(
         }
         typer.echo(render.to_json(doc))
     else:
-        if outcome.stale_lock:
+        if outcome.stale_lock and "unrenewed_s" in outcome.stale_lock:
+            typer.echo(
+                f"note: took over the lock of {core.describe_lock(outcome.stale_lock)}: its lease stayed "
+                f"unrenewed for {outcome.stale_lock['unrenewed_s']:g} s as this runner watched it (the "
+                "process is gone, or frozen: then it can no longer submit)",
+                err=True,
+            )
+        elif outcome.stale_lock:
             typer.echo(
                 f"note: cleaned up lock info left by a process that is gone "
                 f"({core.describe_lock(outcome.stale_lock)})",

@@ -22,6 +22,7 @@ from specrunner.core.errors import (
     LeaseLost,
     PlanError,
     SpecrunnerError,
+    StateError,
     StateWriteError,
 )
 from specrunner.core.jobs import Job, expand
@@ -201,7 +202,7 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
     check_owner(ctx)
     try:
         with gc_paused():
-            return plan_jobs(
+            plan = plan_jobs(
                 ctx.jobs,
                 ctx.state,
                 targets=req.targets,
@@ -211,6 +212,30 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
     except TargetError as e:
         e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
         raise
+    check_takeover(ctx, plan)
+    return plan
+
+
+def check_takeover(ctx: Context, plan: Plan) -> None:
+    """A manifest known by its file name only (no `name:`, outside a git repository) that would
+    forget every job of a state named on purpose is refused: its owner id cannot tell two such
+    manifests apart, and forgetting everything is what another manifest's state looks like."""
+    doc, owner = ctx.state, ctx.owner
+    if doc is None or owner is None or not owner.weak or not ctx.owner_strict:
+        return
+    recorded = doc.job_count()
+    forgets = len(plan.by_action("forget"))
+    if recorded == 0 or forgets < recorded:
+        return
+    where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+    raise StateError(
+        f"{ctx.manifest_path} would forget all {recorded} jobs the state {where} recorded: is it pointed "
+        f"at another manifest's state? Outside a git repository a manifest without `name:` is known by "
+        f"its file name only ({owner.id!r}, as the state's owner {doc.owner or owner.id!r}), so two "
+        "manifests of that name cannot be told apart",
+        hint="give each manifest a `name:` (or its own `state:` key / --state file); to replace every "
+        "job of this state on purpose, give this manifest a `name:`: it then owns the state by name",
+    )
 
 
 def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: bool = True) -> dict[str, Any]:

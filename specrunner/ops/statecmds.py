@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from specrunner.core.attrdiff import attributes, diff, show
-from specrunner.core.errors import SpecrunnerError
+from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.jobs import KEY_SEP, Job, job_key, split_key
 from specrunner.ops.app import Context, Run
 from specrunner.statefile.state import StateDoc
@@ -120,6 +120,12 @@ def state_claim(ctx: Context, *, lock_timeout: float = 0.0) -> tuple[str | None,
     """Record ``ctx``'s manifest as the owner of its state (after a move or rename on purpose), under
     the state's lock; nothing else changes. Returns (previous owner, new owner, written)."""
     assert ctx.owner is not None
+    if ctx.owner.weak:
+        raise StateError(
+            f"{ctx.manifest_path} is known by its file name only ({ctx.owner.id!r}: no `name:`, not in a "
+            "git repository), which another manifest of that name shares: it cannot claim a state",
+            hint="give it a `name:` (a top-level field, e.g. `name: team/site`), then claim again",
+        )
     run = Run(ctx, "state claim", lock_timeout)
     try:
         if ctx.state is None:

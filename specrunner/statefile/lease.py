@@ -498,6 +498,8 @@ def acquire(
     g = latest_generation(objs, repair=repair)
     watch = _Watch()
     view: LeaseView | None = None
+    watched: float | None = None  # how long this waiter saw the lease unchanged before taking over
+    said = False
     while True:
         view = read_lock(objs, g)
         if view is not None and not view.takeable:
@@ -524,8 +526,8 @@ def acquire(
                         f"`specrunner force-unlock MANIFEST {view.info.get('id', 'LOCK_ID')}` "
                         "stops a live holder safely (it waits until the holder can no longer submit)",
                     )
-                if now - noted >= NOTE_EVERY or (noted == started and confirming):
-                    noted = now
+                if not said or now - noted >= NOTE_EVERY:  # at once, then every NOTE_EVERY seconds
+                    said, noted = True, now
                     left = view.lease - unchanged
                     notify(
                         f"note: waiting for the lock on {loc.url}, held by {view.describe()}: "
@@ -537,6 +539,7 @@ def acquire(
                 continue
             # Seen unchanged for a full lease: its holder's gate closed a margin ago. Fence it: a
             # renewal that lands meanwhile makes this append fail, and the watch starts over.
+            watched = round(unchanged, 1)
             if view.data is not None and view.kind == "Appendable":
                 try:
                     objs.append(
@@ -545,6 +548,7 @@ def acquire(
                         line({"lapsed": True, "seen_unchanged_s": round(unchanged, 1), "by": who()}),
                     )
                 except Moved:
+                    watched = None
                     continue
                 except NotAppendable:
                     pass
@@ -552,6 +556,7 @@ def acquire(
                 try:  # a holder that never started its lease: it never will
                     objs.append(loc.lease_key(g), 0, line({"lapsed": True, "by": who()}))
                 except Moved:
+                    watched = None
                     continue
                 except NotAppendable:
                     pass
@@ -562,7 +567,10 @@ def acquire(
                 g += 1
             continue
         break
-    lock.stale_cleaned = view.info if view is not None and not view.released else None
+    stale = view.info if view is not None and not view.released else None
+    if stale is not None and watched is not None:
+        stale = {**stale, "unrenewed_s": watched}
+    lock.stale_cleaned = stale
     return lock
 
 

@@ -11,7 +11,9 @@ The owner id of a manifest, first that applies:
 2. its path relative to the root of the git repository holding it (the nearest folder, from the
    manifest's own folder up, with a ``.git`` entry: a folder, or a file in a worktree or submodule),
    with ``/`` separators, e.g. ``specs/site.yaml``: the same in every checkout and CI runner;
-3. outside a repository, its file name.
+3. outside a repository, its file name. That id is weak (two manifests ``a/m.yaml`` and ``b/m.yaml``
+   share it), so such a manifest is also refused a state of which it would forget every recorded job
+   (``ops.app.check_takeover``): the one sign left that it is another manifest's state.
 
 Invariants:
 
@@ -45,6 +47,7 @@ class Owner:
 
     id: str
     path_id: str
+    weak: bool = False  # known by its file name only (no `name:`, no repository): may be another's
 
     def accepts(self, recorded: str | None) -> bool:
         return recorded is None or recorded == self.id or recorded == self.path_id
@@ -68,7 +71,8 @@ def path_id(manifest_path: str | Path) -> str:
 def manifest_owner(manifest_path: str | Path, name: str | None) -> Owner:
     """The owner id of the manifest at ``manifest_path`` whose ``name:`` is ``name``."""
     pid = path_id(manifest_path)
-    return Owner(name if name is not None else pid, pid)
+    weak = name is None and git_root(Path(os.path.abspath(manifest_path)).parent) is None
+    return Owner(name if name is not None else pid, pid, weak)
 
 
 def read_name(manifest_path: str | Path) -> str | None:
@@ -111,7 +115,8 @@ def foreign_state(
     return StateError(
         f"the state {state} belongs to the manifest {recorded!r}, not to {mine}: refused before "
         f"planning (its {n} would be planned as forgotten)",
-        hint=f"if you moved or renamed the manifest on purpose, `{claim}` records it as the owner "
-        "(nothing else changes); otherwise give each manifest its own state (its own `state:` key "
-        "or --state file)",
+        hint="if you moved or renamed the manifest on purpose, "
+        + ("give it a `name:` (it is known by its file name only), then " if owner.weak else "")
+        + f"`{claim}` records it as the owner (nothing else changes); otherwise give each manifest "
+        "its own state (its own `state:` key or --state file)",
     )

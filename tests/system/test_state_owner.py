@@ -32,9 +32,8 @@ def owner_of(path: Path) -> str | None:
 
 @pytest.fixture
 def two(ws: Workspace, video_4s: Path) -> Workspace:
-    """a.yaml and b.yaml side by side (in no git repository), over the same videos."""
-    if git_root(ws.dir) is not None:  # pragma: no cover - a temp folder inside a repository
-        pytest.skip(f"{ws.dir} is inside a git repository")
+    """a.yaml and b.yaml side by side at the root of a git repository, over the same videos."""
+    (ws.dir / ".git").mkdir(exist_ok=True)
     ws.add_video(video_4s, "videos/a.mp4")
     ws.add_video(video_4s, "videos/b.mp4")
     (ws.dir / "a.yaml").write_text(A)
@@ -113,8 +112,7 @@ def test_a_name_is_the_owner_and_keeps_the_state_when_the_manifest_moves(
 def test_in_a_git_repository_the_owner_is_the_path_from_its_root(
     two: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ws = two
-    (ws.dir / ".git").mkdir()
+    ws = two  # at the root of a repository (the fixture made ws.dir/.git)
     (ws.dir / "specs").mkdir()
     os.replace(ws.dir / "a.yaml", ws.dir / "specs" / "a.yaml")
     (ws.dir / "specs" / "oss").symlink_to(ws.oss)
@@ -224,6 +222,8 @@ def test_a_second_manifest_on_one_remote_state_is_refused_and_submits_nothing(
 ) -> None:
     from tests.system.test_remote_state import cli_run
 
+    for runner in ("runner-a", "runner-b"):  # each runner a checkout of its own repository
+        (tmp_path / runner / ".git").mkdir(parents=True)
     a = remote(tmp_path / "runner-a", "site-a.yaml", 3)
     b = remote(
         tmp_path / "runner-b", "site-b.yaml", 2, '  - {id: cover, time: 2s, output: "c/{FileName}.jpg"}\n'
@@ -259,3 +259,31 @@ def test_the_fast_path_refuses_a_remote_state_of_another_manifest_as_the_cli_doe
     assert "belongs to the manifest 'site-a.yaml', not to site-b.yaml" in err and "hint:" in err
     code, out, _ = both(tmp_path / "runner", "plan", "site-a.yaml")
     assert code == 0 and "No changes" in out
+
+
+def test_two_manifests_known_by_the_same_file_name_only_are_still_told_apart(
+    ws: Workspace, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside a git repository and without `name:`, a/m.yaml and b/m.yaml share the owner id
+    'm.yaml'; the second is refused all the same (it would forget every job), and cannot claim the
+    state until it has a `name:`."""
+    if git_root(ws.dir) is not None:  # pragma: no cover - a temp folder inside a repository
+        pytest.skip(f"{ws.dir} is inside a git repository")
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.add_video(video_4s, "videos/b.mp4")
+    monkeypatch.chdir(ws.dir)
+    for folder, text in (("a", A), ("b", B)):
+        (ws.dir / folder).mkdir()
+        (ws.dir / folder / "m.yaml").write_text(text.replace("root: ./oss", "root: ../oss", 1))
+    shared = ws.dir / "shared.lock.json"
+    ws.cli("apply", "a/m.yaml", "--state", shared, code=0)
+    before = shared.read_bytes()
+    r = ws.cli("apply", "b/m.yaml", "--state", shared, "--auto-approve", code=1)
+    assert "would forget all 2 jobs" in r.stderr and "another manifest's state" in r.stderr, r.stderr
+    assert shared.read_bytes() == before and not (ws.oss / "media-out" / "c").exists()
+    r = ws.cli("state", "claim", "b/m.yaml", "--state", shared, code=1)
+    assert "known by its file name only" in r.stderr and "name:" in r.stderr
+    ws.cli("apply", "a/m.yaml", "--state", shared, code=0)  # its own manifest: unchanged, applies
+    (ws.dir / "b" / "m.yaml").write_text("name: team/b\n" + (ws.dir / "b" / "m.yaml").read_text())
+    ws.cli("state", "claim", "b/m.yaml", "--state", shared, code=0)  # now on purpose, by name
+    assert owner_of(shared) == "team/b"
