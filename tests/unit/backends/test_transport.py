@@ -300,12 +300,27 @@ def tls_server(tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch) -> 
         check=True,
         capture_output=True,
     )
-    srv: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    srv.daemon_threads = True
-    srv.seen, srv.hang_up = [], False
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+
+    class TlsServer(ThreadingHTTPServer):
+        # The handshake runs in each connection's own thread, never in the accept loop: a client
+        # that stalls or fails its handshake can never block serve_forever (and so shutdown()).
+        def get_request(self) -> tuple[Any, Any]:
+            sock, addr = self.socket.accept()
+            return ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+        def finish_request(self, request: Any, client_address: Any) -> None:
+            try:
+                request.settimeout(10)
+                request.do_handshake()
+            except (OSError, ssl.SSLError):
+                return
+            super().finish_request(request, client_address)
+
+    srv: Any = TlsServer(("127.0.0.1", 0), _Recorder)
+    srv.daemon_threads = True
+    srv.seen, srv.hang_up = [], False
     threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"https://localhost:{srv.server_address[1]}")
     srv.cert = cert
