@@ -63,8 +63,12 @@ def test_two_applies_started_together_exactly_one_runs(ws: Workspace, video_10s:
 def test_sigterm_stops_submitting_persists_and_exits_130(ws: Workspace, video_10s: Path) -> None:
     many_jobs(ws, video_10s)
     p = spawn(ws, "apply", "m.yaml", "--parallelism", "1")
-    wait_for(ws.dir / "m.lock.json.journal")
-    time.sleep(0.3)
+    journal = ws.dir / "m.lock.json.journal"
+    wait_for(journal)
+    end = time.monotonic() + 20
+    while b'"job_id"' not in (journal.read_bytes() if journal.exists() else b""):
+        assert time.monotonic() < end, "no job was ever recorded"  # the first one: interrupt now
+        time.sleep(0.002)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, (out, err)
