@@ -66,8 +66,15 @@ def test_sigterm_stops_submitting_persists_and_exits_130(ws: Workspace, video_10
     journal = ws.dir / "m.lock.json.journal"
     wait_for(journal)
     end = time.monotonic() + 20
-    while b'"job_id"' not in (journal.read_bytes() if journal.exists() else b""):
-        assert time.monotonic() < end, "no job was ever recorded"  # the first one: interrupt now
+
+    def recorded_one() -> bool:
+        try:
+            return b'"job_id"' in journal.read_bytes()
+        except FileNotFoundError:  # replaced or dropped at this instant
+            return False
+
+    while not recorded_one():  # the first job is recorded: interrupt now
+        assert time.monotonic() < end, "no job was ever recorded"
         time.sleep(0.002)
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=60)
