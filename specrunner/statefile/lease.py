@@ -29,10 +29,8 @@ The rules, and why they give at most one sender at a time (see the README's "Exa
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -44,6 +42,7 @@ from typing import Any
 
 from specrunner import __version__
 from specrunner.core.errors import LeaseLost, LockError, SpecrunnerError, StateError
+from specrunner.statefile.locking import who
 from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, line
 
 LEASE_ENV = "SPECRUNNER_LOCK_LEASE"
@@ -79,14 +78,6 @@ def lease_seconds() -> float:
 
 def now_iso(t: float | None = None) -> str:
     return datetime.fromtimestamp(time.time() if t is None else t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def who() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # pragma: no cover - no user name in some containers
-        user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
 
 
 def _stderr(msg: str) -> None:

@@ -34,7 +34,8 @@ def lock_path(state_path: Path) -> Path:
     return real.with_name(real.name + ".lock")
 
 
-def _who() -> str:
+def who() -> str:
+    """``user@host`` of this process, as lock info names a holder."""
     try:
         user = getpass.getuser()
     except Exception:  # pragma: no cover - no user name in some containers
@@ -188,7 +189,7 @@ def acquire(
         info = {
             "id": str(uuid.uuid4()),
             "operation": operation,
-            "who": _who(),
+            "who": who(),
             "pid": os.getpid(),
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "version": __version__,
