@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.conftest import HEADER, Workspace
 
 
-def many_jobs(ws: Workspace, video: Path, n_inputs: int = 12) -> None:
+def many_jobs(ws: Workspace, video: Path, n_inputs: int = 12, submit_qps: float | None = None) -> None:
     for i in range(n_inputs):
         ws.add_video(video, f"v/{i:02d}.mp4")
     inputs = "\n".join(f"  - v/{i:02d}.mp4" for i in range(n_inputs))
@@ -21,7 +21,10 @@ def many_jobs(ws: Workspace, video: Path, n_inputs: int = 12) -> None:
         f'  - {{id: r{j}, time: {j * 300}ms, frame_type: normal, output: "r{j}/{{FileName}}.jpg"}}'
         for j in range(8)
     )
-    ws.write(HEADER + f"inputs:\n{inputs}\nrules:\n{rules}\n")
+    header = HEADER
+    if submit_qps is not None:  # paced: a run lasts long enough to be interrupted on any machine
+        header = HEADER.replace("root: ./oss}", f"root: ./oss, qps: {{submit: {submit_qps:g}}}}}", 1)
+    ws.write(header + f"inputs:\n{inputs}\nrules:\n{rules}\n")
 
 
 def spawn(ws: Workspace, *args: str) -> subprocess.Popen[str]:
@@ -61,7 +64,7 @@ def test_two_applies_started_together_exactly_one_runs(ws: Workspace, video_10s:
 
 
 def test_sigterm_stops_submitting_persists_and_exits_130(ws: Workspace, video_10s: Path) -> None:
-    many_jobs(ws, video_10s)
+    many_jobs(ws, video_10s, submit_qps=20)  # 96 Submits take ~5 s: SIGTERM lands mid-run
     p = spawn(ws, "apply", "m.yaml", "--parallelism", "1")
     journal = ws.dir / "m.lock.json.journal"
     wait_for(journal)
