@@ -15,7 +15,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,17 @@ from specrunner.core.record import job_record
 from specrunner.statefile.state import StateStore
 
 FATAL_CODES = frozenset({"EndpointUnreachable"})
+
+
+def _result(future: Future[Any]) -> Any:
+    """``future.result()``, woken up every so often: a SIGINT/SIGTERM that the kernel delivered to a
+    worker thread runs its Python handler only when the main thread runs bytecode, so the main thread
+    never blocks on a worker without a timeout (else Ctrl-C would wait for every submission)."""
+    while True:
+        try:
+            return future.result(timeout=0.1)
+        except FutureTimeout:
+            continue
 
 
 def _unwatched(event: Event) -> None:
@@ -372,7 +384,7 @@ class Executor:
 
         workers = [pool.submit(submitter) for _ in range(min(len(work), max(1, self.opt.parallelism)))]
         for w in workers:
-            w.result()
+            _result(w)
         lost = next((e for e in errors if isinstance(e, LeaseLost)), None)
         if lost is None and errors and isinstance(errors[0], StateWriteError) and self.store.lost():
             lost = LeaseLost(str(errors[0]))  # the journal was sealed by the run that took over
@@ -664,7 +676,7 @@ class Executor:
                 changed |= one(b)
         else:
             for f in [pool.submit(one, b) for b in batches]:
-                changed |= f.result()
+                changed |= bool(_result(f))
         return changed
 
     def _wait_all(self, pool: ThreadPoolExecutor) -> None:
