@@ -201,8 +201,12 @@ def test_the_fast_path_gives_typers_value(
 @pytest.mark.parametrize("name,value", TYPERS, ids=repr)
 def test_anything_else_is_typers_own_coercion(params: dict[str, Any], name: str, value: Any) -> None:
     param = params[name]
-    assert fast_coerce(param.type_descriptor, value, param, params["ctx"]) is coercion._MISS
+    fast = fast_coerce(param.type_descriptor, value, param, params["ctx"])
     kind, expected = outcome(typers, params, name, value)
+    if fast is not coercion._MISS:  # a newer typer may take it as a plain value: then it is typer's
+        assert kind == "value", expected
+        same(fast, expected)
+        return
     got_kind, got = outcome(ours, params, name, value)
     assert got_kind == kind
     if kind == "value":
