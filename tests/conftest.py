@@ -53,10 +53,10 @@ def video_4s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def read_jobs(path: Path) -> dict[str, dict[str, Any]]:
-    """The full job records of a lock file, as specrunner reads them (any format version)."""
+    """Every job of a lock file as specrunner reads it (any format version), in its whole-record JSON form."""
     from specrunner.statefile.state import decode_state
 
-    return decode_state(path.read_bytes(), path).jobs
+    return {k: e.to_record() for k, e in decode_state(path.read_bytes(), path).jobs.items()}
 
 
 class Workspace:

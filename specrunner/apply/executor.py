@@ -37,8 +37,8 @@ from specrunner.core.errors import (
 from specrunner.core.jobs import Job, expected_outputs, implied_count
 from specrunner.core.jobstates import FINAL_STATES
 from specrunner.core.plan import Change, Plan, shown
-from specrunner.core.record import job_record
-from specrunner.statefile.state import StateStore
+from specrunner.core.record import LockEntry, job_entry
+from specrunner.statefile.backend import JobStore
 
 FATAL_CODES = frozenset({"EndpointUnreachable"})
 
@@ -164,7 +164,7 @@ class Options:
     timeout: float | None = None  # stop waiting on async jobs after this many seconds
 
 
-def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:
+def outcome_record(job: Job, remote: RemoteJob) -> LockEntry:
     """The state record of ``job`` as the service reports it (outputs listed once it succeeded)."""
     outputs: list[str] = []
     count = remote.count
@@ -180,7 +180,7 @@ def outcome_record(job: Job, remote: RemoteJob) -> dict[str, Any]:
         shots = count if count is not None else implied or 0
         cells = remote.tile_count if remote.tile_count is not None else shots
         outputs = expected_outputs(job.output_template, job.tile_template, shots, cells, keep, per)
-    return job_record(
+    return job_entry(
         job,
         job_id=remote.id,
         state=remote.state,
@@ -196,7 +196,7 @@ class Executor:
     def __init__(
         self,
         backend: Backend,
-        store: StateStore,
+        store: JobStore,
         options: Options,
         *,
         submit_bucket: TokenBucket | None = None,
@@ -276,10 +276,10 @@ class Executor:
                 return again()
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _record(self, job: Job, prior_intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-        return job_record(job, prior_intent, **fields)
+    def _record(self, job: Job, prior_intent: Mapping[str, str] | None = None, **fields: Any) -> LockEntry:
+        return job_entry(job, prior_intent, **fields)
 
-    def _outcome(self, job: Job, remote: RemoteJob) -> dict[str, Any]:
+    def _outcome(self, job: Job, remote: RemoteJob) -> LockEntry:
         return outcome_record(job, remote)
 
     # ------------------------------------------------------------------ run
@@ -299,7 +299,8 @@ class Executor:
         for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
             summary.results[change.key].status = "kept_failed"
         for change in plan.by_action("poll"):
-            job_id = (change.prior or {})["job_id"]
+            assert change.prior is not None and change.prior.job_id is not None  # what "poll" means
+            job_id = change.prior.job_id
             res = summary.results[change.key]
             res.job_id = job_id
             res.started = time.monotonic()
@@ -334,7 +335,7 @@ class Executor:
         two submissions a worker runs the poll round when one is due and none is in flight, so polling
         goes on during submission within the same ``parallelism`` calls at a time."""
         width = 2 * max(1, self.opt.parallelism)
-        batching = self.allow_submit and bool(getattr(self.store, "batch_intents", False))
+        batching = self.allow_submit and self.store.batch_intents
         take_lock = threading.Lock()
         nxt = pre_upto = 0
         errors: list[BaseException] = []
@@ -405,7 +406,7 @@ class Executor:
             self._pre[c.key] = intent
             wrote = True
         if wrote:
-            self.store.flush_durable()  # type: ignore[attr-defined]
+            self.store.flush_durable()
 
     def _submit_one(self, change: Change) -> None:
         """Submit one job; an unexpected error leaves it unresolved (intent kept), never kills the run."""
@@ -427,10 +428,10 @@ class Executor:
         assert job is not None
         res = self._summary.results[change.key]
         res.started = time.monotonic()
-        prior = change.prior or {}
+        prior = change.prior
         # Only an unchanged job resumes its interrupted submission; a changed one ("replace") gets a
         # new tag: whatever the old intent created has the old config and is left alone.
-        intent = prior["intent"] if change.action == "recover" else None
+        intent = prior.intent if prior is not None and change.action == "recover" else None
         pipeline = job.request.get("PipelineId")
         if intent:
             # An interrupted submission: find the job before submitting anything. The last Submit
@@ -554,8 +555,8 @@ class Executor:
         job: Job,
         err: BackendError,
         *,
-        keep_intent: dict[str, Any] | None,
-        prior: Mapping[str, Any] | None = None,
+        keep_intent: Mapping[str, str] | None,
+        prior: LockEntry | None = None,
     ) -> None:
         code = err.code or type(err).__name__
         msg = str(err)
@@ -563,7 +564,7 @@ class Executor:
         if self._is_fatal(err) and not keep_intent:
             # Nothing was created and nothing else can be: restore what the state said, stop the run.
             if prior:
-                self.store.put(job.key, dict(prior), durable=True)
+                self.store.put(job.key, prior, durable=True)
             else:
                 self.store.delete(job.key, durable=True)
             res.status = "skipped"
@@ -572,7 +573,7 @@ class Executor:
             # Interrupted while retrying a call that did not take effect: the job did not fail, it was
             # not sent. Restore what the state said; the next run plans it again.
             if prior:
-                self.store.put(job.key, dict(prior), durable=True)
+                self.store.put(job.key, prior, durable=True)
             else:
                 self.store.delete(job.key, durable=True)
             res.status = "skipped"

@@ -546,14 +546,14 @@ def show(
     Example: specrunner show specs/demo.yaml
     """
     from specrunner.render import text as render
-    from specrunner.statefile.remote import OssState, locate, read_any
+    from specrunner.statefile.backend import locate
 
     if fmt == Fmt.json:
         json_errors.set(True)
     _manifest_exists(manifest, state)
     where = locate(manifest, state)
-    spath = where.path if isinstance(where, OssState) else where
-    doc = read_any(where)
+    spath = where.path
+    doc = where.read()
     rows = core.state_rows(doc)
     if fmt == Fmt.json:
         typer.echo(
@@ -695,7 +695,7 @@ def import_(
         rec = core.import_job(ctx, key, job_id, lock_timeout=lock_timeout)
     except SpecrunnerError as e:
         _handle(e)
-    typer.echo(f"Imported {key} -> {job_id} ({rec['state']}).")
+    typer.echo(f"Imported {key} -> {job_id} ({rec.state}).")
 
 
 state_cli = typer.Typer(
@@ -716,13 +716,13 @@ def state_list(
 
     Example: specrunner state list specs/demo.yaml
     """
-    from specrunner.statefile.remote import locate, read_any
+    from specrunner.statefile.backend import locate
 
     _manifest_exists(manifest, state)
     where = locate(manifest, state)
-    doc = read_any(where)
+    doc = where.read()
     if doc is None:
-        typer.echo(f"No state file at {where} yet: run `specrunner apply {manifest}`.", err=True)
+        typer.echo(f"No state file at {where.label} yet: run `specrunner apply {manifest}`.", err=True)
     for row in core.state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
@@ -779,7 +779,9 @@ def state_show(
     if fmt == Fmt.json:
         json_errors.set(True)
     rec = find_record(read_state(state or default_state_path(manifest)), key, str(manifest))
-    typer.echo(render.to_json({"key": key, "record": rec}) if fmt == Fmt.json else record_text(key, rec))
+    typer.echo(
+        render.to_json({"key": key, "record": rec.to_record()}) if fmt == Fmt.json else record_text(key, rec)
+    )
 
 
 @state_cli.command("rm", short_help="Remove records from the state (nothing is deleted).")
@@ -800,11 +802,11 @@ def state_rm(
 
     Example: specrunner state rm specs/demo.yaml videos/intro.mp4::poster
     """
-    from specrunner.statefile.remote import OssState, locate
+    from specrunner.statefile.backend import locate
 
     try:
         where = locate(manifest, state)
-        arg = None if state is None else (where.url if isinstance(where, OssState) else str(state))
+        arg = None if state is None else (where.label if where.shared else str(state))
         removed = core.state_remove(where, keys, lock_timeout=lock_timeout, manifest=manifest, state_arg=arg)
     except SpecrunnerError as e:
         _handle(e)
@@ -829,7 +831,7 @@ def state_claim(
 
     ctx = core.load_context(manifest, state, expand_jobs=False)
     previous, owner, written = claim(ctx, lock_timeout=lock_timeout)
-    where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+    where = ctx.state_label
     if previous == owner:
         typer.echo(f"{where} belongs to {owner!r} ({manifest}) already: nothing changed.")
         return
@@ -856,21 +858,12 @@ def state_repair(
 
     Example: specrunner state repair specs/site.yaml
     """
-    from specrunner.statefile.remote import OssState, locate
-    from specrunner.statefile.remote import repair as repair_remote
+    from specrunner.statefile.backend import locate
 
     try:
         where = locate(manifest, state)
-        if isinstance(where, OssState):
-            got = repair_remote(where, lock_timeout=lock_timeout)
-            label = where.url
-        else:
-            from specrunner.statefile.locking import acquire
-            from specrunner.statefile.state import repair_local
-
-            with acquire(where, "state repair", timeout=lock_timeout, manifest=manifest):
-                got = repair_local(where)
-            label = str(where)
+        got = where.repair(lock_timeout, manifest=manifest)
+        label = where.label
     except SpecrunnerError as e:
         _handle(e)
     skipped = int(got.get("skipped") or 0)
@@ -907,13 +900,10 @@ def force_unlock(
 
     Example: specrunner force-unlock specs/demo.yaml 1f0c2a9e-...
     """
-    from specrunner.statefile.locking import force_unlock as _force
-    from specrunner.statefile.remote import OssState, locate
-    from specrunner.statefile.remote import force_unlock as _force_remote
+    from specrunner.statefile.backend import locate
 
     try:
-        where = locate(manifest, state)
-        info = _force_remote(where, lock_id) if isinstance(where, OssState) else _force(where, lock_id)
+        info = locate(manifest, state).force_unlock(lock_id)
     except SpecrunnerError as e:
         _handle(e)
     typer.echo(f"Unlocked: removed the lock of {core.describe_lock(info)}.")
@@ -962,7 +952,7 @@ def _register_extensions() -> None:
     """Commands that live in their own packages (each module imports only stdlib + typer at load)."""
     import importlib
 
-    from specrunner.statefile.transfer import pull, push
+    from specrunner.cli.transfer import pull, push
 
     state_cli.command("pull")(pull)
     state_cli.command("push")(push)

@@ -117,11 +117,5 @@ class CredentialsError(PermanentBackendError):
     """No usable credentials were found."""
 
 
-class Interrupted(SpecrunnerError):
-    """The run was interrupted by SIGINT / SIGTERM after persisting what it had."""
-
-    exit_code = EXIT_INTERRUPTED
-
-
 class ApprovalError(SpecrunnerError):
     """An apply that needs a reviewer's ``yes`` did not get it (declined, or no terminal to ask)."""

@@ -18,13 +18,14 @@ import fnmatch
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from specrunner.core.attrdiff import AttrDiff, diff
 from specrunner.core.codes import PERMANENT, classify
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import Job, split_key
 from specrunner.core.jobstates import RUNNING_STATES
+from specrunner.core.record import LockEntry
 
 # What apply does with a job. The executor obeys this alone (never the prior record):
 #   create / replace / retry: submit (a new tag each time)
@@ -70,7 +71,7 @@ class Change:
     reason: str
     mode: str  # sync | async (of the job that will run, or the recorded one for forget/poll)
     job: Job | None  # the desired job (None for forget)
-    prior: Mapping[str, Any] | None = field(default=None, compare=False)
+    prior: LockEntry | None = field(default=None, compare=False)  # the job as the state records it
     diff: tuple[AttrDiff, ...] = field(default=(), compare=False)  # replace: what changed
 
     @property
@@ -153,12 +154,12 @@ class Plan:
         return any(c.action not in NOT_CHANGES for c in self.active)
 
 
-def _diff_request(prior: Mapping[str, Any], job: Job) -> tuple[str, tuple[AttrDiff, ...]]:
+def _diff_request(prior: LockEntry, job: Job) -> tuple[str, tuple[AttrDiff, ...]]:
     """What changed between the recorded request and the job's, as a reason and per attribute."""
-    old = prior.get("request")
-    if not isinstance(old, Mapping):
+    old = prior.request
+    if not old:
         return "the rule or input changed", ()
-    diffs = tuple(diff(old, job.request, old_user_data=prior.get("user_data"), new_user_data=job.user_data))
+    diffs = tuple(diff(old, job.request, old_user_data=prior.user_data, new_user_data=job.user_data))
     if not diffs:
         return "the request changed", ()
     return "; ".join(d.text() for d in diffs), diffs
@@ -200,7 +201,7 @@ def _closest(pattern: str, keys: list[str]) -> str:
 
 def make_plan(
     jobs: Iterable[Job],
-    state_jobs: Mapping[str, Mapping[str, Any]],
+    state_jobs: Mapping[str, LockEntry],
     *,
     targets: Iterable[str] = (),
     excludes: Iterable[str] = (),
@@ -220,16 +221,14 @@ def make_plan(
     return Plan(tuple(changes))
 
 
-def decide(
-    key: str, job: Job | None, prior: Mapping[str, Any] | None, *, force_failed: bool = False
-) -> Change:
+def decide(key: str, job: Job | None, prior: LockEntry | None, *, force_failed: bool = False) -> Change:
     if job is None:
         assert prior is not None
         return Change(
             key,
             "forget",
             "no longer in the manifest: dropped from the state, nothing deleted",
-            prior.get("mode", "?"),
+            prior.mode,
             None,
             prior,
         )
@@ -237,12 +236,12 @@ def decide(
         return Change(key, "create", f"new job: {job.summary}", job.mode, job, None)
 
     # A single-frame auto job that timed out in sync mode runs (and stays) async.
-    if job.auto_mode and job.single_frame and prior.get("mode") == "async" and prior.get("fallback"):
-        job = job.as_async(prior["fallback"])
+    if job.auto_mode and job.single_frame and prior.mode == "async" and prior.fallback:
+        job = job.as_async(prior.fallback)
 
-    state, job_id, intent = prior.get("state"), prior.get("job_id"), prior.get("intent")
-    same = job.matches(prior.get("fingerprint"))  # also a lock file written by an earlier version
-    if intent and not job_id:
+    state, job_id = prior.state, prior.job_id
+    same = job.matches(prior.fingerprint)  # also a lock file written by an earlier version
+    if prior.interrupted:
         if same:
             return Change(
                 key,
@@ -272,7 +271,7 @@ def decide(
     if state in RUNNING_STATES and job_id:
         return Change(key, "poll", f"job {job_id} is {state}: poll it, never resubmit", job.mode, job, prior)
     if state == "Fail" or not job_id:
-        code = prior.get("code") or "unknown error"
+        code = prior.code or "unknown error"
         if code == "SnapshotTimeOut" and job.mode == "sync" and job.auto_mode:
             job = job.as_async("SnapshotTimeOut")
             return Change(

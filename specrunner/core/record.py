@@ -1,23 +1,34 @@
-"""The lock record: one job of the state as specrunner records it. Pure data, documented field by field.
+"""The lock record: one job of the state as specrunner records it. Typed, documented field by field.
 
-Like Terraform's state types, this is the contract between apply (which writes records), the planner
-(which compares them with the manifest's jobs) and the lock file codec (which stores them compactly,
-``statefile/lockfile.py``). In memory a record is the plain ``dict`` form (``LockEntry.to_record``),
-which is what the state file's JSON holds; :class:`LockEntry` is its typed, documented view.
+Like Terraform's state types, :class:`LockEntry` is the contract between apply (which writes entries),
+the planner (which compares them with the manifest's jobs), the readers (``state list/show``, the
+report, the run results) and the lock file codec (``statefile/codec.py``), which alone converts
+between an entry and its JSON forms (the compact job line, the whole record of format 1 and of
+journals). In memory the state holds ``dict[str, LockEntry]``; nothing outside the codec reads a
+record as a dict.
+
+An entry is never changed once built: a new outcome is a new entry (:meth:`LockEntry.evolve`). It is
+a slotted class, not a frozen one, because a million of them are built when a whole lock file is
+decoded, and a frozen dataclass pays ``object.__setattr__`` per field.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from specrunner.core.attrdiff import plain_request
+from specrunner.core.jobstates import FINAL_STATES, RUNNING_STATES
 
 if TYPE_CHECKING:
     from specrunner.core.jobs import Job
 
-# The fields every record has (the others are optional: user_data, fallback, intent, attempts).
+# What a recorded job amounts to, for people (the report, `state list`): decided here only.
+Status = Literal["Success", "Fail", "Running", "Interrupted", "Not run"]
+STATUSES: tuple[Status, ...] = ("Fail", "Interrupted", "Running", "Not run", "Success")
+
+# The fields every record has, in the order of the record's JSON form (the others are optional).
 RECORD_FIELDS = (
     "fingerprint",
     "mode",
@@ -32,14 +43,15 @@ RECORD_FIELDS = (
     "tile_count",
     "outputs",
 )
+OPTIONAL_FIELDS = ("user_data", "fallback", "intent", "attempts")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LockEntry:
-    """One job of the state, as recorded (the typed view of a job record; the file stores it compactly).
+    """One job of the state, as recorded (the file stores it compactly, see ``statefile/codec.py``).
 
     Like Terraform's ``states.ResourceInstanceObject``: what specrunner knows about one job, enough to
-    plan without calling the service.
+    plan without calling the service. Read-only by convention: build a changed copy with ``evolve``.
     """
 
     #: ``sha256:<hex>`` of the request and the user's UserData that were (or are being) sent; the
@@ -52,6 +64,7 @@ class LockEntry:
     #: The rule id (the part of the job key after ``::``).
     rule: str
     #: The exact MTS request: ``{"Input": {...}, "SnapshotConfig": {...}, "PipelineId"?: str}``.
+    #: Entries decoded from one config share its SnapshotConfig object: never change it in place.
     request: Mapping[str, Any]
     #: The service's job id; None until the service accepted a submission.
     job_id: str | None = None
@@ -65,7 +78,7 @@ class LockEntry:
     count: int | None = None
     #: Cells tiled into sprites (the service's ``TileCount``); 0 when untiled, None until known.
     tile_count: int | None = None
-    #: Every object a successful job wrote (``bucket/key``), sorted; [] unless ``state`` is Success.
+    #: Every object a successful job wrote (``bucket/key``), sorted; () unless ``state`` is Success.
     outputs: tuple[str, ...] = ()
     #: The user's own UserData (the run tag is added when sending), when the rule sets one.
     user_data: str | None = None
@@ -76,53 +89,71 @@ class LockEntry:
     intent: Mapping[str, str] | None = None
     #: Submissions attempted (older state files only).
     attempts: int | None = None
-    #: Every other field of the record, kept as read (none today).
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_record(cls, rec: Mapping[str, Any]) -> LockEntry:
-        """The typed view of a (checked) job record."""
-        known = {k: rec[k] for k in rec if k in _ENTRY_FIELDS}
-        if "outputs" in known:
-            known["outputs"] = tuple(known["outputs"])
-        return cls(**known, extra={k: v for k, v in rec.items() if k not in _ENTRY_FIELDS})
+    @property
+    def status(self) -> Status:
+        """What this job amounts to: its final state, Running, Interrupted (a submission in flight
+        whose answer was never recorded) or Not run (refused before the service accepted it)."""
+        st = self.state
+        if st in FINAL_STATES:
+            return st  # type: ignore[return-value]  # "Success" | "Fail"
+        if st in RUNNING_STATES:
+            return "Running"
+        return "Interrupted" if self.intent else "Not run"
+
+    @property
+    def interrupted(self) -> bool:
+        """A submission was sent (or about to be) and no job id came back: look it up by its tag."""
+        return bool(self.intent) and not self.job_id
+
+    @property
+    def shown_state(self) -> str | None:
+        """The state column of ``state list``: the service's state, "interrupted", or None."""
+        return self.state or ("interrupted" if self.intent else None)
+
+    def evolve(self, **changes: Any) -> LockEntry:
+        """A copy with ``changes`` (the entry itself is never changed)."""
+        return replace(self, **changes)
 
     def to_record(self) -> dict[str, Any]:
-        """The record as the executor writes it (optional fields only when set)."""
-        rec: dict[str, Any] = {k: getattr(self, k) for k in RECORD_FIELDS}
-        rec["outputs"] = list(self.outputs)
-        for k in _OPTIONAL_FIELDS:
-            if getattr(self, k) is not None:
-                rec[k] = getattr(self, k)
-        rec.update(self.extra)
+        """The record's JSON form (every field of ``RECORD_FIELDS``, optional fields only when set)."""
+        rec: dict[str, Any] = {
+            "fingerprint": self.fingerprint,
+            "mode": self.mode,
+            "input": self.input,
+            "rule": self.rule,
+            "request": self.request,
+            "job_id": self.job_id,
+            "state": self.state,
+            "code": self.code,
+            "message": self.message,
+            "count": self.count,
+            "tile_count": self.tile_count,
+            "outputs": list(self.outputs),
+        }
+        if self.user_data is not None:
+            rec["user_data"] = self.user_data
+        if self.fallback is not None:
+            rec["fallback"] = self.fallback
+        if self.intent is not None:
+            rec["intent"] = self.intent
+        if self.attempts is not None:
+            rec["attempts"] = self.attempts
         return rec
 
 
-_OPTIONAL_FIELDS = ("user_data", "fallback", "intent", "attempts")
-_ENTRY_FIELDS = frozenset((*RECORD_FIELDS, *_OPTIONAL_FIELDS))
-
-
-def job_record(job: Job, intent: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """The state record of ``job``; ``fields`` fill in what the service said."""
-    rec: dict[str, Any] = {
-        "fingerprint": job.fingerprint,
-        "mode": job.mode,
-        "input": job.input_ref,
-        "rule": job.rule_id,
-        "request": plain_request(job.request),
-        "job_id": None,
-        "state": None,
-        "code": "",
-        "message": "",
-        "count": None,
-        "tile_count": None,
-        "outputs": [],
-    }
-    if job.user_data:
-        rec["user_data"] = job.user_data
-    if job.fallback:
-        rec["fallback"] = job.fallback
-    if intent:
-        rec["intent"] = intent
-    rec.update(fields)
-    return rec
+def job_entry(job: Job, intent: Mapping[str, str] | None = None, **fields: Any) -> LockEntry:
+    """The entry of ``job`` before (or, with ``fields`` from the service's answer, after) it ran."""
+    if "outputs" in fields:
+        fields["outputs"] = tuple(fields["outputs"])
+    return LockEntry(
+        fingerprint=job.fingerprint,
+        mode=job.mode,
+        input=job.input_ref,
+        rule=job.rule_id,
+        request=plain_request(job.request),
+        user_data=job.user_data or None,
+        fallback=job.fallback or None,
+        intent=intent or None,
+        **fields,
+    )

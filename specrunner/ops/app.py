@@ -28,6 +28,7 @@ from specrunner.core.errors import (
 from specrunner.core.jobs import Job, expand
 from specrunner.core.model import Manifest
 from specrunner.core.plan import Plan
+from specrunner.core.record import LockEntry
 from specrunner.ops.planning import plan_jobs
 from specrunner.validate.manifest import load_manifest
 
@@ -35,10 +36,9 @@ if TYPE_CHECKING:  # imported where used: validate and plan never load the execu
     from specrunner.apply.events import Event
     from specrunner.apply.executor import Executor, RunSummary
     from specrunner.backends import Backend
-    from specrunner.statefile.locking import StateLock
-    from specrunner.statefile.remote import OssLock, OssState
+from specrunner.statefile.backend import JobStore, LocalBackend, Lock, StateBackend, locate
 from specrunner.statefile.owner import Owner, foreign_state, is_default_state, manifest_owner
-from specrunner.statefile.state import StateDoc, StateStore, default_state_path, read_state, state_signature
+from specrunner.statefile.state import StateDoc
 
 PLAN_FORMAT = "1.0"
 
@@ -56,13 +56,23 @@ class Context:
     state: StateDoc | None
     discovered: list[tuple[Any, int]] = field(default_factory=list)
     state_signature: Any = None  # state files' signature when `state` was read
-    remote: Any = None  # an OssState when the state lives in OSS (remote_state)
+    where: StateBackend | None = None  # the state's home (``statefile.backend.locate``); None: state_path
     owner: Owner | None = None  # this manifest's identity in its state (``statefile.owner``)
     owner_strict: bool = False  # refuse a state another manifest owns (not the local default state)
     state_arg: str | None = None  # --state as given (repeated in hints)
 
     @property
-    def state_jobs(self) -> dict[str, dict[str, Any]]:
+    def home(self) -> StateBackend:
+        """Where the state lives (a local file, OSS): read, locked and written through this."""
+        return self.where if self.where is not None else LocalBackend(self.state_path)
+
+    @property
+    def state_label(self) -> str:
+        """The state as people name it: its file, or its oss:// URL."""
+        return self.home.label
+
+    @property
+    def state_jobs(self) -> dict[str, LockEntry]:
         return self.state.jobs if self.state else {}
 
     def state_digest(self) -> str | None:
@@ -107,13 +117,8 @@ def _load_context(
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
     owner = manifest_owner(mpath, manifest.name)
-    if manifest.state is None and not str(state_path or "").startswith("oss:/"):  # a local state file
-        where: Path | OssState = Path(state_path) if state_path is not None else default_state_path(mpath)
-    else:  # the OSS backend of the state (``remote.resolve`` says which; loaded only for it)
-        from specrunner.statefile.remote import resolve
-
-        where = resolve(manifest, mpath, state_path)
-    spath = where if isinstance(where, Path) else where.path
+    where = locate(mpath, state_path, manifest)
+    spath = where.path
     discovered: list[tuple[Any, int]] = []
     if manifest.discoveries and expand_jobs:
         manifest, discovered = discover_inputs(manifest, lister)
@@ -122,17 +127,10 @@ def _load_context(
         check_collisions(jobs)
     # The local default state follows its manifest (both renamed together); any other is refused to
     # another manifest than its owner.
-    strict = not isinstance(where, Path) or not is_default_state(mpath, spath)
-    arg = None if state_path is None else str(where.url if not isinstance(where, Path) else state_path)
-    if not isinstance(where, Path):
-        from specrunner.statefile.remote import read_remote
-
-        ctx = Context(mpath, spath, manifest, jobs, read_remote(where), remote=where)
-        ctx.discovered = discovered
-        ctx.owner, ctx.owner_strict, ctx.state_arg = owner, strict, arg
-        return ctx
-    signature = state_signature(spath)  # before the read: a change after it is seen as a change
-    ctx = Context(mpath, spath, manifest, jobs, read_state(spath))
+    strict = where.shared or not is_default_state(mpath, spath)
+    arg = None if state_path is None else (where.label if where.shared else str(state_path))
+    signature = where.signature()  # before the read: a change after it is seen as a change
+    ctx = Context(mpath, spath, manifest, jobs, where.read(), where=where)
     ctx.discovered = discovered
     ctx.state_signature = signature
     ctx.owner, ctx.owner_strict, ctx.state_arg = owner, strict, arg
@@ -145,7 +143,7 @@ def check_owner(ctx: Context) -> None:
     if doc is None or owner is None or not ctx.owner_strict or owner.accepts(doc.owner):
         return
     assert doc.owner is not None
-    where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+    where = ctx.state_label
     raise foreign_state(
         where, doc.owner, str(ctx.manifest_path), owner, jobs=doc.job_count(), state_arg=ctx.state_arg
     )
@@ -227,7 +225,7 @@ def check_takeover(ctx: Context, plan: Plan) -> None:
     forgets = len(plan.by_action("forget"))
     if recorded == 0 or forgets < recorded:
         return
-    where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+    where = ctx.state_label
     raise StateError(
         f"{ctx.manifest_path} would forget all {recorded} jobs the state {where} recorded: is it pointed "
         f"at another manifest's state? Outside a git repository a manifest without `name:` is known by "
@@ -253,8 +251,8 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
         }
         if c.job is not None:
             entry.update(input=c.job.input_ref, rule=c.job.rule_id, fingerprint=c.job.fingerprint)
-        if c.prior is not None and c.prior.get("job_id"):
-            entry["prior_job_id"] = c.prior["job_id"]
+        if c.prior is not None and c.prior.job_id:
+            entry["prior_job_id"] = c.prior.job_id
         if c.diff:
             entry["diff"] = [d.to_json() for d in c.diff]
         changes.append(entry)
@@ -405,7 +403,7 @@ class ApplyOutcome:
 
 def make_executor(
     backend: Backend,
-    store: StateStore,
+    store: JobStore,
     manifest: Manifest,
     opts: ApplyOptions,
     on_event: Callable[[Event], None] | None,
@@ -450,27 +448,18 @@ class Run:
     owner (``statefile.owner``: the owner alone never makes a run write)."""
 
     def __init__(self, ctx: Context, operation: str, lock_timeout: float = 0.0) -> None:
-        from specrunner.statefile.locking import acquire
-
         self.ctx = ctx
         self.operation = operation
-        self.lock: StateLock | OssLock
-        self.store: StateStore
-        if ctx.remote is not None:  # the state, its journal and its lock in OSS
-            from specrunner.statefile.remote import open_run
-
-            self.lock, self.store = open_run(ctx.remote, operation, lock_timeout)
-            exists = self.store._committed is not None
-        else:
-            self.lock = acquire(ctx.state_path, operation, timeout=lock_timeout, manifest=ctx.manifest_path)
-            try:
-                self.store = StateStore.open(
-                    ctx.state_path, known=ctx.state, known_signature=ctx.state_signature
-                )
-            except BaseException:
-                self.lock.release()
-                raise
-            exists = ctx.state_path.exists()
+        opened = ctx.home.open_run(
+            operation,
+            lock_timeout,
+            manifest=ctx.manifest_path,
+            known=ctx.state,
+            known_signature=ctx.state_signature,
+        )
+        self.lock: Lock = opened.lock
+        self.store: JobStore = opened.store
+        exists = opened.existed
         # Re-read under the lock: another run may have finished just before we got it.
         doc = self.store.doc
         self._serial = doc.serial
@@ -636,33 +625,16 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
         rows.append(
             {
                 "key": key,
-                "job_id": r.get("job_id"),
-                "state": r.get("state") or ("interrupted" if r.get("intent") else None),
-                "mode": r.get("mode"),
-                "count": r.get("count"),
-                "code": r.get("code") or "",
-                "message": r.get("message") or "",
-                "outputs": r.get("outputs") or [],
+                "job_id": r.job_id,
+                "state": r.shown_state,
+                "mode": r.mode,
+                "count": r.count,
+                "code": r.code,
+                "message": r.message,
+                "outputs": list(r.outputs),
             }
         )
     return rows
-
-
-def require_state(ctx_state_path: Path) -> StateDoc:
-    doc = read_state(ctx_state_path)
-    if doc is None:
-        raise SpecrunnerError(
-            f"no state file at {ctx_state_path}", hint="run `specrunner apply MANIFEST` first"
-        )
-    return doc
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
-
-
-def iter_keys(doc: StateDoc | None) -> Iterable[str]:
-    return sorted(doc.jobs) if doc else []
 
 
 def display(path: str | Path) -> str:
@@ -711,11 +683,10 @@ def _decoded(value: Any) -> Any:
 
 def import_job(
     ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0, backend: Backend | None = None
-) -> dict[str, Any]:
+) -> LockEntry:
     """Adopt an existing job into the state after checking it exists and matches the manifest."""
     from specrunner.apply.executor import outcome_record
     from specrunner.backends import open_backend
-    from specrunner.core.errors import SpecrunnerError
     from specrunner.validate.manifest import did_you_mean
 
     desired = {j.key: j for j in ctx.jobs}
@@ -759,57 +730,38 @@ def import_job(
     return rec
 
 
-def _claim_for_write(store: StateStore, where: Any, manifest: Path | None, state_arg: str | None) -> None:
+def _claim_for_write(
+    store: JobStore, where: StateBackend, manifest: Path | None, state_arg: str | None
+) -> None:
     """For a state verb that does not load the manifest (``state rm``): refuse a state another
     manifest owns, as ``check_owner`` does, else record this manifest as the owner of the write."""
     from specrunner.statefile.owner import read_name
-    from specrunner.statefile.remote import OssState
 
     if manifest is None:
         return
     owner = manifest_owner(manifest, read_name(manifest))
-    remote = isinstance(where, OssState)
     recorded = store.doc.owner
-    if (remote or not is_default_state(manifest, where)) and not owner.accepts(recorded):
+    if (where.shared or not is_default_state(manifest, where.path)) and not owner.accepts(recorded):
         assert recorded is not None
-        label = where.url if remote else str(where)
-        raise foreign_state(label, recorded, str(manifest), owner, jobs=len(store.jobs), state_arg=state_arg)
+        raise foreign_state(
+            where.label, recorded, str(manifest), owner, jobs=len(store.jobs), state_arg=state_arg
+        )
     store.doc.owner = owner.id
 
 
 def state_remove(
-    state_path: Any,
+    where: StateBackend,
     keys: list[str],
     *,
     lock_timeout: float = 0.0,
     manifest: Path | None = None,
     state_arg: str | None = None,
 ) -> list[str]:
-    from specrunner.core.errors import SpecrunnerError
-    from specrunner.statefile.locking import acquire as _acquire
-    from specrunner.statefile.remote import OssState, open_run
-
-    if isinstance(state_path, OssState):
-        rlock, rstore = open_run(state_path, "state rm", lock_timeout)
-        try:
-            _claim_for_write(rstore, state_path, manifest, state_arg)
-            missing = [k for k in keys if k not in rstore.jobs]
-            if missing:
-                raise SpecrunnerError(
-                    f"not in the state: {', '.join(missing)}", hint="`specrunner state list` shows the keys"
-                )
-            for k in keys:
-                rstore.delete(k, durable=True)
-            rstore.commit()
-            rstore.close()
-        finally:
-            rlock.release()
-        return keys
-
-    lock = _acquire(state_path, "state rm", timeout=lock_timeout, manifest=manifest)
+    """``state rm``: drop the records of ``keys`` under the state's lock (nothing is deleted in MTS/OSS)."""
+    opened = where.open_run("state rm", lock_timeout, manifest=manifest)
+    store = opened.store
     try:
-        store = StateStore.open(state_path)
-        _claim_for_write(store, state_path, manifest, state_arg)
+        _claim_for_write(store, where, manifest, state_arg)
         missing = [k for k in keys if k not in store.jobs]
         if missing:
             raise SpecrunnerError(
@@ -819,7 +771,7 @@ def state_remove(
         for k in keys:
             store.delete(k, durable=True)
         store.commit()
-        store.close()
     finally:
-        lock.release()
+        store.close()
+        opened.lock.release()
     return keys

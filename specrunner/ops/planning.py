@@ -4,7 +4,7 @@
 is (no journal replayed, records not yet decoded), :func:`plan_jobs` gets the same plan far cheaper:
 
 - Per rule (and input location), the config a successful job of today's manifest would be recorded
-  with is built once, from one real job (``core.record.job_record`` + ``lockfile.rule_config``), and
+  with is built once, from one real job (``core.record.job_entry`` + ``codec.rule_config``), and
   its id computed. It is used only if the lock file holds exactly that config and a line naming it
   decodes to that job's fingerprint (checked once per group): the shortcut proves itself or is off.
 - A job line that names that config, names the job's input, says ``Success``, carries nothing else
@@ -27,8 +27,8 @@ from typing import Any
 from specrunner.core.jobs import Job, JobSet, RuleJobs, job_key
 from specrunner.core.model import Input
 from specrunner.core.plan import Change, Plan, decide, make_plan
-from specrunner.core.record import job_record
-from specrunner.statefile.lockfile import FIELD_CHECKS, config_id, rule_config
+from specrunner.core.record import job_entry
+from specrunner.statefile.codec import FIELD_CHECKS, config_id, rule_config
 from specrunner.statefile.state import CompactLines, StateDoc
 
 # The fields of a finished job's line the shortcut reads past (anything else: the full decision).
@@ -147,7 +147,7 @@ def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
 def _config_of(job: Job, compact: CompactLines) -> str | None:
     """The id of the config ``job`` is recorded with, if the lock file holds it and it derives ``job``'s
     fingerprint; None turns the shortcut off for the group (each job is then decided from its record)."""
-    cfg = rule_config(job_record(job, job_id="-", state="Success"))
+    cfg = rule_config(job_entry(job, job_id="-", state="Success"))
     if cfg is None:
         return None
     cid = config_id(cfg)
@@ -155,14 +155,14 @@ def _config_of(job: Job, compact: CompactLines) -> str | None:
     if stored.get(cid) != cfg:
         return None
     back = compact.decoder.record(job.key, {"config": cid, "input": job.input_ref, "state": "Success"})
-    if isinstance(back, str) or back.get("fingerprint") != job.fingerprint:
+    if isinstance(back, str) or back.fingerprint != job.fingerprint:
         return None
     return cid
 
 
 def _valid_plain(entry: dict[str, Any]) -> bool:
     """Whether a ``Success`` line naming the right config and input holds only a finished job's plain
-    fields, each valid (the checks of ``lockfile.FIELD_CHECKS``, inlined for the fields every such line
+    fields, each valid (the checks of ``codec.FIELD_CHECKS``, inlined for the fields every such line
     has)."""
     if not entry.keys() <= _PLAIN:
         return False

@@ -16,11 +16,12 @@ Invariants:
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 from specrunner.core.attrdiff import attributes, diff, show
 from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.jobs import KEY_SEP, Job, job_key, split_key
+from specrunner.core.record import LockEntry
 from specrunner.ops.app import Context, Run
 from specrunner.statefile.state import StateDoc
 
@@ -32,7 +33,7 @@ def _closest(word: str, options: list[str]) -> str:
     return f"; closest: {', '.join(close)}" if close else ""
 
 
-def plan_moves(jobs: dict[str, Any], old: str, new: str) -> list[tuple[str, str]]:
+def plan_moves(jobs: Mapping[str, LockEntry], old: str, new: str) -> list[tuple[str, str]]:
     """The (from, to) key pairs that ``state mv OLD NEW`` means for the records in ``jobs``."""
     if KEY_SEP in old or KEY_SEP in new:
         if KEY_SEP not in old or KEY_SEP not in new:
@@ -60,15 +61,11 @@ def plan_moves(jobs: dict[str, Any], old: str, new: str) -> list[tuple[str, str]
     )
 
 
-def _same_request(rec: dict[str, Any], job: Job) -> bool:
-    if rec.get("fingerprint") == job.fingerprint:
+def _same_request(rec: LockEntry, job: Job) -> bool:
+    if rec.fingerprint == job.fingerprint:
         return True
-    fallback = rec.get("fallback")
-    return (
-        bool(fallback)
-        and job.single_frame
-        and rec.get("fingerprint") == job.as_async(str(fallback)).fingerprint
-    )
+    fallback = rec.fallback
+    return bool(fallback) and job.single_frame and rec.fingerprint == job.as_async(str(fallback)).fingerprint
 
 
 def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -> list[tuple[str, str]]:
@@ -94,10 +91,7 @@ def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -
             rec = jobs[src]
             if not _same_request(rec, job):
                 changed = diff(
-                    rec.get("request") or {},
-                    job.request,
-                    old_user_data=rec.get("user_data"),
-                    new_user_data=job.user_data,
+                    rec.request, job.request, old_user_data=rec.user_data, new_user_data=job.user_data
                 )
                 what = "; ".join(d.text() for d in changed) or "the request changed"
                 raise SpecrunnerError(
@@ -105,10 +99,9 @@ def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -
                     hint=f"`specrunner plan {ctx.manifest_path}` shows it as a replace",
                 )
         for src, dst in moves:
-            rec = dict(jobs[src])
-            rec["rule"] = split_key(dst)[1]
+            moved = jobs[src].evolve(rule=split_key(dst)[1])
             run.store.delete(src, durable=True)
-            run.store.put(dst, rec, durable=True)
+            run.store.put(dst, moved, durable=True)
     except BaseException:
         run.close(commit=False)
         raise
@@ -129,7 +122,7 @@ def state_claim(ctx: Context, *, lock_timeout: float = 0.0) -> tuple[str | None,
     run = Run(ctx, "state claim", lock_timeout)
     try:
         if ctx.state is None:
-            where = ctx.remote.url if ctx.remote is not None else str(ctx.state_path)
+            where = ctx.state_label
             raise SpecrunnerError(
                 f"no state at {where} yet: nothing to claim",
                 hint=f"the first `specrunner apply {ctx.manifest_path}` records its owner",
@@ -142,7 +135,7 @@ def state_claim(ctx: Context, *, lock_timeout: float = 0.0) -> tuple[str | None,
     return previous, ctx.owner.id, run.close()
 
 
-def record_text(key: str, rec: dict[str, Any]) -> str:
+def record_text(key: str, rec: LockEntry) -> str:
     """One record for people: every field, whole; the request in the manifest's terms."""
     lines = [f"# {key}"]
     for name in (
@@ -159,24 +152,25 @@ def record_text(key: str, rec: dict[str, Any]) -> str:
         "fallback",
         "user_data",
     ):
-        if name in rec and rec[name] not in (None, ""):
-            lines.append(f"{name:<12} = {show(rec[name])}")
-    if rec.get("intent"):
-        lines.append(f"{'intent':<12} = {json.dumps(rec['intent'], sort_keys=True)}")
-    outputs = rec.get("outputs") or []
+        value = getattr(rec, name)
+        if value not in (None, ""):
+            lines.append(f"{name:<12} = {show(value)}")
+    if rec.intent:
+        lines.append(f"{'intent':<12} = {json.dumps(rec.intent, sort_keys=True)}")
+    outputs = rec.outputs
     lines.append(f"{'outputs':<12} = [" + ("" if outputs else "]"))
     if outputs:
         lines.extend(f"    {show(o)}," for o in outputs)
         lines.append("]")
-    req = rec.get("request")
-    if isinstance(req, dict):
+    req = rec.request
+    if req:
         lines.append("request (in the manifest's terms):")
         for name, (value, api) in attributes(req).items():
             lines.append(f"    {name} = {show(value)}    # {api}")
     return "\n".join(lines)
 
 
-def find_record(doc: StateDoc | None, key: str, manifest: str = "MANIFEST") -> dict[str, Any]:
+def find_record(doc: StateDoc | None, key: str, manifest: str = "MANIFEST") -> LockEntry:
     jobs = doc.jobs if doc else {}
     if key not in jobs:
         raise SpecrunnerError(

@@ -103,7 +103,7 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
     renamed = [
         (ch.key, created[fp])
         for ch in plan.by_action("forget")
-        if ch.prior and (fp := ch.prior.get("fingerprint")) in created
+        if ch.prior and (fp := ch.prior.fingerprint) in created
     ]
     if renamed:
         old, new = renamed[0]

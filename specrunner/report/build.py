@@ -24,8 +24,8 @@ from urllib.parse import unquote
 
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import Job, split_key
-from specrunner.core.jobstates import RUNNING_STATES
 from specrunner.core.model import Manifest
+from specrunner.core.record import LockEntry
 from specrunner.core.templates import resolve_template
 from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
 from specrunner.statefile.state import StateDoc
@@ -70,7 +70,7 @@ def collect(
         sections[job.rule_id].cards.append(_card(job.key, job, records.get(job.key), files))
     for key in sorted(set(records) - seen):  # in the state, no longer in the manifest
         rec = records[key]
-        rule_id = str(rec.get("rule") or split_key(key)[1])
+        rule_id = rec.rule or split_key(key)[1]
         sec = sections.get(rule_id)
         if sec is None:
             sec = sections[rule_id] = Section(rule_id, "not in the manifest any more", in_manifest=False)
@@ -89,33 +89,22 @@ def collect(
     )
 
 
-def _status(rec: dict[str, Any] | None) -> str:
-    if rec is None:
-        return "Not run"
-    st = rec.get("state")
-    if st in ("Success", "Fail"):
-        return str(st)
-    if st in RUNNING_STATES:
-        return "Running"
-    return "Interrupted" if rec.get("intent") else "Not run"
-
-
-def _card(key: str, job: Job | None, rec: dict[str, Any] | None, files: _Files) -> Card:
+def _card(key: str, job: Job | None, rec: LockEntry | None, files: _Files) -> Card:
     input_id, rule_id = split_key(key)
-    request = (rec or {}).get("request") or (job.request if job else None)
+    request = (rec.request if rec is not None else None) or (job.request if job else None)
     card = Card(
         key=key,
-        rule_id=job.rule_id if job else str((rec or {}).get("rule") or rule_id),
+        rule_id=job.rule_id if job else (rec.rule if rec is not None else "") or rule_id,
         input_id=job.input_id if job else input_id,
-        input_ref=job.input_ref if job else str((rec or {}).get("input") or ""),
-        status=_status(rec),
-        mode=str((rec or {}).get("mode") or (job.mode if job else "")),
+        input_ref=job.input_ref if job else (rec.input if rec is not None else ""),
+        status=rec.status if rec is not None else "Not run",
+        mode=(rec.mode if rec is not None else "") or (job.mode if job else ""),
     )
     if rec is not None:
-        card.count, card.tile_count = rec.get("count"), rec.get("tile_count")
-        card.code, card.message = str(rec.get("code") or ""), str(rec.get("message") or "")
-        card.job_id = rec.get("job_id")
-        if job is not None and not job.matches(rec.get("fingerprint")):
+        card.count, card.tile_count = rec.count, rec.tile_count
+        card.code, card.message = rec.code, rec.message
+        card.job_id = rec.job_id
+        if job is not None and not job.matches(rec.fingerprint):
             card.notes.append("the rule or input changed since this ran: the next apply replaces it")
         if card.status == "Interrupted":
             card.notes.append("the submission was interrupted: the next apply looks it up by its tag")
@@ -124,12 +113,12 @@ def _card(key: str, job: Job | None, rec: dict[str, Any] | None, files: _Files) 
     if isinstance(request, dict):
         card.duration_ms = files.duration(request)
         if card.status == "Success":
-            card.shots, card.missing = _shots(request, rec or {}, card.duration_ms, files)
+            card.shots, card.missing = _shots(request, rec, card.duration_ms, files)
     return card
 
 
 def _shots(
-    request: dict[str, Any], rec: dict[str, Any], duration_ms: int | None, files: _Files
+    request: dict[str, Any], rec: LockEntry | None, duration_ms: int | None, files: _Files
 ) -> tuple[list[Shot], list[str]]:
     try:
         cfg = request["SnapshotConfig"]
@@ -142,12 +131,12 @@ def _shots(
             tile_re = _template_re(f"{t['Bucket']}/{resolve_template(unquote(t['Object']), in_obj)}")
     except (KeyError, TypeError):
         cfg, cell_re, tile_re = {}, None, None
-    count = rec.get("count") or 0
+    count = (rec.count if rec is not None else None) or 0
     times = snapshot_times(cfg, count, duration_ms)
     cells: list[Shot] = []
     sprites: list[Shot] = []
     missing: list[str] = []
-    for obj in rec.get("outputs") or []:
+    for obj in rec.outputs if rec is not None else ():
         m = tile_re.fullmatch(obj) if tile_re else None
         kind = "sprite" if m else "cell"
         m = m or (cell_re.fullmatch(obj) if cell_re else None)

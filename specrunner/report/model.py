@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from specrunner.core.record import STATUSES as STATUSES  # the order cards appear in
+
 GENERATOR = "specrunner report"
-STATUSES = ("Fail", "Interrupted", "Running", "Not run", "Success")  # the order cards appear in
 
 
 @dataclass
@@ -80,7 +81,7 @@ class Report:
         return [c for s in self.sections for c in s.cards]
 
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATUSES, 0)
+        out: dict[str, int] = dict.fromkeys(STATUSES, 0)
         for c in self.cards:
             out[c.status] += 1
         return out

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specrunner.core.errors import StateError
+from specrunner.statefile.state import decode_state, default_state_path
 
 # The schema's pattern for `name:` (schemas/manifest.v1.json), for commands that read it leniently.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
@@ -96,7 +97,6 @@ def read_name(manifest_path: str | Path) -> str | None:
 
 def is_default_state(manifest_path: str | Path, state_path: str | Path) -> bool:
     """Whether ``state_path`` is the manifest's local default state, ``<stem>.lock.json`` beside it."""
-    from specrunner.statefile.state import default_state_path
 
     return os.path.abspath(state_path) == os.path.abspath(default_state_path(manifest_path))
 
@@ -119,4 +119,24 @@ def foreign_state(
         + ("give it a `name:` (it is known by its file name only), then " if owner.weak else "")
         + f"`{claim}` records it as the owner (nothing else changes); otherwise give each manifest "
         "its own state (its own `state:` key or --state file)",
+    )
+
+
+def check_pushed_owner(manifest: Path, data: bytes, source: Path, state_arg: str | None = None) -> None:
+    """A lock file that records another manifest as its owner (``statefile.owner``) is not pushed as
+    ``manifest``'s state: its jobs would be planned as forgotten."""
+    import shlex
+
+    new = decode_state(data, source)
+    owner = manifest_owner(manifest, read_name(manifest))
+    if owner.accepts(new.owner):
+        return
+    mine = str(manifest) if owner.id == str(manifest) else f"{manifest} ({owner.id!r})"
+    claim = f"specrunner state claim {shlex.quote(str(manifest))}"
+    if state_arg is not None:
+        claim += f" --state {shlex.quote(state_arg)}"
+    raise StateError(
+        f"{source} is the state of the manifest {new.owner!r}, not of {mine}",
+        hint="push it with the manifest it belongs to; if that manifest was moved or renamed to "
+        f"{manifest}, push with --force, then `{claim}`",
     )

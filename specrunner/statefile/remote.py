@@ -38,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from specrunner.core.errors import LockError, SpecrunnerError, StateError, StateWriteError
+from specrunner.core.record import LockEntry
+from specrunner.statefile.codec import Decoder, check_config, from_record
 from specrunner.statefile.lease import (
     DEFAULT_LEASE,
     LEASE_ENV,
@@ -50,16 +52,13 @@ from specrunner.statefile.lease import (
     repair_hint,
 )
 from specrunner.statefile.lease import force_unlock as _revoke
-from specrunner.statefile.lockfile import Decoder, check_config
 from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, OssPath, OssState, line, parse_url
 from specrunner.statefile.state import (
     StateDoc,
     StateStore,
-    check_record,
+    check_replaceable,
     decode_state,
-    default_state_path,
     encode_state,
-    read_state,
 )
 
 __all__ = [
@@ -74,23 +73,20 @@ __all__ = [
     "force_unlock",
     "latest_generation",
     "lease_seconds",
-    "locate",
     "open_run",
     "parse_url",
     "pull",
     "push",
-    "read_any",
     "read_lock",
     "read_remote",
     "repair",
-    "resolve",
 ]
 
 _line = line
 SEAL_ATTEMPTS = 20  # a journal that keeps moving while it is sealed: someone else is writing to it
 
 
-def _manifest_block(manifest_path: Path) -> dict[str, Any]:
+def manifest_block(manifest_path: Path) -> dict[str, Any]:
     """The manifest's `state:` and `defaults:` blocks, read leniently (commands like `show` do not
     validate the manifest; a broken one is reported by the commands that do)."""
     import re
@@ -105,44 +101,6 @@ def _manifest_block(manifest_path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def locate(manifest_path: str | Path, state: str | Path | None) -> Path | OssState:
-    """Where the state of ``manifest_path`` is: ``--state`` (a file or oss://B/K), else the
-    manifest's `state:` block, else the local file beside the manifest."""
-    mpath = Path(manifest_path)
-    remote = parse_url(state) if state is not None else None
-    if state is not None and remote is None:
-        return Path(state)
-    data = _manifest_block(mpath)
-    block: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
-    defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
-    if remote is None:
-        if block is None or block.get("backend") != "oss" or not block.get("bucket") or not block.get("key"):
-            return default_state_path(mpath)
-        remote = OssState(str(block["bucket"]), str(block["key"]))
-    location = None
-    if block is not None and block.get("bucket") == remote.bucket and isinstance(block.get("location"), str):
-        location = block["location"]
-    elif isinstance(defaults.get("location"), str):
-        location = defaults["location"]
-    return OssState(remote.bucket, remote.key, location)
-
-
-def resolve(manifest: Any, manifest_path: Path, state: str | Path | None) -> Path | OssState:
-    """``locate`` for a loaded manifest (its `state:` block as validated)."""
-    remote = parse_url(state) if state is not None else None
-    if state is not None and remote is None:
-        return Path(state)
-    block = manifest.state
-    if remote is None:
-        if block is None:
-            return default_state_path(manifest_path)
-        remote = OssState(block.bucket, block.key)
-    location = block.location if block is not None and block.bucket == remote.bucket else None
-    if location is None:
-        location = next((i.location for i in (*manifest.inputs, *manifest.discoveries) if i.location), None)
-    return OssState(remote.bucket, remote.key, location)
 
 
 # ------------------------------------------------------------------------------------ journals
@@ -195,7 +153,7 @@ def parse_journal(data: bytes, loc: OssState, gen: int, *, salvage: bool = False
 def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
     j = Journal(length=len(data))
     pos = 0
-    jobs: dict[str, dict[str, Any]] = {}
+    jobs: dict[str, LockEntry] = {}
     configs: dict[str, dict[str, Any]] = {}  # journal format 2: a rule config line before its first put
     decoder = Decoder(configs)
     while pos < len(data):
@@ -244,16 +202,16 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
                 configs.setdefault(rec["rule"], {})[rec["id"]] = rec["config"]  # what later puts use
             elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and "entry" in rec:
                 full = decoder.record(rec["key"], rec["entry"])
-                if isinstance(full, str) or check_record(full) is not None:
+                if isinstance(full, str):
                     raise _Damaged("an invalid journal record", start)
                 jobs[rec["key"]] = full
                 j.after += 1
             elif (
                 rec.get("op") == "put"
                 and isinstance(rec.get("key"), str)
-                and check_record(rec.get("record")) is None
+                and isinstance(whole := from_record(rec.get("record")), LockEntry)
             ):
-                jobs[rec["key"]] = rec["record"]
+                jobs[rec["key"]] = whole
                 j.after += 1
             elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
                 jobs.pop(rec["key"], None)
@@ -334,7 +292,7 @@ def pull(loc: OssState) -> bytes | None:
     if j.after == 0:
         return j.block or None
     assert j.doc is not None
-    return encode_state(j.doc.to_json()) if j.doc.jobs or j.block else None
+    return encode_state(j.doc) if j.doc.jobs or j.block else None
 
 
 # ------------------------------------------------------------------------------------ the store
@@ -448,10 +406,6 @@ class OssStore(StateStore):
 
     batch_intents = True  # the executor writes intents ahead, many per append
 
-    def flush_durable(self) -> None:
-        """Everything written so far is in OSS when this returns."""
-        self._sync(self._written)
-
     def before_submit(self) -> None:
         """The gate, immediately before a Submit is written: raises LeaseLost unless this run's
         lease is confirmed with a margin to spare; counts the Submit in flight until ``submitted``."""
@@ -506,7 +460,7 @@ class OssStore(StateStore):
                 doc = StateDoc(self.doc.lineage, serial, dict(self.doc.jobs), owner=self.doc.owner)
                 target = self._written
                 pending = self._pending.take()
-            data = encode_state(doc.to_json())
+            data = encode_state(doc)
             self._push(pending + _block({"commit": serial}, data))  # one append: lines, then the block
             self._synced = max(self._synced, target)
             with self._lock:
@@ -578,7 +532,7 @@ def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> t
         if k not in doc.jobs:
             data += _line({"op": "del", "key": k})
         elif base_jobs.get(k) != doc.jobs[k]:
-            data += _line({"op": "put", "key": k, "record": doc.jobs[k]})
+            data += _line({"op": "put", "key": k, "record": doc.jobs[k].to_record()})
     try:
         position = objs.append(loc.journal_key(lock.gen), 0, data)
     except (Moved, NotAppendable):
@@ -617,7 +571,7 @@ def repair(loc: OssState, lock_timeout: float = 0.0) -> dict[str, Any]:
         j = found[1] if found is not None else None
         store.commit()
         store.close()
-        with_ids = sum(1 for r in store.doc.jobs.values() if r.get("job_id"))
+        with_ids = sum(1 for r in store.doc.jobs.values() if r.job_id)
         return {
             "generation": lock.gen,
             "from": found[0] if found is not None else None,
@@ -640,17 +594,7 @@ def push(
         found = seal_below(objs, lock.gen)
         cur = found[1].doc if found is not None else None
         if cur is not None and (found is not None and (found[1].block or cur.jobs)) and not force:
-            if cur.lineage != new.lineage:
-                raise StateError(
-                    f"{source} belongs to another state (lineage {new.lineage}) than {loc.url} "
-                    f"(lineage {cur.lineage})",
-                    hint="push it elsewhere, or pass --force",
-                )
-            if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
-                raise StateError(
-                    f"{source} (serial {new.serial}) is older than {loc.url} (serial {cur.serial})",
-                    hint="`specrunner state pull` the newer one first, or pass --force",
-                )
+            check_replaceable(cur, new, source, loc.url)
         header: dict[str, Any] = {
             "journal": 2,
             "generation": lock.gen,
@@ -673,10 +617,3 @@ def force_unlock(loc: OssState, lock_id: str) -> dict[str, Any]:
     """Revoke the lock ``lock_id`` and release it once its holder can no longer submit (it says it
     stopped, or one full lease passed on this machine's clock): safe against a live holder."""
     return _revoke(Objects(loc), lock_id)
-
-
-# ------------------------------------------------------------------------------------ either kind
-
-
-def read_any(where: Path | OssState) -> StateDoc | None:
-    return read_remote(where) if isinstance(where, OssState) else read_state(where)

@@ -1,6 +1,6 @@
 """The lock-style state file: model, codec, and durable storage.
 
-File format (``<manifest>.lock.json``), version 2 (the codec is ``lockfile.py``)::
+File format (``<manifest>.lock.json``), version 2 (the codec is ``codec.py``)::
 
     {
       "version": 2,
@@ -15,8 +15,7 @@ File format (``<manifest>.lock.json``), version 2 (the codec is ``lockfile.py``)
 
 Version 1 (every record whole, ``{"jobs", "lineage", "serial", "version": 1}``) is still read; it is
 rewritten as version 2 on the next write, with a one-line notice on stderr. A newer version is refused.
-In memory every job is a full record (``core.record.LockEntry`` documents its fields), whatever the
-version read.
+In memory every job is a :class:`core.record.LockEntry`, whatever the version read.
 
 Deterministic bytes: sorted keys, two-space indent, a trailing newline, no run timestamps, no
 hostnames, no absolute paths, no secrets. A rerun that changes nothing does not rewrite the file.
@@ -33,35 +32,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from specrunner.core.errors import StateError, StateWriteError
-from specrunner.core.jobstates import FINAL_STATES, RUNNING_STATES
+from specrunner.core.record import LockEntry
+from specrunner.statefile.codec import Decoder, Encoder, check_config, encode, from_record
 
 STATE_VERSION = 2
 JOURNAL_VERSION = 2
-_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
-_RECORD_KEYS = {
-    "job_id",
-    "state",
-    "mode",
-    "fingerprint",
-    "code",
-    "message",
-    "count",
-    "tile_count",
-    "outputs",
-    "input",
-    "rule",
-    "request",
-    "user_data",
-    "intent",
-    "attempts",
-    "fallback",
-}
 
 
 def default_state_path(manifest_path: str | Path) -> Path:
@@ -69,11 +49,9 @@ def default_state_path(manifest_path: str | Path) -> Path:
     return p.with_name(p.stem + ".lock.json")
 
 
-def encode_state(doc: Mapping[str, Any]) -> bytes:
-    """The lock file bytes (format 2) of ``doc`` = ``StateDoc.to_json()`` (full records)."""
-    from specrunner.statefile.lockfile import encode
-
-    return encode(doc["lineage"], doc["serial"], doc["jobs"], doc.get("manifest"))
+def encode_state(doc: StateDoc) -> bytes:
+    """The lock file bytes (format 2) of ``doc``."""
+    return encode(doc.lineage, doc.serial, doc.jobs, doc.owner)
 
 
 class StateDoc:
@@ -94,7 +72,7 @@ class StateDoc:
         self,
         lineage: str,
         serial: int,
-        jobs: dict[str, dict[str, Any]] | None = None,
+        jobs: dict[str, LockEntry] | None = None,
         format_version: int = STATE_VERSION,  # of the file it was read from
         *,
         compact: CompactLines | None = None,
@@ -108,7 +86,7 @@ class StateDoc:
         self.compact = compact if jobs is None else None
 
     @property
-    def jobs(self) -> dict[str, dict[str, Any]]:
+    def jobs(self) -> dict[str, LockEntry]:
         if self._jobs is None:
             assert self.compact is not None
             self._jobs = self.compact.decode_all()
@@ -116,7 +94,7 @@ class StateDoc:
         return self._jobs
 
     @jobs.setter
-    def jobs(self, value: dict[str, dict[str, Any]]) -> None:
+    def jobs(self, value: dict[str, LockEntry]) -> None:
         self._jobs, self.compact = value, None
 
     def job_count(self) -> int:
@@ -129,14 +107,6 @@ class StateDoc:
             f"format_version={self.format_version})"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"version": STATE_VERSION, "lineage": self.lineage}
-        if self.owner is not None:
-            doc["manifest"] = self.owner
-        doc["serial"] = self.serial
-        doc["jobs"] = {k: self.jobs[k] for k in sorted(self.jobs)}
-        return doc
-
     def digest(self) -> str:
         """Identifies this version of the state (a saved plan records it): sha256 over the lineage, the
         serial and every record, each as canonical JSON. Not the file's bytes: encoding the lock file
@@ -145,7 +115,7 @@ class StateDoc:
 
         h = hashlib.sha256(_canonical([self.lineage, self.serial]))
         for key in sorted(self.jobs):
-            h.update(_canonical([key, self.jobs[key]]))
+            h.update(_canonical([key, self.jobs[key].to_record()]))
         return "sha256:" + h.hexdigest()
 
 
@@ -154,6 +124,20 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def _canonical(value: Any) -> bytes:
     return _CANONICAL.encode(value).encode("utf-8")
+
+
+def check_replaceable(cur: StateDoc, new: StateDoc, source: Path, label: str) -> None:
+    """``state push`` replaces a state only by a newer version of itself (``--force`` skips this)."""
+    if cur.lineage != new.lineage:
+        raise StateError(
+            f"{source} belongs to another state (lineage {new.lineage}) than {label} (lineage {cur.lineage})",
+            hint="push it elsewhere, or pass --force",
+        )
+    if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
+        raise StateError(
+            f"{source} (serial {new.serial}) is older than {label} (serial {cur.serial})",
+            hint="`specrunner state pull` the newer one first, or pass --force",
+        )
 
 
 def new_state() -> StateDoc:
@@ -224,12 +208,13 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
     if version >= 2:  # job lines are checked as they are decoded (see StateDoc.jobs)
         compact = CompactLines(doc.get("configs"), jobs, path, hint)
         return StateDoc(lineage=lineage, serial=serial, format_version=version, compact=compact, owner=owner)
-    else:
-        for key, rec in jobs.items():
-            problem = check_record(rec)
-            if problem:
-                raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {problem}", hint=hint)
-    return StateDoc(lineage=lineage, serial=serial, jobs=jobs, format_version=version)
+    entries: dict[str, LockEntry] = {}
+    for key, rec in jobs.items():
+        entry = from_record(rec)
+        if isinstance(entry, str):
+            raise StateError(f"{path}: $.jobs[{json.dumps(key)}]: {entry}", hint=hint)
+        entries[key] = entry
+    return StateDoc(lineage=lineage, serial=serial, jobs=entries, format_version=version)
 
 
 class CompactLines:
@@ -238,8 +223,6 @@ class CompactLines:
     __slots__ = ("configs", "decoder", "hint", "lines", "path")
 
     def __init__(self, configs: Any, lines: dict[str, Any], path: Path, hint: str) -> None:
-        from specrunner.statefile.lockfile import Decoder
-
         if not isinstance(configs, dict) or not all(isinstance(v, dict) for v in configs.values()):
             raise StateError(
                 f"{path}: `configs` must be an object of rule ids to objects of configs", hint=hint
@@ -250,60 +233,17 @@ class CompactLines:
         self.hint = hint
         self.decoder = Decoder(configs)
 
-    def record(self, key: str) -> dict[str, Any]:
-        """The full record of job ``key`` (a StateError if its line is not valid)."""
-        entry = self.lines[key]
-        rec = self.decoder.record(key, entry)
-        if not isinstance(rec, str) and "record" in entry:  # a record kept whole: checked as in format 1
-            rec = check_record(rec) or rec
+    def record(self, key: str) -> LockEntry:
+        """The entry of job ``key`` (a StateError if its line is not valid)."""
+        rec = self.decoder.record(key, self.lines[key])
         if isinstance(rec, str):
             where = "" if rec.startswith("$.") else f"$.jobs[{json.dumps(key)}]: "
             raise StateError(f"{self.path}: {where}{rec}", hint=self.hint)
         return rec
 
-    def decode_all(self) -> dict[str, dict[str, Any]]:
+    def decode_all(self) -> dict[str, LockEntry]:
         record = self.record
         return {key: record(key) for key in self.lines}
-
-
-def check_record(rec: Any) -> str | None:
-    if not isinstance(rec, dict):
-        return "a job record must be an object"
-    unknown = set(rec) - _RECORD_KEYS
-    if unknown:
-        return f"unknown field(s) {sorted(unknown)}"
-    if not isinstance(rec.get("fingerprint"), str):
-        return "`fingerprint` must be a string"
-    if rec.get("job_id") is not None and not isinstance(rec["job_id"], str):
-        return "`job_id` must be a string or null"
-    st = rec.get("state")
-    if st is not None and st not in (*RUNNING_STATES, *FINAL_STATES):
-        return f"`state` {st!r} is not one of Submitted, Snapshoting, Success, Fail"
-    if rec.get("mode") not in ("sync", "async"):
-        return "`mode` must be sync or async"
-    intent = rec.get("intent")
-    if intent is not None:
-        if not (isinstance(intent, dict) and isinstance(intent.get("tag"), str) and intent["tag"]):
-            return "`intent` must be an object with a `tag`"
-        for k in ("since", "last"):
-            if k in intent or k == "since":
-                v = intent.get(k)
-                if not (isinstance(v, str) and _ISO.fullmatch(v)):
-                    return f"`intent.{k}` must be a UTC time YYYY-MM-DDThh:mm:ssZ"
-    for k in ("code", "message", "input", "rule", "user_data", "fallback"):
-        if rec.get(k) is not None and not isinstance(rec[k], str):
-            return f"`{k}` must be a string"
-    if rec.get("request") is not None and not isinstance(rec["request"], dict):
-        return "`request` must be an object"
-    for k in ("count", "tile_count", "attempts"):
-        v = rec.get(k)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            return f"`{k}` must be a non-negative integer"
-    if rec.get("outputs") is not None and not (
-        isinstance(rec["outputs"], list) and all(isinstance(o, str) for o in rec["outputs"])
-    ):
-        return "`outputs` must be a list of strings"
-    return None
 
 
 def read_state(path: Path, committed: StateDoc | bool | None = False) -> StateDoc | None:
@@ -344,7 +284,7 @@ def repair_local(path: Path) -> dict[str, Any]:
     store.close()
     return {
         "jobs": len(doc.jobs),
-        "job_ids": sum(1 for r in doc.jobs.values() if r.get("job_id")),
+        "job_ids": sum(1 for r in doc.jobs.values() if r.job_id),
         "kept": counts[0] if counts else 0,
         "skipped": counts[1] if counts else 0,
         "changed": changed,
@@ -501,8 +441,6 @@ def _replay(
     if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
     jobs = dict(base.jobs)
-    from specrunner.statefile.lockfile import Decoder, check_config
-
     configs: dict[str, dict[str, Any]] = {}
     dec = Decoder(configs)
     kept = skipped = 0
@@ -522,7 +460,7 @@ def _replay(
         key = entry.get("key") if isinstance(entry, dict) else None
         if op == "put" and isinstance(key, str) and "entry" in entry:
             rec = dec.record(key, entry["entry"])
-            if isinstance(rec, str) or check_record(rec) is not None:
+            if isinstance(rec, str):
                 if salvage is not None:
                     skipped += 1
                     continue
@@ -535,8 +473,12 @@ def _replay(
             and check_config(entry.get("config")) is None
         ):
             configs.setdefault(entry["rule"], {})[entry["id"]] = entry["config"]
-        elif op == "put" and isinstance(key, str) and check_record(entry.get("record")) is None:
-            jobs[key] = entry["record"]
+        elif (
+            op == "put"
+            and isinstance(key, str)
+            and isinstance(whole := from_record(entry.get("record")), LockEntry)
+        ):
+            jobs[key] = whole
         elif op == "del" and isinstance(key, str):
             jobs.pop(key, None)
         elif salvage is not None:
@@ -557,7 +499,7 @@ def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
     try:
         return path.read_bytes()
     except OSError:
-        return encode_state(doc.to_json())
+        return encode_state(doc)
 
 
 def _jline(entry: Mapping[str, Any]) -> bytes:
@@ -645,10 +587,11 @@ class StateStore:
             if committed is not None and committed.format_version < STATE_VERSION
             else None
         )
-        from specrunner.statefile.lockfile import Encoder
-
         self._enc = Encoder()
         self._journal_configs: set[tuple[str, str]] = set()  # the configs written to this journal
+
+    #: Whether the executor writes many submissions' intents ahead in one durable write (``OssStore``).
+    batch_intents = False
 
     @classmethod
     def open(cls, path: Path, *, known: StateDoc | None = None, known_signature: Any = None) -> StateStore:
@@ -671,29 +614,25 @@ class StateStore:
         return store
 
     @property
-    def jobs(self) -> dict[str, dict[str, Any]]:
+    def jobs(self) -> dict[str, LockEntry]:
         return self.doc.jobs
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get(self, key: str) -> LockEntry | None:
         with self._lock:
-            rec = self.doc.jobs.get(key)
-            return dict(rec) if rec is not None else None
+            return self.doc.jobs.get(key)
 
-    def items(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def items(self) -> Iterator[tuple[str, LockEntry]]:
         with self._lock:
             snapshot = list(self.doc.jobs.items())
         return iter(snapshot)
 
-    def put(self, key: str, record: dict[str, Any], *, durable: bool = False) -> None:
-        problem = check_record(record)
-        if problem:  # pragma: no cover - a programming error
-            raise ValueError(f"invalid record for {key}: {problem}")
-        self._append({"op": "put", "key": key, "record": record}, key, record, durable)
+    def put(self, key: str, record: LockEntry, *, durable: bool = False) -> None:
+        self._append(key, record, durable)
 
     def delete(self, key: str, *, durable: bool = False) -> None:
-        self._append({"op": "del", "key": key}, key, None, durable)
+        self._append(key, None, durable)
 
-    def _journal_line(self, key: str, record: Mapping[str, Any] | None) -> bytes:
+    def _journal_line(self, key: str, record: LockEntry | None) -> bytes:
         """The journal line(s) of a put or a delete: a config line first when this journal lacks it."""
         if record is None:
             return _jline({"op": "del", "key": key})
@@ -707,7 +646,7 @@ class StateStore:
             return pre + _jline({"op": "put", "key": key, "entry": compact})
         return _jline({"op": "put", "key": key, **compact})
 
-    def _append(self, entry: dict[str, Any], key: str, record: dict[str, Any] | None, durable: bool) -> None:
+    def _append(self, key: str, record: LockEntry | None, durable: bool) -> None:
         with self._lock:
             if record is None:
                 if key not in self.doc.jobs:
@@ -798,6 +737,15 @@ class StateStore:
                 raise self._dump_errored(e) from None
             self._synced = max(self._synced, target)
 
+    def flush_durable(self) -> None:
+        """Everything written so far is durable (fsynced; in OSS: appended) when this returns."""
+        if self._journal is not None:
+            self._sync(self._written)
+
+    def existed(self) -> bool:
+        """Whether a committed state was there when the store was opened."""
+        return self._committed is not None
+
     def before_submit(self) -> None:
         """The gate, called immediately before a Submit is written (after every wait): raises
         LeaseLost when this run may no longer submit (a remote lock whose lease it cannot confirm).
@@ -828,7 +776,7 @@ class StateStore:
                 self._drop_journal()
                 return False
             self.doc.serial += 1
-            data = encode_state(self.doc.to_json())
+            data = encode_state(self.doc)
             try:
                 if self._committed is not None and not self._backed_up:
                     backup = backup_path(self.file)
@@ -888,7 +836,7 @@ class StateStore:
         """
         import shlex
 
-        data = encode_state(self.doc.to_json())
+        data = encode_state(self.doc)
         with self._dump_lock:
             # A later failure of the same run updates its dump (one file, the latest state); a dump
             # left by an earlier run is never overwritten.

@@ -488,11 +488,11 @@ class Arena:
         except Exception as e:  # an unreadable final state is a failure, never a crash of the harness
             self.fail(f"the final state is unreadable: {e}")
             doc = None
-        recorded = {r.get("job_id") for r in doc.jobs.values()} if doc is not None else set()
+        recorded = {r.job_id for r in doc.jobs.values()} if doc is not None else set()
         fig.lost = len({e["job_id"] for e in made} - recorded)
         if doc is not None:
             missing = sorted(k for k in keys if k not in doc.jobs)
-            bad = {k: doc.jobs[k].get("state") for k in keys if k in doc.jobs}
+            bad = {k: doc.jobs[k].state for k in keys if k in doc.jobs}
             bad = {k: v for k, v in bad.items() if v != "Success"}
             fig.finished = not bad and not missing
             if missing:
@@ -935,7 +935,8 @@ def run_corrupt_journal(workdir: Path, seed: int) -> Figures:
         a.expect(rn.submits == 0, f"it submitted {rn.submits} job(s)", rn)
         _repair_then_apply(a, text)
         doc = a.read_remote()
-        got = doc.jobs.get(damaged_key, {}).get("job_id") if doc is not None else None
+        entry = doc.jobs.get(damaged_key) if doc is not None else None
+        got = entry.job_id if entry is not None else None
         a.expect(
             got == damaged_id,
             f"{damaged_key}: job id {got}, not the one its damaged record held ({damaged_id})",

@@ -177,7 +177,7 @@ def run(
             p = e["params"]
             created[p["Input"] + "|" + p["SnapshotConfig"]] += 1
             ids.add(e["job_id"])
-    recorded = {r.get("job_id") for r in (doc.jobs.values() if doc else [])}
+    recorded = {r.job_id for r in (doc.jobs.values() if doc else [])}
     fig.created = sum(created.values())
     fig.duplicates = sum(n - 1 for n in created.values() if n > 1)
     fig.lost = len(ids - recorded)

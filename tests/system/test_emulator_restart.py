@@ -100,8 +100,8 @@ def test_the_emulator_restarted_mid_project_the_next_apply_proceeds(
         assert len(submits(first)) == 4  # 2 inputs x 2 rules
         doc = _read_remote(env)
         assert doc is not None and len(doc.jobs) == 4
-        ids = {k: rec["job_id"] for k, rec in doc.jobs.items()}
-        pending = {k for k, rec in doc.jobs.items() if rec["state"] != "Success"}
+        ids = {k: rec.job_id for k, rec in doc.jobs.items()}
+        pending = {k for k, rec in doc.jobs.items() if rec.state != "Success"}
         assert pending == {"v/000.mp4::seq", "v/001.mp4::seq"}  # async, not waited for
         assert any(
             r["action"] == "AppendObject" and r["params"]["key"] == JOURNAL_1 for r in first.requests()
@@ -134,8 +134,8 @@ def test_the_emulator_restarted_mid_project_the_next_apply_proceeds(
         assert {ids[k] for k in pending} <= asked
         doc = _read_remote(env)
         assert doc is not None and len(doc.jobs) == 6
-        assert {k: doc.jobs[k]["job_id"] for k in ids} == ids  # the old jobs kept, not resubmitted
-        assert all(rec["state"] == "Success" for rec in doc.jobs.values()), doc.jobs
+        assert {k: doc.jobs[k].job_id for k in ids} == ids  # the old jobs kept, not resubmitted
+        assert all(rec.state == "Success" for rec in doc.jobs.values()), doc.jobs
         second.end(signal.SIGTERM)
     finally:
         second.kill()

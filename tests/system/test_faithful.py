@@ -23,6 +23,7 @@ from specrunner.core.plan import make_plan
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
 from tests.conftest import REPO, Workspace
+from tests.records import entry
 
 KEY, SECRET = "LTAIfaithful01", "faithful-secret-0001"
 REQUEST = {
@@ -133,7 +134,8 @@ def test_a_lock_file_of_the_previous_version_plans_as_a_no_op(
     m = model((ws.dir / manifest).read_text().replace("root: ./oss", "root: " + str(ws.dir / "oss")))
     recorded = json.loads(before)["jobs"]
     assert any(j.request != recorded[j.key]["request"] for j in expand(m))
-    assert all(not c.submits for c in make_plan(expand(m), recorded).changes)
+    entries = {k: entry(rec) for k, rec in recorded.items()}
+    assert all(not c.submits for c in make_plan(expand(m), entries).changes)
 
 
 # ------------------------------------------------------------------ a scripted server
@@ -575,6 +577,6 @@ def test_a_success_without_count_keeps_its_outputs() -> None:
     }
     lean = {"Id": "a" * 32, "State": "Success", "Code": "", "Message": ""}  # as the documented samples
     one = outcome_record(jobs["one"], RemoteJob.from_api(lean))
-    assert (one["count"], one["outputs"]) == (1, ["out-b/p/a.jpg"])
+    assert (one.count, one.outputs) == (1, ("out-b/p/a.jpg",))
     many = outcome_record(jobs["many"], RemoteJob.from_api(lean))
-    assert many["outputs"] == [f"out-b/s/a/0000{i}.jpg" for i in (1, 2, 3)]
+    assert many.outputs == tuple(f"out-b/s/a/0000{i}.jpg" for i in (1, 2, 3))

@@ -19,11 +19,13 @@ from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
 from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import LeaseLost, LockError, StateError
 from specrunner.core.plan import Change, Plan
+from specrunner.core.record import LockEntry
 from specrunner.emulator.server import Emulator
 from specrunner.statefile import lease
 from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_remote, repair
 from specrunner.statefile.state import StateStore, new_state
 from specrunner.testing.crash import AK, SECRET, _env, manifest
+from tests.records import entry
 
 BUCKET = "team-state"
 LOC = OssState(BUCKET, "ci/m.lock.json", "oss-cn-hangzhou")
@@ -44,13 +46,13 @@ def bucket(emu: Emulator) -> Any:
     return oss2.Bucket(oss2.Auth(AK, SECRET), emu.url, BUCKET)
 
 
-def rec(job_id: str | None = None, tag: str | None = None) -> dict[str, Any]:
+def rec(job_id: str | None = None, tag: str | None = None) -> LockEntry:
     r: dict[str, Any] = {"fingerprint": "f", "mode": "sync"}
     if job_id:
         r.update(state="Success", job_id=job_id)
     else:
         r["intent"] = {"tag": tag or "sr-0000000000000001", "since": "2026-01-01T00:00:00Z"}
-    return r
+    return entry(r)
 
 
 def seeded(n: int = 3) -> int:
@@ -281,7 +283,7 @@ def test_a_journal_restored_as_a_normal_object_stops_at_once_and_repair_reads_it
     assert objs.requests < 40
     repair(LOC, lock_timeout=10)
     doc = read_remote(LOC)
-    assert doc is not None and doc.jobs["c::r"]["job_id"] == "JC" and "intent" in doc.jobs["b::r"]
+    assert doc is not None and doc.jobs["c::r"].job_id == "JC" and doc.jobs["b::r"].intent
 
 
 def test_a_damaged_journal_names_the_byte_and_repair_keeps_every_readable_record(
@@ -300,7 +302,7 @@ def test_a_damaged_journal_names_the_byte_and_repair_keeps_every_readable_record
     got = repair(LOC, lock_timeout=10)
     assert got["skipped"] == 1
     doc = read_remote(LOC)
-    assert doc is not None and doc.jobs["c::r"]["job_id"] == "JC" and "b::r" not in doc.jobs
+    assert doc is not None and doc.jobs["c::r"].job_id == "JC" and "b::r" not in doc.jobs
 
 
 def test_a_journal_deleted_by_hand_is_missed_not_skipped(emu: Emulator) -> None:

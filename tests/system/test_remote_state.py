@@ -23,6 +23,7 @@ from specrunner.core.errors import LockError, StateWriteError
 from specrunner.emulator.server import Emulator
 from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_lock, read_remote
 from specrunner.testing.crash import AK, SECRET, Figures, _env, manifest, run
+from tests.records import entry
 
 BUCKET = "team-state"
 LOC = OssState(BUCKET, "ci/m.lock.json", "oss-cn-hangzhou")
@@ -158,7 +159,7 @@ def test_ten_waiters_racing_for_an_expired_lock_exactly_one_wins_and_the_old_hol
 ) -> None:
     monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", "1")
     old_lock, old = open_run(LOC, "apply")
-    old.put("a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J1"}, durable=True)
+    old.put("a::r", entry(fingerprint="f", mode="sync", state="Success", job_id="J1"), durable=True)
     # The old holder is paused: no renewals (and its own clock check is passed, as if it paused right
     # after checking), until its lease has expired.
     old_lock._stop.set()
@@ -198,14 +199,16 @@ def test_ten_waiters_racing_for_an_expired_lock_exactly_one_wins_and_the_old_hol
     with pytest.raises(StateWriteError, match="took over"):
         old.put(
             "b::r",
-            {"fingerprint": "f", "mode": "sync", "intent": {"tag": "t", "since": "2026-01-01T00:00:00Z"}},
+            entry(
+                {"fingerprint": "f", "mode": "sync", "intent": {"tag": "t", "since": "2026-01-01T00:00:00Z"}}
+            ),
             durable=True,
         )
     with pytest.raises(StateWriteError):
         old.before_submit()
     with pytest.raises(StateWriteError):
         old.commit()
-    new.put("c::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J3"}, durable=True)
+    new.put("c::r", entry(fingerprint="f", mode="sync", state="Success", job_id="J3"), durable=True)
     new.commit()
     new_lock.release()
     doc = read_remote(LOC)
@@ -405,6 +408,8 @@ def test_force_unlock_of_a_live_holder_revokes_it_and_waits_until_it_stopped(
     cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=0)
     with pytest.raises(StateWriteError, match="stopped submitting"):  # its journal is sealed too
         store.put(
-            "a::r", {"fingerprint": "f", "mode": "sync", "state": "Success", "job_id": "J"}, durable=True
+            "a::r",
+            entry(fingerprint="f", mode="sync", state="Success", job_id="J"),
+            durable=True,
         )
     lock.release()

@@ -268,7 +268,7 @@ def records(applied: dict[str, bytes]) -> dict[str, dict[str, Any]]:
 def a_record(applied: dict[str, bytes]) -> tuple[str, dict[str, Any]]:
     jobs = records(applied)
     key = sorted(jobs)[0]
-    return key, dict(jobs[key])
+    return key, jobs[key].to_record()
 
 
 def test_journal_of_another_lineage_is_refused(setup: Workspace, applied: dict[str, bytes]) -> None:
@@ -316,7 +316,7 @@ def test_torn_last_journal_line_is_tolerated(setup: Workspace, applied: dict[str
     torn = put(key, {**rec, "job_id": "b" * 32})[:-20]
     journal(setup, header_for(applied), [good, torn])
     state = read_state(setup.state)
-    assert state is not None and state.jobs[key]["job_id"] == "a" * 32  # replayed minus the torn line
+    assert state is not None and state.jobs[key].job_id == "a" * 32  # replayed minus the torn line
     before = files(setup)
     r = setup.cli("show", setup.manifest, code=0)
     assert "Traceback" not in r.output
@@ -356,7 +356,11 @@ def test_the_hint_for_a_damaged_journal_is_a_repair_that_keeps_every_readable_re
     journal(
         setup,
         header_for(applied),
-        [put(k1, {**jobs[k1], "job_id": "c" * 32}), b"{garbage\n", put(k2, {**jobs[k2], "job_id": "d" * 32})],
+        [
+            put(k1, {**jobs[k1].to_record(), "job_id": "c" * 32}),
+            b"{garbage\n",
+            put(k2, {**jobs[k2].to_record(), "job_id": "d" * 32}),
+        ],
     )
     r = setup.cli("plan", setup.manifest, code=1)
     assert "specrunner state repair" in r.stderr and "2 readable records" in r.stderr, r.stderr
@@ -365,7 +369,7 @@ def test_the_hint_for_a_damaged_journal_is_a_repair_that_keeps_every_readable_re
     assert "1 unreadable record(s) passed over" in fixed.stdout, fixed.stdout
     state = read_state(setup.state)
     assert state is not None
-    assert state.jobs[k1]["job_id"] == "c" * 32 and state.jobs[k2]["job_id"] == "d" * 32
+    assert state.jobs[k1].job_id == "c" * 32 and state.jobs[k2].job_id == "d" * 32
     assert not journal_path(setup.state).exists()
     damaged = journal_path(setup.state).with_name(journal_path(setup.state).name + ".damaged")
     assert b"{garbage" in damaged.read_bytes()  # nothing is thrown away

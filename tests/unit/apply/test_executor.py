@@ -18,12 +18,13 @@ from typing import Any
 import pytest
 
 from specrunner.apply import events as ev
-from specrunner.apply.executor import Executor, Options, RunSummary, job_record
+from specrunner.apply.executor import Executor, Options, RunSummary
 from specrunner.apply.ratelimit import RetryPolicy
 from specrunner.backends.base import Backend, RemoteJob
 from specrunner.core.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
 from specrunner.core.jobs import Job, expand
 from specrunner.core.plan import Plan, make_plan
+from specrunner.core.record import job_entry as job_record
 from specrunner.statefile.state import StateStore
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
@@ -147,14 +148,14 @@ def test_create_submits_once_and_records_the_job_id(tmp_path: Path) -> None:
     assert len(by_request) == 2 and all(u.startswith("sr-") for u in by_request)  # one new tag each
     sync, later = store.get(jobs["poster"].key), store.get(jobs["later"].key)
     assert sync is not None and later is not None
-    assert (sync["job_id"], sync["state"], sync.get("intent")) == (
+    assert (sync.job_id, sync.state, sync.intent) == (
         summary.results[jobs["poster"].key].job_id,
         "Success",
         None,
     )
-    assert sync["job_id"] in ("job-1", "job-2") and later["job_id"] in ("job-1", "job-2")
+    assert sync.job_id in ("job-1", "job-2") and later.job_id in ("job-1", "job-2")
     # The async job was polled to its end; it was never submitted again.
-    assert later["state"] == "Success" and any(later["job_id"] in q for q in be.queries)
+    assert later.state == "Success" and any(later.job_id in q for q in be.queries)
     assert summary.counts()["created"] == 2 and summary.count("success") == 2
 
 
@@ -170,7 +171,7 @@ def test_a_poll_change_is_only_queried_never_submitted(tmp_path: Path) -> None:
     assert be.submits == [] and be.lookups == []
     assert be.queries == [["job-7"]] * 3
     rec = store.get(jobs["later"].key)
-    assert rec is not None and (rec["job_id"], rec["state"]) == ("job-7", "Success")
+    assert rec is not None and (rec.job_id, rec.state) == ("job-7", "Success")
     assert summary.results[jobs["later"].key].status == "success"
     # Backing off while nothing changes, through the injected sleep: 0.2 s x 1.5, then x 1.5 again.
     assert clock.sleeps == [pytest.approx(0.3), pytest.approx(0.45)]
@@ -191,7 +192,7 @@ def test_recover_adopts_the_job_found_by_its_tag(tmp_path: Path) -> None:
     assert actions(plan) == {"poster": "recover", "later": "noop"}
     assert be.lookups == [TAG] and be.submits == []
     rec = store.get(jobs["poster"].key)
-    assert rec is not None and (rec["job_id"], rec["state"], rec.get("intent")) == ("job-42", "Success", None)
+    assert rec is not None and (rec.job_id, rec.state, rec.intent) == ("job-42", "Success", None)
     res = summary.results[jobs["poster"].key]
     assert res.adopted and res.status == "success"
     assert summary.recovered_adopted == 1 and summary.counts()["adopted"] == 1 and summary.created == 0
@@ -209,7 +210,7 @@ def test_recover_submits_once_with_the_same_tag_when_the_job_is_absent(tmp_path:
     assert be.lookups == [TAG]
     assert [(r, u) for r, u in be.submits] == [(jobs["poster"].request, TAG)]  # the same tag, once
     rec = store.get(jobs["poster"].key)
-    assert rec is not None and rec["job_id"] == "job-1" and rec.get("intent") is None
+    assert rec is not None and rec.job_id == "job-1" and rec.intent is None
     res = summary.results[jobs["poster"].key]
     assert not res.adopted and res.status == "success"
     assert summary.recovered_resubmitted == 1 and summary.counts()["resubmitted"] == 1
@@ -225,7 +226,7 @@ def test_a_permanent_failure_is_recorded_as_failed_and_not_retried(tmp_path: Pat
     assert len(be.submits) == 1 and clock.sleeps == []
     rec = store.get(jobs["poster"].key)
     assert rec is not None
-    assert (rec["state"], rec["code"], rec["job_id"], rec.get("intent")) == (
+    assert (rec.state, rec.code, rec.job_id, rec.intent) == (
         "Fail",
         "InvalidParameter.ResourceNotFound",
         None,
@@ -252,7 +253,7 @@ def test_a_transient_error_is_retried_with_the_same_tag_then_succeeds(tmp_path: 
     res = summary.results[jobs["poster"].key]
     assert (res.status, res.attempts, res.job_id) == ("success", 3, "job-3")
     rec = store.get(jobs["poster"].key)
-    assert rec is not None and (rec["job_id"], rec["state"]) == ("job-3", "Success")
+    assert rec is not None and (rec.job_id, rec.state) == ("job-3", "Success")
 
 
 def test_a_lost_submit_answer_is_looked_up_by_its_tag_not_resubmitted(tmp_path: Path) -> None:
@@ -267,7 +268,7 @@ def test_a_lost_submit_answer_is_looked_up_by_its_tag_not_resubmitted(tmp_path: 
     res = summary.results[jobs["poster"].key]
     assert res.adopted and res.status == "success" and res.job_id == "job-1"
     rec = store.get(jobs["poster"].key)
-    assert rec is not None and rec["job_id"] == "job-1" and rec.get("intent") is None
+    assert rec is not None and rec.job_id == "job-1" and rec.intent is None
 
 
 def test_exhausted_retries_record_the_transient_failure(tmp_path: Path) -> None:
@@ -278,7 +279,7 @@ def test_exhausted_retries_record_the_transient_failure(tmp_path: Path) -> None:
     _, summary, store, _, _ = run(tmp_path, be, priors, retry=RetryPolicy(attempts=3, zero_wait=True))
     assert len(be.submits) == 3
     rec = store.get(jobs["poster"].key)
-    assert rec is not None and (rec["state"], rec["code"], rec["job_id"]) == (
+    assert rec is not None and (rec.state, rec.code, rec.job_id) == (
         "Fail",
         "ServiceUnavailable",
         None,

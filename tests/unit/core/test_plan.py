@@ -9,6 +9,7 @@ from specrunner.core.jobs import expand, split_key
 from specrunner.core.plan import make_plan, select
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
+from tests.records import entry
 
 
 def manifest_from(text: str):
@@ -109,7 +110,7 @@ def rec(job, state="Success", job_id="j1", **kw):
         "message": "",
     }
     r.update(kw)
-    return r
+    return entry(r)
 
 
 def test_planner_table() -> None:

@@ -18,9 +18,10 @@ from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import StateError
 from specrunner.core.jobs import Job, expand
 from specrunner.core.plan import Plan, make_plan
-from specrunner.core.record import job_record
+from specrunner.core.record import LockEntry
+from specrunner.core.record import job_entry as job_record
 from specrunner.ops.planning import plan_jobs
-from specrunner.statefile.lockfile import encode
+from specrunner.statefile.codec import encode
 from specrunner.statefile.state import StateDoc, decode_state
 from specrunner.validate.manifest import load_manifest
 
@@ -68,7 +69,7 @@ def manifest(
     return load_manifest(path)
 
 
-def success(job: Job, i: int) -> dict[str, Any]:
+def success(job: Job, i: int) -> LockEntry:
     cfg = job.request["SnapshotConfig"]
     count = int(cfg.get("Num", "1"))
     remote = RemoteJob(
@@ -83,9 +84,9 @@ def success(job: Job, i: int) -> dict[str, Any]:
     return outcome_record(job, remote)
 
 
-def recorded(jobs: list[Job]) -> dict[str, dict[str, Any]]:
+def recorded(jobs: list[Job]) -> dict[str, LockEntry]:
     """A record per job, of every kind apply leaves behind, by position."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, LockEntry] = {}
     for i, job in enumerate(jobs):
         kind = i % 11
         if kind == 3:
@@ -97,18 +98,17 @@ def recorded(jobs: list[Job]) -> dict[str, dict[str, Any]]:
         elif kind == 6:
             rec = job_record(job, job_id=f"{i:032x}", state="Snapshoting")
         elif kind == 7:  # finished, its intent kept
-            rec = {**success(job, i), "intent": {"tag": f"sr-{i:016x}", "since": "2026-11-25T10:00:00Z"}}
+            rec = success(job, i).evolve(intent={"tag": f"sr-{i:016x}", "since": "2026-11-25T10:00:00Z"})
         elif kind == 8 and job.auto_mode and job.single_frame:  # timed out in sync, ran async
             rec = success(job.as_async("SnapshotTimeOut"), i)
         elif kind == 9 and job.legacy:  # written by an earlier version: its own fingerprint
-            rec = {**success(job, i), "fingerprint": job.legacy_fingerprint()}
+            rec = success(job, i).evolve(fingerprint=job.legacy_fingerprint())
         elif kind == 10 and "%" not in job.input_ref:  # an earlier version recorded the key encoded
             rec = success(job, i)
-            req = rec["request"]
-            rec["request"] = {
-                **req,
-                "Input": {**req["Input"], "Object": quote(req["Input"]["Object"], safe="")},
-            }
+            req = rec.request
+            rec = rec.evolve(
+                request={**req, "Input": {**req["Input"], "Object": quote(req["Input"]["Object"], safe="")}}
+            )
         else:
             rec = success(job, i)
         out[job.key] = rec

@@ -14,22 +14,26 @@ from pathlib import Path
 import pytest
 
 from specrunner.core.errors import StateWriteError
+from specrunner.core.record import LockEntry
 from specrunner.statefile.state import StateDoc, StateStore, decode_state
+from tests.records import entry
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
-def rec(i: int) -> dict:
-    return {
-        "fingerprint": f"sha256:{i:064x}",
-        "mode": "sync",
-        "job_id": f"{i:032x}",
-        "state": "Success",
-        "code": "",
-        "message": "",
-        "count": 1,
-        "outputs": [f"b/o/{i}.jpg"],
-    }
+def rec(i: int) -> LockEntry:
+    return entry(
+        {
+            "fingerprint": f"sha256:{i:064x}",
+            "mode": "sync",
+            "job_id": f"{i:032x}",
+            "state": "Success",
+            "code": "",
+            "message": "",
+            "count": 1,
+            "outputs": [f"b/o/{i}.jpg"],
+        }
+    )
 
 
 def _doc() -> StateDoc:

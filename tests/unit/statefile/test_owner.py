@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from specrunner.core.errors import StateError
-from specrunner.statefile.lockfile import encode
+from specrunner.core.record import LockEntry
+from specrunner.statefile.codec import encode
 from specrunner.statefile.owner import (
     Owner,
     foreign_state,
@@ -32,21 +33,24 @@ from specrunner.statefile.state import (
 from specrunner.validate.manifest import load_manifest
 from specrunner.validate.schema import load_schema
 from tests.conftest import HEADER, TESTS
+from tests.records import entry
 
 MANIFEST = HEADER + 'inputs: [v/a.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n'
 
 
-def rec(i: int) -> dict[str, object]:
-    return {
-        "fingerprint": f"sha256:{i:064x}",
-        "mode": "async",
-        "job_id": f"{i:032x}",
-        "state": "Success",
-        "code": "",
-        "message": "",
-        "count": 1,
-        "outputs": [f"b/o/{i}.jpg"],
-    }
+def rec(i: int) -> LockEntry:
+    return entry(
+        {
+            "fingerprint": f"sha256:{i:064x}",
+            "mode": "async",
+            "job_id": f"{i:032x}",
+            "state": "Success",
+            "code": "",
+            "message": "",
+            "count": 1,
+            "outputs": [f"b/o/{i}.jpg"],
+        }
+    )
 
 
 @pytest.fixture
@@ -152,7 +156,7 @@ def test_the_owner_is_a_top_level_field_of_the_lock_file_and_round_trips() -> No
     jsonschema.Draft202012Validator(load_schema("state.v2.json")).validate(doc)
     back = decode_state(data, Path("x"))
     assert (back.owner, back.lineage, back.serial, back.jobs) == ("specs/site.yaml", "lin", 4, jobs)
-    assert encode_state(back.to_json()) == data
+    assert encode_state(back) == data
     assert "owner='specs/site.yaml'" in repr(back) and back.job_count() == 3
     # Not part of the digest (what a saved plan depends on): whose jobs, not what they are.
     assert back.digest() == decode_state(encode("lin", 4, jobs), Path("x")).digest()
@@ -164,7 +168,7 @@ def test_a_lock_file_without_owner_still_decodes_and_re_encodes_byte_for_byte() 
     assert b'"manifest"' not in old
     doc = decode_state(old, Path("x"))
     assert doc.owner is None and doc.jobs == jobs
-    assert encode_state(doc.to_json()) == old
+    assert encode_state(doc) == old
     jsonschema.Draft202012Validator(load_schema("state.v2.json")).validate(json.loads(old))
     # The format 1 file of the fixtures too.
     v1 = (TESTS / "fixtures" / "demo-v1.lock.json").read_bytes()

@@ -14,6 +14,7 @@ from specrunner.core.errors import LockError, StateError
 from specrunner.statefile import locking
 from specrunner.statefile.state import StateStore, encode_state, journal_path, read_state
 from tests.conftest import REPO
+from tests.records import entry
 
 
 def rec(i: int, **kw) -> dict:
@@ -28,7 +29,7 @@ def rec(i: int, **kw) -> dict:
         "outputs": [f"b/o/{i}.jpg"],
     }
     r.update(kw)
-    return r
+    return entry(r)
 
 
 def test_encoding_is_deterministic_and_sorted(tmp_path: Path) -> None:
@@ -42,7 +43,7 @@ def test_encoding_is_deterministic_and_sorted(tmp_path: Path) -> None:
     doc = json.loads(data)
     assert list(doc) == ["version", "lineage", "serial", "configs", "jobs"]
     assert list(doc["jobs"]) == ["k1", "k2", "k3"]
-    assert data == encode_state(read_state(path).to_json())  # type: ignore[union-attr]
+    assert data == encode_state(read_state(path))  # type: ignore[union-attr]
     assert doc["serial"] == 1 and doc["version"] == 2
     # Same content again: no write, no serial bump, no backup.
     b = StateStore.open(path)
@@ -76,6 +77,7 @@ def test_journal_is_replayed_after_a_crash(tmp_path: Path) -> None:
 import os, sys
 sys.path.insert(0, {str(REPO)!r})
 from specrunner.statefile.state import StateStore
+from specrunner.core.record import LockEntry
 s = StateStore.open(__import__('pathlib').Path({str(path)!r}))
 s.put('a', {rec(1)!r}, durable=True)
 s.put('b', {rec(2, state="Snapshoting")!r}, durable=True)
@@ -192,7 +194,7 @@ def test_a_recovery_run_killed_right_after_its_first_write_keeps_the_crashed_run
     s.commit()
     prelude = (
         f"import os, sys, pathlib\nsys.path.insert(0, {str(REPO)!r})\n"
-        "from specrunner.statefile.state import StateStore\n"
+        "from specrunner.statefile.state import StateStore\nfrom specrunner.core.record import LockEntry\n"
         f"s = StateStore.open(pathlib.Path({str(path)!r}))\n"
     )
     first = (

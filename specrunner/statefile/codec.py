@@ -32,9 +32,9 @@ Invariants:
   ``jobs.fingerprint``), the outputs of a successful job (from the output templates and the
   counts), and the defaults (empty code and message, no tile count when untiled).
 
-The in-memory form is the full record (``dict`` as built by ``core.record.job_record``, described field
-by field by :class:`LockEntry`): readers see the same records as with format version 1. Decoded
-records of one config share one SnapshotConfig object: treat records as read-only.
+The in-memory form is :class:`core.record.LockEntry`; this module alone converts between it and its
+JSON forms: the compact job line, and the whole record (``LockEntry.to_record``: format 1 files, lines
+kept whole, journals of format 1). Decoded entries of one config share one SnapshotConfig object.
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-from specrunner.core.record import RECORD_FIELDS
+from specrunner.core.jobs import expected_outputs
+from specrunner.core.jobstates import FINAL_STATES, RUNNING_STATES
+from specrunner.core.record import OPTIONAL_FIELDS, RECORD_FIELDS, LockEntry
+from specrunner.core.templates import object_parts, parts_resolver
 
 FORMAT_VERSION = 2
 CONFIG_ID_LEN = 10
@@ -79,26 +82,21 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def rule_config(rec: Mapping[str, Any]) -> dict[str, Any] | None:
+def rule_config(rec: LockEntry) -> dict[str, Any] | None:
     """What ``rec`` shares with the other jobs of its rule sent the same way, or None if not compactable.
 
     ``{"mode", "rule", "request": the request without Input.Bucket/Object, "user_data"?, "fallback"?}``.
     """
-    req, ref = rec.get("request"), rec.get("input")
-    if not (
-        isinstance(req, dict)
-        and isinstance(req.get("Input"), dict)
-        and isinstance(ref, str)
-        and "/" in ref
-        and all(k in rec for k in RECORD_FIELDS)
-    ):
+    req, ref = rec.request, rec.input
+    if not (isinstance(req, dict) and isinstance(req.get("Input"), dict) and "/" in ref):
         return None
     shared = {k: v for k, v in req.items() if k != "Input"}
     shared["Input"] = {k: v for k, v in req["Input"].items() if k not in ("Bucket", "Object")}
-    cfg: dict[str, Any] = {"mode": rec["mode"], "rule": rec["rule"], "request": shared}
-    for k in ("user_data", "fallback"):
-        if k in rec:
-            cfg[k] = rec[k]
+    cfg: dict[str, Any] = {"mode": rec.mode, "rule": rec.rule, "request": shared}
+    if rec.user_data is not None:
+        cfg["user_data"] = rec.user_data
+    if rec.fallback is not None:
+        cfg["fallback"] = rec.fallback
     return cfg
 
 
@@ -137,7 +135,7 @@ class _Derive:
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
         self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
 
-    def record(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+    def record(self, entry: Mapping[str, Any]) -> LockEntry:
         ref: str = entry["input"]
         # The request records the key as written (URL-encoded only when it contains `%`); lock files of
         # earlier versions recorded every key encoded: such lines carry `"encoded": true`.
@@ -163,55 +161,56 @@ class _Derive:
         if outputs is None:
             outputs = (self.outputs_of(obj, count or 0, tile_count or 0) or []) if state == "Success" else []
         cfg = self.cfg
-        rec: dict[str, Any] = {
-            "fingerprint": fp,
-            "mode": cfg["mode"],
-            "input": ref,
-            "rule": cfg["rule"],
-            "request": request,
-            "job_id": entry.get("job_id"),
-            "state": state,
-            "code": entry.get("code", ""),
-            "message": entry.get("message", ""),
-            "count": count,
-            "tile_count": tile_count,
-            "outputs": outputs,
-        }
-        if "user_data" in cfg:
-            rec["user_data"] = cfg["user_data"]
-        if "fallback" in cfg:
-            rec["fallback"] = cfg["fallback"]
-        for k in ("intent", "attempts"):
-            if k in entry:
-                rec[k] = entry[k]
-        return rec
+        return LockEntry(
+            fp,
+            cfg["mode"],
+            ref,
+            cfg["rule"],
+            request,
+            entry.get("job_id"),
+            state,
+            entry.get("code", ""),
+            entry.get("message", ""),
+            count,
+            tile_count,
+            tuple(outputs),
+            cfg.get("user_data"),
+            cfg.get("fallback"),
+            entry.get("intent"),
+            entry.get("attempts"),
+        )
 
-    def entry(self, cid: str, rec: Mapping[str, Any]) -> dict[str, Any]:
+    def entry(self, cid: str, rec: LockEntry) -> dict[str, Any]:
         """The compact line of ``rec`` (a record of this config); verified to decode back to ``rec``."""
-        entry: dict[str, Any] = {"config": cid, "input": rec["input"]}
-        for k in ("job_id", "state", "count"):
-            if rec[k] is not None:
-                entry[k] = rec[k]
-        for k in ("code", "message"):
-            if rec[k] != "":
-                entry[k] = rec[k]
-        if rec["tile_count"] != (0 if rec["count"] is not None else None):
-            entry["tile_count"] = rec["tile_count"]
-        for k in ("intent", "attempts"):
-            if k in rec:
-                entry[k] = rec[k]
+        entry: dict[str, Any] = {"config": cid, "input": rec.input}
+        if rec.job_id is not None:
+            entry["job_id"] = rec.job_id
+        if rec.state is not None:
+            entry["state"] = rec.state
+        if rec.count is not None:
+            entry["count"] = rec.count
+        if rec.code != "":
+            entry["code"] = rec.code
+        if rec.message != "":
+            entry["message"] = rec.message
+        if rec.tile_count != (0 if rec.count is not None else None):
+            entry["tile_count"] = rec.tile_count
+        if rec.intent is not None:
+            entry["intent"] = rec.intent
+        if rec.attempts is not None:
+            entry["attempts"] = rec.attempts
         back = self.record(entry)
-        if back["request"] != rec["request"]:
+        if back.request != rec.request:
             entry["encoded"] = True  # a record of an earlier version: its key is stored encoded
             back = self.record(entry)
-        if back["outputs"] != rec["outputs"]:
-            entry["outputs"] = rec["outputs"]
-            back["outputs"] = rec["outputs"]
-        if back["fingerprint"] != rec["fingerprint"]:
-            entry["fingerprint"] = rec["fingerprint"]
-            back["fingerprint"] = rec["fingerprint"]
+        if back.outputs != rec.outputs:
+            entry["outputs"] = list(rec.outputs)
+            back.outputs = rec.outputs
+        if back.fingerprint != rec.fingerprint:
+            entry["fingerprint"] = rec.fingerprint
+            back.fingerprint = rec.fingerprint
         if back != rec:
-            return {"record": dict(rec)}
+            return {"record": rec.to_record()}
         return entry
 
 
@@ -236,8 +235,6 @@ def _outputs_deriver(sc: Any) -> Callable[[str, int, int], list[str] | None]:
             keep = tile.get("IsKeepCellPic", "true") != "false"
     except (KeyError, TypeError, ValueError, AttributeError):
         return none
-    from specrunner.core.jobs import expected_outputs
-    from specrunner.core.templates import object_parts, parts_resolver
 
     def resolver(template: str) -> Callable[[str], str]:
         """``manifest.resolve_template(template, obj)`` with the template compiled once."""
@@ -269,7 +266,7 @@ class Encoder:
         self._derive: dict[str, _Derive] = {}
         self._ids: dict[tuple[Any, ...], tuple[str, str, Any]] = {}
 
-    def line(self, key: str, rec: Mapping[str, Any]) -> tuple[str | None, str | None, dict[str, Any]]:
+    def line(self, key: str, rec: LockEntry) -> tuple[str | None, str | None, dict[str, Any]]:
         """(rule id, config id, compact entry) of job ``key``; (None, None, {"record": ...}) if not compact
         (the entry is then the whole record)."""
         cfg_key = _config_cache_key(rec)
@@ -280,7 +277,7 @@ class Encoder:
         if hit is None:
             cfg = rule_config(rec)
             if cfg is None:
-                return None, None, {"record": dict(rec)}
+                return None, None, {"record": rec.to_record()}
             cid = config_id(cfg)
             rule: str = cfg["rule"]
             if cid not in self._derive:
@@ -289,19 +286,19 @@ class Encoder:
                 if len(self._ids) >= 4096:
                     self._ids.clear()
                 # the value pins the SnapshotConfig object, so its id() in the key cannot be reused
-                self._ids[cfg_key] = (rule, cid, rec["request"].get("SnapshotConfig"))
+                self._ids[cfg_key] = (rule, cid, rec.request.get("SnapshotConfig"))
         else:
             rule, cid, _ = hit
         if rule != key.rpartition("::")[2]:  # a record filed under another rule's key: kept whole
-            return None, None, {"record": dict(rec)}
+            return None, None, {"record": rec.to_record()}
         self.configs.setdefault(rule, {})[cid] = dict(self._derive[cid].cfg)
         entry = self._derive[cid].entry(cid, rec)
         return (rule, cid, entry) if "record" not in entry else (None, None, entry)
 
 
-def _config_cache_key(rec: Mapping[str, Any]) -> tuple[Any, ...] | None:
+def _config_cache_key(rec: LockEntry) -> tuple[Any, ...] | None:
     """A cheap identity of a record's config: the jobs of a rule share one SnapshotConfig object."""
-    req = rec.get("request")
+    req = rec.request
     if not isinstance(req, dict) or not isinstance(req.get("Input"), dict):
         return None
     sc = req.get("SnapshotConfig")
@@ -312,18 +309,14 @@ def _config_cache_key(rec: Mapping[str, Any]) -> tuple[Any, ...] | None:
         id(sc),
         inp,
         tuple(sorted((k, v) for k, v in req.items() if k not in ("Input", "SnapshotConfig"))),
-        rec.get("mode"),
-        rec.get("rule"),
-        rec.get("user_data"),
-        rec.get("fallback"),
-        "user_data" in rec,
-        "fallback" in rec,
+        rec.mode,
+        rec.rule,
+        rec.user_data,
+        rec.fallback,
     )
 
 
-def encode(
-    lineage: str, serial: int, jobs: Mapping[str, Mapping[str, Any]], owner: str | None = None
-) -> bytes:
+def encode(lineage: str, serial: int, jobs: Mapping[str, LockEntry], owner: str | None = None) -> bytes:
     """The bytes of a version 2 lock file holding ``jobs`` (full records), owned by the manifest
     ``owner`` (no ``manifest`` line when None: a state written before owners were recorded re-encodes
     to its own bytes)."""
@@ -358,8 +351,8 @@ class Decoder:
         self._derive: dict[tuple[str, str], _Derive] = {}
         self._inputs: _InputCache = {}
 
-    def record(self, key: str, entry: Any) -> dict[str, Any] | str:
-        """The full record of a job line, or a message saying what is wrong with it."""
+    def record(self, key: str, entry: Any) -> LockEntry | str:
+        """The entry of a job line, or a message saying what is wrong with it."""
         if not isinstance(entry, dict):
             return "a job line must be an object"
         unknown = set(entry) - ENTRY_KEYS
@@ -368,8 +361,7 @@ class Decoder:
         if "record" in entry:
             if len(entry) != 1:
                 return "a job line with `record` has no other field"
-            rec = entry["record"]
-            return rec if isinstance(rec, dict) else "`record` must be an object"
+            return from_record(entry["record"])
         cid, ref = entry.get("config"), entry.get("input")
         if not isinstance(cid, str):
             return "`config` must be a string naming one of the rule's configs"
@@ -391,7 +383,7 @@ class Decoder:
                 return f"`{k}` {problem}"
         try:
             return d.record(entry)
-        except (TypeError, AttributeError) as e:  # pragma: no cover - caught by check_record
+        except (TypeError, AttributeError) as e:  # pragma: no cover - the field checks catch these
             return f"invalid job line ({e})"
 
 
@@ -475,3 +467,66 @@ def check_config(cfg: Any) -> str | None:
         if k in cfg and not isinstance(cfg[k], str):
             return f"`{k}` must be a string"
     return None
+
+
+_RECORD_KEYS = frozenset((*RECORD_FIELDS, *OPTIONAL_FIELDS))
+
+
+def check_record(rec: Any) -> str | None:
+    """What is wrong with a whole record (its JSON form), or None."""
+    if not isinstance(rec, dict):
+        return "a job record must be an object"
+    unknown = set(rec) - _RECORD_KEYS
+    if unknown:
+        return f"unknown field(s) {sorted(unknown)}"
+    if not isinstance(rec.get("fingerprint"), str):
+        return "`fingerprint` must be a string"
+    if rec.get("job_id") is not None and not isinstance(rec["job_id"], str):
+        return "`job_id` must be a string or null"
+    st = rec.get("state")
+    if st is not None and st not in (*RUNNING_STATES, *FINAL_STATES):
+        return f"`state` {st!r} is not one of Submitted, Snapshoting, Success, Fail"
+    if rec.get("mode") not in ("sync", "async"):
+        return "`mode` must be sync or async"
+    intent = rec.get("intent")
+    if intent is not None:
+        problem = _intent(intent)
+        if problem:
+            return f"`intent` {problem}" if problem.startswith("must") else f"`intent.{problem[1:]}"
+    for k in ("code", "message", "input", "rule", "user_data", "fallback"):
+        if rec.get(k) is not None and not isinstance(rec[k], str):
+            return f"`{k}` must be a string"
+    if rec.get("request") is not None and not isinstance(rec["request"], dict):
+        return "`request` must be an object"
+    for k in ("count", "tile_count", "attempts"):
+        v = rec.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
+            return f"`{k}` must be a non-negative integer"
+    if rec.get("outputs") is not None and _outputs(rec["outputs"]):
+        return "`outputs` must be a list of strings"
+    return None
+
+
+def from_record(rec: Any) -> LockEntry | str:
+    """The entry of a whole record (format 1, a line kept whole, a journal line), or what is wrong."""
+    problem = check_record(rec)
+    if problem:
+        return problem
+    return LockEntry(
+        rec["fingerprint"],
+        rec["mode"],
+        rec.get("input") or "",
+        rec.get("rule") or "",
+        rec.get("request") or {},
+        rec.get("job_id"),
+        rec.get("state"),
+        rec.get("code") or "",
+        rec.get("message") or "",
+        rec.get("count"),
+        rec.get("tile_count"),
+        tuple(rec.get("outputs") or ()),
+        rec.get("user_data"),
+        rec.get("fallback"),
+        rec.get("intent"),
+        rec.get("attempts"),
+    )

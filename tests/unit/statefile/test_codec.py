@@ -12,17 +12,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
 
-from specrunner.apply.executor import job_record, outcome_record
+from specrunner.apply.executor import outcome_record
 from specrunner.backends.base import RemoteJob
 from specrunner.core.jobs import expand
 from specrunner.core.model import evolve
 from specrunner.core.record import LockEntry
-from specrunner.statefile.lockfile import encode
+from specrunner.core.record import job_entry as job_record
+from specrunner.statefile.codec import encode, from_record
 from specrunner.statefile.state import StateStore, decode_state, encode_state, journal_path, read_state
 from specrunner.validate.manifest import load_manifest
 from specrunner.validate.schema import load_schema
@@ -96,14 +96,14 @@ def test_a_newer_format_is_refused_and_left_alone(demo: Path) -> None:
     assert path.read_bytes() == before
 
 
-def records(n_inputs: int) -> dict[str, dict[str, Any]]:
+def records(n_inputs: int) -> dict[str, LockEntry]:
     """Full records as the executor writes them, for the demo's rules over ``n_inputs`` inputs."""
     m = load_manifest(REPO / "specs" / "demo.yaml")
     extra = [
         evolve(m.inputs[0], id=f"videos/v{i:05d}.mp4", object=f"videos/v{i:05d}.mp4") for i in range(n_inputs)
     ]
     m = evolve(m, inputs=(*m.inputs, *extra))
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, LockEntry] = {}
     for i, job in enumerate(expand(m)):
         cnt = int(job.request["SnapshotConfig"].get("Num", "1"))
         tiles = cnt if "TileOut" in job.request["SnapshotConfig"] else 0
@@ -133,27 +133,28 @@ def test_encoding_is_lossless_sorted_and_one_line_per_job() -> None:
     assert sum(len(c) for c in doc["configs"].values()) == 3  # one config per rule
     jsonschema.Draft202012Validator(load_schema("state.v2.json")).validate(doc)
     # A record that cannot be derived from its config is kept whole, still losslessly.
-    odd = dict(jobs[sorted(jobs)[0]])
-    odd["outputs"] = ["elsewhere/x.jpg"]
-    odd["fingerprint"] = "sha256:" + "0" * 64
-    weird = {**jobs, "k::poster": {**odd, "rule": "thumbs"}, sorted(jobs)[0]: odd}
+    odd = jobs[sorted(jobs)[0]].evolve(outputs=("elsewhere/x.jpg",), fingerprint="sha256:" + "0" * 64)
+    weird = {**jobs, "k::poster": odd.evolve(rule="thumbs"), sorted(jobs)[0]: odd}
     back = decode_state(encode("lin", 4, weird), Path("x")).jobs
     assert back == weird
 
 
 def test_a_successful_single_frame_job_costs_under_200_bytes() -> None:
-    jobs = {k: r for k, r in records(200).items() if k.endswith("::poster") and r["state"] == "Success"}
+    jobs = {k: r for k, r in records(200).items() if k.endswith("::poster") and r.state == "Success"}
     data = encode("lin", 1, jobs)
     lines = [ln for ln in data.decode().splitlines() if "::poster" in ln]
     assert len(lines) == len(jobs)
     assert max(len(ln.encode()) + 1 for ln in lines) <= 200, max(lines, key=len)
 
 
-def test_lock_entry_is_the_typed_view_of_a_record() -> None:
-    for rec in records(3).values():
-        entry = LockEntry.from_record(rec)
-        assert entry.to_record() == rec
+def test_a_lock_entry_round_trips_through_its_whole_record_form() -> None:
+    for entry in records(3).values():
+        rec = entry.to_record()
+        assert from_record(rec) == entry
+        assert from_record(json.loads(json.dumps(rec))) == entry  # as a journal or a format 1 file has it
         assert entry.fingerprint.startswith("sha256:") and entry.mode in ("sync", "async")
+    assert from_record({"mode": "sync"}) == "`fingerprint` must be a string"
+    assert "intent.since" in str(from_record({"fingerprint": "x", "mode": "sync", "intent": {"tag": "t"}}))
 
 
 def test_journal_lines_are_compact_and_replayed(tmp_path: Path) -> None:
@@ -171,4 +172,4 @@ def test_journal_lines_are_compact_and_replayed(tmp_path: Path) -> None:
     store = StateStore.open(path)
     assert store.commit() is True
     assert decode_state(path.read_bytes(), path).jobs == jobs
-    assert path.read_bytes() == encode_state(read_state(path).to_json())  # type: ignore[union-attr]
+    assert path.read_bytes() == encode_state(read_state(path))  # type: ignore[union-attr]
