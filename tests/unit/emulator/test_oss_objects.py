@@ -16,8 +16,9 @@ from urllib.parse import quote
 import oss2
 import pytest
 
-from specrunner.emulator.oss import META_DIR
-from specrunner.emulator.server import Emulator, oss_sign, oss_string_to_sign
+from specrunner.emulator.oss_auth import sign, string_to_sign
+from specrunner.emulator.oss_store import META_DIR
+from specrunner.emulator.server import Emulator
 
 AK, SECRET = "objAK", "obj-secret"
 BUCKET = "team-state"
@@ -54,8 +55,8 @@ def raw(
     it), sent with the path exactly as given percent-encoded: (status, error code, body)."""
     params = list((query or {}).items())
     sent = {"Date": email.utils.formatdate(usegmt=True), "Content-Type": "", **(headers or {})}
-    sts = oss_string_to_sign(method, list(sent.items()), bucket_name, key, params)
-    sent["Authorization"] = f"OSS {AK}:{oss_sign(sts, SECRET)}"
+    sts = string_to_sign(method, list(sent.items()), bucket_name, key, params)
+    sent["Authorization"] = f"OSS {AK}:{sign(sts, SECRET)}"
     path = "/" + quote(bucket_name, safe="") + "/" + quote(key, safe="/")
     if params:
         path += "?" + "&".join(f"{k}={v}" if v else k for k, v in params)
