@@ -3,9 +3,10 @@
 - ``POST`` or ``GET`` on ``/`` (any other path is 404 ``InvalidApi.NotFound``); the parameters are
   the query string's (and a form-encoded POST body's: the HTTP front merges them); a request with
   an ``ACS3-HMAC-SHA256`` Authorization header carries its action in ``x-acs-action``.
-- Order of checks: path, ``Action`` (then action and ``Version``), authentication
-  (``emulator/mts_auth.py``), throttling and injected errors (``emulator/faults.py``), the action
-  (``emulator/mts_actions.py``); a dropped Submit creates its job and has no answer.
+- Order of checks: the path; ``Action``, then the action and ``Version`` (after authentication for
+  ACS3, whose action is a signed header); authentication (``emulator/mts_auth.py``); throttling and
+  injected errors (``emulator/faults.py``); the action (``emulator/mts_actions.py``). A dropped
+  Submit creates its job and has no answer.
 - Errors are non-2xx answers with a ``{RequestId, HostId, Code, Message}`` body; an exception that
   is not an API error (a bug) is answered 500 ``InternalError``, as the service would.
 

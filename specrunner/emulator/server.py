@@ -17,8 +17,9 @@ SPECRUNNER_MTS_ENDPOINT). The parts, one concern each:
 the service does but no video is decoded; async jobs go Submitted -> Snapshoting -> Success after
 ``simulate_seconds`` with Count = Num (or 1). It is for benchmarks of the runner itself.
 
-Invariants: the job table, the nonces, the fault draws and the ETag cache live as long as the
-object; the engine, the journal and the server live from ``start()`` to ``stop()``.
+Invariants: the simulated job table, the jobs' submit times, the nonces, the fault draws and the ETag
+cache live as long as the object; the engine, the journal and the server live from ``start()`` to
+``stop()``.
 """
 
 from __future__ import annotations
