@@ -183,8 +183,9 @@ def emulator(
         region=region,
         answers=answers,
         not_found_seconds=not_found_seconds,
+        oss_error_rate=oss_error_rate,
+        oss_drop_rate=oss_drop_rate,
     )
-    em.oss_error_rate, em.oss_drop_rate = oss_error_rate, oss_drop_rate  # type: ignore[attr-defined]
     try:
         em.start()
     except OSError as e:

@@ -1,8 +1,10 @@
 """An MTS-compatible HTTP emulator: SubmitSnapshotJob / QuerySnapshotJobList over the local engine.
 
 The real ``aliyun-python-sdk-mts`` talks to it unchanged (signature v1, the service's error shapes),
-so the ``aliyun`` backend can be tested end to end on 127.0.0.1. ``Emulator`` is imported lazily:
-``specrunner.cli.main.emulator`` is loaded at CLI start and must stay light.
+so the ``aliyun`` backend can be tested end to end on 127.0.0.1; the same port serves the OSS calls
+input discovery and remote state need. ``server.Emulator`` composes the parts (its docstring lists
+them). ``Emulator`` is imported lazily: ``specrunner.cli.main.emulator`` is loaded at CLI start and
+must stay light.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def run(
         ]
         read: Callable[[], StateDoc | None] = lambda: read_state(state)  # noqa: E731
         if remote:
-            emu.oss_error_rate = oss_error_rate  # type: ignore[attr-defined]
+            emu.faults.oss_error_rate = oss_error_rate
             env.update(SPECRUNNER_OSS_ENDPOINT=emu.url, SPECRUNNER_LOCK_LEASE=str(lease))
             cmd += ["--lock-timeout", str(lease * 10)]
             read = lambda: _read_remote(env)  # noqa: E731

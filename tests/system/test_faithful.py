@@ -308,7 +308,7 @@ def test_documented_answers_carry_no_count(tmp_path: Path) -> None:
     (tmp_path / "media-in" / "v").mkdir(parents=True)
     (tmp_path / "media-in" / "v" / "a.mp4").write_bytes(b"x")
     with Emulator(tmp_path, {KEY: SECRET}, simulate=True, answers="documented") as em:
-        from specrunner.emulator.server import Answer  # noqa: F401 - the module under test
+        from specrunner.emulator.mts_protocol import Answer  # noqa: F401 - the module under test
 
         b = _v1_backend(em.url)
         job = b.submit(REQUEST, "sr-0000000000000001")

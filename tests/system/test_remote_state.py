@@ -82,15 +82,15 @@ def test_emulator_serves_the_object_api_the_state_needs(emu: Emulator) -> None:
 
 
 def test_emulator_oss_faults_apply_to_object_calls(emu: Emulator) -> None:
-    emu.oss_error_rate = 1.0  # type: ignore[attr-defined]
+    emu.faults.oss_error_rate = 1.0
     b = oss2.Bucket(oss2.Auth(AK, SECRET), emu.url, BUCKET)
     with pytest.raises(oss2.exceptions.ServerError) as e:
         b.put_object("k", b"x")
     assert e.value.status == 503
-    emu.oss_error_rate, emu.oss_drop_rate = 0.0, 1.0  # type: ignore[attr-defined]
+    emu.faults.oss_error_rate, emu.faults.oss_drop_rate = 0.0, 1.0
     with pytest.raises(oss2.exceptions.RequestError):
         b.put_object("k", b"x")  # done, answer dropped
-    emu.oss_drop_rate = 0.0  # type: ignore[attr-defined]
+    emu.faults.oss_drop_rate = 0.0
     assert b.get_object("k").read() == b"x"
     assert any(r.get("dropped") and r["action"] == "PutObject" for r in emu.requests())
 
@@ -221,13 +221,13 @@ def test_a_holder_that_cannot_renew_stops_submitting_before_its_lease_ends(
     monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", "1")
     lock, store = open_run(LOC, "apply")
     store.before_submit()  # held and renewed
-    emu.oss_error_rate = 1.0  # type: ignore[attr-defined]  # OSS unreachable: no renewal succeeds
+    emu.faults.oss_error_rate = 1.0  # OSS unreachable: no renewal succeeds
     deadline = time.monotonic() + 5
     with pytest.raises(StateWriteError, match="could not be confirmed"):
         while time.monotonic() < deadline:
             store.before_submit()
             time.sleep(0.05)
-    emu.oss_error_rate = 0.0  # type: ignore[attr-defined]
+    emu.faults.oss_error_rate = 0.0
     lock.release()
 
 

@@ -20,8 +20,7 @@ from specrunner.backends import oss as oss_backend
 from specrunner.backends.aliyun import resolve_credentials
 from specrunner.backends.oss import OssLister, endpoint_for, oss_lister
 from specrunner.core.errors import CredentialsError, PermanentBackendError, TransientBackendError
-from specrunner.emulator import Emulator
-from specrunner.emulator.server import oss_sign, oss_string_to_sign
+from specrunner.emulator import Emulator, oss_auth, oss_listing
 
 KEY, SECRET = "LTAIossdiscovery1", "oss-secret-do-not-leak"
 TOKEN = "CAIS-oss-sts-token-do-not-leak"
@@ -276,7 +275,7 @@ def test_request_time_and_anonymous_requests(em: Emulator) -> None:
 
 
 def test_server_errors_are_transient_and_retried(em: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = em._oss_list
+    real = oss_listing.list_bucket
     failures = {"left": 2}
 
     def flaky(*a: Any, **k: Any) -> str:
@@ -285,7 +284,7 @@ def test_server_errors_are_transient_and_retried(em: Emulator, monkeypatch: pyte
             raise RuntimeError("boom")
         return real(*a, **k)
 
-    monkeypatch.setattr(em, "_oss_list", flaky)
+    monkeypatch.setattr(oss_listing, "list_bucket", flaky)
     assert lister(backoff=0)("media-in", LOC, "videos/2026/sub/") == ["videos/2026/sub/deep.mp4"]
     assert [e["status"] for e in listings(em)] == [500, 500, 200]
     failures["left"] = 10
@@ -355,11 +354,11 @@ def test_the_emulator_string_to_sign_is_oss2s(token: str | None) -> None:
     auth._sign_request(req, "bkt", "")
     given = req.headers["authorization"].rsplit(":", 1)[1]
     headers = [(k, v) for k, v in req.headers.items() if v is not None]
-    sts = oss_string_to_sign("GET", headers, "bkt", "", list(params.items()))
+    sts = oss_auth.string_to_sign("GET", headers, "bkt", "", list(params.items()))
     token_header = f"x-oss-security-token:{token}\n" if token else ""
     assert sts.endswith(f"x-oss-meta-a:two\nx-oss-meta-z:1\n{token_header}/bkt/?acl&continuation-token=tok")
-    assert oss_sign(sts, "sk") == given
-    assert oss_sign(sts, "other") != given
+    assert oss_auth.sign(sts, "sk") == given
+    assert oss_auth.sign(sts, "other") != given
 
 
 def test_credentials_come_from_the_shared_chain(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,72 +4,18 @@ a symlink's target)."""
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import json
 import os
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import oss2
 import pytest
 
-from specrunner.emulator.oss import META_DIR
-from specrunner.emulator.server import Emulator, oss_sign, oss_string_to_sign
+from specrunner.emulator.oss_store import META_DIR
+from specrunner.emulator.server import Emulator
+from tests.unit.emulator.conftest import AK, BUCKET, SECRET, bucket, raw
 
-AK, SECRET = "objAK", "obj-secret"
-BUCKET = "team-state"
 JOB_ID = "0123456789abcdef0123456789abcdef"
-
-
-@pytest.fixture
-def root(tmp_path: Path) -> Path:
-    (tmp_path / "oss" / BUCKET).mkdir(parents=True)
-    return tmp_path / "oss"
-
-
-@pytest.fixture
-def emu(root: Path) -> Iterator[Emulator]:
-    with Emulator(root, {AK: SECRET}) as e:  # the real engine: it keeps its jobs under <root>/.mts
-        yield e
-
-
-def bucket(e: Emulator, name: str = BUCKET) -> oss2.Bucket:
-    return oss2.Bucket(oss2.Auth(AK, SECRET), e.url, name)
-
-
-def raw(
-    e: Emulator,
-    method: str,
-    bucket_name: str,
-    key: str,
-    *,
-    query: dict[str, str] | None = None,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-) -> tuple[int, str, bytes]:
-    """A request signed with OSS signature V1 over the decoded bucket and key (as the emulator checks
-    it), sent with the path exactly as given percent-encoded: (status, error code, body)."""
-    params = list((query or {}).items())
-    sent = {"Date": email.utils.formatdate(usegmt=True), "Content-Type": "", **(headers or {})}
-    sts = oss_string_to_sign(method, list(sent.items()), bucket_name, key, params)
-    sent["Authorization"] = f"OSS {AK}:{oss_sign(sts, SECRET)}"
-    path = "/" + quote(bucket_name, safe="") + "/" + quote(key, safe="/")
-    if params:
-        path += "?" + "&".join(f"{k}={v}" if v else k for k, v in params)
-    conn = http.client.HTTPConnection(e.host, e.port, timeout=10)
-    try:
-        conn.request(method, path, body=body, headers=sent)
-        resp = conn.getresponse()
-        data = resp.read()
-    finally:
-        conn.close()
-    code = ""
-    if resp.status >= 300 and data:
-        code = ET.fromstring(data).findtext("Code") or ""
-    return resp.status, code, data
 
 
 # ------------------------------------------------------------------------------------ object types
