@@ -1,9 +1,9 @@
 """The output collision check: no two jobs write one object, and no output resolves to an unsafe key.
 
 For every rule (in order) and every input it applies to, each output template (``output``,
-``tile.output``) is resolved to ``"bucket\0object"``; a key written twice (by two inputs of one rule,
-or by two rules) is reported once per rule, naming the first two jobs; a safe template that resolves
-to an unsafe key for some input (``{ObjectPrefix}../x.jpg``) is reported once per template.
+``tile.output``) is resolved to a key ``bucket + NUL + object``. The first key of a rule that another
+of its jobs or an earlier rule's job also writes is reported, naming both jobs; a safe template that
+resolves to an unsafe key for some input (``{ObjectPrefix}../x.jpg``) is reported once.
 
 Invariant: the fast path (``Outputs.fast_check``, every key of a rule resolved at once) accepts a
 rule only when the exact input-by-input loop (``_check_outputs``) would report nothing for it;
@@ -52,7 +52,7 @@ class InputFacts:
 class Outputs:
     """What the rules checked so far write, for the collision check.
 
-    Every rule's keys (``"bucket\0object"``) are kept as resolved; they are indexed (``owner``: key ->
+    Every rule's keys (``bucket + NUL + object``) are kept as resolved; they are indexed (``owner``: key ->
     the rule whose job writes it first) only when needed: a key is written by two rules only if the
     literal start of one's template (``head``) is a prefix of the other's, so a rule is compared with
     the earlier rules whose heads relate to its own, and the common manifest (one folder per rule)
@@ -115,6 +115,7 @@ class Outputs:
 
 
 def input_facts(inputs: list[Any], input_ids: dict[str, int], defaults: dict[str, Any]) -> list[InputFacts]:
+    """The facts of every listed input with an object key (``input_ids``: id -> index in ``inputs``)."""
     facts = []
     for iid, i in input_ids.items():
         parts = _input_parts(inputs[i], defaults)
@@ -133,6 +134,8 @@ def check_collisions(
     outputs: Outputs,
     add: Add,
 ) -> None:
+    """Rule ``r`` (id ``rid``) over the inputs it applies to (``matched``, with their ``input_stats``):
+    report a clash or an unsafe resolved key, and record what the rule writes in ``outputs``."""
     targets: list[tuple[PathT, str, str]] = []
     if isinstance(rule.get("output"), str):
         targets.append(

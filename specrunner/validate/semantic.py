@@ -47,11 +47,18 @@ def _placeholders(template: str) -> list[str]:
 
 def semantic_errors(data: dict[str, Any], add: Add) -> None:
     """Checks the schema cannot express. Defensive: the document may also have schema errors."""
-    target = _dict_at(data, "target")
     defaults = _dict_at(data, "defaults")
     name = data.get("name")
     if isinstance(name, str) and name.endswith("\n"):  # the schema's `$` lets one trailing newline through
         add(("name",), "a name is one line: remove the trailing newline")
+    _check_target(_dict_at(data, "target"), add)
+    inputs = _list_at(data, "inputs")
+    input_ids = _check_inputs(inputs, defaults, add)
+    _check_rules(_list_at(data, "rules"), inputs, input_ids, defaults, add)
+
+
+def _check_target(target: dict[str, Any], add: Add) -> None:
+    """Keys of the other backend."""
     backend = target.get("backend", "local")
     if backend == "aliyun":
         if "root" in target:
@@ -73,7 +80,9 @@ def semantic_errors(data: dict[str, Any], add: Add) -> None:
                     key=True,
                 )
 
-    inputs = _list_at(data, "inputs")
+
+def _check_inputs(inputs: list[Any], defaults: dict[str, Any], add: Add) -> dict[str, int]:
+    """Object keys, duplicate ids, buckets and locations; returns the listed inputs' ids (id -> index)."""
     input_ids: dict[str, int] = {}
     iid: object
     obj: object
@@ -110,8 +119,13 @@ def semantic_errors(data: dict[str, Any], add: Add) -> None:
             add(("inputs", i), "no bucket: set defaults.input_bucket or this input's `bucket`")
         if not has_loc and "location" not in defaults:
             add(("inputs", i), "no location: set defaults.location or this input's `location`")
+    return input_ids
 
-    rules = _list_at(data, "rules")
+
+def _check_rules(
+    rules: list[Any], inputs: list[Any], input_ids: dict[str, int], defaults: dict[str, Any], add: Add
+) -> None:
+    """Each rule (``_check_rule``), duplicate rule ids, globs that match nothing, output collisions."""
     rule_ids: dict[str, int] = {}
     outputs = Outputs()
     facts = input_facts(inputs, input_ids, defaults)
