@@ -1,10 +1,11 @@
 """Manifest v1: the entry points that load a manifest, run every check and build the typed model.
 
 ``load_manifest(path)`` returns a :class:`Manifest` or raises :class:`ManifestError` carrying every
-problem found, each with ``file:line:col`` and a JSON path. The checks run in this order and all of
-them run, so one pass reports everything:
+problem found, each with ``file:line:col`` and a JSON path. The checks run in this order, each on
+the whole document, so one pass reports everything:
 
-- YAML loading with marks (``yamlload``): a document that cannot be read stops here;
+- YAML loading with marks (``yamlload``): a document that cannot be read, is empty or is not a
+  mapping stops here;
 - JSON Schema errors in the manifest's terms (``schemaerrors``);
 - the checks beyond the schema (``semantic``, with ``collisions``);
 - the MTS documentation's rules and the target's facts (``docchecks``).
