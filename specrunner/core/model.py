@@ -1,6 +1,6 @@
 """The typed manifest: what validation hands to every later stage. Pure data, frozen.
 
-Built only from a document that passed validation (``validate/manifest.py``); nothing here reads a
+Built only from a document that passed validation (``validate/build.py``); nothing here reads a
 file or checks a rule. Durations are already in the API's units (``time_ms``, ``interval_s``).
 """
 
@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 # Frozen, slotted, keyword-only dataclasses: typed (mypy --strict checks every use), immutable and
 # cheap. The document they are built from has already passed the JSON Schema and the semantic checks,
-# so nothing is validated (or coerced) again here: ``validate/manifest.py::_build`` passes every
+# so nothing is validated (or coerced) again here: ``validate/build.py::build_manifest`` passes every
 # field in its final type. ``evolve`` is the one way to derive a changed copy.
 _T = TypeVar("_T")
 

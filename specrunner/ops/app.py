@@ -687,7 +687,7 @@ def import_job(
     """Adopt an existing job into the state after checking it exists and matches the manifest."""
     from specrunner.apply.executor import outcome_record
     from specrunner.backends import open_backend
-    from specrunner.validate.manifest import did_you_mean
+    from specrunner.validate.reporting import did_you_mean
 
     desired = {j.key: j for j in ctx.jobs}
     if key not in desired:

@@ -18,14 +18,13 @@ checked before use); reads the file system only under the local target's root, n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from specrunner.core import durations, mtsrules
+from specrunner.core.diagnostics import PathT
+from specrunner.validate.reporting import Add
 
-Add = Callable[..., None]
-PathT = tuple[str | int, ...]
 MAX_STATS = 100_000  # inputs checked on disk at most (a guard, far above real manifests)
 
 

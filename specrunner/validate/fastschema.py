@@ -1,7 +1,7 @@
 """Says that a document is valid under a JSON Schema without importing ``jsonschema`` (~40 ms of start-up).
 
 ``accepts(schema, instance)`` is True only when ``jsonschema.Draft202012Validator(schema)`` (no format
-checker, as ``validate/manifest.py`` builds it) finds no error in ``instance``; False means "not known
+checker, as ``validate/schemaerrors.py`` builds it) finds no error in ``instance``; False means "not known
 valid": the caller asks jsonschema, which finds and words the errors. A valid manifest, what every
 ``validate`` and ``plan`` of a working setup reads, never imports jsonschema.
 

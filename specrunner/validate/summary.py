@@ -1,7 +1,7 @@
 """What ``validate`` says of a valid manifest (its inputs, rules and jobs), read from the validated document.
 
 ``validate`` checks a manifest without building its typed model (``check_manifest_document``), so it
-never imports pydantic; these counts are read from the document the checks accepted.
+never imports ``core.model``; these counts are read from the document the checks accepted.
 
 Invariant: ``document_counts(data)`` equals ``model_counts`` of the model ``check_manifest`` builds from
 the same document: listed inputs (a string or a mapping with ``object``), discovery entries (a mapping

@@ -230,17 +230,11 @@ def load(text: str) -> tuple[Any, Marks]:
         ) from None
     except yaml.YAMLError as e:
         raise YamlError(f"invalid YAML: {e}") from None
-    except RecursionError:
-        raise YamlError(f"the document is nested too deeply (limit {MAX_DEPTH} levels)") from None
     marks = Marks()
     if node is None:
         return None, marks
-    _expanded_size(node)
-    builder = _Builder(marks)
-    try:
-        return builder.build(node, (), 0), marks
-    except RecursionError:
-        raise YamlError(f"the document is nested too deeply (limit {MAX_DEPTH} levels)") from None
+    _expanded_size(node)  # the builder below stays within MAX_DEPTH and MAX_NODES
+    return _Builder(marks).build(node, ()), marks
 
 
 def _offset_mark(text: str, offset: Any) -> Mark | None:
@@ -256,32 +250,23 @@ def _clip(text: str, limit: int = 60) -> str:
 
 
 class _Builder:
+    """Plain values from a composed node graph that ``_expanded_size`` found within the limits."""
+
     def __init__(self, marks: Marks) -> None:
         self.marks = marks
-        self.count = 0
         self._constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
-    def build(self, node: yaml.Node, path: PathT, depth: int) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
-            raise YamlError(
-                f"the document expands to more than {MAX_NODES} values (an alias bomb?); "
-                "remove the repeated aliases",
-                _mark(node),
-                path,
-            )
-        if depth > MAX_DEPTH:
-            raise YamlError(f"nested too deeply (limit {MAX_DEPTH} levels)", _mark(node), path)
+    def build(self, node: yaml.Node, path: PathT) -> Any:
         self.marks.values.setdefault(path, _mark(node))
         if isinstance(node, yaml.MappingNode):
-            return self._mapping(node, path, depth)
+            return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _SEQ:
                 raise self._bad_tag(node, path)
-            return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
+            return [self.build(child, (*path, i)) for i, child in enumerate(node.value)]
         return self._scalar(node, path)
 
-    def _mapping(self, node: yaml.MappingNode, path: PathT, depth: int) -> dict[str, Any]:
+    def _mapping(self, node: yaml.MappingNode, path: PathT) -> dict[str, Any]:
         if node.tag != _MAP:
             raise self._bad_tag(node, path)
         out: dict[str, Any] = {}
@@ -302,7 +287,7 @@ class _Builder:
                 where = f" (first defined at line {first.line})" if first else ""
                 raise YamlError(f"duplicate key {_clip(key)!r}{where}", _mark(key_node), (*path, key))
             self.marks.keys[(*path, key)] = _mark(key_node)
-            out[key] = self.build(value_node, (*path, key), depth + 1)
+            out[key] = self.build(value_node, (*path, key))
         return out
 
     def _scalar(self, node: yaml.Node, path: PathT) -> Any:

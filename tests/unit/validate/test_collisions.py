@@ -11,7 +11,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specrunner.validate import manifest as vm
+from specrunner.validate import collisions
+from specrunner.validate.manifest import check_manifest
 
 TEMPLATES = [
     "out/{ObjectPrefix}{FileName}.jpg",
@@ -61,7 +62,7 @@ rule_st = st.builds(
 def diagnostics(tmp_path: Path, doc: dict[str, Any]) -> list[tuple[Any, ...]]:
     path = tmp_path / "m.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    _, diags = vm.check_manifest(path)
+    _, diags = check_manifest(path)
     return [(d.line, d.column, d.path, d.severity, d.message) for d in diags]
 
 
@@ -76,7 +77,7 @@ def test_the_fast_path_reports_what_the_exact_loop_reports(
     doc = document(rules, objects)
     fast = diagnostics(tmp_path, doc)
     with monkeypatch.context() as m:
-        m.setattr(vm, "_may_be_unsafe", lambda *args: True)  # always the exact loop
+        m.setattr(collisions, "_may_be_unsafe", lambda *args: True)  # always the exact loop
         exact = diagnostics(tmp_path, doc)
     assert fast == exact
 

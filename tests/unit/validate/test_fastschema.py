@@ -1,5 +1,5 @@
 """validate.fastschema gives jsonschema's verdict: ``accepts`` is True exactly when jsonschema's
-Draft202012Validator (as validate/manifest.py builds it) reports no error.
+Draft202012Validator (as validate/schemaerrors.py builds it) reports no error.
 
 Compared on the manifests of the repo, valid and invalid, on a seeded corpus of mutations of them
 (every kind of value at every place, keys removed and added), and keyword by keyword on small schemas
