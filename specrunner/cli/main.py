@@ -24,7 +24,7 @@ from typer.core import TyperArgument
 
 from specrunner import __version__
 from specrunner.cli.exits import SpecrunnerGroup
-from specrunner.cli.outcome import json_errors
+from specrunner.cli.errors import json_errors
 from specrunner.core.durations import parse_seconds
 from specrunner.core.errors import (
     EXIT_ERROR,
