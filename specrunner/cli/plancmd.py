@@ -1,6 +1,6 @@
 """``specrunner plan``: the command's work and output, without the CLI framework.
 
-The typer command (``cli.main.plan``) parses the options and calls :func:`run_plan`; ``cli.fast``
+The typer command (``cli.runcmds.plan``) parses the options and calls :func:`run_plan`; ``cli.fast``
 calls it directly for the plain ``specrunner plan MANIFEST`` that scripts, hooks and CI run most, so
 that its start-up is not the framework's. Errors are raised (and mapped by ``cli.errors``), never
 printed here.
