@@ -1,7 +1,7 @@
 """The arguments and options several commands share: their names, help, metavars and parsing.
 
 Loaded at every start (completion and ``--help`` too): module-level imports are stdlib, typer and the
-typer-free ``cli.errors`` / ``core`` modules only.
+typer-free ``cli.errors`` only.
 
 No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
 command at each start; as objects they are read as they are, as strings each one is compiled and
@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 
 from specrunner.cli.errors import json_errors
-from specrunner.core.durations import parse_seconds
 
 
 class Fmt(StrEnum):
@@ -37,6 +36,9 @@ def errors_follow(fmt: Fmt | RunFmt) -> None:
 
 def _duration(value: str) -> float:
     """A --timeout / --lock-timeout value: 90, 90s, 5m, 1h, 1m30s (a bare number is seconds)."""
+    # Imported only when such an option is given: completion and --help never load decimal and the regexes.
+    from specrunner.core.durations import parse_seconds
+
     try:
         return parse_seconds(value)
     except ValueError as e:
