@@ -148,7 +148,7 @@ def _run_apply(
     verbose: bool,
     *,
     only_failed: bool,
-    auto_approve: bool = False,
+    auto_approve: bool,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
     from specrunner.cli.interrupts import install_signal_handlers
