@@ -18,7 +18,6 @@ from __future__ import annotations
 import shlex
 import sys
 from dataclasses import dataclass
-from typing import TextIO
 
 import typer
 
@@ -37,7 +36,6 @@ class Approval:
     auto_approve: bool
     saved_plan: bool
     command: str = "apply"
-    stdin: TextIO | None = None
     printed: bool = False  # the plan was shown before the run
     selection: tuple[str, ...] = ()  # --state / --target / --exclude as given, for the hint's command
 
@@ -63,7 +61,7 @@ class Approval:
             self.printed = True
         if not self.needs_approval(plan):
             return
-        stdin = self.stdin or sys.stdin
+        stdin = sys.stdin
         m = shlex.quote(self.manifest)
         if not self.text or not stdin.isatty():
             why = "no terminal to ask on" if self.text else "JSON / markdown output cannot ask"

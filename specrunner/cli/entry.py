@@ -24,7 +24,3 @@ def main() -> None:
     from specrunner.cli.main import main as cli_main
 
     cli_main()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -23,13 +23,13 @@ from typer import _click
 from typer.core import TyperGroup
 
 from specrunner.cli.coercion import defer_coercion
-from specrunner.cli.outcome import handle, json_errors
+from specrunner.cli.errors import handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
 
 
 def handle_exception(exc: BaseException) -> int:
     """Map one exception to its exit code, printing what the user needs. The only such mapping: click's
-    own errors here, everything else in ``outcome.handle`` (which the typer-free commands use too)."""
+    own errors here, everything else in ``errors.handle`` (which the typer-free commands use too)."""
     if isinstance(exc, _click.exceptions.ClickException):  # usage errors and bad values
         exc.show()
         return EXIT_ERROR

@@ -2,7 +2,7 @@
 
 ``specrunner plan MANIFEST`` (one manifest path, no option) is answered here: the very function the
 typer command calls (``cli.plancmd.run_plan``), its errors mapped by the same handler
-(``cli.outcome.handle``), so output and exit codes are the same byte for byte (the tests run both
+(``cli.errors.handle``), so output and exit codes are the same byte for byte (the tests run both
 ways). Anything else (an option, ``--help``, a second argument, shell completion) returns None and
 goes to the typer application.
 """
@@ -39,7 +39,7 @@ def run(argv: list[str]) -> int | None:
     # A short process that builds mostly acyclic data: the cyclic collector would only rescan, again
     # and again, the modules and objects it loads (load_context pauses it for its big structures too).
     gc.disable()
-    from specrunner.cli.outcome import handle
+    from specrunner.cli.errors import handle
 
     try:
         return fn()

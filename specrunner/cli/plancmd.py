@@ -1,8 +1,8 @@
 """``specrunner plan``: the command's work and output, without the CLI framework.
 
-The typer command (``cli.main.plan``) parses the options and calls :func:`run_plan`; ``cli.fast``
+The typer command (``cli.runcmds.plan``) parses the options and calls :func:`run_plan`; ``cli.fast``
 calls it directly for the plain ``specrunner plan MANIFEST`` that scripts, hooks and CI run most, so
-that its start-up is not the framework's. Errors are raised (and mapped by ``cli.outcome``), never
+that its start-up is not the framework's. Errors are raised (and mapped by ``cli.errors``), never
 printed here.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from specrunner.cli.outcome import echo, json_errors
+from specrunner.cli.errors import echo, json_errors
 from specrunner.core.errors import EXIT_CHANGES, EXIT_OK, SpecrunnerError
 
 

@@ -1,4 +1,4 @@
-"""The ``preview`` and ``report`` commands (registered by ``specrunner.cli.main``).
+"""The ``preview`` and ``report`` commands (registered in ``specrunner.cli.main``).
 
 Exit codes: 0 the page was written (whatever the jobs' outcomes: they are on the page); 1 error.
 Module imports: stdlib and typer only; the rest is imported when a command runs.
@@ -43,22 +43,16 @@ def preview(
 
     Example: specrunner preview specs/site.yaml --sample ~/clips
     """
-    from specrunner.cli.main import _handle
-    from specrunner.core.errors import SpecrunnerError
     from specrunner.ops import app
     from specrunner.render.progress import Progress
     from specrunner.render.text import run_text
+    from specrunner.report.preview import run_preview
 
+    progress = Progress()
     try:
-        from specrunner.report.preview import run_preview
-
-        progress = Progress()
-        try:
-            result = run_preview(manifest, sample_dir=sample, first=first, out=out, on_event=progress.event)
-        finally:
-            progress.close()
-    except SpecrunnerError as e:
-        _handle(e)
+        result = run_preview(manifest, sample_dir=sample, first=first, out=out, on_event=progress.event)
+    finally:
+        progress.close()
     typer.echo(
         f"Preview of {app.display(manifest)} on the local engine: nothing submitted, "
         "the state file and output buckets untouched."
@@ -93,33 +87,25 @@ def report(
 
     Example: specrunner report specs/demo.yaml --out review/
     """
-    from specrunner.cli.main import _handle
-    from specrunner.core.errors import SpecrunnerError
     from specrunner.ops import app
+    from specrunner.report.build import collect, default_out, ensure_ignored, local_root, write_report
 
-    try:
-        from specrunner.report.build import collect, default_out, ensure_ignored, local_root, write_report
-
-        ctx = app.load_context(manifest, state)
-        rep = collect(
-            ctx.manifest,
-            ctx.jobs,
-            ctx.state,
-            title=f"Contact sheet · {manifest.name}",
-            manifest_label=app.display(manifest),
-            state_label=_near(ctx.state_path, manifest),
-            root=local_root(ctx.manifest),
-        )
-        if ctx.state is None:
-            rep.banner.append(
-                f"No state file at {app.display(ctx.state_path)} yet: nothing has been applied."
-            )
-        if out is None:
-            out = default_out(manifest)
-            ensure_ignored(out.parent.parent)
-        index = write_report(rep, out)
-    except SpecrunnerError as e:
-        _handle(e)
+    ctx = app.load_context(manifest, state)
+    rep = collect(
+        ctx.manifest,
+        ctx.jobs,
+        ctx.state,
+        title=f"Contact sheet · {manifest.name}",
+        manifest_label=app.display(manifest),
+        state_label=_near(ctx.state_path, manifest),
+        root=local_root(ctx.manifest),
+    )
+    if ctx.state is None:
+        rep.banner.append(f"No state file at {app.display(ctx.state_path)} yet: nothing has been applied.")
+    if out is None:
+        out = default_out(manifest)
+        ensure_ignored(out.parent.parent)
+    index = write_report(rep, out)
     c = rep.counts()
     shown = ", ".join(f"{n} {s}" for s, n in c.items() if n) or "no jobs"
     typer.echo(f"Report of {sum(c.values())} job(s): {shown}.")

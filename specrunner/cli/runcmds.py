@@ -1,0 +1,273 @@
+"""The commands that plan and run jobs: ``plan``, ``apply`` and ``retry`` (an apply of the failed jobs).
+
+``plan``'s work is ``cli.plancmd.run_plan`` (which ``cli.fast`` runs without typer); ``apply`` and
+``retry`` are one command built twice (:func:`_run_command`): the same options, the same run. Only
+stdlib, typer and ``cli.options`` are imported at module level; the rest (``specrunner.ops.app``
+and the renderers) inside the commands, so that start-up (completion, ``--help``) never loads it.
+
+No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
+command at each start; as strings each one is compiled and evaluated again.
+"""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from typer.models import ArgumentInfo
+
+from specrunner.cli.options import (
+    MANIFEST,
+    AutoApproveOpt,
+    ExcludeOpt,
+    LockTimeoutOpt,
+    ManifestArg,
+    NoWaitOpt,
+    ParallelismOpt,
+    QuietOpt,
+    RunFmt,
+    RunFormatOpt,
+    StateOpt,
+    TargetOpt,
+    TimeoutOpt,
+    VerboseOpt,
+    errors_follow,
+)
+from specrunner.core.errors import SpecrunnerError
+
+if TYPE_CHECKING:
+    from specrunner.ops.app import ApplyOutcome, Context
+
+
+def plan(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")
+    ] = None,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode", help="Exit 0: no changes, 1: error (a mistyped flag too), 2: changes."
+        ),
+    ] = False,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    fmt: RunFormatOpt = RunFmt.text,
+    show_unchanged: Annotated[
+        bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")
+    ] = False,
+) -> None:
+    """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
+
+    Example: specrunner plan specs/demo.yaml --out demo.plan.json --detailed-exitcode
+    """
+    from specrunner.cli.plancmd import run_plan
+
+    raise typer.Exit(
+        run_plan(manifest, state, out, detailed_exitcode, target, exclude, fmt.value, show_unchanged)
+    )
+
+
+def _run_command(
+    name: str, manifest_arg: ArgumentInfo, *, only_failed: bool, doc: str
+) -> Callable[..., None]:
+    """The ``apply`` command (``only_failed=False``) or ``retry`` (only the jobs whose last outcome is
+    Fail): the same options, told apart by the manifest argument's help and the docstring."""
+
+    def command(
+        manifest: Annotated[Path, manifest_arg],
+        state: StateOpt = None,
+        parallelism: ParallelismOpt = 10,
+        no_wait: NoWaitOpt = False,
+        timeout: TimeoutOpt = None,
+        lock_timeout: LockTimeoutOpt = 0.0,
+        target: TargetOpt = None,
+        exclude: ExcludeOpt = None,
+        fmt: RunFormatOpt = RunFmt.text,
+        quiet: QuietOpt = False,
+        verbose: VerboseOpt = False,
+        auto_approve: AutoApproveOpt = False,
+    ) -> None:
+        _run_apply(
+            manifest,
+            state,
+            parallelism,
+            no_wait,
+            timeout,
+            lock_timeout,
+            target,
+            exclude,
+            fmt,
+            quiet,
+            verbose,
+            only_failed=only_failed,
+            auto_approve=auto_approve,
+        )
+
+    command.__name__ = command.__qualname__ = name
+    command.__doc__ = doc
+    return command
+
+
+apply = _run_command(
+    "apply",
+    typer.Argument(
+        help="The manifest (YAML), or a plan file saved by `plan --out`.",
+        show_default=False,
+        metavar="MANIFEST|PLANFILE",
+    ),
+    only_failed=False,
+    doc="""Apply the manifest (or a saved plan): submit, poll, and record every job in the state file.
+
+    Example: specrunner apply specs/demo.yaml --parallelism 20
+    """,
+)
+retry = _run_command(
+    "retry",
+    MANIFEST,
+    only_failed=True,
+    doc="""Rerun only the jobs whose last outcome is Fail (an apply restricted to failures).
+
+    Example: specrunner retry specs/demo.yaml
+    """,
+)
+
+
+def _run_apply(
+    manifest: Path,
+    state: Path | None,
+    parallelism: int,
+    no_wait: bool,
+    timeout: float | None,
+    lock_timeout: float,
+    target: list[str] | None,
+    exclude: list[str] | None,
+    fmt: RunFmt,
+    quiet: bool,
+    verbose: bool,
+    *,
+    only_failed: bool,
+    auto_approve: bool,
+) -> NoReturn:
+    from specrunner.cli.approval import Approval
+    from specrunner.cli.interrupts import install_signal_handlers
+    from specrunner.ops import app as core
+    from specrunner.render.progress import Progress
+
+    errors_follow(fmt)
+    saved = None
+    if core.is_plan_file(manifest):
+        saved = core.load_saved_plan(manifest)
+        if target or exclude:
+            raise SpecrunnerError(
+                "--target/--exclude cannot be combined with a saved plan; they were fixed at plan time"
+            )
+        ctx = core.load_context(saved["manifest"]["path"], state or saved["state"]["path"])
+        sel = saved["selection"]
+        req = core.PlanRequest(tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]))
+    else:
+        ctx = core.load_context(manifest, state)
+        req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
+        if only_failed and ctx.state is None:
+            typer.echo(
+                f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
+                f"failed. Run `specrunner apply {manifest}` first."
+            )
+            raise typer.Exit(0)
+    progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
+    opts = core.ApplyOptions(
+        parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout, timeout=timeout
+    )
+    approval = Approval(
+        backend=ctx.manifest.target.backend,
+        manifest=str(ctx.manifest_path),
+        text=fmt == RunFmt.text,
+        quiet=quiet,
+        auto_approve=auto_approve,
+        saved_plan=saved is not None,
+        command="retry" if only_failed else "apply",
+        selection=_selection_args(state, target, exclude),
+    )
+    outcome = core.apply(
+        ctx,
+        req,
+        opts,
+        on_event=progress.event,
+        saved_plan=saved,
+        executor_hook=lambda ex: install_signal_handlers(ex, ctx.manifest_path),
+        confirm=approval,
+    )
+    progress.close()
+    _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed)
+    raise typer.Exit(outcome.exit_code())
+
+
+def _print_outcome(
+    outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool
+) -> None:
+    """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
+    from specrunner.ops.app import describe_lock
+    from specrunner.render import text as render
+
+    if fmt == RunFmt.markdown:
+        from specrunner.render.markdown import apply_markdown
+
+        hint = f"the run results file `{outcome.run_file}`" if outcome.run_file else "`--format json`"
+        typer.echo(
+            apply_markdown(outcome.plan, outcome.summary, str(ctx.manifest_path), json_hint=hint), nl=False
+        )
+    elif fmt == RunFmt.json:
+        doc = {
+            "format_version": "1.0",
+            "kind": "specrunner-apply",
+            "counts": outcome.summary.counts(),
+            "exit_code": outcome.exit_code(),
+            "state_changed": outcome.state_changed,
+            "run_results": str(outcome.run_file) if outcome.run_file else None,
+            "recovered": {
+                "adopted": outcome.summary.recovered_adopted,
+                "resubmitted": outcome.summary.recovered_resubmitted,
+            },
+            "results": outcome.summary.acted_on(),
+        }
+        typer.echo(render.to_json(doc))
+    else:
+        if outcome.stale_lock and "unrenewed_s" in outcome.stale_lock:
+            typer.echo(
+                f"note: took over the lock of {describe_lock(outcome.stale_lock)}: its lease stayed "
+                f"unrenewed for {outcome.stale_lock['unrenewed_s']:g} s as this runner watched it (the "
+                "process is gone, or frozen: then it can no longer submit)",
+                err=True,
+            )
+        elif outcome.stale_lock:
+            typer.echo(
+                f"note: cleaned up lock info left by a process that is gone "
+                f"({describe_lock(outcome.stale_lock)})",
+                err=True,
+            )
+        rec = outcome.summary.recovered_adopted + outcome.summary.recovered_resubmitted
+        if rec:
+            typer.echo(
+                f"{rec} interrupted submission{'s' if rec != 1 else ''} found: "
+                f"{outcome.summary.recovered_adopted} adopted, "
+                f"{outcome.summary.recovered_resubmitted} resubmitted."
+            )
+        if not quiet and not plan_shown:
+            typer.echo(render.plan_summary_line(outcome.plan))
+        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
+        if outcome.state_changed:
+            typer.echo(f"State written to {ctx.state_path}.")
+        elif not quiet:
+            typer.echo(f"State unchanged: {ctx.state_path}.")
+
+
+def _selection_args(
+    state: Path | None, target: list[str] | None, exclude: list[str] | None
+) -> tuple[str, ...]:
+    """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
+    args: list[str] = ["--state", str(state)] if state else []
+    for flag, globs in (("--target", target), ("--exclude", exclude)):
+        for g in globs or ():
+            args += [flag, g]
+    return tuple(args)

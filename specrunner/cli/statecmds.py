@@ -1,0 +1,268 @@
+"""The commands on the state itself: ``show``, the ``state`` sub-commands (list, mv, show, rm, claim,
+repair; ``cli.main`` adds ``cli.transfer``'s pull and push) and ``force-unlock``.
+
+The state's work is in ``ops.statecmds``, ``ops.app`` and ``statefile``; these parse, call and print.
+Only stdlib, typer and ``cli.options`` are imported at module level, the rest inside the commands,
+so that start-up (completion, ``--help``) never loads it.
+
+No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
+command at each start; as strings each one is compiled and evaluated again.
+"""
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from specrunner.cli.options import (
+    Fmt,
+    FormatOpt,
+    KeyArg,
+    LockTimeoutOpt,
+    ManifestArg,
+    StateOpt,
+    errors_follow,
+)
+from specrunner.core.errors import SpecrunnerError
+
+if TYPE_CHECKING:
+    from specrunner.statefile.backend import StateBackend
+    from specrunner.statefile.state import StateDoc
+
+
+def show(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    fmt: FormatOpt = Fmt.text,
+) -> None:
+    """Show what the state file records, as a table.
+
+    Example: specrunner show specs/demo.yaml
+    """
+    from specrunner.ops.app import state_rows
+    from specrunner.render import text as render
+
+    errors_follow(fmt)
+    where, doc = _read_state(manifest, state)
+    spath = where.path
+    rows = state_rows(doc)
+    if fmt == Fmt.json:
+        typer.echo(
+            render.to_json(
+                {
+                    "format_version": "1.0",
+                    "kind": "specrunner-state",
+                    "state": str(spath),
+                    "lineage": doc.lineage if doc else None,
+                    "serial": doc.serial if doc else None,
+                    "manifest": doc.owner if doc else None,
+                    "jobs": rows,
+                }
+            )
+        )
+    else:
+        if doc is None:
+            typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
+        else:
+            typer.echo(render.state_text(rows, doc.lineage, doc.serial, doc.owner))
+
+
+def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, StateDoc | None]":
+    """Where the state is and what it holds (None: no state yet), for the commands that only read it.
+
+    They still name a manifest: a wrong one is an error, not "no state"."""
+    from specrunner.statefile.backend import locate
+
+    if state is None and not manifest.is_file():
+        raise SpecrunnerError(
+            f"{manifest}: no such file",
+            hint="give the manifest the state file belongs to (or the state with --state PATH)",
+        )
+    where = locate(manifest, state)
+    return where, where.read()
+
+
+def state_list(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+) -> None:
+    """List the job keys in the state, one per line, with their state.
+
+    Example: specrunner state list specs/demo.yaml
+    """
+    from specrunner.ops.app import state_rows
+
+    where, doc = _read_state(manifest, state)
+    if doc is None:
+        typer.echo(f"No state file at {where} yet: run `specrunner apply {manifest}`.", err=True)
+    for row in state_rows(doc):
+        typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
+
+
+def state_mv(
+    manifest: ManifestArg,
+    old: Annotated[
+        str,
+        typer.Argument(
+            help="A job key, rule id or input id in the state.", show_default=False, metavar="OLD"
+        ),
+    ],
+    new: Annotated[
+        str,
+        typer.Argument(help="Its new name, as the manifest now has it.", show_default=False, metavar="NEW"),
+    ],
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Rename a job key, rule or input in the state without resubmitting (same request only).
+
+    Example: specrunner state mv specs/demo.yaml poster cover
+    """
+    from specrunner.ops.app import load_context
+    from specrunner.ops.statecmds import state_move
+
+    ctx = load_context(manifest, state)
+    moves = state_move(ctx, old, new, lock_timeout=lock_timeout)
+    for src, dst in moves:
+        typer.echo(f"Moved {src} -> {dst}")
+    typer.echo(
+        f"Moved {len(moves)} record{'s' if len(moves) != 1 else ''}; nothing was submitted. "
+        f"State written to {ctx.state_path}."
+    )
+
+
+def state_show(
+    manifest: ManifestArg,
+    key: KeyArg,
+    state: StateOpt = None,
+    fmt: FormatOpt = Fmt.text,
+) -> None:
+    """Show one record of the state in full: job id, outcome, whole message, outputs, request.
+
+    Example: specrunner state show specs/demo.yaml videos/intro.mp4::poster
+    """
+    from specrunner.ops.statecmds import find_record, record_text
+    from specrunner.render import text as render
+
+    errors_follow(fmt)
+    _, doc = _read_state(manifest, state)  # local or in OSS, as `state list` reads it
+    rec = find_record(doc, key, str(manifest))
+    if fmt == Fmt.json:
+        typer.echo(render.to_json({"key": key, "record": rec.to_record()}))
+    else:
+        typer.echo(record_text(key, rec))
+
+
+def state_rm(
+    manifest: ManifestArg,
+    keys: Annotated[
+        list[str],
+        typer.Argument(
+            help="Job keys to drop from the state (nothing is deleted in MTS or OSS).",
+            show_default=False,
+            metavar="KEY...",
+        ),
+    ],
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Remove records from the state; the next plan creates those jobs again.
+
+    Example: specrunner state rm specs/demo.yaml videos/intro.mp4::poster
+    """
+    from specrunner.ops.app import state_remove
+    from specrunner.statefile.backend import locate
+
+    where = locate(manifest, state)
+    arg = None if state is None else (where.label if where.shared else str(state))
+    removed = state_remove(where, keys, lock_timeout=lock_timeout, manifest=manifest, state_arg=arg)
+    typer.echo(f"Removed {len(removed)} record(s) from the state.")
+
+
+def state_claim(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Record MANIFEST as the owner of the state, after moving or renaming it on purpose.
+
+    A state in OSS or given with --state refuses every other manifest than the one it records (its
+    `name:`, else its path in the git repository): plan, apply, refresh and retry fail naming both.
+    This takes the state's lock, shows the previous owner and records MANIFEST; nothing else changes.
+
+    Example: specrunner state claim specs/site.yaml
+    """
+    from specrunner.ops.app import load_context
+    from specrunner.ops.statecmds import state_claim as claim
+
+    ctx = load_context(manifest, state, expand_jobs=False)
+    previous, owner, written = claim(ctx, lock_timeout=lock_timeout)
+    where = ctx.state_label
+    if previous == owner:
+        typer.echo(f"{where} belongs to {owner!r} ({manifest}) already: nothing changed.")
+        return
+    before = repr(previous) if previous is not None else "none recorded"
+    typer.echo(
+        f"Claimed {where} for {owner!r} ({manifest}); previous owner: {before}. "
+        "Nothing else changed." + (f" State written to {where}." if written else "")
+    )
+
+
+def state_repair(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    lock_timeout: LockTimeoutOpt = 0.0,
+) -> None:
+    """Recover a state that specrunner refuses as damaged, keeping every job id that can be read.
+
+    The way out that the errors name, before anything that drops data: a damaged journal (its
+    readable records are kept, the unreadable ones passed over and counted), a journal in OSS restored
+    as a Normal object by a copy tool (read as it is), a head or lock objects deleted or edited by hand
+    (generations continue above every journal found). It takes the state's lock and writes the
+    recovered state; nothing is submitted. The next plan shows what is left to do.
+
+    Example: specrunner state repair specs/site.yaml
+    """
+    from specrunner.statefile.backend import locate
+
+    where = locate(manifest, state)
+    got = where.repair(lock_timeout, manifest=manifest)
+    label = where.label
+    skipped = int(got.get("skipped") or 0)
+    extra = (
+        f"; {skipped} unreadable record(s) passed over (their jobs are looked up by tag where an intent "
+        "survived)"
+        if skipped
+        else ""
+    )
+    copy = f"; the damaged journal is kept as {got['damaged_copy']}" if got.get("damaged_copy") else ""
+    typer.echo(
+        f"Repaired {label}: {got['jobs']} job(s) in the state, {got['job_ids']} with a job id{extra}{copy}. "
+        f"Next: specrunner plan {manifest}"
+    )
+
+
+def force_unlock(
+    manifest: ManifestArg,
+    lock_id: Annotated[
+        str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")
+    ],
+    state: StateOpt = None,
+) -> None:
+    """Release the lock LOCK_ID (the id the "locked by" error names; a wrong id is refused).
+
+    State in OSS: safe against a live holder. It revokes the lock (the holder stops submitting at
+    once and says so), then waits until the holder can no longer submit: until it says it stopped, or
+    for one full lease on this machine's clock when it does not answer (frozen or dead), printing what
+    it waits for. Then the next run takes the lock and finds every job the holder submitted.
+
+    Local state: the lock is an OS lock that dies with its process; this removes the lock info of a
+    holder that is gone and refuses a live one.
+
+    Example: specrunner force-unlock specs/demo.yaml 1f0c2a9e-...
+    """
+    from specrunner.ops.app import describe_lock
+    from specrunner.statefile.backend import locate
+
+    info = locate(manifest, state).force_unlock(lock_id)
+    typer.echo(f"Unlocked: removed the lock of {describe_lock(info)}.")
