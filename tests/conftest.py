@@ -2,7 +2,8 @@
 
 Found by pytest for every folder below (``unit/<package>/``, ``system/``); test modules import its
 helpers as ``from tests.conftest import ...`` and compute paths from ``TESTS`` and ``REPO``, never from
-their own ``__file__`` (so a test module can move without breaking a path)."""
+their own ``__file__`` (so a test module can move without breaking a path). Helpers several modules
+share are in ``helpers.py``, the test doubles in ``fakes.py``; no test module imports another."""
 
 from __future__ import annotations
 
