@@ -1,6 +1,6 @@
 """Helpers more than one test module uses (no fixtures: those live in ``conftest.py``; no test doubles:
-those live in ``fakes.py``). A test module imports from here, from ``conftest`` and from ``fakes``,
-never from another test module."""
+those live in ``fakes.py``). A test module imports shared code from these three, never from another
+test module (``test_layers.py`` checks that)."""
 
 from __future__ import annotations
 
