@@ -2,7 +2,8 @@
 
 Found by pytest for every folder below (``unit/<package>/``, ``system/``); test modules import its
 helpers as ``from tests.conftest import ...`` and compute paths from ``TESTS`` and ``REPO``, never from
-their own ``__file__`` (so a test module can move without breaking a path)."""
+their own ``__file__`` (so a test module can move without breaking a path). Helpers several modules
+share are in ``helpers.py``, the test doubles in ``fakes.py``; no test module imports another."""
 
 from __future__ import annotations
 
@@ -25,15 +26,43 @@ TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 
 
+# What a developer's shell may hold that changes what specrunner, its SDKs or its subprocesses do: cloud
+# credentials and profiles (the V1/Tea SDKs, the aliyun CLI, Terraform's ALICLOUD_*), proxies (any
+# *_proxy, either case), specrunner's own settings, CA bundles, the per-user state folder, and the
+# terminal (colour, width, CI detection). The suite's own switches (SPECRUNNER_SLOW: `.ci/run` selects
+# the slow tests with it, read when test modules are collected) are kept.
+USER_ENV_PREFIXES = ("ALIBABA_CLOUD_", "ALICLOUD_", "ALIYUN_", "SPECRUNNER_")
+USER_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "XDG_STATE_HOME")
+TERMINAL_ENV = ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "CI", "TERM", "CLICOLOR", "CLICOLOR_FORCE")
+SUITE_ENV = ("SPECRUNNER_SLOW",)
+
+
+def users_setting(name: str) -> bool:
+    """True for a variable of the user's that no test may see (see USER_ENV_PREFIXES)."""
+    if name in SUITE_ENV:
+        return False
+    return name.startswith(USER_ENV_PREFIXES) or name.lower().endswith("_proxy") or name in USER_ENV
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """At session start (in every xdist worker too), before collection and before any session- or
+    module-scoped fixture starts a server or a subprocess: the user's settings are gone for the whole
+    run. Tests set their own values with ``monkeypatch`` or a subprocess's ``env``. The terminal
+    variables stay until each test starts (below), so pytest's own output keeps the user's width and
+    colours."""
+    for name in list(os.environ):
+        if users_setting(name):
+            del os.environ[name]
+
+
 @pytest.fixture(autouse=True)
 def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """Tests never see the developer's cloud credentials or CLI profile, never use a proxy, and never
-    depend on the user's terminal settings (colour, width, CI detection)."""
+    depend on the user's terminal settings (colour, width, CI detection). Again per test: a value a
+    previous test left in ``os.environ`` does not leak into the next."""
     for name in list(os.environ):
-        if name.startswith(("ALIBABA_CLOUD_", "ALIYUN_", "SPECRUNNER_")) or name.lower().endswith("_proxy"):
+        if users_setting(name) or name in TERMINAL_ENV:
             monkeypatch.delenv(name, raising=False)
-    for name in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES", "CI", "TERM", "CLICOLOR", "CLICOLOR_FORCE"):
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
 
 

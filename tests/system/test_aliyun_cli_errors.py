@@ -4,7 +4,6 @@ nothing recorded as done that was not (the real CLI, the real SDK, the emulator)
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from specrunner.emulator.server import Emulator
 from tests.conftest import Workspace
+from tests.helpers import free_port
 
 MANIFEST = """\
 version: 1
@@ -23,12 +23,6 @@ rules:
   - {id: p, time: 1s, output: "p/{FileName}.jpg"}
   - {id: s, time: 0, num: 2, interval: 1, output: "s/{FileName}/{Count}.jpg"}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def apply(ws: Workspace, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.conftest import HEADER, Workspace
+from tests.helpers import engine_jobs, spawn_cli
 
 
 def many_jobs(ws: Workspace, video: Path, n_inputs: int = 12, submit_qps: float | None = None) -> None:
@@ -27,18 +25,6 @@ def many_jobs(ws: Workspace, video: Path, n_inputs: int = 12, submit_qps: float 
     ws.write(header + f"inputs:\n{inputs}\nrules:\n{rules}\n")
 
 
-def spawn(ws: Workspace, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "specrunner", *args],
-        cwd=ws.dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def wait_for(path: Path, timeout: float = 20) -> None:
     end = time.monotonic() + timeout
     while not path.exists():
@@ -46,14 +32,10 @@ def wait_for(path: Path, timeout: float = 20) -> None:
         time.sleep(0.01)
 
 
-def engine_jobs(ws: Workspace) -> list[dict]:
-    return [json.loads(p.read_text()) for p in (ws.oss / ".mts" / "jobs").glob("*.json")]
-
-
 def test_two_applies_started_together_exactly_one_runs(ws: Workspace, video_10s: Path) -> None:
     many_jobs(ws, video_10s)
-    a = spawn(ws, "apply", "m.yaml", "--parallelism", "1")
-    b = spawn(ws, "apply", "m.yaml", "--parallelism", "1")
+    a = spawn_cli(ws, "apply", "m.yaml", "--parallelism", "1")
+    b = spawn_cli(ws, "apply", "m.yaml", "--parallelism", "1")
     outs = [p.communicate(timeout=120) for p in (a, b)]
     codes = sorted((a.returncode, b.returncode))
     assert codes == [0, 1], (codes, outs)
@@ -65,7 +47,7 @@ def test_two_applies_started_together_exactly_one_runs(ws: Workspace, video_10s:
 
 def test_sigterm_stops_submitting_persists_and_exits_130(ws: Workspace, video_10s: Path) -> None:
     many_jobs(ws, video_10s, submit_qps=20)  # 96 Submits take ~5 s: SIGTERM lands mid-run
-    p = spawn(ws, "apply", "m.yaml", "--parallelism", "1")
+    p = spawn_cli(ws, "apply", "m.yaml", "--parallelism", "1")
     journal = ws.dir / "m.lock.json.journal"
     wait_for(journal)
     end = time.monotonic() + 20
@@ -89,7 +71,7 @@ def test_sigterm_stops_submitting_persists_and_exits_130(ws: Workspace, video_10
     recorded = {r["job_id"] for r in state["jobs"].values() if r.get("job_id")}
     assert 0 < len(recorded) < 96
     assert recorded == {j["Id"] for j in engine_jobs(ws)}  # every job created is in the state
-    p = spawn(ws, "apply", "m.yaml")
+    p = spawn_cli(ws, "apply", "m.yaml")
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
     assert len(engine_jobs(ws)) == 96  # the rerun created only what was missing
@@ -97,16 +79,16 @@ def test_sigterm_stops_submitting_persists_and_exits_130(ws: Workspace, video_10
 
 def test_sigkill_mid_run_loses_nothing_and_blocks_nothing(ws: Workspace, video_10s: Path) -> None:
     many_jobs(ws, video_10s)
-    p = spawn(ws, "apply", "m.yaml", "--parallelism", "2")
+    p = spawn_cli(ws, "apply", "m.yaml", "--parallelism", "2")
     wait_for(ws.dir / "m.lock.json.journal")
     time.sleep(0.5)
     p.kill()
     p.wait()
     assert (ws.dir / "m.lock.json.lock").exists()  # lock info left behind by the dead process
-    r = spawn(ws, "plan", "m.yaml")
+    r = spawn_cli(ws, "plan", "m.yaml")
     out, err = r.communicate(timeout=60)
     assert r.returncode == 0, err
-    r = spawn(ws, "apply", "m.yaml")
+    r = spawn_cli(ws, "apply", "m.yaml")
     out, err = r.communicate(timeout=120)
     assert r.returncode == 0, (out, err)
     assert "cleaned up lock info left by a process that is gone" in err

@@ -12,22 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, probe
-
-VIA_ENTRY = "from specrunner.cli.entry import main; main()"  # the console script: the fast path
-VIA_TYPER = "from specrunner.cli.main import main; main()"  # the typer application, always
-
-
-def run(how: str, cwd: Path, *args: str) -> dict[str, object]:
-    return probe(how, *args, cwd=cwd)
-
-
-def both(cwd: Path, *args: str) -> tuple[int, str, str]:
-    fast, framework = run(VIA_ENTRY, cwd, *args), run(VIA_TYPER, cwd, *args)
-    assert "typer" not in fast["modules"]  # type: ignore[operator]  # the fast path did run
-    said = (fast["code"], fast["stdout"], fast["stderr"])
-    assert said == (framework["code"], framework["stdout"], framework["stderr"])
-    assert "Traceback" not in str(fast["stderr"])
-    return said  # type: ignore[return-value]
+from tests.helpers import VIA_ENTRY, both
 
 
 @pytest.fixture
@@ -44,7 +29,7 @@ def test_plans_with_and_without_changes(demo: Path) -> None:
     )
     code, out, _ = both(demo, "plan", "demo.yaml")
     assert code == 0 and "No changes." in out
-    out = run(VIA_ENTRY, demo, "plan", "demo.yaml")
+    out = probe(VIA_ENTRY, "plan", "demo.yaml", cwd=demo)
     assert out["heavy"] == ["yaml"] and "typer" not in out["modules"]  # type: ignore[operator]
 
 
@@ -65,4 +50,4 @@ def test_errors_are_reported_alike(demo: Path) -> None:
 
 def test_anything_else_goes_to_the_cli(demo: Path) -> None:
     for args in (["plan", "demo.yaml", "--format", "json"], ["plan", "--help"], ["plan"]):
-        assert "typer" in run(VIA_ENTRY, demo, *args)["modules"], args  # type: ignore[operator]
+        assert "typer" in probe(VIA_ENTRY, *args, cwd=demo)["modules"], args  # type: ignore[operator]

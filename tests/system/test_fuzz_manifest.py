@@ -956,6 +956,8 @@ def check_cli_result(
 
 
 @pytest.mark.slow
+# Its per-document watchdog uses SIGALRM, so the run's time limit takes the thread method here.
+@pytest.mark.timeout(600, method="thread")
 def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stats = Stats()
     docs = tmp_path / "docs"

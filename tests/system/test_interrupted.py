@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from tests.conftest import HEADER, Workspace
+from tests.helpers import engine_jobs
 
 DIE_AFTER_SUBMIT = """
 import os, sys
@@ -26,10 +26,6 @@ class Dying(LocalBackend):
 app.apply(app.load_context(m), app.PlanRequest(), app.ApplyOptions(retry_zero_wait=True, parallelism=1),
           backend=Dying(m.parent / "oss"))
 """
-
-
-def engine_jobs(ws: Workspace) -> list[dict]:
-    return [json.loads(p.read_text()) for p in (ws.oss / ".mts" / "jobs").glob("*.json")]
 
 
 def die_after_submit(ws: Workspace) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote
 
 import pytest
@@ -16,19 +15,9 @@ from specrunner.backends import oss as oss_backend
 from specrunner.emulator import Emulator
 from specrunner.testing.video import make_video
 from tests.conftest import Workspace
+from tests.helpers import listings, put_file
 
 KEY, SECRET = "LTAIossdiscovery1", "oss-secret-do-not-leak"
-
-
-def put(root: Path, bucket: str, key: str, data: bytes | None = None) -> Path:
-    p = root / bucket / key
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data if data is not None else key.encode())
-    return p
-
-
-def listings(em: Emulator) -> list[dict[str, Any]]:
-    return [e for e in em.requests() if e["action"] == "ListObjectsV2"]
 
 
 MANIFEST = """\
@@ -55,8 +44,8 @@ def video_2s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cloud(ws: Workspace, video_2s: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     for key in DISCOVERED + ["videos/2025/old.mp4", "videos/2025/skipped.mp4"]:
         ws.add_video(video_2s, key)
-    put(ws.oss, "media-in", "videos/2026/notes.txt")
-    put(ws.oss, "media-in", "videos/2026/c.MP4")  # fnmatchcase: *.mp4 does not match
+    put_file(ws.oss, "media-in", "videos/2026/notes.txt")
+    put_file(ws.oss, "media-in", "videos/2026/c.MP4")  # fnmatchcase: *.mp4 does not match
     ws.write(MANIFEST)
     with Emulator(ws.oss, {KEY: SECRET}, journal=ws.dir / "emulator.jsonl") as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)

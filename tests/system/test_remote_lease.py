@@ -16,7 +16,6 @@ import pytest
 
 from specrunner.apply.executor import Executor, Options
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
-from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import LeaseLost, LockError, StateError
 from specrunner.core.plan import Change, Plan
 from specrunner.core.record import LockEntry
@@ -24,7 +23,9 @@ from specrunner.emulator.server import Emulator
 from specrunner.statefile import lease
 from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_remote, repair
 from specrunner.statefile.state import StateStore, new_state
-from specrunner.testing.crash import AK, SECRET, _env, manifest
+from specrunner.testing.crash import AK, SECRET, manifest
+from tests.fakes import FakeBackend
+from tests.helpers import state_emulator
 from tests.records import entry
 
 BUCKET = "team-state"
@@ -33,12 +34,7 @@ LOC = OssState(BUCKET, "ci/m.lock.json", "oss-cn-hangzhou")
 
 @pytest.fixture
 def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    (tmp_path / "oss" / BUCKET).mkdir(parents=True)
-    with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=0.2) as e:
-        for k, v in _env(e.url).items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", e.url)
-        monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", "2")
+    with state_emulator(tmp_path / "oss", BUCKET, monkeypatch, lease="2") as e:
         yield e
 
 
@@ -72,24 +68,6 @@ def seeded(n: int = 3) -> int:
 
 
 # ------------------------------------------------------------------------------------ the gate
-
-
-class _Backend:
-    name = "fake"
-    uncertain_grace = 0.0
-    not_found_grace = 0.0
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def submit(self, request: dict[str, Any], user_data: str, gate: Any = None) -> RemoteJob:
-        if gate is not None:
-            gate()
-        self.sent.append(user_data)
-        return RemoteJob(id=f"J{len(self.sent)}", state="Success")
-
-    def close(self) -> None:
-        pass
 
 
 class _GatedStore(StateStore):
@@ -128,9 +106,9 @@ def test_the_gate_runs_after_the_rate_limiter_wait_not_before(tmp_path: Path) ->
         store.gone = True
 
     bucket = TokenBucket(1.0, burst=2, sleep=pause)
-    backend = _Backend()
+    backend = FakeBackend()
     ex = Executor(
-        backend,  # type: ignore[arg-type]
+        backend,
         store,
         Options(parallelism=1, wait=False, timeout=None, retry=RetryPolicy(zero_wait=True)),
         submit_bucket=bucket,
@@ -138,7 +116,7 @@ def test_the_gate_runs_after_the_rate_limiter_wait_not_before(tmp_path: Path) ->
     plan = Plan([Change(j.key, "create", "new", j.mode, j) for j in jobs])
     summary = ex.run(plan)
     assert slept, "the limiter made a submitter wait"
-    assert len(backend.sent) == 2  # the burst went out before the pause; nothing after it
+    assert len(backend.submits) == 2  # the burst went out before the pause; nothing after it
     assert isinstance(ex.lease_lost, LeaseLost)
     assert store.in_flight == 0
     assert sum(1 for r in summary.results.values() if r.job_id) == 2

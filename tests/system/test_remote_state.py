@@ -16,13 +16,12 @@ from pathlib import Path
 
 import oss2
 import pytest
-from typer.testing import CliRunner
 
-from specrunner.cli.main import cli
 from specrunner.core.errors import LockError, StateWriteError
 from specrunner.emulator.server import Emulator
 from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_lock, read_remote
 from specrunner.testing.crash import AK, SECRET, Figures, _env, manifest, run
+from tests.helpers import cli_run, state_emulator
 from tests.records import entry
 
 BUCKET = "team-state"
@@ -32,11 +31,7 @@ STATE_BLOCK = f"state: {{backend: oss, bucket: {BUCKET}, key: ci/m.lock.json, lo
 
 @pytest.fixture
 def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    (tmp_path / "oss" / BUCKET).mkdir(parents=True)
-    with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=0.2) as e:
-        for k, v in _env(e.url).items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", e.url)
+    with state_emulator(tmp_path / "oss", BUCKET, monkeypatch) as e:
         yield e
 
 
@@ -45,13 +40,6 @@ def remote_manifest(folder: Path, n: int = 3) -> Path:
     path = folder / "m.yaml"
     path.write_text(manifest(n).replace("inputs:\n", STATE_BLOCK + "inputs:\n", 1))
     return path
-
-
-def cli_run(*args: str, code: int | None = None) -> object:
-    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
-    if code is not None:
-        assert result.exit_code == code, (result.exit_code, result.output)
-    return result
 
 
 # ------------------------------------------------------------------------------------ the emulator

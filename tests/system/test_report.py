@@ -11,42 +11,9 @@ from PIL import Image
 
 from specrunner.report.html import render
 from specrunner.report.model import Card, Report, Section, Shot
-from specrunner.testing.video import make_video, read_stamp
+from specrunner.testing.video import read_stamp
 from tests.conftest import HEADER, Workspace
-
-RULES = """\
-rules:
-  - id: poster
-    time: 2s
-    width: 320
-    output: posters/{FileName}.jpg
-  - id: seq
-    time: 0
-    interval: 1
-    num: 3
-    width: 400
-    frame_type: normal
-    output: seq/{FileName}/{Count}.jpg
-  - id: board
-    time: 0
-    interval: 1
-    num: 4
-    frame_type: normal
-    output: board/{FileName}/{Count}.jpg
-    tile: {lines: 2, columns: 2, cell_width: 80, padding: 2, margin: 2, keep_cells: false,
-           output: "sprites/{FileName}-{TileCount}.jpg"}
-    inputs: ["clips/*"]
-"""
-
-MANIFEST = (
-    HEADER
-    + """\
-inputs:
-  - clips/a.mp4
-  - {id: gone, object: "clips/missing.mp4"}
-"""
-    + RULES
-)
+from tests.helpers import REPORT_RULES, setup_applied
 
 CLOUD = (
     """\
@@ -57,7 +24,7 @@ inputs:
   - clips/a.mp4
   - {id: other, object: "uploads/2024/other clip.mov"}
 """
-    + RULES
+    + REPORT_RULES
 )
 
 
@@ -97,15 +64,6 @@ class Page(HTMLParser):
         if self._in_n and self._tile:
             self.counts[self._tile] = data
             self._in_n, self._tile = False, None
-
-
-def setup_applied(ws: Workspace) -> None:
-    """A real local apply: 'clips/a.mp4' is a real 4 s video; 'gone' does not exist (its jobs fail)."""
-    video = ws.oss / "media-in" / "clips" / "a.mp4"
-    video.parent.mkdir(parents=True)
-    make_video(video, duration_s=4, fps=25, width=320, height=240, gop=25)
-    ws.write(MANIFEST)
-    ws.cli("apply", ws.manifest, code=3)
 
 
 def tree(folder: Path) -> dict[str, tuple[int, int]]:

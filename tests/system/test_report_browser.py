@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, Workspace
-from tests.system.test_report import setup_applied
+from tests.helpers import setup_applied
 
 CHROMIUM = shutil.which("chromium")
 

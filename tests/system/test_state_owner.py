@@ -16,8 +16,9 @@ import pytest
 from specrunner.emulator.server import Emulator
 from specrunner.statefile.owner import git_root
 from specrunner.statefile.state import decode_state
-from specrunner.testing.crash import AK, SECRET, _env, manifest
+from specrunner.testing.crash import manifest
 from tests.conftest import HEADER, Workspace
+from tests.helpers import both, cli_run, state_emulator
 
 A = (
     HEADER
@@ -194,11 +195,7 @@ STATE_BLOCK = (
 
 @pytest.fixture
 def emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    (tmp_path / "oss" / BUCKET).mkdir(parents=True)
-    with Emulator(tmp_path / "oss", {AK: SECRET}, simulate=True, simulate_seconds=0.2) as e:
-        for k, v in _env(e.url).items():
-            monkeypatch.setenv(k, v)
-        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", e.url)
+    with state_emulator(tmp_path / "oss", BUCKET, monkeypatch) as e:
         yield e
 
 
@@ -220,8 +217,6 @@ def submits(emu: Emulator) -> int:
 def test_a_second_manifest_on_one_remote_state_is_refused_and_submits_nothing(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    from tests.system.test_remote_state import cli_run
-
     for runner in ("runner-a", "runner-b"):  # each runner a checkout of its own repository
         (tmp_path / runner / ".git").mkdir(parents=True)
     a = remote(tmp_path / "runner-a", "site-a.yaml", 3)
@@ -234,23 +229,20 @@ def test_a_second_manifest_on_one_remote_state_is_refused_and_submits_nothing(
     url = f"oss://{BUCKET}/ci/shared.lock.json"
     for args in (["plan", b], ["apply", b, "-q", "--auto-approve"], ["refresh", b], ["retry", b]):
         res = cli_run(*args, code=1)
-        err = res.stderr  # type: ignore[attr-defined]
+        err = res.stderr
         assert f"the state {url} belongs to the manifest 'site-a.yaml', not to {b}" in err, (args, err)
         assert "its 6 jobs would be planned as forgotten" in err and "state claim" in err
     assert submits(emu) == sent  # nothing submitted, nothing forgotten
-    assert "No changes" in cli_run("plan", a, code=0).output  # type: ignore[attr-defined]
+    assert "No changes" in cli_run("plan", a, code=0).output
     res = cli_run("state", "claim", b, code=0)
-    assert "previous owner: 'site-a.yaml'" in res.output  # type: ignore[attr-defined]
-    assert "6 to forget" in cli_run("plan", b, code=0).output  # type: ignore[attr-defined]
-    assert "belongs to the manifest 'site-b.yaml'" in cli_run("plan", a, code=1).stderr  # type: ignore
+    assert "previous owner: 'site-a.yaml'" in res.output
+    assert "6 to forget" in cli_run("plan", b, code=0).output
+    assert "belongs to the manifest 'site-b.yaml'" in cli_run("plan", a, code=1).stderr
 
 
 def test_the_fast_path_refuses_a_remote_state_of_another_manifest_as_the_cli_does(
     emu: Emulator, tmp_path: Path
 ) -> None:
-    from tests.system.test_fast_commands import both
-    from tests.system.test_remote_state import cli_run
-
     a = remote(tmp_path / "runner", "site-a.yaml", 2)
     remote(tmp_path / "runner", "site-b.yaml", 1)
     cli_run("apply", a, "-q", "--auto-approve", code=0)

@@ -8,16 +8,15 @@ error, before anything is submitted.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from tests.conftest import HEADER, Workspace, read_jobs
+from tests.helpers import engine_jobs, spawn_cli
 
 N_INPUTS, N_RULES = 8, 4
 N_JOBS = N_INPUTS * N_RULES
@@ -34,26 +33,10 @@ def many_jobs(ws: Workspace, video: Path, rules: int = N_RULES) -> None:
     ws.write(HEADER + f"inputs:\n{inputs}\nrules:\n{lines}\n")
 
 
-def spawn(ws: Workspace, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
-    return subprocess.Popen(
-        [sys.executable, "-m", "specrunner", *args],
-        cwd=ws.dir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def run(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    p = spawn(ws, *args)
+    p = spawn_cli(ws, *args)
     out, err = p.communicate(timeout=180)
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
-
-
-def engine_jobs(ws: Workspace) -> list[dict]:
-    return [json.loads(p.read_text()) for p in (ws.oss / ".mts" / "jobs").glob("*.json")]
 
 
 def beside(folder: Path, name: str) -> set[str]:
@@ -121,7 +104,7 @@ def test_a_run_killed_mid_apply_behind_a_link_is_resumed_without_resubmitting(
     ws.state.symlink_to(target)
 
     many_jobs(ws, video_10s)
-    p = spawn(ws, "apply", "m.yaml", "--parallelism", "1")
+    p = spawn_cli(ws, "apply", "m.yaml", "--parallelism", "1")
     journal = volume / "m.lock.json.journal"
     end = time.monotonic() + 60
     while p.poll() is None and time.monotonic() < end:

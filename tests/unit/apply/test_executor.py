@@ -1,5 +1,6 @@
 """The executor's logic without a server or a clock: a fake in-memory Backend with scripted answers,
-a fake sleep that only records, and the real StateStore on tmp_path.
+a fake clock whose sleep only records and never waits (both in ``tests.fakes``), and the real
+StateStore on tmp_path.
 
 What is pinned: apply obeys the plan's action alone (``poll`` is queried, never submitted; ``recover``
 is looked up by its intent tag, adopted when found, else submitted once with that same tag;
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,14 @@ from specrunner.apply import events as ev
 from specrunner.apply.executor import Executor, Options, RunSummary
 from specrunner.apply.ratelimit import RetryPolicy
 from specrunner.backends.base import Backend, RemoteJob
-from specrunner.core.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
+from specrunner.core.errors import PermanentBackendError, TransientBackendError
 from specrunner.core.jobs import Job, expand
 from specrunner.core.plan import Plan, make_plan
 from specrunner.core.record import job_entry as job_record
 from specrunner.statefile.state import StateStore
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
+from tests.fakes import FakeBackend, FakeClock
 
 MANIFEST = """
 version: 1
@@ -39,69 +40,6 @@ rules:
 """
 TAG = "sr-0123456789abcdef"
 SINCE = "2026-01-02T03:04:05Z"
-
-
-class FakeBackend:
-    """An in-memory MTS: scripted Submit answers, scripted states per job id, jobs found by tag."""
-
-    name = "fake"
-
-    def __init__(self) -> None:
-        self.submits: list[tuple[dict[str, Any], str]] = []  # (request, user_data) of every Submit
-        self.queries: list[list[str]] = []
-        self.lookups: list[str] = []  # tags asked for in listing mode
-        self.fail_submits: list[Exception] = []  # raised by the next Submits, in order
-        self.lose_next_answer = False  # the next Submit creates its job, then its answer is lost
-        self.jobs: dict[str, RemoteJob] = {}
-        self.states: dict[str, list[str]] = {}  # job id -> the states the next queries answer (last stays)
-
-    def submit(self, request: dict[str, Any], user_data: str, gate: Any = None) -> RemoteJob:
-        if gate is not None:
-            gate()
-        self.submits.append((request, user_data))
-        if self.fail_submits:
-            raise self.fail_submits.pop(0)
-        config = request["SnapshotConfig"]
-        is_async = "Num" in config or "Interval" in config  # a sync job comes back final
-        job = self.add(f"job-{len(self.submits)}", "Submitted" if is_async else "Success", user_data)
-        if self.lose_next_answer:
-            self.lose_next_answer = False
-            raise UncertainSubmitError("the answer was lost")
-        return job
-
-    def add(self, job_id: str, state: str, user_data: str = "") -> RemoteJob:
-        job = RemoteJob(job_id, state, count=1 if state == "Success" else None, user_data=user_data)
-        self.jobs[job_id] = job
-        return job
-
-    def query(self, ids: Sequence[str]) -> tuple[list[RemoteJob], list[str]]:
-        self.queries.append(list(ids))
-        found = []
-        for i in ids:
-            script = self.states.get(i) or (["Success"] if i in self.jobs else [])  # unscripted: done
-            if script:
-                state = script.pop(0) if len(script) > 1 else script[0]
-                self.jobs[i] = RemoteJob(i, state, count=1 if state == "Success" else None)
-            if i in self.jobs:
-                found.append(self.jobs[i])
-        return found, [i for i in ids if i not in self.jobs]
-
-    def find_by_tag(self, tag: str, *, pipeline_id: str | None, since: datetime) -> RemoteJob | None:
-        self.lookups.append(tag)
-        return next((j for j in self.jobs.values() if j.user_data.endswith(tag)), None)
-
-    def close(self) -> None:
-        pass
-
-
-class FakeClock:
-    """The executor's sleep: records every wait (polling backoff, retry backoff), never waits."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
 
 
 def the_jobs() -> dict[str, Job]:

@@ -6,21 +6,7 @@ import pytest
 
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
 from specrunner.core.errors import TransientBackendError
-
-
-class FakeClock:
-    """A clock whose sleep() only moves time forward; records every sleep asked for."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.fakes import FakeClock
 
 
 def bucket(rate: float, clock: FakeClock, burst: float | None = None) -> TokenBucket:

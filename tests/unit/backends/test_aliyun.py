@@ -25,6 +25,7 @@ from specrunner.core.errors import (
     UncertainSubmitError,
 )
 from specrunner.emulator import Emulator
+from tests.helpers import free_port
 
 KEY, SECRET = "LTAItestkey0001", "backend-secret-value-0001"
 REQUEST = {
@@ -145,12 +146,6 @@ def test_unknown_key_is_a_clear_credentials_error(em: Emulator, monkeypatch: pyt
     assert ei.value.code == "InvalidAccessKeyId.NotFound" and ei.value.http_status == 404
     assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in str(ei.value) and "LTAIunknownkey99" not in str(ei.value)
     no_secret(ei.value)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_unreachable_endpoint_is_transient_not_uncertain(

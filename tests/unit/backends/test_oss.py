@@ -21,6 +21,7 @@ from specrunner.backends.aliyun import resolve_credentials
 from specrunner.backends.oss import OssLister, endpoint_for, oss_lister
 from specrunner.core.errors import CredentialsError, PermanentBackendError, TransientBackendError
 from specrunner.emulator import Emulator, oss_auth, oss_listing
+from tests.helpers import listings, put_file
 
 KEY, SECRET = "LTAIossdiscovery1", "oss-secret-do-not-leak"
 TOKEN = "CAIS-oss-sts-token-do-not-leak"
@@ -46,18 +47,11 @@ def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(oss_backend.ENDPOINT_ENV, raising=False)
 
 
-def put(root: Path, bucket: str, key: str, data: bytes | None = None) -> Path:
-    p = root / bucket / key
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data if data is not None else key.encode())
-    return p
-
-
 @pytest.fixture
 def em(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     root = tmp_path / "root"
     for k in PLAIN_KEYS + ODD_KEYS + OTHER_KEYS:
-        put(root, "media-in", k)
+        put_file(root, "media-in", k)
     (root / "empty-bucket").mkdir(parents=True)
     with Emulator(root, {KEY: SECRET}, simulate=True, journal=tmp_path / "journal.jsonl") as e:
         monkeypatch.setenv(oss_backend.ENDPOINT_ENV, e.url)
@@ -68,10 +62,6 @@ def em(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
 
 def lister(**options: Any) -> OssLister:
     return oss_lister(None, **options)
-
-
-def listings(em: Emulator) -> list[dict[str, Any]]:
-    return [e for e in em.requests() if e["action"] == "ListObjectsV2"]
 
 
 def raw(
@@ -137,7 +127,7 @@ def test_delimiter_gives_common_prefixes_once_across_pages(em: Emulator) -> None
 
 def test_the_answer_is_oss_xml(em: Emulator, tmp_path: Path) -> None:
     data = b"not really a video"
-    put(em.root, "media-in", "videos/2026/c d.mp4", data)
+    put_file(em.root, "media-in", "videos/2026/c d.mp4", data)
     status, root, r = raw(em, "media-in", v2(prefix="videos/2026/c", **{"max-keys": "1"}))
     assert status == 200 and r.headers["Content-Type"] == "application/xml"
     assert len(r.headers["x-oss-request-id"]) == 24

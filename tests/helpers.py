@@ -1,0 +1,152 @@
+"""Helpers more than one test module uses (no fixtures: those live in ``conftest.py``; no test doubles:
+those live in ``fakes.py``). A test module imports shared code from these three, never from another
+test module (``test_layers.py`` checks that)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from specrunner.cli.main import cli
+from specrunner.emulator.server import Emulator
+from specrunner.testing.crash import AK, SECRET, _env
+from specrunner.testing.video import make_video
+from tests.conftest import HEADER, Workspace, probe
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on (bound once, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cli_run(*args: str | Path, code: int | None = None) -> Result:
+    """The typer CLI in-process (no workspace), its exit code checked when ``code`` is given."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if code is not None:
+        assert result.exit_code == code, (result.exit_code, result.output)
+    return result
+
+
+def spawn_cli(ws: Workspace, *args: str) -> subprocess.Popen[str]:
+    """``python -m specrunner ARGS`` in the workspace, a real process, without cloud credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
+    return subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def engine_jobs(ws: Workspace) -> list[dict[str, Any]]:
+    """Every job the workspace's local engine created (its ``.mts/jobs`` records)."""
+    return [json.loads(p.read_text()) for p in (ws.oss / ".mts" / "jobs").glob("*.json")]
+
+
+# ------------------------------------------------------------------------------------ the fast path
+
+VIA_ENTRY = "from specrunner.cli.entry import main; main()"  # the console script: the fast path
+VIA_TYPER = "from specrunner.cli.main import main; main()"  # the typer application, always
+
+
+def both(cwd: Path, *args: str) -> tuple[int, str, str]:
+    """The command through the console script's fast path and through typer, each in a fresh
+    interpreter: (exit code, stdout, stderr), checked to be the same both ways."""
+    fast, framework = probe(VIA_ENTRY, *args, cwd=cwd), probe(VIA_TYPER, *args, cwd=cwd)
+    assert "typer" not in fast["modules"]  # type: ignore[operator]  # the fast path did run
+    said = (fast["code"], fast["stdout"], fast["stderr"])
+    assert said == (framework["code"], framework["stdout"], framework["stderr"])
+    assert "Traceback" not in str(fast["stderr"])
+    return said  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------------------------ OSS
+
+
+def put_file(root: Path, bucket: str, key: str, data: bytes | None = None) -> Path:
+    """An object of the local root (or the emulator's folder): its key as its content unless given."""
+    p = root / bucket / key
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data if data is not None else key.encode())
+    return p
+
+
+def listings(em: Emulator) -> list[dict[str, Any]]:
+    """The ListObjectsV2 requests the emulator served."""
+    return [e for e in em.requests() if e["action"] == "ListObjectsV2"]
+
+
+@contextmanager
+def state_emulator(
+    root: Path, bucket: str, monkeypatch: pytest.MonkeyPatch, lease: str | None = None
+) -> Iterator[Emulator]:
+    """The emulator's MTS and OSS on ``root`` with ``bucket`` for a remote state; the environment points
+    specrunner at it with the crash harness's credentials (and a lock lease of ``lease`` seconds)."""
+    (root / bucket).mkdir(parents=True)
+    with Emulator(root, {AK: SECRET}, simulate=True, simulate_seconds=0.2) as e:
+        for k, v in _env(e.url).items():
+            monkeypatch.setenv(k, v)
+        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", e.url)
+        if lease is not None:
+            monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", lease)
+        yield e
+
+
+# ------------------------------------------------------------------------------------ the report
+
+REPORT_RULES = """\
+rules:
+  - id: poster
+    time: 2s
+    width: 320
+    output: posters/{FileName}.jpg
+  - id: seq
+    time: 0
+    interval: 1
+    num: 3
+    width: 400
+    frame_type: normal
+    output: seq/{FileName}/{Count}.jpg
+  - id: board
+    time: 0
+    interval: 1
+    num: 4
+    frame_type: normal
+    output: board/{FileName}/{Count}.jpg
+    tile: {lines: 2, columns: 2, cell_width: 80, padding: 2, margin: 2, keep_cells: false,
+           output: "sprites/{FileName}-{TileCount}.jpg"}
+    inputs: ["clips/*"]
+"""
+
+REPORT_MANIFEST = (
+    HEADER
+    + """\
+inputs:
+  - clips/a.mp4
+  - {id: gone, object: "clips/missing.mp4"}
+"""
+    + REPORT_RULES
+)
+
+
+def setup_applied(ws: Workspace) -> None:
+    """A real local apply: 'clips/a.mp4' is a real 4 s video; 'gone' does not exist (its jobs fail)."""
+    video = ws.oss / "media-in" / "clips" / "a.mp4"
+    video.parent.mkdir(parents=True)
+    make_video(video, duration_s=4, fps=25, width=320, height=240, gop=25)
+    ws.write(REPORT_MANIFEST)
+    ws.cli("apply", ws.manifest, code=3)
