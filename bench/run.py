@@ -270,7 +270,8 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
     from specrunner.apply.executor import outcome_record
     from specrunner.backends.base import RemoteJob
     from specrunner.core.jobs import expand
-    from specrunner.statefile.state import StateDoc, atomic_write, default_state_path, encode_state
+    from specrunner.statefile.doc import StateDoc, default_state_path, encode_state
+    from specrunner.statefile.files import atomic_write
     from specrunner.validate.manifest import load_manifest
 
     jobs = expand(load_manifest(manifest))

@@ -83,7 +83,7 @@ def video_4s(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def read_jobs(path: Path) -> dict[str, dict[str, Any]]:
     """Every job of a lock file as specrunner reads it (any format version), in its whole-record JSON form."""
-    from specrunner.statefile.state import decode_state
+    from specrunner.statefile.doc import decode_state
 
     return {k: e.to_record() for k, e in decode_state(path.read_bytes(), path).jobs.items()}
 

@@ -27,7 +27,7 @@ from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
     from specrunner.statefile.backend import StateBackend
-    from specrunner.statefile.state import StateDoc
+    from specrunner.statefile.doc import StateDoc
 
 
 def show(

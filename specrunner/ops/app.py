@@ -37,8 +37,8 @@ if TYPE_CHECKING:  # imported where used: validate and plan never load the execu
     from specrunner.apply.executor import Executor, RunSummary
     from specrunner.backends import Backend
 from specrunner.statefile.backend import JobStore, LocalBackend, Lock, StateBackend, locate
+from specrunner.statefile.doc import StateDoc
 from specrunner.statefile.owner import Owner, foreign_state, is_default_state, manifest_owner
-from specrunner.statefile.state import StateDoc
 
 PLAN_FORMAT = "1.0"
 
@@ -286,7 +286,7 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
 def save_plan(doc: dict[str, Any], out: Path) -> None:
     """Write a plan file. Its manifest and state paths are stored relative to the plan file, so
     the plan can be applied from another working directory (or another checkout of the repo)."""
-    from specrunner.statefile.state import atomic_write
+    from specrunner.statefile.files import atomic_write
 
     saved = json.loads(json.dumps(doc))
     base = out.resolve().parent

@@ -29,7 +29,7 @@ from specrunner.core.model import Input
 from specrunner.core.plan import Change, Plan, decide, make_plan
 from specrunner.core.record import job_entry
 from specrunner.statefile.codec import FIELD_CHECKS, config_id, rule_config
-from specrunner.statefile.state import CompactLines, StateDoc
+from specrunner.statefile.doc import CompactLines, StateDoc
 
 # The fields of a finished job's line the shortcut reads past (anything else: the full decision).
 _PLAIN = frozenset(

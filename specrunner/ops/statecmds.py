@@ -23,7 +23,7 @@ from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.jobs import KEY_SEP, Job, job_key, split_key
 from specrunner.core.record import LockEntry
 from specrunner.ops.app import Context, Run
-from specrunner.statefile.state import StateDoc
+from specrunner.statefile.doc import StateDoc
 
 
 def _closest(word: str, options: list[str]) -> str:

@@ -28,7 +28,7 @@ from specrunner.core.model import Manifest
 from specrunner.core.record import LockEntry
 from specrunner.core.templates import resolve_template
 from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
-from specrunner.statefile.state import StateDoc
+from specrunner.statefile.doc import StateDoc
 
 if TYPE_CHECKING:
     from specrunner.engine.service import ObjectStore

@@ -144,7 +144,7 @@ def run_preview(
     from specrunner.engine.service import ObjectStore, ServiceError
     from specrunner.ops import app
     from specrunner.report.build import collect, ensure_ignored, local_root, write_report
-    from specrunner.statefile.state import read_state
+    from specrunner.statefile.journal import read_state
     from specrunner.validate.manifest import load_manifest
 
     mpath = Path(manifest_path)

@@ -22,21 +22,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
 from specrunner.statefile import locking, remote
-from specrunner.statefile.ossobjects import OssState, parse_url
-from specrunner.statefile.state import (
+from specrunner.statefile.doc import (
     StateDoc,
-    StateStore,
-    atomic_write,
-    backup_path,
     check_replaceable,
     decode_state,
     default_state_path,
     encode_state,
-    journal_path,
-    read_state,
-    repair_local,
-    state_signature,
 )
+from specrunner.statefile.files import atomic_write, backup_path, journal_path, state_signature
+from specrunner.statefile.journal import read_state
+from specrunner.statefile.ossobjects import OssState, parse_url
+from specrunner.statefile.state import StateStore, repair_local
 
 if TYPE_CHECKING:
     from specrunner.core.model import Manifest

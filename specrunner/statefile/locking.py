@@ -28,7 +28,7 @@ from specrunner.core.errors import LockError
 def lock_path(state_path: Path) -> Path:
     """``<state>.lock``, beside the file the state really is (the target of a symlink): every run
     that follows the link takes the same lock."""
-    from specrunner.statefile.state import state_file
+    from specrunner.statefile.files import state_file
 
     real = state_file(state_path)
     return real.with_name(real.name + ".lock")

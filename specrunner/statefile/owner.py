@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specrunner.core.errors import StateError
-from specrunner.statefile.state import decode_state, default_state_path
+from specrunner.statefile.doc import decode_state, default_state_path
 
 # The schema's pattern for `name:` (schemas/manifest.v1.json), for commands that read it leniently.
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")

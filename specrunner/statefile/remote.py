@@ -40,6 +40,7 @@ from typing import Any
 from specrunner.core.errors import LockError, SpecrunnerError, StateError, StateWriteError
 from specrunner.core.record import LockEntry
 from specrunner.statefile.codec import Decoder, check_config, from_record
+from specrunner.statefile.doc import StateDoc, check_replaceable, decode_state, encode_state
 from specrunner.statefile.lease import (
     DEFAULT_LEASE,
     LEASE_ENV,
@@ -53,13 +54,7 @@ from specrunner.statefile.lease import (
 )
 from specrunner.statefile.lease import force_unlock as _revoke
 from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, OssPath, OssState, line, parse_url
-from specrunner.statefile.state import (
-    StateDoc,
-    StateStore,
-    check_replaceable,
-    decode_state,
-    encode_state,
-)
+from specrunner.statefile.state import StateStore
 
 __all__ = [
     "DEFAULT_LEASE",

@@ -61,7 +61,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from specrunner.statefile.state import StateDoc, read_state
+from specrunner.statefile.doc import StateDoc
+from specrunner.statefile.journal import read_state
 from specrunner.testing.crash import AK, SECRET, STATE_BLOCK, _env, _read_remote
 
 BUCKET = "team-state"

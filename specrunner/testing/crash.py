@@ -30,7 +30,8 @@ from pathlib import Path
 
 from specrunner.core.errors import SpecrunnerError
 from specrunner.emulator.server import Emulator
-from specrunner.statefile.state import StateDoc, read_state
+from specrunner.statefile.doc import StateDoc
+from specrunner.statefile.journal import read_state
 
 AK, SECRET = "crashAK", "crash-secret"
 

@@ -21,8 +21,9 @@ from specrunner.core.plan import Change, Plan
 from specrunner.core.record import LockEntry
 from specrunner.emulator.server import Emulator
 from specrunner.statefile import lease
+from specrunner.statefile.doc import new_state
 from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_remote, repair
-from specrunner.statefile.state import StateStore, new_state
+from specrunner.statefile.state import StateStore
 from specrunner.testing.crash import AK, SECRET, manifest
 from tests.fakes import FakeBackend
 from tests.helpers import state_emulator

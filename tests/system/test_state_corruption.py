@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 
 from specrunner.core.errors import StateError
-from specrunner.statefile.state import decode_state, journal_path, read_state
+from specrunner.statefile.doc import decode_state
+from specrunner.statefile.files import journal_path
+from specrunner.statefile.journal import read_state
 from tests.conftest import HEADER, Workspace
 
 MANIFEST = (

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from specrunner.emulator.server import Emulator
+from specrunner.statefile.doc import decode_state
 from specrunner.statefile.owner import git_root
-from specrunner.statefile.state import decode_state
 from specrunner.testing.crash import manifest
 from tests.conftest import HEADER, Workspace
 from tests.helpers import both, cli_run, state_emulator

@@ -22,7 +22,7 @@ from specrunner.core.record import LockEntry
 from specrunner.core.record import job_entry as job_record
 from specrunner.ops.planning import plan_jobs
 from specrunner.statefile.codec import encode
-from specrunner.statefile.state import StateDoc, decode_state
+from specrunner.statefile.doc import StateDoc, decode_state
 from specrunner.validate.manifest import load_manifest
 
 HEAD = """version: 1

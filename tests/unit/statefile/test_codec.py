@@ -23,7 +23,10 @@ from specrunner.core.model import evolve
 from specrunner.core.record import LockEntry
 from specrunner.core.record import job_entry as job_record
 from specrunner.statefile.codec import encode, from_record
-from specrunner.statefile.state import StateStore, decode_state, encode_state, journal_path, read_state
+from specrunner.statefile.doc import decode_state, encode_state
+from specrunner.statefile.files import journal_path
+from specrunner.statefile.journal import read_state
+from specrunner.statefile.state import StateStore
 from specrunner.validate.manifest import load_manifest
 from specrunner.validate.schema import load_schema
 from tests.conftest import REPO, TESTS

@@ -15,7 +15,8 @@ import pytest
 
 from specrunner.core.errors import StateWriteError
 from specrunner.core.record import LockEntry
-from specrunner.statefile.state import StateDoc, StateStore, decode_state
+from specrunner.statefile.doc import StateDoc, decode_state
+from specrunner.statefile.state import StateStore
 from tests.records import entry
 
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -14,6 +14,9 @@ import pytest
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
 from specrunner.statefile.codec import encode
+from specrunner.statefile.doc import decode_state, encode_state
+from specrunner.statefile.files import journal_path
+from specrunner.statefile.journal import read_state
 from specrunner.statefile.owner import (
     Owner,
     foreign_state,
@@ -23,13 +26,7 @@ from specrunner.statefile.owner import (
     path_id,
     read_name,
 )
-from specrunner.statefile.state import (
-    StateStore,
-    decode_state,
-    encode_state,
-    journal_path,
-    read_state,
-)
+from specrunner.statefile.state import StateStore
 from specrunner.validate.manifest import load_manifest
 from specrunner.validate.schema import load_schema
 from tests.conftest import HEADER, TESTS

@@ -12,7 +12,10 @@ import pytest
 
 from specrunner.core.errors import LockError, StateError
 from specrunner.statefile import locking
-from specrunner.statefile.state import StateStore, encode_state, journal_path, read_state
+from specrunner.statefile.doc import encode_state
+from specrunner.statefile.files import journal_path
+from specrunner.statefile.journal import read_state
+from specrunner.statefile.state import StateStore
 from tests.conftest import REPO
 from tests.records import entry
 
