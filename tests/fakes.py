@@ -1,14 +1,19 @@
 """The suite's shared test doubles, for pure logic only (system tests use the real engine, emulator and
-CLI): an in-memory MTS backend with scripted answers, and a clock that never waits."""
+CLI): an in-memory MTS backend with scripted answers, a clock that never waits, and an in-memory state
+(``MemoryStore``: the JobStore a run writes through; ``MemoryBackend``: a StateBackend)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import UncertainSubmitError
+from specrunner.core.record import LockEntry
+from specrunner.statefile.backend import OpenRun
+from specrunner.statefile.doc import StateDoc, decode_state, encode_state
 
 
 class FakeBackend:
@@ -79,3 +84,151 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+class MemoryStore:
+    """A JobStore (``statefile.backend``) in memory: what the executor writes, with a log.
+
+    ``log`` holds ``(op, key, durable)`` per put/delete; ``gate_seen`` holds, for each
+    ``before_submit`` call, the intent tags that were durable at that instant (the executor's promise:
+    a submission's intent is durable before its Submit is sent)."""
+
+    batch_intents = False
+
+    def __init__(self, jobs: dict[str, LockEntry] | None = None, *, batch_intents: bool = False) -> None:
+        self.doc = StateDoc("memory-lineage", 0, dict(jobs or {}))
+        self._committed = dict(jobs or {})
+        self.bytes_written = 0
+        self.batch_intents = batch_intents
+        self.log: list[tuple[str, str, bool]] = []
+        self.durable_tags: set[str] = set()
+        self._pending_tags: set[str] = set()
+        self.gate_seen: list[frozenset[str]] = []
+        self.in_flight = 0
+        self.commits = 0
+        self.closed = False
+
+    @property
+    def jobs(self) -> dict[str, LockEntry]:
+        return self.doc.jobs
+
+    def get(self, key: str) -> LockEntry | None:
+        return self.doc.jobs.get(key)
+
+    def items(self) -> Iterator[tuple[str, LockEntry]]:
+        return iter(list(self.doc.jobs.items()))
+
+    def put(self, key: str, record: LockEntry, *, durable: bool = False) -> None:
+        self.doc.jobs[key] = record
+        self.log.append(("put", key, durable))
+        if record.intent:
+            self._pending_tags.add(record.intent["tag"])
+        if durable:
+            self.flush_durable()
+
+    def delete(self, key: str, *, durable: bool = False) -> None:
+        self.doc.jobs.pop(key, None)
+        self.log.append(("del", key, durable))
+
+    def flush_durable(self) -> None:
+        self.durable_tags |= self._pending_tags
+        self._pending_tags = set()
+
+    def before_submit(self) -> None:
+        self.gate_seen.append(frozenset(self.durable_tags))
+        self.in_flight += 1
+
+    def submitted(self) -> None:
+        self.in_flight -= 1
+
+    def lost(self) -> str | None:
+        return None
+
+    def dirty(self) -> bool:
+        return self.doc.jobs != self._committed
+
+    def commit(self) -> bool:
+        changed = self.dirty()
+        if changed:
+            self.doc.serial += 1
+            self._committed = dict(self.doc.jobs)
+            self.commits += 1
+        return changed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def existed(self) -> bool:
+        return bool(self._committed)
+
+
+class MemoryLock:
+    def __init__(self, home: MemoryBackend, operation: str) -> None:
+        self.home = home
+        self.info: dict[str, Any] = {"id": f"mem-{id(self):x}", "operation": operation}
+        self.stale_cleaned: dict[str, Any] | None = None
+
+    def release(self) -> None:
+        self.home.holder = None
+
+
+class MemoryBackend:
+    """A StateBackend (``statefile.backend``) in memory: one state, one lock, no files."""
+
+    def __init__(self, path: Path = Path("memory.lock.json")) -> None:
+        self._path = path
+        self.committed: StateDoc | None = None
+        self.holder: MemoryLock | None = None
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def label(self) -> str:
+        return f"memory:{self._path}"
+
+    @property
+    def shared(self) -> bool:
+        return False
+
+    def signature(self) -> Any:
+        return None
+
+    def read(self) -> StateDoc | None:
+        c = self.committed
+        return StateDoc(c.lineage, c.serial, dict(c.jobs), owner=c.owner) if c is not None else None
+
+    def open_run(self, operation: str, lock_timeout: float = 0.0, **_: Any) -> OpenRun:
+        if self.holder is not None:
+            raise RuntimeError(f"{self.label} is locked by {self.holder.info['operation']}")
+        self.holder = MemoryLock(self, operation)
+        store = MemoryStore(self.committed.jobs if self.committed else None)
+        if self.committed is not None:
+            store.doc.lineage, store.doc.serial = self.committed.lineage, self.committed.serial
+        home = self
+        real_commit = store.commit
+
+        def commit() -> bool:
+            changed = real_commit()
+            if changed:
+                home.committed = StateDoc(store.doc.lineage, store.doc.serial, dict(store.doc.jobs))
+            return changed
+
+        store.commit = commit  # type: ignore[method-assign]
+        return OpenRun(self.holder, store, self.committed is not None)
+
+    def pull(self) -> bytes | None:
+        return encode_state(self.committed) if self.committed is not None else None
+
+    def push(self, data: bytes, source: Path, *, force: bool, lock_timeout: float) -> None:
+        self.committed = decode_state(data, source)
+
+    def repair(self, lock_timeout: float = 0.0, *, manifest: Path | None = None) -> dict[str, Any]:
+        jobs = self.committed.jobs if self.committed else {}
+        return {"jobs": len(jobs), "job_ids": sum(1 for e in jobs.values() if e.job_id), "skipped": 0}
+
+    def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        info = self.holder.info if self.holder else {}
+        self.holder = None
+        return info

@@ -287,7 +287,7 @@ def locate(
             located += [d.location for d in manifest.discoveries if d.location]
             location = located[0] if located else None
         return OssBackend(OssState(url.bucket, url.key, location))
-    data = remote.manifest_block(mpath)
+    data = remote.manifest_block(mpath, parse=url is not None)
     raw: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     if url is None:

@@ -81,16 +81,17 @@ _line = line
 SEAL_ATTEMPTS = 20  # a journal that keeps moving while it is sealed: someone else is writing to it
 
 
-def manifest_block(manifest_path: Path) -> dict[str, Any]:
+def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any]:
     """The manifest's `state:` and `defaults:` blocks, read leniently (commands like `show` do not
-    validate the manifest; a broken one is reported by the commands that do)."""
+    validate the manifest; a broken one is reported by the commands that do). Without a `state:`
+    block the file is not parsed unless ``parse`` (an ``oss://`` URL given: its location is wanted)."""
     import re
 
     import yaml
 
     try:
         text = manifest_path.read_text(encoding="utf-8")
-        if not re.search(r"^state\s*:", text, re.M):  # no need to parse a large manifest
+        if not parse and not re.search(r"^state\s*:", text, re.M):  # no need to parse a large manifest
             return {}
         data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

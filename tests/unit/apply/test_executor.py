@@ -1,6 +1,6 @@
 """The executor's logic without a server or a clock: a fake in-memory Backend with scripted answers,
-a fake clock whose sleep only records and never waits (both in ``tests.fakes``), and the real
-StateStore on tmp_path.
+a fake clock whose sleep only records and never waits, and an in-memory state (``MemoryStore``, the
+``JobStore`` protocol), all in ``tests.fakes``; the real StateStore on tmp_path where it matters.
 
 What is pinned: apply obeys the plan's action alone (``poll`` is queried, never submitted; ``recover``
 is looked up by its intent tag, adopted when found, else submitted once with that same tag;
@@ -24,11 +24,12 @@ from specrunner.backends.base import Backend, RemoteJob
 from specrunner.core.errors import PermanentBackendError, TransientBackendError
 from specrunner.core.jobs import Job, expand
 from specrunner.core.plan import Plan, make_plan
+from specrunner.core.record import LockEntry
 from specrunner.core.record import job_entry as job_record
 from specrunner.statefile.state import StateStore
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
-from tests.fakes import FakeBackend, FakeClock
+from tests.fakes import FakeBackend, FakeClock, MemoryStore
 
 MANIFEST = """
 version: 1
@@ -52,13 +53,11 @@ def the_jobs() -> dict[str, Job]:
 def run(
     tmp_path: Path,
     backend: FakeBackend,
-    priors: dict[str, dict[str, Any]] | None = None,
+    priors: dict[str, LockEntry] | None = None,
     retry: RetryPolicy | None = None,
-) -> tuple[Plan, RunSummary, StateStore, FakeClock, list[dict[str, Any]]]:
+) -> tuple[Plan, RunSummary, MemoryStore, FakeClock, list[dict[str, Any]]]:
     """Plan the manifest against ``priors`` (the real planner) and apply it with the fakes."""
-    store = StateStore.open(tmp_path / "m.lock.json")
-    for key, rec in (priors or {}).items():
-        store.put(key, rec)
+    store = MemoryStore(priors)
     plan = make_plan(the_jobs().values(), store.jobs)
     clock, events = FakeClock(), []
     fake: Backend = backend
@@ -95,6 +94,17 @@ def test_create_submits_once_and_records_the_job_id(tmp_path: Path) -> None:
     # The async job was polled to its end; it was never submitted again.
     assert later.state == "Success" and any(later.job_id in q for q in be.queries)
     assert summary.counts()["created"] == 2 and summary.count("success") == 2
+
+
+def test_every_submission_s_intent_is_durable_before_its_submit_is_sent(tmp_path: Path) -> None:
+    """The write-ahead promise: at the before-submit gate of each Submit, the intent whose tag the
+    Submit carries is already durable (so a crash right after the Submit finds the job by its tag)."""
+    be = FakeBackend()
+    _, summary, store, _, _ = run(tmp_path, be)
+    assert len(be.submits) == 2 and len(store.gate_seen) == 2 and store.in_flight == 0
+    for (_, user_data), durable in zip(be.submits, store.gate_seen, strict=True):
+        assert user_data in durable, (user_data, durable)
+    assert summary.count("success") == 2
 
 
 def test_a_poll_change_is_only_queried_never_submitted(tmp_path: Path) -> None:
