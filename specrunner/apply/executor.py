@@ -561,17 +561,11 @@ class Executor:
         code = err.code or type(err).__name__
         msg = str(err)
         res.code, res.message, res.finished = code, msg, time.monotonic()
-        if self._is_fatal(err) and not keep_intent:
-            # Nothing was created and nothing else can be: restore what the state said, stop the run.
-            if prior:
-                self.store.put(job.key, prior, durable=True)
-            else:
-                self.store.delete(job.key, durable=True)
-            res.status = "skipped"
-            return
-        if not keep_intent and self.stop.is_set() and isinstance(err, TransientBackendError):
-            # Interrupted while retrying a call that did not take effect: the job did not fail, it was
-            # not sent. Restore what the state said; the next run plans it again.
+        # Nothing was created and nothing else can be (a fatal error: the run stops), or the run was
+        # interrupted while retrying a call that did not take effect (the job was not sent, it did not
+        # fail): restore what the state said; the next run plans the job again.
+        fatal = self._is_fatal(err)
+        if not keep_intent and (fatal or (self.stop.is_set() and isinstance(err, TransientBackendError))):
             if prior:
                 self.store.put(job.key, prior, durable=True)
             else:
