@@ -285,7 +285,7 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
         recs[job.key] = outcome_record(job, remote)
     doc = StateDoc(str(uuid.uuid4()), 1, recs)
     path = default_state_path(manifest)
-    atomic_write(path, encode_state(doc.to_json()))
+    atomic_write(path, encode_state(doc))
     return path, len(jobs)
 
 

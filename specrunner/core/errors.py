@@ -1,7 +1,7 @@
 """The project's error model: one user-facing base, one top-level handler.
 
 Every error a user can cause or meet derives from :class:`SpecrunnerError` and carries its exit
-code. One handler (``specrunner.cli.main.SpecrunnerGroup.main``) maps every exception to an exit code and
+code. One handler (``specrunner.cli.exits``) maps every exception to an exit code and
 prints it: ``error: <message>`` (one line, plus an optional ``hint:`` line) with the error's
 ``exit_code``; a usage error (unknown option, missing argument) exits 1; Ctrl-C exits 130; anything
 else is a bug: one line saying so and naming the file that holds the traceback (no locals), exit 70.
