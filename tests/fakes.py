@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from specrunner.backends.base import RemoteJob
+from specrunner.backends.base import NOT_FOUND_GRACE, RemoteJob
 from specrunner.core.errors import UncertainSubmitError
 from specrunner.core.record import LockEntry
 from specrunner.statefile.backend import OpenRun
@@ -20,6 +20,8 @@ class FakeBackend:
     """An in-memory MTS: scripted Submit answers, scripted states per job id, jobs found by tag."""
 
     name = "fake"
+    uncertain_grace = 0.0  # the executor's defaults for a backend that says nothing
+    not_found_grace = NOT_FOUND_GRACE
 
     def __init__(self) -> None:
         self.submits: list[tuple[dict[str, Any], str]] = []  # (request, user_data) of every Submit

@@ -24,7 +24,7 @@ from typing import Any
 from specrunner.apply import events as ev
 from specrunner.apply.events import Event
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, metered
-from specrunner.backends.base import MAX_QUERY_IDS, NOT_FOUND_GRACE, Backend, RemoteJob
+from specrunner.backends.base import MAX_QUERY_IDS, Backend, RemoteJob
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
@@ -224,10 +224,8 @@ class Executor:
         # submissions written ahead, many per durable write; each Submit still follows its own.
         self._pre: dict[str, dict[str, str]] = {}
         # After an uncertain Submit, a lookup miss counts only after the backend's read timeout.
-        self.uncertain_grace = (
-            0.0 if options.retry.zero_wait else float(getattr(backend, "uncertain_grace", 0.0))
-        )
-        self.not_found_grace = float(getattr(backend, "not_found_grace", NOT_FOUND_GRACE))
+        self.uncertain_grace = 0.0 if options.retry.zero_wait else float(backend.uncertain_grace)
+        self.not_found_grace = float(backend.not_found_grace)
 
     # ------------------------------------------------------------------ helpers
 

@@ -73,6 +73,11 @@ class RemoteJob:
 
 class Backend(Protocol):
     name: str
+    #: Seconds after an uncertain Submit (its answer lost) before a lookup that misses the job proves
+    #: it absent: the request may still be in the service's hands until its read timeout.
+    uncertain_grace: float
+    #: Seconds a just-submitted job may be unknown to Query (the service's eventual consistency).
+    not_found_grace: float
 
     def submit(
         self, request: dict[str, Any], user_data: str, gate: Callable[[], None] | None = None

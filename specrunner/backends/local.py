@@ -23,6 +23,7 @@ def service_error(e: ServiceError) -> PermanentBackendError | TransientBackendEr
 class LocalBackend:
     name = "local"
     not_found_grace = 0.0  # the local engine is consistent: a job exists as soon as Submit returns
+    uncertain_grace = 0.0  # and a Submit that returned did all it will do
 
     def __init__(self, root: Path, *, sync_timeout: float = 6.0, workers: int | None = None) -> None:
         self.root = Path(root)
