@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from specrunner.core.errors import TransientBackendError
+from specrunner.core.jobstates import KNOWN_STATES
+
 MAX_QUERY_IDS = 10  # QuerySnapshotJobList takes at most 10 ids per call
-from specrunner.core.jobstates import KNOWN_STATES  # noqa: E402
 
 # A job id the service calls non-existent right after its Submit may not have reached the query side
 # yet (eventual consistency): it is failed as JobNotFound only once this many seconds have passed.
@@ -41,7 +43,6 @@ class RemoteJob:
 
     @classmethod
     def from_api(cls, job: dict[str, Any]) -> RemoteJob:
-        from specrunner.core.errors import TransientBackendError
 
         def num(v: Any) -> int | None:
             try:

@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Literal, overload
 from urllib.parse import quote
 
+from specrunner.core.durations import format_ms
 from specrunner.core.model import Input, Manifest, Rule
 from specrunner.core.templates import resolve_template
 
@@ -231,7 +232,6 @@ def rule_mode(rule: Rule) -> Mode:
 
 
 def describe_rule(rule: Rule) -> str:
-    from specrunner.core.durations import format_ms
 
     parts = [f"at {format_ms(rule.time_ms)}"]
     if rule.num is not None:

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from specrunner.core.errors import SpecrunnerError
-from specrunner.core.jobs import Job, split_key
+from specrunner.core.jobs import Job, describe_rule, split_key
 from specrunner.core.model import Manifest
 from specrunner.core.record import LockEntry
 from specrunner.core.templates import resolve_template
+from specrunner.engine import frames
+from specrunner.engine.service import ServiceError, parse_config
+from specrunner.report.html import render
 from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
 from specrunner.statefile.doc import StateDoc
 
@@ -59,7 +62,6 @@ def collect(
     root: Path | None = None,
 ) -> Report:
     """The report of ``jobs`` (the manifest's) and ``state``; ``root``: where the objects are files."""
-    from specrunner.core.jobs import describe_rule
 
     files = _Files(root)
     records = state.jobs if state else {}
@@ -210,8 +212,6 @@ def _template_re(template: str) -> re.Pattern[str]:
 
 def snapshot_times(cfg: dict[str, Any], count: int, duration_ms: int | None) -> list[tuple[int | None, bool]]:
     """(time in ms or None, approximate?) of each of ``count`` snapshots of a SnapshotConfig."""
-    from specrunner.engine import frames
-    from specrunner.engine.service import ServiceError, parse_config
 
     if not count:
         return []
@@ -251,7 +251,6 @@ class _Files:
             self._store = ObjectStore(root)
 
     def path(self, bucket: str, key: str) -> Path | None:
-        from specrunner.engine.service import ServiceError
 
         if self._store is None:
             return None
@@ -282,7 +281,6 @@ class _Files:
 
     def duration(self, request: dict[str, Any]) -> int | None:
         """The input's duration (ms) when it is a local file the engine can read."""
-        from specrunner.engine import frames
 
         try:
             p = self.path(request["Input"]["Bucket"], unquote(request["Input"]["Object"]))
@@ -317,7 +315,6 @@ def ensure_ignored(specrunner_dir: Path) -> None:
 
 def write_report(report: Report, out: Path) -> Path:
     """Write ``out/index.html`` and ``out/images/``; return the page's path."""
-    from specrunner.report.html import render
 
     out = Path(out)
     index, images = out / "index.html", out / "images"

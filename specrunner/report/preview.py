@@ -25,7 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specrunner.core.errors import SpecrunnerError
+from specrunner.core.jobs import expand
 from specrunner.core.model import Manifest, evolve
+from specrunner.engine.service import ObjectStore, ServiceError
+from specrunner.ops import app
+from specrunner.report.build import collect, ensure_ignored, local_root, write_report
+from specrunner.statefile.journal import read_state
+from specrunner.validate.manifest import load_manifest
 
 SAMPLE_SKIP = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -110,7 +116,6 @@ def assign(
 
 
 def _real_input(root: Path | None, bucket: str, key: str) -> Path | None:
-    from specrunner.engine.service import ObjectStore, ServiceError
 
     if root is None:
         return None
@@ -140,12 +145,6 @@ def run_preview(
     out: Path | None = None,
     on_event: Callable[[Event], None] | None = None,
 ) -> PreviewResult:
-    from specrunner.core.jobs import expand
-    from specrunner.engine.service import ObjectStore, ServiceError
-    from specrunner.ops import app
-    from specrunner.report.build import collect, ensure_ignored, local_root, write_report
-    from specrunner.statefile.journal import read_state
-    from specrunner.validate.manifest import load_manifest
 
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)

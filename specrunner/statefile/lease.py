@@ -42,7 +42,7 @@ from typing import Any
 
 from specrunner import __version__
 from specrunner.core.errors import LeaseLost, LockError, SpecrunnerError, StateError
-from specrunner.statefile.locking import who
+from specrunner.statefile.locking import describe, who
 from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, line
 
 LEASE_ENV = "SPECRUNNER_LOCK_LEASE"
@@ -171,7 +171,6 @@ class LeaseView:
         return not self.takeable and time.time() < self.expires
 
     def describe(self) -> str:
-        from specrunner.statefile.locking import describe
 
         left = self.expires - time.time()
         when = f"in {left:.0f} s" if left >= 0 else f"{-left:.0f} s ago"

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from specrunner import __version__
+from specrunner.core.durations import format_ms
 from specrunner.core.errors import LockError
+from specrunner.statefile.files import state_file
 
 
 def lock_path(state_path: Path) -> Path:
     """``<state>.lock``, beside the file the state really is (the target of a symlink): every run
     that follows the link takes the same lock."""
-    from specrunner.statefile.files import state_file
 
     real = state_file(state_path)
     return real.with_name(real.name + ".lock")
@@ -120,7 +121,6 @@ def _force_unlock_command(state_path: Path, manifest: Path | None, lock_id: str)
 
 
 def _wait_note(seconds: float) -> str:
-    from specrunner.core.durations import format_ms
 
     return format_ms(int(seconds * 1000))
 

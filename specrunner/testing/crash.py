@@ -32,6 +32,7 @@ from specrunner.core.errors import SpecrunnerError
 from specrunner.emulator.server import Emulator
 from specrunner.statefile.doc import StateDoc
 from specrunner.statefile.journal import read_state
+from specrunner.statefile.remote import OssState, read_remote
 
 AK, SECRET = "crashAK", "crash-secret"
 
@@ -190,8 +191,6 @@ def run(
 
 def _read_remote(env: dict[str, str]) -> StateDoc | None:
     from unittest import mock
-
-    from specrunner.statefile.remote import OssState, read_remote
 
     with mock.patch.dict(os.environ, env):
         return read_remote(OssState("team-state", "ci/m.lock.json", "oss-cn-hangzhou"))
