@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from specrunner.core.canonical import canonical_bytes, canonical_line
 from specrunner.core.errors import StateError, StateWriteError
 from specrunner.core.record import LockEntry
 from specrunner.statefile.codec import Decoder, Encoder, check_config, encode, from_record
@@ -113,17 +114,10 @@ class StateDoc:
         costs far more than hashing what it holds, and the content is what a saved plan depends on."""
         import hashlib
 
-        h = hashlib.sha256(_canonical([self.lineage, self.serial]))
+        h = hashlib.sha256(canonical_bytes([self.lineage, self.serial]))
         for key in sorted(self.jobs):
-            h.update(_canonical([key, self.jobs[key].to_record()]))
+            h.update(canonical_bytes([key, self.jobs[key].to_record()]))
         return "sha256:" + h.hexdigest()
-
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _canonical(value: Any) -> bytes:
-    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def check_replaceable(cur: StateDoc, new: StateDoc, source: Path, label: str) -> None:
@@ -502,10 +496,6 @@ def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
         return encode_state(doc)
 
 
-def _jline(entry: Mapping[str, Any]) -> bytes:
-    return (json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-
-
 def atomic_write(path: Path, data: bytes) -> None:
     """Replace ``path`` by a file holding ``data`` (temp file + fsync + rename). A symbolic link is
     written through: its target is replaced, in the target's folder, and the link stays."""
@@ -635,16 +625,16 @@ class StateStore:
     def _journal_line(self, key: str, record: LockEntry | None) -> bytes:
         """The journal line(s) of a put or a delete: a config line first when this journal lacks it."""
         if record is None:
-            return _jline({"op": "del", "key": key})
+            return canonical_line({"op": "del", "key": key})
         rule, cid, compact = self._enc.line(key, record)
         pre = b""
         if rule is not None and cid is not None:
             if (rule, cid) not in self._journal_configs:
                 self._journal_configs.add((rule, cid))
                 cfg = self._enc.configs[rule][cid]
-                pre = _jline({"op": "config", "rule": rule, "id": cid, "config": cfg})
-            return pre + _jline({"op": "put", "key": key, "entry": compact})
-        return _jline({"op": "put", "key": key, **compact})
+                pre = canonical_line({"op": "config", "rule": rule, "id": cid, "config": cfg})
+            return pre + canonical_line({"op": "put", "key": key, "entry": compact})
+        return canonical_line({"op": "put", "key": key, **compact})
 
     def _append(self, key: str, record: LockEntry | None, durable: bool) -> None:
         with self._lock:
