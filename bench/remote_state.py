@@ -4,8 +4,8 @@
     .venv/bin/python bench/remote_state.py              # 500 async jobs, 30 ms latency on MTS and OSS
     .venv/bin/python bench/remote_state.py --jobs 100   # quicker
 
-Each apply runs in a fresh interpreter (bench/run.py's ``apply`` worker: ``app.apply`` timed, with
-lock, journal and commit) against its own ``specrunner emulator --simulate`` process with 30 ms
+Each apply runs in a fresh interpreter (bench/run.py's ``apply`` worker: ``ops.execute.apply``
+timed, with lock, journal and commit) against its own ``specrunner emulator --simulate`` process with 30 ms
 latency on every request (MTS and OSS alike) and the Submit/Query limits of figure (1)
 (50/100 QPS). The local run keeps its state in a file; the remote run in OSS on the same emulator
 (``state: {backend: oss, ...}``: every intent appended to OSS before its Submit, group-committed).

@@ -500,13 +500,14 @@ def w_floor(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def w_plan(a: dict[str, Any]) -> dict[str, Any]:
-    from specrunner.ops import app
+    from specrunner.ops.context import load_context
+    from specrunner.ops.planrequest import PlanRequest, compute_plan
 
     with _Profile(a.get("profile")):
         t0 = time.perf_counter()
-        ctx = app.load_context(a["manifest"])
+        ctx = load_context(a["manifest"])
         t1 = time.perf_counter()
-        plan = app.compute_plan(ctx, app.PlanRequest())
+        plan = compute_plan(ctx, PlanRequest())
         t2 = time.perf_counter()
     return {
         "seconds": t2 - t0,
@@ -545,19 +546,23 @@ def w_validate(a: dict[str, Any]) -> dict[str, Any]:
 
 
 def w_apply(a: dict[str, Any]) -> dict[str, Any]:
-    """app.apply as the CLI runs it; with ``whole``, load_context (manifest, expansion, state) is timed
-    too."""
+    """ops.execute.apply as the CLI runs it (then the run-results file written); with ``whole``,
+    load_context (manifest, expansion, state) is timed too."""
     import specrunner.backends.aliyun  # noqa: F401 - the SDK's import is start-up, as in the loop worker
-    from specrunner.ops import app
+    from specrunner.ops.context import load_context
+    from specrunner.ops.execute import ApplyOptions, apply
+    from specrunner.ops.planrequest import PlanRequest
+    from specrunner.render.json import write_run_results
 
-    opts = app.ApplyOptions(parallelism=a.get("parallelism", 10))
-    ctx = None if a.get("whole") else app.load_context(a["manifest"])
+    opts = ApplyOptions(parallelism=a.get("parallelism", 10))
+    ctx = None if a.get("whole") else load_context(a["manifest"])
     with _Profile(a.get("profile")):
         u0, s0 = _cpu_split()
         t0 = time.perf_counter()
         if ctx is None:
-            ctx = app.load_context(a["manifest"])
-        out = app.apply(ctx, app.PlanRequest(), opts)
+            ctx = load_context(a["manifest"])
+        out = apply(ctx, PlanRequest(), opts)
+        out.run_file = write_run_results(ctx, out)
         t1 = time.perf_counter()
         u1, s1 = _cpu_split()
     lock = Path(ctx.state_path)
@@ -931,7 +936,7 @@ def fig_noop(sz: Sizes, args: argparse.Namespace, memory: dict[str, Any]) -> Non
             aratio,
             "<= 3",
             check(aratio, "<= 3") and apply_calls == 0,
-            note=f"same {njobs:,} jobs through app.load_context + app.apply: "
+            note=f"same {njobs:,} jobs through load_context + apply: "
             f"{apply_calls} API calls, lock file "
             f"{'rewritten' if noop_apply['state_bytes'] else 'untouched'} "
             f"({noop_apply['state_bytes']:,} state bytes written)",

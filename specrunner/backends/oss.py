@@ -1,7 +1,7 @@
 """Input discovery on OSS: ListObjectsV2 through the ``oss2`` SDK (signature V1).
 
 ``oss_lister(target)`` returns ``list_objects(bucket, location, prefix) -> sorted keys``, the lister
-``specrunner.ops.app.discover_inputs`` expands ``{prefix, match}`` input entries with. It is the only
+``specrunner.ops.context.discover_inputs`` expands ``{prefix, match}`` input entries with. It is the only
 module that imports ``oss2``; everything the SDK raises is translated into the project's errors:
 
 - CredentialsError: a wrong AccessKey secret (SignatureDoesNotMatch), an unknown AccessKey ID

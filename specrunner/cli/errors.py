@@ -13,7 +13,6 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
@@ -21,6 +20,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from specrunner.core.errors import EXIT_BUG, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
+from specrunner.render.json import validate_document, validate_json
 
 
 def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -47,16 +47,7 @@ def report(e: SpecrunnerError) -> int:
             )
             return e.exit_code
         if json_errors.get():
-            echo(
-                json.dumps(
-                    {
-                        "format_version": "1.0",
-                        "valid": False,
-                        "diagnostics": [d.to_json() for d in e.diagnostics],
-                    },
-                    indent=2,
-                )
-            )
+            echo(validate_json(validate_document(e.diagnostics, valid=False)))
         else:
             for d in e.diagnostics:
                 echo(d.render(), err=True)

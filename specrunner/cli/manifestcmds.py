@@ -8,7 +8,6 @@ No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the 
 command at each start; as strings each one is compiled and evaluated again.
 """
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -16,6 +15,7 @@ import typer
 
 from specrunner.cli.options import Fmt, FormatOpt
 from specrunner.core.errors import EXIT_ERROR, EXIT_OK, ManifestError, SpecrunnerError
+from specrunner.render.json import validate_document, validate_json
 
 if TYPE_CHECKING:
     from specrunner.core.diagnostics import Diagnostic
@@ -52,7 +52,7 @@ def validate(
     if fmt == Fmt.text and len(diags) == 1 and diags[0].path == "$" and diags[0].message == "file not found":
         raise ManifestError("file not found", diags)  # one line with a hint, from the one handler
     if fmt == Fmt.json:
-        typer.echo(json.dumps(_document(diags, errors), indent=2))
+        typer.echo(validate_json(validate_document(diags, valid=not errors)))
     else:
         _print_text(manifest, document, diags, errors, name_file=False)
     raise typer.Exit(EXIT_ERROR if errors else EXIT_OK)
@@ -73,11 +73,11 @@ def _validate_many(manifests: list[Path], fmt: Fmt, strict: bool) -> NoReturn:
         document, diags, errors = _check(manifest, strict)
         invalid += bool(errors)
         if fmt == Fmt.json:
-            documents.append(_document(diags, errors, file=display_path(manifest)))
+            documents.append(validate_document(diags, valid=not errors, file=display_path(manifest)))
         else:
             _print_text(manifest, document, diags, errors, name_file=True)
     if fmt == Fmt.json:
-        typer.echo(json.dumps(documents, indent=2))
+        typer.echo(validate_json(documents))
     elif invalid:
         typer.echo(f"error: {invalid} of {len(manifests)} manifests invalid", err=True)
     raise typer.Exit(EXIT_ERROR if invalid else EXIT_OK)
@@ -92,18 +92,6 @@ def _check(
 
     document, diags = check_manifest_document(manifest)
     return document, diags, refused(diags, strict=strict)
-
-
-def _document(
-    diags: "list[Diagnostic]", errors: "list[Diagnostic]", file: str | None = None
-) -> dict[str, Any]:
-    """The JSON document of one manifest (with its ``file`` when several are checked)."""
-    doc: dict[str, Any] = {"format_version": "1.0"}
-    if file is not None:
-        doc["file"] = file
-    doc["valid"] = not errors
-    doc["diagnostics"] = [d.to_json() for d in diags]
-    return doc
 
 
 def _print_text(

@@ -26,24 +26,26 @@ def run_plan(
     show_unchanged: bool = False,
 ) -> int:
     """Print the plan of ``manifest`` in ``fmt`` (text, json, markdown); return the exit code."""
-    from specrunner.ops import app as core
+    from specrunner.ops.context import load_context
+    from specrunner.ops.planrequest import PlanRequest, compute_plan
     from specrunner.render import text as render
+    from specrunner.render.json import dumps, plan_document, save_plan
 
     try:
-        ctx = core.load_context(manifest, state)
-        req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()))
-        p = core.compute_plan(ctx, req)
+        ctx = load_context(manifest, state)
+        req = PlanRequest(tuple(target or ()), tuple(exclude or ()))
+        p = compute_plan(ctx, req)
         # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
         # no-op plan of many jobs must not pay for hashing every record.
-        doc = core.plan_document(ctx, p, req) if out or fmt == "json" else {}
+        doc = plan_document(ctx, p, req) if out or fmt == "json" else {}
         if out:
-            core.save_plan(doc, out)
+            save_plan(doc, out)
     except SpecrunnerError:
         if fmt == "json":
             json_errors.set(True)
         raise
     if fmt == "json":
-        echo(render.to_json(doc))
+        echo(dumps(doc))
     elif fmt == "markdown":
         from specrunner.render.markdown import plan_markdown
 

@@ -1,7 +1,7 @@
 """The commands that record what MTS already has, submitting nothing: ``refresh`` (poll the jobs that are
 not final) and ``import`` (adopt an existing job).
 
-Only stdlib, typer and ``cli.options`` are imported at module level; ``specrunner.ops.app`` and the
+Only stdlib, typer and ``cli.options`` are imported at module level; ``specrunner.ops`` and the
 renderers inside the commands, so that start-up (completion, ``--help``) never loads them.
 
 No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
@@ -37,24 +37,17 @@ def refresh(
 
     Example: specrunner refresh specs/demo.yaml --no-wait
     """
-    from specrunner.ops import app as core
-    from specrunner.render import text as render
+    from specrunner.ops.context import load_context
+    from specrunner.ops.execute import ApplyOptions
+    from specrunner.ops.execute import refresh as run_refresh
+    from specrunner.render.json import dumps, refresh_document
 
     errors_follow(fmt)
-    ctx = core.load_context(manifest, state)
-    outcome = core.refresh(ctx, core.ApplyOptions(wait=not no_wait, lock_timeout=lock_timeout))
+    ctx = load_context(manifest, state)
+    outcome = run_refresh(ctx, ApplyOptions(wait=not no_wait, lock_timeout=lock_timeout))
     c = outcome.summary.counts()
     if fmt == Fmt.json:
-        typer.echo(
-            render.to_json(
-                {
-                    "format_version": "1.0",
-                    "kind": "specrunner-refresh",
-                    "counts": c,
-                    "state_changed": outcome.state_changed,
-                }
-            )
-        )
+        typer.echo(dumps(refresh_document(outcome)))
     else:
         typer.echo(
             f"Refresh: {len(outcome.plan.changes)} job(s) not final; {c['succeeded']} succeeded, "
@@ -77,8 +70,9 @@ def import_(
 
     Example: specrunner import specs/demo.yaml videos/intro.mp4::poster 88c6ca184c0e47098a5b665e2a126797
     """
-    from specrunner.ops import app as core
+    from specrunner.ops.context import load_context
+    from specrunner.ops.records import import_job
 
-    ctx = core.load_context(manifest, state)
-    rec = core.import_job(ctx, key, job_id, lock_timeout=lock_timeout)
+    ctx = load_context(manifest, state)
+    rec = import_job(ctx, key, job_id, lock_timeout=lock_timeout)
     typer.echo(f"Imported {key} -> {job_id} ({rec.state}).")

@@ -43,10 +43,10 @@ def preview(
 
     Example: specrunner preview specs/site.yaml --sample ~/clips
     """
-    from specrunner.ops import app
     from specrunner.render.progress import Progress
     from specrunner.render.text import run_text
     from specrunner.report.preview import run_preview
+    from specrunner.validate.yamlload import display_path as display
 
     progress = Progress()
     try:
@@ -54,7 +54,7 @@ def preview(
     finally:
         progress.close()
     typer.echo(
-        f"Preview of {app.display(manifest)} on the local engine: nothing submitted, "
+        f"Preview of {display(manifest)} on the local engine: nothing submitted, "
         "the state file and output buckets untouched."
     )
     typer.echo("Inputs:")
@@ -62,8 +62,8 @@ def preview(
     for a in result.assignments:
         typer.echo(f"  {a.input_id:<{width}}  {a.how}")
     typer.echo(run_text(result.outcome.summary))
-    typer.echo(f"Scratch folder: {app.display(result.scratch)}")
-    typer.echo(f"Contact sheet: {app.display(result.index)}")
+    typer.echo(f"Scratch folder: {display(result.scratch)}")
+    typer.echo(f"Contact sheet: {display(result.index)}")
 
 
 def report(
@@ -87,21 +87,22 @@ def report(
 
     Example: specrunner report specs/demo.yaml --out review/
     """
-    from specrunner.ops import app
+    from specrunner.ops.context import load_context
     from specrunner.report.build import collect, default_out, ensure_ignored, local_root, write_report
+    from specrunner.validate.yamlload import display_path as display
 
-    ctx = app.load_context(manifest, state)
+    ctx = load_context(manifest, state)
     rep = collect(
         ctx.manifest,
         ctx.jobs,
         ctx.state,
         title=f"Contact sheet · {manifest.name}",
-        manifest_label=app.display(manifest),
+        manifest_label=display(manifest),
         state_label=_near(ctx.state_path, manifest),
         root=local_root(ctx.manifest),
     )
     if ctx.state is None:
-        rep.banner.append(f"No state file at {app.display(ctx.state_path)} yet: nothing has been applied.")
+        rep.banner.append(f"No state file at {display(ctx.state_path)} yet: nothing has been applied.")
     if out is None:
         out = default_out(manifest)
         ensure_ignored(out.parent.parent)
@@ -109,7 +110,7 @@ def report(
     c = rep.counts()
     shown = ", ".join(f"{n} {s}" for s, n in c.items() if n) or "no jobs"
     typer.echo(f"Report of {sum(c.values())} job(s): {shown}.")
-    typer.echo(f"Contact sheet: {app.display(index)}")
+    typer.echo(f"Contact sheet: {display(index)}")
 
 
 def _near(path: Path, manifest: Path) -> str:

@@ -2,7 +2,7 @@
 
 ``plan``'s work is ``cli.plancmd.run_plan`` (which ``cli.fast`` runs without typer); ``apply`` and
 ``retry`` are one command built twice (:func:`_run_command`): the same options, the same run. Only
-stdlib, typer and ``cli.options`` are imported at module level; the rest (``specrunner.ops.app``
+stdlib, typer and ``cli.options`` are imported at module level; the rest (``specrunner.ops``
 and the renderers) inside the commands, so that start-up (completion, ``--help``) never loads it.
 
 No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations of every
@@ -36,7 +36,8 @@ from specrunner.cli.options import (
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
-    from specrunner.ops.app import ApplyOutcome, Context
+    from specrunner.ops.context import Context
+    from specrunner.ops.execute import ApplyOutcome
 
 
 def plan(
@@ -152,23 +153,27 @@ def _run_apply(
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
     from specrunner.cli.interrupts import install_signal_handlers
-    from specrunner.ops import app as core
+    from specrunner.ops.context import load_context
+    from specrunner.ops.execute import ApplyOptions, apply
+    from specrunner.ops.planrequest import PlanRequest
+    from specrunner.ops.savedplan import is_plan_file, load_saved_plan
+    from specrunner.render.json import write_run_results
     from specrunner.render.progress import Progress
 
     errors_follow(fmt)
     saved = None
-    if core.is_plan_file(manifest):
-        saved = core.load_saved_plan(manifest)
+    if is_plan_file(manifest):
+        saved = load_saved_plan(manifest)
         if target or exclude:
             raise SpecrunnerError(
                 "--target/--exclude cannot be combined with a saved plan; they were fixed at plan time"
             )
-        ctx = core.load_context(saved["manifest"]["path"], state or saved["state"]["path"])
+        ctx = load_context(saved["manifest"]["path"], state or saved["state"]["path"])
         sel = saved["selection"]
-        req = core.PlanRequest(tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]))
+        req = PlanRequest(tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]))
     else:
-        ctx = core.load_context(manifest, state)
-        req = core.PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
+        ctx = load_context(manifest, state)
+        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
@@ -176,9 +181,7 @@ def _run_apply(
             )
             raise typer.Exit(0)
     progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
-    opts = core.ApplyOptions(
-        parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout, timeout=timeout
-    )
+    opts = ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout, timeout=timeout)
     approval = Approval(
         backend=ctx.manifest.target.backend,
         manifest=str(ctx.manifest_path),
@@ -189,7 +192,7 @@ def _run_apply(
         command="retry" if only_failed else "apply",
         selection=_selection_args(state, target, exclude),
     )
-    outcome = core.apply(
+    outcome = apply(
         ctx,
         req,
         opts,
@@ -198,6 +201,7 @@ def _run_apply(
         executor_hook=lambda ex: install_signal_handlers(ex, ctx.manifest_path),
         confirm=approval,
     )
+    outcome.run_file = write_run_results(ctx, outcome)
     progress.close()
     _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed)
     raise typer.Exit(outcome.exit_code())
@@ -207,8 +211,9 @@ def _print_outcome(
     outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool
 ) -> None:
     """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
-    from specrunner.ops.app import describe_lock
     from specrunner.render import text as render
+    from specrunner.render.json import apply_document, dumps
+    from specrunner.statefile.locking import describe as describe_lock
 
     if fmt == RunFmt.markdown:
         from specrunner.render.markdown import apply_markdown
@@ -218,20 +223,7 @@ def _print_outcome(
             apply_markdown(outcome.plan, outcome.summary, str(ctx.manifest_path), json_hint=hint), nl=False
         )
     elif fmt == RunFmt.json:
-        doc = {
-            "format_version": "1.0",
-            "kind": "specrunner-apply",
-            "counts": outcome.summary.counts(),
-            "exit_code": outcome.exit_code(),
-            "state_changed": outcome.state_changed,
-            "run_results": str(outcome.run_file) if outcome.run_file else None,
-            "recovered": {
-                "adopted": outcome.summary.recovered_adopted,
-                "resubmitted": outcome.summary.recovered_resubmitted,
-            },
-            "results": outcome.summary.acted_on(),
-        }
-        typer.echo(render.to_json(doc))
+        typer.echo(dumps(apply_document(outcome)))
     else:
         if outcome.stale_lock and "unrenewed_s" in outcome.stale_lock:
             typer.echo(

@@ -1,7 +1,7 @@
 """The commands on the state itself: ``show``, the ``state`` sub-commands (list, mv, show, rm, claim,
 repair; ``cli.main`` adds ``cli.transfer``'s pull and push) and ``force-unlock``.
 
-The state's work is in ``ops.statecmds``, ``ops.app`` and ``statefile``; these parse, call and print.
+The state's work is in ``ops.statecmds``, ``ops.records`` and ``statefile``; these parse, call and print.
 Only stdlib, typer and ``cli.options`` are imported at module level, the rest inside the commands,
 so that start-up (completion, ``--help``) never loads it.
 
@@ -39,27 +39,16 @@ def show(
 
     Example: specrunner show specs/demo.yaml
     """
-    from specrunner.ops.app import state_rows
+    from specrunner.ops.records import state_rows
     from specrunner.render import text as render
+    from specrunner.render.json import dumps, state_document
 
     errors_follow(fmt)
     where, doc = _read_state(manifest, state)
     spath = where.path
     rows = state_rows(doc)
     if fmt == Fmt.json:
-        typer.echo(
-            render.to_json(
-                {
-                    "format_version": "1.0",
-                    "kind": "specrunner-state",
-                    "state": str(spath),
-                    "lineage": doc.lineage if doc else None,
-                    "serial": doc.serial if doc else None,
-                    "manifest": doc.owner if doc else None,
-                    "jobs": rows,
-                }
-            )
-        )
+        typer.echo(dumps(state_document(spath, doc, rows)))
     else:
         if doc is None:
             typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
@@ -90,7 +79,7 @@ def state_list(
 
     Example: specrunner state list specs/demo.yaml
     """
-    from specrunner.ops.app import state_rows
+    from specrunner.ops.records import state_rows
 
     where, doc = _read_state(manifest, state)
     if doc is None:
@@ -118,7 +107,7 @@ def state_mv(
 
     Example: specrunner state mv specs/demo.yaml poster cover
     """
-    from specrunner.ops.app import load_context
+    from specrunner.ops.context import load_context
     from specrunner.ops.statecmds import state_move
 
     ctx = load_context(manifest, state)
@@ -142,13 +131,13 @@ def state_show(
     Example: specrunner state show specs/demo.yaml videos/intro.mp4::poster
     """
     from specrunner.ops.statecmds import find_record, record_text
-    from specrunner.render import text as render
+    from specrunner.render.json import dumps, record_document
 
     errors_follow(fmt)
     _, doc = _read_state(manifest, state)  # local or in OSS, as `state list` reads it
     rec = find_record(doc, key, str(manifest))
     if fmt == Fmt.json:
-        typer.echo(render.to_json({"key": key, "record": rec.to_record()}))
+        typer.echo(dumps(record_document(key, rec)))
     else:
         typer.echo(record_text(key, rec))
 
@@ -170,7 +159,7 @@ def state_rm(
 
     Example: specrunner state rm specs/demo.yaml videos/intro.mp4::poster
     """
-    from specrunner.ops.app import state_remove
+    from specrunner.ops.records import state_remove
     from specrunner.statefile.backend import locate
 
     where = locate(manifest, state)
@@ -192,7 +181,7 @@ def state_claim(
 
     Example: specrunner state claim specs/site.yaml
     """
-    from specrunner.ops.app import load_context
+    from specrunner.ops.context import load_context
     from specrunner.ops.statecmds import state_claim as claim
 
     ctx = load_context(manifest, state, expand_jobs=False)
@@ -261,8 +250,8 @@ def force_unlock(
 
     Example: specrunner force-unlock specs/demo.yaml 1f0c2a9e-...
     """
-    from specrunner.ops.app import describe_lock
     from specrunner.statefile.backend import locate
+    from specrunner.statefile.locking import describe as describe_lock
 
     info = locate(manifest, state).force_unlock(lock_id)
     typer.echo(f"Unlocked: removed the lock of {describe_lock(info)}.")

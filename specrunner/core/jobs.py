@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Literal, overload
 from urllib.parse import quote
 
+from specrunner.core.canonical import canonical_json
 from specrunner.core.durations import format_ms
 from specrunner.core.model import Input, Manifest, Rule
 from specrunner.core.templates import resolve_template
@@ -36,10 +37,6 @@ def split_key(key: str) -> tuple[str, str]:
 def encode_object(key: str) -> str:
     """OSS object keys travel URL-encoded (UTF-8) inside the Input/OutputFile JSON."""
     return quote(key, safe="")
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from specrunner.core.attrdiff import attributes, diff, show
 from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.jobs import KEY_SEP, Job, job_key, split_key
 from specrunner.core.record import LockEntry
-from specrunner.ops.app import Context, Run
+from specrunner.ops.context import Context
+from specrunner.ops.run import Run
 from specrunner.statefile.doc import StateDoc
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -194,7 +193,3 @@ def state_text(
     tail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     mine = f"; owned by the manifest {owner!r}" if owner is not None else ""
     return f"{body}\n\n{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
-
-
-def to_json(doc: Any) -> str:
-    return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False)

@@ -28,10 +28,14 @@ from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import expand
 from specrunner.core.model import Manifest, evolve
 from specrunner.engine.service import ObjectStore, ServiceError
-from specrunner.ops import app
+from specrunner.ops.context import Context
+from specrunner.ops.execute import ApplyOptions, apply
+from specrunner.ops.planrequest import PlanRequest
+from specrunner.render.json import write_run_results
 from specrunner.report.build import collect, ensure_ignored, local_root, write_report
 from specrunner.statefile.journal import read_state
 from specrunner.validate.manifest import load_manifest
+from specrunner.validate.yamlload import display_path as display
 
 SAMPLE_SKIP = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -54,7 +58,7 @@ class PreviewResult:
     state_path: Path
     index: Path
     assignments: list[Assignment]
-    outcome: Any  # app.ApplyOutcome
+    outcome: Any  # ops.execute.ApplyOutcome
     report: Any  # build.Report
     run_file: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -151,7 +155,7 @@ def run_preview(
     cloud = manifest.target.backend != "local"
     if cloud and sample_dir is None:
         raise SpecrunnerError(
-            f"{app.display(mpath)} targets {manifest.target.backend}: its inputs are not on this machine",
+            f"{display(mpath)} targets {manifest.target.backend}: its inputs are not on this machine",
             hint="pass --sample DIR, a folder of local videos to stand in for the inputs",
         )
     samples = list_samples(sample_dir) if sample_dir is not None else None
@@ -178,8 +182,9 @@ def run_preview(
     target = evolve(manifest.target, backend="local", root=str(root), region=None, endpoint=None)
     scratch_manifest = evolve(manifest, target=target)
     state_path = scratch / f"{mpath.stem}.lock.json"
-    ctx = app.Context(mpath, state_path, scratch_manifest, expand(scratch_manifest), None)
-    outcome = app.apply(ctx, app.PlanRequest(), app.ApplyOptions(wait=True), on_event=on_event)
+    ctx = Context(mpath, state_path, scratch_manifest, expand(scratch_manifest), None)
+    outcome = apply(ctx, PlanRequest(), ApplyOptions(wait=True), on_event=on_event)
+    outcome.run_file = write_run_results(ctx, outcome)
     run_file = None
     if outcome.run_file is not None:  # keep the preview's run results with the preview
         run_file = scratch / "runs" / outcome.run_file.name
@@ -192,15 +197,15 @@ def run_preview(
         ctx.jobs,
         read_state(state_path),
         title=f"Preview · {mpath.name}",
-        manifest_label=app.display(mpath),
-        state_label=f"{app.display(state_path)} (scratch)",
+        manifest_label=display(mpath),
+        state_label=f"{display(state_path)} (scratch)",
         root=root,
     )
     report.backend = "local engine (preview of an aliyun manifest)" if cloud else "local engine (preview)"
     report.banner.append(
         f"Preview on the embedded local engine: nothing was submitted to MTS; the {where} "
         f"state file and output buckets were not touched. Scratch folder: "
-        f"{app.display(scratch)}."
+        f"{display(scratch)}."
     )
     report.samples = [(a.input_id, a.object, a.how) for a in assignments]
     index = write_report(report, Path(out) if out else scratch / "report")

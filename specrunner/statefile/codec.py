@@ -46,6 +46,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
+from specrunner.core.canonical import canonical_json
 from specrunner.core.jobs import expected_outputs
 from specrunner.core.jobstates import FINAL_STATES, RUNNING_STATES
 from specrunner.core.record import OPTIONAL_FIELDS, RECORD_FIELDS, LockEntry
@@ -78,10 +79,6 @@ _InputCache = dict[tuple[str, str, bool], tuple[dict[str, Any], str, str]]
 _SENTINEL_JSON = json.dumps(_SENTINEL)
 
 
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def rule_config(rec: LockEntry) -> dict[str, Any] | None:
     """What ``rec`` shares with the other jobs of its rule sent the same way, or None if not compactable.
 
@@ -101,7 +98,7 @@ def rule_config(rec: LockEntry) -> dict[str, Any] | None:
 
 
 def config_id(cfg: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(cfg).encode("utf-8")).hexdigest()[:CONFIG_ID_LEN]
+    return hashlib.sha256(canonical_json(cfg).encode("utf-8")).hexdigest()[:CONFIG_ID_LEN]
 
 
 def _as_sent(value: Any, key: str = "") -> Any:
@@ -123,13 +120,13 @@ class _Derive:
         req = cfg["request"]
         self.rest = {k: v for k, v in req.items() if k != "Input"}
         self.input_rest = dict(req["Input"])
-        self.input_key = canonical(self.input_rest)
+        self.input_key = canonical_json(self.input_rest)
         # Shared by the configs of one file: an input's request Input (and its JSON) is built once, and
         # the records of one input share it.
         self.inputs: _InputCache = inputs if inputs is not None else {}
         # The fingerprint hashes the request as sent: object keys URL-encoded (the record shows them
         # as written, see attrdiff.plain_keys; a key still holding `%` was recorded as sent).
-        basis = canonical(
+        basis = canonical_json(
             {"request": {**_as_sent(self.rest), "Input": _SENTINEL}, "user_data": cfg.get("user_data") or ""}
         )
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
@@ -146,7 +143,7 @@ class _Derive:
             sent = quote(obj, safe="")  # what the request carried: the fingerprint hashes this
             inp = {**self.input_rest, "Bucket": bucket, "Object": sent if encoded or "%" in obj else obj}
             hashed = inp if inp["Object"] == sent else {**inp, "Object": sent}
-            hit = self.inputs[(ref, self.input_key, encoded)] = (inp, canonical(hashed), obj)
+            hit = self.inputs[(ref, self.input_key, encoded)] = (inp, canonical_json(hashed), obj)
         inp, inp_json, obj = hit
         request = {**self.rest, "Input": inp}
         fp = entry.get("fingerprint")

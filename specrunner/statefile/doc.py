@@ -34,6 +34,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from specrunner.core.canonical import canonical_bytes
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
 from specrunner.statefile.codec import Decoder, encode, from_record
@@ -111,17 +112,10 @@ class StateDoc:
         costs far more than hashing what it holds, and the content is what a saved plan depends on."""
         import hashlib
 
-        h = hashlib.sha256(_canonical([self.lineage, self.serial]))
+        h = hashlib.sha256(canonical_bytes([self.lineage, self.serial]))
         for key in sorted(self.jobs):
-            h.update(_canonical([key, self.jobs[key].to_record()]))
+            h.update(canonical_bytes([key, self.jobs[key].to_record()]))
         return "sha256:" + h.hexdigest()
-
-
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _canonical(value: Any) -> bytes:
-    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def check_replaceable(cur: StateDoc, new: StateDoc, source: Path, label: str) -> None:

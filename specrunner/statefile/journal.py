@@ -9,7 +9,6 @@ acknowledged and is dropped; damage anywhere else is an error whose hint is ``st
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -194,7 +193,3 @@ def _raw_or_encoded(path: Path, doc: StateDoc) -> bytes:
         return path.read_bytes()
     except OSError:
         return encode_state(doc)
-
-
-def _jline(entry: Mapping[str, Any]) -> bytes:
-    return (json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()

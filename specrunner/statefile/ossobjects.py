@@ -9,7 +9,6 @@ an append at an exact position); a listing is used only to find *more* than the 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PosixPath
 from typing import Any
 
+from specrunner.core.canonical import canonical_line
 from specrunner.core.errors import CredentialsError, SpecrunnerError, StateError, StateWriteError
 from specrunner.core.secrets import redact
 
@@ -75,7 +75,7 @@ def parse_url(value: str | Path) -> OssState | None:
 
 def line(obj: dict[str, Any]) -> bytes:
     """One JSON line, canonical (sorted keys, no spaces)."""
-    return (json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    return canonical_line(obj)
 
 
 class Moved(Exception):

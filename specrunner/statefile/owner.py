@@ -3,7 +3,7 @@
 Two manifests pointed at one state by mistake (the same ``state:`` key, the same ``--state`` file)
 would each plan the other's jobs as forgotten, and alternating applies would resubmit every job. So
 a state records its owner, and every command that plans or writes refuses another manifest's state
-before anything is planned (``ops.app.check_owner``).
+before anything is planned (``ops.context.check_owner``).
 
 The owner id of a manifest, first that applies:
 
@@ -13,7 +13,7 @@ The owner id of a manifest, first that applies:
    with ``/`` separators, e.g. ``specs/site.yaml``: the same in every checkout and CI runner;
 3. outside a repository, its file name. That id is weak (two manifests ``a/m.yaml`` and ``b/m.yaml``
    share it), so such a manifest is also refused a state of which it would forget every recorded job
-   (``ops.app.check_takeover``): the one sign left that it is another manifest's state.
+   (``ops.planrequest.check_takeover``): the one sign left that it is another manifest's state.
 
 Invariants:
 

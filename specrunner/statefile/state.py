@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from specrunner.core.canonical import canonical_line
 from specrunner.core.errors import StateError, StateWriteError
 from specrunner.core.record import LockEntry
 from specrunner.statefile.codec import Encoder
@@ -32,7 +33,6 @@ from specrunner.statefile.files import (
 )
 from specrunner.statefile.journal import (
     JOURNAL_VERSION,
-    _jline,
     _raw_or_encoded,
     _read_lock_file,
     _replay,
@@ -159,16 +159,16 @@ class StateStore:
     def _journal_line(self, key: str, record: LockEntry | None) -> bytes:
         """The journal line(s) of a put or a delete: a config line first when this journal lacks it."""
         if record is None:
-            return _jline({"op": "del", "key": key})
+            return canonical_line({"op": "del", "key": key})
         rule, cid, compact = self._enc.line(key, record)
         pre = b""
         if rule is not None and cid is not None:
             if (rule, cid) not in self._journal_configs:
                 self._journal_configs.add((rule, cid))
                 cfg = self._enc.configs[rule][cid]
-                pre = _jline({"op": "config", "rule": rule, "id": cid, "config": cfg})
-            return pre + _jline({"op": "put", "key": key, "entry": compact})
-        return _jline({"op": "put", "key": key, **compact})
+                pre = canonical_line({"op": "config", "rule": rule, "id": cid, "config": cfg})
+            return pre + canonical_line({"op": "put", "key": key, "entry": compact})
+        return canonical_line({"op": "put", "key": key, **compact})
 
     def _append(self, key: str, record: LockEntry | None, durable: bool) -> None:
         with self._lock:

@@ -24,7 +24,9 @@ from PIL import Image
 
 from specrunner.core.errors import BackendError
 from specrunner.emulator import Emulator
-from specrunner.ops import app
+from specrunner.ops.context import load_context
+from specrunner.ops.execute import ApplyOptions, apply
+from specrunner.ops.planrequest import PlanRequest
 from tests.conftest import Workspace, read_jobs
 
 KEY, SECRET = "LTAIconformance01", "conformance-secret-do-not-leak"
@@ -203,11 +205,11 @@ def test_bad_credentials_or_endpoint_fail_clearly_and_record_nothing_as_done(
         else:
             w.emulator.stop()  # type: ignore[union-attr]
             expect = "connection refused; check SPECRUNNER_MTS_ENDPOINT"
-        ctx = app.load_context(ws.manifest)
+        ctx = load_context(ws.manifest)
         # The run stops at the first such error (every other call would fail the same way) and
         # raises it: the CLI prints it as one line and exits 1.
         with pytest.raises(BackendError) as err:
-            app.apply(ctx, app.PlanRequest(), app.ApplyOptions(parallelism=4, retry_zero_wait=True))
+            apply(ctx, PlanRequest(), ApplyOptions(parallelism=4, retry_zero_wait=True))
         assert expect in str(err.value)
         assert not ws.state.exists()  # nothing recorded: no job was created
         for text in [str(err.value), *(f.read_text() for f in ws.dir.rglob("*.json"))]:
@@ -285,8 +287,8 @@ def test_faults_every_job_succeeds_exactly_once(
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-        ctx = app.load_context(ws.manifest)
-        outcome = app.apply(ctx, app.PlanRequest(), app.ApplyOptions(parallelism=8, retry_zero_wait=True))
+        ctx = load_context(ws.manifest)
+        outcome = apply(ctx, PlanRequest(), ApplyOptions(parallelism=8, retry_zero_wait=True))
         counts = outcome.summary.counts()
         assert counts["succeeded"] == 2 * n_inputs, (
             counts,
@@ -341,8 +343,8 @@ def test_sigkilled_apply_then_rerun_creates_no_duplicates(
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
-        ctx = app.load_context(ws.manifest)
-        outcome = app.apply(ctx, app.PlanRequest(), app.ApplyOptions(parallelism=8, retry_zero_wait=True))
+        ctx = load_context(ws.manifest)
+        outcome = apply(ctx, PlanRequest(), ApplyOptions(parallelism=8, retry_zero_wait=True))
         assert outcome.summary.counts()["succeeded"] + outcome.summary.counts()["unchanged"] == 2 * n_inputs
         check_exactly_once(em, ws.state, 2 * n_inputs)
 

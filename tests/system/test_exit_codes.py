@@ -14,12 +14,12 @@ MANIFEST = HEADER + 'inputs: [videos/a.mp4]\nrules:\n  - {id: poster, time: 1s, 
 
 INJECT = """
 import sys
-import specrunner.ops.app as app
+import specrunner.ops.planrequest as planrequest
 
 def boom(*args, **kwargs):
     raise RuntimeError("injected: a bug with a secret-looking local")
 
-app.compute_plan = boom
+planrequest.compute_plan = boom
 from specrunner.cli.main import main
 sys.argv = ["specrunner", *sys.argv[1:]]
 main()

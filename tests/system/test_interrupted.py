@@ -14,7 +14,9 @@ from tests.helpers import engine_jobs
 DIE_AFTER_SUBMIT = """
 import os, sys
 from pathlib import Path
-from specrunner.ops import app
+from specrunner.ops.context import load_context
+from specrunner.ops.execute import ApplyOptions, apply
+from specrunner.ops.planrequest import PlanRequest
 from specrunner.backends.local import LocalBackend
 m = Path(sys.argv[1])
 class Dying(LocalBackend):
@@ -23,8 +25,8 @@ class Dying(LocalBackend):
             gate()
         super().submit(request, user_data)
         os._exit(9)   # the job exists on the service; its id never reached the state
-app.apply(app.load_context(m), app.PlanRequest(), app.ApplyOptions(retry_zero_wait=True, parallelism=1),
-          backend=Dying(m.parent / "oss"))
+apply(load_context(m), PlanRequest(), ApplyOptions(retry_zero_wait=True, parallelism=1),
+      backend=Dying(m.parent / "oss"))
 """
 
 

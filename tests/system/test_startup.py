@@ -21,7 +21,7 @@ def test_importing_the_cli_loads_no_heavy_dependency() -> None:
     out = probe("import specrunner.cli.main")
     assert out["heavy"] == [], out["heavy"]
     assert (
-        "specrunner.ops.app" not in out["specrunner"]
+        "specrunner.ops.context" not in out["specrunner"]
         and "specrunner.validate.manifest" not in out["specrunner"]
     )
 
@@ -45,7 +45,7 @@ def test_shell_completion_loads_no_heavy_dependency(words: str) -> None:
     assert out["code"] == 0
     assert "plan" in str(out["stdout"]) or "list" in str(out["stdout"]), out["stdout"]
     assert out["heavy"] == [], out["heavy"]
-    assert "specrunner.ops.app" not in out["specrunner"]  # type: ignore[operator]
+    assert "specrunner.ops.context" not in out["specrunner"]  # type: ignore[operator]
 
 
 def test_the_probe_sees_a_heavy_import() -> None:

@@ -1,0 +1,201 @@
+"""Running the executor under the state's lock: ``apply`` (and so ``retry``) and ``refresh``.
+
+``_execute`` locks (``run.Run``), plans against the state read under the lock, runs the executor and
+commits. Invariants: nothing is submitted after the lock could no longer be confirmed (a lost lease is
+one ``LeaseLost`` error saying what was and was not sent); a run with nothing to submit or poll opens
+no backend (no credentials needed); ``refresh`` never submits. The run-results file is written by the
+caller (``render.json.write_run_results``), as the CLI does after ``apply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from specrunner.apply.events import Event
+from specrunner.apply.executor import Executor, Options, RunSummary
+from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
+from specrunner.backends import Backend, open_backend
+from specrunner.core.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PENDING,
+    LeaseLost,
+    StateWriteError,
+)
+from specrunner.core.model import Manifest
+from specrunner.core.plan import Plan
+from specrunner.ops.context import Context
+from specrunner.ops.planrequest import PlanRequest, compute_plan
+from specrunner.ops.run import Run
+from specrunner.ops.savedplan import check_saved_plan
+from specrunner.statefile.backend import JobStore
+
+
+@dataclass
+class ApplyOptions:
+    parallelism: int = 10
+    wait: bool = True
+    lock_timeout: float = 0.0
+    timeout: float | None = None
+    retry_zero_wait: bool = False
+
+
+@dataclass
+class ApplyOutcome:
+    plan: Plan
+    summary: RunSummary
+    state_changed: bool
+    run_file: Path | None  # the run-results file, once a caller wrote it (``render.json``)
+    lock_info: dict[str, Any]
+    stale_lock: dict[str, Any] | None = None
+    state_bytes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def exit_code(self) -> int:
+        c = self.summary.counts()
+        if self.summary.interrupted:
+            return EXIT_INTERRUPTED
+        if c["failed"]:
+            return EXIT_FAILED
+        if c["pending"]:
+            return EXIT_PENDING
+        return EXIT_OK
+
+
+def make_executor(
+    backend: Backend,
+    store: JobStore,
+    manifest: Manifest,
+    opts: ApplyOptions,
+    on_event: Callable[[Event], None] | None,
+) -> Executor:
+    return Executor(
+        backend,
+        store,
+        Options(
+            parallelism=opts.parallelism,
+            wait=opts.wait,
+            timeout=opts.timeout,
+            retry=RetryPolicy(zero_wait=opts.retry_zero_wait),
+        ),
+        submit_bucket=TokenBucket(manifest.target.qps_submit),
+        query_bucket=TokenBucket(manifest.target.qps_query),
+        on_event=on_event,
+    )
+
+
+class _IdleBackend:
+    """Stands in when a run has nothing to ask the service: any call is a bug."""
+
+    name = "idle"
+    uncertain_grace = 0.0
+    not_found_grace = 0.0
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a run with nothing to do called the backend ({name})")
+
+
+def apply(
+    ctx: Context,
+    req: PlanRequest,
+    opts: ApplyOptions,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    saved_plan: dict[str, Any] | None = None,
+    backend: Backend | None = None,
+    executor_hook: Callable[[Executor], None] | None = None,
+    confirm: Callable[[Plan], None] | None = None,
+) -> ApplyOutcome:
+    """``confirm`` sees the plan made under the lock before anything is sent; it raises to stop."""
+
+    def planner(ctx: Context) -> Plan:
+        plan = compute_plan(ctx, req)
+        if saved_plan is not None:
+            check_saved_plan(saved_plan, ctx, plan)
+        if confirm is not None:
+            confirm(plan)
+        return plan
+
+    return _execute(ctx, "apply", opts, planner, on_event=on_event, backend=backend, hook=executor_hook)
+
+
+def refresh(
+    ctx: Context,
+    opts: ApplyOptions,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    backend: Backend | None = None,
+) -> ApplyOutcome:
+    """Poll every non-final job (and look up interrupted submissions); never submit anything."""
+
+    def planner(ctx: Context) -> Plan:
+        return Plan(compute_plan(ctx, PlanRequest()).by_action("resume"))
+
+    return _execute(
+        ctx, "refresh", opts, planner, on_event=on_event, backend=backend, hook=None, allow_submit=False
+    )
+
+
+def _execute(
+    ctx: Context,
+    operation: str,
+    opts: ApplyOptions,
+    planner: Callable[[Context], Plan],
+    *,
+    on_event: Callable[[Event], None] | None,
+    backend: Backend | None,
+    hook: Callable[[Executor], None] | None,
+    allow_submit: bool = True,
+) -> ApplyOutcome:
+    """Lock, plan against the state read under the lock, run the executor, compact the state."""
+    run = Run(ctx, operation, opts.lock_timeout)
+    try:
+        plan = planner(ctx)
+        # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
+        idle = not any(c.action != "noop" and c.action != "forget" for c in plan.active)
+        be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
+        try:
+            ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
+            ex.allow_submit = allow_submit
+            if hook:
+                hook(ex)
+            summary = ex.run(plan)
+        finally:
+            if backend is None:
+                be.close()
+    finally:
+        lost = run.store.lost()
+        try:
+            changed = run.close()
+        except StateWriteError:
+            if lost is None:
+                raise
+            changed = False  # sealed by the run that took over: what was journaled is the record
+    if ex.lease_lost is not None or lost is not None:
+        raise lease_lost_error(ex.lease_lost, lost, summary)
+    if ex.fatal is not None:
+        raise ex.fatal  # one clear line; what was recorded before is kept
+    return ApplyOutcome(
+        plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned, run.store.bytes_written
+    )
+
+
+def lease_lost_error(err: Exception | None, why: str | None, summary: RunSummary) -> LeaseLost:
+    """One line: what a run that lost its state's lock did and did not submit."""
+    results = summary.results.values()
+    sent = sum(1 for r in results if r.submitted is not None and r.action != "poll")
+    unsent = sum(1 for r in results if r.status in ("pending", "skipped") and r.job_id is None)
+    reason = str(err) if err is not None else (why or "lost the state's lock")
+    return LeaseLost(
+        f"{reason}; this run submitted {sent} job(s) and stopped before submitting {unsent} "
+        "(nothing was sent after the lock could no longer be confirmed)",
+        hint="rerun: the next run finds every job this one submitted (by its id or its tag) and "
+        "submits only the rest",
+    )

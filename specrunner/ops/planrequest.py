@@ -1,0 +1,62 @@
+"""A plan asked for: which jobs (``PlanRequest``), planned against the context's state (``compute_plan``).
+
+Invariants: a state another manifest owns is refused before planning (``context.check_owner``), and a
+plan that would forget every job of a state named on purpose by a manifest known by its file name only
+is refused after it (``check_takeover``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from specrunner.core.errors import StateError
+from specrunner.core.plan import Plan, TargetError
+from specrunner.ops.context import Context, check_owner, gc_paused
+from specrunner.ops.planning import plan_jobs
+
+
+@dataclass
+class PlanRequest:
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    only_failed: bool = False
+
+
+def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
+    check_owner(ctx)
+    try:
+        with gc_paused():
+            plan = plan_jobs(
+                ctx.jobs,
+                ctx.state,
+                targets=req.targets,
+                excludes=req.excludes,
+                only_failed=req.only_failed,
+            )
+    except TargetError as e:
+        e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
+        raise
+    check_takeover(ctx, plan)
+    return plan
+
+
+def check_takeover(ctx: Context, plan: Plan) -> None:
+    """A manifest known by its file name only (no `name:`, outside a git repository) that would
+    forget every job of a state named on purpose is refused: its owner id cannot tell two such
+    manifests apart, and forgetting everything is what another manifest's state looks like."""
+    doc, owner = ctx.state, ctx.owner
+    if doc is None or owner is None or not owner.weak or not ctx.owner_strict:
+        return
+    recorded = doc.job_count()
+    forgets = len(plan.by_action("forget"))
+    if recorded == 0 or forgets < recorded:
+        return
+    where = ctx.state_label
+    raise StateError(
+        f"{ctx.manifest_path} would forget all {recorded} jobs the state {where} recorded: is it pointed "
+        f"at another manifest's state? Outside a git repository a manifest without `name:` is known by "
+        f"its file name only ({owner.id!r}, as the state's owner {doc.owner or owner.id!r}), so two "
+        "manifests of that name cannot be told apart",
+        hint="give each manifest a `name:` (or its own `state:` key / --state file); to replace every "
+        "job of this state on purpose, give this manifest a `name:`: it then owns the state by name",
+    )

@@ -1,0 +1,147 @@
+"""The state's records one by one: listed as rows (``show``, ``state list``), removed (``state rm``),
+imported from an existing job (``import``).
+
+Invariants: ``state rm`` and ``import`` work under the state's lock and delete or submit nothing in
+MTS or OSS; an imported job must exist and match its rule's request; ``state rm`` refuses a state
+another manifest owns, as ``context.check_owner`` does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from specrunner.backends import Backend, open_backend
+from specrunner.core.errors import SpecrunnerError
+from specrunner.core.record import LockEntry
+from specrunner.ops.context import Context
+from specrunner.ops.run import Run
+from specrunner.statefile.backend import JobStore, StateBackend
+from specrunner.statefile.doc import StateDoc
+from specrunner.statefile.owner import foreign_state, is_default_state, manifest_owner, read_name
+from specrunner.validate.reporting import did_you_mean
+
+
+def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
+    if doc is None:
+        return []
+    rows = []
+    for key in sorted(doc.jobs):
+        r = doc.jobs[key]
+        rows.append(
+            {
+                "key": key,
+                "job_id": r.job_id,
+                "state": r.shown_state,
+                "mode": r.mode,
+                "count": r.count,
+                "code": r.code,
+                "message": r.message,
+                "outputs": list(r.outputs),
+            }
+        )
+    return rows
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (unquote(v) if k == "Object" and isinstance(v, str) else _decoded(v))
+            for k, v in value.items()
+            if k != "RoleArn"
+        }
+    return value
+
+
+def import_job(
+    ctx: Context, key: str, job_id: str, *, lock_timeout: float = 0.0, backend: Backend | None = None
+) -> LockEntry:
+    """Adopt an existing job into the state after checking it exists and matches the manifest."""
+    # Imported here: ``show`` and ``state list`` use this module and never load the executor (nor tenacity).
+    from specrunner.apply.executor import outcome_record
+
+    desired = {j.key: j for j in ctx.jobs}
+    if key not in desired:
+        raise SpecrunnerError(
+            f"no job {key!r} in {ctx.manifest_path}{did_you_mean(key, list(desired))}",
+            hint=f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them",
+        )
+    job = desired[key]
+    run = Run(ctx, "import", lock_timeout)
+    try:
+        be = backend or open_backend(ctx.manifest, workers=1)
+        try:
+            found, missing = be.query([job_id])
+        finally:
+            if backend is None:
+                be.close()
+        if missing or not found:
+            raise SpecrunnerError(f"job {job_id} does not exist on the {ctx.manifest.target.backend} backend")
+        remote = found[0]
+        raw = remote.raw
+        want_cfg, got_cfg = _decoded(job.request["SnapshotConfig"]), _decoded(raw.get("SnapshotConfig", {}))
+        if "FrameType" not in want_cfg and str(got_cfg.get("FrameType", "intra")).lower() == "intra":
+            got_cfg.pop("FrameType", None)  # the service's default, echoed back
+        got_input = {k: raw.get("Input", {}).get(k) for k in ("Bucket", "Location", "Object")}
+        diffs = ["Input"] if _decoded(job.request["Input"]) != _decoded(got_input) else []
+        diffs += [
+            f"SnapshotConfig.{k}"
+            for k in sorted(set(want_cfg) | set(got_cfg))
+            if want_cfg.get(k) != got_cfg.get(k)
+        ]
+        if diffs:
+            raise SpecrunnerError(
+                f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
+                hint="import only jobs created with the same parameters as the rule",
+            )
+        rec = outcome_record(job, remote)
+        run.store.put(key, rec, durable=True)
+    finally:
+        run.close()
+    return rec
+
+
+def _claim_for_write(
+    store: JobStore, where: StateBackend, manifest: Path | None, state_arg: str | None
+) -> None:
+    """For a state verb that does not load the manifest (``state rm``): refuse a state another
+    manifest owns, as ``check_owner`` does, else record this manifest as the owner of the write."""
+    if manifest is None:
+        return
+    owner = manifest_owner(manifest, read_name(manifest))
+    recorded = store.doc.owner
+    if (where.shared or not is_default_state(manifest, where.path)) and not owner.accepts(recorded):
+        assert recorded is not None
+        raise foreign_state(
+            where.label, recorded, str(manifest), owner, jobs=len(store.jobs), state_arg=state_arg
+        )
+    store.doc.owner = owner.id
+
+
+def state_remove(
+    where: StateBackend,
+    keys: list[str],
+    *,
+    lock_timeout: float = 0.0,
+    manifest: Path | None = None,
+    state_arg: str | None = None,
+) -> list[str]:
+    """``state rm``: drop the records of ``keys`` under the state's lock (nothing is deleted in MTS/OSS)."""
+    opened = where.open_run("state rm", lock_timeout, manifest=manifest)
+    store = opened.store
+    try:
+        _claim_for_write(store, where, manifest, state_arg)
+        missing = [k for k in keys if k not in store.jobs]
+        if missing:
+            raise SpecrunnerError(
+                f"not in the state: {', '.join(missing)}",
+                hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys",
+            )
+        for k in keys:
+            store.delete(k, durable=True)
+        store.commit()
+    finally:
+        store.close()
+        opened.lock.release()
+    return keys

@@ -1,0 +1,100 @@
+"""Saved plans read back (``plan --out FILE``, then ``apply FILE``): recognised, checked against the
+plan schema, and refused when stale.
+
+The document itself is built and written by ``render.json`` (``plan_document``, ``save_plan``); this
+module reads it. Invariants: a plan file's manifest and state paths are stored relative to the plan
+file and come back usable from the current directory; a saved plan is applied only if the manifest
+and the state are those it was made from and this specrunner would plan exactly the same changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from specrunner.core.errors import PlanError
+
+if TYPE_CHECKING:  # types only: ``render.json`` imports this module, and ``validate`` loads that one
+    from specrunner.core.plan import Plan
+    from specrunner.ops.context import Context
+
+PLAN_FORMAT = "1.0"
+
+
+def file_digest(path: Path) -> str:
+    """The digest a saved plan records of its manifest (``sha256:<hex>`` of the file's bytes)."""
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def is_plan_file(path: Path) -> bool:
+    """A saved plan is JSON with kind specrunner-plan; manifests are YAML."""
+    if path.suffix.lower() in (".yaml", ".yml") or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            if f.read(64).lstrip()[:1] != b"{":
+                return False
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == "specrunner-plan"
+
+
+def load_saved_plan(path: Path) -> dict[str, Any]:
+    """Read and check a plan file; its paths come back usable from the current directory."""
+    # Imported here: jsonschema is loaded only when a saved plan is applied.
+    import jsonschema
+
+    from specrunner.validate.schema import load_schema
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise PlanError(f"{path}: cannot read the saved plan: {e}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != "specrunner-plan":
+        raise PlanError(f"{path}: not a specrunner plan file")
+    if doc.get("format_version") != PLAN_FORMAT:
+        raise PlanError(
+            f"{path}: plan format {doc.get('format_version')!r} is not supported "
+            f"(this specrunner writes {PLAN_FORMAT})"
+        )
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(load_schema("plan.v1.json")).iter_errors(doc)
+    )
+    if error is not None or not isinstance(doc.get("selection"), dict):
+        where = "/".join(str(p) for p in error.absolute_path) if error is not None else "selection"
+        raise PlanError(
+            f"{path}: the saved plan is damaged at {where or 'the top'}: "
+            f"{error.message if error is not None else 'missing'}",
+            hint="make a new one with `specrunner plan MANIFEST --out FILE`",
+        )
+    if doc.get("paths_relative_to_plan_file"):
+        base = path.resolve().parent
+        for part in ("manifest", "state"):
+            if not str(doc[part]["path"]).startswith("oss://"):
+                doc[part]["path"] = os.path.relpath(base / doc[part]["path"])
+    return doc
+
+
+def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
+    """Refuse a saved plan if the manifest or the state changed since it was made."""
+    if file_digest(ctx.manifest_path) != doc["manifest"]["digest"]:
+        raise PlanError(
+            "the saved plan is stale: the manifest changed since it was made",
+            hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+        )
+    if ctx.state_digest() != doc["state"]["digest"]:
+        raise PlanError(
+            "the saved plan is stale: the state changed since it was made (another apply ran?)",
+            hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+        )
+    saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
+    now = {(c.key, c.shown, c.job.fingerprint if c.job else None) for c in plan.changes}
+    if saved != now:
+        raise PlanError(
+            "the saved plan does not match what this specrunner would do now",
+            hint=f"make a new plan with this version: `specrunner plan {ctx.manifest_path} --out plan.json`",
+        )
