@@ -31,7 +31,7 @@ from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, 
 from specrunner.statefile.doc import StateDoc
 
 if TYPE_CHECKING:
-    from specrunner.engine.service import ObjectStore
+    from specrunner.engine.objects import ObjectStore
 
 CELL_MAX_WIDTH = 320
 SPRITE_MAX_WIDTH = 960
@@ -210,8 +210,9 @@ def _template_re(template: str) -> re.Pattern[str]:
 
 def snapshot_times(cfg: dict[str, Any], count: int, duration_ms: int | None) -> list[tuple[int | None, bool]]:
     """(time in ms or None, approximate?) of each of ``count`` snapshots of a SnapshotConfig."""
-    from specrunner.engine import frames
-    from specrunner.engine.service import ServiceError, parse_config
+    from specrunner.engine.api import parse_config
+    from specrunner.engine.errors import ServiceError, VideoError
+    from specrunner.engine.points import DEFAULT_INTERVAL_MS, capture_points
 
     if not count:
         return []
@@ -222,13 +223,13 @@ def snapshot_times(cfg: dict[str, Any], count: int, duration_ms: int | None) -> 
     points: list[int] = []
     if duration_ms:
         try:
-            points = frames.capture_points(spec, duration_ms)
-        except (frames.VideoError, ValueError):
+            points = capture_points(spec, duration_ms)
+        except (VideoError, ValueError):
             points = []
     elif not spec.is_async or spec.num == 1:
         points = [spec.time_ms]
     elif spec.interval_s != 0:  # without the duration, only evenly spread points are unknown
-        step = frames.DEFAULT_INTERVAL_MS if spec.interval_s is None else int(spec.interval_s * 1000)
+        step = DEFAULT_INTERVAL_MS if spec.interval_s is None else int(spec.interval_s * 1000)
         points = [spec.time_ms + k * step for k in range(count)]
     approx = spec.frame_type == "intra" or len(points) != count
     out: list[tuple[int | None, bool]] = []
@@ -246,12 +247,12 @@ class _Files:
         self._store: ObjectStore | None = None
         self._durations: dict[Path, int | None] = {}
         if root is not None:
-            from specrunner.engine.service import ObjectStore
+            from specrunner.engine.objects import ObjectStore
 
             self._store = ObjectStore(root)
 
     def path(self, bucket: str, key: str) -> Path | None:
-        from specrunner.engine.service import ServiceError
+        from specrunner.engine.errors import ServiceError
 
         if self._store is None:
             return None
@@ -282,7 +283,8 @@ class _Files:
 
     def duration(self, request: dict[str, Any]) -> int | None:
         """The input's duration (ms) when it is a local file the engine can read."""
-        from specrunner.engine import frames
+        from specrunner.engine.errors import VideoError
+        from specrunner.engine.frames import probe
 
         try:
             p = self.path(request["Input"]["Bucket"], unquote(request["Input"]["Object"]))
@@ -292,8 +294,8 @@ class _Files:
             return None
         if p not in self._durations:
             try:
-                self._durations[p] = frames.probe(p)[0]
-            except (frames.VideoError, OSError, ValueError):
+                self._durations[p] = probe(p)[0]
+            except (VideoError, OSError, ValueError):
                 self._durations[p] = None
         return self._durations[p]
 

@@ -110,7 +110,8 @@ def assign(
 
 
 def _real_input(root: Path | None, bucket: str, key: str) -> Path | None:
-    from specrunner.engine.service import ObjectStore, ServiceError
+    from specrunner.engine.errors import ServiceError
+    from specrunner.engine.objects import ObjectStore
 
     if root is None:
         return None
@@ -141,7 +142,8 @@ def run_preview(
     on_event: Callable[[Event], None] | None = None,
 ) -> PreviewResult:
     from specrunner.core.jobs import expand
-    from specrunner.engine.service import ObjectStore, ServiceError
+    from specrunner.engine.errors import ServiceError
+    from specrunner.engine.objects import ObjectStore
     from specrunner.ops import app
     from specrunner.report.build import collect, ensure_ignored, local_root, write_report
     from specrunner.statefile.journal import read_state
