@@ -33,7 +33,7 @@ Semantics (MTS ``SnapshotConfig``, see ``/work/shared/mts-api.md`` sections 1.1 
 Efficiency: a single ``normal`` frame never decodes the whole video: the cutter seeks to the keyframe
 before the point and decodes forward to it. With several points, or in ``intra`` mode, the frame and
 keyframe positions are first read by demuxing once (no decoding); the decoder then keeps going
-forward, and seeks only when the keyframe it would land on skips at least ``SEEK_COST_FRAMES``
+forward, and seeks only when the keyframe it would land on skips at least ``decode.SEEK_COST_FRAMES``
 frames (a seek restarts the decoder's pipeline). So dense sequences decode straight through, sparse
 ones and ``intra`` snapshots jump from keyframe to keyframe. Scaling and RGB conversion use
 ffmpeg's swscale; frames are converted as soon as they are taken (no decoded frames pile up).

@@ -1,4 +1,7 @@
-"""Capture points: the times (ms) at which a ``SnapshotConfig`` takes its snapshots (see :mod:`frames`)."""
+"""Capture points: the times (ms) at which a ``SnapshotConfig`` takes its snapshots.
+
+The rules are described with the frame cutter (:mod:`~specrunner.engine.frames`).
+"""
 
 from __future__ import annotations
 

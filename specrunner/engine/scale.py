@@ -12,6 +12,7 @@ from specrunner.engine.spec import SnapshotSpec
 
 
 def round_half_up(value: float | Fraction) -> int:
+    """The nearest integer, halves rounded up (``round`` would round them to even)."""
     return math.floor(value + Fraction(1, 2)) if isinstance(value, Fraction) else math.floor(value + 0.5)
 
 

@@ -1,5 +1,8 @@
 """Which decoded frames a snapshot job takes: the frame shown at each point (``normal``) or the nearest
-keyframe (``intra``), with black-frame filtering of the first snapshot (see :mod:`frames`)."""
+keyframe (``intra``), with black-frame filtering of the first snapshot.
+
+The rules are described with the frame cutter (:mod:`~specrunner.engine.frames`).
+"""
 
 from __future__ import annotations
 
