@@ -1150,8 +1150,11 @@ def fig_engine(sz: Sizes, args: argparse.Namespace) -> None:
                 )
             )
         return
-    from specrunner.engine.frames import build_sprites, capture_points, cut, encode_jpeg, probe
+    from specrunner.engine.frames import cut, probe
+    from specrunner.engine.jpeg import encode_jpeg
+    from specrunner.engine.points import capture_points
     from specrunner.engine.spec import SnapshotSpec, TileSpec
+    from specrunner.engine.sprites import build_sprites
 
     video = _video(sz)
     fps = 25

@@ -24,7 +24,7 @@ from specrunner.core.mtsrules import (
     tile_count_problem,
     user_data_problem,
 )
-from specrunner.engine.service import ServiceError
+from specrunner.engine.errors import ServiceError
 
 DOCUMENTED_FIELDS = (
     "Id",

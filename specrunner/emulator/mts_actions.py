@@ -1,9 +1,9 @@
 """The two MTS actions, SubmitSnapshotJob and QuerySnapshotJobList, over a job store.
 
 The job store is the local engine (``engine/service.py``: real snapshots) or the simulation
-(``emulator/mts_simulate.py``); both answer the engine's ``submit_snapshot_job`` /
-``query_snapshot_job_list``. On top of the store this module applies what the service does to the
-request and the answer:
+(``emulator/mts_simulate.py``); both are the engine's ``JobTable`` (``engine/jobtable.py``) and
+answer its ``submit_snapshot_job`` / ``query_snapshot_job_list``. On top of the store this module
+applies what the service does to the request and the answer:
 
 - ``Input`` and ``SnapshotConfig`` are mandatory, and the documented rules are checked
   (``emulator/documented.py``) against the endpoint's region (``region``; None: the request's
@@ -22,30 +22,11 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any
 
 from specrunner.emulator import documented
 from specrunner.emulator.mts_protocol import MAX_QUERY_IDS, ApiError, missing, stringify
-
-
-class JobStore(Protocol):
-    """Where jobs are created and found: the engine's ``SnapshotService`` or the simulation."""
-
-    def submit_snapshot_job(
-        self, input: Any, snapshot_config: Any, pipeline_id: str | None = None, user_data: str | None = None
-    ) -> dict[str, Any]: ...
-
-    def query_snapshot_job_list(
-        self,
-        ids: list[str] | None = None,
-        *,
-        page_token: str | None = None,
-        max_page_size: int | None = None,
-        state: str | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        pipeline_id: str | None = None,
-    ) -> dict[str, Any]: ...
+from specrunner.engine.jobtable import JobTable
 
 
 class MtsActions:
@@ -60,7 +41,7 @@ class MtsActions:
         self._born: dict[str, float] = {}  # job id -> when it was submitted (with not_found_seconds)
         self._lock = threading.Lock()
 
-    def submit(self, jobs: JobStore, params: dict[str, str], rid: str) -> dict[str, Any]:
+    def submit(self, jobs: JobTable, params: dict[str, str], rid: str) -> dict[str, Any]:
         for name in ("Input", "SnapshotConfig"):
             if not params.get(name):
                 raise missing(name)
@@ -74,7 +55,7 @@ class MtsActions:
         shown = documented.lean(job) if self.answers == "documented" else job
         return {"RequestId": rid, "SnapshotJob": stringify(shown)}
 
-    def query(self, jobs: JobStore, params: dict[str, str], rid: str) -> dict[str, Any]:
+    def query(self, jobs: JobTable, params: dict[str, str], rid: str) -> dict[str, Any]:
         ids = [s.strip() for s in (params.get("SnapshotJobIds") or "").split(",") if s.strip()]
         if len(ids) > MAX_QUERY_IDS:
             raise ApiError(

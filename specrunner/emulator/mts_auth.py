@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from specrunner.emulator import acs3, signature
 from specrunner.emulator.mts_protocol import ApiError, missing
-from specrunner.engine.service import TIME_FORMAT
+from specrunner.engine.api import TIME_FORMAT
 
 SKEW_SECONDS = 15 * 60
 NONCE_TTL = 15 * 60 + 60

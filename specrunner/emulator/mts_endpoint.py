@@ -24,10 +24,11 @@ from typing import Any
 from specrunner.emulator import acs3
 from specrunner.emulator.faults import Faults
 from specrunner.emulator.journal import Journal, journal_entry
-from specrunner.emulator.mts_actions import JobStore, MtsActions
+from specrunner.emulator.mts_actions import MtsActions
 from specrunner.emulator.mts_auth import NonceCache, verify_acs3, verify_v1
 from specrunner.emulator.mts_protocol import ACTIONS, VERSION, Answer, ApiError, api_not_found, missing
-from specrunner.engine.service import ServiceError
+from specrunner.engine.errors import ServiceError
+from specrunner.engine.jobtable import JobTable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class MtsEndpoint:
         nonces: NonceCache,
         faults: Faults,
         actions: MtsActions,
-        jobs: JobStore,
+        jobs: JobTable,
         journal: Journal,
     ) -> None:
         self.keys, self.nonces, self.faults = keys, nonces, faults

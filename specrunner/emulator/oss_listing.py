@@ -37,7 +37,8 @@ from specrunner.emulator.journal import journal_entry
 from specrunner.emulator.oss_auth import authenticate
 from specrunner.emulator.oss_protocol import OssAnswer, OssError, OssSite, error_xml, valid_bucket_name, xml
 from specrunner.emulator.oss_store import object_type
-from specrunner.engine.service import ObjectStore, ServiceError
+from specrunner.engine.errors import ServiceError
+from specrunner.engine.objects import ObjectStore
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from specrunner.emulator.oss_protocol import OssError, valid_bucket_name
 
-ENGINE_DIR = ".mts"  # the MTS engine's job store under the root (engine/service.py)
+ENGINE_DIR = ".mts"  # the MTS engine's job store under the root (engine/records.py)
 META_DIR = ".oss-meta"  # the object types: one record per Appendable object
 NAME_MAX = 255  # a key segment is a file name
 

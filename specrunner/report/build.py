@@ -19,7 +19,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from specrunner.core.errors import SpecrunnerError
@@ -27,14 +27,13 @@ from specrunner.core.jobs import Job, describe_rule, split_key
 from specrunner.core.model import Manifest
 from specrunner.core.record import LockEntry
 from specrunner.core.templates import resolve_template
-from specrunner.engine import frames
-from specrunner.engine.service import ServiceError, parse_config
+from specrunner.engine.api import parse_config
+from specrunner.engine.errors import ServiceError, VideoError
+from specrunner.engine.objects import ObjectStore
+from specrunner.engine.points import DEFAULT_INTERVAL_MS, capture_points
 from specrunner.report.html import render
 from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
 from specrunner.statefile.doc import StateDoc
-
-if TYPE_CHECKING:
-    from specrunner.engine.service import ObjectStore
 
 CELL_MAX_WIDTH = 320
 SPRITE_MAX_WIDTH = 960
@@ -222,13 +221,13 @@ def snapshot_times(cfg: dict[str, Any], count: int, duration_ms: int | None) -> 
     points: list[int] = []
     if duration_ms:
         try:
-            points = frames.capture_points(spec, duration_ms)
-        except (frames.VideoError, ValueError):
+            points = capture_points(spec, duration_ms)
+        except (VideoError, ValueError):
             points = []
     elif not spec.is_async or spec.num == 1:
         points = [spec.time_ms]
     elif spec.interval_s != 0:  # without the duration, only evenly spread points are unknown
-        step = frames.DEFAULT_INTERVAL_MS if spec.interval_s is None else int(spec.interval_s * 1000)
+        step = DEFAULT_INTERVAL_MS if spec.interval_s is None else int(spec.interval_s * 1000)
         points = [spec.time_ms + k * step for k in range(count)]
     approx = spec.frame_type == "intra" or len(points) != count
     out: list[tuple[int | None, bool]] = []
@@ -246,8 +245,6 @@ class _Files:
         self._store: ObjectStore | None = None
         self._durations: dict[Path, int | None] = {}
         if root is not None:
-            from specrunner.engine.service import ObjectStore
-
             self._store = ObjectStore(root)
 
     def path(self, bucket: str, key: str) -> Path | None:
@@ -289,9 +286,11 @@ class _Files:
         if p is None or not p.is_file():
             return None
         if p not in self._durations:
+            from specrunner.engine.frames import probe  # PyAV: loaded only when a video is probed
+
             try:
-                self._durations[p] = frames.probe(p)[0]
-            except (frames.VideoError, OSError, ValueError):
+                self._durations[p] = probe(p)[0]
+            except (VideoError, OSError, ValueError):
                 self._durations[p] = None
         return self._durations[p]
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import expand
 from specrunner.core.model import Manifest, evolve
-from specrunner.engine.service import ObjectStore, ServiceError
+from specrunner.engine.errors import ServiceError
+from specrunner.engine.objects import ObjectStore
 from specrunner.ops.context import Context
 from specrunner.ops.execute import ApplyOptions, apply
 from specrunner.ops.planrequest import PlanRequest

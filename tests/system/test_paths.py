@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from specrunner.engine.service import ObjectStore, ServiceError, SnapshotService
+from specrunner.engine.errors import ServiceError
+from specrunner.engine.objects import ObjectStore
+from specrunner.engine.service import SnapshotService
 from specrunner.validate.manifest import check_manifest
 from tests.conftest import HEADER, Workspace
 

@@ -15,18 +15,13 @@ import av
 import pytest
 from PIL import Image
 
-from specrunner.engine.frames import (
-    Frame,
-    SnapshotTimeout,
-    VideoContentBad,
-    VideoNotFound,
-    build_sprites,
-    capture_points,
-    cut,
-    encode_jpeg,
-    probe,
-)
+from specrunner.engine.errors import SnapshotTimeout, VideoContentBad, VideoNotFound
+from specrunner.engine.frames import cut, probe
+from specrunner.engine.jpeg import encode_jpeg
+from specrunner.engine.points import capture_points
+from specrunner.engine.results import Frame
 from specrunner.engine.spec import SnapshotSpec, TileSpec
+from specrunner.engine.sprites import build_sprites
 from specrunner.testing.video import make_video, read_stamp
 
 FPS = 25

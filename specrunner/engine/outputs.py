@@ -1,0 +1,86 @@
+"""Writing a finished job's outputs into their buckets: the snapshots, the sprites and the WebVTT index.
+
+Names come from the job's ``OutputFile`` / ``TileOutputFile`` templates (:func:`~specrunner.engine.api.fill`);
+with ``Format: vtt`` a ``{FileName}.vtt`` next to the first snapshot lists each snapshot's time span
+and its picture (or, with ``SubOut.IsSptFrag``, its cell of a sprite).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specrunner.engine.api import fill, object_location
+from specrunner.engine.jpeg import encode_jpeg
+from specrunner.engine.objects import ObjectStore
+from specrunner.engine.results import Frame, SnapshotResult
+from specrunner.engine.spec import SnapshotSpec
+from specrunner.engine.sprites import build_sprites
+
+
+def write_outputs(
+    store: ObjectStore, job: dict[str, Any], spec: SnapshotSpec, result: SnapshotResult, in_key: str
+) -> None:
+    cfg = job["SnapshotConfig"]
+    out_bucket, _, out_tpl = object_location(cfg["OutputFile"], "OutputFile")
+    written: list[tuple[str, Frame]] = []
+    if spec.tile is None or spec.tile.keep_cells:
+        for frame in result.frames:
+            key = fill(out_tpl, in_key, Count=f"{frame.index:05d}", SnapshotTime=str(frame.time_ms))
+            store.write(out_bucket, key, encode_jpeg(frame.image))
+            written.append((key, frame))
+    sprites_keys: list[str] = []
+    if spec.tile is not None:
+        t_bucket, _, t_tpl = object_location(cfg["TileOutputFile"], "TileOutputFile")
+        for i, sprite in enumerate(build_sprites(result.frames, spec.tile), start=1):
+            key = fill(t_tpl, in_key, TileCount=f"{i:05d}", Count=f"{i:05d}", SnapshotTime="0")
+            store.write(t_bucket, key, encode_jpeg(sprite))
+            sprites_keys.append(key)
+    if str(cfg.get("Format", "")).lower() == "vtt":
+        _write_vtt(store, cfg, out_bucket, out_tpl, in_key, spec, result, written, sprites_keys)
+
+
+def _write_vtt(
+    store: ObjectStore,
+    cfg: dict[str, Any],
+    bucket: str,
+    out_tpl: str,
+    in_key: str,
+    spec: SnapshotSpec,
+    result: SnapshotResult,
+    written: list[tuple[str, Frame]],
+    sprites: list[str],
+) -> None:
+    first = fill(out_tpl, in_key, Count="00001", SnapshotTime="0")
+    folder = first.rsplit("/", 1)[0] + "/" if "/" in first else ""
+    vtt_key = folder + fill("{FileName}.vtt", in_key)
+    times = [f.time_ms for f in result.frames] + [result.duration_ms]
+    lines = ["WEBVTT", ""]
+    tiled = spec.tile is not None and str(cfg.get("SubOut", {}).get("IsSptFrag", "")).lower() == "true"
+    for i, frame in enumerate(result.frames):
+        ref = ""
+        if tiled and spec.tile is not None and sprites:
+            per = spec.tile.lines * spec.tile.columns
+            cw, ch = (
+                frame.image.size
+                if spec.tile.cell_width is None
+                else (spec.tile.cell_width, spec.tile.cell_height or frame.image.size[1])
+            )
+            cell = i % per
+            x = spec.tile.margin + (cell % spec.tile.columns) * (cw + spec.tile.padding)
+            y = spec.tile.margin + (cell // spec.tile.columns) * (ch + spec.tile.padding)
+            ref = f"{sprites[i // per].rsplit('/', 1)[-1]}#xywh={x},{y},{cw},{ch}"
+        elif i < len(written):
+            ref = written[i][0].rsplit("/", 1)[-1]
+        lines += [
+            f"{_vtt_ts(frame.time_ms)} --> {_vtt_ts(max(times[i + 1], frame.time_ms + 1))}",
+            ref,
+            "",
+        ]
+    store.write(bucket, vtt_key, "\n".join(lines).encode())
+
+
+def _vtt_ts(ms: int) -> str:
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
