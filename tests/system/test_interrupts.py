@@ -31,7 +31,10 @@ def manifest(n: int) -> str:
 def submits(journal: Path) -> list[dict]:
     if not journal.exists():
         return []
-    entries = [json.loads(line) for line in journal.read_text().splitlines() if line.strip()]
+    text = journal.read_text()
+    # Read while the emulator may be writing: only complete lines (a line ends with its newline).
+    complete = text[: text.rfind("\n") + 1]
+    entries = [json.loads(line) for line in complete.splitlines() if line.strip()]
     return [e for e in entries if e["action"] == "SubmitSnapshotJob" and e.get("job_id")]
 
 
