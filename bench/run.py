@@ -267,7 +267,7 @@ def write_applied_state(manifest: Path) -> tuple[Path, int]:
     and written with the state module's own encoder: byte-for-byte what ``apply`` would commit,
     minus the job ids, which are random here as they are on the service.
     """
-    from specrunner.apply.executor import outcome_record
+    from specrunner.apply.outcomes import outcome_record
     from specrunner.backends.base import RemoteJob
     from specrunner.core.jobs import expand
     from specrunner.statefile.doc import StateDoc, default_state_path, encode_state

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from specrunner.apply import events as ev
 from specrunner.apply.events import Event
-from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, metered
-from specrunner.backends.base import MAX_QUERY_IDS, Backend, RemoteJob
+from specrunner.apply.outcomes import compose_user_data, new_tag, now_iso, outcome_record, parse_iso
+from specrunner.apply.polling import Poller, result
+from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, call_with_retry, metered
+from specrunner.apply.results import JobResult, RunSummary
+from specrunner.backends.base import Backend, RemoteJob
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
@@ -34,124 +35,17 @@ from specrunner.core.errors import (
     TransientBackendError,
     UncertainSubmitError,
 )
-from specrunner.core.jobs import Job, expected_outputs, implied_count
+from specrunner.core.jobs import Job
 from specrunner.core.jobstates import FINAL_STATES
-from specrunner.core.plan import Change, Plan, shown
+from specrunner.core.plan import Change, Plan
 from specrunner.core.record import LockEntry, job_entry
 from specrunner.statefile.backend import JobStore
 
 FATAL_CODES = frozenset({"EndpointUnreachable"})
 
 
-def _result(future: Future[Any]) -> Any:
-    """``future.result()``, woken up every so often: a SIGINT/SIGTERM that the kernel delivered to a
-    worker thread runs its Python handler only when the main thread runs bytecode, so the main thread
-    never blocks on a worker without a timeout (else Ctrl-C would wait for every submission)."""
-    while True:
-        try:
-            return future.result(timeout=0.1)
-        except FutureTimeout:
-            continue
-
-
 def _unwatched(event: Event) -> None:
     """The listener of a run nobody watches: per-job events are not even made for it."""
-
-
-def new_tag() -> str:
-    return "sr-" + uuid.uuid4().hex[:16]
-
-
-def compose_user_data(user_data: str | None, tag: str) -> str:
-    return f"{user_data}-{tag}" if user_data else tag
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_iso(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-@dataclass
-class JobResult:
-    key: str
-    action: str
-    mode: str
-    status: str = "pending"  # success | fail | pending | unchanged | forgotten | skipped
-    job_id: str | None = None
-    code: str = ""
-    message: str = ""
-    attempts: int = 0
-    adopted: bool = False
-    started: float | None = None
-    submitted: float | None = None
-    finished: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        def dur(a: float | None, b: float | None) -> float | None:
-            return round(b - a, 4) if a is not None and b is not None else None
-
-        return {
-            "key": self.key,
-            "action": shown(self.action),
-            "mode": self.mode,
-            "status": self.status,
-            "job_id": self.job_id,
-            "code": self.code,
-            "message": self.message,
-            "attempts": self.attempts,
-            "adopted": self.adopted,
-            "submit_seconds": dur(self.started, self.submitted),
-            "total_seconds": dur(self.started, self.finished),
-        }
-
-
-@dataclass
-class RunSummary:
-    results: dict[str, JobResult] = field(default_factory=dict)
-    recovered_adopted: int = 0
-    recovered_resubmitted: int = 0
-    interrupted: bool = False
-    elapsed: float = 0.0
-
-    def acted_on(self) -> list[dict[str, Any]]:
-        """Per-job results, sorted, for the jobs the run did something about (unchanged ones are
-        only counted: a no-op rerun of 100,000 jobs should not write 100,000 lines)."""
-        return [
-            r.to_json() for r in sorted(self.results.values(), key=lambda r: r.key) if r.status != "unchanged"
-        ]
-
-    def count(self, status: str) -> int:
-        return sum(1 for r in self.results.values() if r.status == status)
-
-    @property
-    def created(self) -> int:
-        return sum(1 for r in self.results.values() if r.submitted is not None and not r.adopted)
-
-    def submitted_by(self, action: str) -> int:
-        """Jobs this run submitted (not adopted) for plan action ``action``."""
-        return sum(
-            1
-            for r in self.results.values()
-            if r.submitted is not None and not r.adopted and r.action == action
-        )
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "created": self.submitted_by("create"),
-            "replaced": self.submitted_by("replace"),
-            "retried": self.submitted_by("retry"),
-            "resubmitted": self.submitted_by("recover"),
-            "adopted": sum(1 for r in self.results.values() if r.adopted),
-            "unchanged": self.count("unchanged"),
-            "succeeded": self.count("success"),
-            "failed": self.count("fail"),
-            "pending": self.count("pending"),
-            "forgotten": self.count("forgotten"),
-            "kept_failed": self.count("kept_failed"),
-        }
 
 
 @dataclass
@@ -162,34 +56,6 @@ class Options:
     poll_initial: float = 0.2
     poll_max: float = 5.0
     timeout: float | None = None  # stop waiting on async jobs after this many seconds
-
-
-def outcome_record(job: Job, remote: RemoteJob) -> LockEntry:
-    """The state record of ``job`` as the service reports it (outputs listed once it succeeded)."""
-    outputs: list[str] = []
-    count = remote.count
-    if remote.state == "Success":
-        tile = job.request["SnapshotConfig"].get("TileOut")
-        per = int(tile["Lines"]) * int(tile["Columns"]) if tile else None
-        keep = tile is None or tile.get("IsKeepCellPic", "true") != "false"
-        # Count and TileCount are optional in answers (the documented samples omit them): a single
-        # snapshot is known from the request; otherwise Num is what was asked for (at most that many).
-        implied = implied_count(job.request)
-        if count is None and implied == 1:
-            count = 1
-        shots = count if count is not None else implied or 0
-        cells = remote.tile_count if remote.tile_count is not None else shots
-        outputs = expected_outputs(job.output_template, job.tile_template, shots, cells, keep, per)
-    return job_entry(
-        job,
-        job_id=remote.id,
-        state=remote.state,
-        code=remote.code,
-        message=remote.message,
-        count=count,
-        tile_count=remote.tile_count,
-        outputs=outputs,
-    )
 
 
 class Executor:
@@ -214,8 +80,17 @@ class Executor:
         self._sleep = sleep
         self._summary = RunSummary()
         self._lock = threading.Lock()
-        self._poll: dict[str, str] = {}  # job id -> key
-        self._last_partial = time.monotonic()
+        self._poller = Poller(
+            self._query,
+            self._found,
+            self._gone,
+            self._emit,
+            self.stop,
+            sleep,
+            poll_initial=options.poll_initial,
+            poll_max=options.poll_max,
+            timeout=options.timeout,
+        )
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
@@ -238,41 +113,14 @@ class Executor:
     def _call(
         self, bucket: TokenBucket | None, fn: Callable[[], Any], result: JobResult | None = None
     ) -> Any:
-        # The first attempt runs before any retry machinery: most calls succeed at once. A failure is
-        # handed to the retry policy as its first attempt's outcome (replayed, not re-run), so what
-        # follows (stop, backoff, the Retry event, re-raise) is exactly the policy's.
-        try:
-            return metered(bucket, fn)
-        except Exception as e:
-            first: Exception | None = e
+        """``fn`` metered by ``bucket`` under the run's retry policy; stops retrying once the run stops."""
 
-        def again() -> Any:
-            nonlocal first
-            if first is not None:
-                exc, first = first, None
-                raise exc
-            return metered(bucket, fn)
+        def on_retry(error: BaseException | None) -> None:
+            self._emit(ev.Retry(key=result.key if result else None, error=str(error)))
 
-        def before_sleep(state: Any) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            self._emit(ev.Retry(key=result.key if result else None, error=str(exc)))
-
-        retrying = self.opt.retry.retrying(before_sleep)
-        # After an interrupt, no new attempt and no backoff sleep: in-flight calls end within seconds.
-        stop_rule = retrying.stop
-        retrying.stop = lambda state: self.stop.is_set() or stop_rule(state)
-        if self._sleep is time.sleep:
-
-            def interruptible_sleep(seconds: float) -> None:
-                self.stop.wait(seconds)
-
-            retrying.sleep = interruptible_sleep
-        else:  # an injected sleep (tests: a fake clock) takes the backoff too
-            retrying.sleep = self._sleep
-        for attempt in retrying:
-            with attempt:
-                return again()
-        raise AssertionError("unreachable")  # pragma: no cover
+        return call_with_retry(
+            self.opt.retry, bucket, fn, stop=self.stop, sleep=self._sleep, on_retry=on_retry
+        )
 
     def _record(self, job: Job, prior_intent: Mapping[str, str] | None = None, **fields: Any) -> LockEntry:
         return job_entry(job, prior_intent, **fields)
@@ -302,15 +150,15 @@ class Executor:
             res = summary.results[change.key]
             res.job_id = job_id
             res.started = time.monotonic()
-            self._poll[job_id] = change.key
+            self._poller.add(job_id, change.key)
 
         work = [c for c in plan.changes if c.submits or c.action == "recover"]
-        self._emit(ev.Start(total=len(plan.changes), submit=len(work), poll=len(self._poll)))
+        self._emit(ev.Start(total=len(plan.changes), submit=len(work), poll=len(self._poller.pending)))
         pool = ThreadPoolExecutor(max_workers=max(1, self.opt.parallelism), thread_name_prefix="apply")
         try:
             self._submit_all(pool, work)
             if self.opt.wait and self.lease_lost is None:
-                self._wait_all(pool)
+                self._poller.wait_all(pool)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             summary.interrupted = self.stop.is_set() and self.fatal is None
@@ -354,14 +202,14 @@ class Executor:
 
         def maybe_poll() -> None:
             nonlocal polling, next_poll
-            if not (self._poll and self.opt.wait) or time.monotonic() < next_poll:
+            if not (self._poller.pending and self.opt.wait) or time.monotonic() < next_poll:
                 return
             with take_lock:
                 if polling or time.monotonic() < next_poll:
                     return
                 polling = True
             try:
-                self._poll_round(pool, block=False)
+                self._poller.round(pool, block=False)
             finally:
                 with take_lock:
                     polling = False
@@ -383,7 +231,7 @@ class Executor:
 
         workers = [pool.submit(submitter) for _ in range(min(len(work), max(1, self.opt.parallelism)))]
         for w in workers:
-            _result(w)
+            result(w)
         lost = next((e for e in errors if isinstance(e, LeaseLost)), None)
         if lost is None and errors and isinstance(errors[0], StateWriteError) and self.store.lost():
             lost = LeaseLost(str(errors[0]))  # the journal was sealed by the run that took over
@@ -399,7 +247,7 @@ class Executor:
         for c in changes:
             if c.job is None or c.action == "recover" or c.key in self._pre:
                 continue
-            intent = {"tag": new_tag(), "since": _now_iso()}
+            intent = {"tag": new_tag(), "since": now_iso()}
             self.store.put(c.key, self._record(c.job, intent))
             self._pre[c.key] = intent
             wrote = True
@@ -434,8 +282,8 @@ class Executor:
         if intent:
             # An interrupted submission: find the job before submitting anything. The last Submit
             # may still be in the service's hands: a miss counts only once its read timeout passed.
-            since = _parse_iso(intent["since"])
-            last = _parse_iso(intent.get("last") or intent["since"])
+            since = parse_iso(intent["since"])
+            last = parse_iso(intent.get("last") or intent["since"])
             elapsed = (datetime.now(UTC) - last).total_seconds() - 1.0  # stored times are whole seconds
             grace = self.uncertain_grace if self.allow_submit else 0.0
             looked_from = time.monotonic() - max(0.0, elapsed)
@@ -462,7 +310,7 @@ class Executor:
             since_s = intent["since"]
         else:
             pre = self._pre.pop(change.key, None)  # already durable (written ahead)
-            tag, since_s = (pre["tag"], pre["since"]) if pre else (new_tag(), _now_iso())
+            tag, since_s = (pre["tag"], pre["since"]) if pre else (new_tag(), now_iso())
         intent = {"tag": tag, "since": since_s}
         # The write-ahead intent: durable before the Submit leaves this process.
         self.store.put(job.key, self._record(job, intent), durable=True)
@@ -473,13 +321,13 @@ class Executor:
             nonlocal uncertain_at
             res.attempts += 1
             if uncertain_at is not None:
-                since = _parse_iso(since_s)  # only needed to look the job up
+                since = parse_iso(since_s)  # only needed to look the job up
                 found = self._lookup(tag, pipeline, since, uncertain_at, self.uncertain_grace)
                 if found is not None:
                     res.adopted = True
                     return found
             if res.attempts > 1:  # a crash from here on must wait out this Submit, not the first
-                self.store.put(job.key, self._record(job, {**intent, "last": _now_iso()}), durable=True)
+                self.store.put(job.key, self._record(job, {**intent, "last": now_iso()}), durable=True)
             passed = 0
 
             def gate() -> None:
@@ -544,8 +392,7 @@ class Executor:
         if remote.state in FINAL_STATES:
             self._finish(res, remote)
         else:
-            with self._lock:
-                self._poll[remote.id] = job.key
+            self._poller.add(remote.id, job.key)
 
     def _fail(
         self,
@@ -609,79 +456,35 @@ class Executor:
 
     # ------------------------------------------------------------------ poll
 
-    def _poll_round(self, pool: ThreadPoolExecutor, *, block: bool) -> bool:
-        """Query every pending job once (batches of <= 10). Returns True if anything changed."""
-        with self._lock:
-            ids = sorted(self._poll) if block else list(self._poll)  # during submission: oldest first
-        if not block and len(ids) % MAX_QUERY_IDS:
-            # While submissions go on, query full batches only (the rest fills up within a round or
-            # two); a partial batch at most every poll_max seconds.
-            now = time.monotonic()
-            if now - self._last_partial >= self.opt.poll_max:
-                self._last_partial = now
-            else:
-                ids = ids[: len(ids) - len(ids) % MAX_QUERY_IDS]
-        if not ids:
+    # ------------------------------------------------------------------ poll (see polling.py)
+
+    def _query(self, batch: list[str]) -> tuple[list[RemoteJob], list[str]] | None:
+        try:
+            answer: tuple[list[RemoteJob], list[str]] = self._call(
+                self.query_bucket, lambda: self.backend.query(batch)
+            )
+        except BackendError as e:
+            self._is_fatal(e)
+            self._emit(ev.PollError(error=str(e)))
+            return None
+        return answer
+
+    def _found(self, key: str, remote: RemoteJob) -> bool:
+        """Record what the service says of a job waited on; True once it is final."""
+        self.store.put(key, self._outcome(self._jobs[key], remote))
+        if remote.state not in FINAL_STATES:
             return False
-        batches = [ids[i : i + MAX_QUERY_IDS] for i in range(0, len(ids), MAX_QUERY_IDS)]
-        changed = False
+        self._finish(self._summary.results[key], remote)
+        return True
 
-        def one(batch: list[str]) -> bool:
-            try:
-                found, missing = self._call(self.query_bucket, lambda: self.backend.query(batch))
-            except BackendError as e:
-                self._is_fatal(e)
-                self._emit(ev.PollError(error=str(e)))
-                return False
-            moved = False
-            for remote in found:
-                key = self._poll.get(remote.id)
-                if key is None:
-                    continue
-                job = self._jobs[key]
-                self.store.put(key, self._outcome(job, remote))
-                if remote.state in FINAL_STATES:
-                    with self._lock:
-                        self._poll.pop(remote.id, None)
-                    self._finish(self._summary.results[key], remote)
-                    moved = True
-            for jid in missing:
-                key = self._poll.get(jid)
-                if key is None:
-                    continue
-                res = self._summary.results[key]
-                since = res.submitted  # None: a job id recorded by an earlier run, no grace
-                if since is not None and time.monotonic() - since < self.not_found_grace:
-                    continue  # just submitted: the query side may not know it yet; ask again later
-                with self._lock:
-                    self._poll.pop(jid, None)
-                job = self._jobs[key]
-                rec = self._record(
-                    job, state="Fail", code="JobNotFound", message=f"job {jid} does not exist on the service"
-                )
-                self.store.put(key, rec)
-                res.status, res.code, res.finished = "fail", "JobNotFound", time.monotonic()
-                moved = True
-            return moved
-
-        if len(batches) == 1 or not block:
-            for b in batches:
-                changed |= one(b)
-        else:
-            for f in [pool.submit(one, b) for b in batches]:
-                changed |= bool(_result(f))
-        return changed
-
-    def _wait_all(self, pool: ThreadPoolExecutor) -> None:
-        delay = self.opt.poll_initial
-        deadline = time.monotonic() + self.opt.timeout if self.opt.timeout else None
-        while self._poll and not self.stop.is_set():
-            if deadline and time.monotonic() > deadline:
-                self._emit(ev.Timeout(pending=len(self._poll)))
-                return
-            changed = self._poll_round(pool, block=True)
-            self._emit(ev.Poll(pending=len(self._poll)))
-            if not self._poll:
-                return
-            delay = self.opt.poll_initial if changed else min(self.opt.poll_max, delay * 1.5)
-            self.stop.wait(delay) if self._sleep is time.sleep else self._sleep(delay)
+    def _gone(self, key: str, job_id: str) -> bool:
+        """The service says ``job_id`` does not exist: failed as JobNotFound, unless it was submitted
+        so recently that the query side may not know it yet (then False: asked again later)."""
+        res = self._summary.results[key]
+        since = res.submitted  # None: a job id recorded by an earlier run, no grace
+        if since is not None and time.monotonic() - since < self.not_found_grace:
+            return False
+        message = f"job {job_id} does not exist on the service"
+        self.store.put(key, self._record(self._jobs[key], state="Fail", code="JobNotFound", message=message))
+        res.status, res.code, res.finished = "fail", "JobNotFound", time.monotonic()
+        return True

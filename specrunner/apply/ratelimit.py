@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     RetryCallState,
@@ -147,3 +147,52 @@ class RetryPolicy:
 
 def jitter(seconds: float) -> float:
     return seconds * (0.5 + random.random() / 2)
+
+
+def call_with_retry(
+    policy: RetryPolicy,
+    bucket: TokenBucket | None,
+    fn: Callable[[], Any],
+    *,
+    stop: threading.Event,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[BaseException | None], None] | None = None,
+) -> Any:
+    """``fn`` metered by ``bucket``, retried as ``policy`` says (transient errors only).
+
+    The first attempt runs before any retry machinery: most calls succeed at once. A failure is
+    handed to the policy as its first attempt's outcome (replayed, not re-run), so what follows (stop,
+    backoff, ``on_retry``, re-raise) is exactly the policy's. Once ``stop`` is set there is no new
+    attempt and no backoff sleep: in-flight calls end within seconds. An injected ``sleep`` (tests: a
+    fake clock) takes the backoff; the real one waits on ``stop``, so an interrupt cuts it short."""
+    try:
+        return metered(bucket, fn)
+    except Exception as e:
+        first: Exception | None = e
+
+    def again() -> Any:
+        nonlocal first
+        if first is not None:
+            exc, first = first, None
+            raise exc
+        return metered(bucket, fn)
+
+    def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            on_retry(state.outcome.exception() if state.outcome else None)
+
+    retrying = policy.retrying(before_sleep)
+    stop_rule = retrying.stop
+    retrying.stop = lambda state: stop.is_set() or stop_rule(state)
+    if sleep is time.sleep:
+
+        def interruptible(seconds: float) -> None:
+            stop.wait(seconds)
+
+        retrying.sleep = interruptible
+    else:
+        retrying.sleep = sleep
+    for attempt in retrying:
+        with attempt:
+            return again()
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from specrunner.apply.events import Event
-from specrunner.apply.executor import Executor, Options, RunSummary
+from specrunner.apply.executor import Executor, Options
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
+from specrunner.apply.results import RunSummary
 from specrunner.backends import Backend, open_backend
 from specrunner.core.errors import (
     EXIT_FAILED,

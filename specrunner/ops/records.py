@@ -59,7 +59,7 @@ def import_job(
 ) -> LockEntry:
     """Adopt an existing job into the state after checking it exists and matches the manifest."""
     # Imported here: ``show`` and ``state list`` use this module and never load the executor (nor tenacity).
-    from specrunner.apply.executor import outcome_record
+    from specrunner.apply.outcomes import outcome_record
 
     desired = {j.key: j for j in ctx.jobs}
     if key not in desired:

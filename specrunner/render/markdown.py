@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from specrunner.apply.executor import RunSummary
+from specrunner.apply.results import RunSummary
 from specrunner.core.plan import SHOWN, SYMBOLS, Change, Plan, shown
 from specrunner.render.text import plan_summary_line, run_summary_line
 

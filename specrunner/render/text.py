@@ -9,7 +9,7 @@ from specrunner.core.jobs import split_key
 from specrunner.core.plan import SHOWN, SYMBOLS, Plan
 
 if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
-    from specrunner.apply.executor import RunSummary
+    from specrunner.apply.results import RunSummary
 
 _TITLES = {
     "create": "to create",

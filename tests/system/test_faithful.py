@@ -560,7 +560,7 @@ def test_init_points_editors_at_a_schema_that_exists_offline(
 
 
 def test_a_success_without_count_keeps_its_outputs() -> None:
-    from specrunner.apply.executor import outcome_record
+    from specrunner.apply.outcomes import outcome_record
     from specrunner.backends.base import RemoteJob
 
     jobs = {

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from specrunner.apply import events as ev
-from specrunner.apply.executor import Executor, Options, RunSummary
+from specrunner.apply.executor import Executor, Options
 from specrunner.apply.ratelimit import RetryPolicy
+from specrunner.apply.results import RunSummary
 from specrunner.backends.base import Backend, RemoteJob
 from specrunner.core.errors import PermanentBackendError, TransientBackendError
 from specrunner.core.jobs import Job, expand

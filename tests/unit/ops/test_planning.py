@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from specrunner.apply.executor import outcome_record
+from specrunner.apply.outcomes import outcome_record
 from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import StateError
 from specrunner.core.jobs import Job, expand

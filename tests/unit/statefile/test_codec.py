@@ -16,7 +16,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from specrunner.apply.executor import outcome_record
+from specrunner.apply.outcomes import outcome_record
 from specrunner.backends.base import RemoteJob
 from specrunner.core.jobs import expand
 from specrunner.core.model import evolve
