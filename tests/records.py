@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from specrunner.core.record import LockEntry
-from specrunner.statefile.codec import from_record
+from specrunner.statefile.checks import from_record
 
 
 def entry(rec: dict[str, Any] | None = None, **fields: Any) -> LockEntry:

@@ -2,10 +2,10 @@
 
 Like Terraform's state types, :class:`LockEntry` is the contract between apply (which writes entries),
 the planner (which compares them with the manifest's jobs), the readers (``state list/show``, the
-report, the run results) and the lock file codec (``statefile/codec.py``), which alone converts
-between an entry and its JSON forms (the compact job line, the whole record of format 1 and of
-journals). In memory the state holds ``dict[str, LockEntry]``; nothing outside the codec reads a
-record as a dict.
+report, the run results) and the lock file codec (``statefile/codec.py`` with ``statefile/checks.py``),
+which alone converts between an entry and its JSON forms (the compact job line, the whole record of
+format 1 and of journals). In memory the state holds ``dict[str, LockEntry]``; nothing outside the
+codec reads a record as a dict.
 
 An entry is never changed once built: a new outcome is a new entry (:meth:`LockEntry.evolve`). It is
 a slotted class, not a frozen one, because a million of them are built when a whole lock file is

@@ -28,7 +28,8 @@ from specrunner.core.jobs import Job, JobSet, RuleJobs, job_key
 from specrunner.core.model import Input
 from specrunner.core.plan import Change, Plan, decide, make_plan
 from specrunner.core.record import job_entry
-from specrunner.statefile.codec import FIELD_CHECKS, config_id, rule_config
+from specrunner.statefile.checks import FIELD_CHECKS
+from specrunner.statefile.codec import config_id, rule_config
 from specrunner.statefile.doc import CompactLines, StateDoc
 
 # The fields of a finished job's line the shortcut reads past (anything else: the full decision).
@@ -162,7 +163,7 @@ def _config_of(job: Job, compact: CompactLines) -> str | None:
 
 def _valid_plain(entry: dict[str, Any]) -> bool:
     """Whether a ``Success`` line naming the right config and input holds only a finished job's plain
-    fields, each valid (the checks of ``codec.FIELD_CHECKS``, inlined for the fields every such line
+    fields, each valid (the checks of ``checks.FIELD_CHECKS``, inlined for the fields every such line
     has)."""
     if not entry.keys() <= _PLAIN:
         return False

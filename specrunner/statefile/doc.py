@@ -37,7 +37,8 @@ from typing import Any
 from specrunner.core.canonical import canonical_bytes
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
-from specrunner.statefile.codec import Decoder, encode, from_record
+from specrunner.statefile.checks import from_record
+from specrunner.statefile.codec import Decoder, encode
 from specrunner.statefile.files import backup_path
 
 STATE_VERSION = 2

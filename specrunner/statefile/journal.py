@@ -14,7 +14,8 @@ from typing import Any
 
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
-from specrunner.statefile.codec import Decoder, check_config, from_record
+from specrunner.statefile.checks import check_config, from_record
+from specrunner.statefile.codec import Decoder
 from specrunner.statefile.doc import StateDoc, decode_state, encode_state, new_state
 from specrunner.statefile.files import journal_path, state_file
 

@@ -39,7 +39,8 @@ from typing import Any
 
 from specrunner.core.errors import LockError, SpecrunnerError, StateError, StateWriteError
 from specrunner.core.record import LockEntry
-from specrunner.statefile.codec import Decoder, check_config, from_record
+from specrunner.statefile.checks import check_config, from_record
+from specrunner.statefile.codec import Decoder
 from specrunner.statefile.doc import StateDoc, check_replaceable, decode_state, encode_state
 from specrunner.statefile.lease import (
     DEFAULT_LEASE,

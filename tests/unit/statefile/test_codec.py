@@ -22,7 +22,8 @@ from specrunner.core.jobs import expand
 from specrunner.core.model import evolve
 from specrunner.core.record import LockEntry
 from specrunner.core.record import job_entry as job_record
-from specrunner.statefile.codec import encode, from_record
+from specrunner.statefile.checks import from_record
+from specrunner.statefile.codec import encode
 from specrunner.statefile.doc import decode_state, encode_state
 from specrunner.statefile.files import journal_path
 from specrunner.statefile.journal import read_state
