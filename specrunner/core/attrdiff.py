@@ -23,7 +23,8 @@ from urllib.parse import unquote
 
 from specrunner.core.durations import format_ms
 
-_CONFIG = {
+# SnapshotConfig's scalar keys and the rule attribute each one is written as in the manifest.
+CONFIG_ATTRIBUTES = {
     "Interval": "interval",
     "Num": "num",
     "Width": "width",
@@ -171,8 +172,8 @@ def attributes(request: Mapping[str, Any], user_data: str | None = None) -> dict
                 out["time"] = (value, api)
         elif key == "Interval":
             out["interval"] = (f"{value}s" if str(value).isdigit() else value, api)
-        elif key in _CONFIG:
-            out[_CONFIG[key]] = (_num(value), api)
+        elif key in CONFIG_ATTRIBUTES:
+            out[CONFIG_ATTRIBUTES[key]] = (_num(value), api)
         elif key in _FILES and isinstance(value, Mapping):
             obj, bucket, location = _FILES[key]
             out[obj] = (_decode(value.get("Object")), f"{api}.Object")

@@ -14,6 +14,7 @@ import fnmatch
 from typing import Any
 
 from specrunner.core import durations
+from specrunner.core.attrdiff import CONFIG_ATTRIBUTES
 from specrunner.core.diagnostics import PathT
 from specrunner.core.mtsrules import user_data_problem
 from specrunner.core.templates import PLACEHOLDER_RE, PLACEHOLDERS
@@ -25,14 +26,7 @@ from specrunner.validate.reporting import Add, clip_part, close_matches
 # SnapshotConfig keys that the manifest models; the `mts:` escape hatch must not set them.
 MODELED_KEYS = {
     "Time": "time",
-    "Interval": "interval",
-    "Num": "num",
-    "Width": "width",
-    "Height": "height",
-    "FrameType": "frame_type",
-    "BlackLevel": "black_level",
-    "PixelBlackThreshold": "pixel_black_threshold",
-    "Format": "format",
+    **CONFIG_ATTRIBUTES,
     "SubOut": "sub_out",
     "OutputFile": "output",
     "TileOutputFile": "tile.output",
