@@ -1,4 +1,4 @@
-"""The one place that builds ``oss2`` clients: input discovery, output listing and the remote state.
+"""The one place that builds ``oss2`` clients, for input discovery and for the remote state.
 
 Endpoint: ``SPECRUNNER_OSS_ENDPOINT`` (e.g. ``http://127.0.0.1:8765``) if set, else
 ``https://{location}.aliyuncs.com`` for a location such as ``oss-cn-shanghai``. The emulator

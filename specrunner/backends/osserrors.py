@@ -1,6 +1,6 @@
 """The OSS error map: whatever an ``oss2`` call raises, as the project's errors (``core.errors``).
 
-One function, ``oss_error``, for every OSS user (input discovery, output listing, the remote state):
+One function, ``oss_error``, for every OSS user (input discovery and the remote state):
 
 - TransientBackendError: 5xx, HTTP 429 and throttling, InternalError / ServiceUnavailable / SlowDown /
   RequestTimeout, transport errors (code EndpointUnreachable when the request provably never left:

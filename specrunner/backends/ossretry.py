@@ -5,12 +5,13 @@ The wait before attempt ``n + 1`` is ``min(maximum, initial * 2 ** (n - 1))``, j
 than half of it, so the total wait of a call never exceeds ``max_wait`` (the sum of the unjittered
 waits). Two policies:
 
-- ``LISTING`` (input discovery, output listing: a read): 3 attempts, 0.5 s then 1 s (at most 1.5 s).
+- ``LISTING`` (input discovery: a read): 3 attempts, 0.5 s then 1 s (at most 1.5 s of waiting).
 - ``STATE`` (the remote state's object calls): 8 attempts, 0.1 s doubling, each wait at most 2 s:
   at most 7.1 s of waiting per call. The lease's renewal is one such call: it counts its validity
   from the moment it started (``statefile.lease``), so a renewal retried to the end can only make
   the holder's gate close sooner, never later; the bound keeps a renewal that cannot land from
-  holding the heartbeat (and a waiter) far past the lease.
+  holding up the heartbeat thread (which also watches for a revocation) for long: its waits stay
+  well inside the margin of the default lease (7.1 s < 15 s).
 """
 
 from __future__ import annotations
