@@ -31,7 +31,8 @@ def open_lister(manifest: Manifest) -> Lister:
     """Object listing for input discovery: folders on the local engine, OSS ListObjectsV2 on the cloud."""
     if manifest.target.backend == "local":
         from specrunner.core.errors import SpecrunnerError
-        from specrunner.engine.service import ObjectStore, ServiceError
+        from specrunner.engine.errors import ServiceError
+        from specrunner.engine.objects import ObjectStore
 
         store = ObjectStore(Path(manifest.base_dir) / manifest.target.root)
 

@@ -11,7 +11,9 @@ from typing import Any
 from specrunner.backends.base import MAX_QUERY_IDS, RemoteJob
 from specrunner.core.codes import classify
 from specrunner.core.errors import PermanentBackendError, TransientBackendError
-from specrunner.engine.service import TIME_FORMAT, ServiceError, SnapshotService
+from specrunner.engine.api import TIME_FORMAT
+from specrunner.engine.errors import ServiceError
+from specrunner.engine.service import SnapshotService
 
 
 def service_error(e: ServiceError) -> PermanentBackendError | TransientBackendError:

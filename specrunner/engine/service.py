@@ -9,8 +9,7 @@ whichever process next queries it (a per-job OS lock decides who).
 
 The API is the service's, shapes included (:mod:`~specrunner.engine.api`,
 :mod:`~specrunner.engine.jobtable`). Invalid requests raise :class:`ServiceError` with the service's
-error code, which the emulator turns into HTTP errors. This module is the engine's entry point for
-other packages: ``ServiceError``, ``ObjectStore`` and ``TIME_FORMAT`` are importable from here too.
+error code (``engine.errors``), which the emulator turns into HTTP errors.
 """
 
 from __future__ import annotations
@@ -23,15 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from specrunner.engine.api import TIME_FORMAT
-from specrunner.engine.errors import ServiceError
 from specrunner.engine.jobtable import JobTable
 from specrunner.engine.objects import ObjectStore
 from specrunner.engine.records import JobRecords
 from specrunner.engine.runner import run_job
 from specrunner.engine.spec import SnapshotSpec
-
-__all__ = ["TIME_FORMAT", "ObjectStore", "ServiceError", "SnapshotService"]
 
 
 class SnapshotService(JobTable):

@@ -1,27 +1,38 @@
 """The few OSS object calls remote state makes, each bounded and exact.
 
-Every call is retried on 5xx, throttling and lost answers (``ATTEMPTS`` times, exponential backoff
-capped at 2 s: at most ~8 s per call, so nothing here spins). A create or an append retried after an
-attempt whose answer was lost checks the object's bytes, so its own earlier success is never taken
-for someone else's write. Safety rests only on the two atomic primitives (a forbid-overwrite create,
-an append at an exact position); a listing is used only to find *more* than the probes found.
+The client comes from the one OSS client factory (``backends.ossclient``), errors from the one OSS
+error map (``backends.osserrors``), retries from the one OSS retry policy (``backends.ossretry.STATE``):
+5xx, throttling, lost answers and unreadable answers are retried (8 attempts, exponential backoff
+from 0.1 s, each wait at most 2 s: at most 7.1 s of waiting per call, so nothing here spins). On top
+of the map, the errors a call expects (a missing key, ``FileAlreadyExists``,
+``PositionNotEqualToLength`` -> ``Moved``, ``ObjectNotAppendable`` -> ``NotAppendable``) are
+results, and the rest become StateError / CredentialsError / StateWriteError. A create or an append
+retried after an attempt whose answer was lost checks the object's bytes, so its own earlier
+success is never taken for someone else's write. Safety rests only on the two atomic primitives (a
+forbid-overwrite create, an append at an exact position); a listing is used only to find *more*
+than the probes found.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specrunner.core.canonical import canonical_line
-from specrunner.core.errors import CredentialsError, SpecrunnerError, StateError, StateWriteError
+from specrunner.core.errors import (
+    BackendError,
+    CredentialsError,
+    PermanentBackendError,
+    SpecrunnerError,
+    StateError,
+    StateWriteError,
+)
 from specrunner.core.secrets import redact
 
-ATTEMPTS = 8
-BACKOFF = 0.1
+if TYPE_CHECKING:
+    from specrunner.backends.ossretry import OssRetry
 
 
 class OssPath(PosixPath):
@@ -107,17 +118,49 @@ class ObjectInfo:
         return self.kind == "Appendable"
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A call's non-transient error, for the caller that expects some (a missing key, an occupied
+    key, a moved append position): the mapped error, the server's message, the answer's headers."""
+
+    error: BackendError
+    message: str
+    headers: Mapping[str, str]
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def status(self) -> int:
+        return self.error.http_status or 0
+
+    @property
+    def missing(self) -> bool:
+        """404 on an object (not on the bucket)."""
+        return self.status == 404 and self.code != "NoSuchBucket"
+
+
 class Objects:
     """The OSS calls of one state, retried and bounded (see the module docstring)."""
 
-    def __init__(self, loc: OssState) -> None:
-        import oss2
-
-        from specrunner.backends.aliyun import resolve_credentials
-        from specrunner.backends.oss import ENDPOINT_ENV, endpoint_for, silence_sdk_logs
+    def __init__(self, loc: OssState, retry: OssRetry | None = None) -> None:
+        """``retry``: the policy of every call (default ``ossretry.STATE``)."""
+        # Imported here, not at module level: this module is imported with the state backends, and
+        # a run on a local state (plan, validate) must not load oss2, tenacity or the backends.
+        from specrunner.backends.credentials import resolve_credentials
+        from specrunner.backends.ossclient import (
+            ENDPOINT_ENV,
+            OssClients,
+            endpoint_configured,
+            endpoint_for,
+        )
+        from specrunner.backends.osserrors import OssCall, oss_error
+        from specrunner.backends.ossretry import STATE
 
         self.loc = loc
-        if not (os.environ.get(ENDPOINT_ENV) or "").strip() and not loc.location:
+        self.retry = retry or STATE
+        if not endpoint_configured() and not loc.location:
             raise StateError(
                 f"{loc.url}: no OSS location for the state bucket",
                 hint=f"add `location: oss-cn-...` to the manifest's state: block (or set {ENDPOINT_ENV})",
@@ -129,93 +172,103 @@ class Objects:
         self.endpoint = ep.url
         cred = resolve_credentials()
         self.secrets = [s for s in (cred.access_key_secret, cred.security_token) if s]
-        silence_sdk_logs()
-        auth: Any = (
-            oss2.StsAuth(cred.access_key_id, cred.access_key_secret, cred.security_token)
-            if cred.security_token
-            else oss2.Auth(cred.access_key_id, cred.access_key_secret)
-        )
-        session = oss2.Session()
-        if ep.host in ("127.0.0.1", "localhost", "::1"):
-            session.session.trust_env = False
+        self.clients = OssClients(cred)
         try:
-            self.bucket = oss2.Bucket(
-                auth, ep.url, loc.bucket, session=session, connect_timeout=(5, 30), enable_crc=False
-            )
-        except oss2.exceptions.ClientError:
-            raise StateError(f"{loc.url}: {loc.bucket!r} is not a valid OSS bucket name") from None
+            self.bucket = self.clients.bucket(loc.bucket, ep)
+        except PermanentBackendError as e:
+            raise StateError(f"{loc.url}: {e}") from None
+        call = OssCall(
+            ep,
+            loc.bucket,
+            loc.url,
+            cred,
+            action="reach",
+            doing="on",
+            permission="oss:GetObject, oss:PutObject, oss:DeleteObject and oss:ListObjects",
+            answer="answer",
+            check_location="the state's location",
+            check_bucket="the state's bucket and location",
+        )
+        self._translate: Callable[[Exception], BackendError] = lambda e: oss_error(e, call)
         self.requests = 0  # calls made (each attempt counts)
 
     # ------------------------------------------------------------------ one call, retried
 
-    def _call(self, what: str, fn: Callable[[], Any], *, ok: Callable[[Any, int], Any] | None = None) -> Any:
-        """``fn()``; ``ok(exc, attempt)`` turns an expected OSS error into a result (or raises)."""
-        import oss2
+    def _call(
+        self, what: str, fn: Callable[[], Any], *, ok: Callable[[Refusal, int], Any] | None = None
+    ) -> Any:
+        """``fn()`` under the retry policy; ``ok(refusal, attempt)`` turns an expected OSS error into a
+        result (or raises)."""
+        attempt = 0
+        last: list[Exception] = []  # the SDK's exception of the last attempt
 
-        delay = BACKOFF
-        for attempt in range(1, ATTEMPTS + 1):
+        def once() -> Any:
+            nonlocal attempt
+            attempt += 1
             self.requests += 1
-            try:
-                return fn()
-            except oss2.exceptions.OssError as e:
-                status = int(getattr(e, "status", 0) or 0)
-                code = str(getattr(e, "code", "") or "")
-                transient = (
-                    isinstance(e, oss2.exceptions.RequestError)
-                    or status >= 500
-                    or status == 429
-                    or code.startswith("Throttling")
-                    or status < 0
-                )
-                if not transient:
-                    if ok is not None:
-                        return ok(e, attempt)
-                    raise self.error(what, e) from None
-                if attempt == ATTEMPTS:
-                    raise StateWriteError(
-                        f"{self.loc.url}: {what} failed {ATTEMPTS} times (OSS at "
-                        f"{self.endpoint}: {code or 'no answer'})",
-                        hint="check the network and OSS; rerun: the journal is replayed",
-                    ) from None
-            time.sleep(min(delay, 2.0))
-            delay *= 2
-        raise AssertionError("unreachable")  # pragma: no cover
+            return fn()
+
+        def translate(e: Exception) -> BackendError:
+            last[:] = [e]
+            return self._translate(e)
+
+        try:
+            return self.retry.call(once, translate)
+        except BackendError as err:
+            if err.transient:
+                code = err.code if err.http_status else ""
+                raise StateWriteError(
+                    f"{self.loc.url}: {what} failed {attempt} times (OSS at "
+                    f"{self.endpoint}: {code or 'no answer'})",
+                    hint="check the network and OSS; rerun: the journal is replayed",
+                ) from None
+            raw = last[0] if last else None
+            refusal = Refusal(
+                err,
+                self.redact(" ".join(str(getattr(raw, "message", "") or "").split()))[:200],
+                getattr(raw, "headers", None) or {},
+            )
+            if ok is not None:
+                return ok(refusal, attempt)
+            raise self.error(what, refusal) from None
 
     def redact(self, text: str) -> str:
         return redact(text, self.secrets)
 
-    def error(self, what: str, e: Any) -> SpecrunnerError:
-        code = self.redact(str(getattr(e, "code", "") or ""))
-        status = int(getattr(e, "status", 0) or 0)
+    def error(self, what: str, r: Refusal) -> SpecrunnerError:
         where = f"{self.loc.url} (OSS at {self.endpoint})"
-        if code in ("SignatureDoesNotMatch", "InvalidAccessKeyId") or code.startswith("InvalidSecurityToken"):
+        if isinstance(r.error, CredentialsError):
             return CredentialsError(
-                f"{where} refused the credentials ({code}) on {what}",
+                f"{where} refused the credentials ({r.code}) on {what}",
                 hint="check ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET (or the profile)",
             )
-        if code == "NoSuchBucket":
+        if r.code == "NoSuchBucket":
             return StateError(
                 f"{where}: the bucket {self.loc.bucket} does not exist",
                 hint="create it, or fix the manifest's state: block / --state",
             )
-        if code == "AccessDenied":
+        if r.code == "AccessDenied":
             return StateError(
                 f"{where}: access denied on {what}",
                 hint=f"grant oss:GetObject, oss:PutObject, oss:DeleteObject and oss:ListObjects on "
                 f"{self.loc.bucket}/{self.loc.key}*",
             )
-        msg = self.redact(" ".join(str(getattr(e, "message", "") or "").split()))[:200]
-        return StateError(f"{where}: {what} failed: {code or 'HTTP'} ({status}){': ' + msg if msg else ''}")
+        if not r.status:  # no HTTP answer: TLS, a request the SDK refused
+            return StateError(f"{where}: {what} failed: {r.error}")
+        msg = r.message
+        return StateError(
+            f"{where}: {what} failed: {r.code or 'HTTP'} ({r.status}){': ' + msg if msg else ''}"
+        )
 
     # ------------------------------------------------------------------ the calls
 
     def get(self, key: str) -> bytes | None:
         """The object's bytes (None: absent)."""
 
-        def missing(e: Any, attempt: int) -> None:
-            if int(getattr(e, "status", 0) or 0) == 404 and getattr(e, "code", "") != "NoSuchBucket":
+        def missing(r: Refusal, attempt: int) -> None:
+            if r.missing:
                 return None
-            raise self.error(f"reading {key}", e)
+            raise self.error(f"reading {key}", r)
 
         data = self._call(f"reading {key}", lambda: self.bucket.get_object(key).read(), ok=missing)
         return data if isinstance(data, bytes) else None
@@ -223,10 +276,10 @@ class Objects:
     def get_typed(self, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and its type (Appendable, Normal) from one GetObject; None: absent."""
 
-        def missing(e: Any, attempt: int) -> None:
-            if int(getattr(e, "status", 0) or 0) == 404 and getattr(e, "code", "") != "NoSuchBucket":
+        def missing(r: Refusal, attempt: int) -> None:
+            if r.missing:
                 return None
-            raise self.error(f"reading {key}", e)
+            raise self.error(f"reading {key}", r)
 
         def fn() -> tuple[bytes, str]:
             r = self.bucket.get_object(key)
@@ -236,10 +289,10 @@ class Objects:
         return got if isinstance(got, tuple) else None
 
     def head(self, key: str) -> ObjectInfo | None:
-        def missing(e: Any, attempt: int) -> None:
-            if int(getattr(e, "status", 0) or 0) == 404 and getattr(e, "code", "") != "NoSuchBucket":
+        def missing(r: Refusal, attempt: int) -> None:
+            if r.missing:
                 return None
-            raise self.error(f"looking up {key}", e)
+            raise self.error(f"looking up {key}", r)
 
         def fn() -> ObjectInfo:
             r = self.bucket.head_object(key)
@@ -264,9 +317,9 @@ class Objects:
     def create(self, key: str, data: bytes) -> bool:
         """Create-if-absent. False: the key exists (and holds other bytes than ours)."""
 
-        def exists(e: Any, attempt: int) -> bool:
-            if getattr(e, "code", "") != "FileAlreadyExists":
-                raise self.error(f"creating {key}", e)
+        def exists(r: Refusal, attempt: int) -> bool:
+            if r.code != "FileAlreadyExists":
+                raise self.error(f"creating {key}", r)
             return attempt > 1 and self.get(key) == data  # our own earlier attempt, its answer lost
 
         return bool(
@@ -283,18 +336,17 @@ class Objects:
         """Append at exactly ``position``; returns the next position. Raises Moved (someone else
         wrote there) or NotAppendable (a Normal object)."""
 
-        def moved(e: Any, attempt: int) -> int:
-            code = getattr(e, "code", "")
-            if code == "ObjectNotAppendable":
+        def moved(r: Refusal, attempt: int) -> int:
+            if r.code == "ObjectNotAppendable":
                 raise NotAppendable(key)
-            if code != "PositionNotEqualToLength":
-                raise self.error(f"appending to {key}", e)
+            if r.code != "PositionNotEqualToLength":
+                raise self.error(f"appending to {key}", r)
             if attempt > 1:
                 current = self.get(key) or b""
                 if current[position : position + len(data)] == data:
                     return position + len(data)  # our own earlier attempt, its answer lost
                 raise Moved(len(current))
-            nxt = (getattr(e, "headers", {}) or {}).get("x-oss-next-append-position")
+            nxt = r.headers.get("x-oss-next-append-position")
             raise Moved(int(nxt) if nxt and str(nxt).isdigit() else -1)
 
         return int(
@@ -309,10 +361,10 @@ class Objects:
         """Up to ``limit`` keys under ``prefix`` sorted after ``start_after``, from one listing page;
         None when listing is not allowed (the caller falls back to probes)."""
 
-        def denied(e: Any, attempt: int) -> None:
-            if getattr(e, "code", "") == "AccessDenied" or int(getattr(e, "status", 0) or 0) == 403:
+        def denied(r: Refusal, attempt: int) -> None:
+            if r.code == "AccessDenied" or r.status == 403:
                 return None
-            raise self.error(f"listing {prefix}", e)
+            raise self.error(f"listing {prefix}", r)
 
         def fn() -> list[str]:
             r = self.bucket.list_objects_v2(prefix=prefix, start_after=start_after, max_keys=limit)

@@ -327,7 +327,8 @@ def test_documented_answers_carry_no_count(tmp_path: Path) -> None:
 
 
 def _v1_backend(url: str) -> AliyunBackend:
-    from specrunner.backends.aliyun import Credential, parse_endpoint
+    from specrunner.backends.credentials import Credential
+    from specrunner.backends.endpoints import parse_endpoint
 
     return AliyunBackend(
         region="cn-shanghai",

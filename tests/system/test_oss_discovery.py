@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from specrunner.backends import oss as oss_backend
+from specrunner.backends import ossclient
 from specrunner.emulator import Emulator
 from specrunner.testing.video import make_video
 from tests.conftest import Workspace
@@ -49,7 +49,7 @@ def cloud(ws: Workspace, video_2s: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     ws.write(MANIFEST)
     with Emulator(ws.oss, {KEY: SECRET}, journal=ws.dir / "emulator.jsonl") as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
-        monkeypatch.setenv(oss_backend.ENDPOINT_ENV, em.url)
+        monkeypatch.setenv(ossclient.ENDPOINT_ENV, em.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
         yield em

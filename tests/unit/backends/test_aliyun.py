@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from specrunner.backends import aliyun
-from specrunner.backends.aliyun import AliyunBackend, parse_endpoint, resolve_credentials
+from specrunner.backends.aliyun import AliyunBackend
+from specrunner.backends.credentials import resolve_credentials
+from specrunner.backends.endpoints import parse_endpoint, proxies_for
 from specrunner.core.errors import (
     BackendError,
     CredentialsError,
@@ -369,9 +371,9 @@ def test_proxies_are_ignored_for_loopback(em: Emulator, monkeypatch: pytest.Monk
 def test_proxies_used_for_remote_hosts_unless_no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     remote = parse_endpoint("https://mts.cn-shanghai.aliyuncs.com", "t")
-    assert aliyun._proxies_for(remote) is None  # the SDK then uses HTTPS_PROXY
+    assert proxies_for(remote) is None  # the SDK then uses HTTPS_PROXY
     monkeypatch.setenv("NO_PROXY", ".aliyuncs.com")
-    assert aliyun._proxies_for(remote) == {"http": None, "https": None}
+    assert proxies_for(remote) == {"http": None, "https": None}
 
 
 # ------------------------------------------------------------------------------ credentials

@@ -16,9 +16,10 @@ import oss2
 import pytest
 import requests
 
-from specrunner.backends import oss as oss_backend
-from specrunner.backends.aliyun import resolve_credentials
-from specrunner.backends.oss import OssLister, endpoint_for, oss_lister
+from specrunner.backends import ossclient
+from specrunner.backends.credentials import resolve_credentials
+from specrunner.backends.oss import OssLister, oss_lister
+from specrunner.backends.ossclient import endpoint_for
 from specrunner.core.errors import CredentialsError, PermanentBackendError, TransientBackendError
 from specrunner.emulator import Emulator, oss_auth, oss_listing
 from tests.helpers import listings, put_file
@@ -44,7 +45,7 @@ OTHER_KEYS = ["videos/2025/old.mp4", "videos/20260.mp4", "audio/2026/a.mp3"]
 
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(oss_backend.ENDPOINT_ENV, raising=False)
+    monkeypatch.delenv(ossclient.ENDPOINT_ENV, raising=False)
 
 
 @pytest.fixture
@@ -54,7 +55,7 @@ def em(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         put_file(root, "media-in", k)
     (root / "empty-bucket").mkdir(parents=True)
     with Emulator(root, {KEY: SECRET}, simulate=True, journal=tmp_path / "journal.jsonl") as e:
-        monkeypatch.setenv(oss_backend.ENDPOINT_ENV, e.url)
+        monkeypatch.setenv(ossclient.ENDPOINT_ENV, e.url)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
         yield e
@@ -288,7 +289,7 @@ def test_unreachable_endpoint_is_transient(monkeypatch: pytest.MonkeyPatch) -> N
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    monkeypatch.setenv(oss_backend.ENDPOINT_ENV, f"http://127.0.0.1:{port}")
+    monkeypatch.setenv(ossclient.ENDPOINT_ENV, f"http://127.0.0.1:{port}")
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
     with pytest.raises(TransientBackendError) as ei:

@@ -450,7 +450,8 @@ def test_a_submit_is_resent_only_when_it_provably_never_left(
     monkeypatch.setenv("SPECRUNNER_MTS_TRANSPORT", "sdk" if via_sdk else "")
     b = backend()
     assert (b.transport is None) == via_sdk
-    err = b._client_error(ClientException("SDK.HttpError", message), submit=True)
+    sent = ClientException("SDK.HttpError", message)
+    err = b.errors.client(sent, submit=True, own_transport=b.transport is not None)
     got = (
         "uncertain"
         if isinstance(err, UncertainSubmitError)
