@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
-from specrunner.statefile import locking, remote
+from specrunner.statefile import locking, remote, remotejournal
 from specrunner.statefile.doc import (
     StateDoc,
     check_replaceable,
@@ -236,7 +236,7 @@ class OssBackend:
         return None
 
     def read(self) -> StateDoc | None:
-        return remote.read_remote(self.loc)
+        return remotejournal.read_remote(self.loc)
 
     def open_run(
         self,
@@ -251,7 +251,7 @@ class OssBackend:
         return OpenRun(lock, store, store.existed())
 
     def pull(self) -> bytes | None:
-        return remote.pull(self.loc)
+        return remotejournal.pull(self.loc)
 
     def push(self, data: bytes, source: Path, *, force: bool, lock_timeout: float) -> None:
         remote.push(self.loc, data, source, force=force, lock_timeout=lock_timeout)
@@ -287,7 +287,7 @@ def locate(
             located += [d.location for d in manifest.discoveries if d.location]
             location = located[0] if located else None
         return OssBackend(OssState(url.bucket, url.key, location))
-    data = remote.manifest_block(mpath, parse=url is not None)
+    data = manifest_block(mpath, parse=url is not None)
     raw: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     if url is None:
@@ -300,3 +300,21 @@ def locate(
     elif isinstance(defaults.get("location"), str):
         loc = defaults["location"]
     return OssBackend(OssState(url.bucket, url.key, loc))
+
+
+def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any]:
+    """The manifest's `state:` and `defaults:` blocks, read leniently (commands like `show` do not
+    validate the manifest; a broken one is reported by the commands that do). Without a `state:`
+    block the file is not parsed unless ``parse`` (an ``oss://`` URL given: its location is wanted)."""
+    import re
+
+    import yaml
+
+    try:
+        text = manifest_path.read_text(encoding="utf-8")
+        if not parse and not re.search(r"^state\s*:", text, re.M):  # no need to parse a large manifest
+            return {}
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -30,266 +30,28 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from specrunner.core.errors import LockError, SpecrunnerError, StateError, StateWriteError
-from specrunner.core.record import LockEntry
-from specrunner.statefile.checks import check_config, from_record
-from specrunner.statefile.codec import Decoder
 from specrunner.statefile.doc import StateDoc, check_replaceable, decode_state, encode_state
-from specrunner.statefile.lease import (
-    DEFAULT_LEASE,
-    LEASE_ENV,
-    LeaseView,
-    OssLock,
-    acquire,
-    latest_generation,
-    lease_seconds,
-    read_lock,
-    repair_hint,
-)
+from specrunner.statefile.lease import OssLock, acquire
 from specrunner.statefile.lease import force_unlock as _revoke
-from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, OssPath, OssState, line, parse_url
+from specrunner.statefile.leaseview import repair_hint
+from specrunner.statefile.ossobjects import Moved, NotAppendable, Objects, OssState, line
+from specrunner.statefile.remotejournal import (
+    Journal,
+    block,
+    missing,
+    parse_journal,
+    wrote_journal,
+)
 from specrunner.statefile.state import StateStore
-
-__all__ = [
-    "DEFAULT_LEASE",
-    "LEASE_ENV",
-    "LeaseView",
-    "Objects",
-    "OssLock",
-    "OssPath",
-    "OssState",
-    "acquire",
-    "force_unlock",
-    "latest_generation",
-    "lease_seconds",
-    "open_run",
-    "parse_url",
-    "pull",
-    "push",
-    "read_lock",
-    "read_remote",
-    "repair",
-]
 
 _line = line
 SEAL_ATTEMPTS = 20  # a journal that keeps moving while it is sealed: someone else is writing to it
-
-
-def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any]:
-    """The manifest's `state:` and `defaults:` blocks, read leniently (commands like `show` do not
-    validate the manifest; a broken one is reported by the commands that do). Without a `state:`
-    block the file is not parsed unless ``parse`` (an ``oss://`` URL given: its location is wanted)."""
-    import re
-
-    import yaml
-
-    try:
-        text = manifest_path.read_text(encoding="utf-8")
-        if not parse and not re.search(r"^state\s*:", text, re.M):  # no need to parse a large manifest
-            return {}
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-# ------------------------------------------------------------------------------------ journals
-
-
-def _block(kind: dict[str, Any], data: bytes) -> bytes:
-    return _line({**kind, "bytes": len(data)}) + data + b"\n"
-
-
-@dataclass
-class Journal:
-    """One generation's journal, parsed."""
-
-    header: dict[str, Any] | None = None
-    block: bytes = b""  # the newest lock file bytes in it (b"": no state yet)
-    base: StateDoc | None = None  # the block, decoded
-    doc: StateDoc | None = None  # the block plus the journal lines after it
-    after: int = 0  # journal lines after the newest block
-    sealed: bool = False
-    length: int = 0
-    records: int = 0  # records read
-    skipped: int = 0  # unreadable records passed over (salvage only)
-
-
-class _Damaged(Exception):
-    def __init__(self, what: str, pos: int) -> None:
-        super().__init__(what)
-        self.what, self.pos = what, pos
-
-
-def parse_journal(data: bytes, loc: OssState, gen: int, *, salvage: bool = False) -> Journal:
-    """Parse one journal. A damaged one raises StateError naming the object, the byte and what
-    ``state repair`` would keep; ``salvage`` (that repair) passes over unreadable records instead."""
-    try:
-        return _parse(data, loc, gen, salvage)
-    except _Damaged as e:
-        where = f"{loc.url} ({loc.journal_key(gen)})"
-        kept = _parse(data, loc, gen, True)
-        keys = len(kept.doc.jobs) if kept.doc is not None else 0
-        raise StateError(
-            f"{where}: {e.what} at byte {e.pos}: the journal of a run is damaged",
-            hint=f"run `specrunner state repair MANIFEST`: it keeps the {kept.records} readable records "
-            f"({keys} jobs with what they recorded) and passes over {kept.skipped} unreadable one(s); "
-            "a job whose only record is unreadable is looked up by its tag if its intent survived, "
-            f"else submitted again (at most {kept.skipped}). Do not delete the object: that drops "
-            "every job it recorded",
-        ) from None
-
-
-def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
-    j = Journal(length=len(data))
-    pos = 0
-    jobs: dict[str, LockEntry] = {}
-    configs: dict[str, dict[str, Any]] = {}  # journal format 2: a rule config line before its first put
-    decoder = Decoder(configs)
-    while pos < len(data):
-        start = pos
-        nl = data.find(b"\n", pos)
-        end = len(data) if nl < 0 else nl
-        try:
-            if nl < 0:
-                raise _Damaged("a journal record without its end", start)
-            try:
-                rec = json.loads(data[pos:nl])
-            except (ValueError, RecursionError):
-                raise _Damaged("a corrupt journal record", start) from None
-            if not isinstance(rec, dict):
-                raise _Damaged("a corrupt journal record", start)
-            pos = nl + 1
-            if "journal" in rec or "commit" in rec:
-                n = rec.get("bytes")
-                if not isinstance(n, int) or n < 0 or pos + n + 1 > len(data):
-                    raise _Damaged("a state block without its bytes", start)
-                block = data[pos : pos + n]
-                try:
-                    base = decode_state(block, loc.path) if block else None
-                except StateError:
-                    raise _Damaged("an unreadable state block", start) from None
-                if base is None:
-                    lineage = rec.get("lineage")
-                    if not isinstance(lineage, str) or not lineage:
-                        raise _Damaged("a journal header without a lineage", start)
-                if "journal" in rec:
-                    if j.header is not None:
-                        raise _Damaged("two journal headers", start)
-                    j.header = rec
-                pos += n + 1
-                j.block, j.base = block, base
-                jobs = dict(base.jobs) if base else {}
-                j.after = 0
-            elif "sealed_by" in rec:
-                j.sealed = True
-            elif (
-                rec.get("op") == "config"
-                and isinstance(rec.get("rule"), str)
-                and isinstance(rec.get("id"), str)
-                and check_config(rec.get("config")) is None
-            ):
-                configs.setdefault(rec["rule"], {})[rec["id"]] = rec["config"]  # what later puts use
-            elif rec.get("op") == "put" and isinstance(rec.get("key"), str) and "entry" in rec:
-                full = decoder.record(rec["key"], rec["entry"])
-                if isinstance(full, str):
-                    raise _Damaged("an invalid journal record", start)
-                jobs[rec["key"]] = full
-                j.after += 1
-            elif (
-                rec.get("op") == "put"
-                and isinstance(rec.get("key"), str)
-                and isinstance(whole := from_record(rec.get("record")), LockEntry)
-            ):
-                jobs[rec["key"]] = whole
-                j.after += 1
-            elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
-                jobs.pop(rec["key"], None)
-                j.after += 1
-            else:
-                raise _Damaged("an invalid journal record", start)
-            j.records += 1
-        except _Damaged:
-            if not salvage:
-                raise
-            j.skipped += 1
-            pos = end + 1
-    if j.header is not None:
-        lineage = j.base.lineage if j.base else str(j.header["lineage"])
-        serial = j.base.serial if j.base else 0
-        j.doc = StateDoc(lineage, serial, jobs, owner=j.base.owner if j.base else None)
-    return j
-
-
-def _wrote_journal(objs: Objects, gen: int) -> bool:
-    """Whether generation ``gen``'s holder said (in its lease) that it started its journal."""
-    view = read_lock(objs, gen)
-    return view is not None and any(x.get("journal") for x in view.lines)
-
-
-def _missing(objs: Objects, gen: int) -> StateError:
-    key = objs.loc.journal_key(gen)
-    return StateError(
-        f"{objs.loc.url}: the journal {key} is missing, although its run wrote it (deleted or moved "
-        "by hand?): every job it recorded would be submitted again",
-        hint=f"put the object back (OSS versioning, a backup) as it was; or, to go on without it, "
-        f"{repair_hint().removeprefix('run ')} -- the jobs only that journal recorded are then lost",
-    )
-
-
-def read_journals(objs: Objects, top: int) -> tuple[int, Journal] | None:
-    """The newest journal with a header at or below generation ``top`` (read-only)."""
-    for g in range(top, 0, -1):
-        data = objs.get(objs.loc.journal_key(g))
-        if data is None:
-            if _wrote_journal(objs, g):
-                raise _missing(objs, g)
-            continue
-        j = parse_journal(data, objs.loc, g)
-        if j.header is not None:
-            return g, j
-    return None
-
-
-def read_newest(objs: Objects) -> tuple[int, Journal] | None:
-    """The newest journal with a header. A journal is deleted only once a newer generation exists:
-    if one appeared while reading, read again from it."""
-    for _ in range(5):
-        top = latest_generation(objs)
-        found = read_journals(objs, top)
-        if not objs.exists(objs.loc.lock_key(top + 1)):
-            return found
-    return found
-
-
-def read_remote(loc: OssState, objs: Objects | None = None) -> StateDoc | None:
-    """The state as the newest generation left it (committed plus journaled), without locking."""
-    objs = objs or Objects(loc)
-    found = read_newest(objs)
-    if found is None:
-        return None
-    doc = found[1].doc
-    return doc if doc is not None and (found[1].block or doc.jobs) else None
-
-
-def pull(loc: OssState) -> bytes | None:
-    """The current lock file: the newest block's own bytes when nothing was journaled after it."""
-    objs = Objects(loc)
-    found = read_newest(objs)
-    if found is None:
-        return None
-    j = found[1]
-    if j.after == 0:
-        return j.block or None
-    assert j.doc is not None
-    return encode_state(j.doc) if j.doc.jobs or j.block else None
 
 
 # ------------------------------------------------------------------------------------ the store
@@ -313,9 +75,9 @@ def seal_below(
         for _ in range(SEAL_ATTEMPTS):
             data = early.pop() if early else objs.get(key)
             if data is None:
-                if _wrote_journal(objs, g):
+                if wrote_journal(objs, g):
                     if not repair:
-                        raise _missing(objs, g)
+                        raise missing(objs, g)
                     break
                 try:
                     objs.append(key, 0, seal)
@@ -458,7 +220,7 @@ class OssStore(StateStore):
                 target = self._written
                 pending = self._pending.take()
             data = encode_state(doc)
-            self._push(pending + _block({"commit": serial}, data))  # one append: lines, then the block
+            self._push(pending + block({"commit": serial}, data))  # one append: lines, then the block
             self._synced = max(self._synced, target)
             with self._lock:
                 self.doc.serial = serial
@@ -522,7 +284,7 @@ def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> t
         header["from"] = found[0]
         prior = (j.header or {}).get("from")
         replaced = (found[0], prior) if isinstance(prior, int) and 0 < prior < found[0] else (found[0],)
-    data = _block(header, j.block)
+    data = block(header, j.block)
     committed = j.base
     base_jobs = committed.jobs if committed else {}
     for k in sorted(set(base_jobs) | set(doc.jobs)):  # what the previous run journaled
@@ -599,7 +361,7 @@ def push(
             "lineage": new.lineage,
         }
         try:
-            objs.append(loc.journal_key(lock.gen), 0, _block(header, data))
+            objs.append(loc.journal_key(lock.gen), 0, block(header, data))
         except (Moved, NotAppendable):
             raise LockError(f"lost the lock on {loc.url} before pushing (its lease lapsed)") from None
         lock.mark_journal()

@@ -32,7 +32,8 @@ from specrunner.core.errors import SpecrunnerError
 from specrunner.emulator.server import Emulator
 from specrunner.statefile.doc import StateDoc
 from specrunner.statefile.journal import read_state
-from specrunner.statefile.remote import OssState, read_remote
+from specrunner.statefile.ossobjects import OssState
+from specrunner.statefile.remotejournal import read_remote
 
 AK, SECRET = "crashAK", "crash-secret"
 

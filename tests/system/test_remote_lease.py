@@ -22,7 +22,10 @@ from specrunner.core.record import LockEntry
 from specrunner.emulator.server import Emulator
 from specrunner.statefile import lease
 from specrunner.statefile.doc import new_state
-from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_remote, repair
+from specrunner.statefile.lease import acquire
+from specrunner.statefile.ossobjects import Objects, OssState
+from specrunner.statefile.remote import open_run, repair
+from specrunner.statefile.remotejournal import read_remote
 from specrunner.statefile.state import StateStore
 from specrunner.testing.crash import AK, SECRET, manifest
 from tests.fakes import FakeBackend

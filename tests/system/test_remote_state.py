@@ -19,7 +19,11 @@ import pytest
 
 from specrunner.core.errors import LockError, StateWriteError
 from specrunner.emulator.server import Emulator
-from specrunner.statefile.remote import Objects, OssState, acquire, open_run, read_lock, read_remote
+from specrunner.statefile.lease import acquire
+from specrunner.statefile.leaseview import read_lock
+from specrunner.statefile.ossobjects import Objects, OssState
+from specrunner.statefile.remote import open_run
+from specrunner.statefile.remotejournal import read_remote
 from specrunner.testing.crash import AK, SECRET, Figures, _env, manifest, run
 from tests.helpers import cli_run, state_emulator
 from tests.records import entry

@@ -18,7 +18,7 @@ from specrunner.core.errors import (
     PermanentBackendError,
     TransientBackendError,
 )
-from specrunner.statefile.lease import MARGIN
+from specrunner.statefile.leaseview import MARGIN
 from tests.fakes import FakeClock
 
 CRED = Credential("LTAIexamplekey123", "the-secret", "CAIS-the-token", "test", "id-hint", "secret-hint")

@@ -1,4 +1,4 @@
-"""The remote store's journal format, as bytes (no OSS): what ``remote.parse_journal`` reads back.
+"""The remote store's journal format, as bytes (no OSS): what ``remotejournal.parse_journal`` reads back.
 
 A generation's journal is JSON lines in one appendable object: a header carrying the state it
 starts from (a lock file block of ``bytes`` length), then config and put/del lines, commit blocks,
@@ -16,7 +16,7 @@ from specrunner.core.errors import StateError
 from specrunner.statefile.codec import Encoder
 from specrunner.statefile.doc import StateDoc, encode_state
 from specrunner.statefile.ossobjects import OssState
-from specrunner.statefile.remote import parse_journal
+from specrunner.statefile.remotejournal import parse_journal
 from tests.records import entry
 
 LOC = OssState("state-b", "team/site.lock.json", "oss-cn-shanghai")
