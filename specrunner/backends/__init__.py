@@ -6,7 +6,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from specrunner.backends.base import MAX_QUERY_IDS, Backend, RemoteJob
+from specrunner.core.errors import SpecrunnerError
 from specrunner.core.model import Manifest
+from specrunner.engine.errors import ServiceError
+from specrunner.engine.objects import ObjectStore
+
+# Each backend (and its SDK, or PyAV for the local engine) is imported only when a manifest names it.
 
 
 def _local(manifest: Manifest, workers: int) -> Backend:
@@ -30,10 +35,6 @@ Lister = Callable[[str, str, str], list[str]]  # (bucket, location, prefix) -> s
 def open_lister(manifest: Manifest) -> Lister:
     """Object listing for input discovery: folders on the local engine, OSS ListObjectsV2 on the cloud."""
     if manifest.target.backend == "local":
-        from specrunner.core.errors import SpecrunnerError
-        from specrunner.engine.errors import ServiceError
-        from specrunner.engine.objects import ObjectStore
-
         store = ObjectStore(Path(manifest.base_dir) / manifest.target.root)
 
         def list_local(bucket: str, location: str, prefix: str) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from specrunner.apply.outcomes import outcome_record
 from specrunner.backends import Backend, open_backend
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.record import LockEntry
@@ -59,7 +60,6 @@ def import_job(
 ) -> LockEntry:
     """Adopt an existing job into the state after checking it exists and matches the manifest."""
     # Imported here: ``show`` and ``state list`` use this module and never load the executor (nor tenacity).
-    from specrunner.apply.outcomes import outcome_record
 
     desired = {j.key: j for j in ctx.jobs}
     if key not in desired:

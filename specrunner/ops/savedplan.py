@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specrunner.core.errors import PlanError
+from specrunner.validate.schema import load_schema
 
 if TYPE_CHECKING:  # types only: ``render.json`` imports this module, and ``validate`` loads that one
     from specrunner.core.plan import Plan
@@ -47,8 +48,6 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
     """Read and check a plan file; its paths come back usable from the current directory."""
     # Imported here: jsonschema is loaded only when a saved plan is applied.
     import jsonschema
-
-    from specrunner.validate.schema import load_schema
 
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
