@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -128,6 +128,16 @@ class Plan:
         """Changes with this action; "resume" gives both poll and recover changes."""
         pool = self.changes if action == "noop" else self.active
         return [c for c in pool if c.action == action or c.shown == action]
+
+    def groups(self, *, unchanged: bool = False) -> Iterator[tuple[Shown, list[Change]]]:
+        """(shown action, its changes) in the order plans show them, empty ones left out; ``noop`` only
+        with ``unchanged`` (a million up-to-date changes are built only when something lists them)."""
+        for action in SHOWN:
+            if action == "noop" and not unchanged:
+                continue
+            changes = self.by_action(action)
+            if changes:
+                yield action, changes
 
     def counts(self) -> dict[str, int]:
         """Changes per shown action (the summary line), plus "poll" and "recover" apart."""

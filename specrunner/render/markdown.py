@@ -75,12 +75,7 @@ def plan_markdown(
     if not plan.has_changes:
         b.add("")
         b.add("No changes. The state matches the manifest.")
-    for action in SHOWN:
-        if action == "noop" and not show_unchanged:  # not built at all: a million of them cost seconds
-            continue
-        changes = plan.by_action(action)
-        if not changes:
-            continue
+    for action, changes in plan.groups(unchanged=show_unchanged):
         _details(
             b,
             f"{_TITLES[action]} ({len(changes)})",

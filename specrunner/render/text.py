@@ -6,7 +6,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from specrunner.core.jobs import split_key
-from specrunner.core.plan import SHOWN, SYMBOLS, Plan
+from specrunner.core.plan import SYMBOLS, Plan
 
 if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
     from specrunner.apply.results import RunSummary
@@ -55,12 +55,7 @@ def plan_text(
             )
         else:
             lines.append("No changes. The state matches the manifest.")
-    for action in SHOWN:
-        if action == "noop" and not show_unchanged:  # not built at all: a million of them cost seconds
-            continue
-        changes = plan.by_action(action)
-        if not changes:
-            continue
+    for action, changes in plan.groups(unchanged=show_unchanged):
         lines.append("")
         lines.append(f"{SYMBOLS[action]} {action} ({len(changes)}):")
         width = max(len(ch.key) for ch in changes)

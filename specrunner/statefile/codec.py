@@ -48,30 +48,18 @@ from urllib.parse import quote, unquote
 
 from specrunner.core.canonical import canonical_json
 from specrunner.core.jobs import expected_outputs
-from specrunner.core.record import LockEntry
+from specrunner.core.record import OPTIONAL_FIELDS, RECORD_FIELDS, LockEntry
 from specrunner.core.templates import object_parts, parts_resolver
 from specrunner.statefile.checks import FIELD_CHECKS, check_config, from_record
 
 FORMAT_VERSION = 2
 CONFIG_ID_LEN = 10
-# The fields of a job line (``LockEntry`` in its compact form); anything else is refused.
+# The fields of a job line (``LockEntry`` in its compact form): the record's own fields (what its rule's
+# config holds, mode, rule and request, is not repeated), the config's id, and the codec's own marks
+# (``encoded``: a key recorded URL-encoded; ``record``: a record kept whole). Anything else is refused.
 ENTRY_KEYS = frozenset(
-    {
-        "config",
-        "input",
-        "encoded",
-        "job_id",
-        "state",
-        "code",
-        "message",
-        "count",
-        "tile_count",
-        "outputs",
-        "fingerprint",
-        "intent",
-        "attempts",
-        "record",
-    }
+    {*RECORD_FIELDS, *OPTIONAL_FIELDS} - {"mode", "rule", "request", "user_data", "fallback"}
+    | {"config", "encoded", "record"}
 )
 _SENTINEL = "\x00input\x00"
 _InputCache = dict[tuple[str, str, bool], tuple[dict[str, Any], str, str]]
