@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from specrunner.cli.main import cli
-from specrunner.emulator.server import Emulator
+from specrunner.emulator import Emulator
 from specrunner.testing.crash import AK, SECRET, _env
 from specrunner.testing.video import make_video
 from tests.conftest import HEADER, Workspace, probe
