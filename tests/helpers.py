@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from specrunner.cli.main import cli
-from specrunner.emulator.server import Emulator
+from specrunner.emulator import Emulator
 from specrunner.testing.crash import AK, SECRET, _env
 from specrunner.testing.video import make_video
 from tests.conftest import HEADER, Workspace, probe
@@ -29,6 +31,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(server: ThreadingHTTPServer, stop_within: float = 5.0) -> Iterator[ThreadingHTTPServer]:
+    """A test's HTTP server answering in a daemon thread, each connection in a daemon thread of its own
+    (never joined), and a bounded teardown: the accept loop must stop within ``stop_within`` seconds
+    or the teardown fails saying so, instead of waiting forever in ``shutdown()``."""
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stopper = threading.Thread(target=server.shutdown, daemon=True)
+        stopper.start()
+        stopper.join(stop_within)
+        server.server_close()
+        assert not stopper.is_alive(), f"the test server did not stop within {stop_within} s"
 
 
 def cli_run(*args: str | Path, code: int | None = None) -> Result:

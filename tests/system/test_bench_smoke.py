@@ -33,6 +33,7 @@ def bench(cwd: Path, script: str, *args: str, timeout: float) -> subprocess.Comp
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(330)  # the bench run's own limit (300 s) decides first
 def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
     r = bench(tmp_path, "run.py", "--only", "throughput,noop,validate,stateio,memory", timeout=300)
     assert "name | specrunner | baseline | ratio | goal" in r.stdout
@@ -42,6 +43,7 @@ def test_bench_quick_runs_every_figure(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(630)  # the scale run's own limit (600 s) decides first
 def test_scale_quick_measures_every_figure(tmp_path: Path) -> None:
     """bench/scale.py --quick: the whole-process figures of issue 14 (the lock file's bytes and its
     one-line-per-job diff after a real apply, start-up, no-op plans, a million-job run scaled down, the

@@ -53,7 +53,7 @@ class Served:
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.communicate()
+            self.proc.communicate(timeout=20)
 
 
 def run(folder: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +22,7 @@ from specrunner.core.plan import make_plan
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
 from tests.conftest import REPO, Workspace
+from tests.helpers import serving
 from tests.records import entry
 
 KEY, SECRET = "LTAIfaithful01", "faithful-secret-0001"
@@ -163,14 +163,10 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadingHTTPServer]:
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
-    server.daemon_threads = True
     server.hits = 0  # type: ignore[attr-defined]
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield server
 
 
 def aliyun_backend() -> AliyunBackend:

@@ -957,7 +957,7 @@ def check_cli_result(
 
 @pytest.mark.slow
 # Its per-document watchdog uses SIGALRM, so the run's time limit takes the thread method here.
-@pytest.mark.timeout(600, method="thread")
+@pytest.mark.timeout(300, method="thread")  # about 20 s alone
 def test_fuzz_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stats = Stats()
     docs = tmp_path / "docs"

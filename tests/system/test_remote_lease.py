@@ -56,18 +56,23 @@ def rec(job_id: str | None = None, tag: str | None = None) -> LockEntry:
 
 
 def seeded(n: int = 3) -> int:
-    """A state with ``n`` jobs and a run that journaled more and died (its journal not committed)."""
-    lock, store = open_run(LOC, "apply")
-    for i in range(n):
-        store.put(f"a{i}::r", rec(f"J{i}"), durable=True)
-    store.commit()
-    lock.release()
-    lock, store = open_run(LOC, "apply")
-    store.put("b::r", rec(tag="sr-00000000000000bb"), durable=True)
-    store.put("c::r", rec("JC"), durable=True)
-    store.close()
-    lock._stop.set()  # dies without releasing: the next holder waits one lease
-    lock.lose("killed")
+    """A state with ``n`` jobs and a run that journaled more and died (its journal not committed).
+
+    The runs here hold the shortest lease allowed (1 s; nothing races them, and their appends are
+    fenced by position, not by the lease), so the next holder waits one second for the dead one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(lease.LEASE_ENV, "1")
+        lock, store = open_run(LOC, "apply")
+        for i in range(n):
+            store.put(f"a{i}::r", rec(f"J{i}"), durable=True)
+        store.commit()
+        lock.release()
+        lock, store = open_run(LOC, "apply")
+        store.put("b::r", rec(tag="sr-00000000000000bb"), durable=True)
+        store.put("c::r", rec("JC"), durable=True)
+        store.close()
+        lock._stop.set()  # dies without releasing: the next holder waits one lease
+        lock.lose("killed")
     return lock.gen
 
 

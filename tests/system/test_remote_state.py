@@ -308,6 +308,7 @@ def test_a_sigkilled_holder_blocks_the_next_runner_for_one_lease_of_watching(tmp
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # about 90 s alone on two cores
 def test_crash_harness_on_ephemeral_runners_with_state_in_oss(tmp_path: Path) -> None:
     total = Figures()
     seed = 200

@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import pytest
 
 from specrunner.emulator.server import Emulator
 from tests.conftest import Workspace, read_jobs
+from tests.helpers import serving
 
 AK = "testAKsecretprobe"
 SECRET = "S3cr3t-Zq9xWv7Kp2Lm8Nb4"  # recognisable: grep for it everywhere
@@ -208,14 +208,8 @@ class EchoHandler(BaseHTTPRequestHandler):
 def echo_server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
     handler = type("Handler", (EchoHandler,), {"jobs": {}, "seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
         yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def assert_no_token(text: str) -> None:

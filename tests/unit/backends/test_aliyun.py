@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,7 +26,7 @@ from specrunner.core.errors import (
     UncertainSubmitError,
 )
 from specrunner.emulator import Emulator
-from tests.helpers import free_port
+from tests.helpers import free_port, serving
 
 KEY, SECRET = "LTAItestkey0001", "backend-secret-value-0001"
 REQUEST = {
@@ -249,14 +248,9 @@ class _Odd(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def odd(monkeypatch: pytest.MonkeyPatch, creds: None) -> Iterator[ThreadingHTTPServer]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Odd)
-    server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
-    monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(ThreadingHTTPServer(("127.0.0.1", 0), _Odd)) as server:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        yield server
 
 
 J = "application/json"

@@ -21,6 +21,7 @@ import pytest
 
 from specrunner.backends.aliyun import AliyunBackend
 from specrunner.core.errors import PermanentBackendError, TransientBackendError, UncertainSubmitError
+from tests.helpers import serving
 
 KEY, SECRET = "LTAItestkey0001", "transport-secret-0001"
 REQUEST = {
@@ -64,17 +65,13 @@ class _Recorder(BaseHTTPRequestHandler):
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     srv: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    srv.daemon_threads = True
     srv.seen, srv.hang_up = [], False
-    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    t.start()
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{srv.server_address[1]}")
     monkeypatch.delenv("SPECRUNNER_MTS_TRANSPORT", raising=False)
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(srv):
+        yield srv
 
 
 def backend() -> AliyunBackend:
@@ -158,6 +155,14 @@ class RawServer:
         self.requests: list[bytes] = []
         threading.Thread(target=self._serve, daemon=True).start()
 
+    def stop(self) -> None:
+        """Wakes the accept loop (a plain close would leave it blocked in accept()) and closes."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+
     def _serve(self) -> None:
         while True:
             try:
@@ -192,7 +197,7 @@ def raw(monkeypatch: pytest.MonkeyPatch) -> Iterator[RawServer]:
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"http://127.0.0.1:{srv.port}")
     monkeypatch.delenv("SPECRUNNER_MTS_TRANSPORT", raising=False)
     yield srv
-    srv.sock.close()
+    srv.stop()
 
 
 def chunked(body: bytes, size: int = 7) -> bytes:
@@ -319,14 +324,11 @@ def tls_server(tmp_path: Path, server: Any, monkeypatch: pytest.MonkeyPatch) -> 
             super().finish_request(request, client_address)
 
     srv: Any = TlsServer(("127.0.0.1", 0), _Recorder)
-    srv.daemon_threads = True
     srv.seen, srv.hang_up = [], False
-    threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", f"https://localhost:{srv.server_address[1]}")
     srv.cert = cert
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(srv):
+        yield srv
 
 
 def test_tls_is_verified_against_the_ca_bundle_and_kept_alive(
