@@ -20,7 +20,7 @@ from specrunner.core.errors import LeaseLost, LockError, StateError
 from specrunner.core.plan import Change, Plan
 from specrunner.core.record import LockEntry
 from specrunner.emulator.server import Emulator
-from specrunner.statefile import lease
+from specrunner.statefile import lease, leaseview
 from specrunner.statefile.doc import new_state
 from specrunner.statefile.lease import acquire
 from specrunner.statefile.ossobjects import Objects, OssState
@@ -61,7 +61,7 @@ def seeded(n: int = 3) -> int:
     The runs here hold the shortest lease allowed (1 s; nothing races them, and their appends are
     fenced by position, not by the lease), so the next holder waits one second for the dead one."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(lease.LEASE_ENV, "1")
+        mp.setenv(leaseview.LEASE_ENV, "1")
         lock, store = open_run(LOC, "apply")
         for i in range(n):
             store.put(f"a{i}::r", rec(f"J{i}"), durable=True)
