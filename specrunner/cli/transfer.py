@@ -14,25 +14,7 @@ from typing import Annotated
 
 import typer
 
-from specrunner.core.errors import SpecrunnerError
-
-ManifestArg = Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)]
-StateOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--state",
-        help="State file, or oss://BUCKET/KEY. Default: the manifest's state: block, else "
-        "<manifest dir>/<stem>.lock.json.",
-    ),
-]
-
-
-def _fail(e: SpecrunnerError) -> None:
-    typer.echo(f"error: {e}", err=True)
-    hint = getattr(e, "hint", None)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
-    raise typer.Exit(e.exit_code)
+from specrunner.cli.options import LockTimeoutOpt, ManifestArg, StateOpt
 
 
 def pull(manifest: ManifestArg, state: StateOpt = None) -> None:
@@ -42,12 +24,8 @@ def pull(manifest: ManifestArg, state: StateOpt = None) -> None:
     """
     from specrunner.statefile.backend import locate
 
-    try:
-        where = locate(manifest, state)
-        data = where.pull()
-    except SpecrunnerError as e:
-        _fail(e)
-        return
+    where = locate(manifest, state)
+    data = where.pull()
     if data is None:
         typer.echo(f"error: no state at {where.label} yet", err=True)
         raise typer.Exit(1)
@@ -65,9 +43,7 @@ def push(
             "--force", help="Push even another lineage, an older serial or another manifest's lock file."
         ),
     ] = False,
-    lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", help="Wait this many seconds for the state lock.")
-    ] = 0.0,
+    lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Replace the state (local or in OSS) with FILE; refuses another lineage, an older serial or a
     lock file that another manifest owns (its `manifest` field).
@@ -82,13 +58,9 @@ def push(
     except OSError as e:
         typer.echo(f"error: cannot read {file}: {e.strerror or e}", err=True)
         raise typer.Exit(1) from None
-    try:
-        where = locate(manifest, state)
-        if not force:
-            arg = None if state is None else (where.label if where.shared else str(state))
-            check_pushed_owner(manifest, data, file, arg)
-        where.push(data, file, force=force, lock_timeout=lock_timeout)
-    except SpecrunnerError as e:
-        _fail(e)
-        return
+    where = locate(manifest, state)
+    if not force:
+        arg = None if state is None else (where.label if where.shared else str(state))
+        check_pushed_owner(manifest, data, file, arg)
+    where.push(data, file, force=force, lock_timeout=lock_timeout)
     typer.echo(f"Pushed {file} to {where.label}.", err=True)
