@@ -143,7 +143,11 @@ class Executor:
         for change in plan.by_action("noop"):
             summary.results[change.key].status = "unchanged"
         for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
-            summary.results[change.key].status = "kept_failed"
+            res = summary.results[change.key]
+            res.status = "kept_failed"
+            prior = change.prior
+            if prior is not None:  # what the job still is: the run reports it (and exits 3)
+                res.job_id, res.code, res.message = prior.job_id, prior.code, prior.message
         for change in plan.by_action("poll"):
             assert change.prior is not None and change.prior.job_id is not None  # what "poll" means
             job_id = change.prior.job_id

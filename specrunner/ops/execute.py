@@ -60,7 +60,7 @@ class ApplyOutcome:
         c = self.summary.counts()
         if self.summary.interrupted:
             return EXIT_INTERRUPTED
-        if c["failed"]:
+        if c["failed"] or c["kept_failed"]:  # a failure stands until someone acts: CI stays red
             return EXIT_FAILED
         if c["pending"]:
             return EXIT_PENDING

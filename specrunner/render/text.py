@@ -139,6 +139,22 @@ def run_text(summary: RunSummary, manifest: str | None = None) -> str:
             lines.append(f"  ✗ {r.key}  {r.code}: {r.message}".rstrip())
         if len(failed) > 200:
             lines.append(f"  ... and {len(failed) - 200} more (see the run results JSON)")
+    kept = sorted((r for r in summary.results.values() if r.status == "kept_failed"), key=lambda r: r.key)
+    if kept:
+        m = shlex.quote(manifest or "MANIFEST")
+        lines.append("")
+        lines.append(
+            f"Still failed ({len(kept)}), from an earlier run; the same request meets the same error, so "
+            "they were not resubmitted:"
+        )
+        for r in kept[:10]:
+            lines.append(f"  ✗ {r.key}  {r.code}: {r.message}".rstrip())
+        if len(kept) > 10:
+            lines.append(f"  ... and {len(kept) - 10} more (`specrunner show {m}` lists them)")
+        lines.append(
+            "Fix: correct the input or the rule (a changed request is planned again), or, once the "
+            f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}` resubmits them."
+        )
     pending = sorted((r for r in summary.results.values() if r.status == "pending"), key=lambda r: r.key)
     if pending:
         lines.append("")

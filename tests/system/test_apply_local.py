@@ -165,8 +165,10 @@ rules:
     r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
     assert "0 to retry" in r.stdout and "4 failed (not resubmitted)" in r.stdout and "2 unchanged" in r.stdout
     assert f"To resubmit the failed jobs anyway: specrunner retry {ws.manifest}" in r.stdout
-    r = ws.cli("apply", ws.manifest, code=0)
-    assert "4 failed before and not resubmitted" in r.stdout
+    r = ws.cli("apply", ws.manifest, code=3)  # the failures stand: CI stays red until someone acts
+    assert "4 failed before and not resubmitted" in r.stdout and "Still failed (4)" in r.stdout
+    assert "videos/missing.mp4::p  InvalidParameter.ResourceNotFound" in r.stdout
+    assert f"specrunner retry {ws.manifest}" in r.stdout.split("Still failed")[1]
     r = ws.cli("retry", ws.manifest, code=3)
     assert "4 retried" in r.stdout and "2 succeeded, 2 failed" in r.stdout
     ok_id = jobs["videos/ok.mp4::p"]["job_id"]
