@@ -153,6 +153,8 @@ def test_validate_loads_no_pydantic_nor_jsonschema(tmp_path: Path) -> None:
         )
         assert out["heavy"] == ["yaml"], out["heavy"]
         assert "specrunner.core.model" not in out["specrunner"]  # type: ignore[operator]
+        # nor the state package: validating a manifest never reads a state
+        assert not [m for m in out["specrunner"] if m.startswith("specrunner.statefile")]  # type: ignore[union-attr]
 
 
 def test_the_cli_commands_annotations_are_objects() -> None:
