@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 from specrunner import __version__
 from specrunner.ops.savedplan import PLAN_FORMAT, file_digest
-from specrunner.statefile.files import atomic_write
 
 if TYPE_CHECKING:
     from specrunner.core.diagnostics import Diagnostic
@@ -125,6 +124,9 @@ def save_plan(doc: dict[str, Any], out: Path) -> None:
     """Write a plan file. Its manifest and state paths are stored relative to the plan file, so
     the plan can be applied from another working directory (or another checkout of the repo);
     ``ops.savedplan.load_saved_plan`` makes them usable again. Non-ASCII is escaped, as ever."""
+    # Imported here: validation, which imports this module, never loads the state package.
+    from specrunner.statefile.files import atomic_write
+
     saved = json.loads(json.dumps(doc))  # a deep copy, tuples as lists
     base = out.resolve().parent
     for part in ("manifest", "state"):
