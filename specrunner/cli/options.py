@@ -76,6 +76,15 @@ ExcludeOpt = Annotated[
     list[str] | None,
     typer.Option("--exclude", metavar="GLOB", help="Skip jobs matching this glob. Repeatable."),
 ]
+ReplaceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--replace",
+        metavar="GLOB",
+        help="Submit the jobs matching this glob again, whatever the state says (job key, input id or "
+        "rule id). Repeatable.",
+    ),
+]
 ParallelismOpt = Annotated[
     int,
     typer.Option("--parallelism", "-p", min=1, max=256, metavar="N", help="Concurrent submissions (1-256)."),

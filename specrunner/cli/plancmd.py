@@ -24,6 +24,7 @@ def run_plan(
     exclude: list[str] | None = None,
     fmt: str = "text",
     show_unchanged: bool = False,
+    replace: list[str] | None = None,
 ) -> int:
     """Print the plan of ``manifest`` in ``fmt`` (text, json, markdown); return the exit code."""
     from specrunner.ops.context import load_context
@@ -33,7 +34,7 @@ def run_plan(
 
     try:
         ctx = load_context(manifest, state)
-        req = PlanRequest(tuple(target or ()), tuple(exclude or ()))
+        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), replace=tuple(replace or ()))
         p = compute_plan(ctx, req)
         # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
         # no-op plan of many jobs must not pay for hashing every record.

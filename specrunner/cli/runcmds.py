@@ -25,6 +25,7 @@ from specrunner.cli.options import (
     NoWaitOpt,
     ParallelismOpt,
     QuietOpt,
+    ReplaceOpt,
     RunFmt,
     RunFormatOpt,
     StateOpt,
@@ -54,6 +55,7 @@ def plan(
     ] = False,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
+    replace: ReplaceOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
     show_unchanged: Annotated[
         bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")
@@ -66,7 +68,7 @@ def plan(
     from specrunner.cli.plancmd import run_plan
 
     raise typer.Exit(
-        run_plan(manifest, state, out, detailed_exitcode, target, exclude, fmt.value, show_unchanged)
+        run_plan(manifest, state, out, detailed_exitcode, target, exclude, fmt.value, show_unchanged, replace)
     )
 
 
@@ -85,6 +87,7 @@ def _run_command(
         lock_timeout: LockTimeoutOpt = 0.0,
         target: TargetOpt = None,
         exclude: ExcludeOpt = None,
+        replace: ReplaceOpt = None,
         fmt: RunFormatOpt = RunFmt.text,
         quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
@@ -104,6 +107,7 @@ def _run_command(
             verbose,
             only_failed=only_failed,
             auto_approve=auto_approve,
+            replace=replace,
         )
 
     command.__name__ = command.__qualname__ = name
@@ -150,6 +154,7 @@ def _run_apply(
     *,
     only_failed: bool,
     auto_approve: bool,
+    replace: list[str] | None = None,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
     from specrunner.cli.interrupts import install_signal_handlers
@@ -164,16 +169,22 @@ def _run_apply(
     saved = None
     if is_plan_file(manifest):
         saved = load_saved_plan(manifest)
-        if target or exclude:
+        if target or exclude or replace:
             raise SpecrunnerError(
-                "--target/--exclude cannot be combined with a saved plan; they were fixed at plan time"
+                "--target/--exclude/--replace cannot be combined with a saved plan; they were fixed at "
+                "plan time"
             )
         ctx = load_context(saved["manifest"]["path"], state or saved["state"]["path"])
         sel = saved["selection"]
-        req = PlanRequest(tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]))
+        req = PlanRequest(
+            tuple(sel["targets"]),
+            tuple(sel["excludes"]),
+            bool(sel["only_failed"]),
+            tuple(sel.get("replace", ())),
+        )
     else:
         ctx = load_context(manifest, state)
-        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed)
+        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed, tuple(replace or ()))
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
@@ -190,7 +201,7 @@ def _run_apply(
         auto_approve=auto_approve,
         saved_plan=saved is not None,
         command="retry" if only_failed else "apply",
-        selection=_selection_args(state, target, exclude),
+        selection=_selection_args(state, target, exclude, replace),
     )
     outcome = apply(
         ctx,
@@ -255,11 +266,11 @@ def _print_outcome(
 
 
 def _selection_args(
-    state: Path | None, target: list[str] | None, exclude: list[str] | None
+    state: Path | None, target: list[str] | None, exclude: list[str] | None, replace: list[str] | None = None
 ) -> tuple[str, ...]:
     """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
     args: list[str] = ["--state", str(state)] if state else []
-    for flag, globs in (("--target", target), ("--exclude", exclude)):
+    for flag, globs in (("--target", target), ("--exclude", exclude), ("--replace", replace)):
         for g in globs or ():
             args += [flag, g]
     return tuple(args)

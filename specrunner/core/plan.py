@@ -175,28 +175,34 @@ def _diff_request(prior: LockEntry, job: Job) -> tuple[str, tuple[AttrDiff, ...]
     return "; ".join(d.text() for d in diffs), diffs
 
 
+def _match(key: str, globs: Iterable[str]) -> bool:
+    """Whether a glob matches ``key``, its input id or its rule id."""
+    iid, rid = split_key(key)
+    return any(
+        fnmatch.fnmatchcase(key, g) or fnmatch.fnmatchcase(iid, g) or fnmatch.fnmatchcase(rid, g)
+        for g in globs
+    )
+
+
+def _check_globs(keys: list[str], flag: str, globs: Iterable[str]) -> None:
+    """A glob that matches nothing is refused (a typo must not read as "no changes")."""
+    for g in globs:
+        if not any(_match(k, [g]) for k in keys):
+            raise TargetError(
+                f"{flag} {g!r} matches no job key, input id or rule id" + _closest(g, keys),
+                hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them",
+            )
+
+
 def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> set[str]:
     """Job keys matching ``--target`` globs (by job key, input id or rule id) minus ``--exclude``."""
     targets, excludes = list(targets), list(excludes)
     if not targets and not excludes:
         return set(keys)
     keys = list(keys)
-
-    def match(key: str, globs: list[str]) -> bool:
-        iid, rid = split_key(key)
-        return any(
-            fnmatch.fnmatchcase(key, g) or fnmatch.fnmatchcase(iid, g) or fnmatch.fnmatchcase(rid, g)
-            for g in globs
-        )
-
-    for flag, globs in (("--target", targets), ("--exclude", excludes)):
-        for g in globs:
-            if not any(match(k, [g]) for k in keys):
-                raise TargetError(
-                    f"{flag} {g!r} matches no job key, input id or rule id" + _closest(g, keys),
-                    hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them",
-                )
-    return {k for k in keys if (not targets or match(k, targets)) and not match(k, excludes)}
+    _check_globs(keys, "--target", targets)
+    _check_globs(keys, "--exclude", excludes)
+    return {k for k in keys if (not targets or _match(k, targets)) and not _match(k, excludes)}
 
 
 def _closest(pattern: str, keys: list[str]) -> str:
@@ -216,19 +222,48 @@ def make_plan(
     targets: Iterable[str] = (),
     excludes: Iterable[str] = (),
     only_failed: bool = False,
+    replace: Iterable[str] = (),
 ) -> Plan:
+    """One change per selected job. ``replace`` (``--replace`` globs, by job key, input id or rule
+    id): those jobs of the manifest are submitted again whatever the state says (Terraform's
+    ``-replace``); a glob that matches no job of the manifest is refused."""
     desired = {j.key: j for j in jobs}
     all_keys = set(desired) | set(state_jobs)
     selected = select(all_keys, targets, excludes)
+    replace = tuple(replace)
+    if replace:
+        _check_globs(sorted(desired), "--replace", replace)
     changes = []
     for key in sorted(selected):
         prior = state_jobs.get(key)
         job = desired.get(key)
         change = decide(key, job, prior, force_failed=only_failed)
+        if job is not None and prior is not None and replace and _match(key, replace):
+            change = forced(key, job, prior, change)
         if only_failed and change.action != "retry":
             continue
         changes.append(change)
     return Plan(tuple(changes))
+
+
+def forced(key: str, job: Job, prior: LockEntry, decided: Change) -> Change:
+    """The change of a job named by ``--replace``: submitted again whatever its state (a changed
+    request keeps its attribute diff; a job still running is left to finish, as for any replace)."""
+    if decided.action == "replace":
+        return Change(
+            key,
+            "replace",
+            decided.reason + " (and --replace)",
+            decided.mode,
+            decided.job,
+            prior,
+            decided.diff,
+        )
+    what = "replaced on request (--replace)"
+    if prior.state in RUNNING_STATES and prior.job_id:
+        what += f"; job {prior.job_id} is still {prior.state}: it is left to finish"
+    run = decided.job or job
+    return Change(key, "replace", what, run.mode, run, prior)
 
 
 def decide(key: str, job: Job | None, prior: LockEntry | None, *, force_failed: bool = False) -> Change:

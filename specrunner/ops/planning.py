@@ -47,17 +47,19 @@ def plan_jobs(
     targets: Iterable[str] = (),
     excludes: Iterable[str] = (),
     only_failed: bool = False,
+    replace: Iterable[str] = (),
 ) -> Plan:
     """The plan of ``jobs`` against ``state`` (``make_plan``'s, computed rule by rule when it can be)."""
     compact = state.compact if state is not None else None
-    targets, excludes = tuple(targets), tuple(excludes)
-    if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed:
+    targets, excludes, replace = tuple(targets), tuple(excludes), tuple(replace)
+    if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed or replace:
         return make_plan(
             jobs,
             state.jobs if state is not None else {},
             targets=targets,
             excludes=excludes,
             only_failed=only_failed,
+            replace=replace,
         )
     return _grouped(jobs, compact)
 

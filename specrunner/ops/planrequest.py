@@ -20,6 +20,7 @@ class PlanRequest:
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     only_failed: bool = False
+    replace: tuple[str, ...] = ()  # --replace: submitted again whatever the state says
 
 
 def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
@@ -32,6 +33,7 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
                 targets=req.targets,
                 excludes=req.excludes,
                 only_failed=req.only_failed,
+                replace=req.replace,
             )
     except TargetError as e:
         e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"

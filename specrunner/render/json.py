@@ -109,6 +109,7 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             "targets": list(req.targets),
             "excludes": list(req.excludes),
             "only_failed": req.only_failed,
+            "replace": list(req.replace),
         },
         "discovery": [
             {"index": d.index, "bucket": d.bucket, "prefix": d.prefix, "match": d.match, "found": n}

@@ -96,3 +96,28 @@ def test_import_adopts_a_matching_job_and_refuses_a_different_one(
     assert r.stdout.count("\n") == 4
     ws.cli("state", "rm", ws.manifest, "nope::p", code=1)
     assert json.loads(ws.state.read_text())["serial"] == serial
+
+
+def test_replace_submits_named_jobs_again_and_a_typo_is_refused(
+    ws: Workspace, video_4s: Path, emu: Emulator
+) -> None:
+    for v in ("a", "b", "c", "d"):
+        ws.add_video(video_4s, f"videos/{v}.mp4")
+    ws.write(MANIFEST)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    before = ws.jobs()
+    n = len(submits(emu))
+    r = ws.cli("plan", ws.manifest, "--replace", "videos/a.mp4::p", "--detailed-exitcode", code=2)
+    assert "1 to replace" in r.stdout and "replaced on request (--replace)" in r.stdout
+    r = ws.cli(
+        "apply", ws.manifest, "--replace", "videos/a.mp4::p", "--replace", "s", "--auto-approve", code=0
+    )
+    assert "5 replaced" in r.stdout, r.stdout  # one job key and a whole rule (4 jobs)
+    after = ws.jobs()
+    assert len(submits(emu)) == n + 5
+    changed = {k for k in after if after[k]["job_id"] != before[k]["job_id"]}
+    assert changed == {"videos/a.mp4::p", *(f"videos/{v}.mp4::s" for v in "abcd")}
+    ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)  # and then nothing more to do
+    r = ws.cli("plan", ws.manifest, "--replace", "videos/a.mp4::q", code=1)
+    assert "--replace 'videos/a.mp4::q' matches no job" in r.stderr and "closest" in r.stderr
+    assert len(submits(emu)) == n + 5

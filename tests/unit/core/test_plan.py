@@ -6,7 +6,7 @@ import pytest
 
 from specrunner.core import durations
 from specrunner.core.jobs import expand, split_key
-from specrunner.core.plan import make_plan, select
+from specrunner.core.plan import TargetError, make_plan, select
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
 from tests.records import entry
@@ -199,3 +199,28 @@ def test_expand_fingerprints_equal_the_reference_function() -> None:
     text = BASE.replace("- {id: many", "- {id: many, user_data: ud-1, pipeline_id: p9")
     for job in expand(manifest_from(text)):
         assert job.fingerprint == fingerprint(job.request, job.user_data), job.key
+
+
+def test_replace_submits_the_named_jobs_again_whatever_their_state() -> None:
+    jobs = expand(manifest_from(BASE))
+    by = {j.key: j for j in jobs}
+    state = {k: rec(j) for k, j in by.items()}  # every job recorded Success: all noop
+    state["v/a.mp4::many"] = rec(by["v/a.mp4::many"], state="Snapshoting", job_id="j9")
+    state["v/b.mp4::one"] = rec(by["v/b.mp4::one"], state="Fail", code="InvalidParameter")  # failed for good
+    plan = make_plan(jobs, state, replace=["one", "v/a.mp4::many"])  # a rule id and a job key
+    got = {c.key: (c.action, c.reason) for c in plan.changes}
+    assert got["v/a.mp4::one"] == ("replace", "replaced on request (--replace)")
+    assert got["v/b.mp4::one"][0] == "replace"  # not "failed": asked for by name
+    assert got["v/a.mp4::many"] == (
+        "replace",
+        "replaced on request (--replace); job j9 is still Snapshoting: it is left to finish",
+    )
+    assert all(
+        a == "noop" for k, (a, _) in got.items() if k not in ("v/a.mp4::one", "v/b.mp4::one", "v/a.mp4::many")
+    )
+    assert all(c.job is not None and c.prior is not None for c in plan.by_action("replace"))
+    with pytest.raises(TargetError, match="--replace 'nope' matches no job"):
+        make_plan(jobs, state, replace=["nope"])
+    # a job not recorded yet is simply created; one only in the state is forgotten, not replaced
+    fresh = make_plan(jobs, {}, replace=["one"])
+    assert {c.action for c in fresh.changes} == {"create"}
