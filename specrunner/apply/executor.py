@@ -21,7 +21,14 @@ from typing import Any
 
 from specrunner.apply import events as ev
 from specrunner.apply.events import Event
-from specrunner.apply.outcomes import compose_user_data, new_tag, now_iso, outcome_record, parse_iso
+from specrunner.apply.outcomes import (
+    ObjectLister,
+    compose_user_data,
+    new_tag,
+    now_iso,
+    outcome_record,
+    parse_iso,
+)
 from specrunner.apply.polling import Poller, result
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket, call_with_retry, metered
 from specrunner.apply.results import JobResult, RunSummary
@@ -69,8 +76,11 @@ class Executor:
         query_bucket: TokenBucket | None = None,
         on_event: Callable[[Event], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        lister: ObjectLister | None = None,
     ) -> None:
         self.backend = backend
+        # Lists a finished job's output prefix when its answer gave no Count (``outcomes``).
+        self.lister = lister
         self.store = store
         self.opt = options
         self.submit_bucket = submit_bucket
@@ -126,7 +136,7 @@ class Executor:
         return job_entry(job, prior_intent, **fields)
 
     def _outcome(self, job: Job, remote: RemoteJob) -> LockEntry:
-        return outcome_record(job, remote)
+        return outcome_record(job, remote, self.lister)
 
     # ------------------------------------------------------------------ run
 

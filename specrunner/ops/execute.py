@@ -16,9 +16,10 @@ from typing import Any
 
 from specrunner.apply.events import Event
 from specrunner.apply.executor import Executor, Options
+from specrunner.apply.outcomes import ObjectLister
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
 from specrunner.apply.results import RunSummary
-from specrunner.backends import Backend, open_backend
+from specrunner.backends import Backend, open_backend, open_lister
 from specrunner.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -86,7 +87,21 @@ def make_executor(
         submit_bucket=TokenBucket(manifest.target.qps_submit),
         query_bucket=TokenBucket(manifest.target.qps_query),
         on_event=on_event,
+        lister=lazy_lister(manifest),
     )
+
+
+def lazy_lister(manifest: Manifest) -> ObjectLister:
+    """The manifest's object lister (folders, or OSS ListObjectsV2), opened on its first use only: most
+    answers carry their Count and need no listing."""
+    opened: list[ObjectLister] = []
+
+    def lister(bucket: str, location: str, prefix: str) -> list[str]:
+        if not opened:
+            opened.append(open_lister(manifest))
+        return opened[0](bucket, location, prefix)
+
+    return lister
 
 
 class _IdleBackend:

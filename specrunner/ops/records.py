@@ -17,6 +17,7 @@ from specrunner.backends import Backend, open_backend
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.record import LockEntry
 from specrunner.ops.context import Context
+from specrunner.ops.execute import lazy_lister
 from specrunner.ops.run import Run
 from specrunner.statefile.backend import JobStore, StateBackend
 from specrunner.statefile.doc import StateDoc
@@ -95,7 +96,7 @@ def import_job(
                 f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
                 hint="import only jobs created with the same parameters as the rule",
             )
-        rec = outcome_record(job, remote)
+        rec = outcome_record(job, remote, lazy_lister(ctx.manifest))
         run.store.put(key, rec, durable=True)
     finally:
         run.close()

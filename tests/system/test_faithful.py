@@ -284,6 +284,7 @@ def test_the_demo_against_documented_answers_records_every_output(
     monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
     with Emulator(ws.oss, {KEY: SECRET}, answers="documented", region="cn-shanghai") as em:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", em.url)  # no Count: the outputs are listed
         r = ws.cli("apply", ws.manifest, "--auto-approve")
         answers = [e for e in em.requests() if e["status"] == 200]
     assert r.exit_code == 0, r.output
@@ -296,6 +297,34 @@ def test_the_demo_against_documented_answers_records_every_output(
     assert len(outputs["videos/intro.mp4::storyboard"]) == 21  # 20 cells + 1 sprite
     for out in (o for outs in outputs.values() for o in outs):
         assert (ws.oss / out).is_file(), out  # every recorded output exists
+
+
+def test_without_count_the_lock_file_names_exactly_the_objects_that_exist(
+    ws: Workspace, video_4s: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answers without Count (the documented samples), points past the end of a 4 s clip: the lock
+    file names exactly the objects that exist, neither the Num asked for nor nothing."""
+    from specrunner.emulator import Emulator
+
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(
+        "version: 1\ntarget: {backend: aliyun, region: cn-shanghai}\n"
+        "defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}\n"
+        "inputs: [videos/a.mp4]\nrules:\n"
+        '  - {id: many, time: 0, num: 8, interval: 1s, output: "s/{FileName}/{Count}.jpg"}\n'
+        '  - {id: every, time: 0, interval: 1s, output: "e/{FileName}/{Count}.jpg"}\n'
+    )
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+    with Emulator(ws.oss, {KEY: SECRET}, answers="documented", region="cn-shanghai") as em:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", em.url)
+        ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    jobs = lock_jobs(ws.state)
+    for key, folder in (("videos/a.mp4::many", "s/a"), ("videos/a.mp4::every", "e/a")):
+        on_disk = sorted(f"media-out/{folder}/{p.name}" for p in (ws.oss / "media-out" / folder).iterdir())
+        assert 1 < len(on_disk) < 8, on_disk  # the clip is 4 s: points past its end were dropped
+        assert jobs[key]["outputs"] == on_disk and jobs[key]["count"] == len(on_disk), (key, jobs[key])
 
 
 def test_documented_answers_carry_no_count(tmp_path: Path) -> None:
@@ -556,7 +585,7 @@ def test_init_points_editors_at_a_schema_that_exists_offline(
     assert r.exit_code == 0 and target.read_text() == "{}" and "schema" not in r.output.split("Next")[0]
 
 
-def test_a_success_without_count_keeps_its_outputs() -> None:
+def test_a_success_without_count_records_what_is_listed_never_num() -> None:
     from specrunner.apply.outcomes import outcome_record
     from specrunner.backends.base import RemoteJob
 
@@ -575,5 +604,24 @@ def test_a_success_without_count_keeps_its_outputs() -> None:
     lean = {"Id": "a" * 32, "State": "Success", "Code": "", "Message": ""}  # as the documented samples
     one = outcome_record(jobs["one"], RemoteJob.from_api(lean))
     assert (one.count, one.outputs) == (1, ("out-b/p/a.jpg",))
+    # A count the answer did not give is never invented from Num: without a listing, no outputs.
     many = outcome_record(jobs["many"], RemoteJob.from_api(lean))
-    assert many.outputs == tuple(f"out-b/s/a/0000{i}.jpg" for i in (1, 2, 3))
+    assert (many.count, many.outputs) == (None, ())
+    # With one, exactly the objects the job wrote (points past the end of the clip were dropped).
+    bucket: dict[str, list[str]] = {
+        "out-b": ["s/a/00001.jpg", "s/a/00002.jpg", "s/a/notes.txt", "s/ab/00003.jpg"]
+    }
+    calls: list[tuple[str, str, str]] = []
+
+    def lister(b: str, location: str, prefix: str) -> list[str]:
+        calls.append((b, location, prefix))
+        return sorted(k for k in bucket[b] if k.startswith(prefix))
+
+    many = outcome_record(jobs["many"], RemoteJob.from_api(lean), lister)
+    assert (many.count, many.outputs) == (2, ("out-b/s/a/00001.jpg", "out-b/s/a/00002.jpg"))
+    assert calls == [("out-b", "oss-cn-shanghai", "s/a/")]  # one listing of the job's own prefix
+
+    def down(b: str, location: str, prefix: str) -> list[str]:
+        raise OSError("unreachable")
+
+    assert outcome_record(jobs["many"], RemoteJob.from_api(lean), down).outputs == ()  # never guessed
