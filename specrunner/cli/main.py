@@ -82,6 +82,7 @@ _add(
         ("plan", runcmds.plan, "Show what apply would do, job by job, and why."),
         ("apply", runcmds.apply, "Submit the plan's jobs, wait for them, record them."),
         ("show", statecmds.show, "Show what the state file records, as a table."),
+        ("outputs", statecmds.outputs, "List every object the recorded jobs produced."),
         ("schema", manifestcmds.schema, "Print the manifest JSON Schema."),
         ("retry", runcmds.retry, "Resubmit only the jobs whose last outcome is Fail."),
         ("refresh", refreshcmds.refresh, "Poll unfinished jobs and record their outcomes."),

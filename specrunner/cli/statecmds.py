@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from specrunner.cli.options import (
+    ExcludeOpt,
     Fmt,
     FormatOpt,
     KeyArg,
     LockTimeoutOpt,
     ManifestArg,
     StateOpt,
+    TargetOpt,
     errors_follow,
 )
 from specrunner.core.errors import SpecrunnerError
@@ -54,6 +56,37 @@ def show(
             typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
         else:
             typer.echo(render.state_text(rows, doc.lineage, doc.serial, doc.owner))
+
+
+def outputs(
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    fmt: FormatOpt = Fmt.text,
+) -> None:
+    """List every object the recorded jobs produced: bucket, key, job and its state.
+
+    Example: specrunner outputs specs/demo.yaml --target poster --format json
+    """
+    from specrunner.core.plan import TargetError
+    from specrunner.ops.records import output_rows
+    from specrunner.render import text as render
+    from specrunner.render.json import dumps, outputs_document
+
+    errors_follow(fmt)
+    where, doc = _read_state(manifest, state)
+    try:
+        rows = output_rows(doc, tuple(target or ()), tuple(exclude or ()))
+    except TargetError as e:
+        e.hint = f"`specrunner state list {manifest}` lists the recorded job keys"
+        raise
+    if fmt == Fmt.json:
+        typer.echo(dumps(outputs_document(where.path, rows)))
+    elif doc is None:
+        typer.echo(f"No state file at {where.label} yet: run `specrunner apply {manifest}`.")
+    else:
+        typer.echo(render.outputs_text(rows))
 
 
 def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, StateDoc | None]":

@@ -15,6 +15,7 @@ from urllib.parse import unquote
 from specrunner.apply.outcomes import outcome_record
 from specrunner.backends import Backend, open_backend
 from specrunner.core.errors import SpecrunnerError
+from specrunner.core.plan import select
 from specrunner.core.record import LockEntry
 from specrunner.ops.context import Context
 from specrunner.ops.execute import lazy_lister
@@ -43,6 +44,25 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
                 "outputs": list(r.outputs),
             }
         )
+    return rows
+
+
+def output_rows(
+    doc: StateDoc | None, targets: tuple[str, ...] = (), excludes: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """Every object the recorded jobs produced (``outputs``): bucket, key, the job and its state,
+    sorted by job key then object; ``targets`` / ``excludes`` select jobs as ``plan --target`` does
+    (a glob that matches no recorded job is refused)."""
+    if doc is None:
+        return []
+    jobs = doc.jobs
+    keys = select(jobs, targets, excludes) if targets or excludes else set(jobs)
+    rows = []
+    for key in sorted(keys):
+        e = jobs[key]
+        for obj in e.outputs:
+            bucket, _, name = obj.partition("/")
+            rows.append({"bucket": bucket, "key": name, "job": key, "state": e.state})
     return rows
 
 

@@ -224,6 +224,16 @@ def state_document(state_path: Path, doc: StateDoc | None, rows: list[dict[str, 
     }
 
 
+def outputs_document(state_path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every produced object (``outputs --format json``; rows: ``ops.records.output_rows``)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": "specrunner-outputs",
+        "state": str(state_path),
+        "outputs": rows,
+    }
+
+
 def record_document(key: str, rec: LockEntry) -> dict[str, Any]:
     """One record in full (``state show KEY --format json``)."""
     return {"key": key, "record": rec.to_record()}

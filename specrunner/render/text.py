@@ -204,3 +204,13 @@ def state_text(
     tail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     mine = f"; owned by the manifest {owner!r}" if owner is not None else ""
     return f"{body}\n\n{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
+
+
+def outputs_text(rows: list[dict[str, Any]]) -> str:
+    """``outputs``: one object per line (bucket/key), its job and that job's state; a count at the end."""
+    if not rows:
+        return "No outputs recorded."
+    cells = [[f"{r['bucket']}/{r['key']}", r["job"], r["state"] or "-"] for r in rows]
+    jobs = len({r["job"] for r in rows})
+    tail = f"{len(rows)} object{'s' if len(rows) != 1 else ''} from {jobs} job{'s' if jobs != 1 else ''}."
+    return f"{table(cells, ['OBJECT', 'JOB', 'STATE'])}\n\n{tail}"

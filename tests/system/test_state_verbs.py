@@ -103,3 +103,27 @@ def test_lock_timeout_takes_a_duration_says_whom_it_waits_for_and_hints_a_workin
     r = ws.cli("apply", ws.manifest, "--lock-timeout", "5 minutes", code=1)
     assert "Invalid value for '--lock-timeout': cannot read '5 minutes' as a duration" in r.stderr
     ws.cli("apply", ws.manifest, "--lock-timeout", "5m", code=3)  # got the lock; the earlier failure stands
+
+
+def test_outputs_lists_every_produced_object_with_its_job(ws: Workspace, video_4s: Path) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.add_video(video_4s, "videos/b.mp4")
+    ws.write(
+        MANIFEST.replace(
+            "rules:\n",
+            'rules:\n  - {id: seq, time: 0, num: 2, interval: 1s, output: "s/{FileName}/{Count}.jpg"}\n',
+        )
+    )
+    r = ws.cli("outputs", ws.manifest, code=0)
+    assert "No state file at" in r.stdout  # nothing applied yet
+    ws.cli("apply", ws.manifest, code=0)
+    r = ws.cli("outputs", ws.manifest, "--format", "json", code=0)
+    rows = json.loads(r.stdout)["outputs"]
+    recorded = {o for rec in ws.jobs().values() for o in rec["outputs"]}
+    assert {f"{x['bucket']}/{x['key']}" for x in rows} == recorded and len(rows) == 6  # 2 posters + 2 x 2
+    assert all((ws.oss / x["bucket"] / x["key"]).is_file() and x["state"] == "Success" for x in rows)
+    r = ws.cli("outputs", ws.manifest, "--target", "seq", "--exclude", "videos/b.mp4", code=0)
+    assert r.stdout.count("videos/a.mp4::seq") == 2 and "poster" not in r.stdout
+    assert "2 objects from 1 job." in r.stdout
+    r = ws.cli("outputs", ws.manifest, "--target", "sequence", code=1)
+    assert "--target 'sequence' matches no job" in r.stderr
