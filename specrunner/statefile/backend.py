@@ -247,7 +247,7 @@ class OssBackend:
         known: StateDoc | None = None,
         known_signature: Any = None,
     ) -> OpenRun:
-        lock, store = remote.open_run(self.loc, operation, lock_timeout)
+        lock, store = remote.open_run(self.loc, operation, lock_timeout, manifest=manifest)
         return OpenRun(lock, store, store.existed())
 
     def pull(self) -> bytes | None:
@@ -257,7 +257,7 @@ class OssBackend:
         remote.push(self.loc, data, source, force=force, lock_timeout=lock_timeout)
 
     def repair(self, lock_timeout: float = 0.0, *, manifest: Path | None = None) -> dict[str, Any]:
-        return remote.repair(self.loc, lock_timeout=lock_timeout)
+        return remote.repair(self.loc, lock_timeout=lock_timeout, manifest=manifest)
 
     def force_unlock(self, lock_id: str) -> dict[str, Any]:
         return remote.force_unlock(self.loc, lock_id)

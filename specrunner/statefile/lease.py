@@ -30,12 +30,14 @@ The rules, and why they give at most one sender at a time (see the README's "Exa
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from specrunner import __version__
@@ -257,6 +259,13 @@ class _Watch:
         return now - self.since
 
 
+def force_unlock_command(url: str, lock_id: str, manifest: Path | None) -> str:
+    """``specrunner force-unlock MANIFEST LOCK_ID --state URL`` that works when pasted (the state named
+    by its URL, whatever the manifest's `state:` block says; MANIFEST left to fill in when unknown)."""
+    m = shlex.quote(str(manifest)) if manifest is not None else "MANIFEST"
+    return f"specrunner force-unlock {m} {shlex.quote(lock_id)} --state {shlex.quote(url)}"
+
+
 def acquire(
     objs: Objects,
     operation: str,
@@ -264,6 +273,7 @@ def acquire(
     timeout: float = 0.0,
     repair: bool = False,
     notify: Callable[[str], None] = _stderr,
+    manifest: Path | None = None,
 ) -> OssLock:
     """Take generation g + 1 once generation g is takeable (see the module docstring); exactly one of
     any number of racing callers creates it. Raises LockError naming the holder."""
@@ -300,7 +310,7 @@ def acquire(
                         f"the state {loc.url} is locked by {view.describe()}{renewed}{skew}",
                         hint="wait for that run to finish, or retry with --lock-timeout 5m; a holder "
                         "that is gone stops blocking one lease after its last renewal; "
-                        f"`specrunner force-unlock MANIFEST {view.info.get('id', 'LOCK_ID')}` "
+                        f"`{force_unlock_command(loc.url, str(view.info.get('id', 'LOCK_ID')), manifest)}` "
                         "stops a live holder safely (it waits until the holder can no longer submit)",
                     )
                 if not said or now - noted >= NOTE_EVERY:  # at once, then every NOTE_EVERY seconds

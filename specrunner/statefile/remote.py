@@ -304,11 +304,17 @@ def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> t
 
 
 def open_run(
-    loc: OssState, operation: str, lock_timeout: float = 0.0, *, repair: bool = False
+    loc: OssState,
+    operation: str,
+    lock_timeout: float = 0.0,
+    *,
+    repair: bool = False,
+    manifest: Path | None = None,
 ) -> tuple[OssLock, OssStore]:
-    """Lock, fence the older generations, and start this generation's journal."""
+    """Lock, fence the older generations, and start this generation's journal. ``manifest``: named in
+    the hint of a "locked by" error, so that its force-unlock command works when pasted."""
     objs = Objects(loc)
-    lock = acquire(objs, operation, timeout=lock_timeout, repair=repair)
+    lock = acquire(objs, operation, timeout=lock_timeout, repair=repair, manifest=manifest)
     try:
         found = seal_below(objs, lock.gen, lock.previous, repair=repair)
         store, _ = _start(objs, lock, found)
@@ -318,12 +324,12 @@ def open_run(
     return lock, store
 
 
-def repair(loc: OssState, lock_timeout: float = 0.0) -> dict[str, Any]:
+def repair(loc: OssState, lock_timeout: float = 0.0, manifest: Path | None = None) -> dict[str, Any]:
     """``state repair``: take the lock above every generation found (a head or lock objects deleted
     by hand), read every journal as it is (a Normal object, a damaged one: its readable records),
     and commit the result as the new state. Keeps every job id that can be read."""
     objs = Objects(loc)
-    lock = acquire(objs, "state repair", timeout=lock_timeout, repair=True)
+    lock = acquire(objs, "state repair", timeout=lock_timeout, repair=True, manifest=manifest)
     try:
         found = seal_below(objs, lock.gen, lock.previous, repair=True)
         store, _ = _start(objs, lock, found)

@@ -6,6 +6,8 @@ a SIGKILLed holder, and the crash harness on ephemeral runners."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -376,12 +378,17 @@ def test_force_unlock_of_a_live_holder_revokes_it_and_waits_until_it_stopped(
     m = remote_manifest(tmp_path / "runner")
     res = cli_run("apply", m, "-q", "--auto-approve", "--state", LOC.url, code=1)
     assert lock.info["id"] in res.output  # type: ignore[attr-defined]  # named, to force-unlock
+    # The hint is a command that works when pasted: the operator follows it literally below.
+    hinted = re.search(r"`(specrunner force-unlock [^`]+)`", res.output)  # type: ignore[attr-defined]
+    assert hinted is not None, res.output  # type: ignore[attr-defined]
+    pasted = shlex.split(hinted.group(1))[1:]
+    assert pasted == ["force-unlock", str(m), lock.info["id"], "--state", LOC.url], pasted
     cli_run("force-unlock", m, "wrong-id", "--state", LOC.url, code=1)
     store.before_submit()  # a Submit in flight: force-unlock must wait for it to return
     done = threading.Event()
 
     def unlock() -> None:
-        cli_run("force-unlock", m, lock.info["id"], "--state", LOC.url, code=0)
+        cli_run(*pasted, code=0)
         done.set()
 
     t = threading.Thread(target=unlock)
