@@ -47,6 +47,14 @@ def starter_manifest(path: Path, backend: str) -> str:
             "target:\n  backend: aliyun\n  region: cn-shanghai\n"
             "  # pipeline_id: <MTS pipeline id>   # optional; needed for notifications\n"
             "  # qps: {submit: 50, query: 100}    # your account's limits\n"
+            "# The state (job ids) in OSS, shared by every CI runner and laptop, locked with a lease\n"
+            "# (docs/ci.md): a runner's local lock file dies with its disk. Uncomment and name a bucket\n"
+            "# of yours; one key per manifest.\n"
+            "# state:\n"
+            "#   backend: oss\n"
+            "#   bucket: my-team-state\n"
+            f"#   key: specrunner/{path.stem}.lock.json\n"
+            "#   location: oss-cn-shanghai\n"
         )
     )
     return f"""# yaml-language-server: $schema={rel}

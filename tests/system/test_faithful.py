@@ -585,6 +585,29 @@ def test_init_points_editors_at_a_schema_that_exists_offline(
     assert r.exit_code == 0 and target.read_text() == "{}" and "schema" not in r.output.split("Next")[0]
 
 
+def test_init_for_aliyun_offers_a_remote_state_that_validates_once_uncommented(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from specrunner.cli.main import cli
+    from specrunner.statefile.backend import OssBackend, locate
+    from specrunner.validate.manifest import load_manifest
+
+    monkeypatch.chdir(tmp_path)
+    assert CliRunner().invoke(cli, ["init", "site.yaml", "--backend", "aliyun"]).exit_code == 0
+    text = (tmp_path / "site.yaml").read_text()
+    assert "# state:\n#   backend: oss\n" in text and "#   key: specrunner/site.lock.json\n" in text
+    assert load_manifest(tmp_path / "site.yaml").state is None  # commented: the local file until chosen
+    lines = text.split("\n")
+    start = lines.index("# state:")
+    lines[start : start + 5] = [ln[2:] for ln in lines[start : start + 5]]  # uncomment the block
+    (tmp_path / "site.yaml").write_text("\n".join(lines))
+    assert CliRunner().invoke(cli, ["validate", "site.yaml"]).exit_code == 0
+    where = locate(tmp_path / "site.yaml", None, load_manifest(tmp_path / "site.yaml"))
+    assert isinstance(where, OssBackend) and where.label == "oss://my-team-state/specrunner/site.lock.json"
+
+
 def test_a_success_without_count_records_what_is_listed_never_num() -> None:
     from specrunner.apply.outcomes import outcome_record
     from specrunner.backends.base import RemoteJob
