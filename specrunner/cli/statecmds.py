@@ -46,6 +46,8 @@ def show(
     from specrunner.render.json import dumps, state_document
 
     errors_follow(fmt)
+    if state is None and fmt == Fmt.text and _show_saved_plan(manifest):
+        return
     where, doc = _read_state(manifest, state)
     spath = where.path
     rows = state_rows(doc)
@@ -89,6 +91,35 @@ def outputs(
         typer.echo(render.outputs_text(rows))
 
 
+def _show_saved_plan(path: Path) -> bool:
+    """``show PLANFILE``: what ``apply PLANFILE`` would do, and whether the plan is still current
+    (False: ``path`` is no saved plan)."""
+    from specrunner.core.errors import PlanError
+    from specrunner.ops.context import load_context
+    from specrunner.ops.planrequest import PlanRequest, compute_plan
+    from specrunner.ops.savedplan import check_saved_plan, is_plan_file, load_saved_plan
+    from specrunner.render import text as render
+
+    if not is_plan_file(path):
+        return False
+    saved = load_saved_plan(path)
+    ctx = load_context(saved["manifest"]["path"], saved["state"]["path"])
+    sel = saved["selection"]
+    req = PlanRequest(
+        tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]), tuple(sel.get("replace", ()))
+    )
+    plan = compute_plan(ctx, req)
+    typer.echo(f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}:")
+    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path)))
+    try:
+        check_saved_plan(saved, ctx, plan)
+    except PlanError as e:
+        typer.echo(f"\nThis plan is no longer current: {e}. `specrunner apply {path}` would refuse it.")
+    else:
+        typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
+    return True
+
+
 def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, StateDoc | None]":
     """Where the state is and what it holds (None: no state yet), for the commands that only read it.
 
@@ -101,7 +132,24 @@ def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, Stat
             hint="give the manifest the state file belongs to (or the state with --state PATH)",
         )
     where = locate(manifest, state)
-    return where, where.read()
+    doc = where.read()
+    if doc is None and state is None:
+        _check_is_manifest(manifest)
+    return where, doc
+
+
+def _check_is_manifest(path: Path) -> None:
+    """With no state to show, a file that is no manifest (nor a saved plan) is an error, not "no
+    state yet". Only then is the file read: a manifest with a state is never parsed here."""
+    from specrunner.statefile.backend import manifest_block
+
+    data = manifest_block(path, parse=True)
+    if "version" not in data or not isinstance(data.get("rules"), list):
+        raise SpecrunnerError(
+            f"{path}: not a specrunner manifest (no `version:` and `rules:`), nor a saved plan",
+            hint="give the manifest the state belongs to (`specrunner validate FILE` checks one), a plan "
+            "saved by `specrunner plan --out`, or the state with --state PATH",
+        )
 
 
 def state_list(

@@ -127,3 +127,25 @@ def test_outputs_lists_every_produced_object_with_its_job(ws: Workspace, video_4
     assert "2 objects from 1 job." in r.stdout
     r = ws.cli("outputs", ws.manifest, "--target", "sequence", code=1)
     assert "--target 'sequence' matches no job" in r.stderr
+
+
+def test_show_knows_what_it_is_given(ws: Workspace, video_4s: Path) -> None:
+    """A saved plan renders as the plan, saying whether `apply PLANFILE` would still take it; a file
+    that is neither a manifest nor a plan is an error, not "no state yet"."""
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.add_video(video_4s, "videos/b.mp4")
+    ws.write(MANIFEST)
+    plan = ws.dir / "p.plan.json"
+    ws.cli("plan", ws.manifest, "--out", plan, code=0)
+    r = ws.cli("show", plan, code=0)
+    assert "Plan: 2 to create" in r.stdout and f"The plan is current: `specrunner apply {plan}`" in r.stdout
+    ws.cli("apply", ws.manifest, code=0)
+    r = ws.cli("show", plan, code=0)
+    assert "This plan is no longer current" in r.stdout and "would refuse it" in r.stdout
+    junk = ws.dir / "junk.yaml"
+    junk.write_text("foo: bar\n")
+    for command in (("show",), ("state", "list"), ("outputs",)):
+        r = ws.cli(*command, junk, code=1)
+        assert "not a specrunner manifest" in r.stderr, (command, r.stderr)
+    r = ws.cli("show", ws.manifest, code=0)
+    assert "2 jobs (2 Success)" in r.stdout
