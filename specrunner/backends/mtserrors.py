@@ -116,6 +116,14 @@ class MtsErrors:
                 "right (it must be within 15 minutes of UTC)",
                 **kw,
             )
+        if code in ("PermissionDenied.ResourceAccess", "ResourceAccess"):
+            return PermanentBackendError(
+                f"{where}: MTS itself may not read or write the bucket ({code}): add the bucket to MTS "
+                "(the console's storage settings) or grant the MTS service role (AliyunMTSDefaultRole) "
+                "access to it; the caller's RAM permissions are not the cause; "
+                f"{self.clean(e.get_error_msg())}",
+                **kw,
+            )
         if (
             code.startswith("Forbidden")
             or code in ("NoPermission", "InvalidIdentity.ServiceDisabled")

@@ -123,13 +123,24 @@ _TRANSIENT_PREFIXES = ("Throttling",)
 _JOB_RETRYABLE = {"InternalError", "ServiceUnavailable", "UnknownError"}
 
 
+# The bare suffix of a documented permanent code is the same code: the 2021 SubmitSnapshotJob page's
+# sample answer says "ResourceContentBad" where the table says "InvalidParameter.ResourceContentBad".
+_BARE: dict[str, tuple[Kind, str]] = {
+    full.rpartition(".")[2]: (kind, f"the bare form of {full} (2021 sample answers): {where}")
+    for full, (kind, where) in TABLE.items()
+    if kind == PERMANENT
+    and full.startswith(("InvalidParameter.", "PermissionDenied.", "EntityNotExist."))  # a job's codes
+    and full.rpartition(".")[2] not in TABLE
+}
+
+
 def classify(code: str, http_status: int | None = None) -> Kind:
     """The class of ``code`` (answered with ``http_status``, or None for a failed job's ``Code``).
 
     See the module docstring for the table's sources and the rule for codes it does not list.
     """
     code = (code or "").strip()
-    known = TABLE.get(code)
+    known = TABLE.get(code) or _BARE.get(code)
     if known is not None:
         kind = known[0]
         if kind == UNCERTAIN and http_status is None and code in _JOB_RETRYABLE:
@@ -158,5 +169,6 @@ def resubmit_failed(code: str) -> bool:
 
 def documented(code: str) -> str | None:
     """Where the table's class for ``code`` comes from, or None for a code it does not list."""
-    known = TABLE.get((code or "").strip())
+    code = (code or "").strip()
+    known = TABLE.get(code) or _BARE.get(code)
     return known[1] if known else None

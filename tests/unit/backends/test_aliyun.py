@@ -299,6 +299,12 @@ def test_sdk_index_error_and_html_5xx_are_translated(odd: ThreadingHTTPServer) -
     with pytest.raises(PermanentBackendError) as ei3:
         b.query(["a"])
     assert "permission denied" in str(ei3.value) and not isinstance(ei3.value, CredentialsError)
+    # MTS itself not authorised on the bucket: the fix is on the bucket's side, not the caller's RAM
+    body = b'{"RequestId":"r","Code":"PermissionDenied.ResourceAccess","Message":"no access to bucket"}'
+    answer(odd, 403, J, body)
+    with pytest.raises(PermanentBackendError) as ei4:
+        b.submit(REQUEST, "x")
+    assert "AliyunMTSDefaultRole" in str(ei4.value) and "grant this RAM identity" not in str(ei4.value)
     answer(odd, 400, J, b'{"RequestId":"r","Code":"InvalidParameter.JsonFormatInvalid","Message":"bad"}')
     with pytest.raises(PermanentBackendError) as ei3:
         b.submit(REQUEST, "x")

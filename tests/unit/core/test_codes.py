@@ -67,3 +67,16 @@ def test_every_code_of_the_reference_notes_is_in_the_table() -> None:
     codes = set(re.findall(r"^\| ([A-Z][A-Za-z]+(?:\.[A-Z][A-Za-z]+)?) ", section, re.MULTILINE))
     codes -= {"Code"}
     assert codes and codes <= set(TABLE), codes - set(TABLE)
+
+
+def test_a_bare_suffix_of_a_documented_job_code_is_that_code() -> None:
+    """The 2021 SubmitSnapshotJob sample answer says "ResourceContentBad": the same permanent code as
+    InvalidParameter.ResourceContentBad, so a failed job is not resubmitted unchanged on every apply."""
+    for bare, full in (
+        ("ResourceContentBad", "InvalidParameter.ResourceContentBad"),
+        ("ResourceNotFound", "InvalidParameter.ResourceNotFound"),
+        ("ResourceAccess", "PermissionDenied.ResourceAccess"),
+    ):
+        assert classify(bare) == classify(full) == "permanent"
+        assert full in (documented(bare) or "")
+    assert classify("NotFound") == "uncertain"  # only a job's documented codes, nothing looser
