@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from specrunner.engine.colours import colour_problem
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.spec import SnapshotSpec, TileSpec
 
@@ -76,6 +77,9 @@ def parse_config(cfg: dict[str, Any]) -> SnapshotSpec:
         t = cfg["TileOut"] if isinstance(cfg["TileOut"], dict) else loads_obj(cfg["TileOut"], "TileOut")
         if "TileOutputFile" not in cfg:
             raise ServiceError("InvalidParameter.NullValue", "TileOutputFile is required with TileOut")
+        problem = colour_problem(str(t.get("Color") or "black"))
+        if problem:
+            raise ServiceError("InvalidParameter", f"TileOut.Color: {problem}")
         tile = TileSpec(
             lines=_int(t, "Lines", 1, 10000) or 10,
             columns=_int(t, "Columns", 1, 10000) or 10,

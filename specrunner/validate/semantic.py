@@ -18,6 +18,7 @@ from specrunner.core.attrdiff import CONFIG_ATTRIBUTES
 from specrunner.core.diagnostics import PathT
 from specrunner.core.mtsrules import user_data_problem
 from specrunner.core.templates import PLACEHOLDER_RE, PLACEHOLDERS
+from specrunner.engine.colours import colour_problem
 from specrunner.validate import safedurations
 from specrunner.validate.collisions import Outputs, check_collisions, input_facts, input_stats
 from specrunner.validate.objectkeys import object_key_problem
@@ -219,6 +220,11 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Add
             _check_object_key(tout.replace("{", "x").replace("}", "x"), (*p, "tile", "output"), add)
         if not multi:
             add((*p, "tile"), "a tile needs several snapshots: set num (> 1) or interval", severity="warning")
+        colour = tile.get("color")
+        if isinstance(colour, str) and colour.strip():
+            problem = colour_problem(colour)
+            if problem:  # the service refuses it at Submit: caught here, with the fix
+                add((*p, "tile", "color"), problem)
     if "black_level" in rule and not (time_ms in (0, None) and multi):
         add(
             (*p, "black_level"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from specrunner.core.diagnostics import PathT, Severity
 from specrunner.validate.semantic import semantic_errors
 
@@ -234,3 +236,28 @@ def test_semantic_errors_are_defensive_and_point_at_keys() -> None:
             "error",
         )
     ]
+
+
+def test_a_tile_colour_must_be_a_keyword_hex_or_random() -> None:
+    """A colour the service refuses at Submit (TileOut.Color) is caught by validate, with the fix,
+    instead of failing every job (the engine refuses it too, as InvalidParameter: never retried)."""
+    from specrunner.engine.api import parse_config
+    from specrunner.engine.colours import colour_problem
+    from specrunner.engine.errors import ServiceError
+
+    assert [c for c in ("black", "Black", "random", "#a0B0c0", " white ") if colour_problem(c)] == []
+    for bad in ("notacolour", "#fff", "rgb(1,2,3)", "#12345g"):
+        assert "not a colour keyword" in (colour_problem(bad) or ""), bad
+        cfg = {"Time": "0", "Num": "4", "TileOut": {"Lines": "2", "Columns": "2", "Color": bad}}
+        cfg["TileOutputFile"] = {"Bucket": "b", "Location": "oss-cn-shanghai", "Object": "t.jpg"}
+        with pytest.raises(ServiceError) as e:
+            parse_config(cfg)
+        assert e.value.code == "InvalidParameter" and "TileOut.Color" in e.value.message
+
+
+def test_the_colour_keywords_are_the_ones_the_engine_draws_with() -> None:
+    from PIL import ImageColor
+
+    from specrunner.engine.colours import KEYWORDS
+
+    assert frozenset(ImageColor.colormap) == KEYWORDS
