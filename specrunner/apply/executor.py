@@ -103,6 +103,7 @@ class Executor:
         )
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
+        self.input_etags: Mapping[str, str] = {}  # input ref -> its ETag at submission (recorded)
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
         self.lease_lost: LeaseLost | None = None  # set when the state's lock was lost: nothing more sent
         # A store whose durable write is a round trip (remote state) gets the intents of the next
@@ -133,10 +134,18 @@ class Executor:
         )
 
     def _record(self, job: Job, prior_intent: Mapping[str, str] | None = None, **fields: Any) -> LockEntry:
-        return job_entry(job, prior_intent, **fields)
+        return job_entry(job, prior_intent, input_etag=self._input_etag(job), **fields)
 
     def _outcome(self, job: Job, remote: RemoteJob) -> LockEntry:
-        return outcome_record(job, remote, self.lister)
+        return outcome_record(job, remote, self.lister).evolve(input_etag=self._input_etag(job))
+
+    def _input_etag(self, job: Job) -> str | None:
+        """The input's ETag this run saw at submission, else the one its record has (a polled job)."""
+        etag = self.input_etags.get(job.input_ref)
+        if etag is None:
+            cur = self.store.get(job.key)
+            etag = cur.input_etag if cur is not None else None
+        return etag
 
     # ------------------------------------------------------------------ run
 

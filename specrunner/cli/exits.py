@@ -22,7 +22,7 @@ import typer
 from typer import _click
 from typer.core import TyperGroup
 
-from specrunner.cli.coercion import defer_coercion
+from specrunner.cli.coercion import defer_coercion, flag_values
 from specrunner.cli.errors import handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
 
@@ -40,6 +40,9 @@ def handle_exception(exc: BaseException) -> int:
 
 class SpecrunnerGroup(TyperGroup):
     """The root command: runs click in non-standalone mode and owns every exit."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, flag_values(args)))
 
     def main(
         self,

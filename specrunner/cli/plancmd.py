@@ -25,6 +25,8 @@ def run_plan(
     fmt: str = "text",
     show_unchanged: bool = False,
     replace: list[str] | None = None,
+    *,
+    refresh: bool = True,
 ) -> int:
     """Print the plan of ``manifest`` in ``fmt`` (text, json, markdown); return the exit code."""
     from specrunner.ops.context import load_context
@@ -34,7 +36,9 @@ def run_plan(
 
     try:
         ctx = load_context(manifest, state)
-        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), replace=tuple(replace or ()))
+        req = PlanRequest(
+            tuple(target or ()), tuple(exclude or ()), replace=tuple(replace or ()), refresh=refresh
+        )
         p = compute_plan(ctx, req)
         # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
         # no-op plan of many jobs must not pay for hashing every record.
@@ -62,6 +66,9 @@ def run_plan(
     else:
         for line in _discovery_lines(ctx):
             echo(line)
+        refreshed = ctx.refreshed.line() if ctx.refreshed is not None else None
+        if refreshed:
+            echo(refreshed)
         echo(
             render.plan_text(
                 p, show_unchanged=show_unchanged, recovery=_recovery_note(p), manifest=str(manifest)

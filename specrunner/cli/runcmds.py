@@ -25,6 +25,7 @@ from specrunner.cli.options import (
     NoWaitOpt,
     ParallelismOpt,
     QuietOpt,
+    RefreshOpt,
     ReplaceOpt,
     RunFmt,
     RunFormatOpt,
@@ -60,6 +61,7 @@ def plan(
     show_unchanged: Annotated[
         bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")
     ] = False,
+    refresh: RefreshOpt = True,
 ) -> None:
     """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
 
@@ -68,7 +70,18 @@ def plan(
     from specrunner.cli.plancmd import run_plan
 
     raise typer.Exit(
-        run_plan(manifest, state, out, detailed_exitcode, target, exclude, fmt.value, show_unchanged, replace)
+        run_plan(
+            manifest,
+            state,
+            out,
+            detailed_exitcode,
+            target,
+            exclude,
+            fmt.value,
+            show_unchanged,
+            replace,
+            refresh=refresh,
+        )
     )
 
 
@@ -92,6 +105,7 @@ def _run_command(
         quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
         auto_approve: AutoApproveOpt = False,
+        refresh: RefreshOpt = True,
     ) -> None:
         _run_apply(
             manifest,
@@ -108,6 +122,7 @@ def _run_command(
             only_failed=only_failed,
             auto_approve=auto_approve,
             replace=replace,
+            refresh=refresh,
         )
 
     command.__name__ = command.__qualname__ = name
@@ -155,6 +170,7 @@ def _run_apply(
     only_failed: bool,
     auto_approve: bool,
     replace: list[str] | None = None,
+    refresh: bool = True,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
     from specrunner.cli.interrupts import install_signal_handlers
@@ -181,10 +197,13 @@ def _run_apply(
             tuple(sel["excludes"]),
             bool(sel["only_failed"]),
             tuple(sel.get("replace", ())),
+            bool(sel.get("refresh", True)) and refresh,
         )
     else:
         ctx = load_context(manifest, state)
-        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed, tuple(replace or ()))
+        req = PlanRequest(
+            tuple(target or ()), tuple(exclude or ()), only_failed, tuple(replace or ()), refresh=refresh
+        )
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "

@@ -19,7 +19,7 @@ from specrunner.apply.executor import Executor, Options
 from specrunner.apply.outcomes import ObjectLister
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
 from specrunner.apply.results import RunSummary
-from specrunner.backends import Backend, open_backend, open_lister
+from specrunner.backends import Backend, ObjectsLister, open_backend, open_lister, open_objects_lister
 from specrunner.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -32,6 +32,7 @@ from specrunner.core.model import Manifest
 from specrunner.core.plan import Plan
 from specrunner.ops.context import Context
 from specrunner.ops.planrequest import PlanRequest, compute_plan
+from specrunner.ops.refresh import input_fingerprints, record_verified
 from specrunner.ops.run import Run
 from specrunner.ops.savedplan import check_saved_plan
 from specrunner.statefile.backend import JobStore
@@ -102,6 +103,30 @@ def lazy_lister(manifest: Manifest) -> ObjectLister:
         return opened[0](bucket, location, prefix)
 
     return lister
+
+
+def _objects_lister(manifest: Manifest) -> Callable[[], ObjectsLister]:
+    """Opens the manifest's object lister (sizes and ETags) on first use, once."""
+    opened: list[ObjectsLister] = []
+
+    def lister() -> ObjectsLister:
+        if not opened:
+            opened.append(open_objects_lister(manifest))
+        return opened[0]
+
+    return lister
+
+
+def _submitted_inputs(ctx: Context, plan: Plan, objects: Callable[[], ObjectsLister]) -> dict[str, str]:
+    """The ETags (local: content fingerprints) of the inputs this run submits, recorded with its jobs."""
+    refs = {
+        c.job.input_ref: str(c.job.request["Input"].get("Location") or "")
+        for c in plan.active
+        if c.submits and c.job is not None
+    }
+    if not refs:
+        return {}
+    return input_fingerprints(refs, ctx.input_etags, objects, chunked=ctx.manifest.target.backend != "local")
 
 
 class _IdleBackend:
@@ -177,12 +202,19 @@ def _execute(
         # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
         idle = not any(c.action != "noop" and c.action != "forget" for c in plan.active)
         be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
+        objects = _objects_lister(ctx.manifest)
         try:
             ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
             ex.allow_submit = allow_submit
+            ex.input_etags = _submitted_inputs(ctx, plan, objects) if allow_submit else {}
             if hook:
                 hook(ex)
             summary = ex.run(plan)
+            if ex.lease_lost is None and ex.fatal is None and run.store.lost() is None:
+                done = [k for k, r in summary.results.items() if r.status == "success"]
+                record_verified(
+                    run.store, ctx.refreshed, done, objects, chunked=ctx.manifest.target.backend != "local"
+                )
         finally:
             if backend is None:
                 be.close()

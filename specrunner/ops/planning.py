@@ -34,9 +34,23 @@ from specrunner.statefile.doc import CompactLines, StateDoc
 
 # The fields of a finished job's line the shortcut reads past (anything else: the full decision).
 _PLAIN = frozenset(
-    {"config", "input", "job_id", "state", "count", "tile_count", "outputs", "code", "message"}
+    {
+        "config",
+        "input",
+        "job_id",
+        "state",
+        "count",
+        "tile_count",
+        "outputs",
+        "code",
+        "message",
+        "seen",
+        "seen_at",
+        "input_etag",
+    }
 )
 _USUAL = frozenset({"config", "input", "job_id", "state", "count"})
+_VERIFIED = ("seen", "seen_at", "input_etag")
 _UNSET = object()
 
 
@@ -48,8 +62,10 @@ def plan_jobs(
     excludes: Iterable[str] = (),
     only_failed: bool = False,
     replace: Iterable[str] = (),
+    drift: Mapping[str, str] | None = None,
 ) -> Plan:
-    """The plan of ``jobs`` against ``state`` (``make_plan``'s, computed rule by rule when it can be)."""
+    """The plan of ``jobs`` against ``state`` (``make_plan``'s, computed rule by rule when it can be).
+    ``drift`` (the refresh's findings, job key -> reason): those jobs are decided from their records."""
     compact = state.compact if state is not None else None
     targets, excludes, replace = tuple(targets), tuple(excludes), tuple(replace)
     if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed or replace:
@@ -60,8 +76,9 @@ def plan_jobs(
             excludes=excludes,
             only_failed=only_failed,
             replace=replace,
+            drift=drift,
         )
-    return _grouped(jobs, compact)
+    return _grouped(jobs, compact, drift or {})
 
 
 class _Settled:
@@ -86,7 +103,7 @@ class _Settled:
         return out
 
 
-def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
+def _grouped(jobs: JobSet, compact: CompactLines, drift: Mapping[str, str]) -> Plan:
     lines = compact.lines
     get = lines.get
     active: list[Change] = []
@@ -115,6 +132,9 @@ def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
                 if loc not in cids:
                     cids[loc] = _config_of(build.job(inputs[i]), compact)
                 cid = cids[loc]
+            if drift and key in drift:
+                active.append(decide(key, build.job(inputs[i]), compact.record(key), drift=drift[key]))
+                continue
             if type(entry) is dict and cid is not None:
                 if entry.keys() == _USUAL:  # the usual line, checked inline (a million of them)
                     count = entry["count"]
@@ -179,4 +199,5 @@ def _valid_plain(entry: dict[str, Any]) -> bool:
         and (outputs is None or FIELD_CHECKS["outputs"](outputs) is None)
         and type(g("code", "")) is str
         and type(g("message", "")) is str
+        and all(k not in entry or FIELD_CHECKS[k](entry[k]) is None for k in _VERIFIED)
     )

@@ -110,7 +110,9 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             "excludes": list(req.excludes),
             "only_failed": req.only_failed,
             "replace": list(req.replace),
+            "refresh": req.refresh,
         },
+        "refresh": ctx.refreshed.summary() if ctx.refreshed is not None else None,
         "discovery": [
             {"index": d.index, "bucket": d.bucket, "prefix": d.prefix, "match": d.match, "found": n}
             for d, n in ctx.discovered
