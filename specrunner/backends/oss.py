@@ -17,8 +17,8 @@ from typing import Any
 import oss2
 
 from specrunner.backends.credentials import Credential, resolve_credentials
-from specrunner.backends.listing import Listed
 from specrunner.backends.endpoints import Endpoint
+from specrunner.backends.listing import Listed
 from specrunner.backends.ossclient import CONNECT_TIMEOUT, READ_TIMEOUT, OssClients, endpoint_for
 from specrunner.backends.osserrors import OssCall, oss_error
 from specrunner.backends.ossretry import LISTING

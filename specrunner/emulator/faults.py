@@ -10,7 +10,9 @@
 - ``oss_error_rate``: the fraction of OSS object calls answered 503 ``ServiceUnavailable`` before
   anything is done;
 - ``oss_drop_rate``: the fraction of OSS object writes (PUT, POST, DELETE) done, then the connection
-  closed without an answer.
+  closed without an answer;
+- ``deny_list``: buckets whose ListObjectsV2 answers 403 ``AccessDenied`` (a caller without
+  ``oss:ListObjects`` on them).
 
 Invariants: every draw comes from one ``random.Random(seed)`` under a lock, and a rate of 0 draws
 nothing, so a seed replays the same faults for the same requests. The knobs are read at each request:
@@ -59,6 +61,7 @@ class Faults:
     drop_rate: float = 0.0
     oss_error_rate: float = 0.0
     oss_drop_rate: float = 0.0
+    deny_list: frozenset[str] = frozenset()
     seed: int | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)

@@ -147,6 +147,13 @@ def handle_listing(
                 f"The emulator serves OSS ListObjectsV2 "
                 f"(GET /<bucket>/?list-type=2) and object calls only, not {action}.",
             )
+        if bucket in site.faults.deny_list:
+            raise OssError(
+                403,
+                "AccessDenied",
+                "You have no right to access this bucket (no oss:ListObjects).",
+                BucketName=bucket,
+            )
         if pdict.get("list-type") != "2":
             raise OssError(
                 400,

@@ -52,15 +52,15 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
 def refresh_context(ctx: Context, req: PlanRequest) -> Refresh:
     """The refresh of the context's state (``ops.refresh``), kept in ``ctx.refreshed``."""
     if not req.refresh:
-        ctx.refreshed = Refresh(at=now_utc(), enabled=False)
-        return ctx.refreshed
+        off = ctx.refreshed = Refresh(at=now_utc(), enabled=False)
+        return off
 
     def lister() -> Any:
         from specrunner.backends import open_objects_lister
 
         return open_objects_lister(ctx.manifest)
 
-    ctx.refreshed = refresh_state(
+    found = ctx.refreshed = refresh_state(
         ctx.state,
         lister,
         targets=req.targets,
@@ -68,7 +68,7 @@ def refresh_context(ctx: Context, req: PlanRequest) -> Refresh:
         known_inputs=ctx.input_etags,
         chunked=ctx.manifest.target.backend != "local",
     )
-    return ctx.refreshed
+    return found
 
 
 def check_takeover(ctx: Context, plan: Plan) -> None:

@@ -29,7 +29,8 @@ Reading the lock file as parsed: only lines of finished jobs are decoded, withou
 
 from __future__ import annotations
 
-import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -140,9 +141,9 @@ def finished(state: StateDoc, keys: set[str] | None = None) -> Iterator[tuple[st
             continue
         if keys is not None and key not in keys:
             continue
-        rec = light(key, entry, light=True)
-        if isinstance(rec, LockEntry) and rec.state in _FINISHED:  # an invalid line: the plan says so
-            yield key, rec
+        got = light(key, entry, light=True)
+        if isinstance(got, LockEntry) and got.state in _FINISHED:  # an invalid line: the plan says so
+            yield key, got
 
 
 def _where(rec: LockEntry) -> tuple[dict[str, tuple[str, str]], str]:
@@ -158,9 +159,16 @@ def _where(rec: LockEntry) -> tuple[dict[str, tuple[str, str]], str]:
                 static = unquote(str(f.get("Object") or "")).split("{", 1)[0]
                 prior = out.get(f["Bucket"])
                 if prior is not None:  # both templates in one bucket: their common prefix
-                    static = os.path.commonprefix([prior[1], static])
+                    static = _common(prior[1], static)
                 out[f["Bucket"]] = (str(f.get("Location") or ""), static)
     return out, in_loc
+
+
+def _common(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
 
 
 def _folder(key: str) -> str:
@@ -260,17 +268,15 @@ def _list_all(
     calls = wanted.calls(chunked)
     if not calls:
         return {}
-    from specrunner.apply.ratelimit import TokenBucket
-
     try:
         lister = open_lister()
     except Exception as e:  # no credentials, no SDK: no listing at all
         raise listing_error(calls[0][0], calls[0][2], e) from None
-    bucket_rate = TokenBucket(LIST_QPS, burst=WORKERS)
+    pace = _Pace(LIST_QPS)
 
     def one(call: tuple[str, str, str, str | None, str | None]) -> list[Listed]:
         bucket, loc, prefix, first, last = call
-        bucket_rate.acquire()
+        pace.wait()
         try:
             if first is None:
                 return lister(bucket, loc, prefix, None)
@@ -291,6 +297,23 @@ def _list_all(
     if callable(close):
         close()
     return found
+
+
+class _Pace:
+    """At most ``rate`` calls per second across threads: each call waits for its own slot."""
+
+    def __init__(self, rate: float) -> None:
+        self.step = 1.0 / rate
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            slot = max(now, self.next)
+            self.next = slot + self.step
+        if slot > now:
+            time.sleep(slot - now)
 
 
 def _after(
