@@ -176,6 +176,30 @@ def handle_listing(
     return answer
 
 
+def _keys(store: ObjectStore, bucket: str, prefix: str) -> list[str]:
+    """The keys under ``prefix``, sorted: only the prefix's folder is walked (a refresh lists many
+    prefixes of one large bucket), and only the subfolders a key under ``prefix`` can be in."""
+    folder = prefix[: prefix.rfind("/") + 1]
+    if any(part in ("", ".", "..") for part in folder.split("/")[:-1]) or "\\" in folder:
+        return store.list(bucket, prefix)  # an odd prefix: the plain walk (it matches nothing odd)
+    base = store.root / bucket
+    start = base / folder if folder else base
+    if not start.is_dir():
+        return []
+    keys = []
+    for dirpath, dirnames, filenames in os.walk(start):
+        rel = os.path.relpath(dirpath, base).replace(os.sep, "/")
+        head = "" if rel == "." else rel + "/"
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and ((head + d + "/").startswith(prefix) or prefix.startswith(head + d + "/"))
+        ]
+        keys.extend(head + n for n in filenames if not n.startswith(".") and (head + n).startswith(prefix))
+    return sorted(keys)
+
+
 def list_bucket(root: Path, etags: EtagCache, bucket: str, p: dict[str, str], entry: dict[str, Any]) -> str:
     """The ListObjectsV2 answer's XML for the query ``p``; ``entry["keys"]`` gets the KeyCount."""
     prefix = p.get("prefix", "")
@@ -218,7 +242,7 @@ def list_bucket(root: Path, etags: EtagCache, bucket: str, p: dict[str, str], en
         raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)
     after = token_name(token) if token else start_after
     listing = _Listing()
-    for k in store.list(bucket, prefix):
+    for k in _keys(store, bucket, prefix):
         name, is_prefix = k, False
         if delimiter:
             i = k.find(delimiter, len(prefix))

@@ -51,6 +51,8 @@ _PLAIN = frozenset(
 )
 _USUAL = frozenset({"config", "input", "job_id", "state", "count"})
 _VERIFIED = ("seen", "seen_at", "input_etag")
+_USUAL_VERIFIED = _USUAL | frozenset(_VERIFIED)
+seen_ok, utc_ok, etag_ok = (FIELD_CHECKS[k] for k in _VERIFIED)
 _UNSET = object()
 
 
@@ -145,6 +147,21 @@ def _grouped(jobs: JobSet, compact: CompactLines, drift: Mapping[str, str]) -> P
                         and type(entry["job_id"]) is str
                         and type(count) is int
                         and count >= 0
+                    ):
+                        idx.append(i)
+                        continue
+                elif entry.keys() == _USUAL_VERIFIED:  # the usual line since outputs are verified
+                    count = entry["count"]
+                    if (
+                        entry["config"] == cid
+                        and entry["input"] == ref
+                        and entry["state"] == "Success"
+                        and type(entry["job_id"]) is str
+                        and type(count) is int
+                        and count >= 0
+                        and seen_ok(entry["seen"]) is None
+                        and utc_ok(entry["seen_at"]) is None
+                        and etag_ok(entry["input_etag"]) is None
                     ):
                         idx.append(i)
                         continue

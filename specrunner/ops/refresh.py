@@ -47,8 +47,8 @@ if TYPE_CHECKING:  # a plan with nothing to check never loads the backends (nor 
     from specrunner.backends.listing import Listed, ObjectsLister
 
 CHUNK = 1000  # wanted keys per listing call (one ListObjectsV2 page when they are dense)
-WORKERS = 8
-LIST_QPS = 100.0  # listing calls per second, well within OSS's rate for one account
+WORKERS = 16  # listing calls in flight
+LIST_QPS = 500.0  # listing calls per second, well within OSS's rate for one account
 SHOWN = 3  # keys named in a reason before "and N more"
 _FINISHED = ("Success", "Fail")
 
