@@ -21,7 +21,7 @@ from specrunner.core.jobs import expand
 from specrunner.core.plan import make_plan
 from specrunner.validate.manifest import check_document
 from specrunner.validate.yamlload import load
-from tests.conftest import read_jobs, REPO, Workspace
+from tests.conftest import REPO, Workspace, read_jobs
 from tests.helpers import serving
 from tests.records import entry
 
