@@ -186,7 +186,7 @@ def _keys(store: ObjectStore, bucket: str, prefix: str) -> list[str]:
     start = base / folder if folder else base
     if not start.is_dir():
         return []
-    keys = []
+    keys: list[str] = []
     for dirpath, dirnames, filenames in os.walk(start):
         rel = os.path.relpath(dirpath, base).replace(os.sep, "/")
         head = "" if rel == "." else rel + "/"

@@ -77,6 +77,8 @@ class Refresh:
     missing: int = 0
     changed: int = 0
     inputs_changed: int = 0
+    missing_outputs: dict[str, list[str]] = field(default_factory=dict)  # job key -> bucket/key
+    changed_outputs: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """The refresh in the JSON documents (plan, apply): what was verified, and when."""
@@ -371,6 +373,10 @@ def _compare(job: _Job, found: dict[tuple[str, str], Seen], out: Refresh) -> Non
                 seen.append(now)
         out.missing += len(missing)
         out.changed += len(changed)
+        if missing:
+            out.missing_outputs[job.key] = [r for r in rec.outputs if r.partition("/")[2] in missing]
+        if changed:
+            out.changed_outputs[job.key] = [r for r in rec.outputs if r.partition("/")[2] in changed]
         if missing:
             reasons.append(_named(missing, "output missing"))
         if changed:

@@ -192,11 +192,12 @@ def state_text(
                 r["mode"] or "-",
                 str(r["count"] if r["count"] is not None else "-"),
                 r["job_id"] or "-",
+                r.get("verified_at") or "-",
                 (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else "",
             ]
             for r in rows
         ],
-        ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "ERROR"],
+        ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "VERIFIED", "ERROR"],
     )
     states: dict[str, int] = {}
     for r in rows:

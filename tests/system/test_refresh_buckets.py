@@ -158,3 +158,29 @@ def test_an_output_deleted_from_an_old_state_is_still_found_missing(ws: Workspac
     shutil.rmtree(ws.out("posters"))
     out = ws.cli("plan", str(ws.manifest), code=0).output
     assert "output missing: posters/a.jpg" in out and "output missing: posters/b.jpg" in out
+
+
+def test_a_saved_plan_refreshes_again_when_applied(ws: Workspace, video_4s: Path) -> None:
+    applied(ws, video_4s)
+    ws.out("posters/b.jpg").unlink()
+    plan = ws.dir / "p.json"
+    ws.cli("plan", str(ws.manifest), "--out", str(plan), code=0)
+    doc = json.loads(plan.read_text())
+    assert doc["selection"]["refresh"] is True and doc["refresh"]["outputs_missing"] == 1
+    out = ws.cli("apply", str(plan), code=0).output
+    assert "1 succeeded" in out and ws.out("posters/b.jpg").is_file()
+    # a plan saved with --refresh=false is applied without the refresh: what it planned, no more
+    ws.out("posters/a.jpg").unlink()
+    ws.cli("plan", str(ws.manifest), "--refresh=false", "--out", str(plan), code=0)
+    assert json.loads(plan.read_text())["selection"]["refresh"] is False
+    assert "0 succeeded" in ws.cli("apply", str(plan), code=0).output
+    assert not ws.out("posters/a.jpg").exists()
+
+
+def test_replace_names_a_job_whatever_the_buckets_hold(ws: Workspace, video_4s: Path) -> None:
+    applied(ws, video_4s)
+    out = ws.cli("plan", str(ws.manifest), "--replace", "videos/a.mp4::poster", code=0).output
+    assert "replaced on request (--replace)" in out and "1 to replace" in out
+    ws.out("posters/a.jpg").unlink()
+    out = ws.cli("plan", str(ws.manifest), "--replace", "videos/a.mp4::poster", code=0).output
+    assert "output missing: posters/a.jpg (and --replace)" in out

@@ -118,3 +118,25 @@ def test_without_count_a_multi_snapshot_job_past_the_end_records_exactly_what_ex
         assert 1 < len(on_disk) < 8 and rec["outputs"] == on_disk and rec["count"] == len(on_disk)
         assert [s[0] for s in rec["seen"]] == [(ws.oss / o).stat().st_size for o in on_disk]
         assert "No changes" in ws.cli("plan", ws.manifest, code=0).output
+
+
+def test_the_contact_sheet_marks_missing_outputs_and_show_says_what_was_verified_and_when(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    with Emulator(ws.oss, {KEY: SECRET}, simulate=True) as em:
+        setup(ws, monkeypatch, em)
+        ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+        (ws.oss / "media-out" / "p" / "c001.jpg").unlink()
+        out = ws.dir / "sheet"
+        ws.cli("report", ws.manifest, "--out", out, code=0)
+        html = (out / "index.html").read_text()
+        doc = json.loads(ws.cli("show", ws.manifest, "--format", "json", code=0).output)
+    assert "1 output listed in the state is not in the bucket" in html and "1 missing, 0 changed" in html
+    assert '<li class="missing"><span class="mono">oss://media-out/p/c001.jpg' in html
+    assert html.count("<b>missing</b>") == 1
+    jobs = {j["key"]: j for j in doc["jobs"]}
+    job = jobs["v/c001.mp4::s"]
+    assert job["verified_at"].endswith("Z") and job["input_etag"]
+    assert [s["object"] for s in job["seen"]] == job["outputs"] and all(s["size"] > 0 for s in job["seen"])
