@@ -242,8 +242,8 @@ def make_plan(
         change = decide(key, job, prior, force_failed=only_failed, drift=drift.get(key) if drift else None)
         if job is not None and prior is not None and replace and _match(key, replace):
             change = forced(key, job, prior, change)
-        if only_failed and change.action != "retry":
-            continue
+        if only_failed and change.action != "retry" and not (drift and key in drift and change.submits):
+            continue  # (a failed job whose input changed is replaced: retry runs it too)
         changes.append(change)
     return Plan(tuple(changes))
 

@@ -177,6 +177,9 @@ def _folder(key: str) -> str:
     return key[: key.rfind("/") + 1]
 
 
+_Call = tuple[str, str, str, "str | None", "str | None", list[str]]
+
+
 class _Wanted:
     """Keys to look at, per (bucket, location), each under a group prefix."""
 
@@ -188,9 +191,9 @@ class _Wanted:
             prefix = _folder(key)
         self.keys.setdefault((bucket, location), {}).setdefault(prefix, set()).add(key)
 
-    def calls(self, chunked: bool) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(bucket, location, prefix, start key, last key) per listing call."""
-        out: list[tuple[str, str, str, str | None, str | None]] = []
+    def calls(self, chunked: bool) -> list[_Call]:
+        """(bucket, location, prefix, start key, last key, the wanted keys) per listing call."""
+        out: list[_Call] = []
         for (bucket, loc), groups in sorted(self.keys.items()):
             merged: dict[str, set[str]] = {}
             for prefix in sorted(groups):  # a prefix under another one is listed with it
@@ -199,11 +202,11 @@ class _Wanted:
             for prefix, keys in merged.items():
                 ordered = sorted(keys)
                 if not chunked:
-                    out.append((bucket, loc, prefix, None, None))
+                    out.append((bucket, loc, prefix, None, None, ordered))
                     continue
                 for i in range(0, len(ordered), CHUNK):
                     part = ordered[i : i + CHUNK]
-                    out.append((bucket, loc, prefix, part[0], part[-1]))
+                    out.append((bucket, loc, prefix, part[0], part[-1], part))
         return out
 
 
@@ -276,10 +279,15 @@ def _list_all(
         raise listing_error(calls[0][0], calls[0][2], e) from None
     pace = _Pace(LIST_QPS)
 
-    def one(call: tuple[str, str, str, str | None, str | None]) -> list[Listed]:
-        bucket, loc, prefix, first, last = call
+    lookup = getattr(lister, "lookup", None)  # the local engine: the wanted files only
+
+    def one(call: _Call) -> list[Listed]:
+        bucket, loc, prefix, first, last, keys = call
         pace.wait()
         try:
+            if callable(lookup):
+                found: list[Listed] = lookup(bucket, keys)
+                return found
             if first is None:
                 return lister(bucket, loc, prefix, None)
             after = first[:-1] if len(first) > len(prefix) else None

@@ -263,3 +263,13 @@ def test_an_invalid_verification_is_refused_as_when_decoding(tmp_path: Path, fie
     with pytest.raises(StateError) as fast:
         plan_jobs(expand(m), read(bad))
     assert str(fast.value) == str(slow.value) and key in str(fast.value) and field in str(fast.value)
+
+
+def test_retry_runs_a_failed_job_whose_input_changed(tmp_path: Path) -> None:
+    m = manifest(tmp_path, "m.yaml")
+    jobs = list(expand(m))
+    recs = recorded(jobs)
+    failed = next(k for k, r in recs.items() if r.state == "Fail" and r.code == "InvalidParameter")
+    plan = make_plan(jobs, recs, only_failed=True, drift={failed: "input changed: x"})
+    assert failed in {c.key for c in plan.by_action("replace")}
+    assert failed not in {c.key for c in make_plan(jobs, recs, only_failed=True).changes}  # permanent
