@@ -337,7 +337,9 @@ def _after(
 
 
 def listing_error(bucket: str, prefix: str, e: BaseException) -> RefreshError:
-    why = str(e) or type(e).__name__
+    why = (str(e) or type(e).__name__).rstrip(".")
+    head = f"cannot list oss://{bucket}/{prefix}: "
+    why = why[len(head) :] if why.startswith(head) else why  # the lister's own words, said once
     return RefreshError(
         f"cannot refresh: listing oss://{bucket}/{prefix} failed: {why}. Checking the recorded outputs "
         f"needs oss:ListObjects on bucket {bucket!r}; nothing was planned",
