@@ -27,7 +27,7 @@ def test_keys_are_grouped_by_prefix_merged_and_chunked() -> None:
     assert prefixes.count(("out", "thumbs/")) == 3  # 2,501 keys: 3 chunks of <= 1,000
     assert ("in", "videos/") in prefixes and ("out", "posters/") in prefixes and ("out", "stray/") in prefixes
     assert len(calls) == 6
-    first = [c for c in calls if c[2] == "thumbs/"][0]
+    first = next(c for c in calls if c[2] == "thumbs/")
     assert first[3] == "thumbs/v00000/00001.jpg" and first[4] is not None and CHUNK == 1000
     assert all(c[3] is None for c in w.calls(chunked=False)) and len(w.calls(chunked=False)) == 4
 
