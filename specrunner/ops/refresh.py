@@ -239,6 +239,8 @@ def refresh_state(
         todo.append(job)
         if rec.state == "Success":
             for ref in rec.outputs:
+                if "{" in ref:  # a name only the service knows ({SnapshotTime}): not checked
+                    continue
                 bucket, _, obj = ref.partition("/")
                 loc, static = buckets.get(bucket, (in_loc, _folder(obj)))
                 wanted.add(bucket, loc, static, obj)
@@ -371,7 +373,10 @@ def _compare(job: _Job, found: dict[tuple[str, str], Seen], out: Refresh) -> Non
         missing: list[str] = []
         changed: list[str] = []
         seen: list[Seen] = []
+        unnamed = any("{" in ref for ref in rec.outputs)
         for ref, was in rec.observed():
+            if "{" in ref:
+                continue
             b, _, k = ref.partition("/")
             now = found.get((b, k))
             out.outputs += 1
@@ -391,7 +396,7 @@ def _compare(job: _Job, found: dict[tuple[str, str], Seen], out: Refresh) -> Non
             reasons.append(_named(missing, "output missing"))
         if changed:
             reasons.append(_named(changed, "output changed"))
-        if not missing and not changed and rec.outputs and rec.seen is None:
+        if not missing and not changed and rec.outputs and rec.seen is None and not unnamed:
             fields["seen"] = tuple(seen)
             fields["seen_at"] = out.at
     if reasons:

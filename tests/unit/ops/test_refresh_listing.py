@@ -119,3 +119,11 @@ def test_refresh_flag_values() -> None:
     assert flag_values(["plan", "m.yaml", "--refresh=True"]) == ["plan", "m.yaml", "--refresh"]
     assert flag_values(["plan", "--", "--refresh=false"]) == ["plan", "--", "--refresh=false"]
     assert flag_values(["plan", "--refresh=maybe"]) == ["plan", "--refresh=maybe"]
+
+
+def test_an_output_named_by_the_service_only_is_not_checked() -> None:
+    """{SnapshotTime} cannot be predicted (keyframes): such a recorded name is neither listed nor
+    taken for missing, and the job's verification is not recorded (it could not be complete)."""
+    outs = ("out/s/a/{SnapshotTime}.jpg",)
+    r, b = check(entry("Success", outs, input_etag="IN"), HERE)
+    assert r.drift == {} and r.outputs == 0 and r.record == {} and b.calls == 1  # the input only
