@@ -517,6 +517,8 @@ def w_plan(a: dict[str, Any]) -> dict[str, Any]:
         "load_context_seconds": t1 - t0,
         "compute_plan_seconds": t2 - t1,
         "refresh": ctx.refreshed.summary() if ctx.refreshed is not None else None,
+        "refresh_open_seconds": ctx.refreshed.open_seconds if ctx.refreshed is not None else 0.0,
+        "refresh_list_seconds": ctx.refreshed.list_seconds if ctx.refreshed is not None else 0.0,
         "counts": plan.counts(),
         "jobs": len(ctx.jobs),
         "rss_mb": _rss_mb(),

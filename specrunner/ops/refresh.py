@@ -77,6 +77,8 @@ class Refresh:
     missing: int = 0
     changed: int = 0
     inputs_changed: int = 0
+    open_seconds: float = 0.0  # opening the lister (the OSS SDK's import), for benchmarks
+    list_seconds: float = 0.0  # the listing calls' wall time (concurrent), for benchmarks
     missing_outputs: dict[str, list[str]] = field(default_factory=dict)  # job key -> bucket/key
     changed_outputs: dict[str, list[str]] = field(default_factory=dict)
 
@@ -125,7 +127,7 @@ class Refresh:
 class _Job:
     key: str
     rec: LockEntry
-    buckets: dict[str, tuple[str, str]]  # output bucket -> (location, static prefix of its template)
+    templates: list[tuple[str, str, str]]  # (bucket, location, static prefix) of its output templates
     input_loc: str
 
 
@@ -148,29 +150,29 @@ def finished(state: StateDoc, keys: set[str] | None = None) -> Iterator[tuple[st
             yield key, got
 
 
-def _where(rec: LockEntry) -> tuple[dict[str, tuple[str, str]], str]:
+def _where(rec: LockEntry) -> tuple[list[tuple[str, str, str]], str]:
+    """(bucket, location, static prefix) of each output template of ``rec``, and its input's location."""
     req = rec.request
     inp = req.get("Input") if isinstance(req, dict) else None
     sc = req.get("SnapshotConfig") if isinstance(req, dict) else None
     in_loc = str(inp.get("Location") or "") if isinstance(inp, dict) else ""
-    out: dict[str, tuple[str, str]] = {}
+    out: list[tuple[str, str, str]] = []
     if isinstance(sc, dict):
         for name in ("OutputFile", "TileOutputFile"):
             f = sc.get(name)
             if isinstance(f, dict) and isinstance(f.get("Bucket"), str):
                 static = unquote(str(f.get("Object") or "")).split("{", 1)[0]
-                prior = out.get(f["Bucket"])
-                if prior is not None:  # both templates in one bucket: their common prefix
-                    static = _common(prior[1], static)
-                out[f["Bucket"]] = (str(f.get("Location") or ""), static)
+                out.append((f["Bucket"], str(f.get("Location") or ""), static))
     return out, in_loc
 
 
-def _common(a: str, b: str) -> str:
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return a[:n]
+def _group(templates: list[tuple[str, str, str]], bucket: str, obj: str, in_loc: str) -> tuple[str, str]:
+    """(location, prefix) an output is listed under: the longest static prefix of its templates."""
+    best: tuple[str, str] | None = None
+    for b, loc, static in templates:
+        if b == bucket and obj.startswith(static) and (best is None or len(static) > len(best[1])):
+            best = (loc, static)
+    return best if best is not None else (in_loc, _folder(obj))
 
 
 def _folder(key: str) -> str:
@@ -234,15 +236,15 @@ def refresh_state(
     wanted = _Wanted()
     known = known_inputs or {}
     for key, rec in finished(state, keys):
-        buckets, in_loc = _where(rec)
-        job = _Job(key, rec, buckets, in_loc)
+        templates, in_loc = _where(rec)
+        job = _Job(key, rec, templates, in_loc)
         todo.append(job)
         if rec.state == "Success":
             for ref in rec.outputs:
                 if "{" in ref:  # a name only the service knows ({SnapshotTime}): not checked
                     continue
                 bucket, _, obj = ref.partition("/")
-                loc, static = buckets.get(bucket, (in_loc, _folder(obj)))
+                loc, static = _group(templates, bucket, obj, in_loc)
                 wanted.add(bucket, loc, static, obj)
         if check_inputs and rec.input not in known:
             bucket, _, obj = rec.input.partition("/")
@@ -275,10 +277,13 @@ def _list_all(
     calls = wanted.calls(chunked)
     if not calls:
         return {}
+    t0 = time.monotonic()
     try:
         lister = open_lister()
     except Exception as e:  # no credentials, no SDK: no listing at all
         raise listing_error(calls[0][0], calls[0][2], e) from None
+    t1 = time.monotonic()
+    out.open_seconds += t1 - t0
     pace = _Pace(LIST_QPS)
 
     lookup = getattr(lister, "lookup", None)  # the local engine: the wanted files only
@@ -305,6 +310,7 @@ def _list_all(
             out.listings += 1
             for o in listed:
                 found[(call[0], o.key)] = (o.size, o.etag)
+    out.list_seconds += time.monotonic() - t1
     close = getattr(lister, "close", None)
     if callable(close):
         close()
