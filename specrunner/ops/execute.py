@@ -230,9 +230,12 @@ def _execute(
         raise lease_lost_error(ex.lease_lost, lost, summary)
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
-    return ApplyOutcome(
+    out = ApplyOutcome(
         plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned, run.store.bytes_written
     )
+    if ctx.refreshed is not None:
+        out.extra["refresh"] = ctx.refreshed.summary()
+    return out
 
 
 def lease_lost_error(err: Exception | None, why: str | None, summary: RunSummary) -> LeaseLost:

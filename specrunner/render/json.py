@@ -159,6 +159,7 @@ def apply_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "state_changed": outcome.state_changed,
         "run_results": str(outcome.run_file) if outcome.run_file else None,
         "recovered": _recovered(outcome),
+        "refresh": outcome.extra.get("refresh"),  # what the plan's refresh verified, and when
         "results": outcome.summary.acted_on(),
     }
 
@@ -169,6 +170,7 @@ def refresh_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "kind": "specrunner-refresh",
         "counts": outcome.summary.counts(),
+        "refresh": outcome.extra.get("refresh"),
         "state_changed": outcome.state_changed,
     }
 
@@ -186,6 +188,7 @@ def run_results_document(ctx: Context, outcome: ApplyOutcome, started: datetime)
         "counts": outcome.summary.counts(),
         "exit_code": outcome.exit_code(),
         "recovered": _recovered(outcome),
+        "refresh": outcome.extra.get("refresh"),  # what the plan's refresh verified, and when
         "results": outcome.summary.acted_on(),
     }
 
