@@ -103,7 +103,7 @@ class Executor:
         )
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
-        self.input_etags: Mapping[str, str] = {}  # input ref -> its ETag at submission (recorded)
+        self.input_etags: Mapping[str, str | None] = {}  # job key -> its input's ETag at submission
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
         self.lease_lost: LeaseLost | None = None  # set when the state's lock was lost: nothing more sent
         # A store whose durable write is a round trip (remote state) gets the intents of the next
@@ -140,12 +140,9 @@ class Executor:
         return outcome_record(job, remote, self.lister).evolve(input_etag=self._input_etag(job))
 
     def _input_etag(self, job: Job) -> str | None:
-        """The input's ETag this run saw at submission, else the one its record has (a polled job)."""
-        etag = self.input_etags.get(job.input_ref)
-        if etag is None:
-            cur = self.store.get(job.key)
-            etag = cur.input_etag if cur is not None else None
-        return etag
+        """The input's ETag when this run submitted the job (None: unknown), else its record's (polled)."""
+        cur = self.store.get(job.key) if job.key not in self.input_etags else None
+        return self.input_etags.get(job.key) or (cur.input_etag if cur is not None else None)
 
     # ------------------------------------------------------------------ run
 

@@ -117,16 +117,17 @@ def _objects_lister(manifest: Manifest) -> Callable[[], ObjectsLister]:
     return lister
 
 
-def _submitted_inputs(ctx: Context, plan: Plan, objects: Callable[[], ObjectsLister]) -> dict[str, str]:
-    """The ETags (local: content fingerprints) of the inputs this run submits, recorded with its jobs."""
-    refs = {
-        c.job.input_ref: str(c.job.request["Input"].get("Location") or "")
-        for c in plan.active
-        if c.submits and c.job is not None
-    }
-    if not refs:
+def _submitted_inputs(
+    ctx: Context, plan: Plan, objects: Callable[[], ObjectsLister]
+) -> dict[str, str | None]:
+    """Per job this run submits, its input's ETag (local: content fingerprint) now, recorded with it
+    (None when it could not be listed: then none is recorded, never the previous submission's)."""
+    jobs = [c.job for c in plan.active if c.submits and c.job is not None]
+    if not jobs:
         return {}
-    return input_fingerprints(refs, ctx.input_etags, objects, chunked=ctx.manifest.target.backend != "local")
+    refs = {j.input_ref: str(j.request["Input"].get("Location") or "") for j in jobs}
+    etags = input_fingerprints(refs, ctx.input_etags, objects, chunked=ctx.manifest.target.backend != "local")
+    return {j.key: etags.get(j.input_ref) for j in jobs}
 
 
 class _IdleBackend:
