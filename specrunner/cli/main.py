@@ -24,7 +24,7 @@ import typer
 from typer.core import TyperArgument
 
 from specrunner import __version__
-from specrunner.cli import emulator, manifestcmds, refreshcmds, report, runcmds, statecmds
+from specrunner.cli import emulator, manifestcmds, prunecmd, refreshcmds, report, runcmds, statecmds
 from specrunner.cli.exits import SpecrunnerGroup
 from specrunner.cli.transfer import pull, push
 
@@ -87,6 +87,7 @@ _add(
         ("retry", runcmds.retry, "Resubmit only the jobs whose last outcome is Fail."),
         ("refresh", refreshcmds.refresh, "Poll unfinished jobs and record their outcomes."),
         ("import", refreshcmds.import_, "Adopt an existing MTS job into the state."),
+        ("prune", prunecmd.prune, "Delete outputs that only forgotten or replaced jobs named."),
         (
             "force-unlock",
             statecmds.force_unlock,

@@ -172,6 +172,9 @@ def _execute(
 ) -> ApplyOutcome:
     """Lock, plan against the state read under the lock, run the executor, compact the state."""
     run = Run(ctx, operation, opts.lock_timeout)
+    # What a forgotten or replaced job wrote and its new record no longer names stays in the state
+    # (its ``retired`` list) until ``prune`` deletes it.
+    run.store.retire_outputs = allow_submit
     try:
         plan = planner(ctx)
         # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,6 +191,12 @@ def run_results_document(ctx: Context, outcome: ApplyOutcome, started: datetime)
 def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
     """dbt-style run_results: ``<manifest dir>/.specrunner/runs/<time>-<id>.json`` (git-ignored).
     None if it could not be written (a run's outcome never depends on it)."""
+    return write_run_file(ctx, lambda now: run_results_document(ctx, outcome, now))
+
+
+def write_run_file(ctx: Context, build: Callable[[datetime], dict[str, Any]]) -> Path | None:
+    """The document ``build(now)`` as ``<manifest dir>/.specrunner/runs/<time>-<id>.json`` (one line;
+    the folder is git-ignored); None if it could not be written."""
     runs = ctx.manifest_path.resolve().parent / ".specrunner" / "runs"
     try:
         runs.mkdir(parents=True, exist_ok=True)
@@ -198,7 +204,7 @@ def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
         if not ignore.exists():
             ignore.write_text("# written by specrunner: run results, never committed\n*\n")
         now = datetime.now(UTC)
-        doc = run_results_document(ctx, outcome, now)
+        doc = build(now)
         path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
         # One line, sorted: json's C encoder (indent= switches to the pure-Python one, ~10x slower,
         # seconds for 100,000 results). A machine-readable, git-ignored file: jq pretty-prints it.

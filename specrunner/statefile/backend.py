@@ -8,7 +8,9 @@ one in the tests (``tests/fakes.py``):
   its lock. :func:`locate` alone decides which home a manifest's state has; nothing else in the
   package tests for a kind of state.
 - :class:`JobStore`: the journaled store a run writes job entries through: ``put`` / ``delete``
-  (journaled; ``durable``: synced before it returns), ``flush_durable``, the before-submit gate
+  (journaled; ``durable``: synced before it returns; with ``retire_outputs`` the objects a dropped
+  or replaced record named and no longer does go to the state's ``retired`` list, in the same
+  journal write), ``unretire``, ``flush_durable``, the before-submit gate
   (``before_submit`` / ``submitted`` / ``lost``: the remote lease, see ``lease.py``), ``commit``.
 """
 
@@ -56,6 +58,8 @@ class JobStore(Protocol):
     #: Whether the executor writes the intents of many submissions ahead in one durable write
     #: (a remote journal: one append instead of one per job).
     batch_intents: bool
+    #: Whether a put or delete that drops objects a record named retires them (apply, prune).
+    retire_outputs: bool
 
     @property
     def jobs(self) -> dict[str, LockEntry]: ...
@@ -67,6 +71,8 @@ class JobStore(Protocol):
     def put(self, key: str, record: LockEntry, *, durable: bool = False) -> None: ...
 
     def delete(self, key: str, *, durable: bool = False) -> None: ...
+
+    def unretire(self, objects: list[str], *, durable: bool = False) -> None: ...
 
     def flush_durable(self) -> None: ...
 
