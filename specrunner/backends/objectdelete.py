@@ -134,9 +134,7 @@ class LocalDeleter:
 class OssDeleter:
     """``DeleteObject`` per object (answered 204 whether or not it existed), ``workers`` at a time."""
 
-    def __init__(
-        self, locations: Mapping[str, str], default_location: str, workers: int = WORKERS
-    ) -> None:
+    def __init__(self, locations: Mapping[str, str], default_location: str, workers: int = WORKERS) -> None:
         from specrunner.backends.credentials import resolve_credentials
         from specrunner.backends.ossclient import OssClients
 
@@ -189,4 +187,3 @@ def output_locations(pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
         if bucket and location:
             out.setdefault(bucket, location)
     return out
-

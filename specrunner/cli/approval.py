@@ -109,7 +109,9 @@ def ask(
         why = "no terminal to ask on" if text else "JSON / markdown output cannot ask"
         sel = " ".join(shlex.quote(w) for w in selection)
         again = " ".join(w for w in ("specrunner", command, m, sel, "--auto-approve") if w)
-        shown = "the plan above" if preview is None else "`" + " ".join(w for w in (preview, m, sel) if w) + "`"
+        shown = (
+            "the plan above" if preview is None else "`" + " ".join(w for w in (preview, m, sel) if w) + "`"
+        )
         raise ApprovalError(
             f"refusing to {refused} without approval: {why}; {nothing}",
             hint=f"review {shown}, then run `{again}`{also}",

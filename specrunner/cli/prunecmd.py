@@ -30,7 +30,9 @@ def prune(
     state: StateOpt = None,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be deleted; delete nothing.")
+    ] = False,
     detailed_exitcode: Annotated[
         bool,
         typer.Option("--detailed-exitcode", help="With --dry-run, exit 2 when something would be deleted."),

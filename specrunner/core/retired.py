@@ -36,9 +36,7 @@ class Retired:
     job_id: str | None
 
 
-def retirements(
-    key: str, prior: LockEntry | None, new: LockEntry | None
-) -> tuple[list[Retired], list[str]]:
+def retirements(key: str, prior: LockEntry | None, new: LockEntry | None) -> tuple[list[Retired], list[str]]:
     """What replacing ``prior`` by ``new`` under ``key`` (None: the record is dropped) does to the
     retired list: (objects ``prior`` named and ``new`` does not, objects ``new`` names)."""
     now = new.outputs if new is not None else ()

@@ -54,7 +54,7 @@ class PruneOutcome:
         """One error for the deletes that failed (None: every object is gone)."""
         if not self.failed:
             return None
-        obj, first = self.failed[0]
+        first = self.failed[0][1]
         total = len(self.plan.deletions)
         left = total - len(self.deleted)
         others = f" ({len(self.failed) - 1} other delete(s) failed too)" if len(self.failed) > 1 else ""

@@ -290,12 +290,12 @@ def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> t
     data = block(header, j.block)
     committed = j.base
     base_jobs = committed.jobs if committed else {}
+    data += retired_codec.difference(committed.retired if committed else {}, doc.retired)
     for k in sorted(set(base_jobs) | set(doc.jobs)):  # what the previous run journaled
         if k not in doc.jobs:
             data += _line({"op": "del", "key": k})
         elif base_jobs.get(k) != doc.jobs[k]:
             data += _line({"op": "put", "key": k, "record": doc.jobs[k].to_record()})
-    data += retired_codec.difference(committed.retired if committed else {}, doc.retired)
     try:
         position = objs.append(loc.journal_key(lock.gen), 0, data)
     except (Moved, NotAppendable):

@@ -149,9 +149,7 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
     if j.header is not None:
         lineage = j.base.lineage if j.base else str(j.header["lineage"])
         serial = j.base.serial if j.base else 0
-        j.doc = StateDoc(
-            lineage, serial, jobs, owner=j.base.owner if j.base else None, retired=retired
-        )
+        j.doc = StateDoc(lineage, serial, jobs, owner=j.base.owner if j.base else None, retired=retired)
     return j
 
 

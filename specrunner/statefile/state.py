@@ -281,14 +281,13 @@ class StateStore:
     def _carry_over(self) -> bytes:
         """Journal lines for every difference between the lock file and the in-memory state."""
         committed = self._committed_jobs()
-        lines = []
+        before = self._committed.retired if self._committed is not None else {}
+        lines = [retired_codec.difference(before, self.doc.retired)]  # before the records dropping them
         for k in sorted(set(committed) | set(self.doc.jobs)):
             if k not in self.doc.jobs:
                 lines.append(self._journal_line(k, None))
             elif committed.get(k) != self.doc.jobs[k]:
                 lines.append(self._journal_line(k, self.doc.jobs[k]))
-        before = self._committed.retired if self._committed is not None else {}
-        lines.append(retired_codec.difference(before, self.doc.retired))
         return b"".join(lines)
 
     def _sync(self, pos: int) -> None:
