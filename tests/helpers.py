@@ -170,3 +170,67 @@ def setup_applied(ws: Workspace) -> None:
     make_video(video, duration_s=4, fps=25, width=320, height=240, gop=25)
     ws.write(REPORT_MANIFEST)
     ws.cli("apply", ws.manifest, code=3)
+
+
+# ------------------------------------------------------------------------------------ OSS permissions
+
+
+class DenyingProxy(ThreadingHTTPServer):
+    """An OSS endpoint whose RAM policy lacks one permission: ``method`` requests (DELETE:
+    ``oss:DeleteObject``) are answered 403 AccessDenied as OSS answers them; every other request is
+    passed to ``upstream`` (the emulator) as it is, its signature intact."""
+
+    def __init__(self, upstream: str, method: str = "DELETE") -> None:
+        from http.server import BaseHTTPRequestHandler
+        from urllib.parse import urlsplit
+
+        self.upstream = urlsplit(upstream).netloc
+        self.method = method
+        self.denied = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                import http.client
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == proxy.method:
+                    proxy.denied += 1
+                    bucket = self.path.lstrip("/").partition("/")[0]
+                    xml = (
+                        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                        "<Message>You have no right to access this object because of bucket acl."
+                        f"</Message><RequestId>5F0000000000000000000000</RequestId><HostId>{bucket}"
+                        "</HostId></Error>"
+                    ).encode()
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("x-oss-request-id", "5F0000000000000000000000")
+                    self.send_header("Content-Length", str(len(xml)))
+                    self.end_headers()
+                    self.wfile.write(xml)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                conn.request(self.command, self.path, body, headers=dict(self.headers.items()))
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"

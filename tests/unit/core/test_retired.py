@@ -67,7 +67,10 @@ def test_a_wanted_job_whose_replacement_has_not_succeeded_keeps_its_old_objects(
 
 def test_selection_limits_what_is_deleted_not_what_is_protected() -> None:
     records = {"a::r": rec("J1", "out/a.jpg"), "b::r": rec("J2", "out/b.jpg"), "w::r": rec("J3", "out/w.jpg")}
-    retired = {"out/w.jpg": Retired("out/w.jpg", "a::r", "J0"), "out/x.jpg": Retired("out/x.jpg", "b::r", None)}
+    retired = {
+        "out/w.jpg": Retired("out/w.jpg", "a::r", "J0"),
+        "out/x.jpg": Retired("out/x.jpg", "b::r", None),
+    }
     plan = plan_prune(records, retired, wanted=lambda k: k == "w::r", selected=lambda k: k == "a::r")
     assert plan.objects == ["out/a.jpg"] and plan.forget == ("a::r",)
     assert [d.object for d in plan.kept] == ["out/w.jpg"]  # selected, but a wanted record names it

@@ -76,7 +76,9 @@ def test_retired_objects_are_one_sorted_line_each_after_the_jobs_and_read_back()
         ("b/k", "a retired entry must be an object"),
     ],
 )
-def test_a_bad_retired_entry_is_one_error_naming_its_place(retired: object, said: str, tmp_path: Path) -> None:
+def test_a_bad_retired_entry_is_one_error_naming_its_place(
+    retired: object, said: str, tmp_path: Path
+) -> None:
     doc = json.loads(BEFORE.read_bytes())
     doc["retired"] = [retired]
     path = tmp_path / "m.lock.json"
@@ -169,9 +171,7 @@ def line(obj: dict[str, object]) -> bytes:
 
 def test_a_remote_journal_carries_retire_lines() -> None:
     loc = OssState("state-b", "team/site.lock.json", "oss-cn-shanghai")
-    base = encode_state(
-        StateDoc(LINEAGE, 3, {}, retired={"out/x.jpg": Retired("out/x.jpg", "x::r", "J0")})
-    )
+    base = encode_state(StateDoc(LINEAGE, 3, {}, retired={"out/x.jpg": Retired("out/x.jpg", "x::r", "J0")}))
     data = (
         line({"journal": 2, "generation": 2, "lock": "L", "lineage": LINEAGE, "bytes": len(base)})
         + base
