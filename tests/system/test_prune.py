@@ -11,11 +11,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from specrunner.backends import ossclient
 from specrunner.emulator import Emulator
 from specrunner.statefile.doc import decode_state
+from specrunner.validate.schema import load_schema
 from tests.conftest import HEADER, TESTS, Workspace
 from tests.helpers import DenyingProxy, serving
 
@@ -54,6 +56,7 @@ def test_a_changed_output_template_is_applied_then_pruned(ws: Workspace, video_4
     ws.write(MANIFEST.replace('"posters/{FileName}.jpg"', '"covers/{FileName}.jpg"'))
     ws.cli("apply", ws.manifest, code=0)
     assert retired(ws.state) == ["media-out/posters/a.jpg", "media-out/posters/b.jpg"]
+    jsonschema.Draft202012Validator(load_schema("state.v2.json")).validate(json.loads(ws.state.read_text()))
     text = ws.state.read_text()
     assert text.index('"jobs"') < text.index('"retired"')
 
