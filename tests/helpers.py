@@ -234,3 +234,46 @@ class DenyingProxy(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+# ------------------------------------------------------------------------------------ a terminal
+
+
+def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
+    """Run the real CLI with its stdin/stdout/stderr on a pty; type ``answer`` when it asks."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "80"},
+        close_fds=True,
+    )
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the pty
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not answered and b"Enter a value:" in out:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+        if p.poll() is not None and not ready:
+            break
+    code = p.wait(timeout=30)
+    os.close(master)
+    return code, out.decode(errors="replace").replace("\r\n", "\n")

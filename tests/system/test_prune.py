@@ -19,7 +19,7 @@ from specrunner.emulator import Emulator
 from specrunner.statefile.doc import decode_state
 from specrunner.validate.schema import load_schema
 from tests.conftest import HEADER, TESTS, Workspace
-from tests.helpers import DenyingProxy, serving
+from tests.helpers import DenyingProxy, on_a_terminal, serving
 
 MANIFEST = (
     HEADER
@@ -286,3 +286,41 @@ def test_a_denied_delete_is_one_error_and_keeps_the_objects_recorded(
     r = ws.cli("prune", ws.manifest, "--auto-approve", code=0)  # granted: the next prune finishes
     assert "Deleted 2 of 2 objects." in r.stdout
     assert files(ws.oss / "media-out" / "posters") == []
+
+
+def test_on_a_terminal_prune_asks_as_apply_does(ws: Workspace, cloud: Emulator) -> None:
+    ws.write(CLOUD)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    ws.write(CLOUD.replace("[videos/a.mp4, videos/b.mp4]", "[videos/a.mp4]"))
+    code, out = on_a_terminal(ws, "no", "prune", "m.yaml")
+    assert code == 1, out
+    assert out.index("- delete media-out/posters/b.jpg") < out.index(
+        "Do you want to delete these objects on aliyun?"
+    )
+    assert "3 objects will be deleted; this cannot be undone." in out
+    assert "prune cancelled: the answer was not 'yes'; nothing was deleted" in out
+    assert deletes(cloud) == [] and len(ws.jobs()) == 4
+    code, out = on_a_terminal(ws, "yes", "prune", "m.yaml")
+    assert code == 0, out
+    assert "Deleted 3 of 3 objects." in out and len(ws.jobs()) == 2
+    assert deletes(cloud) == [
+        "media-out/posters/b.jpg",
+        "media-out/seq/b/00001.jpg",
+        "media-out/seq/b/00002.jpg",
+    ]
+
+
+def test_prune_as_json(ws: Workspace, cloud: Emulator) -> None:
+    ws.write(CLOUD)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    ws.write(CLOUD.replace("[videos/a.mp4, videos/b.mp4]", "[videos/a.mp4]"))
+    doc = json.loads(ws.cli("prune", ws.manifest, "--dry-run", "--format", "json", code=0).stdout)
+    assert doc["kind"] == "specrunner-prune" and doc["dry_run"] is True
+    assert doc["summary"] == {"delete": 3, "kept": 0, "forget": 2}
+    assert (
+        doc["deletions"][0]["source"] == "forgotten" and doc["deletions"][0]["job"] == "videos/b.mp4::poster"
+    )
+    r = ws.cli("prune", ws.manifest, "--format", "json", code=1)  # JSON cannot ask
+    assert "JSON / markdown output cannot ask" in r.output and deletes(cloud) == []
+    doc = json.loads(ws.cli("prune", ws.manifest, "--format", "json", "--auto-approve", code=0).stdout)
+    assert doc["dry_run"] is False and len(doc["deleted"]) == 3 and doc["failed"] == []
