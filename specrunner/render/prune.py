@@ -33,7 +33,7 @@ def summary_line(plan: PrunePlan) -> str:
         parts.append(f"{len(plan.kept)} kept")
     line = ", ".join(parts)
     if plan.forget:
-        line += f"; {_n(len(plan.forget), 'record')} of jobs no longer in the manifest forgotten"
+        line += f", {_n(len(plan.forget), 'record')} of jobs no longer in the manifest to forget"
     return line + "."
 
 

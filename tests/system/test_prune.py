@@ -102,7 +102,7 @@ def test_a_forgotten_input_is_pruned_and_its_records_forgotten(ws: Workspace, vi
     ws.write(MANIFEST.replace("[videos/a.mp4, videos/b.mp4]", "[videos/a.mp4]"))
     r = ws.cli("prune", ws.manifest, "--dry-run", code=0)
     assert r.stdout.splitlines()[:3] == [
-        "Prune: 3 objects to delete; 2 records of jobs no longer in the manifest forgotten.",
+        "Prune: 3 objects to delete, 2 records of jobs no longer in the manifest to forget.",
         "",
         "Outputs of jobs no longer in the manifest (3):",
     ]
