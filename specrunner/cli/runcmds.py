@@ -259,6 +259,13 @@ def _print_outcome(
         if not quiet and not plan_shown:
             typer.echo(render.plan_summary_line(outcome.plan))
         typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
+        retired = outcome.extra.get("retired", 0)
+        if retired and not quiet:
+            typer.echo(
+                f"{retired} object{'s' if retired != 1 else ''} that only replaced or forgotten jobs "
+                "named stay in the bucket, recorded in the state: `specrunner prune "
+                f"{ctx.manifest_path}` deletes them."
+            )
         if outcome.state_changed:
             typer.echo(f"State written to {ctx.state_path}.")
         elif not quiet:

@@ -175,6 +175,7 @@ def _execute(
     # What a forgotten or replaced job wrote and its new record no longer names stays in the state
     # (its ``retired`` list) until ``prune`` deletes it.
     run.store.retire_outputs = allow_submit
+    retired_before = set(run.store.doc.retired)
     try:
         plan = planner(ctx)
         # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
@@ -201,8 +202,16 @@ def _execute(
         raise lease_lost_error(ex.lease_lost, lost, summary)
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
+    retired = sum(1 for o in run.store.doc.retired if o not in retired_before)
     return ApplyOutcome(
-        plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned, run.store.bytes_written
+        plan,
+        summary,
+        changed,
+        None,
+        run.lock.info,
+        run.lock.stale_cleaned,
+        run.store.bytes_written,
+        extra={"retired": retired} if retired else {},
     )
 
 

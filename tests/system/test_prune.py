@@ -54,7 +54,11 @@ def test_a_changed_output_template_is_applied_then_pruned(ws: Workspace, video_4
     mine = out / "posters" / "mine.jpg"  # an object the state does not name: never touched
     mine.write_bytes(b"not specrunner's")
     ws.write(MANIFEST.replace('"posters/{FileName}.jpg"', '"covers/{FileName}.jpg"'))
-    ws.cli("apply", ws.manifest, code=0)
+    r = ws.cli("apply", ws.manifest, code=0)
+    assert (
+        "2 objects that only replaced or forgotten jobs named stay in the bucket, recorded in the state: "
+        f"`specrunner prune {ws.manifest}` deletes them." in r.stdout
+    )
     assert retired(ws.state) == ["media-out/posters/a.jpg", "media-out/posters/b.jpg"]
     jsonschema.Draft202012Validator(load_schema("state.v2.json")).validate(json.loads(ws.state.read_text()))
     text = ws.state.read_text()
