@@ -181,6 +181,24 @@ def test_prune_refuses_links_and_paths_outside_the_bucket(
     )
 
 
+def killed_after_deleting(ws: Workspace, deleter: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a process that SIGKILLs itself once ``deleter`` has deleted, before the record."""
+    kill = (
+        "import os, signal, sys\n"
+        "from specrunner.backends import objectdelete\n"
+        f"cls = objectdelete.{deleter}\n"
+        "real = cls.delete\n"
+        "def delete_then_die(self, objects):\n"
+        "    assert real(self, objects).gone\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "cls.delete = delete_then_die\n"
+        "sys.argv = ['specrunner', *sys.argv[1:]]\n"
+        "from specrunner.cli.main import main\n"
+        "main()\n"
+    )
+    return subprocess.run([sys.executable, "-c", kill, *args], cwd=ws.dir, capture_output=True, text=True)
+
+
 def test_a_prune_killed_between_its_deletes_and_their_record_is_finished_by_the_next(
     ws: Workspace, video_4s: Path
 ) -> None:
@@ -191,21 +209,7 @@ def test_a_prune_killed_between_its_deletes_and_their_record_is_finished_by_the_
         )
     )
     ws.cli("apply", ws.manifest, "--target", "poster", code=0)  # a's poster replaced: its old one retired
-    kill = (
-        "import os, signal, sys\n"
-        "from specrunner.backends import objectdelete\n"
-        "real = objectdelete.LocalDeleter.delete\n"
-        "def delete_then_die(self, objects):\n"
-        "    assert real(self, objects).gone\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-        "objectdelete.LocalDeleter.delete = delete_then_die\n"
-        "sys.argv = ['specrunner', *sys.argv[1:]]\n"
-        "from specrunner.cli.main import main\n"
-        "main()\n"
-    )
-    p = subprocess.run(
-        [sys.executable, "-c", kill, "prune", str(ws.manifest)], cwd=ws.dir, capture_output=True, text=True
-    )
+    p = killed_after_deleting(ws, "LocalDeleter", "prune", str(ws.manifest))
     assert p.returncode == -9, p.stderr
     assert not (ws.oss / "media-out" / "posters").exists()  # deleted, but not recorded
     r = ws.cli("prune", ws.manifest, "--dry-run", code=0)
@@ -328,3 +332,25 @@ def test_prune_as_json(ws: Workspace, cloud: Emulator) -> None:
     assert "JSON / markdown output cannot ask" in r.output and deletes(cloud) == []
     doc = json.loads(ws.cli("prune", ws.manifest, "--format", "json", "--auto-approve", code=0).stdout)
     assert doc["dry_run"] is False and len(doc["deleted"]) == 3 and doc["failed"] == []
+
+
+def test_a_prune_killed_with_its_state_in_oss_is_finished_by_the_next(
+    ws: Workspace, cloud: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPECRUNNER_LOCK_LEASE", "2")
+    ws.write(REMOTE)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    ws.write(REMOTE.replace("[videos/a.mp4, videos/b.mp4]", "[videos/a.mp4]"))
+    p = killed_after_deleting(ws, "OssDeleter", "prune", str(ws.manifest), "--auto-approve")
+    assert p.returncode == -9, p.stderr
+    assert deletes(cloud) == [
+        "media-out/posters/b.jpg",
+        "media-out/seq/b/00001.jpg",
+        "media-out/seq/b/00002.jpg",
+    ]
+    r = ws.cli("prune", ws.manifest, "--dry-run", code=0)  # the forgotten records' outputs, now retired
+    assert r.stdout.startswith("Prune: 3 objects to delete.") and "Left behind by" in r.stdout
+    r = ws.cli("prune", ws.manifest, "--auto-approve", "--lock-timeout", "30s", code=0)
+    assert "Deleted 3 of 3 objects." in r.stdout
+    pulled = json.loads(ws.cli("state", "pull", ws.manifest, code=0).stdout)
+    assert "retired" not in pulled and sorted(pulled["jobs"]) == ["videos/a.mp4::poster", "videos/a.mp4::seq"]
