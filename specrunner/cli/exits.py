@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 from specrunner.cli.coercion import defer_coercion
 from specrunner.cli.errors import handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
+from specrunner.validate.variables import GIVEN, Given
 
 
 def handle_exception(exc: BaseException) -> int:
@@ -52,6 +53,7 @@ class SpecrunnerGroup(TyperGroup):
     ) -> Any:
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
+        given = GIVEN.set(Given())  # --var / --var-file of this invocation only
         try:
             rv = super().main(
                 args=args,
@@ -68,6 +70,7 @@ class SpecrunnerGroup(TyperGroup):
             code = handle_exception(e)
         finally:
             json_errors.reset(token)
+            GIVEN.reset(given)
         if standalone_mode:
             sys.exit(code)
         return code
