@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,7 @@ import typer
 from typer import _click
 from typer.core import TyperGroup
 
+from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion
 from specrunner.cli.errors import handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
@@ -55,6 +57,8 @@ class SpecrunnerGroup(TyperGroup):
         token = json_errors.set(False)
         given = GIVEN.set(Given())  # --var / --var-file of this invocation only
         try:
+            if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
+                habits.check(sys.argv[1:] if args is None else list(args), self)
             rv = super().main(
                 args=args,
                 prog_name=prog_name,

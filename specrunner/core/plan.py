@@ -270,7 +270,7 @@ def moved_change(decided: Change, source: str) -> Change:
     """The change of a job a `moved:` entry renames: ``moved`` when it is otherwise up to date (the
     record is renamed, nothing is submitted), else its own action, saying where it moved from."""
     if decided.action == "noop":
-        reason = f"moved from {source}: the record is renamed in the state, nothing is submitted"
+        reason = f"moved from {source}: renamed in the state, nothing submitted"
         return Change(
             decided.key, "moved", reason, decided.mode, decided.job, decided.prior, moved_from=source
         )
