@@ -99,7 +99,7 @@ def test_a_target_the_state_holds_already_is_refused_with_the_fix() -> None:
 
 def test_a_target_that_is_no_job_of_the_manifest_is_refused() -> None:
     _, old = jobs_of(BASE)
-    model, new = jobs_of(RENAMED)
+    _, new = jobs_of(RENAMED)
     with pytest.raises(MoveError) as e:
         apply_moved(state_of(old), (Moved("v/a.mp4::poster", "v/c.mp4::cover"),), {j.key for j in new}, "m")
     assert "the manifest has no job v/c.mp4::cover" in str(e.value)

@@ -92,9 +92,10 @@ def test_a_var_the_manifest_does_not_declare_or_a_value_of_the_wrong_type(check:
     give(cli=(("env", "dev"), ("evn", "x"), ("width", "wide")))
     out = check(HEAD + RULES)
     assert out == [
-        "m.yaml:2:1: $.variables: --var evn=...: the manifest declares no variable 'evn' (did you mean 'env'?)",
-        "m.yaml:4:3: $.variables.width: variable 'width' is a number: 'wide' (--var width=wide) does not fit: "
-        "expected a number",
+        "m.yaml:2:1: $.variables: --var evn=...: the manifest declares no variable 'evn' "
+        "(did you mean 'env'?)",
+        "m.yaml:4:3: $.variables.width: variable 'width' is a number: 'wide' (--var width=wide) "
+        "does not fit: expected a number",
     ]
 
 
