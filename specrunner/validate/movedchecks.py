@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from specrunner.core.jobs import KEY_SEP, split_key
+from specrunner.core.keys import KEY_SEP, split_key
 from specrunner.validate.reporting import Add, close_matches
 
 
