@@ -5,6 +5,7 @@ same options, saved plans carry the values, and a manifest without variables rea
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 
 from specrunner.emulator.server import Emulator
 from tests.conftest import HEADER, Workspace
-from tests.helpers import state_emulator
+from tests.helpers import cli_run, state_emulator
 
 STATE_BUCKET = "team-state"
 MANIFEST = f"""\
@@ -159,3 +160,33 @@ def _same_jobs(a: bytes, b: bytes) -> bool:
     ja = {k: {f: v for f, v in r.items() if f not in strip} for k, r in da["jobs"].items()}
     jb = {k: {f: v for f, v in r.items() if f not in strip} for k, r in db["jobs"].items()}
     return ja == jb and da.get("configs") == db.get("configs")
+
+
+def test_a_lock_file_written_before_variables_plans_as_a_no_op(tmp_path: Path) -> None:
+    """The lock file of specs/demo.yaml written by the version before variables and moved: entries:
+    the manifest as it was, and the same manifest with variables (giving the same values) and a
+    moved: entry applied long ago, both plan no changes."""
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "specs" / "oss", tmp_path / "oss")
+    demo = (repo / "specs" / "demo.yaml").read_text()
+    shutil.copyfile(
+        repo / "tests" / "fixtures" / "before-variables" / "demo.lock.json", tmp_path / "demo.lock.json"
+    )
+    manifest = tmp_path / "demo.yaml"
+    manifest.write_text(demo)
+    before = (tmp_path / "demo.lock.json").read_bytes()
+    r = cli_run("plan", manifest, "--detailed-exitcode", code=0)
+    assert "No changes." in r.stdout
+    templated = (
+        demo.replace(
+            "version: 1\n", "version: 1\nvariables:\n  out: {default: media-out}\n  w: {default: 640}\n", 1
+        )
+        .replace("output_bucket: media-out", 'output_bucket: "${var.out}"')
+        .replace("width: 640", 'width: "${var.w}"')
+        + "moved:\n  - {from: cover, to: poster}\n"
+    )
+    manifest.write_text(templated)
+    r = cli_run("plan", manifest, "--detailed-exitcode", code=0)
+    assert "No changes." in r.stdout
+    cli_run("apply", manifest, code=0)
+    assert (tmp_path / "demo.lock.json").read_bytes() == before  # a no-op apply writes nothing
