@@ -34,8 +34,13 @@ class HabitError(SpecrunnerError):
     """A Terraform spelling given to specrunner."""
 
 
-def _options(command: Any) -> set[str]:
-    return {o for p in getattr(command, "params", ()) for o in getattr(p, "opts", ())}
+def _options(command: Any) -> dict[str, bool]:
+    """Each option of ``command`` -> whether it takes a value."""
+    return {
+        o: not getattr(p, "is_flag", False) and not getattr(p, "count", False)
+        for p in getattr(command, "params", ())
+        for o in getattr(p, "opts", ())
+    }
 
 
 def check(args: Sequence[str], group: Any) -> None:
@@ -57,13 +62,16 @@ def check(args: Sequence[str], group: Any) -> None:
     if command is not None and len(names) > 1 and names[1] in getattr(command, "commands", {}):
         command, name = command.commands[names[1]], f"{name} {names[1]}"
     known = _options(command)
-    for word in words:
+    for i, word in enumerate(words):
         m = _ONE_DASH.fullmatch(word)
         if m is None or word in known:
             continue
-        flag, value = m.group(1), m.group(2) or ""
+        flag, value = m.group(1), (m.group(2) or "")[1:]
         if f"--{flag}" in known:
-            shown = f"--{flag} {value[1:]}".rstrip() if value else f"--{flag}"
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if not value and known[f"--{flag}"] and after and not after.startswith("-"):
+                value = after
+            shown = f"--{flag} {value}".rstrip()
             raise HabitError(
                 f"{word!r} is Terraform's spelling; specrunner's options take two dashes: `{shown}`",
                 hint=f"`specrunner {name} --help` lists the options",
