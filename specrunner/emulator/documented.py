@@ -121,7 +121,11 @@ def shown_job(job: dict[str, Any], style: str) -> dict[str, Any]:
     """One job as the answer style shows it (a new dict), with its pipeline's message once final."""
     shown = dict(job)
     if shown.get("PipelineId") and shown.get("State") in ("Success", "Fail"):
-        shown["MNSMessageResult"] = {"MessageId": str(shown["Id"]).upper(), "ErrorCode": "", "ErrorMessage": ""}
+        shown["MNSMessageResult"] = {
+            "MessageId": str(shown["Id"]).upper(),
+            "ErrorCode": "",
+            "ErrorMessage": "",
+        }
     if style == "documented":
         return lean(shown)
     if style == "documented-2021" and shown.get("Code"):

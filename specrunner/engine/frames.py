@@ -22,13 +22,14 @@ Semantics (MTS ``SnapshotConfig``, see ``/work/shared/mts-api.md`` sections 1.1 
   tie). Points are sorted, so points that share a keyframe are consecutive: each keyframe is emitted
   once only, and Count can be lower than ``Num`` (the FAQ: points without a keyframe of their own are
   skipped).
-- Black-frame filtering (``BlackLevel`` / ``PixelBlackThreshold``, default threshold 70): at
-  ``Time == 0`` only; a single snapshot (sync or ``Num == 1``) always, ignoring BlackLevel (a frame all
-  of whose pixels are below the threshold is black); ``Num > 1`` when ``BlackLevel`` is set (a frame
-  is black when at least ``BlackLevel`` percent of its pixels have a luma below the threshold). If the first snapshot is black, later frames
-  of the first 5 s are tried (the following keyframes in ``intra`` mode, the following frames in
-  ``normal`` mode) and the first non-black one is taken; if all are black, the original stays. The
-  other snapshots are not filtered and keep their positions; ``Frame.index`` is the capture order.
+- Black-frame filtering (``BlackLevel`` / ``PixelBlackThreshold``, default threshold 70): at ``Time ==
+  0`` only; a single snapshot (sync or ``Num == 1``) always, ignoring BlackLevel (a frame all of whose
+  pixels are below the threshold is black); ``Num > 1`` when ``BlackLevel`` is set (a frame is black
+  when at least ``BlackLevel`` percent of its pixels have a luma below the threshold). If the first
+  snapshot is black, later frames of the first 5 s are tried (the following keyframes in ``intra`` mode,
+  the following frames in ``normal`` mode) and the first non-black one is taken; if all are black, the
+  original stays. The other snapshots are not filtered and keep their positions; ``Frame.index`` is the
+  capture order.
 - Output size: ``Width`` and/or ``Height``; with one side only, the other follows the source aspect
   ratio (rounded, at least 1 px); with neither, the source size.
 

@@ -1,10 +1,11 @@
 """SubmitSnapshotJob and QuerySnapshotJobList over a table of jobs, whatever keeps the table.
 
 :class:`JobTable` checks a Submit as the service does (the input and output keys, the output template,
-``{Count}`` when an async job's Num is not 1, UserData's length), makes the new job's record, and answers queries by
-id or in listing mode (:func:`list_page`). What happens to a job, and where its record lives, is its
-subclass's: the engine's :class:`~specrunner.engine.service.SnapshotService` cuts real snapshots and
-keeps records in files; the emulator's simulation keeps them in memory and only pretends to run them.
+``{Count}`` when an async job's Num is not 1, UserData's length), makes the new job's record, and
+answers queries by id or in listing mode (:func:`list_page`). What happens to a job, and where its
+record lives, is its subclass's: the engine's :class:`~specrunner.engine.service.SnapshotService` cuts
+real snapshots and keeps records in files; the emulator's simulation keeps them in memory and only
+pretends to run them.
 """
 
 from __future__ import annotations
