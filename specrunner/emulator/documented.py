@@ -117,9 +117,12 @@ def lean(job: dict[str, Any]) -> dict[str, Any]:
     return {k: job[k] for k in DOCUMENTED_FIELDS if k in job}
 
 
-def shown_job(job: dict[str, Any], style: str) -> dict[str, Any]:
-    """One job as the answer style shows it (a new dict), with its pipeline's message once final."""
+def shown_job(job: dict[str, Any], style: str, fail_with: str | None = None) -> dict[str, Any]:
+    """One job as the answer style shows it (a new dict), with its pipeline's message once final;
+    ``fail_with``: answered ``State: Fail`` with that code (an injected failure)."""
     shown = dict(job)
+    if fail_with:
+        shown.update(State="Fail", Code=fail_with, Message=f"{fail_with} (an injected failure)")
     if shown.get("PipelineId") and shown.get("State") in ("Success", "Fail"):
         shown["MNSMessageResult"] = {
             "MessageId": str(shown["Id"]).upper(),

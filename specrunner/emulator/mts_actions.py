@@ -39,6 +39,7 @@ class MtsActions:
         self.region = region
         self.answers = answers
         self.not_found_seconds = not_found_seconds
+        self.job_code: str | None = None  # every job answered failed with this code (Faults.job_code)
         self._born: dict[str, float] = {}  # job id -> when it was submitted (with not_found_seconds)
         self._lock = threading.Lock()
 
@@ -53,7 +54,7 @@ class MtsActions:
         if self.not_found_seconds > 0:
             with self._lock:
                 self._born[str(job["Id"])] = time.monotonic()
-        shown = documented.shown_job(job, self.answers)
+        shown = documented.shown_job(job, self.answers, self.job_code)
         return {"RequestId": rid, "SnapshotJob": stringify(shown)}
 
     def query(self, jobs: JobTable, params: dict[str, str], rid: str) -> dict[str, Any]:
@@ -100,7 +101,7 @@ class MtsActions:
             if born is not None and now - born < self.not_found_seconds:
                 unborn.append(str(job["Id"]))
                 continue
-            kept.append(documented.shown_job(job, self.answers))
+            kept.append(documented.shown_job(job, self.answers, self.job_code))
         out["SnapshotJobList"] = {"SnapshotJob": kept}
         if unborn:
             missing_ids = (out.get("NonExistSnapshotJobIds") or {}).get("String") or []

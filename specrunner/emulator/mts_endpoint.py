@@ -142,6 +142,9 @@ class MtsEndpoint:
         action = params.get("Action", "")
         if action not in ACTIONS or params.get("Version") != VERSION:
             raise api_not_found()
+        if self.faults.answer_error is not None:
+            code, status = self.faults.answer_error
+            raise ApiError(code, f"{code} (an injected error answer)", status)
         if not self.faults.admit(action):
             raise ApiError("Throttling.User", "Request was denied due to user flow control.", 400)
         if self.faults.chance(self.faults.error_rate):
@@ -155,6 +158,7 @@ class MtsEndpoint:
                 "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", 503
             )
         try:
+            self.actions.job_code = self.faults.job_code
             if action == "SubmitSnapshotJob":
                 body = self.actions.submit(self.jobs, params, rid)
                 entry["job_id"] = body["SnapshotJob"]["Id"]
