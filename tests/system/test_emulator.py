@@ -292,7 +292,9 @@ def test_real_engine_answers_with_strings_only_and_writes_jpgs(tmp_path: Path, v
 def test_listing_mode_pages_and_filters(em: Emulator) -> None:
     c = client()
     ids = [
-        submit(em, c, user_data=f"ud-{i}", pipeline="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1" if i % 2 else None)["SnapshotJob"]["Id"]
+        submit(em, c, user_data=f"ud-{i}", pipeline="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1" if i % 2 else None)[
+            "SnapshotJob"
+        ]["Id"]
         for i in range(7)
     ]
     now = datetime.now(UTC)

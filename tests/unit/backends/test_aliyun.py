@@ -87,8 +87,14 @@ def test_submit_query_find_by_tag(em: Emulator) -> None:
     jobs, missing = b.query([job.id])
     assert missing == [] and jobs[0].id == job.id
     assert b.find_by_tag("sr-00000000000000a1", pipeline_id=None, since=since).id == job.id
-    assert b.find_by_tag("sr-00000000000000b2", pipeline_id="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", since=since).id == other.id
-    assert b.find_by_tag("sr-00000000000000b2", pipeline_id="b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2", since=since) is None
+    assert (
+        b.find_by_tag("sr-00000000000000b2", pipeline_id="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", since=since).id
+        == other.id
+    )
+    assert (
+        b.find_by_tag("sr-00000000000000b2", pipeline_id="b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2", since=since)
+        is None
+    )
     assert b.find_by_tag("sr-00000000000000ff", pipeline_id=None, since=since) is None
     # Object keys travel URL-encoded inside the JSON, exactly as built by jobs.py.
     sent = json.loads(em.requests()[0]["params"]["Input"])

@@ -26,7 +26,12 @@ CODES: list[dict[str, Any]] = json.loads((DOCS / "codes.json").read_text())["cod
 EXPECTED = {
     "submit-2014-en.json": (["88c6ca184c0e47098a5b665e2a126797"], ["Success"], [""], []),
     "query-2014-en.json": (["88c6ca184c0e47098a5b665e2a126797"], ["Success"], [""], []),
-    "submit-2021-cn.json": (["f4e3b9ba9f3840c39d6e288056f0****"], ["Snapshoting"], ["ResourceContentBad"], []),
+    "submit-2021-cn.json": (
+        ["f4e3b9ba9f3840c39d6e288056f0****"],
+        ["Snapshoting"],
+        ["ResourceContentBad"],
+        [],
+    ),
     "query-2021-cn.json": (
         ["cc6cbef8e8d5481ca536f5d2a466****"],
         ["Snapshoting"],
