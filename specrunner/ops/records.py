@@ -113,24 +113,56 @@ def import_job(
     return rec
 
 
-def _config_diffs(want: dict[str, Any], got: dict[str, Any], input_object: str) -> list[str]:
+_OUTPUTS = ("OutputFile", "TileOutputFile")
+
+
+def _config_diffs(want: dict[str, Any], got: dict[str, Any], input_object: str | None) -> list[str]:
     """The SnapshotConfig entries that differ (decoded). An output Object may come back as the template
-    sent or resolved for the job's input ({FileName} and the like filled in): both match."""
+    sent or resolved for the job's input ({FileName} and the like filled in): both match. With
+    ``input_object`` None, output Objects are not compared."""
     if "FrameType" not in want and str(got.get("FrameType", "intra")).lower() == "intra":
         got = {k: v for k, v in got.items() if k != "FrameType"}  # the service's default, echoed back
     diffs = []
     for k in sorted(set(want) | set(got)):
         w, g = want.get(k), got.get(k)
-        if k in ("OutputFile", "TileOutputFile") and isinstance(w, dict) and isinstance(g, dict):
-            sent = str(w.get("Object", ""))
-            if {**w, "Object": ""} == {**g, "Object": ""} and g.get("Object") in (
-                sent,
-                resolve_template(sent, input_object),
-            ):
-                continue
+        if (
+            k in _OUTPUTS
+            and isinstance(w, dict)
+            and isinstance(g, dict)
+            and {**w, "Object": ""} == {**g, "Object": ""}
+            and (input_object is None or _same_object(w, g, input_object))
+        ):
+            continue
         if w != g:
             diffs.append(f"SnapshotConfig.{k}")
     return diffs
+
+
+def _same_object(want: dict[str, Any], got: dict[str, Any], input_object: str) -> bool:
+    sent = str(want.get("Object", ""))
+    return got.get("Object") in (sent, resolve_template(sent, input_object))
+
+
+def _jobs_yielding(desired: dict[str, Job], got_cfg: dict[str, Any]) -> list[str]:
+    """The keys of the jobs whose request yields ``got_cfg`` (outputs resolved for each one's input).
+    The jobs of a rule share one SnapshotConfig: it is decoded and compared once per rule."""
+    rules: dict[str, dict[str, Any] | None] = {}
+    fits = []
+    for k, j in desired.items():
+        if j.rule_id not in rules:
+            want = _decoded(j.request["SnapshotConfig"])
+            rules[j.rule_id] = None if _config_diffs(want, got_cfg, None) else want
+        want = rules[j.rule_id]
+        if want is None:
+            continue
+        obj = _input_object(j)
+        if all(
+            _same_object(want[name], got_cfg[name], obj)
+            for name in _OUTPUTS
+            if isinstance(want.get(name), dict) and isinstance(got_cfg.get(name), dict)
+        ):
+            fits.append(k)
+    return sorted(fits)
 
 
 def _input_object(job: Job) -> str:
@@ -153,11 +185,7 @@ def _check_match(
         if _decoded(job.request["Input"]) != _decoded(got_input):
             diffs.insert(0, "Input")
     elif not diffs and not (tag and tag in remote.user_data):
-        fits = sorted(
-            k
-            for k, j in desired.items()
-            if not _config_diffs(_decoded(j.request["SnapshotConfig"]), got_cfg, _input_object(j))
-        )
+        fits = _jobs_yielding(desired, got_cfg)
         if fits != [key]:
             out = unquote(str((got_cfg.get("OutputFile") or {}).get("Object", "")))
             others = [k for k in fits if k != key]

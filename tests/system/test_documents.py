@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,9 @@ def test_each_answer_style_has_the_documented_shape_and_is_read(styled: Emulator
     found, missing = b.query([job.id, "0" * 32])
     assert [j.id for j in found] == [job.id] and missing == ["0" * 32]
     raw = found[0].raw
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    looked_up = b.find_by_tag("sr-0000000000000d01", pipeline_id=PIPE, since=since)
+    assert looked_up is not None and looked_up.id == job.id  # listing mode reads the same shape
     if styled.actions.answers == "documented":  # the 2014 pages' samples: these fields, lists wrapped
         assert set(raw) == set(sample("query-2014-en.json")["SnapshotJobList"]["SnapshotJob"][0])
     else:  # the 2021 pages' samples: every field (MNSMessageResult too), lists flat
@@ -92,6 +96,16 @@ def test_the_query_answer_has_the_style_s_list_shape_on_the_wire(styled: Emulato
     else:  # as the older page and the SDK models
         assert [j["Id"] for j in body["SnapshotJobList"]["SnapshotJob"]] == [job.id]
         assert body["NonExistSnapshotJobIds"] == {"String": ["f" * 32]}
+
+
+def test_arrays_stay_arrays_in_answers(styled: Emulator) -> None:
+    b = backend()
+    cfg = {**REQUEST["SnapshotConfig"], "NewFeature": {"PointList": [1000, 2000]}}
+    job = b.submit({**REQUEST, "SnapshotConfig": cfg}, "sr-0000000000000d05")
+    (found,), _ = b.query([job.id])
+    assert found.raw["SnapshotConfig"]["NewFeature"] == {"PointList": [1000, 2000]}
+    assert found.raw["SnapshotConfig"]["Time"] == "0"  # scalars stay strings
+    b.close()
 
 
 # ------------------------------------------------------------------ the corpus's codes, served and classified
