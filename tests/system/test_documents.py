@@ -17,7 +17,7 @@ from specrunner.backends.aliyun import AliyunBackend
 from specrunner.core import codes
 from specrunner.core.errors import PermanentBackendError, TransientBackendError
 from specrunner.emulator.server import Emulator
-from tests.conftest import REPO, Workspace
+from tests.conftest import REPO, Workspace, read_jobs
 
 DOCS = REPO / "tests" / "fixtures" / "mts-docs"
 UPGRADE = REPO / "tests" / "fixtures" / "upgrade"
@@ -198,6 +198,42 @@ def test_import_without_input_matches_by_output_and_refuses_only_when_ambiguous(
         assert f"Imported videos/a.mp4::p -> {p_id} (Success)" in r.stdout
         r = ws.cli("import", ws.manifest, "videos/b.mp4::p", p_id, code=1)  # a's output is not b's
         assert "does not match" in r.stderr and "SnapshotConfig.OutputFile" in r.stderr
+
+
+def test_import_without_input_follows_the_tag_specrunner_sent(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A submission whose answer was lost (its record holds the UserData tag it sent): the job carrying
+    that tag is the key's, even where its output alone would fit several jobs."""
+    with Emulator(ws.oss, {KEY: SECRET}, simulate=True, answers="documented") as em:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", em.url)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+        ws.write(MANIFEST)
+        ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+        records = read_jobs(ws.state)
+        lock = json.loads(ws.state.read_text())
+        p_id = records["videos/a.mp4::p"]["job_id"]
+        sim = em._sim
+        assert sim is not None
+        tag = sim._jobs[p_id].job["UserData"]
+        # the record as a crash right after the Submit left it: an intent with its tag, no job id
+        records["videos/a.mp4::p"].update(
+            job_id=None,
+            state=None,
+            count=None,
+            tile_count=None,
+            outputs=[],
+            intent={"tag": tag, "since": "2026-12-07T00:00:00Z"},
+        )
+        ws.state.write_text(
+            json.dumps({"version": 1, "lineage": lock["lineage"], "serial": lock["serial"], "jobs": records})
+        )
+        r = ws.cli("import", ws.manifest, "videos/b.mp4::p", p_id, code=1)  # b's record has no such tag
+        assert "names no Input" in r.stderr
+        r = ws.cli("import", ws.manifest, "videos/a.mp4::p", p_id, code=0)
+        assert f"Imported videos/a.mp4::p -> {p_id} (Success)" in r.stdout
 
 
 # ------------------------------------------------------------------ lock files written before this change
