@@ -261,3 +261,26 @@ def test_a_lock_file_with_a_time_array_is_refused_and_kept(
     assert "no MTS page documents it as a SubmitSnapshotJob parameter" in r.output
     assert "one rule per time point" in r.output
     assert (ws.dir / "timearray.lock.json").read_bytes() == before
+
+
+# ------------------------------------------------------------------ 6. the WebVTT index is an output
+
+
+def test_a_vtt_job_records_its_index_among_its_outputs(ws: Workspace, video_4s: Path) -> None:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(
+        """
+        version: 1
+        target: {backend: local, root: ./oss}
+        defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
+        inputs: [videos/a.mp4]
+        rules:
+          - {id: v, time: 0, interval: 1s, num: 3, format: vtt, output: "v/{FileName}/{Count}.jpg"}
+        """
+    )
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    outputs = ws.jobs()["videos/a.mp4::v"]["outputs"]
+    assert "media-out/v/a/a.vtt" in outputs and ws.out("v/a/a.vtt").exists()
+    assert [o for o in outputs if o.endswith(".jpg")] == [f"media-out/v/a/0000{i}.jpg" for i in (1, 2, 3)]
+    r = ws.cli("outputs", ws.manifest, code=0)
+    assert "v/a/a.vtt" in r.stdout
