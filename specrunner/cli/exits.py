@@ -14,6 +14,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -22,9 +23,11 @@ import typer
 from typer import _click
 from typer.core import TyperGroup
 
+from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion
 from specrunner.cli.errors import handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
+from specrunner.validate.variables import GIVEN, Given
 
 
 def handle_exception(exc: BaseException) -> int:
@@ -52,7 +55,10 @@ class SpecrunnerGroup(TyperGroup):
     ) -> Any:
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
+        given = GIVEN.set(Given())  # --var / --var-file of this invocation only
         try:
+            if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
+                habits.check(sys.argv[1:] if args is None else list(args), self)
             rv = super().main(
                 args=args,
                 prog_name=prog_name,
@@ -68,6 +74,7 @@ class SpecrunnerGroup(TyperGroup):
             code = handle_exception(e)
         finally:
             json_errors.reset(token)
+            GIVEN.reset(given)
         if standalone_mode:
             sys.exit(code)
         return code

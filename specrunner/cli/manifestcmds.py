@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from specrunner.cli.options import Fmt, FormatOpt
+from specrunner.cli.options import Fmt, FormatOpt, VarFileOpt, VarOpt
 from specrunner.core.errors import EXIT_ERROR, EXIT_OK, ManifestError, SpecrunnerError
 from specrunner.render.json import validate_document, validate_json
 
@@ -36,6 +36,8 @@ def validate(
     strict: Annotated[
         bool, typer.Option("--strict", help="Treat warnings as errors (notes stay notes).")
     ] = False,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Check manifests against the schema and the semantic rules; report every problem at once.
 

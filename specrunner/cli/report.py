@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from specrunner.cli.options import ExcludeOpt, TargetOpt, VarFileOpt, VarOpt
+
 
 def preview(
     manifest: Annotated[Path, typer.Argument(help="The manifest (YAML).", show_default=False)],
@@ -35,6 +37,10 @@ def preview(
             help="Inputs without a same-named sample cycle through only the first N samples.",
         ),
     ] = None,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Run the rules on the local engine in a scratch folder and write a contact sheet of every job.
 
@@ -50,7 +56,15 @@ def preview(
 
     progress = Progress()
     try:
-        result = run_preview(manifest, sample_dir=sample, first=first, out=out, on_event=progress.event)
+        result = run_preview(
+            manifest,
+            sample_dir=sample,
+            first=first,
+            out=out,
+            on_event=progress.event,
+            targets=tuple(target or ()),
+            excludes=tuple(exclude or ()),
+        )
     finally:
         progress.close()
     typer.echo(

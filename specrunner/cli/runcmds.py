@@ -31,6 +31,8 @@ from specrunner.cli.options import (
     StateOpt,
     TargetOpt,
     TimeoutOpt,
+    VarFileOpt,
+    VarOpt,
     VerboseOpt,
     errors_follow,
 )
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")
     ] = None,
@@ -81,6 +85,8 @@ def _run_command(
     def command(
         manifest: Annotated[Path, manifest_arg],
         state: StateOpt = None,
+        var: VarOpt = None,
+        var_file: VarFileOpt = None,
         parallelism: ParallelismOpt = 10,
         no_wait: NoWaitOpt = False,
         timeout: TimeoutOpt = None,
@@ -161,7 +167,7 @@ def _run_apply(
     from specrunner.ops.context import load_context
     from specrunner.ops.execute import ApplyOptions, apply
     from specrunner.ops.planrequest import PlanRequest
-    from specrunner.ops.savedplan import is_plan_file, load_saved_plan
+    from specrunner.ops.savedplan import is_plan_file, load_saved_plan, saved_context
     from specrunner.render.json import write_run_results
     from specrunner.render.progress import Progress
 
@@ -174,7 +180,7 @@ def _run_apply(
                 "--target/--exclude/--replace cannot be combined with a saved plan; they were fixed at "
                 "plan time"
             )
-        ctx = load_context(saved["manifest"]["path"], state or saved["state"]["path"])
+        ctx = saved_context(saved, state)
         sel = saved["selection"]
         req = PlanRequest(
             tuple(sel["targets"]),

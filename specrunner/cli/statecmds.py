@@ -23,6 +23,8 @@ from specrunner.cli.options import (
     ManifestArg,
     StateOpt,
     TargetOpt,
+    VarFileOpt,
+    VarOpt,
     errors_follow,
 )
 from specrunner.core.errors import SpecrunnerError
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 def show(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     fmt: FormatOpt = Fmt.text,
 ) -> None:
     """Show what the state file records, as a table.
@@ -63,6 +67,8 @@ def show(
 def outputs(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: FormatOpt = Fmt.text,
@@ -95,15 +101,14 @@ def _show_saved_plan(path: Path) -> bool:
     """``show PLANFILE``: what ``apply PLANFILE`` would do, and whether the plan is still current
     (False: ``path`` is no saved plan)."""
     from specrunner.core.errors import PlanError
-    from specrunner.ops.context import load_context
     from specrunner.ops.planrequest import PlanRequest, compute_plan
-    from specrunner.ops.savedplan import check_saved_plan, is_plan_file, load_saved_plan
+    from specrunner.ops.savedplan import check_saved_plan, is_plan_file, load_saved_plan, saved_context
     from specrunner.render import text as render
 
     if not is_plan_file(path):
         return False
     saved = load_saved_plan(path)
-    ctx = load_context(saved["manifest"]["path"], saved["state"]["path"])
+    ctx = saved_context(saved)
     sel = saved["selection"]
     req = PlanRequest(
         tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]), tuple(sel.get("replace", ()))
@@ -155,6 +160,8 @@ def _check_is_manifest(path: Path) -> None:
 def state_list(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """List the job keys in the state, one per line, with their state.
 
@@ -182,6 +189,8 @@ def state_mv(
         typer.Argument(help="Its new name, as the manifest now has it.", show_default=False, metavar="NEW"),
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Rename a job key, rule or input in the state without resubmitting (same request only).
@@ -205,6 +214,8 @@ def state_show(
     manifest: ManifestArg,
     key: KeyArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     fmt: FormatOpt = Fmt.text,
 ) -> None:
     """Show one record of the state in full: job id, outcome, whole message, outputs, request.
@@ -234,6 +245,8 @@ def state_rm(
         ),
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Remove records from the state; the next plan creates those jobs again.
@@ -252,6 +265,8 @@ def state_rm(
 def state_claim(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Record MANIFEST as the owner of the state, after moving or renaming it on purpose.
@@ -281,6 +296,8 @@ def state_claim(
 def state_repair(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Recover a state that specrunner refuses as damaged, keeping every job id that can be read.
@@ -318,6 +335,8 @@ def force_unlock(
         str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Release the lock LOCK_ID (the id the "locked by" error names; a wrong id is refused).
 

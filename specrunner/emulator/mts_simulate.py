@@ -2,9 +2,10 @@
 
 Inputs are validated as the service does (by the engine's ``JobTable``: the input key, the output
 template, ``{Count}`` when Num is not 1, UserData's length) but no video is decoded and nothing is
-written: a synchronous job is a Success at once; an async job is Submitted, then Snapshoting, then
-a Success ``seconds`` after its Submit, with Count = Num (or 1) and TileCount = Count for a tiled
-job. It is for benchmarks of the runner itself, whose jobs need no real input files.
+written: a synchronous job is a Success at once; an async job is Submitted, then Snapshoting, then a
+Success ``seconds`` after its Submit, with Count = Num (or 1) and TileCount the cells of a tiled job
+(every ``CellSelStep``-th snapshot). It is for benchmarks of the runner itself, whose jobs need no real
+input files.
 
 Invariants: the table is shared by every request under one lock and lives as long as the emulator
 object (a restart of the same object keeps it); answers are copies, never the stored jobs.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from specrunner.core.mtsrules import tile_cells
 from specrunner.engine.jobtable import JobTable
 from specrunner.engine.objects import ObjectStore
 from specrunner.engine.spec import SnapshotSpec
@@ -31,6 +33,7 @@ class _SimJob:
     is_async: bool
     count: int
     tiled: bool
+    cell_sel_step: int | None = None
 
 
 def _finish(sim: _SimJob) -> None:
@@ -39,7 +42,7 @@ def _finish(sim: _SimJob) -> None:
         Code="",
         Message="",
         Count=str(sim.count),
-        TileCount=str(sim.count if sim.tiled else 0),
+        TileCount=str(tile_cells(sim.count, sim.cell_sel_step) if sim.tiled else 0),
     )
 
 
@@ -54,7 +57,8 @@ class SimulatedJobs(JobTable):
         self._lock = threading.Lock()
 
     def _accept(self, job: dict[str, Any], spec: SnapshotSpec) -> dict[str, Any]:
-        sim = _SimJob(job, time.monotonic(), spec.is_async, spec.num or 1, spec.tile is not None)
+        step = spec.tile.cell_sel_step if spec.tile is not None else None
+        sim = _SimJob(job, time.monotonic(), spec.is_async, spec.num or 1, spec.tile is not None, step)
         if not spec.is_async:
             _finish(sim)
         with self._lock:

@@ -34,6 +34,7 @@ from specrunner.ops.context import Context
 from specrunner.ops.planrequest import PlanRequest, compute_plan
 from specrunner.ops.run import Run
 from specrunner.ops.savedplan import check_saved_plan
+from specrunner.ops.statecmds import move_records
 from specrunner.statefile.backend import JobStore
 
 
@@ -178,8 +179,10 @@ def _execute(
     retired_before = set(run.store.doc.retired)
     try:
         plan = planner(ctx)
-        # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
-        idle = not any(c.action != "noop" and c.action != "forget" for c in plan.active)
+        # The `moved:` entries' renames first, journaled: the jobs are then what the state records.
+        move_records(run.store, [(c.moved_from, c.key) for c in plan.active if c.moved_from])
+        # Nothing to submit or poll (a no-op rerun, forgets or moves only): no backend, no credentials.
+        idle = not any(c.action not in ("noop", "forget", "moved") for c in plan.active)
         be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
         try:
             ex = make_executor(be, run.store, ctx.manifest, opts, on_event)

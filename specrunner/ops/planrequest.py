@@ -34,6 +34,8 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
                 excludes=req.excludes,
                 only_failed=req.only_failed,
                 replace=req.replace,
+                moved=ctx.manifest.moved,
+                manifest=str(ctx.manifest_path),
             )
     except TargetError as e:
         e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"

@@ -64,6 +64,8 @@ def starter_manifest(path: Path, backend: str) -> str:
 #   specrunner apply {path.name}      # does it; records job ids in {path.stem}.lock.json
 version: 1
 # name: {path.stem}   # optional: its identity in the state (default: its path in the git repository)
+# variables:                    # one manifest, several environments: "${{var.env}}" in any string
+#   env: {{type: string, default: dev}}   # set with --var env=prod; never a secret (plans show it)
 {target}defaults:
   location: oss-cn-shanghai     # OSS region of the buckets
   input_bucket: media-in
@@ -83,4 +85,6 @@ rules:
     frame_type: intra           # intra (nearest keyframe) | normal (exact frame)
     output: thumbs/{{FileName}}/{{Count}}.jpg
     # tile: {{lines: 2, columns: 5, output: "sprites/{{FileName}}-{{TileCount}}.jpg"}}
+# moved:                        # after renaming a rule: its jobs keep their records (no resubmit)
+#   - {{from: poster, to: cover}}
 """

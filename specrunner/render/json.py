@@ -92,8 +92,10 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             entry["prior_job_id"] = c.prior.job_id
         if c.diff:
             entry["diff"] = [d.to_json() for d in c.diff]
+        if c.moved_from:
+            entry["moved_from"] = c.moved_from
         changes.append(entry)
-    return {
+    doc = {
         "format_version": PLAN_FORMAT,
         "kind": "specrunner-plan",
         "specrunner_version": __version__,
@@ -119,6 +121,9 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
         "has_changes": plan.has_changes,
         "changes": changes,
     }
+    if ctx.manifest.variables:  # the values used; `apply PLANFILE` applies with exactly these
+        doc["variables"] = dict(ctx.manifest.variables)
+    return doc
 
 
 def save_plan(doc: dict[str, Any], out: Path) -> None:

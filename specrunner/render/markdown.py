@@ -21,6 +21,7 @@ _TITLES = {
     "retry": "retry",
     "resume": "resume",
     "forget": "forget",
+    "moved": "moved (renamed in the state)",
     "failed": "failed, not resubmitted",
     "noop": "unchanged",
 }
@@ -71,6 +72,8 @@ def plan_markdown(
     b.add("| Action | Jobs |")
     b.add("|---|---:|")
     for action in SHOWN:
+        if action not in counts:  # "moved" is counted only by plans that move records
+            continue
         b.add(f"| {SYMBOLS[action].strip() or '='} {_TITLES[action]} | {counts[action]} |")
     if not plan.has_changes:
         b.add("")

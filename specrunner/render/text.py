@@ -17,6 +17,7 @@ _TITLES = {
     "retry": "to retry",
     "resume": "to resume",
     "forget": "to forget",
+    "moved": "to move",
     "failed": "failed (not resubmitted)",
     "noop": "unchanged",
 }
@@ -25,6 +26,8 @@ _TITLES = {
 def plan_summary_line(plan: Plan) -> str:
     c = plan.counts()
     parts = [f"{c[a]} {_TITLES[a]}" for a in ("create", "replace", "retry", "resume", "forget")]
+    if c.get("moved"):
+        parts.append(f"{c['moved']} {_TITLES['moved']}")
     if c["failed"]:
         parts.append(f"{c['failed']} {_TITLES['failed']}")
     return f"Plan: {', '.join(parts)}, {c['noop']} unchanged."
@@ -122,7 +125,7 @@ def run_summary_line(summary: RunSummary) -> str:
         f"{c['pending']} pending",
         f"{c['forgotten']} forgotten",
     ]
-    extra = [f"{c[k]} {k}" for k in ("replaced", "retried", "resubmitted", "adopted") if c.get(k)]
+    extra = [f"{c[k]} {k}" for k in ("moved", "replaced", "retried", "resubmitted", "adopted") if c.get(k)]
     parts[1:1] = extra
     if c.get("kept_failed"):
         parts.append(f"{c['kept_failed']} failed before and not resubmitted")

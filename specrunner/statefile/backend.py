@@ -35,6 +35,7 @@ from specrunner.statefile.files import atomic_write, backup_path, journal_path, 
 from specrunner.statefile.journal import read_state
 from specrunner.statefile.ossobjects import OssState, parse_url
 from specrunner.statefile.state import StateStore, repair_local
+from specrunner.validate.variables import lenient, unresolved
 
 if TYPE_CHECKING:
     from specrunner.core.model import Manifest
@@ -296,6 +297,13 @@ def locate(
     data = manifest_block(mpath, parse=url is not None)
     raw: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    missing = unresolved(raw) if url is None and raw is not None else []
+    if missing:
+        raise StateError(
+            f"{mpath}: its state: block uses ${{var.{missing[0]}}}, which has no value here",
+            hint=f"give it: `--var {missing[0]}=...` (or in a --var-file, or as "
+            f"SPECRUNNER_VAR_{missing[0]} in the environment)",
+        )
     if url is None:
         if raw is None or raw.get("backend") != "oss" or not raw.get("bucket") or not raw.get("key"):
             return LocalBackend(default_state_path(mpath))
@@ -323,4 +331,4 @@ def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any
         data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return lenient(data) if isinstance(data, dict) else {}
