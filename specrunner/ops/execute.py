@@ -173,14 +173,14 @@ def _execute(
 ) -> ApplyOutcome:
     """Lock, plan against the state read under the lock, run the executor, compact the state."""
     run = Run(ctx, operation, opts.lock_timeout)
-    # What a forgotten or replaced job wrote and its new record no longer names stays in the state
-    # (its ``retired`` list) until ``prune`` deletes it.
-    run.store.retire_outputs = allow_submit
     retired_before = set(run.store.doc.retired)
     try:
         plan = planner(ctx)
         # The `moved:` entries' renames first, journaled: the jobs are then what the state records.
         move_records(run.store, [(c.moved_from, c.key) for c in plan.active if c.moved_from])
+        # From here on, what a forgotten or replaced job wrote and its new record no longer names
+        # stays in the state (its ``retired`` list) until ``prune`` deletes it (a rename retires none).
+        run.store.retire_outputs = allow_submit
         # Nothing to submit or poll (a no-op rerun, forgets or moves only): no backend, no credentials.
         idle = not any(c.action not in ("noop", "forget", "moved") for c in plan.active)
         be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))

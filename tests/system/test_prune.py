@@ -354,3 +354,18 @@ def test_a_prune_killed_with_its_state_in_oss_is_finished_by_the_next(
     assert "Deleted 3 of 3 objects." in r.stdout
     pulled = json.loads(ws.cli("state", "pull", ws.manifest, code=0).stdout)
     assert "retired" not in pulled and sorted(pulled["jobs"]) == ["videos/a.mp4::poster", "videos/a.mp4::seq"]
+
+
+def test_a_rename_by_moved_retires_nothing(ws: Workspace, video_4s: Path) -> None:
+    applied(ws, video_4s)
+    ws.write(MANIFEST.replace("{id: poster,", "{id: cover,") + "moved:\n  - {from: poster, to: cover}\n")
+    r = ws.cli("apply", ws.manifest, code=0)
+    assert "prune" not in r.stdout
+    assert b'"retired"' not in ws.state.read_bytes()
+    assert sorted(ws.jobs()) == [
+        "videos/a.mp4::cover",
+        "videos/a.mp4::seq",
+        "videos/b.mp4::cover",
+        "videos/b.mp4::seq",
+    ]
+    assert ws.cli("prune", ws.manifest, "--dry-run", code=0).stdout.startswith("Nothing to prune")
