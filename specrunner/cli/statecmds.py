@@ -21,6 +21,7 @@ from specrunner.cli.options import (
     KeyArg,
     LockTimeoutOpt,
     ManifestArg,
+    NoColorOpt,
     StateOpt,
     TargetOpt,
     errors_follow,
@@ -28,6 +29,7 @@ from specrunner.cli.options import (
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
+    from specrunner.render.style import Style
     from specrunner.statefile.backend import StateBackend
     from specrunner.statefile.doc import StateDoc
 
@@ -36,17 +38,24 @@ def show(
     manifest: ManifestArg,
     state: StateOpt = None,
     fmt: FormatOpt = Fmt.text,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Nothing shortened to fit the terminal; every key of a plan."),
+    ] = False,
+    no_color: NoColorOpt = False,
 ) -> None:
     """Show what the state file records, as a table.
 
     Example: specrunner show specs/demo.yaml
     """
+    from specrunner.cli.plancmd import terminal
     from specrunner.ops.records import state_rows
     from specrunner.render import text as render
     from specrunner.render.json import dumps, state_document
 
     errors_follow(fmt)
-    if state is None and fmt == Fmt.text and _show_saved_plan(manifest):
+    style = terminal(no_color=no_color, verbose=verbose)
+    if state is None and fmt == Fmt.text and _show_saved_plan(manifest, style):
         return
     where, doc = _read_state(manifest, state)
     spath = where.path
@@ -57,7 +66,11 @@ def show(
         if doc is None:
             typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
         else:
-            typer.echo(render.state_text(rows, doc.lineage, doc.serial, doc.owner))
+            typer.echo(
+                render.state_text(
+                    rows, doc.lineage, doc.serial, doc.owner, style=style, manifest=str(manifest)
+                )
+            )
 
 
 def outputs(
@@ -71,6 +84,7 @@ def outputs(
 
     Example: specrunner outputs specs/demo.yaml --target poster --format json
     """
+    from specrunner.cli.plancmd import terminal
     from specrunner.core.plan import TargetError
     from specrunner.ops.records import output_rows
     from specrunner.render import text as render
@@ -88,10 +102,10 @@ def outputs(
     elif doc is None:
         typer.echo(f"No state file at {where.label} yet: run `specrunner apply {manifest}`.")
     else:
-        typer.echo(render.outputs_text(rows))
+        typer.echo(render.outputs_text(rows, style=terminal()))
 
 
-def _show_saved_plan(path: Path) -> bool:
+def _show_saved_plan(path: Path, style: "Style") -> bool:
     """``show PLANFILE``: what ``apply PLANFILE`` would do, and whether the plan is still current
     (False: ``path`` is no saved plan)."""
     from specrunner.core.errors import PlanError
@@ -110,7 +124,7 @@ def _show_saved_plan(path: Path) -> bool:
     )
     plan = compute_plan(ctx, req)
     typer.echo(f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}:")
-    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path)))
+    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
     try:
         check_saved_plan(saved, ctx, plan)
     except PlanError as e:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from specrunner.apply.results import RunSummary
 from specrunner.core.plan import SHOWN, SYMBOLS, Change, Plan, shown
 from specrunner.render.groups import KEYS_SHOWN, Group, group
-from specrunner.render.text import plan_summary_line, run_summary_line, targeting_warning
+from specrunner.render.text import plan_summary_line, retry_command, run_summary_line, targeting_warning
 
 LIMIT = 65_536
 _RESERVE = 600  # room for the closing lines and the truncation note
@@ -83,6 +83,9 @@ def plan_markdown(
     if not plan.has_changes:
         b.add("")
         b.add("No changes. The state matches the manifest.")
+    if counts["failed"]:
+        b.add("")
+        b.add(f"To resubmit the failed jobs anyway: `{retry_command(plan, manifest)}`")
     if left_out:
         b.add("")
         b.add(f"> ⚠️ {_cell(targeting_warning(left_out, manifest))}")

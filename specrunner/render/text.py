@@ -32,7 +32,7 @@ def plan_summary_line(plan: Plan) -> str:
     return f"Plan: {', '.join(parts)}, {c['noop']} unchanged."
 
 
-def _retry_command(plan: Plan, manifest: str | None) -> str:
+def retry_command(plan: Plan, manifest: str | None) -> str:
     failed = plan.by_action("failed")
     target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
     return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}"
@@ -82,7 +82,7 @@ def plan_text(
                     lines.extend(_change_lines(ch, width, style))
     if c["failed"]:
         lines.append("")
-        say = f"To resubmit the failed jobs anyway: {_retry_command(plan, manifest)}"
+        say = f"To resubmit the failed jobs anyway: {retry_command(plan, manifest)}"
         head, _, command = say.partition(": ")
         lines.extend([say] if len(say) <= w else [head + ":", f"  {command}"])
     if c["forget"]:
@@ -268,38 +268,84 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(out)
 
 
+def _table_width(rows: list[list[str]], headers: list[str]) -> int:
+    return max(len(line) for line in table(rows, headers).splitlines())
+
+
+SHORT_ID = 8  # a job id's first characters, when the whole id does not fit (like a short git hash)
+
+
 def state_text(
-    rows: list[dict[str, Any]], lineage: str | None, serial: int | None, owner: str | None = None
+    rows: list[dict[str, Any]],
+    lineage: str | None,
+    serial: int | None,
+    owner: str | None = None,
+    *,
+    style: Style = PLAIN,
+    manifest: str | None = None,
 ) -> str:
+    """``show``: one row per job. Wider than the terminal (and not ``style.verbose``), each error
+    goes on lines of its own under its row, whole; if still too wide, job ids are shortened (with a
+    note naming the commands that print them whole)."""
     if not rows:
         return "The state has no jobs."
-    body = table(
+    w = style.width
+    headers = ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "ERROR"]
+    cells = [
         [
-            [
-                r["key"],
-                r["state"] or "-",
-                r["mode"] or "-",
-                str(r["count"] if r["count"] is not None else "-"),
-                r["job_id"] or "-",
-                (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else "",
-            ]
-            for r in rows
-        ],
-        ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "ERROR"],
-    )
+            r["key"],
+            r["state"] or "-",
+            r["mode"] or "-",
+            str(r["count"] if r["count"] is not None else "-"),
+            r["job_id"] or "-",
+            (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else "",
+        ]
+        for r in rows
+    ]
+    note = ""
+    if style.verbose or _table_width(cells, headers) <= w:
+        body = table(cells, headers)
+    else:
+        narrow = [row[:-1] for row in cells]
+        if _table_width(narrow, headers[:-1]) > w:
+            narrow = [[*row[:-1], shorten(row[-1], SHORT_ID + 1)] for row in narrow]
+            m = shlex.quote(manifest or "MANIFEST")
+            note = (
+                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v` or "
+                f"`specrunner state show {m} KEY` prints them whole."
+            )
+        lines = table(narrow, headers[:-1]).splitlines()
+        body_lines = lines[:2]
+        for line, row in zip(lines[2:], cells, strict=True):
+            body_lines.append(line)
+            if row[-1]:
+                body_lines.extend(wrap(row[-1], w, first="    error: ", indent=11))
+        body = "\n".join(body_lines)
     states: dict[str, int] = {}
     for r in rows:
         states[r["state"] or "-"] = states.get(r["state"] or "-", 0) + 1
     tail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     mine = f"; owned by the manifest {owner!r}" if owner is not None else ""
-    return f"{body}\n\n{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
+    summary = f"{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
+    return f"{body}\n\n{paragraph(summary, w)}{paragraph(note, w) if note else ''}"
 
 
-def outputs_text(rows: list[dict[str, Any]]) -> str:
-    """``outputs``: one object per line (bucket/key), its job and that job's state; a count at the end."""
+def outputs_text(rows: list[dict[str, Any]], *, style: Style = PLAIN) -> str:
+    """``outputs``: one object per line (bucket/key), its job and that job's state; a count at the end.
+    Wider than the terminal (and not ``style.verbose``): each job on a line, its objects under it."""
     if not rows:
         return "No outputs recorded."
     cells = [[f"{r['bucket']}/{r['key']}", r["job"], r["state"] or "-"] for r in rows]
     jobs = len({r["job"] for r in rows})
     tail = f"{len(rows)} object{'s' if len(rows) != 1 else ''} from {jobs} job{'s' if jobs != 1 else ''}."
-    return f"{table(cells, ['OBJECT', 'JOB', 'STATE'])}\n\n{tail}"
+    headers = ["OBJECT", "JOB", "STATE"]
+    if style.verbose or _table_width(cells, headers) <= style.width:
+        return f"{table(cells, headers)}\n\n{tail}"
+    lines: list[str] = []
+    last = None
+    for obj, job, state in cells:
+        if job != last:
+            lines.append(f"{job}  ({state})")
+            last = job
+        lines.append(f"  {obj}")
+    return "\n".join(lines) + f"\n\n{tail}"

@@ -79,7 +79,10 @@ def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path)
     ws.cli("apply", ws.manifest, code=3)
     rec = ws.jobs()[f"{LONG}::poster"]
     assert len(rec["message"]) > 60
-    assert rec["message"] in ws.cli("show", ws.manifest, code=0).stdout
+    shown = ws.cli("show", ws.manifest, code=0).stdout
+    # The error wrapped under its row, whole (a word longer than the line runs on, never cut).
+    assert rec["message"] in " ".join(shown.split())
+    assert rec["message"] in ws.cli("show", ws.manifest, "-v", code=0).stdout  # one line per job
     out = ws.cli("state", "show", ws.manifest, f"{LONG}::poster", code=0).stdout
     assert "code         = InvalidParameter.ResourceNotFound" in out
     assert rec["message"] in out and "time = 1s" in out and 'output = "p/{FileName}.jpg"' in out
