@@ -20,10 +20,10 @@ from typing import Any
 
 import typer
 from typer import _click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from specrunner.cli.coercion import defer_coercion
-from specrunner.cli.errors import handle, json_errors
+from specrunner.cli.errors import command_args, handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
 
 
@@ -36,6 +36,17 @@ def handle_exception(exc: BaseException) -> int:
     if isinstance(exc, typer.Abort):
         return handle(KeyboardInterrupt())
     return handle(exc)
+
+
+class ManifestCommand(TyperCommand):
+    """A command that records the manifest (and ``--state``) it was given, parsed, before it runs: an
+    error's hint then names them instead of ``MANIFEST`` (``errors.pasteable``)."""
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        manifest, state = ctx.params.get("manifest"), ctx.params.get("state")
+        if manifest is not None:
+            command_args.set((str(manifest), None if state is None else str(state)))
+        return super().invoke(ctx)
 
 
 class SpecrunnerGroup(TyperGroup):
@@ -52,6 +63,7 @@ class SpecrunnerGroup(TyperGroup):
     ) -> Any:
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
+        given = command_args.set(None)
         try:
             rv = super().main(
                 args=args,
@@ -68,6 +80,7 @@ class SpecrunnerGroup(TyperGroup):
             code = handle_exception(e)
         finally:
             json_errors.reset(token)
+            command_args.reset(given)
         if standalone_mode:
             sys.exit(code)
         return code

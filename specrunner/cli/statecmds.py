@@ -230,7 +230,7 @@ def state_show(
 
     errors_follow(fmt)
     _, doc = _read_state(manifest, state)  # local or in OSS, as `state list` reads it
-    rec = find_record(doc, key, str(manifest))
+    rec = find_record(doc, key)  # its hint's MANIFEST: the manifest and --state given (cli.errors)
     if fmt == Fmt.json:
         typer.echo(dumps(record_document(key, rec)))
     else:

@@ -16,6 +16,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 
 from specrunner.core.attrdiff import attributes, diff, show
@@ -48,9 +49,11 @@ def plan_moves(jobs: Mapping[str, LockEntry], old: str, new: str) -> list[tuple[
     rules = {split_key(k)[1] for k in jobs}
     inputs = {split_key(k)[0] for k in jobs}
     if old in rules and old in inputs:
+        first = next(k for k in sorted(jobs) if split_key(k)[1] == old)
+        example = " ".join(shlex.quote(k) for k in (first, job_key(split_key(first)[0], new)))
         raise SpecrunnerError(
             f"{old!r} is both a rule id and an input id in the state",
-            hint="move the job keys one by one: `specrunner state mv MANIFEST OLD_KEY NEW_KEY`",
+            hint=f"move the job keys one by one, e.g. the rule's: `specrunner state mv MANIFEST {example}`",
         )
     if old in rules:
         return [(k, job_key(split_key(k)[0], new)) for k in sorted(jobs) if split_key(k)[1] == old]
