@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HEADER, Workspace
+from tests.conftest import HEADER, REPO, Workspace
 
 N = 50
 
@@ -150,3 +150,38 @@ def test_colour_on_a_terminal_only(ws: Workspace) -> None:
         [sys.executable, "-m", "specrunner", "plan", "m.yaml"], cwd=ws.dir, capture_output=True, text=True
     )
     assert piped.returncode == 0 and "\x1b[" not in piped.stdout and "poster: 50 jobs" in piped.stdout
+
+
+README_BEFORE = (
+    HEADER
+    + """\
+inputs: [videos/intro.mp4, videos/old.mp4]
+rules:
+  - {id: poster, time: 1s, width: 640, output: "posters/{FileName}.jpg"}
+  - {id: thumbs, time: 0, num: 5, interval: 1, width: 320, output: "thumbs/{FileName}/{Count}.jpg"}
+"""
+)
+README_AFTER = (
+    HEADER
+    + """\
+inputs: [videos/intro.mp4, videos/old.mp4, {id: launch, object: "videos/launch day.mp4"}]
+rules:
+  - {id: poster, time: 2s, width: 320, output: "covers/{ObjectPrefix}{FileName}.jpg",
+     inputs: [videos/intro.mp4, launch]}
+  - {id: thumbs, time: 0, num: 5, interval: 1, width: 320, output: "thumbs/{FileName}/{Count}.jpg"}
+"""
+)
+
+
+def test_the_readme_plan_example_is_the_real_output(tmp_path: Path, video_4s: Path) -> None:
+
+    ws = Workspace(tmp_path)
+    for name in ("intro", "old", "launch day"):
+        ws.add_video(video_4s, f"videos/{name}.mp4")
+    ws.write(README_BEFORE)
+    ws.cli("apply", ws.manifest, "-q", code=0)
+    ws.write(README_AFTER)
+    out = ws.cli("plan", ws.manifest, code=0).stdout
+    readme = (REPO / "README.md").read_text()
+    example = readme.split("A plan looks like this:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert out == example
