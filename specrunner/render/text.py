@@ -241,7 +241,12 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         )
     if cut:
         lines.append("")
-        lines.extend(wrap(f"Messages cut to fit: `specrunner state show {m} KEY` gives one whole.", w))
+        whole = (
+            f"`specrunner state show {m} KEY` gives one whole"
+            if manifest
+            else "the run results hold them whole"
+        )
+        lines.extend(wrap(f"Messages cut to fit {w} columns: {whole}.", w))
     pending = sorted((r for r in summary.results.values() if r.status == "pending"), key=lambda r: r.key)
     if pending:
         lines.append("")

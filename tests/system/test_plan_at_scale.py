@@ -185,3 +185,17 @@ def test_the_readme_plan_example_is_the_real_output(tmp_path: Path, video_4s: Pa
     readme = (REPO / "README.md").read_text()
     example = readme.split("A plan looks like this:\n\n```\n", 1)[1].split("```", 1)[0]
     assert out == example
+
+
+def test_a_lock_file_written_before_plans_as_a_no_op_and_a_change_groups_over_it(tmp_path: Path) -> None:
+    """``tests/fixtures/main-1b011f2``: a manifest and the lock file its apply wrote at commit 1b011f2
+    (before grouped plans). The unchanged manifest plans as a no-op; a width change reads as one group."""
+    shutil.copytree(REPO / "tests" / "fixtures" / "main-1b011f2", tmp_path, dirs_exist_ok=True)
+    ws = Workspace(tmp_path)
+    before = ws.state.read_bytes()
+    out = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0).stdout
+    assert "No changes. The state matches the manifest." in out
+    ws.write(ws.manifest.read_text().replace("width: 320", "width: 480"))
+    out = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=2).stdout
+    assert "  -/+ poster: 4 jobs  sync   changed: width\n        width: 320 -> 480\n" in out
+    assert ws.state.read_bytes() == before
