@@ -42,7 +42,7 @@ def terminal(*, no_color: bool = False, verbose: bool = False) -> Style:
         width = int(columns)
     elif tty:
         try:
-            width = os.get_terminal_size(sys.stdout.fileno()).columns
+            width = os.get_terminal_size(sys.stdout.fileno()).columns or WIDTH  # 0: size unknown
         except (OSError, ValueError):
             pass
     return Style(width=max(width, 40), color=color, verbose=verbose)
