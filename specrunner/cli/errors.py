@@ -41,6 +41,14 @@ _PLACEHOLDER = re.compile(r"\bMANIFEST\b")
 _NO_STATE_OPTION = {"validate", "init", "schema", "preview", "emulator", "report"}
 
 
+def command_line(verb: str, manifest: object, state: object = None, *extra: str) -> str:
+    """``specrunner VERB MANIFEST [--state STATE] EXTRA...``, quoted to work when pasted."""
+    words = ["specrunner", *verb.split(), str(manifest)]
+    if state is not None:
+        words += ["--state", str(state)]
+    return " ".join([*words[:2], *(shlex.quote(w) for w in words[2:]), *extra])
+
+
 def pasteable(hint: str) -> str:
     """``hint`` with the ``MANIFEST`` of each `specrunner ...` command in it replaced by the manifest
     this command was given (and its ``--state``, for a command that takes one), so the command works

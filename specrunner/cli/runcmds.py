@@ -183,6 +183,7 @@ def _run_apply(
     no_color: bool = False,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
+    from specrunner.cli.errors import command_line
     from specrunner.cli.interrupts import install_signal_handlers
     from specrunner.cli.plancmd import left_out, terminal
     from specrunner.ops.context import load_context
@@ -215,7 +216,7 @@ def _run_apply(
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
-                f"failed. Run `specrunner apply {manifest}` first."
+                f"failed. Run `{command_line('apply', manifest, state)}` first."
             )
             raise typer.Exit(0)
     progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)

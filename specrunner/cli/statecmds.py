@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from specrunner.cli.errors import command_line
 from specrunner.cli.options import (
     ExcludeOpt,
     Fmt,
@@ -64,7 +65,7 @@ def show(
         typer.echo(dumps(state_document(spath, doc, rows)))
     else:
         if doc is None:
-            typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
+            typer.echo(f"No state file at {spath} yet: run `{command_line('apply', manifest, state)}`.")
         else:
             typer.echo(
                 render.state_text(
@@ -100,7 +101,7 @@ def outputs(
     if fmt == Fmt.json:
         typer.echo(dumps(outputs_document(where.path, rows)))
     elif doc is None:
-        typer.echo(f"No state file at {where.label} yet: run `specrunner apply {manifest}`.")
+        typer.echo(f"No state file at {where.label} yet: run `{command_line('apply', manifest, state)}`.")
     else:
         typer.echo(render.outputs_text(rows, style=terminal()))
 
@@ -178,7 +179,7 @@ def state_list(
 
     where, doc = _read_state(manifest, state)
     if doc is None:
-        typer.echo(f"No state file at {where} yet: run `specrunner apply {manifest}`.", err=True)
+        typer.echo(f"No state file at {where} yet: run `{command_line('apply', manifest, state)}`.", err=True)
     for row in state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
@@ -322,7 +323,7 @@ def state_repair(
     copy = f"; the damaged journal is kept as {got['damaged_copy']}" if got.get("damaged_copy") else ""
     typer.echo(
         f"Repaired {label}: {got['jobs']} job(s) in the state, {got['job_ids']} with a job id{extra}{copy}. "
-        f"Next: specrunner plan {manifest}"
+        f"Next: {command_line('plan', manifest, state)}"
     )
 
 
