@@ -55,14 +55,15 @@ class Approval:
         )
 
     def __call__(self, plan: Plan) -> None:
-        from specrunner.render.style import PLAIN
+        from specrunner.render.style import PLAIN, paragraph
         from specrunner.render.text import forget_warning, plan_summary_line, plan_text
 
         if self.text and not self.saved_plan and plan.has_changes:
             if self.quiet:
                 typer.echo(plan_summary_line(plan))
                 if plan.counts()["forget"]:
-                    typer.echo(forget_warning(plan, self.manifest))
+                    style = self.style or PLAIN
+                    typer.echo(style.warning(paragraph(forget_warning(plan, self.manifest), style.width)))
             else:
                 skipped = self.left_out(plan) if self.left_out else 0
                 style = self.style or PLAIN
