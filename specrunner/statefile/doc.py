@@ -129,7 +129,7 @@ def check_replaceable(cur: StateDoc, new: StateDoc, source: Path, label: str) ->
     if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
         raise StateError(
             f"{source} (serial {new.serial}) is older than {label} (serial {cur.serial})",
-            hint="`specrunner state pull` the newer one first, or pass --force",
+            hint="`specrunner state pull MANIFEST` the newer one first, or pass --force",
         )
 
 
