@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from specrunner.core.errors import ApprovalError
 from specrunner.core.plan import Plan
+
+if TYPE_CHECKING:
+    from specrunner.render.style import Style
 
 PAID_BACKENDS = {"aliyun": "Alibaba Cloud MTS, billed per job"}
 
@@ -38,6 +43,8 @@ class Approval:
     command: str = "apply"
     printed: bool = False  # the plan was shown before the run
     selection: tuple[str, ...] = ()  # --state / --target / --exclude as given, for the hint's command
+    style: Style | None = None  # colour, width, every key of a group (-v); None: plain, 80 columns
+    left_out: Callable[[Plan], int] | None = None  # changes --target / --exclude leave out of a plan
 
     def needs_approval(self, plan: Plan) -> bool:
         return (
@@ -48,15 +55,19 @@ class Approval:
         )
 
     def __call__(self, plan: Plan) -> None:
+        from specrunner.render.style import PLAIN, paragraph
         from specrunner.render.text import forget_warning, plan_summary_line, plan_text
 
         if self.text and not self.saved_plan and plan.has_changes:
             if self.quiet:
                 typer.echo(plan_summary_line(plan))
                 if plan.counts()["forget"]:
-                    typer.echo(forget_warning(plan, self.manifest))
+                    style = self.style or PLAIN
+                    typer.echo(style.warning(paragraph(forget_warning(plan, self.manifest), style.width)))
             else:
-                typer.echo(plan_text(plan, manifest=self.manifest))
+                skipped = self.left_out(plan) if self.left_out else 0
+                style = self.style or PLAIN
+                typer.echo(plan_text(plan, manifest=self.manifest, left_out=skipped, style=style))
             typer.echo("")
             self.printed = True
         if not self.needs_approval(plan):

@@ -137,7 +137,13 @@ AutoApproveOpt = Annotated[
     typer.Option("--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="One line per job event; the plan lists every job of a group."),
+]
+NoColorOpt = Annotated[
+    bool, typer.Option("--no-color", help="No colour (also with NO_COLOR set, or when not a terminal).")
+]
 VarOpt = Annotated[
     list[str] | None,
     typer.Option(

@@ -21,6 +21,8 @@ from specrunner.cli.options import (
     ManifestArg,
     StateOpt,
     TargetOpt,
+    VarFileOpt,
+    VarOpt,
     errors_follow,
 )
 
@@ -28,6 +30,8 @@ from specrunner.cli.options import (
 def prune(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     dry_run: Annotated[

@@ -22,6 +22,7 @@ from specrunner.cli.options import (
     ExcludeOpt,
     LockTimeoutOpt,
     ManifestArg,
+    NoColorOpt,
     NoWaitOpt,
     ParallelismOpt,
     QuietOpt,
@@ -39,8 +40,11 @@ from specrunner.cli.options import (
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
+    from specrunner.core.plan import Plan
     from specrunner.ops.context import Context
     from specrunner.ops.execute import ApplyOutcome
+    from specrunner.ops.planrequest import PlanRequest
+    from specrunner.render.style import Style
 
 
 def plan(
@@ -62,8 +66,15 @@ def plan(
     replace: ReplaceOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
     show_unchanged: Annotated[
-        bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")
+        bool, typer.Option("--show-unchanged", help="List unchanged jobs too.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="List every job: each key of a group, unchanged jobs too (all in JSON)."
+        ),
+    ] = False,
+    no_color: NoColorOpt = False,
 ) -> None:
     """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
 
@@ -72,7 +83,19 @@ def plan(
     from specrunner.cli.plancmd import run_plan
 
     raise typer.Exit(
-        run_plan(manifest, state, out, detailed_exitcode, target, exclude, fmt.value, show_unchanged, replace)
+        run_plan(
+            manifest,
+            state,
+            out,
+            detailed_exitcode,
+            target,
+            exclude,
+            fmt.value,
+            show_unchanged,
+            replace,
+            verbose=verbose,
+            no_color=no_color,
+        )
     )
 
 
@@ -98,6 +121,7 @@ def _run_command(
         quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
         auto_approve: AutoApproveOpt = False,
+        no_color: NoColorOpt = False,
     ) -> None:
         _run_apply(
             manifest,
@@ -114,6 +138,7 @@ def _run_command(
             only_failed=only_failed,
             auto_approve=auto_approve,
             replace=replace,
+            no_color=no_color,
         )
 
     command.__name__ = command.__qualname__ = name
@@ -161,9 +186,12 @@ def _run_apply(
     only_failed: bool,
     auto_approve: bool,
     replace: list[str] | None = None,
+    no_color: bool = False,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
+    from specrunner.cli.errors import command_line
     from specrunner.cli.interrupts import install_signal_handlers
+    from specrunner.cli.plancmd import left_out, terminal
     from specrunner.ops.context import load_context
     from specrunner.ops.execute import ApplyOptions, apply
     from specrunner.ops.planrequest import PlanRequest
@@ -194,10 +222,11 @@ def _run_apply(
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
-                f"failed. Run `specrunner apply {manifest}` first."
+                f"failed. Run `{command_line('apply', manifest, state)}` first."
             )
             raise typer.Exit(0)
     progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
+    style = terminal(no_color=no_color, verbose=verbose)
     opts = ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout, timeout=timeout)
     approval = Approval(
         backend=ctx.manifest.target.backend,
@@ -208,6 +237,8 @@ def _run_apply(
         saved_plan=saved is not None,
         command="retry" if only_failed else "apply",
         selection=_selection_args(state, target, exclude, replace),
+        style=style,
+        left_out=lambda p: _left_out(left_out, ctx, req, p),
     )
     outcome = apply(
         ctx,
@@ -220,12 +251,20 @@ def _run_apply(
     )
     outcome.run_file = write_run_results(ctx, outcome)
     progress.close()
-    _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed)
+    _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed, style=style)
     raise typer.Exit(outcome.exit_code())
 
 
+def _left_out(count: "Callable[..., int]", ctx: "Context", req: "PlanRequest", plan: "Plan") -> int:
+    """How many changes --target / --exclude leave out (0 if the whole plan cannot be made)."""
+    try:
+        return count(ctx, req, plan)
+    except SpecrunnerError:
+        return 0
+
+
 def _print_outcome(
-    outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool
+    outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool, style: "Style"
 ) -> None:
     """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
     from specrunner.render import text as render
@@ -264,7 +303,7 @@ def _print_outcome(
             )
         if not quiet and not plan_shown:
             typer.echo(render.plan_summary_line(outcome.plan))
-        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
+        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path), style))
         retired = outcome.extra.get("retired", 0)
         if retired and not quiet:
             typer.echo(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from specrunner.cli.errors import command_line
 from specrunner.cli.options import (
     ExcludeOpt,
     Fmt,
@@ -21,6 +22,7 @@ from specrunner.cli.options import (
     KeyArg,
     LockTimeoutOpt,
     ManifestArg,
+    NoColorOpt,
     StateOpt,
     TargetOpt,
     VarFileOpt,
@@ -30,6 +32,7 @@ from specrunner.cli.options import (
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
+    from specrunner.render.style import Style
     from specrunner.statefile.backend import StateBackend
     from specrunner.statefile.doc import StateDoc
 
@@ -40,17 +43,24 @@ def show(
     var: VarOpt = None,
     var_file: VarFileOpt = None,
     fmt: FormatOpt = Fmt.text,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Nothing shortened to fit the terminal; every key of a plan."),
+    ] = False,
+    no_color: NoColorOpt = False,
 ) -> None:
     """Show what the state file records, as a table.
 
     Example: specrunner show specs/demo.yaml
     """
+    from specrunner.cli.plancmd import terminal
     from specrunner.ops.records import state_rows
     from specrunner.render import text as render
     from specrunner.render.json import dumps, state_document
 
     errors_follow(fmt)
-    if state is None and fmt == Fmt.text and _show_saved_plan(manifest):
+    style = terminal(no_color=no_color, verbose=verbose)
+    if state is None and fmt == Fmt.text and _show_saved_plan(manifest, style):
         return
     where, doc = _read_state(manifest, state)
     spath = where.path
@@ -59,9 +69,13 @@ def show(
         typer.echo(dumps(state_document(spath, doc, rows)))
     else:
         if doc is None:
-            typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
+            typer.echo(f"No state file at {spath} yet: run `{command_line('apply', manifest, state)}`.")
         else:
-            typer.echo(render.state_text(rows, doc.lineage, doc.serial, doc.owner))
+            typer.echo(
+                render.state_text(
+                    rows, doc.lineage, doc.serial, doc.owner, style=style, manifest=str(manifest)
+                )
+            )
 
 
 def outputs(
@@ -77,6 +91,7 @@ def outputs(
 
     Example: specrunner outputs specs/demo.yaml --target poster --format json
     """
+    from specrunner.cli.plancmd import terminal
     from specrunner.core.plan import TargetError
     from specrunner.ops.records import output_rows
     from specrunner.render import text as render
@@ -92,12 +107,12 @@ def outputs(
     if fmt == Fmt.json:
         typer.echo(dumps(outputs_document(where.path, rows)))
     elif doc is None:
-        typer.echo(f"No state file at {where.label} yet: run `specrunner apply {manifest}`.")
+        typer.echo(f"No state file at {where.label} yet: run `{command_line('apply', manifest, state)}`.")
     else:
-        typer.echo(render.outputs_text(rows))
+        typer.echo(render.outputs_text(rows, style=terminal()))
 
 
-def _show_saved_plan(path: Path) -> bool:
+def _show_saved_plan(path: Path, style: "Style") -> bool:
     """``show PLANFILE``: what ``apply PLANFILE`` would do, and whether the plan is still current
     (False: ``path`` is no saved plan)."""
     from specrunner.core.errors import PlanError
@@ -115,7 +130,7 @@ def _show_saved_plan(path: Path) -> bool:
     )
     plan = compute_plan(ctx, req)
     typer.echo(f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}:")
-    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path)))
+    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
     try:
         check_saved_plan(saved, ctx, plan)
     except PlanError as e:
@@ -171,7 +186,7 @@ def state_list(
 
     where, doc = _read_state(manifest, state)
     if doc is None:
-        typer.echo(f"No state file at {where} yet: run `specrunner apply {manifest}`.", err=True)
+        typer.echo(f"No state file at {where} yet: run `{command_line('apply', manifest, state)}`.", err=True)
     for row in state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
@@ -227,7 +242,7 @@ def state_show(
 
     errors_follow(fmt)
     _, doc = _read_state(manifest, state)  # local or in OSS, as `state list` reads it
-    rec = find_record(doc, key, str(manifest))
+    rec = find_record(doc, key)  # its hint's MANIFEST: the manifest and --state given (cli.errors)
     if fmt == Fmt.json:
         typer.echo(dumps(record_document(key, rec)))
     else:
@@ -325,7 +340,7 @@ def state_repair(
     copy = f"; the damaged journal is kept as {got['damaged_copy']}" if got.get("damaged_copy") else ""
     typer.echo(
         f"Repaired {label}: {got['jobs']} job(s) in the state, {got['job_ids']} with a job id{extra}{copy}. "
-        f"Next: specrunner plan {manifest}"
+        f"Next: {command_line('plan', manifest, state)}"
     )
 
 

@@ -13,6 +13,7 @@ The planner then plans each moved job against its renamed record: an unchanged r
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Collection, Iterable, Mapping
 
 from specrunner.core.errors import SpecrunnerError
@@ -47,9 +48,11 @@ def expand(keys: Collection[str], old: str, new: str, *, inputs: bool = True) ->
     rules = {split_key(k)[1] for k in keys}
     ids = {split_key(k)[0] for k in keys} if inputs else set()
     if old in rules and old in ids:
+        first = next(k for k in sorted(keys) if split_key(k)[1] == old)
+        example = " ".join(shlex.quote(k) for k in (first, job_key(split_key(first)[0], new)))
         raise MoveError(
             f"{old!r} is both a rule id and an input id in the state",
-            hint="move the job keys one by one: `specrunner state mv MANIFEST OLD_KEY NEW_KEY`",
+            hint=f"move the job keys one by one, e.g. the rule's: `specrunner state mv MANIFEST {example}`",
         )
     if old in rules:
         return [(k, job_key(split_key(k)[0], new)) for k in sorted(keys) if split_key(k)[1] == old]

@@ -374,7 +374,7 @@ def decide(key: str, job: Job | None, prior: LockEntry | None, *, force_failed: 
                 key,
                 "failed",
                 f"{what}: {code}, which the same request meets again; not "
-                "resubmitted (change the rule or the input, or force it with `specrunner retry`)",
+                "resubmitted (change the rule or the input, or force it with retry)",
                 job.mode,
                 job,
                 prior,

@@ -241,7 +241,8 @@ def state_remove(
         if missing:
             raise SpecrunnerError(
                 f"not in the state: {', '.join(missing)}",
-                hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys",
+                # MANIFEST: the CLI names the manifest (and its --state) given (``cli.errors.pasteable``)
+                hint="`specrunner state list MANIFEST` shows the keys",
             )
         for k in keys:
             store.delete(k, durable=True)

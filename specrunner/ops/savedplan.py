@@ -68,7 +68,8 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
         raise PlanError(
             f"{path}: the saved plan is damaged at {where or 'the top'}: "
             f"{error.message if error is not None else 'missing'}",
-            hint="make a new one with `specrunner plan MANIFEST --out FILE`",
+            hint="make a new one with `specrunner plan MANIFEST --out plan.json` (MANIFEST: the manifest it "
+            "was made from)",
         )
     if doc.get("paths_relative_to_plan_file"):
         base = path.resolve().parent

@@ -126,6 +126,15 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
     return doc
 
 
+def with_groups(doc: dict[str, Any], plan: Plan, left_out: int) -> dict[str, Any]:
+    """``plan --format json``: the plan document plus what the text shows at scale: ``groups`` (the
+    changes of a rule that say the same thing, every key listed) and ``left_out`` (the changes
+    ``--target`` / ``--exclude`` leave out). Not part of a saved plan file."""
+    from specrunner.render.groups import plan_groups
+
+    return {**doc, "groups": [g.to_json() for g in plan_groups(plan)], "left_out": left_out}
+
+
 def save_plan(doc: dict[str, Any], out: Path) -> None:
     """Write a plan file. Its manifest and state paths are stored relative to the plan file, so
     the plan can be applied from another working directory (or another checkout of the repo);

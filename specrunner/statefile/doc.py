@@ -152,7 +152,7 @@ def check_replaceable(cur: StateDoc, new: StateDoc, source: Path, label: str) ->
     ):
         raise StateError(
             f"{source} (serial {new.serial}) is older than {label} (serial {cur.serial})",
-            hint="`specrunner state pull` the newer one first, or pass --force",
+            hint="`specrunner state pull MANIFEST` the newer one first, or pass --force",
         )
 
 
