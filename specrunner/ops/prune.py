@@ -48,6 +48,7 @@ class PruneOutcome:
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     elapsed: float = 0.0
     run_file: Path | None = None
+    again: str = "specrunner prune MANIFEST"  # the command that runs this prune again, to paste
 
     @property
     def error(self) -> SpecrunnerError | None:
@@ -61,7 +62,7 @@ class PruneOutcome:
         err = SpecrunnerError(
             f"{first}{others}; prune deleted {len(self.deleted)} of {total} objects",
             hint=f"the {left} not deleted stay recorded in the state: fix the cause, then run "
-            "`specrunner prune` again",
+            f"`{self.again}` again",
         )
         return err
 
@@ -94,8 +95,18 @@ def check_named(ctx: Context, plan: PrunePlan) -> None:
         raise StateError(
             f"refusing to delete {stray[0]}: the state {ctx.state_label} does not name it "
             f"({len(stray)} such object(s)); nothing was deleted",
-            hint="prune deletes only objects the state records; rerun `specrunner prune` to plan again",
+            hint=f"prune deletes only objects the state records; `{again(ctx)}` plans again",
         )
+
+
+def again(ctx: Context) -> str:
+    """``specrunner prune`` of this manifest (and its ``--state``), ready to paste."""
+    import shlex
+
+    words = ["specrunner", "prune", shlex.quote(str(ctx.manifest_path))]
+    if ctx.state_arg:
+        words += ["--state", shlex.quote(ctx.state_arg)]
+    return " ".join(words)
 
 
 def open_deleter(ctx: Context) -> Deleter:
@@ -120,7 +131,7 @@ def prune(
     """Plan under the state's lock, ``confirm`` it (it raises to stop), delete, record."""
     started = time.monotonic()
     run = Run(ctx, "prune", req.lock_timeout)
-    outcome = PruneOutcome(PrunePlan())
+    outcome = PruneOutcome(PrunePlan(), again=again(ctx))
     try:
         plan = outcome.plan = make_prune_plan(ctx, req)
         if confirm is not None:

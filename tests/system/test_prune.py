@@ -289,6 +289,7 @@ def test_a_denied_delete_is_one_error_and_keeps_the_objects_recorded(
     assert len(errors) == 1, r.output
     assert "grant this RAM identity oss:DeleteObject on bucket media-out" in errors[0]
     assert "prune deleted 0 of 2 objects" in errors[0] and "Traceback" not in r.output
+    assert f"then run `specrunner prune {ws.manifest}` again" in r.output
     assert retired(ws.state) == ["media-out/posters/a.jpg", "media-out/posters/b.jpg"]
     assert (ws.oss / "media-out" / "posters" / "a.jpg").exists()
     r = ws.cli("prune", ws.manifest, "--auto-approve", code=0)  # granted: the next prune finishes
