@@ -12,6 +12,7 @@ from typing import Any
 from specrunner.backends.base import NOT_FOUND_GRACE, RemoteJob
 from specrunner.core.errors import UncertainSubmitError
 from specrunner.core.record import LockEntry
+from specrunner.core.retired import Retired, retirements
 from specrunner.statefile.backend import OpenRun
 from specrunner.statefile.doc import StateDoc, decode_state, encode_state
 
@@ -96,10 +97,12 @@ class MemoryStore:
     a submission's intent is durable before its Submit is sent)."""
 
     batch_intents = False
+    retire_outputs = False
 
     def __init__(self, jobs: dict[str, LockEntry] | None = None, *, batch_intents: bool = False) -> None:
         self.doc = StateDoc("memory-lineage", 0, dict(jobs or {}))
         self._committed = dict(jobs or {})
+        self._committed_retired: dict[str, Retired] = {}
         self.bytes_written = 0
         self.batch_intents = batch_intents
         self.log: list[tuple[str, str, bool]] = []
@@ -120,7 +123,19 @@ class MemoryStore:
     def items(self) -> Iterator[tuple[str, LockEntry]]:
         return iter(list(self.doc.jobs.items()))
 
+    def _retire(self, key: str, record: LockEntry | None) -> None:
+        gone, named = retirements(key, self.doc.jobs.get(key), record)
+        for o in named:
+            self.doc.retired.pop(o, None)
+        if self.retire_outputs:
+            self.doc.retired.update((r.object, r) for r in gone)
+
+    def unretire(self, objects: list[str], *, durable: bool = False) -> None:
+        for o in objects:
+            self.doc.retired.pop(o, None)
+
     def put(self, key: str, record: LockEntry, *, durable: bool = False) -> None:
+        self._retire(key, record)
         self.doc.jobs[key] = record
         self.log.append(("put", key, durable))
         if record.intent:
@@ -129,6 +144,8 @@ class MemoryStore:
             self.flush_durable()
 
     def delete(self, key: str, *, durable: bool = False) -> None:
+        if key in self.doc.jobs:
+            self._retire(key, None)
         self.doc.jobs.pop(key, None)
         self.log.append(("del", key, durable))
 
@@ -147,13 +164,14 @@ class MemoryStore:
         return None
 
     def dirty(self) -> bool:
-        return self.doc.jobs != self._committed
+        return self.doc.jobs != self._committed or self.doc.retired != self._committed_retired
 
     def commit(self) -> bool:
         changed = self.dirty()
         if changed:
             self.doc.serial += 1
             self._committed = dict(self.doc.jobs)
+            self._committed_retired = dict(self.doc.retired)
             self.commits += 1
         return changed
 
@@ -199,7 +217,7 @@ class MemoryBackend:
 
     def read(self) -> StateDoc | None:
         c = self.committed
-        return StateDoc(c.lineage, c.serial, dict(c.jobs), owner=c.owner) if c is not None else None
+        return c.copy() if c is not None else None
 
     def open_run(self, operation: str, lock_timeout: float = 0.0, **_: Any) -> OpenRun:
         if self.holder is not None:
@@ -208,13 +226,15 @@ class MemoryBackend:
         store = MemoryStore(self.committed.jobs if self.committed else None)
         if self.committed is not None:
             store.doc.lineage, store.doc.serial = self.committed.lineage, self.committed.serial
+            store.doc.retired = dict(self.committed.retired)
+            store._committed_retired = dict(self.committed.retired)
         home = self
         real_commit = store.commit
 
         def commit() -> bool:
             changed = real_commit()
             if changed:
-                home.committed = StateDoc(store.doc.lineage, store.doc.serial, dict(store.doc.jobs))
+                home.committed = store.doc.copy()
             return changed
 
         store.commit = commit  # type: ignore[method-assign]

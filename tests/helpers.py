@@ -170,3 +170,110 @@ def setup_applied(ws: Workspace) -> None:
     make_video(video, duration_s=4, fps=25, width=320, height=240, gop=25)
     ws.write(REPORT_MANIFEST)
     ws.cli("apply", ws.manifest, code=3)
+
+
+# ------------------------------------------------------------------------------------ OSS permissions
+
+
+class DenyingProxy(ThreadingHTTPServer):
+    """An OSS endpoint whose RAM policy lacks one permission: ``method`` requests (DELETE:
+    ``oss:DeleteObject``) are answered 403 AccessDenied as OSS answers them; every other request is
+    passed to ``upstream`` (the emulator) as it is, its signature intact."""
+
+    def __init__(self, upstream: str, method: str = "DELETE") -> None:
+        from http.server import BaseHTTPRequestHandler
+        from urllib.parse import urlsplit
+
+        self.upstream = urlsplit(upstream).netloc
+        self.method = method
+        self.denied = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _any(self) -> None:
+                import http.client
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == proxy.method:
+                    proxy.denied += 1
+                    bucket = self.path.lstrip("/").partition("/")[0]
+                    xml = (
+                        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                        "<Message>You have no right to access this object because of bucket acl."
+                        f"</Message><RequestId>5F0000000000000000000000</RequestId><HostId>{bucket}"
+                        "</HostId></Error>"
+                    ).encode()
+                    self.send_response(403)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("x-oss-request-id", "5F0000000000000000000000")
+                    self.send_header("Content-Length", str(len(xml)))
+                    self.end_headers()
+                    self.wfile.write(xml)
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                conn.request(self.command, self.path, body, headers=dict(self.headers.items()))
+                r = conn.getresponse()
+                data = r.read()
+                self.send_response(r.status)
+                for k, v in r.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+# ------------------------------------------------------------------------------------ a terminal
+
+
+def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
+    """Run the real CLI with its stdin/stdout/stderr on a pty; type ``answer`` when it asks."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": "80"},
+        close_fds=True,
+    )
+    os.close(slave)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the pty
+                break
+            if not chunk:
+                break
+            out += chunk
+        if not answered and b"Enter a value:" in out:
+            os.write(master, answer.encode() + b"\n")
+            answered = True
+        if p.poll() is not None and not ready:
+            break
+    code = p.wait(timeout=30)
+    os.close(master)
+    return code, out.decode(errors="replace").replace("\r\n", "\n")

@@ -158,6 +158,8 @@ class Executor:
             summary.results[change.key].status = "forgotten"
         for change in plan.by_action("noop"):
             summary.results[change.key].status = "unchanged"
+        for change in plan.by_action("moved"):  # renamed in the state before the run (ops.execute)
+            summary.results[change.key].status = "moved"
         for change in plan.by_action("failed"):  # failed for good with this request: not resubmitted
             res = summary.results[change.key]
             res.status = "kept_failed"

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 from specrunner.backends.base import RemoteJob
 from specrunner.core.jobs import Job, expected_outputs, implied_count
+from specrunner.core.mtsrules import tile_cells, vtt_object
 from specrunner.core.record import LockEntry, job_entry
+from specrunner.core.templates import object_parts
 
 
 def new_tag() -> str:
@@ -54,8 +56,11 @@ def outcome_record(job: Job, remote: RemoteJob, lister: ObjectLister | None = No
             if listed is not None:
                 outputs, count = listed
         else:
-            cells = remote.tile_count if remote.tile_count is not None else count
+            step = _int_or_none(tile.get("CellSelStep")) if tile else None
+            cells = remote.tile_count if remote.tile_count is not None else tile_cells(count, step)
             outputs = expected_outputs(job.output_template, job.tile_template, count, cells, keep, per)
+        if outputs and str(job.request["SnapshotConfig"].get("Format", "")).lower() == "vtt":
+            outputs = sorted({*outputs, _vtt_output(job)})  # the WebVTT index, next to the first snapshot
     return job_entry(
         job,
         job_id=remote.id,
@@ -66,6 +71,19 @@ def outcome_record(job: Job, remote: RemoteJob, lister: ObjectLister | None = No
         tile_count=remote.tile_count,
         outputs=outputs,
     )
+
+
+def _int_or_none(value: object) -> int | None:
+    try:
+        return int(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _vtt_output(job: Job) -> str:
+    """``bucket/folder/{FileName}.vtt`` of a ``Format: vtt`` job (``core.mtsrules.vtt_object``)."""
+    input_object = job.input_ref.partition("/")[2]
+    return vtt_object(job.output_template, object_parts(input_object)[1])
 
 
 def listed_outputs(

@@ -13,7 +13,7 @@ class JobResult:
     key: str
     action: str
     mode: str
-    status: str = "pending"  # success | fail | pending | unchanged | forgotten | skipped
+    status: str = "pending"  # success | fail | pending | unchanged | moved | forgotten | skipped
     job_id: str | None = None
     code: str = ""
     message: str = ""
@@ -73,7 +73,8 @@ class RunSummary:
         )
 
     def counts(self) -> dict[str, int]:
-        return {
+        moved = self.count("moved")  # counted only by runs that renamed records (`moved:` entries)
+        return ({"moved": moved} if moved else {}) | {
             "created": self.submitted_by("create"),
             "replaced": self.submitted_by("replace"),
             "retried": self.submitted_by("retry"),

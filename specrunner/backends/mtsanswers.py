@@ -64,28 +64,46 @@ def submitted_job(body: dict[str, Any], redact: Redact, where: str) -> RemoteJob
 
 
 def listed_jobs(body: dict[str, Any], redact: Redact) -> list[RemoteJob]:
+    """The jobs of a QuerySnapshotJobList answer, in either documented shape: wrapped as the SDK models
+    and the older pages show it (``{"SnapshotJob": [...]}``, one job possibly unwrapped by an XML to
+    JSON gateway) or flat as the 2021 page's sample (``[...]``). No list at all is an empty answer
+    only when the answer names missing ids instead; anything else is a bad answer, retried."""
     lst = body.get("SnapshotJobList")
-    jobs = lst.get("SnapshotJob") if isinstance(lst, dict) else None
-    if jobs is None:
-        if "SnapshotJobList" in body or "NonExistSnapshotJobIds" in body:
-            return []
-        raise TransientBackendError(
-            "the service answered 200 without a job list",
-            code="BadAnswer",
-            http_status=200,
-            request_id=body.get("RequestId"),
-        )
-    if isinstance(jobs, dict):  # a single job, as some XML->JSON gateways render lists of one
-        jobs = [jobs]
+    jobs: Any = None
+    if isinstance(lst, list):
+        jobs = lst
+    elif isinstance(lst, dict):
+        jobs = lst.get("SnapshotJob", [] if not lst else None)
+        if isinstance(jobs, dict):  # a single job, as some XML->JSON gateways render lists of one
+            jobs = [jobs]
+    elif lst is None and "NonExistSnapshotJobIds" in body:
+        jobs = []
+    if not isinstance(jobs, list) or not all(isinstance(j, dict) for j in jobs):
+        raise _bad_answer(body, "without a job list in a documented shape")
     return [remote_job(j, redact) for j in jobs]
 
 
 def missing_ids(body: dict[str, Any]) -> list[str]:
+    """The ids a QuerySnapshotJobList answer calls non-existent: wrapped (``{"String": [...]}``, one id
+    possibly unwrapped) or flat (``[...]``, the 2021 page); absent when every id exists."""
     ne = body.get("NonExistSnapshotJobIds")
-    ids = ne.get("String") if isinstance(ne, dict) else None
+    ids = ne.get("String", [] if not ne else None) if isinstance(ne, dict) else ne
     if isinstance(ids, str):
         return [ids]
-    return [str(i) for i in ids or []]
+    if ids is None and "NonExistSnapshotJobIds" not in body:
+        return []
+    if not isinstance(ids, list) or not all(isinstance(i, str | int) for i in ids):
+        raise _bad_answer(body, "with NonExistSnapshotJobIds in no documented shape")
+    return [str(i) for i in ids]
+
+
+def _bad_answer(body: dict[str, Any], what: str) -> TransientBackendError:
+    return TransientBackendError(
+        f"the service answered 200 {what}",
+        code="BadAnswer",
+        http_status=200,
+        request_id=body.get("RequestId"),
+    )
 
 
 def remote_job(job: dict[str, Any], redact: Redact) -> RemoteJob:

@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import typer
 
 from specrunner.core.errors import ApprovalError
 from specrunner.core.plan import Plan
+
+if TYPE_CHECKING:
+    from specrunner.render.style import Style
 
 PAID_BACKENDS = {"aliyun": "Alibaba Cloud MTS, billed per job"}
 
@@ -38,6 +43,8 @@ class Approval:
     command: str = "apply"
     printed: bool = False  # the plan was shown before the run
     selection: tuple[str, ...] = ()  # --state / --target / --exclude as given, for the hint's command
+    style: Style | None = None  # colour, width, every key of a group (-v); None: plain, 80 columns
+    left_out: Callable[[Plan], int] | None = None  # changes --target / --exclude leave out of a plan
 
     def needs_approval(self, plan: Plan) -> bool:
         return (
@@ -48,52 +55,85 @@ class Approval:
         )
 
     def __call__(self, plan: Plan) -> None:
+        from specrunner.render.style import PLAIN, paragraph
         from specrunner.render.text import forget_warning, plan_summary_line, plan_text
 
         if self.text and not self.saved_plan and plan.has_changes:
             if self.quiet:
                 typer.echo(plan_summary_line(plan))
                 if plan.counts()["forget"]:
-                    typer.echo(forget_warning(plan, self.manifest))
+                    style = self.style or PLAIN
+                    typer.echo(style.warning(paragraph(forget_warning(plan, self.manifest), style.width)))
             else:
-                typer.echo(plan_text(plan, manifest=self.manifest))
+                skipped = self.left_out(plan) if self.left_out else 0
+                style = self.style or PLAIN
+                typer.echo(plan_text(plan, manifest=self.manifest, left_out=skipped, style=style))
             typer.echo("")
             self.printed = True
         if not self.needs_approval(plan):
             return
-        stdin = sys.stdin
-        m = shlex.quote(self.manifest)
-        if not self.text or not stdin.isatty():
-            why = "no terminal to ask on" if self.text else "JSON / markdown output cannot ask"
-            selection = " ".join(shlex.quote(w) for w in self.selection)
-            again = " ".join(w for w in ("specrunner", self.command, m, selection, "--auto-approve") if w)
-            shown = (
-                "the plan above"
-                if self.printed
-                else "`" + " ".join(w for w in ("specrunner plan", m, selection) if w) + "`"
-            )
-            hint = f"review {shown}, then run `{again}`"
-            if self.command == "apply":
-                plan_cmd = " ".join(w for w in ("specrunner plan", m, selection, "--out plan.json") if w)
-                hint += f", or save it with `{plan_cmd}` and run `specrunner apply plan.json`"
-            raise ApprovalError(
-                f"refusing to {self.command} on {self.backend} ({PAID_BACKENDS[self.backend]}) without "
-                f"approval: {why}; nothing was submitted",
-                hint=hint,
-            )
         c = plan.counts()
         submits = c["create"] + c["replace"] + c["retry"]
-        typer.echo(f"Do you want to perform these actions on {self.backend} ({PAID_BACKENDS[self.backend]})?")
-        typer.echo(
-            f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
-            + (f" and {c['forget']} forgotten" if c["forget"] else "")
-            + "."
+        selection = " ".join(shlex.quote(w) for w in self.selection)
+        m = shlex.quote(self.manifest)
+        saved = ""
+        if self.command == "apply":
+            plan_cmd = " ".join(w for w in ("specrunner plan", m, selection, "--out plan.json") if w)
+            saved = f", or save it with `{plan_cmd}` and run `specrunner apply plan.json`"
+        ask(
+            refused=f"{self.command} on {self.backend} ({PAID_BACKENDS[self.backend]})",
+            command=self.command,
+            manifest=self.manifest,
+            text=self.text,
+            selection=self.selection,
+            preview=None if self.printed else "specrunner plan",
+            also=saved,
+            question=[
+                f"Do you want to perform these actions on {self.backend} ({PAID_BACKENDS[self.backend]})?",
+                f"  {submits} job{'s' if submits != 1 else ''} will be submitted"
+                + (f" and {c['forget']} forgotten" if c["forget"] else "")
+                + ".",
+            ],
+            nothing="nothing was submitted",
         )
-        typer.echo("  Only 'yes' will be accepted to approve.")
+
+
+def ask(
+    *,
+    refused: str,
+    command: str,
+    manifest: str,
+    text: bool,
+    selection: tuple[str, ...],
+    preview: str | None,
+    question: list[str],
+    nothing: str,
+    also: str = "",
+) -> None:
+    """Ask for `yes` on the terminal (``question`` first); refuse without one (or with JSON /
+    markdown output), naming the command that works. ``refused``: what would be done (``refusing to
+    {refused} without approval``); ``preview``: the command that shows the plan, None when it was
+    printed above; ``nothing``: what was not done (``nothing was submitted``)."""
+    stdin = sys.stdin
+    m = shlex.quote(manifest)
+    if not text or not stdin.isatty():
+        why = "no terminal to ask on" if text else "JSON / markdown output cannot ask"
+        sel = " ".join(shlex.quote(w) for w in selection)
+        again = " ".join(w for w in ("specrunner", command, m, sel, "--auto-approve") if w)
+        shown = (
+            "the plan above" if preview is None else "`" + " ".join(w for w in (preview, m, sel) if w) + "`"
+        )
+        raise ApprovalError(
+            f"refusing to {refused} without approval: {why}; {nothing}",
+            hint=f"review {shown}, then run `{again}`{also}",
+        )
+    for line in question:
+        typer.echo(line)
+    typer.echo("  Only 'yes' will be accepted to approve.")
+    typer.echo("")
+    typer.echo("  Enter a value: ", nl=False)
+    answer = stdin.readline()
+    if answer.strip() != "yes":
         typer.echo("")
-        typer.echo("  Enter a value: ", nl=False)
-        answer = stdin.readline()
-        if answer.strip() != "yes":
-            typer.echo("")
-            raise ApprovalError(f"{self.command} cancelled: the answer was not 'yes'; nothing was submitted")
-        typer.echo("")
+        raise ApprovalError(f"{command} cancelled: the answer was not 'yes'; {nothing}")
+    typer.echo("")

@@ -119,7 +119,8 @@ def emulator(
         typer.Option(
             "--answers",
             help="full: every field; documented: as lean as the documented sample answers "
-            "(no Count, TileCount or Input).",
+            "(no Count, TileCount or Input); documented-2021: as the 2021 pages' samples (flat lists, "
+            "bare job codes such as ResourceContentBad).",
         ),
     ] = "full",
     not_found_seconds: Annotated[
@@ -169,8 +170,10 @@ def emulator(
     target.backend: aliyun).
     """
     keys = _keys(key)
-    if answers not in ("full", "documented"):
-        typer.echo(f"error: --answers must be full or documented, got {answers!r}", err=True)
+    from specrunner.emulator.documented import ANSWER_STYLES
+
+    if answers not in ANSWER_STYLES:
+        typer.echo(f"error: --answers must be one of {', '.join(ANSWER_STYLES)}, got {answers!r}", err=True)
         raise typer.Exit(1)
     from specrunner.emulator.server import Emulator
 

@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from contextvars import ContextVar
@@ -32,6 +33,45 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
 
 # Set by a command that prints JSON: its errors are JSON documents on stdout too.
 json_errors: ContextVar[bool] = ContextVar("json_errors", default=False)
+# Set by a command given a manifest (``exits.ManifestCommand``, ``fast``): (manifest, --state or None).
+command_args: ContextVar[tuple[str, str | None] | None] = ContextVar("command_args", default=None)
+
+_COMMAND = re.compile(r"`(specrunner [^`]*)`")
+_PLACEHOLDER = re.compile(r"\bMANIFEST\b")
+_NO_STATE_OPTION = {"validate", "init", "schema", "preview", "emulator", "report"}
+
+
+def command_line(verb: str, manifest: object, state: object = None, *extra: str) -> str:
+    """``specrunner VERB MANIFEST [--state STATE] EXTRA...``, quoted to work when pasted."""
+    words = ["specrunner", *verb.split(), str(manifest)]
+    if state is not None:
+        words += ["--state", str(state)]
+    return " ".join([*words[:2], *(shlex.quote(w) for w in words[2:]), *extra])
+
+
+def pasteable(hint: str) -> str:
+    """``hint`` with the ``MANIFEST`` of each `specrunner ...` command in it replaced by the manifest
+    this command was given (and its ``--state``, for a command that takes one), so the command works
+    when pasted. Layers below the CLI (the state's errors) do not know the manifest; this does."""
+    given = command_args.get()
+    if given is None or given[0].endswith(".json"):  # no manifest, or a saved plan given instead
+        return hint
+    manifest, state = given
+    if state is not None and state.startswith("oss:/") and not state.startswith("oss://"):
+        state = "oss://" + state[len("oss:/") :]  # a URL that went through Path
+
+    def fill(m: re.Match[str]) -> str:
+        cmd = m.group(1)
+        if not _PLACEHOLDER.search(cmd):
+            return m.group(0)
+        cmd = _PLACEHOLDER.sub(lambda _: shlex.quote(manifest), cmd)
+        words = cmd.split()
+        verb = words[2] if len(words) > 2 and words[1] == "state" else words[1]
+        if state is not None and "--state" not in cmd and verb not in _NO_STATE_OPTION:
+            cmd += f" --state {shlex.quote(state)}"
+        return f"`{cmd}`"
+
+    return _COMMAND.sub(fill, hint)
 
 
 def report(e: SpecrunnerError) -> int:
@@ -56,7 +96,7 @@ def report(e: SpecrunnerError) -> int:
         return e.exit_code
     echo(f"error: {e.message}", err=True)
     if e.hint:
-        echo(f"hint: {e.hint}", err=True)
+        echo(f"hint: {pasteable(e.hint)}", err=True)
     return e.exit_code
 
 

@@ -14,17 +14,20 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import typer
 from typer import _click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
+from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion, flag_values
-from specrunner.cli.errors import handle, json_errors
+from specrunner.cli.errors import command_args, handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
+from specrunner.validate.variables import GIVEN, Given
 
 
 def handle_exception(exc: BaseException) -> int:
@@ -36,6 +39,17 @@ def handle_exception(exc: BaseException) -> int:
     if isinstance(exc, typer.Abort):
         return handle(KeyboardInterrupt())
     return handle(exc)
+
+
+class ManifestCommand(TyperCommand):
+    """A command that records the manifest (and ``--state``) it was given, parsed, before it runs: an
+    error's hint then names them instead of ``MANIFEST`` (``errors.pasteable``)."""
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        manifest, state = ctx.params.get("manifest"), ctx.params.get("state")
+        if manifest is not None:
+            command_args.set((str(manifest), None if state is None else str(state)))
+        return super().invoke(ctx)
 
 
 class SpecrunnerGroup(TyperGroup):
@@ -55,7 +69,11 @@ class SpecrunnerGroup(TyperGroup):
     ) -> Any:
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
+        given = GIVEN.set(Given())  # --var / --var-file of this invocation only
+        args_token = command_args.set(None)
         try:
+            if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
+                habits.check(sys.argv[1:] if args is None else list(args), self)
             rv = super().main(
                 args=args,
                 prog_name=prog_name,
@@ -71,6 +89,8 @@ class SpecrunnerGroup(TyperGroup):
             code = handle_exception(e)
         finally:
             json_errors.reset(token)
+            GIVEN.reset(given)
+            command_args.reset(args_token)
         if standalone_mode:
             sys.exit(code)
         return code

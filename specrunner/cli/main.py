@@ -24,8 +24,8 @@ import typer
 from typer.core import TyperArgument
 
 from specrunner import __version__
-from specrunner.cli import emulator, manifestcmds, refreshcmds, report, runcmds, statecmds
-from specrunner.cli.exits import SpecrunnerGroup
+from specrunner.cli import emulator, manifestcmds, prunecmd, refreshcmds, report, runcmds, statecmds
+from specrunner.cli.exits import ManifestCommand, SpecrunnerGroup
 from specrunner.cli.transfer import pull, push
 
 cli = typer.Typer(
@@ -72,7 +72,7 @@ TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
 def _add(app: typer.Typer, commands: tuple[tuple[str, Callable[..., None], str | None], ...]) -> None:
     """Add each (name, command function, one-line summary for the parent's list) to ``app``, in order."""
     for name, command, summary in commands:
-        app.command(name, short_help=summary)(command)
+        app.command(name, short_help=summary, cls=ManifestCommand)(command)
 
 
 _add(
@@ -87,6 +87,7 @@ _add(
         ("retry", runcmds.retry, "Resubmit only the jobs whose last outcome is Fail."),
         ("refresh", refreshcmds.refresh, "Poll unfinished jobs and record their outcomes."),
         ("import", refreshcmds.import_, "Adopt an existing MTS job into the state."),
+        ("prune", prunecmd.prune, "Delete outputs that only forgotten or replaced jobs named."),
         (
             "force-unlock",
             statecmds.force_unlock,

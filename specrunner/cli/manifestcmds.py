@@ -8,12 +8,13 @@ No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the 
 command at each start; as strings each one is compiled and evaluated again.
 """
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from specrunner.cli.options import Fmt, FormatOpt
+from specrunner.cli.options import Fmt, FormatOpt, VarFileOpt, VarOpt
 from specrunner.core.errors import EXIT_ERROR, EXIT_OK, ManifestError, SpecrunnerError
 from specrunner.render.json import validate_document, validate_json
 
@@ -36,6 +37,8 @@ def validate(
     strict: Annotated[
         bool, typer.Option("--strict", help="Treat warnings as errors (notes stay notes).")
     ] = False,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Check manifests against the schema and the semantic rules; report every problem at once.
 
@@ -153,25 +156,44 @@ def init(
     backend: Annotated[
         str, typer.Option("--backend", metavar="local|aliyun", help="local or aliyun.")
     ] = "local",
+    sample: Annotated[
+        bool,
+        typer.Option(
+            "--sample/--no-sample",
+            help="local: also write a small sample video where the starter's input points, so that "
+            "`apply` works at once (an existing file is kept).",
+        ),
+    ] = True,
 ) -> None:
-    """Write a commented starter manifest (never overwrites).
+    """Write a commented starter manifest (never overwrites); on the local backend, a sample video too.
 
     Example: specrunner init specs/site.yaml --backend aliyun
     """
-    from specrunner.ops.starter import schema_reference, starter_manifest, write_schema_copy
+    import shlex
+
+    from specrunner.ops.starter import schema_reference, starter_manifest, write_sample, write_schema_copy
+    from specrunner.render.style import WIDTH, paragraph
 
     if backend not in ("local", "aliyun"):
         raise SpecrunnerError(f"unknown backend {backend!r}; use local or aliyun")
     if path.exists():
         raise SpecrunnerError(f"{path} already exists; choose another path or remove it first")
-    wrote_schema = None
+    wrote: list[str] = [str(path)]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(starter_manifest(path, backend), encoding="utf-8")
         _, local_schema = schema_reference(path)
         if local_schema is not None and write_schema_copy(local_schema):
-            wrote_schema = local_schema
+            wrote.append(f"{path.parent / local_schema.name} (the schema, for editors)")
+        video = write_sample(path) if backend == "local" and sample else None
+        if video is not None:
+            wrote.append(f"{os.path.relpath(video)} (a 100 s sample video, the starter's input)")
     except OSError as e:
-        raise SpecrunnerError(f"cannot write {path}: {e.strerror or e}") from None
-    extra = f" and {path.parent / wrote_schema.name} (the schema, for editors)" if wrote_schema else ""
-    typer.echo(f"Wrote {path}{extra}. Next: specrunner validate {path} && specrunner plan {path}")
+        raise SpecrunnerError(f"cannot write {e.filename or path}: {e.strerror or e}") from None
+    m = shlex.quote(str(path))
+    listed = wrote[0] if len(wrote) == 1 else f"{', '.join(wrote[:-1])} and {wrote[-1]}"
+    steps = [f"specrunner validate {m}", f"specrunner plan {m}"]
+    if backend == "local":
+        steps.append(f"specrunner apply {m}")
+    typer.echo(paragraph(f"Wrote {listed}.", WIDTH))
+    typer.echo(f"Next: {' && '.join(steps)}")

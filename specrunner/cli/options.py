@@ -45,6 +45,27 @@ def _duration(value: str) -> float:
         raise typer.BadParameter(str(e)) from None
 
 
+def _given_vars(value: list[str] | None) -> list[str] | None:
+    """--var NAME=VALUE, checked and recorded for every manifest the command reads."""
+    if value:
+        from specrunner.validate.variables import give, parse_pair
+
+        try:
+            give(cli=tuple(parse_pair(v) for v in value))
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return value
+
+
+def _given_var_files(value: list[Path] | None) -> list[Path] | None:
+    """--var-file FILE, recorded for every manifest the command reads (read when it is)."""
+    if value:
+        from specrunner.validate.variables import give
+
+        give(files=tuple(value))
+    return value
+
+
 # The argument itself, for a command that declares the manifest with another annotation (``runcmds``).
 MANIFEST = typer.Argument(help="The manifest (YAML).", show_default=False, metavar="MANIFEST")
 ManifestArg = Annotated[Path, MANIFEST]
@@ -124,4 +145,29 @@ AutoApproveOpt = Annotated[
     typer.Option("--auto-approve", help="Do not ask for `yes` before submitting to a paid backend (aliyun)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary and errors.")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", help="One line per job event.")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="One line per job event; the plan lists every job of a group."),
+]
+NoColorOpt = Annotated[
+    bool, typer.Option("--no-color", help="No colour (also with NO_COLOR set, or when not a terminal).")
+]
+VarOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var",
+        metavar="NAME=VALUE",
+        callback=_given_vars,
+        help="Set a variable of the manifest's variables: block (over --var-file, SPECRUNNER_VAR_NAME "
+        "and the default). Repeatable. Never a secret: plans print the values.",
+    ),
+]
+VarFileOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--var-file",
+        metavar="FILE",
+        callback=_given_var_files,
+        help="A YAML file of NAME: value for the manifest's variables (a later file wins). Repeatable.",
+    ),
+]

@@ -8,11 +8,59 @@ printed here.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specrunner.cli.errors import echo, json_errors
 from specrunner.core.errors import EXIT_CHANGES, EXIT_OK, SpecrunnerError
+
+if TYPE_CHECKING:
+    from specrunner.core.plan import Plan
+    from specrunner.ops.context import Context
+    from specrunner.ops.planrequest import PlanRequest
+    from specrunner.render.style import Style
+
+
+def terminal(*, no_color: bool = False, verbose: bool = False) -> Style:
+    """How text output is laid out here: colour only on a terminal (never with ``--no-color`` or
+    ``NO_COLOR`` set; ``FORCE_COLOR`` forces it, for CI logs that show colours), and the terminal's
+    width (``COLUMNS`` wins; piped: 80 columns)."""
+    from specrunner.render.style import WIDTH, Style
+
+    tty = sys.stdout.isatty()
+    if no_color or os.environ.get("NO_COLOR"):
+        color = False
+    elif os.environ.get("FORCE_COLOR", "") not in ("", "0"):
+        color = True
+    else:
+        color = tty and os.environ.get("TERM") != "dumb"
+    width = WIDTH
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        width = int(columns)
+    elif tty:
+        try:
+            width = os.get_terminal_size(sys.stdout.fileno()).columns or WIDTH  # 0: size unknown
+        except (OSError, ValueError):
+            pass
+    return Style(width=max(width, 40), color=color, verbose=verbose)
+
+
+def left_out(ctx: Context, req: PlanRequest, plan: Plan) -> int:
+    """How many changes of the manifest ``--target`` / ``--exclude`` leave out of ``plan`` (0 when
+    neither is given): what the plan without them would change and this one does not."""
+    if not req.targets and not req.excludes:
+        return 0
+    from dataclasses import replace
+
+    from specrunner.core.plan import NOT_CHANGES
+    from specrunner.ops.planrequest import compute_plan
+
+    whole = compute_plan(ctx, replace(req, targets=(), excludes=()))
+    kept = {c.key for c in plan.active}
+    return sum(1 for c in whole.active if c.action not in NOT_CHANGES and c.key not in kept)
 
 
 def run_plan(
@@ -25,6 +73,8 @@ def run_plan(
     fmt: str = "text",
     show_unchanged: bool = False,
     replace: list[str] | None = None,
+    verbose: bool = False,
+    no_color: bool = False,
     *,
     refresh: bool = True,
 ) -> int:
@@ -40,6 +90,7 @@ def run_plan(
             tuple(target or ()), tuple(exclude or ()), replace=tuple(replace or ()), refresh=refresh
         )
         p = compute_plan(ctx, req)
+        skipped = left_out(ctx, req, p)
         # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
         # no-op plan of many jobs must not pay for hashing every record.
         doc = plan_document(ctx, p, req) if out or fmt == "json" else {}
@@ -50,7 +101,9 @@ def run_plan(
             json_errors.set(True)
         raise
     if fmt == "json":
-        echo(dumps(doc))
+        from specrunner.render.json import with_groups
+
+        echo(dumps(with_groups(doc, p, skipped)))
     elif fmt == "markdown":
         from specrunner.render.markdown import plan_markdown
 
@@ -58,8 +111,10 @@ def run_plan(
             plan_markdown(
                 p,
                 str(manifest),
-                show_unchanged=show_unchanged,
+                show_unchanged=show_unchanged or verbose,
                 json_hint=f"`specrunner plan {manifest} --format json`",
+                verbose=verbose,
+                left_out=skipped,
             ),
             nl=False,
         )
@@ -71,7 +126,12 @@ def run_plan(
             echo(refreshed)
         echo(
             render.plan_text(
-                p, show_unchanged=show_unchanged, recovery=_recovery_note(p), manifest=str(manifest)
+                p,
+                show_unchanged=show_unchanged or verbose,
+                recovery=_recovery_note(p),
+                manifest=str(manifest),
+                style=terminal(no_color=no_color, verbose=verbose),
+                left_out=skipped,
             )
         )
         if out:

@@ -19,6 +19,8 @@ from specrunner.cli.options import (
     LockTimeoutOpt,
     ManifestArg,
     StateOpt,
+    VarFileOpt,
+    VarOpt,
     errors_follow,
 )
 from specrunner.core.errors import EXIT_FAILED, EXIT_OK, EXIT_PENDING
@@ -27,6 +29,8 @@ from specrunner.core.errors import EXIT_FAILED, EXIT_OK, EXIT_PENDING
 def refresh(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Poll once; do not wait for running jobs to finish.")
@@ -64,6 +68,8 @@ def import_(
         str, typer.Argument(help="The MTS job id to adopt.", show_default=False, metavar="JOB_ID")
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Adopt an existing job into the state, after checking it exists and matches the rule.

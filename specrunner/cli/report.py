@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from specrunner.cli.options import ExcludeOpt, TargetOpt, VarFileOpt, VarOpt
+
 if TYPE_CHECKING:
     from specrunner.ops.context import Context
     from specrunner.ops.refresh import Refresh
@@ -39,6 +41,10 @@ def preview(
             help="Inputs without a same-named sample cycle through only the first N samples.",
         ),
     ] = None,
+    target: TargetOpt = None,
+    exclude: ExcludeOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Run the rules on the local engine in a scratch folder and write a contact sheet of every job.
 
@@ -54,7 +60,15 @@ def preview(
 
     progress = Progress()
     try:
-        result = run_preview(manifest, sample_dir=sample, first=first, out=out, on_event=progress.event)
+        result = run_preview(
+            manifest,
+            sample_dir=sample,
+            first=first,
+            out=out,
+            on_event=progress.event,
+            targets=tuple(target or ()),
+            excludes=tuple(exclude or ()),
+        )
     finally:
         progress.close()
     typer.echo(

@@ -22,6 +22,7 @@ from specrunner.cli.options import (
     ExcludeOpt,
     LockTimeoutOpt,
     ManifestArg,
+    NoColorOpt,
     NoWaitOpt,
     ParallelismOpt,
     QuietOpt,
@@ -32,19 +33,26 @@ from specrunner.cli.options import (
     StateOpt,
     TargetOpt,
     TimeoutOpt,
+    VarFileOpt,
+    VarOpt,
     VerboseOpt,
     errors_follow,
 )
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
+    from specrunner.core.plan import Plan
     from specrunner.ops.context import Context
     from specrunner.ops.execute import ApplyOutcome
+    from specrunner.ops.planrequest import PlanRequest
+    from specrunner.render.style import Style
 
 
 def plan(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     out: Annotated[
         Path | None, typer.Option("--out", metavar="FILE", help="Save the plan to FILE for `apply FILE`.")
     ] = None,
@@ -59,8 +67,15 @@ def plan(
     replace: ReplaceOpt = None,
     fmt: RunFormatOpt = RunFmt.text,
     show_unchanged: Annotated[
-        bool, typer.Option("--show-unchanged", "-v", help="List unchanged jobs too.")
+        bool, typer.Option("--show-unchanged", help="List unchanged jobs too.")
     ] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="List every job: each key of a group, unchanged jobs too (all in JSON)."
+        ),
+    ] = False,
+    no_color: NoColorOpt = False,
     refresh: RefreshOpt = True,
 ) -> None:
     """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
@@ -80,6 +95,8 @@ def plan(
             fmt.value,
             show_unchanged,
             replace,
+            verbose=verbose,
+            no_color=no_color,
             refresh=refresh,
         )
     )
@@ -94,6 +111,8 @@ def _run_command(
     def command(
         manifest: Annotated[Path, manifest_arg],
         state: StateOpt = None,
+        var: VarOpt = None,
+        var_file: VarFileOpt = None,
         parallelism: ParallelismOpt = 10,
         no_wait: NoWaitOpt = False,
         timeout: TimeoutOpt = None,
@@ -105,6 +124,7 @@ def _run_command(
         quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
         auto_approve: AutoApproveOpt = False,
+        no_color: NoColorOpt = False,
         refresh: RefreshOpt = True,
     ) -> None:
         _run_apply(
@@ -122,6 +142,7 @@ def _run_command(
             only_failed=only_failed,
             auto_approve=auto_approve,
             replace=replace,
+            no_color=no_color,
             refresh=refresh,
         )
 
@@ -170,14 +191,17 @@ def _run_apply(
     only_failed: bool,
     auto_approve: bool,
     replace: list[str] | None = None,
+    no_color: bool = False,
     refresh: bool = True,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
+    from specrunner.cli.errors import command_line
     from specrunner.cli.interrupts import install_signal_handlers
+    from specrunner.cli.plancmd import left_out, terminal
     from specrunner.ops.context import load_context
     from specrunner.ops.execute import ApplyOptions, apply
     from specrunner.ops.planrequest import PlanRequest
-    from specrunner.ops.savedplan import is_plan_file, load_saved_plan
+    from specrunner.ops.savedplan import is_plan_file, load_saved_plan, saved_context
     from specrunner.render.json import write_run_results
     from specrunner.render.progress import Progress
 
@@ -190,7 +214,7 @@ def _run_apply(
                 "--target/--exclude/--replace cannot be combined with a saved plan; they were fixed at "
                 "plan time"
             )
-        ctx = load_context(saved["manifest"]["path"], state or saved["state"]["path"])
+        ctx = saved_context(saved, state)
         sel = saved["selection"]
         req = PlanRequest(
             tuple(sel["targets"]),
@@ -207,10 +231,11 @@ def _run_apply(
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
-                f"failed. Run `specrunner apply {manifest}` first."
+                f"failed. Run `{command_line('apply', manifest, state)}` first."
             )
             raise typer.Exit(0)
     progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
+    style = terminal(no_color=no_color, verbose=verbose)
     opts = ApplyOptions(parallelism=parallelism, wait=not no_wait, lock_timeout=lock_timeout, timeout=timeout)
     approval = Approval(
         backend=ctx.manifest.target.backend,
@@ -221,6 +246,8 @@ def _run_apply(
         saved_plan=saved is not None,
         command="retry" if only_failed else "apply",
         selection=_selection_args(state, target, exclude, replace),
+        style=style,
+        left_out=lambda p: _left_out(left_out, ctx, req, p),
     )
     outcome = apply(
         ctx,
@@ -233,12 +260,20 @@ def _run_apply(
     )
     outcome.run_file = write_run_results(ctx, outcome)
     progress.close()
-    _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed)
+    _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed, style=style)
     raise typer.Exit(outcome.exit_code())
 
 
+def _left_out(count: "Callable[..., int]", ctx: "Context", req: "PlanRequest", plan: "Plan") -> int:
+    """How many changes --target / --exclude leave out (0 if the whole plan cannot be made)."""
+    try:
+        return count(ctx, req, plan)
+    except SpecrunnerError:
+        return 0
+
+
 def _print_outcome(
-    outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool
+    outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool, style: "Style"
 ) -> None:
     """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
     from specrunner.render import text as render
@@ -277,7 +312,14 @@ def _print_outcome(
             )
         if not quiet and not plan_shown:
             typer.echo(render.plan_summary_line(outcome.plan))
-        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path)))
+        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path), style))
+        retired = outcome.extra.get("retired", 0)
+        if retired and not quiet:
+            typer.echo(
+                f"{retired} object{'s' if retired != 1 else ''} that only replaced or forgotten jobs "
+                "named stay in the bucket, recorded in the state: `specrunner prune "
+                f"{ctx.manifest_path}` deletes them."
+            )
         if outcome.state_changed:
             typer.echo(f"State written to {ctx.state_path}.")
         elif not quiet:

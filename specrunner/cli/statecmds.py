@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from specrunner.cli.errors import command_line
 from specrunner.cli.options import (
     ExcludeOpt,
     Fmt,
@@ -21,13 +22,17 @@ from specrunner.cli.options import (
     KeyArg,
     LockTimeoutOpt,
     ManifestArg,
+    NoColorOpt,
     StateOpt,
     TargetOpt,
+    VarFileOpt,
+    VarOpt,
     errors_follow,
 )
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
+    from specrunner.render.style import Style
     from specrunner.statefile.backend import StateBackend
     from specrunner.statefile.doc import StateDoc
 
@@ -35,18 +40,27 @@ if TYPE_CHECKING:
 def show(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     fmt: FormatOpt = Fmt.text,
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Nothing shortened to fit the terminal; every key of a plan."),
+    ] = False,
+    no_color: NoColorOpt = False,
 ) -> None:
     """Show what the state file records, as a table.
 
     Example: specrunner show specs/demo.yaml
     """
+    from specrunner.cli.plancmd import terminal
     from specrunner.ops.records import state_rows
     from specrunner.render import text as render
     from specrunner.render.json import dumps, state_document
 
     errors_follow(fmt)
-    if state is None and fmt == Fmt.text and _show_saved_plan(manifest):
+    style = terminal(no_color=no_color, verbose=verbose)
+    if state is None and fmt == Fmt.text and _show_saved_plan(manifest, style):
         return
     where, doc = _read_state(manifest, state)
     spath = where.path
@@ -55,14 +69,20 @@ def show(
         typer.echo(dumps(state_document(spath, doc, rows)))
     else:
         if doc is None:
-            typer.echo(f"No state file at {spath} yet: run `specrunner apply {manifest}`.")
+            typer.echo(f"No state file at {spath} yet: run `{command_line('apply', manifest, state)}`.")
         else:
-            typer.echo(render.state_text(rows, doc.lineage, doc.serial, doc.owner))
+            typer.echo(
+                render.state_text(
+                    rows, doc.lineage, doc.serial, doc.owner, style=style, manifest=str(manifest)
+                )
+            )
 
 
 def outputs(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     target: TargetOpt = None,
     exclude: ExcludeOpt = None,
     fmt: FormatOpt = Fmt.text,
@@ -71,6 +91,7 @@ def outputs(
 
     Example: specrunner outputs specs/demo.yaml --target poster --format json
     """
+    from specrunner.cli.plancmd import terminal
     from specrunner.core.plan import TargetError
     from specrunner.ops.records import output_rows
     from specrunner.render import text as render
@@ -86,31 +107,30 @@ def outputs(
     if fmt == Fmt.json:
         typer.echo(dumps(outputs_document(where.path, rows)))
     elif doc is None:
-        typer.echo(f"No state file at {where.label} yet: run `specrunner apply {manifest}`.")
+        typer.echo(f"No state file at {where.label} yet: run `{command_line('apply', manifest, state)}`.")
     else:
-        typer.echo(render.outputs_text(rows))
+        typer.echo(render.outputs_text(rows, style=terminal()))
 
 
-def _show_saved_plan(path: Path) -> bool:
+def _show_saved_plan(path: Path, style: "Style") -> bool:
     """``show PLANFILE``: what ``apply PLANFILE`` would do, and whether the plan is still current
     (False: ``path`` is no saved plan)."""
     from specrunner.core.errors import PlanError
-    from specrunner.ops.context import load_context
     from specrunner.ops.planrequest import PlanRequest, compute_plan
-    from specrunner.ops.savedplan import check_saved_plan, is_plan_file, load_saved_plan
+    from specrunner.ops.savedplan import check_saved_plan, is_plan_file, load_saved_plan, saved_context
     from specrunner.render import text as render
 
     if not is_plan_file(path):
         return False
     saved = load_saved_plan(path)
-    ctx = load_context(saved["manifest"]["path"], saved["state"]["path"])
+    ctx = saved_context(saved)
     sel = saved["selection"]
     req = PlanRequest(
         tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]), tuple(sel.get("replace", ()))
     )
     plan = compute_plan(ctx, req)
     typer.echo(f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}:")
-    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path)))
+    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
     try:
         check_saved_plan(saved, ctx, plan)
     except PlanError as e:
@@ -155,6 +175,8 @@ def _check_is_manifest(path: Path) -> None:
 def state_list(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """List the job keys in the state, one per line, with their state.
 
@@ -164,7 +186,7 @@ def state_list(
 
     where, doc = _read_state(manifest, state)
     if doc is None:
-        typer.echo(f"No state file at {where} yet: run `specrunner apply {manifest}`.", err=True)
+        typer.echo(f"No state file at {where} yet: run `{command_line('apply', manifest, state)}`.", err=True)
     for row in state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
@@ -182,6 +204,8 @@ def state_mv(
         typer.Argument(help="Its new name, as the manifest now has it.", show_default=False, metavar="NEW"),
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Rename a job key, rule or input in the state without resubmitting (same request only).
@@ -205,6 +229,8 @@ def state_show(
     manifest: ManifestArg,
     key: KeyArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     fmt: FormatOpt = Fmt.text,
 ) -> None:
     """Show one record of the state in full: job id, outcome, whole message, outputs, request.
@@ -216,7 +242,7 @@ def state_show(
 
     errors_follow(fmt)
     _, doc = _read_state(manifest, state)  # local or in OSS, as `state list` reads it
-    rec = find_record(doc, key, str(manifest))
+    rec = find_record(doc, key)  # its hint's MANIFEST: the manifest and --state given (cli.errors)
     if fmt == Fmt.json:
         typer.echo(dumps(record_document(key, rec)))
     else:
@@ -234,6 +260,8 @@ def state_rm(
         ),
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Remove records from the state; the next plan creates those jobs again.
@@ -252,6 +280,8 @@ def state_rm(
 def state_claim(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Record MANIFEST as the owner of the state, after moving or renaming it on purpose.
@@ -281,6 +311,8 @@ def state_claim(
 def state_repair(
     manifest: ManifestArg,
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     lock_timeout: LockTimeoutOpt = 0.0,
 ) -> None:
     """Recover a state that specrunner refuses as damaged, keeping every job id that can be read.
@@ -308,7 +340,7 @@ def state_repair(
     copy = f"; the damaged journal is kept as {got['damaged_copy']}" if got.get("damaged_copy") else ""
     typer.echo(
         f"Repaired {label}: {got['jobs']} job(s) in the state, {got['job_ids']} with a job id{extra}{copy}. "
-        f"Next: specrunner plan {manifest}"
+        f"Next: {command_line('plan', manifest, state)}"
     )
 
 
@@ -318,6 +350,8 @@ def force_unlock(
         str, typer.Argument(help="The lock id named in the error.", show_default=False, metavar="LOCK_ID")
     ],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Release the lock LOCK_ID (the id the "locked by" error names; a wrong id is refused).
 

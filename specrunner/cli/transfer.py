@@ -14,10 +14,12 @@ from typing import Annotated
 
 import typer
 
-from specrunner.cli.options import LockTimeoutOpt, ManifestArg, StateOpt
+from specrunner.cli.options import LockTimeoutOpt, ManifestArg, StateOpt, VarFileOpt, VarOpt
 
 
-def pull(manifest: ManifestArg, state: StateOpt = None) -> None:
+def pull(
+    manifest: ManifestArg, state: StateOpt = None, var: VarOpt = None, var_file: VarFileOpt = None
+) -> None:
     """Print the current lock file (local or in OSS) to stdout.
 
     Example: specrunner state pull specs/demo.yaml > demo.lock.json
@@ -37,6 +39,8 @@ def push(
     manifest: ManifestArg,
     file: Annotated[Path, typer.Argument(help="A lock file (e.g. from `state pull`).", show_default=False)],
     state: StateOpt = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
     force: Annotated[
         bool,
         typer.Option(

@@ -79,12 +79,25 @@ TABLE: dict[str, tuple[Kind, str]] = {
     "InvalidParameter.ResourceNotSupported": (PERMANENT, "error code list"),
     "InvalidParameter.ResourceDeleted": (PERMANENT, "error code list"),
     "InvalidParameter.TemplateNotFound": (PERMANENT, "error code list"),
+    "InvalidParameter.TemplateNotSupported": (PERMANENT, "error code list (task errors)"),
+    "InvalidParameter.JsonArrayFormatInvalid": (PERMANENT, "error code list"),
+    "InvalidParameter.NoAudioStream": (PERMANENT, "error code list"),
+    "InvalidParameter.MergeFileNoVideoOrAudio": (PERMANENT, "error code list"),
+    "PermissionDenied.JobInComplete": (PERMANENT, "error code list (task errors)"),
+    "PermissionDenied.JobInFailure": (PERMANENT, "error code list (task errors)"),
+    "PermissionDenied.JobInRunning": (PERMANENT, "error code list (task errors)"),
+    "NotSupportedJob.SystemTemplateJobNotSupported": (PERMANENT, "error code list (MPS queue errors)"),
+    "NotSupportedJob.AnalysisJobNotSupported": (PERMANENT, "error code list (MPS queue errors)"),
+    "NotSupportedJob.ContainerFormatNotSupported": (PERMANENT, "error code list (MPS queue errors)"),
+    "NotSupportedJob.DurationIsLessThanHalfAnHour": (PERMANENT, "error code list (MPS queue errors)"),
     "PermissionDenied.ResourceQuotaExceed": (PERMANENT, "error code list: quota, needs the account changed"),
     # MNS message-sending codes (error code list): the notification failed, not the request
     "AccessDenied": (PERMANENT, "error code list (message sending)"),
     "QueueNotExist": (PERMANENT, "error code list (message sending)"),
     "TopicNotExist": (PERMANENT, "error code list (message sending)"),
     "InvalidArgument": (PERMANENT, "error code list (message sending)"),
+    "InvalidQueueName": (PERMANENT, "error code list (message sending)"),
+    "TopicNameInvalid": (PERMANENT, "error code list (message sending)"),
     # --- common POP gateway errors
     "MissingParameter": (PERMANENT, "gateway 400"),
     "InvalidApi.NotFound": (PERMANENT, "gateway 404: wrong endpoint or version"),
@@ -107,8 +120,10 @@ TABLE: dict[str, tuple[Kind, str]] = {
     "UnknownError": (UNCERTAIN, "V1 SDK retry table"),
 }
 
+_JOB_CODE_PREFIXES = ("InvalidParameter.", "PermissionDenied.", "EntityNotExist.", "NotSupportedJob.")
 _PERMANENT_PREFIXES = (
     "InvalidParameter.",
+    "NotSupportedJob.",
     "Missing",
     "Forbidden",
     "EntityNotExist.",
@@ -129,9 +144,21 @@ _BARE: dict[str, tuple[Kind, str]] = {
     full.rpartition(".")[2]: (kind, f"the bare form of {full} (2021 sample answers): {where}")
     for full, (kind, where) in TABLE.items()
     if kind == PERMANENT
-    and full.startswith(("InvalidParameter.", "PermissionDenied.", "EntityNotExist."))  # a job's codes
+    and full.startswith(_JOB_CODE_PREFIXES)  # a job's codes
     and full.rpartition(".")[2] not in TABLE
 }
+
+
+def bare_code(code: str) -> str:
+    """The bare form of a documented job code, as the 2021 sample answers write it
+    (``InvalidParameter.ResourceContentBad`` -> ``ResourceContentBad``); any other code unchanged."""
+    suffix = code.rpartition(".")[2]
+    return suffix if code.startswith(_JOB_CODE_PREFIXES) and suffix in _BARE else code
+
+
+def documented_codes() -> list[str]:
+    """Every code the table documents, and the bare form of each documented job code."""
+    return [*TABLE, *_BARE]
 
 
 def classify(code: str, http_status: int | None = None) -> Kind:

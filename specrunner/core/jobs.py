@@ -17,20 +17,13 @@ from urllib.parse import quote
 
 from specrunner.core.canonical import canonical_json
 from specrunner.core.durations import format_ms
+from specrunner.core.keys import KEY_SEP as KEY_SEP  # re-exported: callers import them from here
+from specrunner.core.keys import job_key as job_key
+from specrunner.core.keys import split_key as split_key
 from specrunner.core.model import Input, Manifest, Rule
 from specrunner.core.templates import resolve_template
 
 Mode = Literal["sync", "async"]
-KEY_SEP = "::"
-
-
-def job_key(input_id: str, rule_id: str) -> str:
-    return f"{input_id}{KEY_SEP}{rule_id}"
-
-
-def split_key(key: str) -> tuple[str, str]:
-    input_id, _, rule_id = key.rpartition(KEY_SEP)
-    return input_id, rule_id
 
 
 @lru_cache(maxsize=65536)

@@ -112,6 +112,14 @@ class RemoteState:
     location: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """One `moved:` entry: two rule ids, or two job keys (``core.moves`` applies them)."""
+
+    source: str
+    dest: str
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Manifest:
     path: str  # as given by the user (for messages)
@@ -123,6 +131,8 @@ class Manifest:
     discoveries: tuple[Discovery, ...] = ()
     state: RemoteState | None = None
     name: str | None = None  # the explicit `name:`: the manifest's identity in its state (its owner)
+    variables: tuple[tuple[str, Any], ...] = ()  # the `variables:` values used, by name (in plans)
+    moved: tuple[Moved, ...] = ()  # the `moved:` entries, in order (``core.moves``)
 
 
 def evolve(obj: _T, **changes: Any) -> _T:

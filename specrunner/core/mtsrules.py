@@ -154,3 +154,60 @@ def tile_count_problem(is_async: bool, num: int | None, tile_object: str) -> str
     if is_async and num != 1 and "{TileCount}" not in tile_object:
         return "TileOutputFile.Object must contain {TileCount} when the job is async and Num is not 1"
     return None
+
+
+def count_problem(is_async: bool, num: int | None, output_object: str) -> str | None:
+    """``{Count}`` in OutputFile.Object: required when the job is async and Num is not 1 (an Interval
+    alone takes as many snapshots as the video allows: also several)."""
+    if is_async and num != 1 and "{Count}" not in output_object:
+        return "OutputFile.Object must contain {Count} when the job is async and Num is not 1"
+    return None
+
+
+# PipelineId (error code list, InvalidParameter.UUIDFormatInvalid): a UUID without dashes.
+_PIPELINE_ID_RE = re.compile(r"[a-f0-9]{32}")
+PIPELINE_ID_RULE = (
+    "a PipelineId is 32 characters [a-f0-9], an MTS pipeline's id (MTS error code list, "
+    "InvalidParameter.UUIDFormatInvalid)"
+)
+
+
+def pipeline_id_problem(text: str) -> str | None:
+    """Why ``text`` is not a documented PipelineId, or None."""
+    if _PIPELINE_ID_RE.fullmatch(text):
+        return None
+    return f"{text[:40]!r} is not a pipeline id: {PIPELINE_ID_RULE}"
+
+
+# TimeArray (SDK answer models only: SnapshotConfig.TimeArray.TimePointList, integer milliseconds).
+TIME_ARRAY_RULE = (
+    "TimeArray appears only in MTS answers (SnapshotConfig.TimeArray.TimePointList, integer "
+    "milliseconds, in the SDK models); no MTS page documents it as a SubmitSnapshotJob parameter, so "
+    "its request form, mode and Count are unknown"
+)
+TIME_ARRAY_FIX = "take the snapshots with time, interval and num, or one rule per time point (time: 1s)"
+
+
+def black_lead_in_filtered(time_ms: int, single: bool, black_level: int | None, num: int | None) -> bool:
+    """Whether the first snapshot skips black frames (parameter details page, BlackLevel): with
+    ``Time=0`` and one snapshot (``Num=1`` or sync) always, whatever BlackLevel says; with ``Time=0``
+    and ``Num>1`` when BlackLevel is set; never when ``Time>0``."""
+    if time_ms != 0:
+        return False
+    if single:
+        return True
+    return black_level is not None and num is not None and num > 1
+
+
+def tile_cells(count: int, cell_sel_step: int | None) -> int:
+    """The cells a sprite sheet holds for ``count`` snapshots when every ``CellSelStep``-th snapshot is
+    tiled (the first, then every step-th after it; no step: every snapshot)."""
+    step = cell_sel_step if cell_sel_step and cell_sel_step > 0 else 1
+    return -(-count // step) if count > 0 else 0
+
+
+def vtt_object(first_output: str, file_name: str) -> str:
+    """The WebVTT index of a ``Format: vtt`` job: ``{FileName}.vtt`` in the folder of its first
+    snapshot (``first_output``: bucket/key or key)."""
+    folder = first_output.rsplit("/", 1)[0] + "/" if "/" in first_output else ""
+    return f"{folder}{file_name}.vtt"

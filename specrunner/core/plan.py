@@ -33,11 +33,23 @@ from specrunner.core.record import LockEntry
 #   recover: an interrupted submission (an intent with no job id): look the job up by its tag and
 #            adopt it; submit (with the same tag) only if the service has no such job
 #   forget:  drop from the state; failed: keep the failure (permanent code, same request); noop
-Action = Literal["create", "noop", "replace", "poll", "recover", "retry", "forget", "failed"]
-ACTIONS: tuple[Action, ...] = ("create", "replace", "retry", "poll", "recover", "forget", "failed", "noop")
+#   moved:   a `moved:` entry renames the record (the same request): renamed in the state, no submit
+#            (a moved job whose request changed keeps its own action, with ``moved_from`` set)
+Action = Literal["create", "noop", "replace", "poll", "recover", "retry", "forget", "moved", "failed"]
+ACTIONS: tuple[Action, ...] = (
+    "create",
+    "replace",
+    "retry",
+    "poll",
+    "recover",
+    "forget",
+    "moved",
+    "failed",
+    "noop",
+)
 # How people see them: "resume" groups poll and recover (the plan's summary line, JSON "action").
-Shown = Literal["create", "noop", "replace", "resume", "retry", "forget", "failed"]
-SHOWN: tuple[Shown, ...] = ("create", "replace", "retry", "resume", "forget", "failed", "noop")
+Shown = Literal["create", "noop", "replace", "resume", "retry", "forget", "moved", "failed"]
+SHOWN: tuple[Shown, ...] = ("create", "replace", "retry", "resume", "forget", "moved", "failed", "noop")
 _SHOWN_AS: dict[str, Shown] = {"poll": "resume", "recover": "resume"}
 SYMBOLS = {
     "create": "+",
@@ -47,6 +59,7 @@ SYMBOLS = {
     "poll": "~",
     "recover": "~",
     "forget": ".",
+    "moved": "→",
     "failed": "!",
     "noop": " ",
 }
@@ -73,6 +86,7 @@ class Change:
     job: Job | None  # the desired job (None for forget)
     prior: LockEntry | None = field(default=None, compare=False)  # the job as the state records it
     diff: tuple[AttrDiff, ...] = field(default=(), compare=False)  # replace: what changed
+    moved_from: str | None = None  # a `moved:` entry: the key the state records the job under
 
     @property
     def submits(self) -> bool:
@@ -149,6 +163,8 @@ class Plan:
                 out[c.action] += 1
         if self._unchanged is not None:
             out["noop"] += len(self._unchanged)
+        if not out["moved"]:  # only plans with `moved:` changes count them (the others read as before)
+            del out["moved"]
         return out
 
     def recorded(self) -> int:
@@ -223,12 +239,15 @@ def make_plan(
     excludes: Iterable[str] = (),
     only_failed: bool = False,
     replace: Iterable[str] = (),
+    moved: Mapping[str, str] | None = None,
     drift: Mapping[str, str] | None = None,
 ) -> Plan:
     """One change per selected job. ``replace`` (``--replace`` globs, by job key, input id or rule
     id): those jobs of the manifest are submitted again whatever the state says (Terraform's
-    ``-replace``); a glob that matches no job of the manifest is refused. ``drift``: job key -> why
-    the buckets no longer hold what it recorded (the refresh), see ``decide``."""
+    ``-replace``); a glob that matches no job of the manifest is refused. ``moved``: job key -> the
+    key the state records it under (``core.moves.apply_moved``; ``state_jobs`` is the renamed view).
+    ``drift``: state key -> why the buckets no longer hold what it recorded (the refresh), see
+    ``decide``."""
     desired = {j.key: j for j in jobs}
     all_keys = set(desired) | set(state_jobs)
     selected = select(all_keys, targets, excludes)
@@ -239,13 +258,36 @@ def make_plan(
     for key in sorted(selected):
         prior = state_jobs.get(key)
         job = desired.get(key)
-        change = decide(key, job, prior, force_failed=only_failed, drift=drift.get(key) if drift else None)
+        drifted = drift.get(moved[key] if moved and key in moved else key) if drift else None
+        change = decide(key, job, prior, force_failed=only_failed, drift=drifted)
         if job is not None and prior is not None and replace and _match(key, replace):
             change = forced(key, job, prior, change)
-        if only_failed and change.action != "retry" and not (drift and key in drift and change.submits):
+        if moved and key in moved:
+            change = moved_change(change, moved[key])
+        if only_failed and change.action != "retry" and not (drifted and change.submits):
             continue  # (a failed job whose input changed is replaced: retry runs it too)
         changes.append(change)
     return Plan(tuple(changes))
+
+
+def moved_change(decided: Change, source: str) -> Change:
+    """The change of a job a `moved:` entry renames: ``moved`` when it is otherwise up to date (the
+    record is renamed, nothing is submitted), else its own action, saying where it moved from."""
+    if decided.action == "noop":
+        reason = f"moved from {source}: renamed in the state, nothing submitted"
+        return Change(
+            decided.key, "moved", reason, decided.mode, decided.job, decided.prior, moved_from=source
+        )
+    return Change(
+        decided.key,
+        decided.action,
+        f"moved from {source}; {decided.reason}",
+        decided.mode,
+        decided.job,
+        decided.prior,
+        decided.diff,
+        moved_from=source,
+    )
 
 
 def forced(key: str, job: Job, prior: LockEntry, decided: Change) -> Change:
@@ -348,7 +390,7 @@ def decide(
                 key,
                 "failed",
                 f"{what}: {code}, which the same request meets again; not "
-                "resubmitted (change the rule or the input, or force it with `specrunner retry`)",
+                "resubmitted (change the rule or the input, or force it with retry)",
                 job.mode,
                 job,
                 prior,

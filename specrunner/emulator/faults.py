@@ -14,6 +14,11 @@
 - ``deny_list``: buckets whose ListObjectsV2 answers 403 ``AccessDenied`` (a caller without
   ``oss:ListObjects`` on them).
 
+- ``answer_error``: ``(code, HTTP status)``: every MTS action is answered with this error (the
+  conformance corpus serves each documented code through it);
+- ``job_code``: every job is answered failed (``State: Fail``) with this code, in the answer style's
+  spelling (bare in ``documented-2021``).
+
 Invariants: every draw comes from one ``random.Random(seed)`` under a lock, and a rate of 0 draws
 nothing, so a seed replays the same faults for the same requests. The knobs are read at each request:
 a test may turn a fault on and off while the emulator runs (a changed throttle starts a full bucket).
@@ -63,6 +68,8 @@ class Faults:
     oss_drop_rate: float = 0.0
     deny_list: frozenset[str] = frozenset()
     seed: int | None = None
+    answer_error: tuple[str, int] | None = None
+    job_code: str | None = None
     _rng: random.Random = field(init=False, repr=False, compare=False)
     _lock: threading.Lock = field(init=False, repr=False, compare=False)
     _limiters: dict[str, RateLimiter] = field(init=False, repr=False, compare=False, default_factory=dict)

@@ -9,7 +9,8 @@ applies what the service does to the request and the answer:
   (``emulator/documented.py``) against the endpoint's region (``region``; None: the request's
   ``RegionId``);
 - at most 10 ids per query; ``MaximumPageSize`` must be an integer; listing mode with its filters;
-- ``answers="documented"`` cuts every job down to the documented sample answers' fields;
+- ``answers``: the answer style (``emulator/documented.py``): ``full``, ``documented`` (the 2014 sample
+  answers' fields only, lists wrapped) or ``documented-2021`` (lists flat, bare job codes);
 - a job younger than ``not_found_seconds`` is reported in ``NonExistSnapshotJobIds`` by queries
   (eventual consistency); ``NonExistSnapshotJobIds`` is answered only when non-empty;
 - every scalar in an answer is a string.
@@ -38,6 +39,7 @@ class MtsActions:
         self.region = region
         self.answers = answers
         self.not_found_seconds = not_found_seconds
+        self.job_code: str | None = None  # every job answered failed with this code (Faults.job_code)
         self._born: dict[str, float] = {}  # job id -> when it was submitted (with not_found_seconds)
         self._lock = threading.Lock()
 
@@ -52,7 +54,7 @@ class MtsActions:
         if self.not_found_seconds > 0:
             with self._lock:
                 self._born[str(job["Id"])] = time.monotonic()
-        shown = documented.lean(job) if self.answers == "documented" else job
+        shown = documented.shown_job(job, self.answers, self.job_code)
         return {"RequestId": rid, "SnapshotJob": stringify(shown)}
 
     def query(self, jobs: JobTable, params: dict[str, str], rid: str) -> dict[str, Any]:
@@ -83,7 +85,7 @@ class MtsActions:
         out = self._documented_view(out)
         if not (out.get("NonExistSnapshotJobIds") or {}).get("String"):
             out.pop("NonExistSnapshotJobIds", None)
-        answer: dict[str, Any] = stringify(out)
+        answer: dict[str, Any] = stringify(documented.shaped_query(out, self.answers))
         return answer
 
     def _documented_view(self, out: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +101,7 @@ class MtsActions:
             if born is not None and now - born < self.not_found_seconds:
                 unborn.append(str(job["Id"]))
                 continue
-            kept.append(documented.lean(job) if self.answers == "documented" else job)
+            kept.append(documented.shown_job(job, self.answers, self.job_code))
         out["SnapshotJobList"] = {"SnapshotJob": kept}
         if unborn:
             missing_ids = (out.get("NonExistSnapshotJobIds") or {}).get("String") or []

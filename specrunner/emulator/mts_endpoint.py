@@ -25,7 +25,7 @@ from specrunner.emulator import acs3
 from specrunner.emulator.faults import Faults
 from specrunner.emulator.journal import Journal, journal_entry
 from specrunner.emulator.mts_actions import MtsActions
-from specrunner.emulator.mts_auth import NonceCache, verify_acs3, verify_v1
+from specrunner.emulator.mts_auth import SIGNATURE_MISMATCH, NonceCache, verify_acs3, verify_v1
 from specrunner.emulator.mts_protocol import ACTIONS, VERSION, Answer, ApiError, api_not_found, missing
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.jobtable import JobTable
@@ -142,6 +142,11 @@ class MtsEndpoint:
         action = params.get("Action", "")
         if action not in ACTIONS or params.get("Version") != VERSION:
             raise api_not_found()
+        if self.faults.answer_error is not None:
+            code, status = self.faults.answer_error
+            # as the service spells it: the V1 SDK splits this one's message at ':' (research notes 5.4)
+            text = f"{SIGNATURE_MISMATCH}(injected)" if code == "SignatureDoesNotMatch" else code
+            raise ApiError(code, f"{text} (an injected error answer)", status)
         if not self.faults.admit(action):
             raise ApiError("Throttling.User", "Request was denied due to user flow control.", 400)
         if self.faults.chance(self.faults.error_rate):
@@ -155,6 +160,7 @@ class MtsEndpoint:
                 "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", 503
             )
         try:
+            self.actions.job_code = self.faults.job_code
             if action == "SubmitSnapshotJob":
                 body = self.actions.submit(self.jobs, params, rid)
                 entry["job_id"] = body["SnapshotJob"]["Id"]

@@ -5,7 +5,7 @@
 - an error is an :class:`ApiError` (``code``, ``message``, HTTP status), answered as a non-2xx
   ``{RequestId, HostId, Code, Message}`` body;
 - an :class:`Answer` is a status and a JSON body, or a dropped answer (the connection is closed);
-- every scalar in an answer is a string (:func:`stringify`).
+- every scalar in an answer is a string, numbers in arrays excepted (:func:`stringify`).
 """
 
 from __future__ import annotations
@@ -51,11 +51,13 @@ class Answer:
 
 
 def stringify(value: Any) -> Any:
-    """Every scalar a string, as the service answers (booleans as true/false, None as "")."""
+    """Every scalar a string, as the service answers (booleans as true/false, None as ""); an array
+    stays an array and its numbers stay numbers (``TimePointList`` is a list of integers in the SDK
+    models), so a request's arrays are echoed as they were sent."""
     if isinstance(value, dict):
         return {str(k): stringify(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [stringify(v) for v in value]
+        return [v if isinstance(v, int | float) and not isinstance(v, bool) else stringify(v) for v in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

@@ -3,10 +3,10 @@
 Inputs are validated as the service does (by the engine's ``JobTable``: the input key, the output
 template, ``{Count}`` when Num is not 1, UserData's length) but no video is decoded: a synchronous
 job is a Success at once; an async job is Submitted, then Snapshoting, then a Success ``seconds``
-after its Submit, with Count = Num (or 1) and TileCount = Count for a tiled job. When it succeeds,
-its output objects are written into the OSS store (a few bytes each, naming the job and the frame;
-named as the engine names them), so a refresh finds what the job wrote. It is for benchmarks of the
-runner itself, whose jobs need no real input files.
+after its Submit, with Count = Num (or 1) and TileCount the cells of a tiled job (every
+``CellSelStep``-th snapshot). When it succeeds, its output objects are written into the OSS store (a
+few bytes each, naming the job and the frame; named as the engine names them), so a refresh finds
+what the job wrote. It is for benchmarks of the runner itself, whose jobs need no real input files.
 
 Invariants: the table is shared by every request under one lock and lives as long as the emulator
 object (a restart of the same object keeps it); answers are copies, never the stored jobs.
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+from specrunner.core.mtsrules import tile_cells
 from specrunner.engine.api import fill, object_location
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.jobtable import JobTable
@@ -36,6 +37,7 @@ class _SimJob:
     is_async: bool
     count: int
     tiled: bool
+    cell_sel_step: int | None = None
 
 
 def _finish(sim: _SimJob, store: ObjectStore | None = None) -> None:
@@ -46,7 +48,7 @@ def _finish(sim: _SimJob, store: ObjectStore | None = None) -> None:
         Code="",
         Message="",
         Count=str(sim.count),
-        TileCount=str(sim.count if sim.tiled else 0),
+        TileCount=str(tile_cells(sim.count, sim.cell_sel_step) if sim.tiled else 0),
     )
 
 
@@ -64,7 +66,8 @@ def _write(store: ObjectStore, sim: _SimJob) -> None:
         if tile is not None:
             per = int(tile.get("Lines", 10)) * int(tile.get("Columns", 10))
             t_bucket, _, t_tpl = object_location(cfg["TileOutputFile"], "TileOutputFile")
-            for i in range(1, -(-sim.count // per) + 1):
+            cells = tile_cells(sim.count, sim.cell_sel_step)
+            for i in range(1, -(-cells // per) + 1):
                 key = fill(t_tpl, in_key, TileCount=f"{i:05d}", Count=f"{i:05d}", SnapshotTime="0")
                 store.write(t_bucket, key, f"simulated {job_id} sprite {i}\n".encode())
     except (ServiceError, KeyError, TypeError, ValueError, OSError):  # a bucket not there: nothing written
@@ -82,7 +85,8 @@ class SimulatedJobs(JobTable):
         self._lock = threading.Lock()
 
     def _accept(self, job: dict[str, Any], spec: SnapshotSpec) -> dict[str, Any]:
-        sim = _SimJob(job, time.monotonic(), spec.is_async, spec.num or 1, spec.tile is not None)
+        step = spec.tile.cell_sel_step if spec.tile is not None else None
+        sim = _SimJob(job, time.monotonic(), spec.is_async, spec.num or 1, spec.tile is not None, step)
         if not spec.is_async:
             _finish(sim, self.store)
         with self._lock:

@@ -89,6 +89,7 @@ def parse_config(cfg: dict[str, Any]) -> SnapshotSpec:
             padding=_int(t, "Padding", 0, 4096) or 0,
             color=str(t.get("Color") or "black"),
             keep_cells=str(t.get("IsKeepCellPic", "true")).lower() != "false",
+            cell_sel_step=_int(t, "CellSelStep", 1, 10000),
         )
     interval = _int(cfg, "Interval", 0)
     return SnapshotSpec(

@@ -13,20 +13,23 @@ Semantics (MTS ``SnapshotConfig``, see ``/work/shared/mts-api.md`` sections 1.1 
   ``Interval`` is 10 s.
   ``Interval == 0``: ``Num`` points spread evenly over ``[Time, duration)``. Points at or past the end
   of the video are dropped, so the result (Count) can be shorter than ``Num``. A ``Time`` at or past
-  the end fails with ``InvalidParameter.ResourceContentBad`` (not even one snapshot fits), except for a
-  single ``intra`` snapshot, which takes the nearest (i.e. the last) keyframe, as the snapshot FAQ says.
+  the end: a multi-snapshot job takes one snapshot (the last frame, or the nearest keyframe) and drops
+  the later points (Count 1); a single ``intra`` snapshot takes the nearest (i.e. the last) keyframe, as
+  the snapshot FAQ says; a single ``normal`` snapshot fails with ``InvalidParameter.ResourceContentBad``.
 - ``FrameType == "normal"``: the frame displayed at ``t``, i.e. the last frame with pts <= t (the
   first frame if ``t`` precedes it). ``Frame.time_ms`` is that frame's pts, floored to the ms.
 - ``FrameType == "intra"``: the keyframe nearest to ``t`` (absolute distance, the earlier one on a
   tie). Points are sorted, so points that share a keyframe are consecutive: each keyframe is emitted
   once only, and Count can be lower than ``Num`` (the FAQ: points without a keyframe of their own are
   skipped).
-- Black-frame filtering (``BlackLevel`` / ``PixelBlackThreshold``, default threshold 70): only when
-  ``BlackLevel`` is set, ``Time == 0`` and ``Num > 1``. A frame is black when at least ``BlackLevel``
-  percent of its pixels have a luma below the threshold. If the first snapshot is black, later frames
-  of the first 5 s are tried (the following keyframes in ``intra`` mode, the following frames in
-  ``normal`` mode) and the first non-black one is taken; if all are black, the original stays. The
-  other snapshots are not filtered and keep their positions; ``Frame.index`` is the capture order.
+- Black-frame filtering (``BlackLevel`` / ``PixelBlackThreshold``, default threshold 70): at ``Time ==
+  0`` only; a single snapshot (sync or ``Num == 1``) always, ignoring BlackLevel (a frame all of whose
+  pixels are below the threshold is black); ``Num > 1`` when ``BlackLevel`` is set (a frame is black
+  when at least ``BlackLevel`` percent of its pixels have a luma below the threshold). If the first
+  snapshot is black, later frames of the first 5 s are tried (the following keyframes in ``intra`` mode,
+  the following frames in ``normal`` mode) and the first non-black one is taken; if all are black, the
+  original stays. The other snapshots are not filtered and keep their positions; ``Frame.index`` is the
+  capture order.
 - Output size: ``Width`` and/or ``Height``; with one side only, the other follows the source aspect
   ratio (rounded, at least 1 px); with neither, the source size.
 

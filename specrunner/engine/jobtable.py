@@ -1,10 +1,11 @@
 """SubmitSnapshotJob and QuerySnapshotJobList over a table of jobs, whatever keeps the table.
 
 :class:`JobTable` checks a Submit as the service does (the input and output keys, the output template,
-``{Count}`` when Num is not 1, UserData's length), makes the new job's record, and answers queries by
-id or in listing mode (:func:`list_page`). What happens to a job, and where its record lives, is its
-subclass's: the engine's :class:`~specrunner.engine.service.SnapshotService` cuts real snapshots and
-keeps records in files; the emulator's simulation keeps them in memory and only pretends to run them.
+``{Count}`` when an async job's Num is not 1, UserData's length), makes the new job's record, and
+answers queries by id or in listing mode (:func:`list_page`). What happens to a job, and where its
+record lives, is its subclass's: the engine's :class:`~specrunner.engine.service.SnapshotService` cuts
+real snapshots and keeps records in files; the emulator's simulation keeps them in memory and only
+pretends to run them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import uuid
 from abc import ABC, abstractmethod
 from typing import Any
 
+from specrunner.core.mtsrules import count_problem
 from specrunner.engine.api import STATES, fill, loads_obj, object_location, parse_config, parse_time, utc_now
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.objects import ObjectStore
@@ -42,8 +44,9 @@ class JobTable(ABC):
             raise ServiceError("InvalidParameter", "OutputFile.Object must be a .jpg")
         spec = parse_config(cfg)
         self.store.path(out_bucket, fill(out_key, in_key, Count="00001", SnapshotTime="0"))
-        if spec.num not in (None, 1) and "{Count}" not in out_key:
-            raise ServiceError("InvalidParameter", "OutputFile.Object must contain {Count} when Num != 1")
+        problem = count_problem(spec.is_async, spec.num, out_key)  # an Interval alone takes several too
+        if problem:
+            raise ServiceError("InvalidParameter", problem)
         if user_data is not None and len(user_data.encode()) > 1024:
             raise ServiceError("InvalidParameter.OutOfRange", "UserData is longer than 1024 bytes")
         job: dict[str, Any] = {

@@ -2,17 +2,20 @@
 
 Names come from the job's ``OutputFile`` / ``TileOutputFile`` templates (:func:`~specrunner.engine.api.fill`);
 with ``Format: vtt`` a ``{FileName}.vtt`` next to the first snapshot lists each snapshot's time span
-and its picture (or, with ``SubOut.IsSptFrag``, its cell of a sprite).
+and its picture or, with ``SubOut.IsSptFrag`` or when no single picture is kept
+(``IsKeepCellPic: false``), its cell of a sprite (``sprite.jpg#xywh=x,y,w,h``, the cell's own size).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from specrunner.core.mtsrules import vtt_object
 from specrunner.engine.api import fill, object_location
 from specrunner.engine.jpeg import encode_jpeg
 from specrunner.engine.objects import ObjectStore
 from specrunner.engine.results import Frame, SnapshotResult
+from specrunner.engine.scale import fit
 from specrunner.engine.spec import SnapshotSpec
 from specrunner.engine.sprites import build_sprites
 
@@ -51,24 +54,25 @@ def _write_vtt(
     sprites: list[str],
 ) -> None:
     first = fill(out_tpl, in_key, Count="00001", SnapshotTime="0")
-    folder = first.rsplit("/", 1)[0] + "/" if "/" in first else ""
-    vtt_key = folder + fill("{FileName}.vtt", in_key)
+    vtt_key = vtt_object(first, fill("{FileName}", in_key))
     times = [f.time_ms for f in result.frames] + [result.duration_ms]
     lines = ["WEBVTT", ""]
-    tiled = spec.tile is not None and str(cfg.get("SubOut", {}).get("IsSptFrag", "")).lower() == "true"
+    tile = spec.tile
+    # The cues point into the sprites when asked (SubOut.IsSptFrag) or when no single picture is kept.
+    into_sprites = (
+        tile is not None
+        and bool(sprites)
+        and (not tile.keep_cells or str(cfg.get("SubOut", {}).get("IsSptFrag", "")).lower() == "true")
+    )
     for i, frame in enumerate(result.frames):
         ref = ""
-        if tiled and spec.tile is not None and sprites:
-            per = spec.tile.lines * spec.tile.columns
-            cw, ch = (
-                frame.image.size
-                if spec.tile.cell_width is None
-                else (spec.tile.cell_width, spec.tile.cell_height or frame.image.size[1])
-            )
-            cell = i % per
-            x = spec.tile.margin + (cell % spec.tile.columns) * (cw + spec.tile.padding)
-            y = spec.tile.margin + (cell // spec.tile.columns) * (ch + spec.tile.padding)
-            ref = f"{sprites[i // per].rsplit('/', 1)[-1]}#xywh={x},{y},{cw},{ch}"
+        if into_sprites and tile is not None:
+            per = tile.lines * tile.columns
+            cw, ch = fit(tile.cell_width, tile.cell_height, result.frames[0].image.size)  # as the sprites
+            cell = i // (tile.cell_sel_step or 1)  # a frame left out of the sprite shows the cell before
+            x = tile.margin + (cell % per % tile.columns) * (cw + tile.padding)
+            y = tile.margin + (cell % per // tile.columns) * (ch + tile.padding)
+            ref = f"{sprites[min(cell // per, len(sprites) - 1)].rsplit('/', 1)[-1]}#xywh={x},{y},{cw},{ch}"
         elif i < len(written):
             ref = written[i][0].rsplit("/", 1)[-1]
         lines += [

@@ -19,13 +19,14 @@ DEFAULT_INTERVAL_MS = 10_000
 def capture_points(spec: SnapshotSpec, duration_ms: int) -> list[int]:
     """The times (ms, ascending) at which ``spec`` takes snapshots of a ``duration_ms`` video.
 
-    Raises VideoContentBad if ``spec.time_ms`` is at or past the end (no snapshot can be taken),
-    except for a single intra snapshot (the nearest keyframe is taken: the FAQ).
+    A ``Time`` at or past the end: a single intra snapshot takes the nearest keyframe (the FAQ); a
+    multi-snapshot job keeps its first point (the last frame, or the nearest keyframe) and drops the
+    later ones, "the actual number of snapshots is returned" (Num, parameter details page); a single
+    ``normal`` snapshot raises VideoContentBad (no frame is shown at that time).
     """
     start = spec.time_ms
     single = not spec.is_async or spec.num == 1
-    if start >= duration_ms and single and spec.frame_type == "intra" and start >= 0:
-        # The snapshot FAQ: a keyframe snapshot at a time past the end returns the nearest keyframe.
+    if start >= duration_ms and start >= 0 and (not single or spec.frame_type == "intra"):
         return [start]
     if start >= duration_ms:
         raise VideoContentBad(f"snapshot time {start} ms is past the end of the video ({duration_ms} ms)")

@@ -6,6 +6,7 @@ import os
 from typing import Any
 from urllib.parse import unquote
 
+from specrunner.core.mtsrules import tile_cells
 from specrunner.engine.api import parse_config
 from specrunner.engine.errors import ServiceError, VideoError
 from specrunner.engine.frames import cut
@@ -50,5 +51,5 @@ def run_job(store: ObjectStore, job: dict[str, Any], deadline: float | None) -> 
         Code="",
         Message="",
         Count=str(len(result.frames)),
-        TileCount=str(len(result.frames) if spec.tile else 0),
+        TileCount=str(tile_cells(len(result.frames), spec.tile.cell_sel_step) if spec.tile else 0),
     )

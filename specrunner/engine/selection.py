@@ -1,5 +1,7 @@
 """Which decoded frames a snapshot job takes: the frame shown at each point (``normal``) or the nearest
-keyframe (``intra``), with black-frame filtering of the first snapshot.
+keyframe (``intra``), with black-frame filtering of the first snapshot (BlackLevel's rule,
+:func:`~specrunner.core.mtsrules.black_lead_in_filtered`: at ``Time=0`` a single snapshot always skips
+a black lead-in; several snapshots do when BlackLevel is set).
 
 The rules are described with the frame cutter (:mod:`~specrunner.engine.frames`).
 """
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 
 from av.video.frame import VideoFrame
 
+from specrunner.core.mtsrules import black_lead_in_filtered
 from specrunner.engine.decode import Reader, StreamInfo, pts
 from specrunner.engine.errors import VideoContentBad
 from specrunner.engine.points import dedupe
@@ -19,6 +22,10 @@ from specrunner.engine.spec import SnapshotSpec
 
 DEFAULT_PIXEL_BLACK_THRESHOLD = 70
 """Luma below which a pixel counts as black when ``PixelBlackThreshold`` is not set."""
+
+LEAD_IN_BLACK_LEVEL = 100
+"""A single snapshot at ``Time=0`` always skips black frames and ignores BlackLevel: a frame counts as
+black when all of its pixels are below the threshold (BlackLevel 100, "only pure black" in the docs)."""
 
 BLACK_SCAN_MS = 5_000
 """Black-frame filtering looks for a non-black first snapshot within this many ms of the start."""
@@ -90,15 +97,21 @@ def _nearest(keys: list[int], info: StreamInfo, time_ms: int) -> int:
 
 
 def _filters_black(spec: SnapshotSpec) -> bool:
-    return spec.black_level is not None and spec.time_ms == 0 and spec.num is not None and spec.num > 1
+    return black_lead_in_filtered(spec.time_ms, _single(spec), spec.black_level, spec.num)
+
+
+def _single(spec: SnapshotSpec) -> bool:
+    return not spec.is_async or spec.num == 1
 
 
 def _is_black(frame: VideoFrame, spec: SnapshotSpec) -> bool:
-    """At least ``black_level`` percent of the pixels have a luma below the threshold."""
+    """At least ``black_level`` percent of the pixels have a luma below the threshold (a single
+    snapshot ignores BlackLevel: only a black frame, ``LEAD_IN_BLACK_LEVEL``, is skipped)."""
     threshold = spec.pixel_black_threshold
     threshold = DEFAULT_PIXEL_BLACK_THRESHOLD if threshold is None else threshold
+    level = LEAD_IN_BLACK_LEVEL if _single(spec) or spec.black_level is None else spec.black_level
     width = min(frame.width, _BLACK_PROBE_WIDTH)
     height = max(1, round_half_up(frame.height * width / frame.width))
     histogram = to_image(frame, (width, height)).convert("L").histogram()
     dark = sum(histogram[: max(0, min(256, threshold))])
-    return dark * 100 >= (spec.black_level or 0) * sum(histogram)
+    return dark * 100 >= level * sum(histogram)

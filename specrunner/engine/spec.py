@@ -20,6 +20,7 @@ class TileSpec:
     padding: int = 0
     color: str = "black"  # a colour keyword, "#rrggbb", or "random"
     keep_cells: bool = True
+    cell_sel_step: int | None = None  # CellSelStep: tile every n-th snapshot (None: each one)
 
 
 @dataclass(frozen=True)

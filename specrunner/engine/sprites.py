@@ -12,7 +12,8 @@ from specrunner.engine.spec import TileSpec
 
 
 def build_sprites(frames: list[Frame], tile: TileSpec) -> list[Image.Image]:
-    """Tile ``frames`` row-major into sprites of ``tile.lines`` x ``tile.columns`` cells.
+    """Tile ``frames`` (every ``tile.cell_sel_step``-th) row-major into sprites of ``tile.lines`` x
+    ``tile.columns`` cells.
 
     Every sprite, the last one included, has the full size; empty cells show the background.
     Raises ValueError for an unknown colour.
@@ -20,6 +21,7 @@ def build_sprites(frames: list[Frame], tile: TileSpec) -> list[Image.Image]:
     if not frames:
         return []
     cell = fit(tile.cell_width, tile.cell_height, frames[0].image.size)
+    frames = frames[:: tile.cell_sel_step or 1]  # CellSelStep: the first snapshot, then every step-th
     colour = _background_colour(tile.color, len(frames))
     per_sprite = tile.lines * tile.columns
     return [

@@ -35,6 +35,7 @@ from specrunner.ops.planrequest import PlanRequest, compute_plan
 from specrunner.ops.refresh import input_fingerprints, record_verified
 from specrunner.ops.run import Run
 from specrunner.ops.savedplan import check_saved_plan
+from specrunner.ops.statecmds import move_records
 from specrunner.statefile.backend import JobStore
 
 
@@ -198,10 +199,16 @@ def _execute(
 ) -> ApplyOutcome:
     """Lock, plan against the state read under the lock, run the executor, compact the state."""
     run = Run(ctx, operation, opts.lock_timeout)
+    retired_before = set(run.store.doc.retired)
     try:
         plan = planner(ctx)
-        # Nothing to submit or poll (a no-op rerun, forgets only): no backend, no credentials needed.
-        idle = not any(c.action != "noop" and c.action != "forget" for c in plan.active)
+        # The `moved:` entries' renames first, journaled: the jobs are then what the state records.
+        move_records(run.store, [(c.moved_from, c.key) for c in plan.active if c.moved_from])
+        # From here on, what a forgotten or replaced job wrote and its new record no longer names
+        # stays in the state (its ``retired`` list) until ``prune`` deletes it (a rename retires none).
+        run.store.retire_outputs = allow_submit
+        # Nothing to submit or poll (a no-op rerun, forgets or moves only): no backend, no credentials.
+        idle = not any(c.action not in ("noop", "forget", "moved") for c in plan.active)
         be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
         objects = _objects_lister(ctx.manifest)
         try:
@@ -231,8 +238,16 @@ def _execute(
         raise lease_lost_error(ex.lease_lost, lost, summary)
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
+    retired = sum(1 for o in run.store.doc.retired if o not in retired_before)
     out = ApplyOutcome(
-        plan, summary, changed, None, run.lock.info, run.lock.stale_cleaned, run.store.bytes_written
+        plan,
+        summary,
+        changed,
+        None,
+        run.lock.info,
+        run.lock.stale_cleaned,
+        run.store.bytes_written,
+        extra={"retired": retired} if retired else {},
     )
     if ctx.refreshed is not None:
         out.extra["refresh"] = ctx.refreshed.summary()

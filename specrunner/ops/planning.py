@@ -25,7 +25,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from specrunner.core.jobs import Job, JobSet, RuleJobs, job_key
-from specrunner.core.model import Input
+from specrunner.core.model import Input, Moved
+from specrunner.core.moves import apply_moved, pending
 from specrunner.core.plan import Change, Plan, decide, make_plan
 from specrunner.core.record import job_entry
 from specrunner.statefile.checks import FIELD_CHECKS
@@ -64,12 +65,28 @@ def plan_jobs(
     excludes: Iterable[str] = (),
     only_failed: bool = False,
     replace: Iterable[str] = (),
+    moved: Sequence[Moved] = (),
+    manifest: str = "MANIFEST",
     drift: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan of ``jobs`` against ``state`` (``make_plan``'s, computed rule by rule when it can be).
-    ``drift`` (the refresh's findings, job key -> reason): those jobs are decided from their records."""
+    ``moved``: the manifest's `moved:` entries, planned against the state as they rename it (an entry
+    the state no longer needs costs a look at its keys only). ``drift`` (the refresh's findings, job
+    key -> reason): those jobs are decided from their records."""
     compact = state.compact if state is not None else None
     targets, excludes, replace = tuple(targets), tuple(excludes), tuple(replace)
+    if state is not None and moved and pending(compact.lines if compact is not None else state.jobs, moved):
+        view, origin = apply_moved(state.jobs, moved, {j.key for j in jobs}, manifest)
+        return make_plan(
+            jobs,
+            view,
+            targets=targets,
+            excludes=excludes,
+            only_failed=only_failed,
+            replace=replace,
+            moved=origin,
+            drift=drift,
+        )
     if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed or replace:
         return make_plan(
             jobs,

@@ -40,6 +40,8 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
                 excludes=req.excludes,
                 only_failed=req.only_failed,
                 replace=req.replace,
+                moved=ctx.manifest.moved,
+                manifest=str(ctx.manifest_path),
                 drift=drift,
             )
     except TargetError as e:

@@ -14,9 +14,12 @@ from urllib.parse import unquote
 
 from specrunner.apply.outcomes import outcome_record
 from specrunner.backends import Backend, open_backend
+from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import SpecrunnerError
+from specrunner.core.jobs import Job
 from specrunner.core.plan import select
 from specrunner.core.record import LockEntry
+from specrunner.core.templates import resolve_template
 from specrunner.ops.context import Context
 from specrunner.ops.execute import lazy_lister
 from specrunner.ops.run import Run
@@ -108,27 +111,108 @@ def import_job(
         if missing or not found:
             raise SpecrunnerError(f"job {job_id} does not exist on the {ctx.manifest.target.backend} backend")
         remote = found[0]
-        raw = remote.raw
-        want_cfg, got_cfg = _decoded(job.request["SnapshotConfig"]), _decoded(raw.get("SnapshotConfig", {}))
-        if "FrameType" not in want_cfg and str(got_cfg.get("FrameType", "intra")).lower() == "intra":
-            got_cfg.pop("FrameType", None)  # the service's default, echoed back
-        got_input = {k: raw.get("Input", {}).get(k) for k in ("Bucket", "Location", "Object")}
-        diffs = ["Input"] if _decoded(job.request["Input"]) != _decoded(got_input) else []
-        diffs += [
-            f"SnapshotConfig.{k}"
-            for k in sorted(set(want_cfg) | set(got_cfg))
-            if want_cfg.get(k) != got_cfg.get(k)
-        ]
-        if diffs:
-            raise SpecrunnerError(
-                f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
-                hint="import only jobs created with the same parameters as the rule",
-            )
+        prior = run.store.jobs.get(key)
+        tag = (prior.intent or {}).get("tag") if prior is not None else None
+        _check_match(ctx, key, job, remote, tag, desired)
         rec = outcome_record(job, remote, lazy_lister(ctx.manifest))
         run.store.put(key, rec, durable=True)
     finally:
         run.close()
     return rec
+
+
+_OUTPUTS = ("OutputFile", "TileOutputFile")
+
+
+def _config_diffs(want: dict[str, Any], got: dict[str, Any], input_object: str | None) -> list[str]:
+    """The SnapshotConfig entries that differ (decoded). An output Object may come back as the template
+    sent or resolved for the job's input ({FileName} and the like filled in): both match. With
+    ``input_object`` None, output Objects are not compared."""
+    if "FrameType" not in want and str(got.get("FrameType", "intra")).lower() == "intra":
+        got = {k: v for k, v in got.items() if k != "FrameType"}  # the service's default, echoed back
+    diffs = []
+    for k in sorted(set(want) | set(got)):
+        w, g = want.get(k), got.get(k)
+        if (
+            k in _OUTPUTS
+            and isinstance(w, dict)
+            and isinstance(g, dict)
+            and {**w, "Object": ""} == {**g, "Object": ""}
+            and (input_object is None or _same_object(w, g, input_object))
+        ):
+            continue
+        if w != g:
+            diffs.append(f"SnapshotConfig.{k}")
+    return diffs
+
+
+def _same_object(want: dict[str, Any], got: dict[str, Any], input_object: str) -> bool:
+    sent = str(want.get("Object", ""))
+    return got.get("Object") in (sent, resolve_template(sent, input_object))
+
+
+def _jobs_yielding(desired: dict[str, Job], got_cfg: dict[str, Any]) -> list[str]:
+    """The keys of the jobs whose request yields ``got_cfg`` (outputs resolved for each one's input).
+    The jobs of a rule share one SnapshotConfig: it is decoded and compared once per rule."""
+    rules: dict[str, dict[str, Any] | None] = {}
+    fits = []
+    for k, j in desired.items():
+        if j.rule_id not in rules:
+            want = _decoded(j.request["SnapshotConfig"])
+            rules[j.rule_id] = None if _config_diffs(want, got_cfg, None) else want
+        want = rules[j.rule_id]
+        if want is None:
+            continue
+        obj = _input_object(j)
+        if all(
+            _same_object(want[name], got_cfg[name], obj)
+            for name in _OUTPUTS
+            if isinstance(want.get(name), dict) and isinstance(got_cfg.get(name), dict)
+        ):
+            fits.append(k)
+    return sorted(fits)
+
+
+def _input_object(job: Job) -> str:
+    return job.input_ref.partition("/")[2]
+
+
+def _check_match(
+    ctx: Context, key: str, job: Job, remote: RemoteJob, tag: str | None, desired: dict[str, Job]
+) -> None:
+    """Refuse a job that is not ``key``'s. Its Input decides when the answer carries one (the
+    documented sample answers do not); otherwise the UserData tag specrunner sent for ``key`` does,
+    or else its output: the job is ``key``'s when ``key`` is the only job of the manifest whose request
+    yields that output (the template as sent, or resolved for the job's input)."""
+    raw = remote.raw
+    job_id = remote.id
+    got_cfg = _decoded(raw.get("SnapshotConfig", {}))
+    diffs = _config_diffs(_decoded(job.request["SnapshotConfig"]), got_cfg, _input_object(job))
+    got_input = {k: (raw.get("Input") or {}).get(k) for k in ("Bucket", "Location", "Object")}
+    if any(got_input.values()):
+        if _decoded(job.request["Input"]) != _decoded(got_input):
+            diffs.insert(0, "Input")
+    elif not diffs and not (tag and tag in remote.user_data):
+        fits = _jobs_yielding(desired, got_cfg)
+        if fits != [key]:
+            out = unquote(str((got_cfg.get("OutputFile") or {}).get("Object", "")))
+            others = [k for k in fits if k != key]
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise SpecrunnerError(
+                f"job {job_id}'s answer names no Input (as the documented sample answers), and its "
+                f"output {out!r} fits {len(fits)} jobs of {ctx.manifest_path} ({key}, {shown}): which "
+                "input it read cannot be told",
+                hint=(
+                    "import it where the answer carries Input, or give the rule an output that differs "
+                    f"per input ({{FileName}}); else `specrunner apply {ctx.manifest_path} --target {key}` "
+                    "submits that job again"
+                ),
+            )
+    if diffs:
+        raise SpecrunnerError(
+            f"job {job_id} does not match {key}: {', '.join(diffs)} differ",
+            hint="import only jobs created with the same parameters as the rule",
+        )
 
 
 def _claim_for_write(
@@ -165,7 +249,8 @@ def state_remove(
         if missing:
             raise SpecrunnerError(
                 f"not in the state: {', '.join(missing)}",
-                hint=f"`specrunner state list {manifest or 'MANIFEST'}` shows the keys",
+                # MANIFEST: the CLI names the manifest (and its --state) given (``cli.errors.pasteable``)
+                hint="`specrunner state list MANIFEST` shows the keys",
             )
         for k in keys:
             store.delete(k, durable=True)

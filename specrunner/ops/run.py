@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from specrunner.ops.context import Context, check_owner
 from specrunner.statefile.backend import JobStore, Lock
-from specrunner.statefile.doc import StateDoc
 
 
 class Run:
@@ -37,11 +36,7 @@ class Run:
         # Re-read under the lock: another run may have finished just before we got it.
         doc = self.store.doc
         self._serial = doc.serial
-        ctx.state = (
-            StateDoc(doc.lineage, doc.serial, dict(doc.jobs), owner=doc.owner)
-            if (exists or doc.jobs)
-            else None
-        )
+        ctx.state = doc.copy() if (exists or doc.jobs) else None
         if operation != "state claim":
             try:
                 check_owner(ctx)

@@ -68,7 +68,8 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
         raise PlanError(
             f"{path}: the saved plan is damaged at {where or 'the top'}: "
             f"{error.message if error is not None else 'missing'}",
-            hint="make a new one with `specrunner plan MANIFEST --out FILE`",
+            hint="make a new one with `specrunner plan MANIFEST --out plan.json` (MANIFEST: the manifest it "
+            "was made from)",
         )
     if doc.get("paths_relative_to_plan_file"):
         base = path.resolve().parent
@@ -78,13 +79,29 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
     return doc
 
 
+def saved_context(doc: dict[str, Any], state: Path | str | None = None) -> Context:
+    """The manifest and state a saved plan was made for, read with the variables' values it records
+    (--var / --var-file given too: read with those, and ``check_saved_plan`` refuses other values)."""
+    from specrunner.ops.context import load_context
+    from specrunner.validate.variables import GIVEN, using_saved
+
+    if GIVEN.get().explicit:
+        ctx = load_context(doc["manifest"]["path"], state or doc["state"]["path"])
+        check_variables(doc, ctx)  # before anything is locked
+        return ctx
+    with using_saved(doc.get("variables") or {}):
+        return load_context(doc["manifest"]["path"], state or doc["state"]["path"])
+
+
 def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
-    """Refuse a saved plan if the manifest or the state changed since it was made."""
+    """Refuse a saved plan if the manifest, the variables' values or the state changed since it was
+    made."""
     if file_digest(ctx.manifest_path) != doc["manifest"]["digest"]:
         raise PlanError(
             "the saved plan is stale: the manifest changed since it was made",
             hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
         )
+    check_variables(doc, ctx)
     if ctx.state_digest() != doc["state"]["digest"]:
         raise PlanError(
             "the saved plan is stale: the state changed since it was made (another apply ran?)",
@@ -96,4 +113,17 @@ def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
         raise PlanError(
             "the saved plan does not match what this specrunner would do now",
             hint=f"make a new plan with this version: `specrunner plan {ctx.manifest_path} --out plan.json`",
+        )
+
+
+def check_variables(doc: dict[str, Any], ctx: Context) -> None:
+    """Refuse a saved plan made with other variable values than ``ctx``'s manifest was read with."""
+    given, used = doc.get("variables") or {}, dict(ctx.manifest.variables)
+    if given != used:
+        differ = sorted(n for n in given.keys() | used.keys() if given.get(n) != used.get(n))
+        shown = ", ".join(f"{n}={given.get(n)!r} (now {used.get(n)!r})" for n in differ)
+        raise PlanError(
+            f"the saved plan was made with other variable values: {shown}",
+            hint="apply it without --var / --var-file (it applies with the values it records), or make "
+            f"a new plan with these: `specrunner plan {ctx.manifest_path} --var ... --out plan.json`",
         )

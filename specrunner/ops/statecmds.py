@@ -16,14 +16,16 @@ Invariants:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from specrunner.core.attrdiff import attributes, diff, show
 from specrunner.core.errors import SpecrunnerError, StateError
-from specrunner.core.jobs import KEY_SEP, Job, job_key, split_key
+from specrunner.core.jobs import Job
+from specrunner.core.moves import expand, renamed, taken
 from specrunner.core.record import LockEntry
 from specrunner.ops.context import Context
 from specrunner.ops.run import Run
+from specrunner.statefile.backend import JobStore
 from specrunner.statefile.doc import StateDoc
 
 
@@ -36,30 +38,18 @@ def _closest(word: str, options: list[str]) -> str:
 
 def plan_moves(jobs: Mapping[str, LockEntry], old: str, new: str) -> list[tuple[str, str]]:
     """The (from, to) key pairs that ``state mv OLD NEW`` means for the records in ``jobs``."""
-    if KEY_SEP in old or KEY_SEP in new:
-        if KEY_SEP not in old or KEY_SEP not in new:
-            raise SpecrunnerError(
-                f"cannot move {old!r} to {new!r}: give two job keys "
-                "(<input id>::<rule id>), two rule ids or two input ids"
-            )
-        if old not in jobs:
-            raise SpecrunnerError(f"{old!r} is not in the state{_closest(old, sorted(jobs))}")
-        return [(old, new)]
-    rules = {split_key(k)[1] for k in jobs}
-    inputs = {split_key(k)[0] for k in jobs}
-    if old in rules and old in inputs:
-        raise SpecrunnerError(
-            f"{old!r} is both a rule id and an input id in the state",
-            hint="move the job keys one by one: `specrunner state mv MANIFEST OLD_KEY NEW_KEY`",
-        )
-    if old in rules:
-        return [(k, job_key(split_key(k)[0], new)) for k in sorted(jobs) if split_key(k)[1] == old]
-    if old in inputs:
-        return [(k, job_key(new, split_key(k)[1])) for k in sorted(jobs) if split_key(k)[0] == old]
-    raise SpecrunnerError(
-        f"{old!r} is no job key, rule id or input id in the state"
-        + _closest(old, sorted(rules | inputs | set(jobs)))
-    )
+    return expand(jobs.keys(), old, new)
+
+
+def move_records(store: JobStore, moves: Iterable[tuple[str, str]]) -> None:
+    """Rename records in the journaled store (each step durable, so a crash loses none): ``state mv``
+    and the ``moved:`` entries an apply carries out."""
+    for src, dst in moves:
+        record = store.get(src)
+        if record is None:  # pragma: no cover - the callers planned against this very store
+            continue
+        store.delete(src, durable=True)
+        store.put(dst, renamed(record, dst), durable=True)
 
 
 def _same_request(rec: LockEntry, job: Job) -> bool:
@@ -78,10 +68,7 @@ def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -
         moves = plan_moves(jobs, old, new)
         for src, dst in moves:
             if dst in jobs:
-                raise SpecrunnerError(
-                    f"cannot move {src} to {dst}: {dst} is in the state already",
-                    hint=f"remove it first if it is stale: `specrunner state rm {ctx.manifest_path} '{dst}'`",
-                )
+                raise taken(src, dst, str(ctx.manifest_path))
             job = desired.get(dst)
             if job is None:
                 raise SpecrunnerError(
@@ -99,10 +86,7 @@ def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -
                     f"cannot move {src} to {dst}: the request differs ({what}); a rename would hide a change",
                     hint=f"`specrunner plan {ctx.manifest_path}` shows it as a replace",
                 )
-        for src, dst in moves:
-            moved = jobs[src].evolve(rule=split_key(dst)[1])
-            run.store.delete(src, durable=True)
-            run.store.put(dst, moved, durable=True)
+        move_records(run.store, moves)
     except BaseException:
         run.close(commit=False)
         raise

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,8 +92,10 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             entry["prior_job_id"] = c.prior.job_id
         if c.diff:
             entry["diff"] = [d.to_json() for d in c.diff]
+        if c.moved_from:
+            entry["moved_from"] = c.moved_from
         changes.append(entry)
-    return {
+    doc = {
         "format_version": PLAN_FORMAT,
         "kind": "specrunner-plan",
         "specrunner_version": __version__,
@@ -121,6 +123,18 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
         "has_changes": plan.has_changes,
         "changes": changes,
     }
+    if ctx.manifest.variables:  # the values used; `apply PLANFILE` applies with exactly these
+        doc["variables"] = dict(ctx.manifest.variables)
+    return doc
+
+
+def with_groups(doc: dict[str, Any], plan: Plan, left_out: int) -> dict[str, Any]:
+    """``plan --format json``: the plan document plus what the text shows at scale: ``groups`` (the
+    changes of a rule that say the same thing, every key listed) and ``left_out`` (the changes
+    ``--target`` / ``--exclude`` leave out). Not part of a saved plan file."""
+    from specrunner.render.groups import plan_groups
+
+    return {**doc, "groups": [g.to_json() for g in plan_groups(plan)], "left_out": left_out}
 
 
 def save_plan(doc: dict[str, Any], out: Path) -> None:
@@ -196,6 +210,12 @@ def run_results_document(ctx: Context, outcome: ApplyOutcome, started: datetime)
 def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
     """dbt-style run_results: ``<manifest dir>/.specrunner/runs/<time>-<id>.json`` (git-ignored).
     None if it could not be written (a run's outcome never depends on it)."""
+    return write_run_file(ctx, lambda now: run_results_document(ctx, outcome, now))
+
+
+def write_run_file(ctx: Context, build: Callable[[datetime], dict[str, Any]]) -> Path | None:
+    """The document ``build(now)`` as ``<manifest dir>/.specrunner/runs/<time>-<id>.json`` (one line;
+    the folder is git-ignored); None if it could not be written."""
     runs = ctx.manifest_path.resolve().parent / ".specrunner" / "runs"
     try:
         runs.mkdir(parents=True, exist_ok=True)
@@ -203,7 +223,7 @@ def write_run_results(ctx: Context, outcome: ApplyOutcome) -> Path | None:
         if not ignore.exists():
             ignore.write_text("# written by specrunner: run results, never committed\n*\n")
         now = datetime.now(UTC)
-        doc = run_results_document(ctx, outcome, now)
+        doc = build(now)
         path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
         # One line, sorted: json's C encoder (indent= switches to the pure-Python one, ~10x slower,
         # seconds for 100,000 results). A machine-readable, git-ignored file: jq pretty-prints it.

@@ -11,7 +11,8 @@ from collections.abc import Iterable
 
 from specrunner.apply.results import RunSummary
 from specrunner.core.plan import SHOWN, SYMBOLS, Change, Plan, shown
-from specrunner.render.text import plan_summary_line, run_summary_line
+from specrunner.render.groups import KEYS_SHOWN, Group, group
+from specrunner.render.text import plan_summary_line, retry_command, run_summary_line, targeting_warning
 
 LIMIT = 65_536
 _RESERVE = 600  # room for the closing lines and the truncation note
@@ -21,6 +22,7 @@ _TITLES = {
     "retry": "retry",
     "resume": "resume",
     "forget": "forget",
+    "moved": "moved (renamed in the state)",
     "failed": "failed, not resubmitted",
     "noop": "unchanged",
 }
@@ -59,7 +61,14 @@ class _Budget:
 
 
 def plan_markdown(
-    plan: Plan, manifest: str, *, json_hint: str, show_unchanged: bool = False, limit: int = LIMIT
+    plan: Plan,
+    manifest: str,
+    *,
+    json_hint: str,
+    show_unchanged: bool = False,
+    limit: int = LIMIT,
+    verbose: bool = False,
+    left_out: int = 0,
 ) -> str:
     b = _Budget(limit)
     b.add(marker("plan", manifest))
@@ -71,18 +80,37 @@ def plan_markdown(
     b.add("| Action | Jobs |")
     b.add("|---|---:|")
     for action in SHOWN:
+        if action not in counts:  # "moved" is counted only by plans that move records
+            continue
         b.add(f"| {SYMBOLS[action].strip() or '='} {_TITLES[action]} | {counts[action]} |")
     if not plan.has_changes:
         b.add("")
         b.add("No changes. The state matches the manifest.")
+    if counts["failed"]:
+        b.add("")
+        b.add(f"To resubmit the failed jobs anyway: `{retry_command(plan, manifest)}`")
+    if left_out:
+        b.add("")
+        b.add(f"> ⚠️ {_cell(targeting_warning(left_out, manifest))}")
     for action, changes in plan.groups(unchanged=show_unchanged):
         _details(
             b,
-            f"{_TITLES[action]} ({len(changes)})",
+            f"{_TITLES.get(action, action)} ({len(changes)})",
             ["Job", "Mode", "Reason"],
-            ([_code(c.key), c.mode, _reason(c)] for c in changes),
+            (row for g in group(changes) for row in _rows(g, verbose, json_hint)),
         )
     return _finish(b, json_hint)
+
+
+def _rows(g: Group, verbose: bool, json_hint: str) -> list[list[str]]:
+    """A group's one row (its rule, count and keys up to a limit), or one row per change."""
+    if not g.grouped:
+        return [[_code(c.key), c.mode, _reason(c)] for c in g.changes]
+    keys = g.keys if verbose else g.keys[:KEYS_SHOWN]
+    left = len(g.keys) - len(keys)
+    more = [f"… and {left} more ({_cell(json_hint)} lists all)"] if left else []
+    cell = "<br>".join([f"**{_cell(g.rule)}**: {len(g.keys)} jobs", *(_code(k) for k in keys), *more])
+    return [[cell, g.mode, _reason(g.changes[0])]]
 
 
 def _reason(c: Change) -> str:

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from specrunner.apply import events as ev
 from specrunner.apply.events import Event
 from specrunner.core.jobstates import FINAL_STATES
+from specrunner.render.style import WIDTH, shorten
 
 
 def ci() -> bool:
@@ -87,14 +88,19 @@ class Progress:
         if isinstance(e, ev.Finished):
             mark = "✓" if e.state == "Success" else "✗"
             err = f" {e.code}: {e.message}" if e.code else ""
-            return f"  {mark} {e.key} {e.state}{err}"
+            return self._fit(f"  {mark} {e.key} {e.state}{err}")
         if isinstance(e, ev.Failed):
-            return f"  ✗ {e.key} {e.code}: {e.message}"
+            return self._fit(f"  ✗ {e.key} {e.code}: {e.message}")
         if isinstance(e, ev.Retry) and self.verbose:
             return f"  retry {e.key or 'query'}: {e.error}"
         if isinstance(e, ev.Adopted):
             return f"  adopted {e.key} -> {e.job_id} (found by its tag)"
         return None
+
+    def _fit(self, line: str) -> str:
+        """A failure's line cut to 80 columns (whole with ``verbose``, in the summary's ``state
+        show`` hint and in the run results)."""
+        return line if self.verbose else shorten(line, WIDTH)
 
     def status(self) -> str:
         elapsed = max(1e-6, time.monotonic() - self.start)

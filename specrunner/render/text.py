@@ -6,7 +6,9 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from specrunner.core.jobs import split_key
-from specrunner.core.plan import SYMBOLS, Plan
+from specrunner.core.plan import SYMBOLS, Change, Plan
+from specrunner.render.groups import KEYS_SHOWN, Group, group
+from specrunner.render.style import PLAIN, Style, arrow_lines, paragraph, shorten, wrap
 
 if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
     from specrunner.apply.results import RunSummary
@@ -17,6 +19,7 @@ _TITLES = {
     "retry": "to retry",
     "resume": "to resume",
     "forget": "to forget",
+    "moved": "to move",
     "failed": "failed (not resubmitted)",
     "noop": "unchanged",
 }
@@ -25,62 +28,129 @@ _TITLES = {
 def plan_summary_line(plan: Plan) -> str:
     c = plan.counts()
     parts = [f"{c[a]} {_TITLES[a]}" for a in ("create", "replace", "retry", "resume", "forget")]
+    if c.get("moved"):
+        parts.append(f"{c['moved']} {_TITLES['moved']}")
     if c["failed"]:
         parts.append(f"{c['failed']} {_TITLES['failed']}")
     return f"Plan: {', '.join(parts)}, {c['noop']} unchanged."
 
 
-def _retry_command(plan: Plan, manifest: str | None) -> str:
+def retry_command(plan: Plan, manifest: str | None) -> str:
     failed = plan.by_action("failed")
     target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
     return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}"
 
 
 def plan_text(
-    plan: Plan, *, show_unchanged: bool = False, recovery: str | None = None, manifest: str | None = None
+    plan: Plan,
+    *,
+    show_unchanged: bool = False,
+    recovery: str | None = None,
+    manifest: str | None = None,
+    style: Style = PLAIN,
+    left_out: int = 0,
 ) -> str:
-    """The plan for people: a summary line, then one block per action; a replaced job lists every
-    changed attribute on its own line in the manifest's terms, nothing cut."""
+    """The plan for people: a summary line, then one block per action. Changes of a rule that say
+    the same thing are one group (``render.groups``), its keys listed up to a limit (all with
+    ``style.verbose``); a replaced job lists every changed attribute on its own line in the
+    manifest's terms. Every line but the summary fits ``style.width`` (wrapped, never cut)."""
+    w = style.width
     lines = [plan_summary_line(plan)]
     if recovery:
-        lines.append(recovery)
+        lines.extend(wrap(recovery, w))
     c = plan.counts()
     if not plan.has_changes:
         lines.append("")
         if c["failed"]:
             n = c["failed"]
-            lines.append(
-                f"No changes to submit. {n} job{'s' if n != 1 else ''} failed with an error the same "
-                f"request meets again, so apply leaves {'them' if n != 1 else 'it'} as recorded."
+            lines.extend(
+                wrap(
+                    f"No changes to submit. {n} job{'s' if n != 1 else ''} failed with an error the same "
+                    f"request meets again, so apply leaves {'them' if n != 1 else 'it'} as recorded.",
+                    w,
+                )
             )
         else:
             lines.append("No changes. The state matches the manifest.")
     for action, changes in plan.groups(unchanged=show_unchanged):
         lines.append("")
-        lines.append(f"{SYMBOLS[action]} {action} ({len(changes)}):")
-        width = max(len(ch.key) for ch in changes)
-        for ch in changes:
-            if ch.diff:
-                names = ", ".join(d.attribute for d in ch.diff)
-                head = (
-                    "interrupted submission, and the job changed since"
-                    if ch.reason.startswith("interrupted")
-                    else "changed"
-                )
-                extra = ch.reason[ch.reason.index(" (job ") :] if " (job " in ch.reason else ""
-                lines.append(
-                    f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {head}: {names}{extra}"
-                )
-                lines.extend(f"        {line}" for d in ch.diff for line in d.lines())
+        lines.append(style.action(f"{SYMBOLS[action]} {action} ({len(changes)}):", action))
+        found = group(changes)
+        width = max((len(ch.key) for g in found if not g.grouped for ch in g.changes), default=0)
+        for g in found:
+            if g.grouped:
+                lines.extend(_group_lines(g, style))
             else:
-                lines.append(f"  {SYMBOLS[action]:>3} {ch.key:<{width}}  {ch.mode:<5}  {ch.reason}")
+                for ch in g.changes:
+                    lines.extend(_change_lines(ch, width, style))
     if c["failed"]:
         lines.append("")
-        lines.append(f"To resubmit the failed jobs anyway: {_retry_command(plan, manifest)}")
+        say = f"To resubmit the failed jobs anyway: {retry_command(plan, manifest)}"
+        head, _, command = say.partition(": ")
+        lines.extend([say] if len(say) <= w else [head + ":", f"  {command}"])
     if c["forget"]:
         lines.append("")
-        lines.append(forget_warning(plan, manifest))
+        lines.append(style.warning(paragraph(forget_warning(plan, manifest), w)))
+    if left_out:
+        lines.append("")
+        lines.append(style.warning(paragraph(targeting_warning(left_out, manifest), w)))
     return "\n".join(lines)
+
+
+def targeting_warning(left_out: int, manifest: str | None = None) -> str:
+    """The call-out of a plan that ``--target`` / ``--exclude`` narrowed while other changes wait."""
+    n = f"{left_out} change{'s' if left_out != 1 else ''}"
+    m = shlex.quote(manifest or "MANIFEST")
+    return (
+        f"Warning: targeting is in effect (--target/--exclude): {n} of the manifest "
+        f"{'are' if left_out != 1 else 'is'} left out of this plan, so the state will not match the "
+        f"manifest after this apply. `specrunner plan {m}` shows every change."
+    )
+
+
+def _head(ch: Change) -> str:
+    """What a change's line says after its key and mode: the reason, or the names of what changed."""
+    if not ch.diff:
+        return ch.reason
+    names = ", ".join(d.attribute for d in ch.diff)
+    head = (
+        "interrupted submission, and the job changed since"
+        if ch.reason.startswith("interrupted")
+        else "changed"
+    )
+    extra = ch.reason[ch.reason.index(" (job ") :] if " (job " in ch.reason else ""
+    return f"{head}: {names}{extra}"
+
+
+def _painted(line: str, symbol: str, action: str, style: Style) -> str:
+    """``line`` with its action symbol (the first columns) in the action's colour."""
+    n = len(f"  {symbol:>3}")
+    return line[:2] + style.action(line[2:n], action) + line[n:]
+
+
+def _diff_lines(ch: Change, width: int) -> list[str]:
+    return [out for d in ch.diff for line in d.lines() for out in arrow_lines(line, width, 8)]
+
+
+def _change_lines(ch: Change, key_width: int, style: Style) -> list[str]:
+    sym = SYMBOLS[ch.shown]
+    prefix = f"  {sym:>3} {ch.key:<{key_width}}  {ch.mode:<5}  "
+    lines = wrap(_head(ch), style.width, first=prefix, indent=8)
+    lines[0] = _painted(lines[0], sym, ch.shown, style)
+    return lines + _diff_lines(ch, style.width)
+
+
+def _group_lines(g: Group, style: Style) -> list[str]:
+    """A group: its rule and count, what its jobs share, then their keys (up to a limit)."""
+    sym, n, first = SYMBOLS[g.action], len(g.changes), g.changes[0]
+    lines = wrap(_head(first), style.width, first=f"  {sym:>3} {g.rule}: {n} jobs  {g.mode:<5}  ", indent=8)
+    lines[0] = _painted(lines[0], sym, g.action, style)
+    lines.extend(_diff_lines(first, style.width))
+    keys = g.keys if style.verbose else g.keys[:KEYS_SHOWN]
+    lines.extend(f"{'        jobs: ' if i == 0 else ' ' * 14}{k}" for i, k in enumerate(keys))
+    if len(keys) < n:
+        lines.append(f"{' ' * 14}... and {n - len(keys)} more (-v lists all)")
+    return lines
 
 
 def forget_warning(plan: Plan, manifest: str | None = None) -> str:
@@ -122,46 +192,73 @@ def run_summary_line(summary: RunSummary) -> str:
         f"{c['pending']} pending",
         f"{c['forgotten']} forgotten",
     ]
-    extra = [f"{c[k]} {k}" for k in ("replaced", "retried", "resubmitted", "adopted") if c.get(k)]
+    extra = [f"{c[k]} {k}" for k in ("moved", "replaced", "retried", "resubmitted", "adopted") if c.get(k)]
     parts[1:1] = extra
     if c.get("kept_failed"):
         parts.append(f"{c['kept_failed']} failed before and not resubmitted")
     return f"{head}: {', '.join(parts)}."
 
 
-def run_text(summary: RunSummary, manifest: str | None = None) -> str:
+def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PLAIN) -> str:
+    """What a run did: the summary line, then its failures one line each (a message longer than the
+    line is cut with ``…``: whole with ``style.verbose``, in ``state show`` and the run results)."""
+    w = style.width
     lines = [run_summary_line(summary)]
     failed = sorted((r for r in summary.results.values() if r.status == "fail"), key=lambda r: r.key)
+    m = shlex.quote(manifest or "MANIFEST")
+    cut = False
+
+    def failure(r: Any) -> str:
+        nonlocal cut
+        line = f"  ✗ {r.key}  {r.code}: {r.message}".rstrip()
+        if style.verbose or len(line) <= w:
+            return style.action("  ✗", "failed") + line[3:]
+        cut = True
+        return style.action("  ✗", "failed") + shorten(line, w)[3:]
+
     if failed:
         lines.append("")
         lines.append(f"Failed ({len(failed)}):")
-        for r in failed[:200]:
-            lines.append(f"  ✗ {r.key}  {r.code}: {r.message}".rstrip())
+        lines.extend(failure(r) for r in failed[:200])
         if len(failed) > 200:
             lines.append(f"  ... and {len(failed) - 200} more (see the run results JSON)")
     kept = sorted((r for r in summary.results.values() if r.status == "kept_failed"), key=lambda r: r.key)
     if kept:
-        m = shlex.quote(manifest or "MANIFEST")
         lines.append("")
-        lines.append(
-            f"Still failed ({len(kept)}), from an earlier run; the same request meets the same error, so "
-            "they were not resubmitted:"
+        lines.extend(
+            wrap(
+                f"Still failed ({len(kept)}), from an earlier run; the same request meets the same error, "
+                "so they were not resubmitted:",
+                w,
+            )
         )
-        for r in kept[:10]:
-            lines.append(f"  ✗ {r.key}  {r.code}: {r.message}".rstrip())
+        lines.extend(failure(r) for r in kept[:10])
         if len(kept) > 10:
             lines.append(f"  ... and {len(kept) - 10} more (`specrunner show {m}` lists them)")
-        lines.append(
-            "Fix: correct the input or the rule (a changed request is planned again), or, once the "
-            f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}` resubmits them."
+        lines.extend(
+            wrap(
+                "Fix: correct the input or the rule (a changed request is planned again), or, once the "
+                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}` resubmits them.",
+                w,
+            )
         )
+    if cut:
+        lines.append("")
+        whole = (
+            f"`specrunner state show {m} KEY` gives one whole"
+            if manifest
+            else "the run results hold them whole"
+        )
+        lines.extend(wrap(f"Messages cut to fit {w} columns: {whole}.", w))
     pending = sorted((r for r in summary.results.values() if r.status == "pending"), key=lambda r: r.key)
     if pending:
         lines.append("")
-        m = shlex.quote(manifest or "MANIFEST")
-        lines.append(
-            f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
-            f"`specrunner apply {m}`) picks them up."
+        lines.extend(
+            wrap(
+                f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
+                f"`specrunner apply {m}`) picks them up.",
+                w,
+            )
         )
     return "\n".join(lines)
 
@@ -179,39 +276,87 @@ def table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(out)
 
 
+def _table_width(rows: list[list[str]], headers: list[str]) -> int:
+    return max(len(line) for line in table(rows, headers).splitlines())
+
+
+SHORT_ID = 8  # a job id's first characters, when the whole id does not fit (like a short git hash)
+
+
 def state_text(
-    rows: list[dict[str, Any]], lineage: str | None, serial: int | None, owner: str | None = None
+    rows: list[dict[str, Any]],
+    lineage: str | None,
+    serial: int | None,
+    owner: str | None = None,
+    *,
+    style: Style = PLAIN,
+    manifest: str | None = None,
 ) -> str:
+    """``show``: one row per job. Wider than the terminal (and not ``style.verbose``), each error
+    goes on lines of its own under its row, whole; if still too wide, job ids are shortened (with a
+    note naming the commands that print them whole)."""
     if not rows:
         return "The state has no jobs."
-    body = table(
+    w = style.width
+    headers = ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "ERROR"]
+    cells = [
         [
-            [
-                r["key"],
-                r["state"] or "-",
-                r["mode"] or "-",
-                str(r["count"] if r["count"] is not None else "-"),
-                r["job_id"] or "-",
-                r.get("verified_at") or "-",
-                (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else "",
-            ]
-            for r in rows
-        ],
-        ["JOB", "STATE", "MODE", "COUNT", "JOB ID", "VERIFIED", "ERROR"],
-    )
+            r["key"],
+            r["state"] or "-",
+            r["mode"] or "-",
+            str(r["count"] if r["count"] is not None else "-"),
+            r["job_id"] or "-",
+            (r["code"] + (": " + r["message"] if r["message"] else "")) if r["code"] else "",
+        ]
+        for r in rows
+    ]
+    note = ""
+    if style.verbose or _table_width(cells, headers) <= w:
+        body = table(cells, headers)
+    else:
+        narrow = [row[:-1] for row in cells]
+        if _table_width(narrow, headers[:-1]) > w:
+            narrow = [[*row[:-1], shorten(row[-1], SHORT_ID + 1)] for row in narrow]
+            m = shlex.quote(manifest or "MANIFEST")
+            note = (
+                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v` or "
+                f"`specrunner state show {m} KEY` prints them whole."
+            )
+        lines = table(narrow, headers[:-1]).splitlines()
+        body_lines = lines[:2]
+        for line, row in zip(lines[2:], cells, strict=True):
+            body_lines.append(line)
+            if row[-1]:
+                body_lines.extend(wrap(row[-1], w, first="    error: ", indent=11))
+        body = "\n".join(body_lines)
     states: dict[str, int] = {}
     for r in rows:
         states[r["state"] or "-"] = states.get(r["state"] or "-", 0) + 1
     tail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     mine = f"; owned by the manifest {owner!r}" if owner is not None else ""
-    return f"{body}\n\n{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
+    summary = f"{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
+    seen = sorted(r["verified_at"] for r in rows if r.get("verified_at"))
+    if seen:  # what was verified and when (the times per job: --format json)
+        summary += f" Outputs of {len(seen)} job(s) listed with sizes and ETags, the last at {seen[-1]}."
+    return f"{body}\n\n{paragraph(summary, w)}{paragraph(note, w) if note else ''}"
 
 
-def outputs_text(rows: list[dict[str, Any]]) -> str:
-    """``outputs``: one object per line (bucket/key), its job and that job's state; a count at the end."""
+def outputs_text(rows: list[dict[str, Any]], *, style: Style = PLAIN) -> str:
+    """``outputs``: one object per line (bucket/key), its job and that job's state; a count at the end.
+    Wider than the terminal (and not ``style.verbose``): each job on a line, its objects under it."""
     if not rows:
         return "No outputs recorded."
     cells = [[f"{r['bucket']}/{r['key']}", r["job"], r["state"] or "-"] for r in rows]
     jobs = len({r["job"] for r in rows})
     tail = f"{len(rows)} object{'s' if len(rows) != 1 else ''} from {jobs} job{'s' if jobs != 1 else ''}."
-    return f"{table(cells, ['OBJECT', 'JOB', 'STATE'])}\n\n{tail}"
+    headers = ["OBJECT", "JOB", "STATE"]
+    if style.verbose or _table_width(cells, headers) <= style.width:
+        return f"{table(cells, headers)}\n\n{tail}"
+    lines: list[str] = []
+    last = None
+    for obj, job, state in cells:
+        if job != last:
+            lines.append(f"{job}  ({state})")
+            last = job
+        lines.append(f"  {obj}")
+    return "\n".join(lines) + f"\n\n{tail}"

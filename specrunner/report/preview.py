@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import expand
 from specrunner.core.model import Manifest, evolve
+from specrunner.core.plan import TargetError, select
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.objects import ObjectStore
 from specrunner.ops.context import Context
@@ -149,7 +150,10 @@ def run_preview(
     first: int | None = None,
     out: Path | None = None,
     on_event: Callable[[Event], None] | None = None,
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
 ) -> PreviewResult:
+    """Run the selected jobs (``targets`` / ``excludes``: globs as for ``plan``; none: every job)."""
 
     mpath = Path(manifest_path)
     manifest = load_manifest(mpath)
@@ -184,7 +188,11 @@ def run_preview(
     scratch_manifest = evolve(manifest, target=target)
     state_path = scratch / f"{mpath.stem}.lock.json"
     ctx = Context(mpath, state_path, scratch_manifest, expand(scratch_manifest), None)
-    outcome = apply(ctx, PlanRequest(), ApplyOptions(wait=True), on_event=on_event)
+    try:
+        outcome = apply(ctx, PlanRequest(targets, excludes), ApplyOptions(wait=True), on_event=on_event)
+    except TargetError as e:
+        e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {display(mpath)}` lists them"
+        raise
     outcome.run_file = write_run_results(ctx, outcome)
     run_file = None
     if outcome.run_file is not None:  # keep the preview's run results with the preview
@@ -193,9 +201,10 @@ def run_preview(
         shutil.move(outcome.run_file, run_file)
 
     where = "cloud" if cloud else "real"
+    chosen = select([j.key for j in ctx.jobs], targets, excludes)
     report = collect(
         scratch_manifest,
-        ctx.jobs,
+        [j for j in ctx.jobs if j.key in chosen],
         read_state(state_path),
         title=f"Preview · {mpath.name}",
         manifest_label=display(mpath),

@@ -8,7 +8,9 @@ one in the tests (``tests/fakes.py``):
   its lock. :func:`locate` alone decides which home a manifest's state has; nothing else in the
   package tests for a kind of state.
 - :class:`JobStore`: the journaled store a run writes job entries through: ``put`` / ``delete``
-  (journaled; ``durable``: synced before it returns), ``flush_durable``, the before-submit gate
+  (journaled; ``durable``: synced before it returns; with ``retire_outputs`` the objects a dropped
+  or replaced record named and no longer does go to the state's ``retired`` list, in the same
+  journal write), ``unretire``, ``flush_durable``, the before-submit gate
   (``before_submit`` / ``submitted`` / ``lost``: the remote lease, see ``lease.py``), ``commit``.
 """
 
@@ -33,6 +35,7 @@ from specrunner.statefile.files import atomic_write, backup_path, journal_path, 
 from specrunner.statefile.journal import read_state
 from specrunner.statefile.ossobjects import OssState, parse_url
 from specrunner.statefile.state import StateStore, repair_local
+from specrunner.validate.variables import lenient, unresolved
 
 if TYPE_CHECKING:
     from specrunner.core.model import Manifest
@@ -56,6 +59,8 @@ class JobStore(Protocol):
     #: Whether the executor writes the intents of many submissions ahead in one durable write
     #: (a remote journal: one append instead of one per job).
     batch_intents: bool
+    #: Whether a put or delete that drops objects a record named retires them (apply, prune).
+    retire_outputs: bool
 
     @property
     def jobs(self) -> dict[str, LockEntry]: ...
@@ -67,6 +72,8 @@ class JobStore(Protocol):
     def put(self, key: str, record: LockEntry, *, durable: bool = False) -> None: ...
 
     def delete(self, key: str, *, durable: bool = False) -> None: ...
+
+    def unretire(self, objects: list[str], *, durable: bool = False) -> None: ...
 
     def flush_durable(self) -> None: ...
 
@@ -290,6 +297,13 @@ def locate(
     data = manifest_block(mpath, parse=url is not None)
     raw: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
+    missing = unresolved(raw) if url is None and raw is not None else []
+    if missing:
+        raise StateError(
+            f"{mpath}: its state: block uses ${{var.{missing[0]}}}, which has no value here",
+            hint=f"give it: `--var {missing[0]}=...` (or in a --var-file, or as "
+            f"SPECRUNNER_VAR_{missing[0]} in the environment)",
+        )
     if url is None:
         if raw is None or raw.get("backend") != "oss" or not raw.get("bucket") or not raw.get("key"):
             return LocalBackend(default_state_path(mpath))
@@ -317,4 +331,4 @@ def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any
         data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return {}
-    return data if isinstance(data, dict) else {}
+    return lenient(data) if isinstance(data, dict) else {}

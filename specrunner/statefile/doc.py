@@ -10,7 +10,8 @@ File format (``<manifest>.lock.json``), version 2 (the codec is ``codec.py``)::
       "configs": {"<rule id>": {"<config id>": {<what its jobs share>}}},
       "jobs": {
         "<input id>::<rule id>": {<what is the job's own>},   # one line per job, sorted by key
-      }
+      },
+      "retired": [{"job", "job_id", "object"}, ...]           # absent when empty (``retired.py``)
     }
 
 Version 1 (every record whole, ``{"jobs", "lineage", "serial", "version": 1}``) is still read; it is
@@ -37,6 +38,8 @@ from typing import Any
 from specrunner.core.canonical import canonical_bytes
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
+from specrunner.core.retired import Retired
+from specrunner.statefile import retired as retired_codec
 from specrunner.statefile.checks import from_record
 from specrunner.statefile.codec import Decoder, encode
 from specrunner.statefile.files import backup_path
@@ -50,8 +53,13 @@ def default_state_path(manifest_path: str | Path) -> Path:
 
 
 def encode_state(doc: StateDoc) -> bytes:
-    """The lock file bytes (format 2) of ``doc``."""
-    return encode(doc.lineage, doc.serial, doc.jobs, doc.owner)
+    """The lock file bytes (format 2) of ``doc``: its ``retired`` list after ``jobs``, when not empty."""
+    data = encode(doc.lineage, doc.serial, doc.jobs, doc.owner)
+    tail = retired_codec.encode(doc.retired)
+    if not tail:
+        return data
+    assert data.endswith(b"\n}\n")
+    return data[:-3] + tail.encode("utf-8") + b"\n}\n"
 
 
 class StateDoc:
@@ -64,9 +72,12 @@ class StateDoc:
     ``owner`` is the manifest the state belongs to (the lock file's ``manifest`` field: its ``name:``,
     else its path in its git repository, see ``statefile.owner``); None in states written before
     owners were recorded. It is not part of ``digest``: it says whose jobs these are, not what they are.
+
+    ``retired``: objects no record names any more, left by forgotten or replaced jobs, keyed by
+    ``bucket/key`` (``core.retired``), until ``specrunner prune`` deletes them.
     """
 
-    __slots__ = ("_jobs", "compact", "format_version", "lineage", "owner", "serial")
+    __slots__ = ("_jobs", "compact", "format_version", "lineage", "owner", "retired", "serial")
 
     def __init__(
         self,
@@ -77,10 +88,12 @@ class StateDoc:
         *,
         compact: CompactLines | None = None,
         owner: str | None = None,
+        retired: dict[str, Retired] | None = None,
     ) -> None:
         self.lineage = lineage
         self.serial = serial
         self.owner = owner
+        self.retired: dict[str, Retired] = retired if retired is not None else {}
         self.format_version = format_version
         self._jobs = jobs if jobs is not None or compact is not None else {}
         self.compact = compact if jobs is None else None
@@ -96,6 +109,12 @@ class StateDoc:
     @jobs.setter
     def jobs(self, value: dict[str, LockEntry]) -> None:
         self._jobs, self.compact = value, None
+
+    def copy(self) -> StateDoc:
+        """Another version to change: the same lineage, serial, owner, records and retired objects."""
+        return StateDoc(
+            self.lineage, self.serial, dict(self.jobs), owner=self.owner, retired=dict(self.retired)
+        )
 
     def job_count(self) -> int:
         """How many jobs the state records, without decoding their lines."""
@@ -116,6 +135,8 @@ class StateDoc:
         h = hashlib.sha256(canonical_bytes([self.lineage, self.serial]))
         for key in sorted(self.jobs):
             h.update(canonical_bytes([key, self.jobs[key].to_record()]))
+        for obj in sorted(self.retired):  # none: the digest of a state written before retired objects
+            h.update(canonical_bytes(["retired", retired_codec.as_json(self.retired[obj])]))
         return "sha256:" + h.hexdigest()
 
 
@@ -126,10 +147,12 @@ def check_replaceable(cur: StateDoc, new: StateDoc, source: Path, label: str) ->
             f"{source} belongs to another state (lineage {new.lineage}) than {label} (lineage {cur.lineage})",
             hint="push it elsewhere, or pass --force",
         )
-    if new.serial < cur.serial or (new.serial == cur.serial and new.jobs != cur.jobs):
+    if new.serial < cur.serial or (
+        new.serial == cur.serial and (new.jobs != cur.jobs or new.retired != cur.retired)
+    ):
         raise StateError(
             f"{source} (serial {new.serial}) is older than {label} (serial {cur.serial})",
-            hint="`specrunner state pull` the newer one first, or pass --force",
+            hint="`specrunner state pull MANIFEST` the newer one first, or pass --force",
         )
 
 
@@ -151,7 +174,8 @@ def _restore_hint(path: Path, data: bytes = b"") -> str:
     )
 
 
-_V2_FIELDS = ("configs", "manifest")  # top-level fields of format 2 beside version, lineage, serial, jobs
+# top-level fields of format 2 beside version, lineage, serial, jobs
+_V2_FIELDS = ("configs", "manifest", "retired")
 
 
 def decode_state(data: bytes, path: Path) -> StateDoc:
@@ -198,9 +222,19 @@ def decode_state(data: bytes, path: Path) -> StateDoc:
         raise StateError(
             f"{path}: `manifest` (the manifest that owns the state) must be a one-line string", hint=hint
         )
+    retired = retired_codec.decode(doc["retired"]) if "retired" in doc else {}
+    if isinstance(retired, str):
+        raise StateError(f"{path}: {retired}", hint=hint)
     if version >= 2:  # job lines are checked as they are decoded (see StateDoc.jobs)
         compact = CompactLines(doc.get("configs"), jobs, path, hint)
-        return StateDoc(lineage=lineage, serial=serial, format_version=version, compact=compact, owner=owner)
+        return StateDoc(
+            lineage=lineage,
+            serial=serial,
+            format_version=version,
+            compact=compact,
+            owner=owner,
+            retired=retired,
+        )
     entries: dict[str, LockEntry] = {}
     for key, rec in jobs.items():
         entry = from_record(rec)

@@ -14,6 +14,7 @@ from typing import Any
 
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
+from specrunner.statefile import retired as retired_codec
 from specrunner.statefile.checks import check_config, from_record
 from specrunner.statefile.codec import Decoder
 from specrunner.statefile.doc import StateDoc, decode_state, encode_state, new_state
@@ -135,6 +136,7 @@ def _replay(
     if base_serial < base.serial:
         return None  # written against an older lock file: already compacted
     jobs = dict(base.jobs)
+    retired = dict(base.retired)
     configs: dict[str, dict[str, Any]] = {}
     dec = Decoder(configs)
     kept = skipped = 0
@@ -175,6 +177,8 @@ def _replay(
             jobs[key] = whole
         elif op == "del" and isinstance(key, str):
             jobs.pop(key, None)
+        elif isinstance(entry, dict) and retired_codec.replay(entry, retired):
+            pass
         elif salvage is not None:
             skipped += 1
             continue
@@ -184,7 +188,12 @@ def _replay(
     if salvage is not None:
         salvage.extend((kept, skipped))
     return StateDoc(
-        lineage=lineage, serial=base.serial, jobs=jobs, format_version=base.format_version, owner=base.owner
+        lineage=lineage,
+        serial=base.serial,
+        jobs=jobs,
+        format_version=base.format_version,
+        owner=base.owner,
+        retired=retired,
     )
 
 

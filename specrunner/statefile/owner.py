@@ -91,7 +91,9 @@ def read_name(manifest_path: str | Path) -> str | None:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
         return None
-    name = data.get("name") if isinstance(data, dict) else None
+    from specrunner.validate.variables import lenient
+
+    name = lenient(data).get("name") if isinstance(data, dict) else None
     return name if isinstance(name, str) and _NAME.fullmatch(name) else None
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from specrunner.core.errors import LockError, SpecrunnerError, StateError, StateWriteError
+from specrunner.statefile import retired as retired_codec
 from specrunner.statefile.doc import StateDoc, check_replaceable, decode_state, encode_state
 from specrunner.statefile.lease import OssLock, acquire
 from specrunner.statefile.lease import force_unlock as _revoke
@@ -206,7 +207,8 @@ class OssStore(StateStore):
 
     def commit(self) -> bool:
         with self._lock:
-            nothing = (self._committed is None and not self.doc.jobs) or self._unchanged()
+            empty = not self.doc.jobs and not self.doc.retired
+            nothing = (self._committed is None and empty) or self._unchanged()
         if nothing:
             if self._broken is None and self._synced >= self._written:
                 self._forget_replaced()  # this journal's header already carries all of them, durably
@@ -216,7 +218,8 @@ class OssStore(StateStore):
                 raise self._dump_errored(self._broken)
             with self._lock:
                 serial = self.doc.serial + 1
-                doc = StateDoc(self.doc.lineage, serial, dict(self.doc.jobs), owner=self.doc.owner)
+                doc = self.doc.copy()
+                doc.serial = serial
                 target = self._written
                 pending = self._pending.take()
             data = encode_state(doc)
@@ -287,6 +290,7 @@ def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> t
     data = block(header, j.block)
     committed = j.base
     base_jobs = committed.jobs if committed else {}
+    data += retired_codec.difference(committed.retired if committed else {}, doc.retired)
     for k in sorted(set(base_jobs) | set(doc.jobs)):  # what the previous run journaled
         if k not in doc.jobs:
             data += _line({"op": "del", "key": k})
@@ -297,7 +301,7 @@ def _start(objs: Objects, lock: OssLock, found: tuple[int, Journal] | None) -> t
     except (Moved, NotAppendable):
         raise LockError(f"lost the lock on {loc.url} before starting (its lease lapsed)") from None
     lock.mark_journal()
-    start = StateDoc(doc.lineage, doc.serial, dict(doc.jobs), owner=doc.owner)
+    start = doc.copy()
     store = OssStore(objs, lock, start, committed, position, replaced)
     store.bytes_written = len(data)
     return store, data

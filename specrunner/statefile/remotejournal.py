@@ -15,6 +15,8 @@ from typing import Any
 
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
+from specrunner.core.retired import Retired
+from specrunner.statefile import retired as retired_codec
 from specrunner.statefile.checks import check_config, from_record
 from specrunner.statefile.codec import Decoder
 from specrunner.statefile.doc import StateDoc, decode_state, encode_state
@@ -70,6 +72,7 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
     j = Journal(length=len(data))
     pos = 0
     jobs: dict[str, LockEntry] = {}
+    retired: dict[str, Retired] = {}
     configs: dict[str, dict[str, Any]] = {}  # journal format 2: a rule config line before its first put
     decoder = Decoder(configs)
     while pos < len(data):
@@ -106,6 +109,7 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
                 pos += n + 1
                 j.block, j.base = block, base
                 jobs = dict(base.jobs) if base else {}
+                retired = dict(base.retired) if base else {}
                 j.after = 0
             elif "sealed_by" in rec:
                 j.sealed = True
@@ -132,6 +136,8 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
             elif rec.get("op") == "del" and isinstance(rec.get("key"), str):
                 jobs.pop(rec["key"], None)
                 j.after += 1
+            elif retired_codec.replay(rec, retired):
+                j.after += 1
             else:
                 raise _Damaged("an invalid journal record", start)
             j.records += 1
@@ -143,7 +149,7 @@ def _parse(data: bytes, loc: OssState, gen: int, salvage: bool) -> Journal:
     if j.header is not None:
         lineage = j.base.lineage if j.base else str(j.header["lineage"])
         serial = j.base.serial if j.base else 0
-        j.doc = StateDoc(lineage, serial, jobs, owner=j.base.owner if j.base else None)
+        j.doc = StateDoc(lineage, serial, jobs, owner=j.base.owner if j.base else None, retired=retired)
     return j
 
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from specrunner.core.canonical import canonical_line
 from specrunner.core.errors import StateError, StateWriteError
 from specrunner.core.record import LockEntry
+from specrunner.core.retired import retirements
+from specrunner.statefile import retired as retired_codec
 from specrunner.statefile.codec import Encoder
 from specrunner.statefile.doc import STATE_VERSION, StateDoc, encode_state, new_state
 from specrunner.statefile.files import (
@@ -48,7 +50,7 @@ def repair_local(path: Path) -> dict[str, Any]:
     counts: list[int] = []
     doc = _replay(jpath, committed or new_state(), path, salvage=counts) if jpath.exists() else None
     doc = doc or committed or new_state()
-    store = StateStore(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs), owner=doc.owner), committed)
+    store = StateStore(path, doc.copy(), committed)
     kept_journal = None
     if jpath.exists():
         kept_journal = jpath.with_name(jpath.name + ".damaged")
@@ -64,6 +66,11 @@ def repair_local(path: Path) -> dict[str, Any]:
         "changed": changed,
         "damaged_copy": str(kept_journal) if kept_journal else None,
     }
+
+
+def _fresh(doc: StateDoc) -> StateDoc:
+    """The store's own copy of ``doc``; its owner comes from the lock file (a journal never changes it)."""
+    return StateDoc(doc.lineage, doc.serial, dict(doc.jobs), retired=dict(doc.retired))
 
 
 class StateStore:
@@ -85,11 +92,7 @@ class StateStore:
             doc.owner = committed.owner
         # The lock file as committed: compared as data (an encode of 100,000 records costs seconds)
         # and encoded only when a backup of it has to be written.
-        self._committed: StateDoc | None = (
-            StateDoc(committed.lineage, committed.serial, dict(committed.jobs), owner=committed.owner)
-            if committed
-            else None
-        )
+        self._committed: StateDoc | None = committed.copy() if committed else None
         self._committed_data: bytes | None = None
         import threading
 
@@ -116,6 +119,9 @@ class StateStore:
 
     #: Whether the executor writes many submissions' intents ahead in one durable write (``OssStore``).
     batch_intents = False
+    #: Whether a put or delete that drops objects a record named retires them (``core.retired``):
+    #: set by ``apply`` and ``prune``; ``state rm`` / ``mv`` / ``import`` leave it off.
+    retire_outputs = False
 
     @classmethod
     def open(cls, path: Path, *, known: StateDoc | None = None, known_signature: Any = None) -> StateStore:
@@ -129,12 +135,12 @@ class StateStore:
         ):
             committed: StateDoc | None = known
             doc = known or new_state()
-            return cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
+            return cls(path, _fresh(doc), committed)
         committed = _read_lock_file(path)
         doc = read_state(path, committed) or new_state()
         if committed is not None and doc.lineage != committed.lineage:  # pragma: no cover - guarded in replay
             raise StateError(f"{path}: journal and lock file disagree on lineage")
-        store = cls(path, StateDoc(doc.lineage, doc.serial, dict(doc.jobs)), committed)
+        store = cls(path, _fresh(doc), committed)
         return store
 
     @property
@@ -156,6 +162,31 @@ class StateStore:
     def delete(self, key: str, *, durable: bool = False) -> None:
         self._append(key, None, durable)
 
+    def unretire(self, objects: list[str], *, durable: bool = False) -> None:
+        """Take ``objects`` out of the retired list (deleted by ``prune``, or named again), journaled."""
+        with self._lock:
+            gone = [o for o in objects if o in self.doc.retired]
+            for o in gone:
+                del self.doc.retired[o]
+            if not gone:
+                return
+            pos = self._write(lambda: b"".join(retired_codec.unretire_line(o) for o in gone))
+        if durable:
+            self._sync(pos)
+
+    def _retire(self, key: str, prior: LockEntry | None, record: LockEntry | None) -> bytes:
+        """The retired list's changes (applied, and as journal lines) when ``record`` replaces ``prior``."""
+        retired = self.doc.retired
+        if not self.retire_outputs and not retired:
+            return b""
+        gone, named = retirements(key, prior, record)
+        out = [retired_codec.unretire_line(o) for o in named if retired.pop(o, None) is not None]
+        if self.retire_outputs:
+            for r in gone:
+                retired[r.object] = r
+                out.append(retired_codec.retire_line(r))
+        return b"".join(out)
+
     def _journal_line(self, key: str, record: LockEntry | None) -> bytes:
         """The journal line(s) of a put or a delete: a config line first when this journal lacks it."""
         if record is None:
@@ -172,33 +203,42 @@ class StateStore:
 
     def _append(self, key: str, record: LockEntry | None, durable: bool) -> None:
         with self._lock:
+            prior = self.doc.jobs.get(key)
             if record is None:
                 if key not in self.doc.jobs:
                     return
                 self.doc.jobs.pop(key)
             else:
-                if self.doc.jobs.get(key) == record:
+                if prior == record:
                     return
                 self.doc.jobs[key] = record
-            if self._broken is not None:  # after a failed write nothing more goes to the journal
-                raise self._dump_errored(self._broken)
-            try:
-                self._open_journal()
-                line = self._journal_line(key, record)
-                self._journal.write(line)
-                self._journal.flush()
-            except OSError as e:
-                self._broken = e
-                raise self._dump_errored(e) from None
-            self._written += len(line)
-            self.bytes_written += len(line)
-            self._entries += 1
-            pos = self._written
+            # Retire lines first: a journal torn between them and the put still names every object.
+            # Applied before the journal opens, so a fresh journal's carry-over holds them too.
+            retire = self._retire(key, prior, record)
+            pos = self._write(lambda: retire + self._journal_line(key, record))
             compact = self._compact_every and self._entries >= self._compact_every
         if durable:
             self._sync(pos)
         if compact:
             self.commit()
+
+    def _write(self, make: Callable[[], bytes]) -> int:
+        """Append the line(s) ``make()`` gives (once the journal is open: a config line is written
+        once per journal) to the journal; the caller holds the lock. Returns the position it ends at."""
+        if self._broken is not None:  # after a failed write nothing more goes to the journal
+            raise self._dump_errored(self._broken)
+        try:
+            self._open_journal()
+            line = make()
+            self._journal.write(line)
+            self._journal.flush()
+        except OSError as e:
+            self._broken = e
+            raise self._dump_errored(e) from None
+        self._written += len(line)
+        self.bytes_written += len(line)
+        self._entries += 1
+        return self._written
 
     def _open_journal(self) -> None:
         """Start a fresh journal whose first line names the lock file serial it extends.
@@ -235,12 +275,14 @@ class StateStore:
             and c.serial == self.doc.serial
             and c.owner == self.doc.owner  # `state claim` changes the owner only
             and c.jobs == self.doc.jobs
+            and c.retired == self.doc.retired
         )
 
     def _carry_over(self) -> bytes:
         """Journal lines for every difference between the lock file and the in-memory state."""
         committed = self._committed_jobs()
-        lines = []
+        before = self._committed.retired if self._committed is not None else {}
+        lines = [retired_codec.difference(before, self.doc.retired)]  # before the records dropping them
         for k in sorted(set(committed) | set(self.doc.jobs)):
             if k not in self.doc.jobs:
                 lines.append(self._journal_line(k, None))
@@ -293,7 +335,7 @@ class StateStore:
                 unchanged = self._unchanged()
             else:
                 unchanged = False
-                if not self.doc.jobs:  # nothing recorded: do not create an empty state file
+                if not self.doc.jobs and not self.doc.retired:  # nothing recorded: no empty state file
                     self._drop_journal()
                     return False
             if unchanged:
@@ -313,9 +355,7 @@ class StateStore:
                 self.doc.serial -= 1
                 raise self._dump_errored(e) from None
             self.bytes_written += len(data)
-            self._committed = StateDoc(
-                self.doc.lineage, self.doc.serial, dict(self.doc.jobs), owner=self.doc.owner
-            )
+            self._committed = self.doc.copy()
             self._committed_data = data
             self._drop_journal()
             if self._upgrade_from is not None:

@@ -54,7 +54,8 @@ class Figures:
 def manifest(n_inputs: int) -> str:
     inputs = "\n".join(f"  - v/{i:03d}.mp4" for i in range(n_inputs))
     return f"""version: 1
-target: {{backend: aliyun, region: cn-shanghai, pipeline_id: crashpipe, qps: {{submit: 400, query: 400}}}}
+target: {{backend: aliyun, region: cn-shanghai, qps: {{submit: 400, query: 400}},
+         pipeline_id: c0ffee00c0ffee00c0ffee00c0ffee00}}
 defaults: {{location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}}
 inputs:
 {inputs}

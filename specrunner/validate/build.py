@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from specrunner.core.model import Discovery, Input, Manifest, RemoteState, Rule, Target, Tile
+from specrunner.core.model import Discovery, Input, Manifest, Moved, RemoteState, Rule, Target, Tile
 from specrunner.validate import safedurations
 from specrunner.validate.yamlload import display_path
 
@@ -110,4 +110,6 @@ def build_manifest(data: dict[str, Any], path: Path) -> Manifest:
         discoveries=tuple(discoveries),
         state=RemoteState(**data["state"]) if isinstance(data.get("state"), dict) else None,
         name=data.get("name"),
+        variables=tuple(sorted((data.get("variables") or {}).items())),
+        moved=tuple(Moved(m["from"], m["to"]) for m in data.get("moved") or ()),
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
 from specrunner.core.errors import ManifestError
-from specrunner.validate import docchecks
+from specrunner.validate import docchecks, movedchecks, variables
 from specrunner.validate.reporting import clip_part, kind
 from specrunner.validate.schemaerrors import schema_errors
 from specrunner.validate.semantic import semantic_errors
@@ -92,14 +92,21 @@ def check_document_data(
         add((), f"the manifest must be a mapping with version, inputs and rules, not a {kind(data)}")
         return None, diags
 
+    values, var_file_diags = variables.resolve(data, add)
+    diags.extend(var_file_diags)
+    if any(d.severity == "error" for d in diags):  # a reference left as written is no value to check
+        return None, sort_diagnostics(diags)
     schema_errors(data, add)
     semantic_errors(data, add)
+    movedchecks.check_moved(data, add)
     docchecks.check_regions(data, add)
     docchecks.check_aliyun_rules(data, add)
     docchecks.check_local_inputs(data, path, add)
     diags = sort_diagnostics(diags)
     if any(d.severity == "error" for d in diags):
         return None, diags
+    if values is not None:  # checked: from here on the block holds the values used
+        data["variables"] = values
     return data, diags
 
 

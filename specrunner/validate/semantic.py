@@ -16,7 +16,7 @@ from typing import Any
 from specrunner.core import durations
 from specrunner.core.attrdiff import CONFIG_ATTRIBUTES
 from specrunner.core.diagnostics import PathT
-from specrunner.core.mtsrules import user_data_problem
+from specrunner.core.mtsrules import TIME_ARRAY_FIX, TIME_ARRAY_RULE, pipeline_id_problem, user_data_problem
 from specrunner.core.templates import PLACEHOLDER_RE, PLACEHOLDERS
 from specrunner.engine.colours import colour_problem
 from specrunner.validate import safedurations
@@ -47,6 +47,8 @@ def semantic_errors(data: dict[str, Any], add: Add) -> None:
     if isinstance(name, str) and name.endswith("\n"):  # the schema's `$` lets one trailing newline through
         add(("name",), "a name is one line: remove the trailing newline")
     _check_target(_dict_at(data, "target"), add)
+    for where in ("target", "defaults"):
+        _check_pipeline_id(_dict_at(data, where).get("pipeline_id"), (where, "pipeline_id"), add)
     inputs = _list_at(data, "inputs")
     input_ids = _check_inputs(inputs, defaults, add)
     _check_rules(_list_at(data, "rules"), inputs, input_ids, defaults, add)
@@ -245,9 +247,12 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Add
     ud_problem = user_data_problem(ud, TAG_RESERVE) if isinstance(ud, str) else None
     if ud_problem:  # the documented rule (mtsrules), with the bytes specrunner's tag needs
         add((*p, "user_data"), f"user_data {ud_problem}")
+    _check_pipeline_id(rule.get("pipeline_id"), (*p, "pipeline_id"), add)
     mts = rule.get("mts")
     if isinstance(mts, dict):
         for key in mts:
+            if key == "TimeArray":  # the service would take it as nobody knows: refused until documented
+                add((*p, "mts", key), f"{TIME_ARRAY_RULE}; {TIME_ARRAY_FIX}", key=True)
             if key in MODELED_KEYS:
                 add(
                     (*p, "mts", key),
@@ -258,6 +263,13 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Add
         add(p, "no output bucket: set defaults.output_bucket or the rule's `output_bucket`")
     if "output_location" not in rule and "location" not in defaults:
         add(p, "no output location: set defaults.location or the rule's `output_location`")
+
+
+def _check_pipeline_id(value: Any, path: PathT, add: Add) -> None:
+    """The service answers InvalidParameter.UUIDFormatInvalid to anything but 32 [a-f0-9]."""
+    problem = pipeline_id_problem(value) if isinstance(value, str) else None
+    if problem:
+        add(path, f"{problem}; copy the pipeline's ID from the MTS console (Pipelines)")
 
 
 def _check_template(template: str, path: PathT, add: Add, *, allow_tilecount: bool) -> None:

@@ -164,7 +164,8 @@ rules:
     ws.add_video(video_10s, "videos/missing.mp4")
     r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
     assert "0 to retry" in r.stdout and "4 failed (not resubmitted)" in r.stdout and "2 unchanged" in r.stdout
-    assert f"To resubmit the failed jobs anyway: specrunner retry {ws.manifest}" in r.stdout
+    # The command on a line of its own when the line would not fit 80 columns: pasted whole.
+    assert f"To resubmit the failed jobs anyway:\n  specrunner retry {ws.manifest}\n" in r.stdout
     r = ws.cli("apply", ws.manifest, code=3)  # the failures stand: CI stays red until someone acts
     assert "4 failed before and not resubmitted" in r.stdout and "Still failed (4)" in r.stdout
     assert "videos/missing.mp4::p  InvalidParameter.ResourceNotFound" in r.stdout

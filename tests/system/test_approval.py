@@ -3,18 +3,13 @@ refuses without one unless --auto-approve or a saved plan; the local engine neve
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from specrunner.emulator.server import Emulator
 from tests.conftest import HEADER, Workspace
+from tests.helpers import on_a_terminal
 
 MANIFEST = """\
 version: 1
@@ -38,42 +33,6 @@ def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
 
 def submits(emu: Emulator) -> int:
     return sum(1 for e in emu.requests() if e["action"] == "SubmitSnapshotJob")
-
-
-def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
-    """Run the real CLI with its stdin/stdout/stderr on a pty; type ``answer`` when it asks."""
-    master, slave = pty.openpty()
-    p = subprocess.Popen(
-        [sys.executable, "-m", "specrunner", *args],
-        cwd=ws.dir,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env={**os.environ, "COLUMNS": "80"},
-        close_fds=True,
-    )
-    os.close(slave)
-    out = b""
-    answered = False
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # the child closed the pty
-                break
-            if not chunk:
-                break
-            out += chunk
-        if not answered and b"Enter a value:" in out:
-            os.write(master, answer.encode() + b"\n")
-            answered = True
-        if p.poll() is not None and not ready:
-            break
-    code = p.wait(timeout=30)
-    os.close(master)
-    return code, out.decode(errors="replace").replace("\r\n", "\n")
 
 
 def test_aliyun_apply_shows_the_plan_then_asks_and_yes_applies(

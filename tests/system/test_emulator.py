@@ -292,7 +292,9 @@ def test_real_engine_answers_with_strings_only_and_writes_jpgs(tmp_path: Path, v
 def test_listing_mode_pages_and_filters(em: Emulator) -> None:
     c = client()
     ids = [
-        submit(em, c, user_data=f"ud-{i}", pipeline="pipe-a" if i % 2 else None)["SnapshotJob"]["Id"]
+        submit(em, c, user_data=f"ud-{i}", pipeline="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1" if i % 2 else None)[
+            "SnapshotJob"
+        ]["Id"]
         for i in range(7)
     ]
     now = datetime.now(UTC)
@@ -310,7 +312,7 @@ def test_listing_mode_pages_and_filters(em: Emulator) -> None:
             break
     assert [len(p) for p in pages] == [3, 3, 1]
     assert sorted(p for page in pages for p in page) == sorted(ids)
-    r = query(em, c, PipelineId="pipe-a", MaximumPageSize=300)
+    r = query(em, c, PipelineId="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", MaximumPageSize=300)
     assert {j["UserData"] for j in r["SnapshotJobList"]["SnapshotJob"]} == {"ud-1", "ud-3", "ud-5"}
     past = {
         "StartOfJobCreatedTimeRange": "2001-01-01T00:00:00Z",

@@ -79,3 +79,41 @@ def test_an_error_exits_with_its_own_code_and_hint(ws: Workspace) -> None:
     r = run(["-m", "specrunner", "show", "m.yaml"], ws.dir)
     assert r.returncode == 1
     assert r.stderr.startswith("error: ") and "Traceback" not in r.stderr
+
+
+def test_terraform_spellings_get_one_error_naming_specrunners_and_exit_1(
+    ws: Workspace, video_4s: Path
+) -> None:
+    """`-var`, `-out`, `-target`, `-replace` with one dash, `destroy` and `output`: what a Terraform user
+    types by habit is answered with the equivalent, never "No such option: -a" nor a traceback. Exit 1 as
+    every usage error (2 would read as "changes" under --detailed-exitcode)."""
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(MANIFEST)
+    cases = {
+        (
+            "plan",
+            "m.yaml",
+            "-var",
+            "env=prod",
+            "--detailed-exitcode",
+        ): "specrunner's options take two dashes: `--var env=prod`",
+        ("plan", "m.yaml", "-var=env=prod"): "`--var env=prod`",
+        ("plan", "m.yaml", "-out", "p.json"): "two dashes: `--out p.json`",
+        ("apply", "p.json", "-out", "x"): "`specrunner plan MANIFEST --out FILE` saves a plan",
+        ("plan", "m.yaml", "-target", "poster"): "two dashes: `--target poster`",
+        ("apply", "m.yaml", "-replace", "poster"): "two dashes: `--replace poster`",
+        ("state", "list", "m.yaml", "-var-file", "x.yaml"): "two dashes: `--var-file x.yaml`",
+        ("destroy", "m.yaml"): "`specrunner state rm MANIFEST KEY...` drops records",
+        ("output", "m.yaml"): "`specrunner outputs MANIFEST` lists every object",
+    }
+    for args, expected in cases.items():
+        r = run(["-m", "specrunner", *args], ws.dir)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert expected in r.stderr and "Terraform" in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr and r.stderr.count("error:") == 1, r.stderr
+    assert not (ws.dir / "m.lock.json").exists()
+    # Short options keep working: -v (show unchanged) and -p (parallelism).
+    r = run(["-m", "specrunner", "apply", "m.yaml", "-p", "2"], ws.dir)
+    assert r.returncode == 0, r.stderr
+    r = run(["-m", "specrunner", "plan", "m.yaml", "-v"], ws.dir)
+    assert r.returncode == 0 and "videos/a.mp4::poster" in r.stdout, r.stdout

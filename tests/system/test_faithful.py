@@ -77,15 +77,15 @@ def test_mts_nested_values_go_out_as_json() -> None:
         HEAD
         + """rules:
   - {id: r, time: 1s, output: "p/{FileName}.jpg",
-     mts: {TimeArray: {TimePointList: [1000, 2000]}, Extra: 3}}
+     mts: {NewFeature: {PointList: [1000, 2000]}, Extra: 3}}
 """
     )
     (job,) = expand(m)
     cfg = job.request["SnapshotConfig"]
-    assert cfg["TimeArray"] == {"TimePointList": [1000, 2000]}
+    assert cfg["NewFeature"] == {"PointList": [1000, 2000]}
     assert cfg["Extra"] == "3"  # scalars stay strings, as every documented SnapshotConfig scalar
     # On the wire (SnapshotConfig travels as a JSON string): an array, not the Python text "[1000, 2000]".
-    assert '"TimePointList":[1000,2000]' in json.dumps(cfg, separators=(",", ":"))
+    assert '"PointList":[1000,2000]' in json.dumps(cfg, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------ 7. FrameType always explicit

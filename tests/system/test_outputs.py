@@ -74,7 +74,12 @@ def test_markdown_plan_for_5000_jobs_stays_under_the_comment_limit(ws: Workspace
         f'  - {{id: r{j:03d}, time: {j}s, output: "r{j:03d}/{{FileName}}.jpg"}}' for j in range(100)
     )
     ws.write(HEADER + f"inputs:\n{inputs}\nrules:\n{rules}\n")
+    # Each rule's 50 jobs are one row (5 keys shown): the whole plan fits.
     out = ws.cli("plan", ws.manifest, "--format", "markdown", code=0).stdout
+    assert len(out) <= 65_536 and "more not shown" not in out
+    assert out.count("**: 50 jobs<br>") == 100 and "… and 45 more (`specrunner plan" in out
+    # Every key listed (-v): cut at the limit, with a pointer to the JSON.
+    out = ws.cli("plan", ws.manifest, "--format", "markdown", "-v", code=0).stdout
     assert len(out) <= 65_536
     assert out.startswith("<!-- specrunner:plan:")
     assert "**Plan: 5000 to create, 0 to replace" in out

@@ -38,7 +38,10 @@ def test_a_changed_time_output_and_an_added_tile_read_in_the_manifests_terms(
     out = ws.cli("plan", ws.manifest, code=0).stdout
     assert "videos/a clip.mp4::poster  sync   changed: time, output\n" in out
     assert "        time: 5s -> 4s\n" in out
-    assert '        output: "posters/{FileName}.jpg" -> "covers/{ObjectPrefix}{FileName} large.jpg"\n' in out
+    # Too wide for 80 columns: the new value goes under the old one, whole.
+    assert '        output: "posters/{FileName}.jpg"\n' in out
+    assert '             -> "covers/{ObjectPrefix}{FileName} large.jpg"\n' in out
+    assert max(len(line) for line in out.splitlines()[1:]) <= 80
     assert "        tile: added 3x2\n          cell_width: 80\n" in out
     assert "%2F" not in out and "SnapshotConfig" not in out and "..." not in out
 

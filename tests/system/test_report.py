@@ -255,3 +255,17 @@ def test_preview_of_a_cloud_manifest_with_samples(ws: Workspace, video_4s: Path,
     r = ws.cli("report", ws.manifest, "--state", scratch / "m.lock.json", "--out", ws.dir / "cloud", code=0)
     text = (ws.dir / "cloud" / "index.html").read_text(encoding="utf-8")
     assert "<img" not in text and "oss://media-out/seq/other clip/00002.jpg" in text
+
+
+def test_preview_runs_only_the_jobs_target_and_exclude_select(ws: Workspace) -> None:
+    setup_applied(ws)
+    r = ws.cli("preview", ws.manifest, "--target", "poster", "--exclude", "gone", code=0)
+    assert "1 created" in r.stdout and "1 succeeded, 0 failed" in r.stdout, r.stdout
+    scratch = ws.dir / ".specrunner" / "preview" / "m"
+    outs = tree(scratch / "oss" / "media-out")
+    assert "posters/a.jpg" in outs and not any(o.startswith(("seq/", "board/", "sprites/")) for o in outs)
+    page = Page((scratch / "report" / "index.html").read_text(encoding="utf-8"))
+    assert page.counts == {"total": "1", "fail": "0", "success": "1"}
+    # A glob that matches nothing is refused, as plan refuses it.
+    r = ws.cli("preview", ws.manifest, "--target", "postr", code=1)
+    assert "--target 'postr' matches no job key, input id or rule id; closest: poster" in r.output

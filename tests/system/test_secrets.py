@@ -27,7 +27,7 @@ TOKEN = "STS-T0ken-Hj6Yu3Rt5Ew1Qa0"
 
 MANIFEST = """\
 version: 1
-target: {backend: aliyun, region: cn-shanghai, pipeline_id: pipe01}
+target: {backend: aliyun, region: cn-shanghai, pipeline_id: a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1}
 defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
 inputs: [videos/a.mp4, videos/missing.mp4]
 rules:

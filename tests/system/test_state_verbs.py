@@ -31,7 +31,9 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(
     ws.write(MANIFEST.replace("id: poster", "id: cover"))
     r = ws.cli("plan", ws.manifest, code=0)
     assert "2 to create" in r.stdout and "2 to forget" in r.stdout
-    assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in r.stdout
+    said = " ".join(r.stdout.split())  # the warning is wrapped to 80 columns, never inside a command
+    assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in said
+    assert f"`specrunner state mv {ws.manifest} poster cover`" in r.stdout
     r = ws.cli("state", "mv", ws.manifest, "poster", "cover", code=0)
     assert (
         "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout
@@ -77,7 +79,10 @@ def test_state_show_and_show_print_whole_messages(ws: Workspace, video_4s: Path)
     ws.cli("apply", ws.manifest, code=3)
     rec = ws.jobs()[f"{LONG}::poster"]
     assert len(rec["message"]) > 60
-    assert rec["message"] in ws.cli("show", ws.manifest, code=0).stdout
+    shown = ws.cli("show", ws.manifest, code=0).stdout
+    # The error wrapped under its row, whole (a word longer than the line runs on, never cut).
+    assert rec["message"] in " ".join(shown.split())
+    assert rec["message"] in ws.cli("show", ws.manifest, "-v", code=0).stdout  # one line per job
     out = ws.cli("state", "show", ws.manifest, f"{LONG}::poster", code=0).stdout
     assert "code         = InvalidParameter.ResourceNotFound" in out
     assert rec["message"] in out and "time = 1s" in out and 'output = "p/{FileName}.jpg"' in out

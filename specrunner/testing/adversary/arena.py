@@ -39,7 +39,8 @@ def manifest_text(n: int, *, prefix: str = "v", remote: bool = True, first: int 
     inputs = "\n".join(f"  - {prefix}/{i:03d}.mp4" for i in range(first, first + n))
     state = STATE_BLOCK if remote else ""
     return f"""version: 1
-target: {{backend: aliyun, region: cn-shanghai, pipeline_id: advpipe, qps: {{submit: 10, query: 100}}}}
+target: {{backend: aliyun, region: cn-shanghai, qps: {{submit: 10, query: 100}},
+         pipeline_id: adf00d00adf00d00adf00d00adf00d00}}
 defaults: {{location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}}
 {state}inputs:
 {inputs}

@@ -80,15 +80,21 @@ def test_submit_query_find_by_tag(em: Emulator) -> None:
     since = datetime.now(UTC)
     job = b.submit(REQUEST, "mine-sr-00000000000000a1")
     assert job.state == "Submitted" and len(job.id) == 32 and job.user_data == "mine-sr-00000000000000a1"
-    other = b.submit({**REQUEST, "PipelineId": "pipe-1"}, "sr-00000000000000b2")
+    other = b.submit({**REQUEST, "PipelineId": "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1"}, "sr-00000000000000b2")
     jobs, missing = b.query([job.id, other.id, "0" * 32])
     assert {j.id: (j.state, j.count) for j in jobs} == {job.id: ("Success", 3), other.id: ("Success", 3)}
     assert missing == ["0" * 32]
     jobs, missing = b.query([job.id])
     assert missing == [] and jobs[0].id == job.id
     assert b.find_by_tag("sr-00000000000000a1", pipeline_id=None, since=since).id == job.id
-    assert b.find_by_tag("sr-00000000000000b2", pipeline_id="pipe-1", since=since).id == other.id
-    assert b.find_by_tag("sr-00000000000000b2", pipeline_id="pipe-2", since=since) is None
+    assert (
+        b.find_by_tag("sr-00000000000000b2", pipeline_id="a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1", since=since).id
+        == other.id
+    )
+    assert (
+        b.find_by_tag("sr-00000000000000b2", pipeline_id="b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2", since=since)
+        is None
+    )
     assert b.find_by_tag("sr-00000000000000ff", pipeline_id=None, since=since) is None
     # Object keys travel URL-encoded inside the JSON, exactly as built by jobs.py.
     sent = json.loads(em.requests()[0]["params"]["Input"])

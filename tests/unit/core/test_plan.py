@@ -196,7 +196,9 @@ def test_select(targets, excludes, expected) -> None:
 def test_expand_fingerprints_equal_the_reference_function() -> None:
     from specrunner.core.jobs import fingerprint
 
-    text = BASE.replace("- {id: many", "- {id: many, user_data: ud-1, pipeline_id: p9")
+    text = BASE.replace(
+        "- {id: many", "- {id: many, user_data: ud-1, pipeline_id: b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2"
+    )
     for job in expand(manifest_from(text)):
         assert job.fingerprint == fingerprint(job.request, job.user_data), job.key
 

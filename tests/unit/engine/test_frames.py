@@ -93,13 +93,26 @@ def test_capture_points(spec: SnapshotSpec, duration_ms: int, expected: list[int
     [
         SnapshotSpec(time_ms=6000, frame_type="normal"),
         SnapshotSpec(time_ms=7000, num=1, frame_type="normal"),
-        SnapshotSpec(time_ms=6000, interval_s=1),
     ],
-    ids=["sync-normal", "single-normal", "async"],
+    ids=["sync-normal", "single-normal"],
 )
 def test_capture_points_time_past_the_end(spec: SnapshotSpec) -> None:
     with pytest.raises(VideoContentBad, match="past the end"):
         capture_points(spec, 6000)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SnapshotSpec(time_ms=6000, interval_s=1),
+        SnapshotSpec(time_ms=9000, interval_s=1, num=5, frame_type="normal"),
+        SnapshotSpec(time_ms=6000, num=3),
+    ],
+    ids=["interval", "num-normal", "num-intra"],
+)
+def test_a_multi_snapshot_job_past_the_end_keeps_one_point(spec: SnapshotSpec) -> None:
+    # Num (parameter details page): points past the end are dropped and the real count is returned.
+    assert capture_points(spec, 6000) == [spec.time_ms]
 
 
 # ----------------------------------------------------------------------------------- the video
@@ -315,16 +328,39 @@ def test_black_level_first_keyframe_is_not_repeated(videos: dict[str, Path]) -> 
     "spec",
     [
         SnapshotSpec(time_ms=0, interval_s=1, num=3, frame_type="normal"),
-        SnapshotSpec(time_ms=0, num=1, frame_type="normal", black_level=90),
-        SnapshotSpec(time_ms=0, frame_type="normal", black_level=90),
         SnapshotSpec(time_ms=40, interval_s=1, num=3, frame_type="normal", black_level=90),
+        SnapshotSpec(time_ms=40, frame_type="normal"),
     ],
-    ids=["no-level", "num-1", "sync", "time-not-zero"],
+    ids=["no-level", "time-not-zero", "sync-not-zero"],
 )
-def test_black_level_applies_only_to_multi_jobs_at_zero(videos: dict[str, Path], spec: SnapshotSpec) -> None:
+def test_black_level_applies_only_at_zero(videos: dict[str, Path], spec: SnapshotSpec) -> None:
     first = cut(videos["black"], spec).frames[0]
     with pytest.raises(ValueError):
         stamp(first)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        SnapshotSpec(time_ms=0, num=1, frame_type="normal"),
+        SnapshotSpec(time_ms=0, num=1, frame_type="normal", black_level=30),
+        SnapshotSpec(time_ms=0, frame_type="normal"),
+        SnapshotSpec(time_ms=0, frame_type="normal", black_level=100),
+    ],
+    ids=["num-1", "num-1-level-ignored", "sync", "sync-level-ignored"],
+)
+def test_a_single_snapshot_at_zero_always_skips_a_black_lead_in(
+    videos: dict[str, Path], spec: SnapshotSpec
+) -> None:
+    # BlackLevel (parameter details page): "Time=0, Num=1: black frames are always filtered; the
+    # parameter has no effect". A clip opening on black gets a lit cover.
+    (first,) = cut(videos["black"], spec).frames
+    assert stamp(first) == round(BLACK_LEAD_S * FPS)
+
+
+def test_a_single_intra_snapshot_at_zero_skips_black_keyframes(videos: dict[str, Path]) -> None:
+    (first,) = cut(videos["black"], SnapshotSpec(time_ms=0, frame_type="intra")).frames
+    assert stamp(first) == 40  # keyframe 0 is black; keyframe 20 (0.8 s) too; 40 (1.6 s) is lit
 
 
 # ---------------------------------------------------------------------------------------- errors

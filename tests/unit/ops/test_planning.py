@@ -26,7 +26,7 @@ from specrunner.statefile.doc import StateDoc, decode_state
 from specrunner.validate.manifest import load_manifest
 
 HEAD = """version: 1
-target: {backend: aliyun, region: cn-shanghai, pipeline_id: pipe-1}
+target: {backend: aliyun, region: cn-shanghai, pipeline_id: a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1}
 defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
 inputs:
   - videos/a.mp4

@@ -106,3 +106,31 @@ def test_schema_errors_alone_and_unknown_keys_point_at_the_key() -> None:
     seen.clear()
     schema_errors({**doc, "inputs": ["a.mp4"]}, add)
     assert seen == []
+
+
+def test_published_schema_states_the_documented_pipeline_id_rule() -> None:
+    """Editors that read schemas/manifest.v1.json refuse what validate and MTS refuse: every
+    pipeline_id in the schema carries the error code list's rule, and it is said once, not thrice."""
+    import json
+    from pathlib import Path
+
+    from specrunner.core.mtsrules import pipeline_id_problem
+
+    text = (Path(__file__).parents[3] / "schemas" / "manifest.v1.json").read_text()
+    found: list[dict[str, object]] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("pipeline_id"), dict):
+                found.append(node["pipeline_id"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(text))
+    assert len(found) == 3
+    for prop in found:
+        assert prop["pattern"] == "^[a-f0-9]{32}$"
+    assert pipeline_id_problem("a" * 32) is None and pipeline_id_problem("A" * 32) is not None

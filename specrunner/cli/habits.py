@@ -1,0 +1,82 @@
+"""What Terraform's fingers type, answered with specrunner's spelling before the parser sees it.
+
+``plan m.yaml -var env=prod`` would otherwise read as ``-v -a -r`` ("No such option: -a"), and
+``specrunner destroy`` / ``output`` as an unknown command. :func:`check` finds such a word in the
+arguments and raises one error naming the equivalent; it exits 1 as every usage error does (2 is
+``plan --detailed-exitcode``'s "there are changes": a typo must never read as that).
+
+Only stdlib and typer-free modules are imported: it runs at every start.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from specrunner.core.errors import SpecrunnerError
+
+_ONE_DASH = re.compile(r"-([a-z][a-z-]+)(=.*)?")
+# Terraform's single-dash flags whose specrunner spelling is not simply the same name with two dashes.
+_ELSEWHERE = {
+    "out": "`specrunner plan MANIFEST --out FILE` saves a plan; `specrunner apply FILE` applies it",
+    "destroy": "specrunner never deletes outputs; `specrunner state rm MANIFEST KEY...` drops records",
+    "refresh-only": "`specrunner refresh MANIFEST` polls unfinished jobs and records their outcomes",
+}
+_COMMANDS = {
+    "output": "`specrunner outputs MANIFEST` lists every object the recorded jobs produced",
+    "destroy": "specrunner never deletes what jobs produced; `specrunner state rm MANIFEST KEY...` "
+    "drops records from the state (the outputs stay in the bucket)",
+}
+
+
+class HabitError(SpecrunnerError):
+    """A Terraform spelling given to specrunner."""
+
+
+def _options(command: Any) -> dict[str, bool]:
+    """Each option of ``command`` -> whether it takes a value."""
+    return {
+        o: not getattr(p, "is_flag", False) and not getattr(p, "count", False)
+        for p in getattr(command, "params", ())
+        for o in getattr(p, "opts", ())
+    }
+
+
+def check(args: Sequence[str], group: Any) -> None:
+    """Raise :class:`HabitError` for the first Terraform spelling in ``args`` (a command line)."""
+    words = list(args)
+    if "--" in words:
+        words = words[: words.index("--")]
+    names = [w for w in words if not w.startswith("-")]
+    if not names:
+        return
+    commands = getattr(group, "commands", {})
+    name = names[0]
+    if name not in commands and name in _COMMANDS:
+        extra = _COMMANDS[name]
+        if name == "destroy" and "prune" in commands:
+            extra += "; `specrunner prune MANIFEST` drops the records the manifest no longer has"
+        raise HabitError(f"`{name}` is a Terraform command; specrunner has none by that name", hint=extra)
+    command = commands.get(name)
+    if command is not None and len(names) > 1 and names[1] in getattr(command, "commands", {}):
+        command, name = command.commands[names[1]], f"{name} {names[1]}"
+    known = _options(command)
+    for i, word in enumerate(words):
+        m = _ONE_DASH.fullmatch(word)
+        if m is None or word in known:
+            continue
+        flag, value = m.group(1), (m.group(2) or "")[1:]
+        if f"--{flag}" in known:
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if not value and known[f"--{flag}"] and after and not after.startswith("-"):
+                value = after
+            shown = f"--{flag} {value}".rstrip()
+            raise HabitError(
+                f"{word!r} is Terraform's spelling; specrunner's options take two dashes: `{shown}`",
+                hint=f"`specrunner {name} --help` lists the options",
+            )
+        if flag in _ELSEWHERE:
+            raise HabitError(
+                f"{word!r} is Terraform's spelling; specrunner has no such option here", hint=_ELSEWHERE[flag]
+            )
