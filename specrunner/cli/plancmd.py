@@ -121,16 +121,19 @@ def run_plan(
     else:
         for line in _discovery_lines(ctx):
             echo(line)
-        refreshed = ctx.refreshed.line() if ctx.refreshed is not None else None
-        if refreshed:
-            echo(refreshed)
+        style = terminal(no_color=no_color, verbose=verbose)
+        refreshed = ctx.refreshed.line(verbose=verbose) if ctx.refreshed is not None else None
+        if refreshed:  # what the refresh found (all as recorded: said with -v only)
+            from specrunner.render.style import paragraph
+
+            echo(paragraph(refreshed, style.width).rstrip("\n"))
         echo(
             render.plan_text(
                 p,
                 show_unchanged=show_unchanged or verbose,
                 recovery=_recovery_note(p),
                 manifest=str(manifest),
-                style=terminal(no_color=no_color, verbose=verbose),
+                style=style,
                 left_out=skipped,
             )
         )

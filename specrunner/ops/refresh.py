@@ -98,9 +98,12 @@ class Refresh:
             "to_record": len(self.record),
         }
 
-    def line(self) -> str | None:
-        """One line for the text plan (None when nothing was checked)."""
+    def line(self, *, verbose: bool = False) -> str | None:
+        """One line for the text plan: what the refresh found (None when it found nothing to say,
+        unless ``verbose``; None when nothing was checked)."""
         if not self.enabled or not self.jobs:
+            return None
+        if not (verbose or self.missing or self.changed or self.inputs_changed or self.record):
             return None
         found = []
         if self.missing:

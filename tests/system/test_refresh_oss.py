@@ -57,7 +57,9 @@ def test_simulated_jobs_write_their_objects_and_the_refresh_lists_by_prefix(
                 assert size == len(data) and etag == hashlib.md5(data).hexdigest().upper()
             assert rec["input_etag"] == hashlib.md5((ws.oss / rec["input"]).read_bytes()).hexdigest().upper()
         lists, heads = calls(em, "ListObjectsV2"), calls(em, "HeadObject") + calls(em, "GetObjectMeta")
-        out = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0).output
+        out = ws.cli(
+            "plan", ws.manifest, "--detailed-exitcode", "-v", code=0
+        ).output  # -v: said when all is well
         assert "No changes" in out and "120 output(s) and 60 input(s)" in out, out
         # 120 outputs under 2 prefixes, 30 inputs under 1: one call per prefix, no HEAD at all
         assert calls(em, "ListObjectsV2") - lists == 3
