@@ -154,9 +154,10 @@ def test_a_manifest_whose_variables_give_its_literal_values_writes_the_same_lock
 
 
 def _same_jobs(a: bytes, b: bytes) -> bool:
-    """Two lock files with the same job lines and configs (lineage, job ids and listing times differ between runs)."""
+    """Two lock files with the same job lines and configs (lineage, job ids and listing times differ
+    between runs)."""
     da, db = json.loads(a), json.loads(b)
-    strip = {"job_id", "seen_at"}  # (and when the outputs were listed)
+    strip = {"job_id", "seen_at"}
     ja = {k: {f: v for f, v in r.items() if f not in strip} for k, r in da["jobs"].items()}
     jb = {k: {f: v for f, v in r.items() if f not in strip} for k, r in db["jobs"].items()}
     return ja == jb and da.get("configs") == db.get("configs")
