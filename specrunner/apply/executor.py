@@ -21,6 +21,7 @@ from typing import Any
 
 from specrunner.apply import events as ev
 from specrunner.apply.events import Event
+from specrunner.apply.lookup import lookup_by_tag
 from specrunner.apply.outcomes import (
     ObjectLister,
     compose_user_data,
@@ -382,24 +383,9 @@ class Executor:
     def _lookup(
         self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float, grace: float
     ) -> RemoteJob | None:
-        """Find the job an uncertain Submit may have created. A miss counts only once the service has
-        had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
-        while True:
-            found = metered(
-                self.query_bucket, lambda: self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
-            )
-            remaining = grace - (time.monotonic() - uncertain_at)
-            if found is not None or remaining <= 0:
-                return found
-            if self.stop.is_set():
-                # Interrupted: a miss is not yet proof of absence, so keep the intent for the next run.
-                raise UncertainSubmitError(
-                    "interrupted before the job could be looked up by its tag; the next run looks it up"
-                )
-            if self._sleep is time.sleep:
-                self.stop.wait(min(remaining, 2.0))
-            else:
-                self._sleep(min(remaining, 2.0))
+        return lookup_by_tag(
+            self.backend, self.query_bucket, self.stop, self._sleep, tag, pipeline, since, uncertain_at, grace
+        )
 
     def _accept(self, res: JobResult, job: Job, remote: RemoteJob, *, adopted: bool) -> None:
         res.submitted = time.monotonic()
@@ -475,8 +461,6 @@ class Executor:
                     message=remote.message,
                 )
             )
-
-    # ------------------------------------------------------------------ poll
 
     # ------------------------------------------------------------------ poll (see polling.py)
 
