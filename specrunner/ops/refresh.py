@@ -36,11 +36,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.plan import TargetError, select
 from specrunner.core.record import LockEntry, Seen
+from specrunner.ops.refreshscan import FINISHED as _FINISHED
+from specrunner.ops.refreshscan import folder as _folder
+from specrunner.ops.refreshscan import group_of as _group
+from specrunner.ops.refreshscan import scan, settle, where
 from specrunner.statefile.doc import StateDoc
 
 if TYPE_CHECKING:  # a plan with nothing to check never loads the backends (nor their SDKs)
@@ -50,7 +53,6 @@ CHUNK = 1000  # wanted keys per listing call (one ListObjectsV2 page when they a
 WORKERS = 16  # listing calls in flight
 LIST_QPS = 500.0  # listing calls per second, well within OSS's rate for one account
 SHOWN = 3  # keys named in a reason before "and N more"
-_FINISHED = ("Success", "Fail")
 
 
 class RefreshError(SpecrunnerError):
@@ -135,51 +137,16 @@ class _Job:
 
 
 def finished(state: StateDoc, keys: set[str] | None = None) -> Iterator[tuple[str, LockEntry]]:
-    """The recorded jobs that finished (Success, Fail), decoded without their fingerprints."""
-    compact = state.compact
-    if compact is None:
-        for key, rec in state.jobs.items():
-            if rec.state in _FINISHED and (keys is None or key in keys):
-                yield key, rec
-        return
-    light = compact.decoder.record
-    for key, entry in compact.lines.items():
-        if type(entry) is dict and "record" not in entry and entry.get("state") not in _FINISHED:
-            continue
-        if keys is not None and key not in keys:
-            continue
-        got = light(key, entry, light=True)
-        if isinstance(got, LockEntry) and got.state in _FINISHED:  # an invalid line: the plan says so
-            yield key, got
+    """The recorded jobs that finished (Success, Fail) of a state held as records (its compact lines,
+    when it has them, are read by ``refreshscan.scan`` and ``_decoded``)."""
+    for key, rec in state.jobs.items():
+        if rec.state in _FINISHED and (keys is None or key in keys):
+            yield key, rec
 
 
 def _where(rec: LockEntry) -> tuple[list[tuple[str, str, str]], str]:
     """(bucket, location, static prefix) of each output template of ``rec``, and its input's location."""
-    req = rec.request
-    inp = req.get("Input") if isinstance(req, dict) else None
-    sc = req.get("SnapshotConfig") if isinstance(req, dict) else None
-    in_loc = str(inp.get("Location") or "") if isinstance(inp, dict) else ""
-    out: list[tuple[str, str, str]] = []
-    if isinstance(sc, dict):
-        for name in ("OutputFile", "TileOutputFile"):
-            f = sc.get(name)
-            if isinstance(f, dict) and isinstance(f.get("Bucket"), str):
-                static = unquote(str(f.get("Object") or "")).split("{", 1)[0]
-                out.append((f["Bucket"], str(f.get("Location") or ""), static))
-    return out, in_loc
-
-
-def _group(templates: list[tuple[str, str, str]], bucket: str, obj: str, in_loc: str) -> tuple[str, str]:
-    """(location, prefix) an output is listed under: the longest static prefix of its templates."""
-    best: tuple[str, str] | None = None
-    for b, loc, static in templates:
-        if b == bucket and obj.startswith(static) and (best is None or len(static) > len(best[1])):
-            best = (loc, static)
-    return best if best is not None else (in_loc, _folder(obj))
-
-
-def _folder(key: str) -> str:
-    return key[: key.rfind("/") + 1]
+    return where(rec.request)
 
 
 _Call = tuple[str, str, str, "str | None", "str | None", list[str]]
@@ -194,7 +161,11 @@ class _Wanted:
     def add(self, bucket: str, location: str, prefix: str, key: str) -> None:
         if not key.startswith(prefix):
             prefix = _folder(key)
-        self.keys.setdefault((bucket, location), {}).setdefault(prefix, set()).add(key)
+        self.group(bucket, location, prefix).add(key)
+
+    def group(self, bucket: str, location: str, prefix: str) -> set[str]:
+        """The keys to look at under ``prefix`` (each must start with it)."""
+        return self.keys.setdefault((bucket, location), {}).setdefault(prefix, set())
 
     def calls(self, chunked: bool) -> list[_Call]:
         """(bucket, location, prefix, start key, last key, the wanted keys) per listing call."""
@@ -238,7 +209,13 @@ def refresh_state(
     todo: list[_Job] = []
     wanted = _Wanted()
     known = known_inputs or {}
-    for key, rec in finished(state, keys):
+    compact = state.compact
+    if compact is not None:  # the usual lines read as parsed (``refreshscan``), the others decoded
+        quick, other = scan(compact, keys, wanted.group, lambda ref: check_inputs and ref not in known)
+        decoded = _decoded(state, other)
+    else:
+        quick, decoded = [], finished(state, keys)
+    for key, rec in decoded:
         templates, in_loc = _where(rec)
         job = _Job(key, rec, templates, in_loc)
         todo.append(job)
@@ -252,15 +229,30 @@ def refresh_state(
         if check_inputs and rec.input not in known:
             bucket, _, obj = rec.input.partition("/")
             wanted.add(bucket, in_loc, _folder(obj), obj)
-    if not todo:
+    if not todo and not quick:
         return out
     found = _list_all(wanted, lister, out, chunked)
     for ref, v in known.items():
         b, _, k = ref.partition("/")
         found[(b, k)] = v
+    (out.jobs, out.outputs, out.inputs), again = settle(quick, found)
+    if again:  # outputs or input not as recorded: compared from their records, in the file's order
+        todo.extend(_Job(key, rec, *_where(rec)) for key, rec in _decoded(state, again))
+        order = {key: i for i, key in enumerate(compact.lines if compact is not None else ())}
+        todo.sort(key=lambda job: order.get(job.key, -1))
     for job in todo:
         _compare(job, found, out)
     return out
+
+
+def _decoded(state: StateDoc, keys: list[str]) -> Iterator[tuple[str, LockEntry]]:
+    """The finished records of ``keys`` (lines of ``state``'s compact lines), without fingerprints."""
+    assert state.compact is not None
+    lines, light = state.compact.lines, state.compact.decoder.record
+    for key in keys:
+        got = light(key, lines[key], light=True)
+        if isinstance(got, LockEntry) and got.state in _FINISHED:  # an invalid line: the plan says so
+            yield key, got
 
 
 def _selected(state: StateDoc, targets: Iterable[str], excludes: Iterable[str]) -> set[str] | None:

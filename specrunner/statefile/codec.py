@@ -365,7 +365,19 @@ class Decoder:
             return "`config` must be a string naming one of the rule's configs"
         if not (isinstance(ref, str) and "/" in ref):
             return "`input` must be a string bucket/object"
-        rule = key.rpartition("::")[2]
+        d = self._config(key.rpartition("::")[2], cid)
+        if isinstance(d, str):
+            return d
+        for k, v in entry.items():
+            problem = FIELD_CHECKS[k](v)
+            if problem:
+                return f"`{k}` {problem}"
+        try:
+            return d.record(entry, light=light)
+        except (TypeError, AttributeError) as e:  # pragma: no cover - the field checks catch these
+            return f"invalid job line ({e})"
+
+    def _config(self, rule: str, cid: str) -> _Derive | str:
         d = self._derive.get((rule, cid))
         if d is None:
             cfg = self.configs.get(rule, {}).get(cid) if isinstance(self.configs.get(rule), dict) else None
@@ -375,11 +387,11 @@ class Decoder:
             if problem:
                 return f"$.configs[{json.dumps(rule)}][{json.dumps(cid)}]: {problem}"
             d = self._derive[(rule, cid)] = _Derive(cfg, self._inputs)
-        for k, v in entry.items():
-            problem = FIELD_CHECKS[k](v)
-            if problem:
-                return f"`{k}` {problem}"
-        try:
-            return d.record(entry, light=light)
-        except (TypeError, AttributeError) as e:  # pragma: no cover - the field checks catch these
-            return f"invalid job line ({e})"
+        return d
+
+    def outputs_deriver(self, rule: str, cid: str) -> Callable[[str, int, int], list[str] | None] | None:
+        """``(input object, count, tile count) -> outputs`` of rule ``rule``'s valid config ``cid``, as
+        a line naming it without ``outputs`` records them (None when the config is unknown or invalid):
+        readers of many lines (``ops.refresh``) get a line's outputs without decoding its record."""
+        d = self._config(rule, cid)
+        return None if isinstance(d, str) else d.outputs_of

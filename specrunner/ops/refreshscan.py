@@ -1,0 +1,195 @@
+"""The refresh's hot path: the finished job lines of a lock file, checked as parsed (``ops.refresh``).
+
+A no-op refresh of a big state is mostly jobs whose outputs and input are exactly as recorded. For the
+usual line of such a job (``Success`` with its verification recorded: ``seen``, ``input_etag``; only the
+plain fields ``ops.planning``'s shortcut reads past, each valid), :func:`scan` gets the names of its
+outputs from its rule's config (``Decoder.outputs_deriver``, built once per config) and hands the keys
+to list to the caller, without building the job's record or request; after the listing, :func:`settle`
+counts a job whose every output and input is as recorded and leaves it alone.
+
+Anything else (a state without compact lines, an odd or invalid line, a job whose outputs or input
+differ from the record, an output the service names) goes back to ``ops.refresh``, which decodes the
+record and compares it as it always did: every finding (a reason, what apply records) is made from
+the full record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+from urllib.parse import unquote
+
+from specrunner.statefile.checks import FIELD_CHECKS
+from specrunner.statefile.doc import CompactLines
+
+FINISHED = ("Success", "Fail")
+# A Success line the scan reads (all of _NEEDED, nothing outside _PLAIN); any other goes to the record.
+_PLAIN = frozenset(
+    {"config", "input", "job_id", "state", "count", "tile_count", "outputs", "seen", "seen_at", "input_etag"}
+)
+_NEEDED = frozenset({"config", "input", "state", "seen", "input_etag"})
+_utc_ok, _outputs_ok = FIELD_CHECKS["seen_at"], FIELD_CHECKS["outputs"]
+
+Template = tuple[str, str, str]  # (bucket, location, static prefix) of an output template
+Group = Callable[[str, str, str], set[str]]  # (bucket, location, prefix) -> the keys to list there
+Found = Mapping[tuple[str, str], tuple[int, str]]  # (bucket, key) -> (size, ETag) as listed
+
+
+class Quick(NamedTuple):
+    """A finished job's usual line, as the scan read it."""
+
+    key: str
+    outputs: list[tuple[str, str]]  # (bucket, key) of each output, in the record's order
+    seen: list[Any]  # [[size, ETag], ...] as the line holds them, one per output
+    input: tuple[str, str]  # (bucket, key)
+    input_etag: str
+
+
+def where(request: Any) -> tuple[list[Template], str]:
+    """(bucket, location, static prefix) of each output template of a job's request, and its input's
+    location."""
+    req = request if isinstance(request, dict) else {}
+    inp, sc = req.get("Input"), req.get("SnapshotConfig")
+    in_loc = str(inp.get("Location") or "") if isinstance(inp, dict) else ""
+    out: list[Template] = []
+    if isinstance(sc, dict):
+        for name in ("OutputFile", "TileOutputFile"):
+            f = sc.get(name)
+            if isinstance(f, dict) and isinstance(f.get("Bucket"), str):
+                static = unquote(str(f.get("Object") or "")).split("{", 1)[0]
+                out.append((f["Bucket"], str(f.get("Location") or ""), static))
+    return out, in_loc
+
+
+def group_of(templates: list[Template], bucket: str, obj: str, in_loc: str) -> tuple[str, str]:
+    """(location, prefix) an output is listed under: the longest static prefix of its templates."""
+    best: tuple[str, str] | None = None
+    for b, loc, static in templates:
+        if b == bucket and obj.startswith(static) and (best is None or len(static) > len(best[1])):
+            best = (loc, static)
+    return best if best is not None else (in_loc, folder(obj))
+
+
+def folder(key: str) -> str:
+    return key[: key.rfind("/") + 1]
+
+
+class _Conf(NamedTuple):
+    derive: Callable[[str, int, int], list[str] | None]
+    templates: list[Template]
+    in_loc: str
+    keys: set[str] | None  # the group of its one output template, when it has one
+
+
+def scan(
+    compact: CompactLines, keys: Iterable[str] | None, group: Group, list_input: Callable[[str], bool]
+) -> tuple[list[Quick], list[str]]:
+    """The finished lines of ``compact`` (those of ``keys``; all when None): the usual ones read here,
+    the keys of their outputs (and of their input, when ``list_input(ref)``) added to ``group(bucket,
+    location, prefix)``; and the keys of the others, in the file's order, for the caller to decode
+    (whatever their state, unless the line says it is not finished)."""
+    wanted = set(keys) if keys is not None else None
+    configs: dict[tuple[str, str], _Conf | None] = {}
+    inputs: set[str] = set()
+    quick: list[Quick] = []
+    other: list[str] = []
+    for key, entry in compact.lines.items():
+        if wanted is not None and key not in wanted:
+            continue
+        if type(entry) is not dict:
+            other.append(key)
+            continue
+        if entry.get("state") != "Success" or not (_NEEDED <= entry.keys() <= _PLAIN):
+            if "record" in entry or entry.get("state") in FINISHED:
+                other.append(key)
+            continue
+        cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
+        count = entry.get("count")
+        tiles = entry.get("tile_count", 0 if count is not None else None)
+        if not (
+            type(cid) is str
+            and type(ref) is str
+            and "/" in ref
+            and type(seen) is list
+            and type(etag) is str
+            and etag
+            and type(entry.get("job_id", "")) is str
+            and ("count" not in entry or (type(count) is int and count >= 0))
+            and (tiles is None or (type(tiles) is int and tiles >= 0))
+            and ("seen_at" not in entry or _utc_ok(entry["seen_at"]) is None)
+            and ("outputs" not in entry or _outputs_ok(entry["outputs"]) is None)
+        ):
+            other.append(key)
+            continue
+        rule = key.rpartition("::")[2]
+        if (rule, cid) in configs:
+            conf = configs[(rule, cid)]
+        else:
+            conf = configs[(rule, cid)] = _config(compact, rule, cid, group)
+        if conf is None:
+            other.append(key)
+            continue
+        bucket, _, obj = ref.partition("/")
+        refs = entry.get("outputs")
+        if refs is None:
+            refs = conf.derive(obj, count or 0, tiles or 0) or []
+        if len(refs) != len(seen):
+            other.append(key)
+            continue
+        if any("{" in r for r in refs):  # a name only the service knows: the record's way
+            other.append(key)
+            continue
+        templates, only = conf.templates, conf.keys
+        outputs = []
+        for r in refs:
+            b, _, k = r.partition("/")
+            outputs.append((b, k))
+            if only is not None and b == templates[0][0] and k.startswith(templates[0][2]):
+                only.add(k)
+            else:
+                group(b, *group_of(templates, b, k, conf.in_loc)).add(k)
+        if ref not in inputs and list_input(ref):
+            inputs.add(ref)
+            group(bucket, conf.in_loc, folder(obj)).add(obj)
+        quick.append(Quick(key, outputs, seen, (bucket, obj), etag))
+    return quick, other
+
+
+def _config(compact: CompactLines, rule: str, cid: str, group: Group) -> _Conf | None:
+    derive = compact.decoder.outputs_deriver(rule, cid)
+    if derive is None:
+        return None
+    templates, in_loc = where(compact.configs[rule][cid].get("request"))
+    keys = group(*templates[0]) if len(templates) == 1 else None
+    return _Conf(derive, templates, in_loc, keys)
+
+
+def settle(quick: list[Quick], found: Found) -> tuple[tuple[int, int, int], list[str]]:
+    """((jobs, outputs, inputs) checked and found as recorded, the keys of the other jobs): a job whose
+    outputs all exist with the size and ETag recorded, and whose input (when listed) has its recorded
+    ETag, is as recorded; the others are compared from their records."""
+    jobs = outputs = inputs = 0
+    again: list[str] = []
+    get = found.get
+    for q in quick:
+        for ref, was in zip(q.outputs, q.seen, strict=True):
+            now = get(ref)
+            if (
+                now is None
+                or type(was) is not list
+                or len(was) != 2
+                or type(was[0]) is not int
+                or was[0] != now[0]
+                or was[1] != now[1]
+            ):
+                again.append(q.key)
+                break
+        else:
+            now_in = get(q.input)
+            if now_in is not None and now_in[1] != q.input_etag:
+                again.append(q.key)
+                continue
+            jobs += 1
+            outputs += len(q.outputs)
+            inputs += now_in is not None
+    return (jobs, outputs, inputs), again
