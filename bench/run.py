@@ -519,6 +519,7 @@ def w_plan(a: dict[str, Any]) -> dict[str, Any]:
         "refresh": ctx.refreshed.summary() if ctx.refreshed is not None else None,
         "refresh_open_seconds": ctx.refreshed.open_seconds if ctx.refreshed is not None else 0.0,
         "refresh_list_seconds": ctx.refreshed.list_seconds if ctx.refreshed is not None else 0.0,
+        "refresh_wait_seconds": ctx.refreshed.wait_seconds if ctx.refreshed is not None else 0.0,
         "counts": plan.counts(),
         "jobs": len(ctx.jobs),
         "rss_mb": _rss_mb(),

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,9 +41,9 @@ from specrunner.core.errors import SpecrunnerError
 from specrunner.core.plan import TargetError, select
 from specrunner.core.record import LockEntry, Seen
 from specrunner.ops.refreshscan import FINISHED as _FINISHED
+from specrunner.ops.refreshscan import decoded, finished, scan, settle, where
 from specrunner.ops.refreshscan import folder as _folder
 from specrunner.ops.refreshscan import group_of as _group
-from specrunner.ops.refreshscan import scan, settle, where
 from specrunner.statefile.doc import StateDoc
 
 if TYPE_CHECKING:  # a plan with nothing to check never loads the backends (nor their SDKs)
@@ -81,6 +81,7 @@ class Refresh:
     inputs_changed: int = 0
     open_seconds: float = 0.0  # opening the lister (the OSS SDK's import), for benchmarks
     list_seconds: float = 0.0  # the listing calls' wall time (concurrent), for benchmarks
+    wait_seconds: float = 0.0  # wall time while a listing call was in flight (its round trip, paced)
     missing_outputs: dict[str, list[str]] = field(default_factory=dict)  # job key -> bucket/key
     changed_outputs: dict[str, list[str]] = field(default_factory=dict)
 
@@ -134,14 +135,6 @@ class _Job:
     rec: LockEntry
     templates: list[tuple[str, str, str]]  # (bucket, location, static prefix) of its output templates
     input_loc: str
-
-
-def finished(state: StateDoc, keys: set[str] | None = None) -> Iterator[tuple[str, LockEntry]]:
-    """The recorded jobs that finished (Success, Fail) of a state held as records (its compact lines,
-    when it has them, are read by ``refreshscan.scan`` and ``_decoded``)."""
-    for key, rec in state.jobs.items():
-        if rec.state in _FINISHED and (keys is None or key in keys):
-            yield key, rec
 
 
 def _where(rec: LockEntry) -> tuple[list[tuple[str, str, str]], str]:
@@ -212,10 +205,10 @@ def refresh_state(
     compact = state.compact
     if compact is not None:  # the usual lines read as parsed (``refreshscan``), the others decoded
         quick, other = scan(compact, keys, wanted.group, lambda ref: check_inputs and ref not in known)
-        decoded = _decoded(state, other)
+        records = decoded(state, other)
     else:
-        quick, decoded = [], finished(state, keys)
-    for key, rec in decoded:
+        quick, records = [], finished(state, keys)
+    for key, rec in records:
         templates, in_loc = _where(rec)
         job = _Job(key, rec, templates, in_loc)
         todo.append(job)
@@ -237,22 +230,12 @@ def refresh_state(
         found[(b, k)] = v
     (out.jobs, out.outputs, out.inputs), again = settle(quick, found)
     if again:  # outputs or input not as recorded: compared from their records, in the file's order
-        todo.extend(_Job(key, rec, *_where(rec)) for key, rec in _decoded(state, again))
+        todo.extend(_Job(key, rec, *_where(rec)) for key, rec in decoded(state, again))
         order = {key: i for i, key in enumerate(compact.lines if compact is not None else ())}
         todo.sort(key=lambda job: order.get(job.key, -1))
     for job in todo:
         _compare(job, found, out)
     return out
-
-
-def _decoded(state: StateDoc, keys: list[str]) -> Iterator[tuple[str, LockEntry]]:
-    """The finished records of ``keys`` (lines of ``state``'s compact lines), without fingerprints."""
-    assert state.compact is not None
-    lines, light = state.compact.lines, state.compact.decoder.record
-    for key in keys:
-        got = light(key, lines[key], light=True)
-        if isinstance(got, LockEntry) and got.state in _FINISHED:  # an invalid line: the plan says so
-            yield key, got
 
 
 def _selected(state: StateDoc, targets: Iterable[str], excludes: Iterable[str]) -> set[str] | None:
@@ -285,7 +268,6 @@ def _list_all(
 
     def one(call: _Call) -> list[Listed]:
         bucket, loc, prefix, first, last, keys = call
-        pace.wait()
         try:
             if callable(lookup):
                 found: list[Listed] = lookup(bucket, keys)
@@ -299,13 +281,21 @@ def _list_all(
                 return []
             raise listing_error(bucket, prefix, e) from None
 
+    flight = _InFlight()
+
+    def paced(call: _Call) -> list[Listed]:
+        pace.wait()
+        with flight:
+            return one(call)
+
     found: dict[tuple[str, str], Seen] = {}
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:
-        for call, listed in zip(calls, pool.map(one, calls), strict=True):
+        for call, listed in zip(calls, pool.map(paced, calls), strict=True):
             out.listings += 1
             for o in listed:
                 found[(call[0], o.key)] = (o.size, o.etag)
     out.list_seconds += time.monotonic() - t1
+    out.wait_seconds += flight.seconds
     close = getattr(lister, "close", None)
     if callable(close):
         close()
@@ -327,6 +317,27 @@ class _Pace:
             self.next = slot + self.step
         if slot > now:
             time.sleep(slot - now)
+
+
+class _InFlight:
+    """The wall time during which at least one listing call was in flight (across threads)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.n = 0
+        self.since = self.seconds = 0.0
+
+    def __enter__(self) -> None:
+        with self.lock:
+            if not self.n:
+                self.since = time.perf_counter()
+            self.n += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.n -= 1
+            if not self.n:
+                self.seconds += time.perf_counter() - self.since
 
 
 def _after(

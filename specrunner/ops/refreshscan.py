@@ -15,12 +15,13 @@ the full record.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
+from specrunner.core.record import LockEntry
 from specrunner.statefile.checks import FIELD_CHECKS
-from specrunner.statefile.doc import CompactLines
+from specrunner.statefile.doc import CompactLines, StateDoc
 
 FINISHED = ("Success", "Fail")
 # A Success line the scan reads (all of _NEEDED, nothing outside _PLAIN); any other goes to the record.
@@ -193,3 +194,21 @@ def settle(quick: list[Quick], found: Found) -> tuple[tuple[int, int, int], list
             outputs += len(q.outputs)
             inputs += now_in is not None
     return (jobs, outputs, inputs), again
+
+
+def decoded(state: StateDoc, keys: list[str]) -> Iterator[tuple[str, LockEntry]]:
+    """The finished records of ``keys`` (lines of ``state``'s compact lines), decoded without their
+    fingerprints (an invalid line is left out: the plan says what is wrong with it)."""
+    assert state.compact is not None
+    lines, light = state.compact.lines, state.compact.decoder.record
+    for key in keys:
+        got = light(key, lines[key], light=True)
+        if isinstance(got, LockEntry) and got.state in FINISHED:
+            yield key, got
+
+
+def finished(state: StateDoc, keys: set[str] | None = None) -> Iterator[tuple[str, LockEntry]]:
+    """The finished records (Success, Fail) of a state held as records (one without compact lines)."""
+    for key, rec in state.jobs.items():
+        if rec.state in FINISHED and (keys is None or key in keys):
+            yield key, rec
