@@ -30,9 +30,9 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
     """The plan of ``req`` against the context's state, refreshed against the buckets first unless
     ``req.refresh`` is off (``ops.refresh``; what it found stays in ``ctx.refreshed``)."""
     check_owner(ctx)
-    drift = refresh_context(ctx, req).drift
     try:
-        with gc_paused():
+        with gc_paused():  # the refresh's reading of the lines too: no full collection over the state
+            drift = refresh_context(ctx, req).drift
             plan = plan_jobs(
                 ctx.jobs,
                 ctx.state,

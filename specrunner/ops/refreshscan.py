@@ -79,7 +79,12 @@ class _Conf(NamedTuple):
     derive: Callable[[str, int, int], list[str] | None]
     templates: list[Template]
     in_loc: str
-    keys: set[str] | None  # the group of its one output template, when it has one
+    keys: set[str] | None  # the group of its one output template, when it has one: its bucket, prefix
+    bucket: str
+    prefix: str
+
+
+_UNSEEN = _Conf(lambda obj, count, tiles: None, [], "", None, "", "")
 
 
 def scan(
@@ -122,11 +127,10 @@ def scan(
         ):
             other.append(key)
             continue
-        rule = key.rpartition("::")[2]
-        if (rule, cid) in configs:
-            conf = configs[(rule, cid)]
-        else:
-            conf = configs[(rule, cid)] = _config(compact, rule, cid, group)
+        which = (key.rpartition("::")[2], cid)
+        conf = configs.get(which, _UNSEEN)
+        if conf is _UNSEEN:
+            conf = configs[which] = _config(compact, *which, group)
         if conf is None:
             other.append(key)
             continue
@@ -137,22 +141,24 @@ def scan(
         if len(refs) != len(seen):
             other.append(key)
             continue
-        if any("{" in r for r in refs):  # a name only the service knows: the record's way
-            other.append(key)
-            continue
-        templates, only = conf.templates, conf.keys
+        only, tb, tprefix = conf.keys, conf.bucket, conf.prefix
         outputs = []
         for r in refs:
+            if "{" in r:  # a name only the service knows: the record's way (the keys added: harmless)
+                break
             b, _, k = r.partition("/")
             outputs.append((b, k))
-            if only is not None and b == templates[0][0] and k.startswith(templates[0][2]):
+            if only is not None and b == tb and k.startswith(tprefix):
                 only.add(k)
             else:
-                group(b, *group_of(templates, b, k, conf.in_loc)).add(k)
-        if ref not in inputs and list_input(ref):
-            inputs.add(ref)
-            group(bucket, conf.in_loc, folder(obj)).add(obj)
-        quick.append(Quick(key, outputs, seen, (bucket, obj), etag))
+                group(b, *group_of(conf.templates, b, k, conf.in_loc)).add(k)
+        else:
+            if ref not in inputs and list_input(ref):
+                inputs.add(ref)
+                group(bucket, conf.in_loc, folder(obj)).add(obj)
+            quick.append(Quick(key, outputs, seen, (bucket, obj), etag))
+            continue
+        other.append(key)
     return quick, other
 
 
@@ -161,8 +167,10 @@ def _config(compact: CompactLines, rule: str, cid: str, group: Group) -> _Conf |
     if derive is None:
         return None
     templates, in_loc = where(compact.configs[rule][cid].get("request"))
-    keys = group(*templates[0]) if len(templates) == 1 else None
-    return _Conf(derive, templates, in_loc, keys)
+    if len(templates) == 1:
+        bucket, loc, prefix = templates[0]
+        return _Conf(derive, templates, in_loc, group(bucket, loc, prefix), bucket, prefix)
+    return _Conf(derive, templates, in_loc, None, "", "")
 
 
 def settle(quick: list[Quick], found: Found) -> tuple[tuple[int, int, int], list[str]]:
