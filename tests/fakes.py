@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from specrunner.backends.base import NOT_FOUND_GRACE, RemoteJob
+from specrunner.backends.listing import Listed
 from specrunner.core.errors import UncertainSubmitError
 from specrunner.core.record import LockEntry
 from specrunner.core.retired import Retired, retirements
@@ -254,3 +255,23 @@ class MemoryBackend:
         info = self.holder.info if self.holder else {}
         self.holder = None
         return info
+
+
+class FakeBucket:
+    """A lister (``backends.listing.ObjectsLister``) answering from ``objects`` ((bucket, key) -> (size,
+    ETag)) and counting its calls; ``fail``: every call raises it."""
+
+    def __init__(
+        self, objects: dict[tuple[str, str], tuple[int, str]], fail: Exception | None = None
+    ) -> None:
+        self.objects, self.fail, self.calls = objects, fail, 0
+
+    def __call__(self, bucket: str, location: str, prefix: str, until: str | None = None) -> list[Listed]:
+        self.calls += 1
+        if self.fail is not None:
+            raise self.fail
+        return [
+            Listed(k, *v)
+            for (b, k), v in sorted(self.objects.items())
+            if b == bucket and k.startswith(prefix)
+        ]

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from specrunner.backends.listing import Listed
 from specrunner.core.record import LockEntry
 from specrunner.ops.refresh import CHUNK, RefreshError, _Wanted, refresh_state
 from specrunner.statefile.doc import StateDoc
+from tests.fakes import FakeBucket as Bucket
 
 
 def test_keys_are_grouped_by_prefix_merged_and_chunked() -> None:
@@ -44,23 +44,6 @@ def entry(state: str, outputs: tuple[str, ...], **kw: Any) -> LockEntry:
         },
     }
     return LockEntry("sha256:x", "async", "in/videos/a.mp4", "r", req, "j1", state, outputs=outputs, **kw)
-
-
-class Bucket:
-    def __init__(
-        self, objects: dict[tuple[str, str], tuple[int, str]], fail: Exception | None = None
-    ) -> None:
-        self.objects, self.fail, self.calls = objects, fail, 0
-
-    def __call__(self, bucket: str, location: str, prefix: str, until: str | None = None) -> list[Listed]:
-        self.calls += 1
-        if self.fail is not None:
-            raise self.fail
-        return [
-            Listed(k, *v)
-            for (b, k), v in sorted(self.objects.items())
-            if b == bucket and k.startswith(prefix)
-        ]
 
 
 OUTS = ("out/s/a/00001.jpg", "out/s/a/00002.jpg")
