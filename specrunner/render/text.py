@@ -108,10 +108,13 @@ def targeting_warning(left_out: int, manifest: str | None = None) -> str:
     )
 
 
-def _head(ch: Change) -> str:
-    """What a change's line says after its key and mode: the reason, or the names of what changed."""
+def _head(ch: Change, reason: str | None = None) -> str:
+    """What a change's line says after its key and mode: the reason (``reason``: a group's), or the
+    names of what changed (after where the job moved from, for a job a ``moved:`` entry renames)."""
+    reason = ch.reason if reason is None else reason
     if not ch.diff:
-        return ch.reason
+        return reason
+    moved = reason.partition("; ")[0] + "; " if ch.moved_from and reason.startswith("moved from ") else ""
     names = ", ".join(d.attribute for d in ch.diff)
     head = (
         "interrupted submission, and the job changed since"
@@ -119,7 +122,7 @@ def _head(ch: Change) -> str:
         else "changed"
     )
     extra = ch.reason[ch.reason.index(" (job ") :] if " (job " in ch.reason else ""
-    return f"{head}: {names}{extra}"
+    return f"{moved}{head}: {names}{extra}"
 
 
 def _painted(line: str, symbol: str, action: str, style: Style) -> str:
@@ -143,7 +146,9 @@ def _change_lines(ch: Change, key_width: int, style: Style) -> list[str]:
 def _group_lines(g: Group, style: Style) -> list[str]:
     """A group: its rule and count, what its jobs share, then their keys (up to a limit)."""
     sym, n, first = SYMBOLS[g.action], len(g.changes), g.changes[0]
-    lines = wrap(_head(first), style.width, first=f"  {sym:>3} {g.rule}: {n} jobs  {g.mode:<5}  ", indent=8)
+    lines = wrap(
+        _head(first, g.reason), style.width, first=f"  {sym:>3} {g.rule}: {n} jobs  {g.mode:<5}  ", indent=8
+    )
     lines[0] = _painted(lines[0], sym, g.action, style)
     lines.extend(_diff_lines(first, style.width))
     keys = g.keys if style.verbose else g.keys[:KEYS_SHOWN]
