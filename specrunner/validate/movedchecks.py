@@ -35,6 +35,7 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
     rules = [r["id"] for r in data.get("rules") or () if isinstance(r, dict) and isinstance(r.get("id"), str)]
     inputs = _input_ids(data.get("inputs"))
     seen: dict[str, int] = {}
+    onto: dict[str, int] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("from"), str):
             continue  # the schema says what is wrong
@@ -46,6 +47,13 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
         if src in seen:
             add((*here, "from"), f"{src!r} is moved already by moved[{seen[src]}]; keep one entry")
         seen.setdefault(src, i)
+        if dst in onto:
+            add(
+                (*here, "to"),
+                f"moved[{onto[dst]}] renames onto {dst!r} already: two renames onto one name would "
+                "collide; keep one entry (the other's records are forgotten by the plan)",
+            )
+        onto.setdefault(dst, i)
         if src == dst:
             add(here, f"moves {src!r} to itself; remove the entry")
             continue

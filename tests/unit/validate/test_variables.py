@@ -161,3 +161,9 @@ def test_moved_entries_are_checked_against_the_manifest(
         assert out == []
     else:
         assert len(out) == 1 and out[0].startswith(message), out
+
+
+def test_two_moved_entries_onto_one_name_are_refused_and_a_chain_is_not(check: Check) -> None:
+    out = check(MOVED + "moved:\n  - {from: old, to: poster}\n  - {from: older, to: poster}\n")
+    assert len(out) == 1 and out[0].startswith("m.yaml:17:23: $.moved[1].to: moved[0] renames onto 'poster'")
+    assert check(MOVED + "moved:\n  - {from: old, to: mid}\n  - {from: mid, to: poster}\n") == []
