@@ -22,11 +22,21 @@ _ELSEWHERE = {
     "out": "`specrunner plan MANIFEST --out FILE` saves a plan; `specrunner apply FILE` applies it",
     "destroy": "specrunner never deletes outputs; `specrunner state rm MANIFEST KEY...` drops records",
     "refresh-only": "`specrunner refresh MANIFEST` polls unfinished jobs and records their outcomes",
+    "lock": "specrunner always takes the state's lock (it is what keeps two runs from submitting twice); "
+    "`--lock-timeout 5m` waits for a held one, `specrunner force-unlock MANIFEST LOCK_ID` removes a "
+    "stale one",
+    "json": "`--format json` prints the machine-readable document",
+    "input": "specrunner asks only on a terminal; without one it never waits for input "
+    "(apply on aliyun needs `--auto-approve` or a saved plan there)",
+    "refresh": "plan never polls the service; `specrunner refresh MANIFEST` does, when you ask",
 }
 _COMMANDS = {
     "output": "`specrunner outputs MANIFEST` lists every object the recorded jobs produced",
     "destroy": "specrunner never deletes what jobs produced; `specrunner state rm MANIFEST KEY...` "
     "drops records from the state (the outputs stay in the bucket)",
+    "taint": "`specrunner apply MANIFEST --replace KEY` submits a job again whatever the state says",
+    "workspace": "one manifest serves several environments through variables: `--var env=prod`, with "
+    "`key: site/${var.env}.lock.json` in its state: block (README: Variables)",
 }
 
 
@@ -79,4 +89,12 @@ def check(args: Sequence[str], group: Any) -> None:
         if flag in _ELSEWHERE:
             raise HabitError(
                 f"{word!r} is Terraform's spelling; specrunner has no such option here", hint=_ELSEWHERE[flag]
+            )
+        before = words[i - 1] if i else ""
+        if known.get(before) or (not value and all(f"-{ch}" in known for ch in flag)):
+            continue  # an option's value, or short flags given together (-vq)
+        if command is not None:
+            raise HabitError(
+                f"{word!r}: `specrunner {name}` has no option {'--' + flag!r} (options take two dashes)",
+                hint=f"`specrunner {name} --help` lists the options",
             )
