@@ -129,14 +129,22 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
         tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]), tuple(sel.get("replace", ()))
     )
     plan = compute_plan(ctx, req)
-    typer.echo(f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}:")
-    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+    head = f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}"
     try:
         check_saved_plan(saved, ctx, plan)
     except PlanError as e:
-        typer.echo(f"\nThis plan is no longer current: {e}. `specrunner apply {path}` would refuse it.")
-    else:
-        typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
+        # Stale: what it recorded is no longer what would happen; say so first, then show what a new
+        # plan would do now (and the command that makes one), not the old plan under its name.
+        from specrunner.render.style import paragraph
+
+        say = f"{head}: no longer current: {e}; `specrunner apply {path}` would refuse it."
+        typer.echo(paragraph(say + (f" To replace it: {e.hint}." if e.hint else ""), style.width))
+        typer.echo("\nWhat a new plan would do now:")
+        typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+        return True
+    typer.echo(f"{head}:")
+    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+    typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
     return True
 
 

@@ -175,7 +175,12 @@ def _var_files(
         try:
             data, marks = load(read_text(path))
         except YamlError as e:
-            diags.append(Diagnostic(shown, e.mark.line, e.mark.column, json_path(e.path), e.message))
+            message = (
+                "this --var-file is not found: check the path (a YAML file of NAME: value)"
+                if e.message == "file not found"
+                else f"--var-file: {e.message}"
+            )
+            diags.append(Diagnostic(shown, e.mark.line, e.mark.column, json_path(e.path), message))
             continue
         if data is None:
             continue
@@ -227,6 +232,17 @@ def values_of(
             source = "the --var-file"
         elif ENV_PREFIX + name in os.environ:
             raw, source = os.environ[ENV_PREFIX + name], f"{ENV_PREFIX}{name} in the environment"
+        elif miscased := _miscased(name):
+            # Names are case-sensitive (as Terraform's TF_VAR_): a near-miss must not fall back to the
+            # default silently (SPECRUNNER_VAR_ENV=prod with `env: {default: dev}` would apply to dev).
+            bad.append(
+                (
+                    name,
+                    f"variable {name!r}: {miscased} is set in the environment, but names are "
+                    f"case-sensitive: set {ENV_PREFIX}{name} (or give `--var {name}=...`)",
+                )
+            )
+            continue
         elif decl.default is not _UNSET:
             raw, source = decl.default, "its default"
         else:
@@ -240,6 +256,12 @@ def values_of(
             else:
                 bad.append((name, message))
     return out, bad
+
+
+def _miscased(name: str) -> str | None:
+    """An environment variable that names ``name`` in other letter case (SPECRUNNER_VAR_ENV for env)."""
+    wanted = (ENV_PREFIX + name).lower()
+    return next((k for k in sorted(os.environ) if k.lower() == wanted), None)
 
 
 # ---------------------------------------------------------------------------------- substitution

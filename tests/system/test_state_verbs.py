@@ -146,7 +146,12 @@ def test_show_knows_what_it_is_given(ws: Workspace, video_4s: Path) -> None:
     assert "Plan: 2 to create" in r.stdout and f"The plan is current: `specrunner apply {plan}`" in r.stdout
     ws.cli("apply", ws.manifest, code=0)
     r = ws.cli("show", plan, code=0)
-    assert "This plan is no longer current" in r.stdout and "would refuse it" in r.stdout
+    # Stale: said first (with the command that makes a new plan), then what a new plan would do now,
+    # never the current plan shown under the saved plan's name as if it were that plan.
+    assert "no longer current" in r.stdout and "would refuse it" in r.stdout
+    assert r.stdout.index("no longer current") < r.stdout.index("What a new plan would do now:")
+    assert r.stdout.index("What a new plan would do now:") < r.stdout.index("Plan: ")
+    assert "--out plan.json" in r.stdout
     junk = ws.dir / "junk.yaml"
     junk.write_text("foo: bar\n")
     for command in (("show",), ("state", "list"), ("outputs",)):
