@@ -64,7 +64,14 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
                 f"not {src!r} and {dst!r}",
             )
             continue
-        if KEY_SEP not in src:
+        if KEY_SEP not in src and dst not in rules and inputs is not None and dst in inputs:
+            pairs = ", ".join(f'{{from: "{src}::{r}", to: "{dst}::{r}"}}' for r in rules[:3])
+            add(
+                (*here, "to"),
+                f"{dst!r} is an input id: moved: entries rename rules or job keys; for a renamed input "
+                f"give its job keys, one entry per rule: {pairs}",
+            )
+        elif KEY_SEP not in src:
             _check_rule_move(src, dst, rules, later, add, here)
         else:
             _check_key_move(src, dst, rules, inputs, later, add, here)

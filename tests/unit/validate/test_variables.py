@@ -167,3 +167,14 @@ def test_two_moved_entries_onto_one_name_are_refused_and_a_chain_is_not(check: C
     out = check(MOVED + "moved:\n  - {from: old, to: poster}\n  - {from: older, to: poster}\n")
     assert len(out) == 1 and out[0].startswith("m.yaml:17:23: $.moved[1].to: moved[0] renames onto 'poster'")
     assert check(MOVED + "moved:\n  - {from: old, to: mid}\n  - {from: mid, to: poster}\n") == []
+
+
+def test_a_moved_entry_onto_an_input_id_names_the_job_key_entries_that_do_it(check: Check) -> None:
+    out = check(MOVED + "moved:\n  - {from: videos/old.mp4, to: videos/a.mp4}\n")
+    assert out == [
+        "m.yaml:16:32: $.moved[0].to: 'videos/a.mp4' is an input id: moved: entries rename rules or job "
+        'keys; for a renamed input give its job keys, one entry per rule: {from: "videos/old.mp4::poster", '
+        'to: "videos/a.mp4::poster"}'
+    ]
+    entry = '{from: "videos/old.mp4::poster", to: "videos/a.mp4::poster"}'
+    assert check(MOVED + f"moved:\n  - {entry}\n") == []
