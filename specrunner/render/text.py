@@ -327,9 +327,17 @@ def state_text(
                 f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v` or "
                 f"`specrunner state show {m} KEY` prints them whole."
             )
+        # A key too long for its column goes on a line of its own, above its row: the other rows keep
+        # the table within the width instead of being padded to the longest key.
+        room = w - _table_width([["", *row[1:]] for row in narrow], ["", *headers[1:-1]])
+        long_keys = [row[0] if len(row[0]) > max(room, len(headers[0])) else "" for row in narrow]
+        if any(long_keys):
+            narrow = [["" if k else row[0], *row[1:]] for k, row in zip(long_keys, narrow, strict=True)]
         lines = table(narrow, headers[:-1]).splitlines()
         body_lines = lines[:2]
-        for line, row in zip(lines[2:], cells, strict=True):
+        for line, row, key in zip(lines[2:], cells, long_keys, strict=True):
+            if key:
+                body_lines.append(key)
             body_lines.append(line)
             if row[-1]:
                 body_lines.extend(wrap(row[-1], w, first="    error: ", indent=11))
