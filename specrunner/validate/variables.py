@@ -343,6 +343,13 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
         def unknown(name: str) -> None:
             if name in decls:
                 return  # reported at its declaration
+            if "${" in name:
+                add(
+                    path,
+                    "references do not nest (${var.${var.NAME}}): use one variable that holds the value "
+                    "(e.g. `--var bucket=media-prod` and ${var.bucket})",
+                )
+                return
             if not NAME.fullmatch(name):
                 add(path, f"${{var.{name}}} is not a variable reference: names are letters, digits and _")
                 return
@@ -356,7 +363,28 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
         return substitute(text, values, unknown)
 
     _walk(data, (), visit)
+    for path in _keys_with_references(data, ()):
+        add(
+            path,
+            f"{path[-1]!r}: ${{var.NAME}} is not substituted in a mapping key (only in values); write "
+            "the key as it is",
+            key=True,
+        )
     return (values if block is not None else None), extra
+
+
+def _keys_with_references(node: Any, path: PathT) -> Iterator[PathT]:
+    """Where a mapping key holds ``${var.`` (outside ``variables:``, whose names the schema checks)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if path == () and k == "variables":
+                continue
+            if isinstance(k, str) and "${var." in k:
+                yield (*path, k)
+            yield from _keys_with_references(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _keys_with_references(v, (*path, i))
 
 
 def _mentions(node: Any) -> bool:

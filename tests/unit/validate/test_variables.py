@@ -178,3 +178,16 @@ def test_a_moved_entry_onto_an_input_id_names_the_job_key_entries_that_do_it(che
     ]
     entry = '{from: "videos/old.mp4::poster", to: "videos/a.mp4::poster"}'
     assert check(MOVED + f"moved:\n  - {entry}\n") == []
+
+
+def test_a_nested_reference_and_a_reference_in_a_key_each_say_what_to_do(check: Check) -> None:
+    text = (HEAD + RULES).replace("env: {type: string}", "env: {type: string, default: dev}")
+    out = check(text.replace('"out-${var.env}"', '"out-${var.${var.env}}"'))
+    assert len(out) == 1 and out[0].startswith(
+        "m.yaml:7:78: $.defaults.output_bucket: references do not nest"
+    )
+    out = check(text + '    mts: {"${var.env}": "1"}\n')
+    assert out == [
+        "m.yaml:15:11: $.rules[0].mts[\"${var.env}\"]: '${var.env}': ${var.NAME} is not substituted in a "
+        "mapping key (only in values); write the key as it is"
+    ]
