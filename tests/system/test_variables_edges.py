@@ -72,3 +72,19 @@ def test_a_stale_saved_plan_names_the_plan_command_with_its_values(site: Workspa
     assert "No changes." in again.stdout
     r = site.cli("apply", "p.json", "--var", "env=dev", code=1)
     assert "`specrunner plan m.yaml --var env=dev --var width=160 --out plan.json`" in r.output
+
+
+def test_a_state_block_reference_without_a_value_is_named_at_its_line_and_column(site: Workspace) -> None:
+    """Commands that read only the state: block (no validation) still point at the reference."""
+    text = MANIFEST.replace("env: {type: string, default: dev}", "env: {type: string}")
+    state = 'state:\n  backend: oss\n  bucket: team-state\n  key: "site/${var.env}/${var.zone}.lock.json"\n'
+    site.write(text + state)
+    r = site.cli("state", "list", "m.yaml", code=1)
+    assert "error: m.yaml:13:14: its state: block uses ${var.env}, which has no value here" in r.output
+    assert "`--var env=...`" in r.output
+    r = site.cli("show", "m.yaml", "--var", "env=dev", code=1)
+    assert (
+        "error: m.yaml:13:25: its state: block uses ${var.zone}, which the manifest's variables: block "
+        "does not declare" in r.output
+    )
+    assert "declare it under `variables:` (zone: {type: string})" in r.output
