@@ -183,6 +183,11 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
             f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
             f"`specrunner state mv {mv}` keeps their records instead of paying again."
         )
+        if oi == ni:  # a renamed rule: the manifest can carry the rename, for every state of it
+            text += (
+                f" Or keep the rename in the manifest, reviewed with it and applied by the next apply "
+                f"of every environment: `moved: [{{from: {orule}, to: {nrule}}}]`."
+            )
     return text
 
 

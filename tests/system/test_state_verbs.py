@@ -34,6 +34,8 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(
     said = " ".join(r.stdout.split())  # the warning is wrapped to 80 columns, never inside a command
     assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in said
     assert f"`specrunner state mv {ws.manifest} poster cover`" in r.stdout
+    # ... or the manifest's own rename, which CI applies with the change (every environment's state).
+    assert "`moved: [{from: poster, to: cover}]`" in said
     r = ws.cli("state", "mv", ws.manifest, "poster", "cover", code=0)
     assert (
         "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout
