@@ -9,6 +9,7 @@ from specrunner.core.jobs import split_key
 from specrunner.core.plan import SYMBOLS, Change, Plan
 from specrunner.render.groups import KEYS_SHOWN, Group, group
 from specrunner.render.style import PLAIN, Style, arrow_lines, paragraph, shorten, wrap
+from specrunner.validate.variables import given_options
 
 if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
     from specrunner.apply.results import RunSummary
@@ -38,7 +39,7 @@ def plan_summary_line(plan: Plan) -> str:
 def retry_command(plan: Plan, manifest: str | None) -> str:
     failed = plan.by_action("failed")
     target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
-    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}"
+    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}{given_options()}"
 
 
 def plan_text(
@@ -104,7 +105,7 @@ def targeting_warning(left_out: int, manifest: str | None = None) -> str:
     return (
         f"Warning: targeting is in effect (--target/--exclude): {n} of the manifest "
         f"{'are' if left_out != 1 else 'is'} left out of this plan, so the state will not match the "
-        f"manifest after this apply. `specrunner plan {m}` shows every change."
+        f"manifest after this apply. `specrunner plan {m}{given_options()}` shows every change."
     )
 
 
@@ -181,7 +182,7 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
         mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
         text += (
             f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
-            f"`specrunner state mv {mv}` keeps their records instead of paying again."
+            f"`specrunner state mv {mv}{given_options()}` keeps their records instead of paying again."
         )
         if oi == ni:  # a renamed rule: the manifest can carry the rename, for every state of it
             text += (
@@ -244,18 +245,21 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         )
         lines.extend(failure(r) for r in kept[:10])
         if len(kept) > 10:
-            lines.append(f"  ... and {len(kept) - 10} more (`specrunner show {m}` lists them)")
+            lines.append(
+                f"  ... and {len(kept) - 10} more (`specrunner show {m}{given_options()}` lists them)"
+            )
         lines.extend(
             wrap(
                 "Fix: correct the input or the rule (a changed request is planned again), or, once the "
-                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}` resubmits them.",
+                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}{given_options()}` "
+                "resubmits them.",
                 w,
             )
         )
     if cut:
         lines.append("")
         whole = (
-            f"`specrunner state show {m} KEY` gives one whole"
+            f"`specrunner state show {m} KEY{given_options()}` gives one whole"
             if manifest
             else "the run results hold them whole"
         )
@@ -265,8 +269,9 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         lines.append("")
         lines.extend(
             wrap(
-                f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
-                f"`specrunner apply {m}`) picks them up.",
+                f"Still running or unresolved ({len(pending)}): "
+                f"`specrunner refresh {m}{given_options()}` (or "
+                f"`specrunner apply {m}{given_options()}`) picks them up.",
                 w,
             )
         )
@@ -329,8 +334,8 @@ def state_text(
             narrow = [[*row[:-1], shorten(row[-1], SHORT_ID + 1)] for row in narrow]
             m = shlex.quote(manifest or "MANIFEST")
             note = (
-                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v` or "
-                f"`specrunner state show {m} KEY` prints them whole."
+                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v{given_options()}` or "
+                f"`specrunner state show {m} KEY{given_options()}` prints them whole."
             )
         # A key too long for its column goes on a line of its own, above its row: the other rows keep
         # the table within the width instead of being padded to the longest key.

@@ -77,6 +77,20 @@ def using_saved(values: Mapping[str, Any]) -> Iterator[None]:
         GIVEN.reset(token)
 
 
+def given_options() -> str:
+    """The ``--var`` / ``--var-file`` options this command was given, as they are typed (`` --var
+    env=prod``; empty when none): a command printed for pasting repeats them, so that it acts on the
+    same environment (its state, its buckets), not on the defaults'."""
+    import shlex
+
+    given = GIVEN.get()
+    if given.saved is not None:
+        return ""
+    words = [f"--var {shlex.quote(f'{n}={v}')}" for n, v in given.cli]
+    words += [f"--var-file {shlex.quote(str(f))}" for f in given.files]
+    return "".join(" " + w for w in words)
+
+
 def parse_pair(text: str) -> tuple[str, str]:
     """``NAME=VALUE`` (a --var argument) -> (NAME, VALUE); ValueError naming the fix otherwise."""
     name, sep, value = text.partition("=")

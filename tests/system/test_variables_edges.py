@@ -88,3 +88,22 @@ def test_a_state_block_reference_without_a_value_is_named_at_its_line_and_column
         "does not declare" in r.output
     )
     assert "declare it under `variables:` (zone: {type: string})" in r.output
+
+
+def test_commands_printed_for_pasting_repeat_the_var_options_given(site: Workspace) -> None:
+    """A hint or warning names a command; pasted, it must act on the same environment (its state,
+    its buckets), not on the defaults': it repeats the --var / --var-file options given."""
+    site.cli("apply", "m.yaml", "--var", "env=prod", code=0)
+    r = site.cli("plan", "m.yaml", "--var", "env=prod", "--var", "width=120", "--exclude", "poster", code=0)
+    said = " ".join(r.stdout.split())
+    command = "specrunner plan m.yaml --var env=prod --var width=120"
+    assert f"`{command}` shows every change" in said, said
+    pasted = site.cli(*shlex.split(command)[1:], code=0).stdout
+    assert "width: 160 -> 120" in pasted and "output_bucket" not in pasted, pasted
+    r = site.cli("state", "rm", "m.yaml", "nokey", "--var", "env=prod", code=1)
+    assert "`specrunner state list m.yaml --var env=prod` shows the keys" in r.output, r.output
+    Path("prod.yaml").write_text("env: prod\n")
+    r = site.cli(
+        "plan", "m.yaml", "--var-file", "prod.yaml", "--exclude", "poster", "--var", "width=90", code=0
+    )
+    assert "`specrunner plan m.yaml --var width=90 --var-file prod.yaml`" in " ".join(r.stdout.split())
