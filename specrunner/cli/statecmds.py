@@ -148,12 +148,27 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
     return True
 
 
+def _is_state_file(path: Path) -> bool:
+    """A lock file (JSON with a version and a lineage), not a manifest nor a saved plan."""
+    import json
+
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and "lineage" in doc and "version" in doc and "kind" not in doc
+
+
 def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, StateDoc | None]":
     """Where the state is and what it holds (None: no state yet), for the commands that only read it.
 
     They still name a manifest: a wrong one is an error, not "no state"."""
     from specrunner.statefile.backend import locate
 
+    if state is None and _is_state_file(manifest):
+        state = manifest  # a lock file given as it is (a pulled copy, a CI artifact): read it
     if state is None and not manifest.is_file():
         raise SpecrunnerError(
             f"{manifest}: no such file",
@@ -174,7 +189,7 @@ def _check_is_manifest(path: Path) -> None:
     data = manifest_block(path, parse=True)
     if "version" not in data or not isinstance(data.get("rules"), list):
         raise SpecrunnerError(
-            f"{path}: not a specrunner manifest (no `version:` and `rules:`), nor a saved plan",
+            f"{path}: not a specrunner manifest (no `version:` and `rules:`), nor a saved plan, nor a state",
             hint="give the manifest the state belongs to (`specrunner validate FILE` checks one), a plan "
             "saved by `specrunner plan --out`, or the state with --state PATH",
         )
