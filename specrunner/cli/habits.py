@@ -28,7 +28,7 @@ _ELSEWHERE = {
     "json": "`--format json` prints the machine-readable document",
     "input": "specrunner asks only on a terminal; without one it never waits for input "
     "(apply on aliyun needs `--auto-approve` or a saved plan there)",
-    "refresh": "plan never polls the service; `specrunner refresh MANIFEST` does, when you ask",
+    "refresh": "`specrunner refresh MANIFEST` polls unfinished jobs and records their outcomes",
 }
 _COMMANDS = {
     "output": "`specrunner outputs MANIFEST` lists every object the recorded jobs produced",
