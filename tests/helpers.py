@@ -23,7 +23,7 @@ from specrunner.cli.main import cli
 from specrunner.emulator import Emulator
 from specrunner.testing.crash import AK, SECRET, _env
 from specrunner.testing.video import make_video
-from tests.conftest import HEADER, Workspace, probe
+from tests.conftest import HEADER, Workspace, probe, read_jobs
 
 
 def free_port() -> int:
@@ -277,3 +277,17 @@ def on_a_terminal(ws: Workspace, answer: str, *args: str) -> tuple[int, str]:
     code = p.wait(timeout=30)
     os.close(master)
     return code, out.decode(errors="replace").replace("\r\n", "\n")
+
+
+def put_outputs(lock: Path, root: Path) -> int:
+    """Every object the lock file ``lock`` names, as a small file under ``root`` (the buckets a plan
+    refreshes against): a state written elsewhere then finds its outputs. Returns how many."""
+    n = 0
+    for rec in read_jobs(lock).values():
+        for out in rec["outputs"]:
+            path = root / out
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(b"a frame")
+                n += 1
+    return n

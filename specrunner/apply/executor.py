@@ -21,6 +21,7 @@ from typing import Any
 
 from specrunner.apply import events as ev
 from specrunner.apply.events import Event
+from specrunner.apply.lookup import lookup_by_tag
 from specrunner.apply.outcomes import (
     ObjectLister,
     compose_user_data,
@@ -103,6 +104,7 @@ class Executor:
         )
         self._jobs: dict[str, Job] = {}
         self.allow_submit = True  # refresh: look interrupted submissions up, never submit
+        self.input_etags: Mapping[str, str | None] = {}  # job key -> its input's ETag at submission
         self.fatal: BackendError | None = None  # set when the run had to stop (credentials, unreachable)
         self.lease_lost: LeaseLost | None = None  # set when the state's lock was lost: nothing more sent
         # A store whose durable write is a round trip (remote state) gets the intents of the next
@@ -133,10 +135,15 @@ class Executor:
         )
 
     def _record(self, job: Job, prior_intent: Mapping[str, str] | None = None, **fields: Any) -> LockEntry:
-        return job_entry(job, prior_intent, **fields)
+        return job_entry(job, prior_intent, input_etag=self._input_etag(job), **fields)
 
     def _outcome(self, job: Job, remote: RemoteJob) -> LockEntry:
-        return outcome_record(job, remote, self.lister)
+        return outcome_record(job, remote, self.lister).evolve(input_etag=self._input_etag(job))
+
+    def _input_etag(self, job: Job) -> str | None:
+        """The input's ETag when this run submitted the job (None: unknown), else its record's (polled)."""
+        cur = self.store.get(job.key) if job.key not in self.input_etags else None
+        return self.input_etags.get(job.key) or (cur.input_etag if cur is not None else None)
 
     # ------------------------------------------------------------------ run
 
@@ -376,24 +383,9 @@ class Executor:
     def _lookup(
         self, tag: str, pipeline: str | None, since: datetime, uncertain_at: float, grace: float
     ) -> RemoteJob | None:
-        """Find the job an uncertain Submit may have created. A miss counts only once the service has
-        had ``uncertain_grace`` seconds (its read timeout) to finish creating it; until then, look again."""
-        while True:
-            found = metered(
-                self.query_bucket, lambda: self.backend.find_by_tag(tag, pipeline_id=pipeline, since=since)
-            )
-            remaining = grace - (time.monotonic() - uncertain_at)
-            if found is not None or remaining <= 0:
-                return found
-            if self.stop.is_set():
-                # Interrupted: a miss is not yet proof of absence, so keep the intent for the next run.
-                raise UncertainSubmitError(
-                    "interrupted before the job could be looked up by its tag; the next run looks it up"
-                )
-            if self._sleep is time.sleep:
-                self.stop.wait(min(remaining, 2.0))
-            else:
-                self._sleep(min(remaining, 2.0))
+        return lookup_by_tag(
+            self.backend, self.query_bucket, self.stop, self._sleep, tag, pipeline, since, uncertain_at, grace
+        )
 
     def _accept(self, res: JobResult, job: Job, remote: RemoteJob, *, adopted: bool) -> None:
         res.submitted = time.monotonic()
@@ -469,8 +461,6 @@ class Executor:
                     message=remote.message,
                 )
             )
-
-    # ------------------------------------------------------------------ poll
 
     # ------------------------------------------------------------------ poll (see polling.py)
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from specrunner.backends.base import MAX_QUERY_IDS, Backend, RemoteJob
+from specrunner.backends.listing import Listed, LocalObjects, ObjectsLister
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.model import Manifest
 from specrunner.engine.errors import ServiceError
@@ -49,8 +50,29 @@ def open_lister(manifest: Manifest) -> Lister:
     return oss_lister(manifest.target)
 
 
+def open_objects_lister(manifest: Manifest) -> ObjectsLister:
+    """Objects with their sizes and ETags (the refresh, outputs recorded): the local engine's folders
+    (its fingerprint: the content's MD5, as OSS's ETag), or OSS ListObjectsV2 on the cloud."""
+    if manifest.target.backend == "local":
+        return LocalObjects(Path(manifest.base_dir) / manifest.target.root)
+    from specrunner.backends.oss import OssObjects, oss_lister
+
+    return OssObjects(oss_lister(manifest.target))
+
+
 def open_backend(manifest: Manifest, *, workers: int = 8) -> Backend:
     return BACKENDS[manifest.target.backend](manifest, workers)
 
 
-__all__ = ["BACKENDS", "MAX_QUERY_IDS", "Backend", "Lister", "RemoteJob", "open_backend", "open_lister"]
+__all__ = [
+    "BACKENDS",
+    "MAX_QUERY_IDS",
+    "Backend",
+    "Listed",
+    "Lister",
+    "ObjectsLister",
+    "RemoteJob",
+    "open_backend",
+    "open_lister",
+    "open_objects_lister",
+]

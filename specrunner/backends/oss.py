@@ -18,6 +18,7 @@ import oss2
 
 from specrunner.backends.credentials import Credential, resolve_credentials
 from specrunner.backends.endpoints import Endpoint
+from specrunner.backends.listing import Listed
 from specrunner.backends.ossclient import CONNECT_TIMEOUT, READ_TIMEOUT, OssClients, endpoint_for
 from specrunner.backends.osserrors import OssCall, oss_error
 from specrunner.backends.ossretry import LISTING
@@ -47,6 +48,9 @@ class OssLister:
         self.page_size = page_size
         self.retry = replace(LISTING, attempts=max(1, attempts), initial=backoff)
         self.clients = OssClients(credential, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        # What listings saw, (bucket, key) -> (size, ETag): input discovery's listing gives the inputs'
+        # ETags at no extra cost (recorded at submission, compared by a refresh).
+        self.seen: dict[tuple[str, str], tuple[int, str]] = {}
 
     @property
     def auth(self) -> Any:
@@ -60,16 +64,33 @@ class OssLister:
     # ------------------------------------------------------------------ the lister
 
     def __call__(self, bucket: str, location: str, prefix: str) -> list[str]:
+        return sorted({o.key for o in self.objects(bucket, location, prefix)})
+
+    def start_after(
+        self, bucket: str, location: str, prefix: str, after: str, until: str | None = None
+    ) -> list[Listed]:
+        """``objects`` from the first key after ``after`` (ListObjectsV2's ``start-after``)."""
+        return self.objects(bucket, location, prefix, until, after=after)
+
+    def objects(
+        self, bucket: str, location: str, prefix: str, until: str | None = None, *, after: str = ""
+    ) -> list[Listed]:
+        """Every object under ``prefix`` (after ``after``) with its size and ETag, in key order; with
+        ``until``, the pages stop once a page reaches past that key (the objects after it may be
+        missing)."""
         ep = endpoint_for(location)
         where = f"oss://{bucket}/{prefix}"
         client = self._bucket(bucket, ep, where)
-        keys: list[str] = []
+        found: list[Listed] = []
         token = ""
         seen: set[str] = set()
         while True:
-            result = self._page(client, ep, where, bucket, prefix, token)
-            keys.extend(o.key for o in result.object_list)
-            if not result.is_truncated:
+            result = self._page(client, ep, where, bucket, prefix, token, "" if token else after)
+            for o in result.object_list:
+                item = Listed(o.key, int(o.size or 0), str(o.etag or "").strip('"').upper())
+                found.append(item)
+                self.seen[(bucket, o.key)] = (item.size, item.etag)
+            if not result.is_truncated or (until is not None and found and found[-1].key >= until):
                 break
             token = result.next_continuation_token or ""
             if not token or token in seen:
@@ -79,7 +100,7 @@ class OssLister:
                     code="BadAnswer",
                 )
             seen.add(token)
-        return sorted(set(keys))
+        return found
 
     def close(self) -> None:
         self.clients.close()
@@ -96,13 +117,40 @@ class OssLister:
             ) from None
 
     def _page(
-        self, client: oss2.Bucket, ep: Endpoint, where: str, bucket: str, prefix: str, token: str
+        self,
+        client: oss2.Bucket,
+        ep: Endpoint,
+        where: str,
+        bucket: str,
+        prefix: str,
+        token: str,
+        after: str = "",
     ) -> Any:
         call = OssCall(ep, bucket, where, self.credential)
         return self.retry.call(
-            lambda: client.list_objects_v2(prefix=prefix, continuation_token=token, max_keys=self.page_size),
+            lambda: client.list_objects_v2(
+                prefix=prefix, continuation_token=token, start_after=after, max_keys=self.page_size
+            ),
             lambda e: oss_error(e, call),
         )
+
+
+class OssObjects:
+    """An ``OssLister`` as a ``listing.ObjectsLister``: objects with sizes and ETags (the refresh)."""
+
+    def __init__(self, lister: OssLister) -> None:
+        self.lister = lister
+
+    def __call__(self, bucket: str, location: str, prefix: str, until: str | None = None) -> list[Listed]:
+        return self.lister.objects(bucket, location, prefix, until)
+
+    def start_after(
+        self, bucket: str, location: str, prefix: str, after: str, until: str | None = None
+    ) -> list[Listed]:
+        return self.lister.start_after(bucket, location, prefix, after, until)
+
+    def close(self) -> None:
+        self.lister.close()
 
 
 def oss_lister(target: Any = None, **options: Any) -> OssLister:
@@ -110,4 +158,4 @@ def oss_lister(target: Any = None, **options: Any) -> OssLister:
     return OssLister(resolve_credentials(), **options)
 
 
-__all__ = ["OssLister", "oss_lister"]
+__all__ = ["OssLister", "OssObjects", "oss_lister"]

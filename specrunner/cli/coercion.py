@@ -146,3 +146,24 @@ def _path(info: ParameterInfo) -> Coerce:
         return coerce_cli_path(v, info, path_type=Path, param=param, ctx=ctx)
 
     return coerce
+
+
+# On/off flags that also take a value, as Terraform's ``-refresh=false``: ``--refresh=false`` is
+# ``--no-refresh``, ``--refresh=true`` is ``--refresh``.
+VALUED_FLAGS = ("--refresh",)
+_FALSE = ("false", "no", "off", "0")
+_TRUE = ("true", "yes", "on", "1")
+
+
+def flag_values(args: list[str]) -> list[str]:
+    """``args`` with ``--FLAG=false`` / ``--FLAG=true`` of ``VALUED_FLAGS`` spelt as click's on/off
+    flags (up to ``--``; another value is left for click to refuse)."""
+    out: list[str] = []
+    for i, a in enumerate(args):
+        if a == "--":
+            return out + args[i:]
+        name, eq, value = a.partition("=")
+        if eq and name in VALUED_FLAGS and value.lower() in _FALSE + _TRUE:
+            a = name if value.lower() in _TRUE else "--no-" + name[2:]
+        out.append(a)
+    return out

@@ -144,6 +144,14 @@ def emulator(
             help="Fraction of OSS object writes done but whose answer is dropped.",
         ),
     ] = 0.0,
+    deny_list: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--deny-list",
+            metavar="BUCKET",
+            help="Answer ListObjectsV2 on this bucket 403 AccessDenied (no oss:ListObjects). Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve SubmitSnapshotJob / QuerySnapshotJobList like Alibaba Cloud MTS, over a local folder.
 
@@ -188,6 +196,7 @@ def emulator(
         not_found_seconds=not_found_seconds,
         oss_error_rate=oss_error_rate,
         oss_drop_rate=oss_drop_rate,
+        deny_list=deny_list or (),
     )
     try:
         em.start()

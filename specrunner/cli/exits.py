@@ -24,7 +24,7 @@ from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
 from specrunner.cli import habits
-from specrunner.cli.coercion import defer_coercion
+from specrunner.cli.coercion import defer_coercion, flag_values
 from specrunner.cli.errors import command_args, handle, json_errors
 from specrunner.core.errors import EXIT_ERROR
 from specrunner.validate.variables import GIVEN, Given
@@ -54,6 +54,9 @@ class ManifestCommand(TyperCommand):
 
 class SpecrunnerGroup(TyperGroup):
     """The root command: runs click in non-standalone mode and owns every exit."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return list(super().parse_args(ctx, flag_values(args)))
 
     def main(
         self,

@@ -1,6 +1,7 @@
 """The commands scripts, hooks and CI run most, run without loading the CLI framework.
 
-``specrunner plan MANIFEST`` (one manifest path, no option) is answered here: the very function the
+``specrunner plan MANIFEST`` (one manifest path, no option but ``--refresh=false`` / ``--no-refresh``)
+is answered here: the very function the
 typer command calls (``cli.plancmd.run_plan``), its errors mapped by the same handler
 (``cli.errors.handle``), so output and exit codes are the same byte for byte (the tests run both
 ways). Anything else (an option, ``--help``, a second argument, shell completion) returns None and
@@ -19,7 +20,9 @@ def command(argv: list[str]) -> Callable[[], int] | None:
     """What runs ``argv`` here, or None when the CLI framework must parse it."""
     if "_SPECRUNNER_COMPLETE" in os.environ:  # shell completion is the framework's
         return None
-    if len(argv) == 2 and argv[0] == "plan" and argv[1] and not argv[1].startswith("-"):
+    flags = argv[2:]
+    refresh = not flags or flags in (["--refresh=false"], ["--no-refresh"])
+    if len(argv) in (2, 3) and argv[0] == "plan" and argv[1] and not argv[1].startswith("-") and refresh:
         manifest = Path(argv[1])
 
         def plan() -> int:
@@ -27,7 +30,7 @@ def command(argv: list[str]) -> Callable[[], int] | None:
             from specrunner.cli.plancmd import run_plan
 
             command_args.set((str(manifest), None))
-            return run_plan(manifest)
+            return run_plan(manifest, refresh=not flags)
 
         return plan
     return None

@@ -106,6 +106,14 @@ ReplaceOpt = Annotated[
         "rule id). Repeatable.",
     ),
 ]
+RefreshOpt = Annotated[
+    bool,
+    typer.Option(
+        "--refresh/--no-refresh",
+        help="Check the recorded outputs and inputs against the buckets first (a missing or changed "
+        "one is replaced). --refresh=false (or --no-refresh) skips it: no listing, the state as recorded.",
+    ),
+]
 ParallelismOpt = Annotated[
     int,
     typer.Option("--parallelism", "-p", min=1, max=256, metavar="N", help="Concurrent submissions (1-256)."),

@@ -75,6 +75,8 @@ def run_plan(
     replace: list[str] | None = None,
     verbose: bool = False,
     no_color: bool = False,
+    *,
+    refresh: bool = True,
 ) -> int:
     """Print the plan of ``manifest`` in ``fmt`` (text, json, markdown); return the exit code."""
     from specrunner.ops.context import load_context
@@ -84,7 +86,9 @@ def run_plan(
 
     try:
         ctx = load_context(manifest, state)
-        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), replace=tuple(replace or ()))
+        req = PlanRequest(
+            tuple(target or ()), tuple(exclude or ()), replace=tuple(replace or ()), refresh=refresh
+        )
         p = compute_plan(ctx, req)
         skipped = left_out(ctx, req, p)
         # The document (and the state digest in it) only for a saved plan or JSON output: the text of a
@@ -117,13 +121,19 @@ def run_plan(
     else:
         for line in _discovery_lines(ctx):
             echo(line)
+        style = terminal(no_color=no_color, verbose=verbose)
+        refreshed = ctx.refreshed.line(verbose=verbose) if ctx.refreshed is not None else None
+        if refreshed:  # what the refresh found (all as recorded: said with -v only)
+            from specrunner.render.style import paragraph
+
+            echo(paragraph(refreshed, style.width).rstrip("\n"))
         echo(
             render.plan_text(
                 p,
                 show_unchanged=show_unchanged or verbose,
                 recovery=_recovery_note(p),
                 manifest=str(manifest),
-                style=terminal(no_color=no_color, verbose=verbose),
+                style=style,
                 left_out=skipped,
             )
         )

@@ -8,11 +8,15 @@ command at each start; as strings, each one is compiled and evaluated again (~4 
 """
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from specrunner.cli.options import ExcludeOpt, TargetOpt, VarFileOpt, VarOpt
+
+if TYPE_CHECKING:
+    from specrunner.ops.context import Context
+    from specrunner.ops.refresh import Refresh
 
 
 def preview(
@@ -106,6 +110,7 @@ def report(
     from specrunner.validate.yamlload import display_path as display
 
     ctx = load_context(manifest, state)
+    refreshed, problem = _refresh(ctx)
     rep = collect(
         ctx.manifest,
         ctx.jobs,
@@ -114,7 +119,15 @@ def report(
         manifest_label=display(manifest),
         state_label=_near(ctx.state_path, manifest),
         root=local_root(ctx.manifest),
+        refreshed=refreshed,
     )
+    if problem:
+        rep.banner.append(f"The outputs were not checked against the buckets: {problem}")
+    elif refreshed is not None and refreshed.jobs:
+        rep.banner.append(
+            f"Outputs checked against the buckets at {refreshed.at}: {refreshed.missing} missing, "
+            f"{refreshed.changed} changed."
+        )
     if ctx.state is None:
         rep.banner.append(f"No state file at {display(ctx.state_path)} yet: nothing has been applied.")
     if out is None:
@@ -125,6 +138,17 @@ def report(
     shown = ", ".join(f"{n} {s}" for s, n in c.items() if n) or "no jobs"
     typer.echo(f"Report of {sum(c.values())} job(s): {shown}.")
     typer.echo(f"Contact sheet: {display(index)}")
+
+
+def _refresh(ctx: "Context") -> "tuple[Refresh | None, str | None]":
+    """The refresh of the state (read-only): what the buckets hold of the recorded outputs."""
+    from specrunner.ops.planrequest import PlanRequest, refresh_context
+    from specrunner.ops.refresh import RefreshError
+
+    try:
+        return refresh_context(ctx, PlanRequest()), None
+    except RefreshError as e:
+        return None, e.message
 
 
 def _near(path: Path, manifest: Path) -> str:

@@ -26,6 +26,7 @@ from specrunner.cli.options import (
     NoWaitOpt,
     ParallelismOpt,
     QuietOpt,
+    RefreshOpt,
     ReplaceOpt,
     RunFmt,
     RunFormatOpt,
@@ -75,6 +76,7 @@ def plan(
         ),
     ] = False,
     no_color: NoColorOpt = False,
+    refresh: RefreshOpt = True,
 ) -> None:
     """Show what apply would do, job by job: create, replace, retry, resume, forget; sync or async; why.
 
@@ -95,6 +97,7 @@ def plan(
             replace,
             verbose=verbose,
             no_color=no_color,
+            refresh=refresh,
         )
     )
 
@@ -122,6 +125,7 @@ def _run_command(
         verbose: VerboseOpt = False,
         auto_approve: AutoApproveOpt = False,
         no_color: NoColorOpt = False,
+        refresh: RefreshOpt = True,
     ) -> None:
         _run_apply(
             manifest,
@@ -139,6 +143,7 @@ def _run_command(
             auto_approve=auto_approve,
             replace=replace,
             no_color=no_color,
+            refresh=refresh,
         )
 
     command.__name__ = command.__qualname__ = name
@@ -187,6 +192,7 @@ def _run_apply(
     auto_approve: bool,
     replace: list[str] | None = None,
     no_color: bool = False,
+    refresh: bool = True,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
     from specrunner.cli.errors import command_line
@@ -215,10 +221,13 @@ def _run_apply(
             tuple(sel["excludes"]),
             bool(sel["only_failed"]),
             tuple(sel.get("replace", ())),
+            bool(sel.get("refresh", True)) and refresh,
         )
     else:
         ctx = load_context(manifest, state)
-        req = PlanRequest(tuple(target or ()), tuple(exclude or ()), only_failed, tuple(replace or ()))
+        req = PlanRequest(
+            tuple(target or ()), tuple(exclude or ()), only_failed, tuple(replace or ()), refresh=refresh
+        )
         if only_failed and ctx.state is None:
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "

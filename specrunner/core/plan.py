@@ -240,11 +240,14 @@ def make_plan(
     only_failed: bool = False,
     replace: Iterable[str] = (),
     moved: Mapping[str, str] | None = None,
+    drift: Mapping[str, str] | None = None,
 ) -> Plan:
     """One change per selected job. ``replace`` (``--replace`` globs, by job key, input id or rule
     id): those jobs of the manifest are submitted again whatever the state says (Terraform's
     ``-replace``); a glob that matches no job of the manifest is refused. ``moved``: job key -> the
-    key the state records it under (``core.moves.apply_moved``; ``state_jobs`` is the renamed view)."""
+    key the state records it under (``core.moves.apply_moved``; ``state_jobs`` is the renamed view).
+    ``drift``: state key -> why the buckets no longer hold what it recorded (the refresh), see
+    ``decide``."""
     desired = {j.key: j for j in jobs}
     all_keys = set(desired) | set(state_jobs)
     selected = select(all_keys, targets, excludes)
@@ -255,13 +258,14 @@ def make_plan(
     for key in sorted(selected):
         prior = state_jobs.get(key)
         job = desired.get(key)
-        change = decide(key, job, prior, force_failed=only_failed)
+        drifted = drift.get(moved[key] if moved and key in moved else key) if drift else None
+        change = decide(key, job, prior, force_failed=only_failed, drift=drifted)
         if job is not None and prior is not None and replace and _match(key, replace):
             change = forced(key, job, prior, change)
         if moved and key in moved:
             change = moved_change(change, moved[key])
-        if only_failed and change.action != "retry":
-            continue
+        if only_failed and change.action != "retry" and not (drifted and change.submits):
+            continue  # (a failed job whose input changed is replaced: retry runs it too)
         changes.append(change)
     return Plan(tuple(changes))
 
@@ -306,7 +310,17 @@ def forced(key: str, job: Job, prior: LockEntry, decided: Change) -> Change:
     return Change(key, "replace", what, run.mode, run, prior)
 
 
-def decide(key: str, job: Job | None, prior: LockEntry | None, *, force_failed: bool = False) -> Change:
+def decide(
+    key: str,
+    job: Job | None,
+    prior: LockEntry | None,
+    *,
+    force_failed: bool = False,
+    drift: str | None = None,
+) -> Change:
+    """The change of one job. ``drift``: why the buckets no longer hold what the finished job recorded
+    (an output missing or changed, its input changed; ``ops.refresh``): the job is replaced, a failed
+    one too (planned again without ``retry``)."""
     if job is None:
         assert prior is not None
         return Change(
@@ -351,6 +365,8 @@ def decide(key: str, job: Job | None, prior: LockEntry | None, *, force_failed: 
         if state in RUNNING_STATES:
             what += f" (job {job_id} is still {state}; it is left to finish)"
         return Change(key, "replace", what, job.mode, job, prior, diffs)
+    if drift and state in ("Success", "Fail"):
+        return Change(key, "replace", drift, job.mode, job, prior)
     if state == "Success":
         return Change(key, "noop", "up to date", job.mode, job, prior)
     if state in RUNNING_STATES and job_id:

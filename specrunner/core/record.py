@@ -43,7 +43,11 @@ RECORD_FIELDS = (
     "tile_count",
     "outputs",
 )
-OPTIONAL_FIELDS = ("user_data", "fallback", "intent", "attempts")
+OPTIONAL_FIELDS = ("user_data", "fallback", "intent", "attempts", "seen", "seen_at", "input_etag")
+
+#: What a listing says of one object: (size in bytes, ETag as OSS gives it: the upper-case MD5 hex of
+#: a simple upload; the local engine's content fingerprint is that same MD5).
+Seen = tuple[int, str]
 
 
 @dataclass(slots=True)
@@ -89,6 +93,15 @@ class LockEntry:
     intent: Mapping[str, str] | None = None
     #: Submissions attempted (older state files only).
     attempts: int | None = None
+    #: What the buckets held of ``outputs`` when they were listed, output by output (same order):
+    #: (size, ETag). None: never listed (a state written before outputs were verified), then a refresh
+    #: checks only that they exist, and the next apply records them.
+    seen: tuple[Seen, ...] | None = None
+    #: When ``seen`` was listed (UTC ``YYYY-MM-DDThh:mm:ssZ``); set with ``seen``.
+    seen_at: str | None = None
+    #: The input's ETag (OSS) or content fingerprint (the local engine: the same MD5) when the job was
+    #: submitted; None when unknown (older states): the input is then not compared.
+    input_etag: str | None = None
 
     @property
     def status(self) -> Status:
@@ -139,13 +152,28 @@ class LockEntry:
             rec["intent"] = self.intent
         if self.attempts is not None:
             rec["attempts"] = self.attempts
+        if self.seen is not None:
+            rec["seen"] = [list(s) for s in self.seen]
+        if self.seen_at is not None:
+            rec["seen_at"] = self.seen_at
+        if self.input_etag is not None:
+            rec["input_etag"] = self.input_etag
         return rec
+
+    def observed(self) -> list[tuple[str, Seen | None]]:
+        """Each output with what its last listing saw of it (None: existence only, never listed)."""
+        seen = self.seen
+        if seen is None or len(seen) != len(self.outputs):
+            return [(o, None) for o in self.outputs]
+        return list(zip(self.outputs, seen, strict=True))
 
 
 def job_entry(job: Job, intent: Mapping[str, str] | None = None, **fields: Any) -> LockEntry:
     """The entry of ``job`` before (or, with ``fields`` from the service's answer, after) it ran."""
     if "outputs" in fields:
         fields["outputs"] = tuple(fields["outputs"])
+    if fields.get("seen") is not None:
+        fields["seen"] = tuple((int(n), str(e)) for n, e in fields["seen"])
     return LockEntry(
         fingerprint=job.fingerprint,
         mode=job.mode,

@@ -10,7 +10,9 @@
 - ``oss_error_rate``: the fraction of OSS object calls answered 503 ``ServiceUnavailable`` before
   anything is done;
 - ``oss_drop_rate``: the fraction of OSS object writes (PUT, POST, DELETE) done, then the connection
-  closed without an answer.
+  closed without an answer;
+- ``deny_list``: buckets whose ListObjectsV2 answers 403 ``AccessDenied`` (a caller without
+  ``oss:ListObjects`` on them).
 
 - ``answer_error``: ``(code, HTTP status)``: every MTS action is answered with this error (the
   conformance corpus serves each documented code through it);
@@ -64,6 +66,7 @@ class Faults:
     drop_rate: float = 0.0
     oss_error_rate: float = 0.0
     oss_drop_rate: float = 0.0
+    deny_list: frozenset[str] = frozenset()
     seed: int | None = None
     answer_error: tuple[str, int] | None = None
     job_code: str | None = None

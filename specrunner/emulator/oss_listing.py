@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import logging
 import os
+import stat
 import threading
 import time
 import uuid
@@ -36,7 +37,7 @@ from urllib.parse import parse_qsl, quote, unquote
 from specrunner.emulator.journal import journal_entry
 from specrunner.emulator.oss_auth import authenticate
 from specrunner.emulator.oss_protocol import OssAnswer, OssError, OssSite, error_xml, valid_bucket_name, xml
-from specrunner.emulator.oss_store import object_type
+from specrunner.emulator.oss_store import META_DIR, object_type
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.objects import ObjectStore
 
@@ -147,6 +148,13 @@ def handle_listing(
                 f"The emulator serves OSS ListObjectsV2 "
                 f"(GET /<bucket>/?list-type=2) and object calls only, not {action}.",
             )
+        if bucket in site.faults.deny_list:
+            raise OssError(
+                403,
+                "AccessDenied",
+                "You have no right to access this bucket (no oss:ListObjects).",
+                BucketName=bucket,
+            )
         if pdict.get("list-type") != "2":
             raise OssError(
                 400,
@@ -167,6 +175,32 @@ def handle_listing(
     entry["ms"] = round((time.monotonic() - started) * 1000, 1)
     site.journal.add(entry)
     return answer
+
+
+def _keys(store: ObjectStore, bucket: str, prefix: str) -> list[str]:
+    """The keys under ``prefix``, sorted: only the prefix's folder is walked (a refresh lists many
+    prefixes of one large bucket), and only the subfolders a key under ``prefix`` can be in."""
+    folder = prefix[: prefix.rfind("/") + 1]
+    if any(part in ("", ".", "..") for part in folder.split("/")[:-1]) or "\\" in folder:
+        return store.list(bucket, prefix)  # an odd prefix: the plain walk (it matches nothing odd)
+    base = store.root / bucket
+    start = base / folder if folder else base
+    if not start.is_dir():
+        return []
+    if folder and start.resolve() != base.resolve() / folder.rstrip("/"):  # a symlink on the way
+        return store.list(bucket, prefix)
+    keys: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(start):
+        rel = os.path.relpath(dirpath, base).replace(os.sep, "/")
+        head = "" if rel == "." else rel + "/"
+        dirnames[:] = [
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and ((head + d + "/").startswith(prefix) or prefix.startswith(head + d + "/"))
+        ]
+        keys.extend(head + n for n in filenames if not n.startswith(".") and (head + n).startswith(prefix))
+    return sorted(keys)
 
 
 def list_bucket(root: Path, etags: EtagCache, bucket: str, p: dict[str, str], entry: dict[str, Any]) -> str:
@@ -211,7 +245,7 @@ def list_bucket(root: Path, etags: EtagCache, bucket: str, p: dict[str, str], en
         raise OssError(404, "NoSuchBucket", "The specified bucket does not exist.", BucketName=bucket)
     after = token_name(token) if token else start_after
     listing = _Listing()
-    for k in store.list(bucket, prefix):
+    for k in _keys(store, bucket, prefix):
         name, is_prefix = k, False
         if delimiter:
             i = k.find(delimiter, len(prefix))
@@ -249,21 +283,26 @@ def list_bucket(root: Path, etags: EtagCache, bucket: str, p: dict[str, str], en
         out.append(xml("NextContinuationToken", enc(continuation_token(listing.entries[-1][0]))))
     owner = p.get("fetch-owner") == "true"
     count = 0
+    base = store.root / bucket
+    typed = (root.resolve() / META_DIR / bucket).is_dir()  # any Appendable object in this bucket
     for name, is_prefix in listing.entries:
         if is_prefix:
             continue
         try:
-            path = store.path(bucket, name)  # a symlink out of the bucket is no object
-            st = path.stat()
+            path = base / name  # reached by the walk through real folders: only the file may be a link
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                path = store.path(bucket, name)  # a symlink out of the bucket is no object
+                st = path.stat()
             etag = etags.etag(path, st)
-        except (FileNotFoundError, ServiceError):  # deleted since the walk, or resolving out: not listed
+        except (OSError, ServiceError):  # deleted since the walk, or resolving out: not listed
             continue
         modified = datetime.fromtimestamp(st.st_mtime, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         item = [
             xml("Key", enc(name)),
             xml("LastModified", modified),
             xml("ETag", f'"{etag}"'),
-            xml("Type", object_type(root, bucket, name)),
+            xml("Type", object_type(root, bucket, name) if typed else "Normal"),
             xml("Size", st.st_size),
             xml("StorageClass", "Standard"),
         ]

@@ -25,6 +25,7 @@ cache live as long as the object; the engine, the journal and the server live fr
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ class Emulator:
         region: str | None = None,
         answers: str = "full",
         not_found_seconds: float = 0.0,
+        deny_list: Iterable[str] = (),
     ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one AccessKeyId -> secret")
@@ -83,6 +85,7 @@ class Emulator:
             drop_rate=drop_rate,
             oss_error_rate=oss_error_rate,
             oss_drop_rate=oss_drop_rate,
+            deny_list=frozenset(deny_list),
             seed=seed,
         )
         self.root = Path(root)

@@ -40,6 +40,9 @@ class Context:
     owner: Owner | None = None  # this manifest's identity in its state (``statefile.owner``)
     owner_strict: bool = False  # refuse a state another manifest owns (not the local default state)
     state_arg: str | None = None  # --state as given (repeated in hints)
+    # Inputs' (size, ETag) by "bucket/key", as input discovery listed them (OSS: at no extra cost).
+    input_etags: dict[str, tuple[int, str]] = field(default_factory=dict)
+    refreshed: Any = None  # what the last plan's refresh found (``ops.refresh.Refresh``)
 
     @property
     def home(self) -> StateBackend:
@@ -100,8 +103,9 @@ def _load_context(
     where = locate(mpath, state_path, manifest)
     spath = where.path
     discovered: list[tuple[Any, int]] = []
+    input_etags: dict[str, tuple[int, str]] = {}
     if manifest.discoveries and expand_jobs:
-        manifest, discovered = discover_inputs(manifest, lister)
+        manifest, discovered = discover_inputs(manifest, lister, input_etags)
     jobs: Sequence[Job] = expand(manifest) if expand_jobs else ()
     if discovered:  # validation checked the listed inputs; discovered ones are checked here
         check_collisions(jobs)
@@ -112,6 +116,7 @@ def _load_context(
     signature = where.signature()  # before the read: a change after it is seen as a change
     ctx = Context(mpath, spath, manifest, jobs, where.read(), where=where)
     ctx.discovered = discovered
+    ctx.input_etags = input_etags
     ctx.state_signature = signature
     ctx.owner, ctx.owner_strict, ctx.state_arg = owner, strict, arg
     return ctx
@@ -129,8 +134,11 @@ def check_owner(ctx: Context) -> None:
     )
 
 
-def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, list[tuple[Any, int]]]:
-    """Expand `{prefix, match}` input entries by listing the bucket (at plan time)."""
+def discover_inputs(
+    manifest: Manifest, lister: Any = None, etags: dict[str, tuple[int, str]] | None = None
+) -> tuple[Manifest, list[tuple[Any, int]]]:
+    """Expand `{prefix, match}` input entries by listing the bucket (at plan time). ``etags`` gets the
+    discovered inputs' (size, ETag) when the lister saw them (OSS: ``OssLister.seen``)."""
     # Imported here: `plan` of a manifest without discovery entries never loads the backends.
     from specrunner.backends import open_lister
 
@@ -147,6 +155,9 @@ def discover_inputs(manifest: Manifest, lister: Any = None) -> tuple[Manifest, l
             seen.add(key)
             inputs.append(Input(id=key, object=key, bucket=d.bucket, location=d.location))
             n += 1
+            got = getattr(lister, "seen", {}).get((d.bucket, key))
+            if etags is not None and got is not None:
+                etags[f"{d.bucket}/{key}"] = got
         found.append((d, n))
     return evolve(manifest, inputs=tuple(inputs)), found
 

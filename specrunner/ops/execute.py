@@ -19,7 +19,7 @@ from specrunner.apply.executor import Executor, Options
 from specrunner.apply.outcomes import ObjectLister
 from specrunner.apply.ratelimit import RetryPolicy, TokenBucket
 from specrunner.apply.results import RunSummary
-from specrunner.backends import Backend, open_backend, open_lister
+from specrunner.backends import Backend, ObjectsLister, open_backend, open_lister, open_objects_lister
 from specrunner.core.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -32,6 +32,7 @@ from specrunner.core.model import Manifest
 from specrunner.core.plan import Plan
 from specrunner.ops.context import Context
 from specrunner.ops.planrequest import PlanRequest, compute_plan
+from specrunner.ops.refresh import input_fingerprints, record_verified
 from specrunner.ops.run import Run
 from specrunner.ops.savedplan import check_saved_plan
 from specrunner.ops.statecmds import move_records
@@ -103,6 +104,31 @@ def lazy_lister(manifest: Manifest) -> ObjectLister:
         return opened[0](bucket, location, prefix)
 
     return lister
+
+
+def _objects_lister(manifest: Manifest) -> Callable[[], ObjectsLister]:
+    """Opens the manifest's object lister (sizes and ETags) on first use, once."""
+    opened: list[ObjectsLister] = []
+
+    def lister() -> ObjectsLister:
+        if not opened:
+            opened.append(open_objects_lister(manifest))
+        return opened[0]
+
+    return lister
+
+
+def _submitted_inputs(
+    ctx: Context, plan: Plan, objects: Callable[[], ObjectsLister]
+) -> dict[str, str | None]:
+    """Per job this run submits, its input's ETag (local: content fingerprint) now, recorded with it
+    (None when it could not be listed: then none is recorded, never the previous submission's)."""
+    jobs = [c.job for c in plan.active if c.submits and c.job is not None]
+    if not jobs:
+        return {}
+    refs = {j.input_ref: str(j.request["Input"].get("Location") or "") for j in jobs}
+    etags = input_fingerprints(refs, ctx.input_etags, objects, chunked=ctx.manifest.target.backend != "local")
+    return {j.key: etags.get(j.input_ref) for j in jobs}
 
 
 class _IdleBackend:
@@ -184,12 +210,19 @@ def _execute(
         # Nothing to submit or poll (a no-op rerun, forgets or moves only): no backend, no credentials.
         idle = not any(c.action not in ("noop", "forget", "moved") for c in plan.active)
         be = backend or (_IdleBackend() if idle else open_backend(ctx.manifest, workers=opts.parallelism))
+        objects = _objects_lister(ctx.manifest)
         try:
             ex = make_executor(be, run.store, ctx.manifest, opts, on_event)
             ex.allow_submit = allow_submit
+            ex.input_etags = _submitted_inputs(ctx, plan, objects) if allow_submit else {}
             if hook:
                 hook(ex)
             summary = ex.run(plan)
+            if ex.lease_lost is None and ex.fatal is None and run.store.lost() is None:
+                done = [k for k, r in summary.results.items() if r.status == "success"]
+                record_verified(
+                    run.store, ctx.refreshed, done, objects, chunked=ctx.manifest.target.backend != "local"
+                )
         finally:
             if backend is None:
                 be.close()
@@ -206,7 +239,7 @@ def _execute(
     if ex.fatal is not None:
         raise ex.fatal  # one clear line; what was recorded before is kept
     retired = sum(1 for o in run.store.doc.retired if o not in retired_before)
-    return ApplyOutcome(
+    out = ApplyOutcome(
         plan,
         summary,
         changed,
@@ -216,6 +249,9 @@ def _execute(
         run.store.bytes_written,
         extra={"retired": retired} if retired else {},
     )
+    if ctx.refreshed is not None:
+        out.extra["refresh"] = ctx.refreshed.summary()
+    return out
 
 
 def lease_lost_error(err: Exception | None, why: str | None, summary: RunSummary) -> LeaseLost:

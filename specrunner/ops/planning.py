@@ -35,9 +35,25 @@ from specrunner.statefile.doc import CompactLines, StateDoc
 
 # The fields of a finished job's line the shortcut reads past (anything else: the full decision).
 _PLAIN = frozenset(
-    {"config", "input", "job_id", "state", "count", "tile_count", "outputs", "code", "message"}
+    {
+        "config",
+        "input",
+        "job_id",
+        "state",
+        "count",
+        "tile_count",
+        "outputs",
+        "code",
+        "message",
+        "seen",
+        "seen_at",
+        "input_etag",
+    }
 )
 _USUAL = frozenset({"config", "input", "job_id", "state", "count"})
+_VERIFIED = ("seen", "seen_at", "input_etag")
+_USUAL_VERIFIED = _USUAL | frozenset(_VERIFIED)
+seen_ok, utc_ok, etag_ok = (FIELD_CHECKS[k] for k in _VERIFIED)
 _UNSET = object()
 
 
@@ -51,10 +67,12 @@ def plan_jobs(
     replace: Iterable[str] = (),
     moved: Sequence[Moved] = (),
     manifest: str = "MANIFEST",
+    drift: Mapping[str, str] | None = None,
 ) -> Plan:
     """The plan of ``jobs`` against ``state`` (``make_plan``'s, computed rule by rule when it can be).
     ``moved``: the manifest's `moved:` entries, planned against the state as they rename it (an entry
-    the state no longer needs costs a look at its keys only)."""
+    the state no longer needs costs a look at its keys only). ``drift`` (the refresh's findings, job
+    key -> reason): those jobs are decided from their records."""
     compact = state.compact if state is not None else None
     targets, excludes, replace = tuple(targets), tuple(excludes), tuple(replace)
     if state is not None and moved and pending(compact.lines if compact is not None else state.jobs, moved):
@@ -67,6 +85,7 @@ def plan_jobs(
             only_failed=only_failed,
             replace=replace,
             moved=origin,
+            drift=drift,
         )
     if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed or replace:
         return make_plan(
@@ -76,8 +95,9 @@ def plan_jobs(
             excludes=excludes,
             only_failed=only_failed,
             replace=replace,
+            drift=drift,
         )
-    return _grouped(jobs, compact)
+    return _grouped(jobs, compact, drift or {})
 
 
 class _Settled:
@@ -102,7 +122,7 @@ class _Settled:
         return out
 
 
-def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
+def _grouped(jobs: JobSet, compact: CompactLines, drift: Mapping[str, str]) -> Plan:
     lines = compact.lines
     get = lines.get
     active: list[Change] = []
@@ -131,6 +151,9 @@ def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
                 if loc not in cids:
                     cids[loc] = _config_of(build.job(inputs[i]), compact)
                 cid = cids[loc]
+            if drift and key in drift:
+                active.append(decide(key, build.job(inputs[i]), compact.record(key), drift=drift[key]))
+                continue
             if type(entry) is dict and cid is not None:
                 if entry.keys() == _USUAL:  # the usual line, checked inline (a million of them)
                     count = entry["count"]
@@ -141,6 +164,21 @@ def _grouped(jobs: JobSet, compact: CompactLines) -> Plan:
                         and type(entry["job_id"]) is str
                         and type(count) is int
                         and count >= 0
+                    ):
+                        idx.append(i)
+                        continue
+                elif entry.keys() == _USUAL_VERIFIED:  # the usual line since outputs are verified
+                    count = entry["count"]
+                    if (
+                        entry["config"] == cid
+                        and entry["input"] == ref
+                        and entry["state"] == "Success"
+                        and type(entry["job_id"]) is str
+                        and type(count) is int
+                        and count >= 0
+                        and seen_ok(entry["seen"]) is None
+                        and utc_ok(entry["seen_at"]) is None
+                        and etag_ok(entry["input_etag"]) is None
                     ):
                         idx.append(i)
                         continue
@@ -195,4 +233,5 @@ def _valid_plain(entry: dict[str, Any]) -> bool:
         and (outputs is None or FIELD_CHECKS["outputs"](outputs) is None)
         and type(g("code", "")) is str
         and type(g("message", "")) is str
+        and all(k not in entry or FIELD_CHECKS[k](entry[k]) is None for k in _VERIFIED)
     )

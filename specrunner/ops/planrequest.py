@@ -8,11 +8,13 @@ is refused after it (``check_takeover``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from specrunner.core.errors import StateError
 from specrunner.core.plan import Plan, TargetError
 from specrunner.ops.context import Context, check_owner, gc_paused
 from specrunner.ops.planning import plan_jobs
+from specrunner.ops.refresh import Refresh, now_utc, refresh_state
 
 
 @dataclass
@@ -21,10 +23,14 @@ class PlanRequest:
     excludes: tuple[str, ...] = ()
     only_failed: bool = False
     replace: tuple[str, ...] = ()  # --replace: submitted again whatever the state says
+    refresh: bool = True  # compare the recorded outputs and inputs with the buckets (--refresh=false: no)
 
 
 def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
+    """The plan of ``req`` against the context's state, refreshed against the buckets first unless
+    ``req.refresh`` is off (``ops.refresh``; what it found stays in ``ctx.refreshed``)."""
     check_owner(ctx)
+    drift = refresh_context(ctx, req).drift
     try:
         with gc_paused():
             plan = plan_jobs(
@@ -36,12 +42,35 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
                 replace=req.replace,
                 moved=ctx.manifest.moved,
                 manifest=str(ctx.manifest_path),
+                drift=drift,
             )
     except TargetError as e:
         e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
         raise
     check_takeover(ctx, plan)
     return plan
+
+
+def refresh_context(ctx: Context, req: PlanRequest) -> Refresh:
+    """The refresh of the context's state (``ops.refresh``), kept in ``ctx.refreshed``."""
+    if not req.refresh:
+        off = ctx.refreshed = Refresh(at=now_utc(), enabled=False)
+        return off
+
+    def lister() -> Any:
+        from specrunner.backends import open_objects_lister
+
+        return open_objects_lister(ctx.manifest)
+
+    found = ctx.refreshed = refresh_state(
+        ctx.state,
+        lister,
+        targets=req.targets,
+        excludes=req.excludes,
+        known_inputs=ctx.input_etags,
+        chunked=ctx.manifest.target.backend != "local",
+    )
+    return found
 
 
 def check_takeover(ctx: Context, plan: Plan) -> None:

@@ -45,6 +45,11 @@ def state_rows(doc: StateDoc | None) -> list[dict[str, Any]]:
                 "code": r.code,
                 "message": r.message,
                 "outputs": list(r.outputs),
+                # what was verified and when: the outputs as listed after the job finished (size,
+                # ETag) and the input's ETag at submission; None in states written before
+                "verified_at": r.seen_at,
+                "seen": [{"object": o, "size": v[0], "etag": v[1]} for o, v in r.observed() if v] or None,
+                "input_etag": r.input_etag,
             }
         )
     return rows
@@ -63,9 +68,12 @@ def output_rows(
     rows = []
     for key in sorted(keys):
         e = jobs[key]
-        for obj in e.outputs:
+        for obj, seen in e.observed():
             bucket, _, name = obj.partition("/")
-            rows.append({"bucket": bucket, "key": name, "job": key, "state": e.state})
+            row: dict[str, Any] = {"bucket": bucket, "key": name, "job": key, "state": e.state}
+            if seen is not None:  # as listed after the job finished
+                row.update(size=seen[0], etag=seen[1], verified_at=e.seen_at)
+            rows.append(row)
     return rows
 
 

@@ -112,7 +112,9 @@ def plan_document(ctx: Context, plan: Plan, req: PlanRequest, *, include_noop: b
             "excludes": list(req.excludes),
             "only_failed": req.only_failed,
             "replace": list(req.replace),
+            "refresh": req.refresh,
         },
+        "refresh": ctx.refreshed.summary() if ctx.refreshed is not None else None,
         "discovery": [
             {"index": d.index, "bucket": d.bucket, "prefix": d.prefix, "match": d.match, "found": n}
             for d, n in ctx.discovered
@@ -171,6 +173,7 @@ def apply_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "state_changed": outcome.state_changed,
         "run_results": str(outcome.run_file) if outcome.run_file else None,
         "recovered": _recovered(outcome),
+        "refresh": outcome.extra.get("refresh"),  # what the plan's refresh verified, and when
         "results": outcome.summary.acted_on(),
     }
 
@@ -181,6 +184,7 @@ def refresh_document(outcome: ApplyOutcome) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "kind": "specrunner-refresh",
         "counts": outcome.summary.counts(),
+        "refresh": outcome.extra.get("refresh"),
         "state_changed": outcome.state_changed,
     }
 
@@ -198,6 +202,7 @@ def run_results_document(ctx: Context, outcome: ApplyOutcome, started: datetime)
         "counts": outcome.summary.counts(),
         "exit_code": outcome.exit_code(),
         "recovered": _recovered(outcome),
+        "refresh": outcome.extra.get("refresh"),  # what the plan's refresh verified, and when
         "results": outcome.summary.acted_on(),
     }
 

@@ -358,6 +358,9 @@ def state_text(
     tail = ", ".join(f"{n} {s}" for s, n in sorted(states.items()))
     mine = f"; owned by the manifest {owner!r}" if owner is not None else ""
     summary = f"{len(rows)} jobs ({tail}); lineage {lineage}, serial {serial}{mine}."
+    seen = sorted(r["verified_at"] for r in rows if r.get("verified_at"))
+    if seen:  # what was verified and when (the times per job: --format json)
+        summary += f" Outputs of {len(seen)} job(s) listed with sizes and ETags, the last at {seen[-1]}."
     return f"{body}\n\n{paragraph(summary, w)}{paragraph(note, w) if note else ''}"
 
 

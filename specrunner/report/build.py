@@ -31,6 +31,7 @@ from specrunner.engine.api import parse_config
 from specrunner.engine.errors import ServiceError, VideoError
 from specrunner.engine.objects import ObjectStore
 from specrunner.engine.points import DEFAULT_INTERVAL_MS, capture_points
+from specrunner.ops.refresh import Refresh
 from specrunner.report.html import render
 from specrunner.report.model import GENERATOR, STATUSES, Card, Report, Section, Shot, format_time
 from specrunner.statefile.doc import StateDoc
@@ -59,8 +60,10 @@ def collect(
     manifest_label: str,
     state_label: str,
     root: Path | None = None,
+    refreshed: Refresh | None = None,
 ) -> Report:
-    """The report of ``jobs`` (the manifest's) and ``state``; ``root``: where the objects are files."""
+    """The report of ``jobs`` (the manifest's) and ``state``; ``root``: where the objects are files;
+    ``refreshed``: what a refresh found in the buckets (missing and changed outputs are marked)."""
 
     files = _Files(root)
     records = state.jobs if state else {}
@@ -68,7 +71,9 @@ def collect(
     seen = set()
     for job in jobs:
         seen.add(job.key)
-        sections[job.rule_id].cards.append(_card(job.key, job, records.get(job.key), files))
+        card = _card(job.key, job, records.get(job.key), files)
+        _verified(card, records.get(job.key), refreshed)
+        sections[job.rule_id].cards.append(card)
     for key in sorted(set(records) - seen):  # in the state, no longer in the manifest
         rec = records[key]
         rule_id = rec.rule or split_key(key)[1]
@@ -88,6 +93,26 @@ def collect(
         sections=list(sections.values()),
         local_images=root is not None,
     )
+
+
+def _verified(card: Card, rec: LockEntry | None, refreshed: Refresh | None) -> None:
+    """What the buckets hold of the card's outputs: missing and changed ones marked, and when the
+    outputs were last listed."""
+    if rec is None or card.status != "Success":
+        return
+    if refreshed is not None and refreshed.enabled:
+        gone = refreshed.missing_outputs.get(card.key, [])
+        card.missing = sorted(set(card.missing) | set(gone))
+        changed = refreshed.changed_outputs.get(card.key, [])
+        if changed:
+            card.notes.append(
+                f"{len(changed)} output(s) changed in the bucket since they were written (refreshed "
+                f"{refreshed.at}): {', '.join(changed[:3])}; the next apply replaces the job"
+            )
+        if gone:
+            card.notes.append(f"refreshed {refreshed.at}: the next apply replaces the job")
+    if rec.seen_at:
+        card.notes.append(f"outputs listed (size and ETag) at {rec.seen_at}")
 
 
 def _card(key: str, job: Job | None, rec: LockEntry | None, files: _Files) -> Card:

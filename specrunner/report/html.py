@@ -253,11 +253,12 @@ def _card(card: Card, local: bool) -> str:
     if card.status == "Fail" or card.code or card.message:
         out.append(f'<div class="error"><code>{e(card.code or "no code")}</code> {e(card.message)}</div>')
     out += [f'<div class="note">{e(n)}</div>' for n in card.notes]
-    if card.missing and local:
+    if card.missing:
         n = len(card.missing)
+        where = "on disk" if local else "in the bucket"
         out.append(
-            f'<div class="note">{n} output{"s" if n != 1 else ""} listed in the state '
-            f"{'are' if n != 1 else 'is'} not on disk.</div>"
+            f'<div class="note missing-outputs">{n} output{"s" if n != 1 else ""} listed in the state '
+            f"{'are' if n != 1 else 'is'} not {where}.</div>"
         )
     if card.shots:
         if local:
@@ -266,8 +267,10 @@ def _card(card: Card, local: bool) -> str:
             out.append(
                 '<ul class="objects">'
                 + "".join(
-                    f'<li><span class="mono">{e(s.uri)}</span><span class="t">{e(_caption(s))}</span></li>'
+                    f'<li{gone}><span class="mono">{e(s.uri)}</span><span class="t">{e(_caption(s))}</span>'
+                    f"{' <b>missing</b>' if gone else ''}</li>"
                     for s in card.shots
+                    for gone in [' class="missing"' if s.object in card.missing else ""]
                 )
                 + "</ul>"
             )

@@ -40,6 +40,32 @@ def _outputs(v: Any) -> str | None:
     return None if ok else "must be a list of strings"
 
 
+def _seen(v: Any) -> str | None:
+    ok = isinstance(v, list) and all(
+        isinstance(p, list)
+        and len(p) == 2
+        and type(p[0]) is int
+        and p[0] >= 0
+        and isinstance(p[1], str)
+        and p[1]
+        for p in v
+    )
+    return None if ok else "must be a list of [size, ETag] pairs"
+
+
+def _utc(v: Any) -> str | None:
+    return None if isinstance(v, str) and _ISO.fullmatch(v) else "must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+
+
+def _etag(v: Any) -> str | None:
+    return None if isinstance(v, str) and v else "must be a non-empty string"
+
+
+def seen_pairs(v: Any) -> tuple[tuple[int, str], ...] | None:
+    """The ``seen`` of a checked record as the entry holds it."""
+    return None if v is None else tuple((n, e) for n, e in v)
+
+
 def _intent(v: Any) -> str | None:
     if not (isinstance(v, dict) and isinstance(v.get("tag"), str) and v["tag"]):
         return "must be an object with a `tag`"
@@ -75,6 +101,9 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "fingerprint": _str,
     "intent": _intent,
     "attempts": _count,
+    "seen": _seen,
+    "seen_at": _utc,
+    "input_etag": _etag,
     "encoded": _true,
     "record": _any,
 }
@@ -134,6 +163,9 @@ def check_record(rec: Any) -> str | None:
             return f"`{k}` must be a non-negative integer"
     if rec.get("outputs") is not None and _outputs(rec["outputs"]):
         return "`outputs` must be a list of strings"
+    for k in ("seen", "seen_at", "input_etag"):
+        if rec.get(k) is not None and FIELD_CHECKS[k](rec[k]):
+            return f"`{k}` {FIELD_CHECKS[k](rec[k])}"
     return None
 
 
@@ -159,4 +191,7 @@ def from_record(rec: Any) -> LockEntry | str:
         rec.get("fallback"),
         rec.get("intent"),
         rec.get("attempts"),
+        seen_pairs(rec.get("seen")),
+        rec.get("seen_at"),
+        rec.get("input_etag"),
     )

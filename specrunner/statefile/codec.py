@@ -50,7 +50,7 @@ from specrunner.core.canonical import canonical_json
 from specrunner.core.jobs import expected_outputs
 from specrunner.core.record import OPTIONAL_FIELDS, RECORD_FIELDS, LockEntry
 from specrunner.core.templates import object_parts, parts_resolver
-from specrunner.statefile.checks import FIELD_CHECKS, check_config, from_record
+from specrunner.statefile.checks import FIELD_CHECKS, check_config, from_record, seen_pairs
 
 FORMAT_VERSION = 2
 CONFIG_ID_LEN = 10
@@ -119,7 +119,9 @@ class _Derive:
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
         self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
 
-    def record(self, entry: Mapping[str, Any]) -> LockEntry:
+    def record(self, entry: Mapping[str, Any], *, light: bool = False) -> LockEntry:
+        """The entry of a job line; ``light``: its fingerprint left empty (not hashed), for readers
+        that need only what the job recorded of the buckets (``ops.refresh``)."""
         ref: str = entry["input"]
         # The request records the key as written (URL-encoded only when it contains `%`); lock files of
         # earlier versions recorded every key encoded: such lines carry `"encoded": true`.
@@ -134,7 +136,9 @@ class _Derive:
         inp, inp_json, obj = hit
         request = {**self.rest, "Input": inp}
         fp = entry.get("fingerprint")
-        if fp is None:
+        if fp is None and light:
+            fp = ""
+        elif fp is None:
             fp = (
                 "sha256:"
                 + hashlib.sha256((self.fp_head + inp_json + self.fp_tail).encode("utf-8")).hexdigest()
@@ -162,6 +166,9 @@ class _Derive:
             cfg.get("fallback"),
             entry.get("intent"),
             entry.get("attempts"),
+            seen_pairs(entry.get("seen")),
+            entry.get("seen_at"),
+            entry.get("input_etag"),
         )
 
     def entry(self, cid: str, rec: LockEntry) -> dict[str, Any]:
@@ -183,6 +190,12 @@ class _Derive:
             entry["intent"] = rec.intent
         if rec.attempts is not None:
             entry["attempts"] = rec.attempts
+        if rec.seen is not None:
+            entry["seen"] = [list(s) for s in rec.seen]
+        if rec.seen_at is not None:
+            entry["seen_at"] = rec.seen_at
+        if rec.input_etag is not None:
+            entry["input_etag"] = rec.input_etag
         back = self.record(entry)
         if back.request != rec.request:
             entry["encoded"] = True  # a record of an earlier version: its key is stored encoded
@@ -335,8 +348,9 @@ class Decoder:
         self._derive: dict[tuple[str, str], _Derive] = {}
         self._inputs: _InputCache = {}
 
-    def record(self, key: str, entry: Any) -> LockEntry | str:
-        """The entry of a job line, or a message saying what is wrong with it."""
+    def record(self, key: str, entry: Any, *, light: bool = False) -> LockEntry | str:
+        """The entry of a job line, or a message saying what is wrong with it (``light``: without its
+        fingerprint, see ``_Derive.record``)."""
         if not isinstance(entry, dict):
             return "a job line must be an object"
         unknown = set(entry) - ENTRY_KEYS
@@ -366,6 +380,6 @@ class Decoder:
             if problem:
                 return f"`{k}` {problem}"
         try:
-            return d.record(entry)
+            return d.record(entry, light=light)
         except (TypeError, AttributeError) as e:  # pragma: no cover - the field checks catch these
             return f"invalid job line ({e})"

@@ -55,6 +55,7 @@ def test_one_clear_line_exit_1_nothing_recorded(
     with Emulator(ws.oss, {"goodAK": "good-secret"}, journal=ws.dir / "j.jsonl") as emu:
         env = {
             "SPECRUNNER_MTS_ENDPOINT": emu.url,
+            "SPECRUNNER_OSS_ENDPOINT": emu.url,  # the refresh lists the outputs there
             "ALIBABA_CLOUD_ACCESS_KEY_ID": "goodAK",
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "good-secret",
         }

@@ -25,6 +25,7 @@ rules:
 def emu(ws: Workspace, monkeypatch: pytest.MonkeyPatch):
     with Emulator(ws.oss, {"rAK": "r-secret"}) as e:
         monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", e.url)
+        monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", e.url)  # the plan refreshes against its OSS
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "rAK")
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "r-secret")
         yield e

@@ -67,3 +67,16 @@ def test_scale_quick_measures_every_figure(tmp_path: Path) -> None:
         "C1 ",
     ):
         assert any(line.startswith(figure) for line in r.stdout.splitlines()), figure
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(330)
+def test_refresh_bench_quick_measures_every_figure(tmp_path: Path) -> None:
+    """bench/refresh.py --quick: the refresh against the emulator (R1, listing calls within their bound
+    and no HEAD) and the whole-process no-op plan with the refresh beside --refresh=false and the
+    parse floor (R2, R2b) are all measured, none fails."""
+    r = bench(tmp_path, "refresh.py", timeout=300)
+    assert "; 0 failed" in r.stdout, r.stdout[-3000:]
+    for figure in ("R1 ", "R2 ", "R2b "):
+        assert any(line.startswith(figure) for line in r.stdout.splitlines()), figure
+    assert "--refresh=false" in r.stdout and ", 0 HEAD" in r.stdout

@@ -18,6 +18,7 @@ from specrunner.core import codes
 from specrunner.core.errors import PermanentBackendError, TransientBackendError
 from specrunner.emulator.server import Emulator
 from tests.conftest import REPO, Workspace, read_jobs
+from tests.helpers import put_outputs
 
 DOCS = REPO / "tests" / "fixtures" / "mts-docs"
 UPGRADE = REPO / "tests" / "fixtures" / "upgrade"
@@ -244,6 +245,7 @@ def test_a_lock_file_written_before_plans_as_a_no_op(ws: Workspace, monkeypatch:
     for name in ("documents.yaml", "documents.lock.json"):
         shutil.copyfile(UPGRADE / name, ws.dir / name)
     before = (ws.dir / "documents.lock.json").read_bytes()
+    put_outputs(ws.dir / "documents.lock.json", ws.dir / "oss")  # the buckets hold what it names
     monkeypatch.chdir(ws.dir)
     r = ws.cli("plan", "documents.yaml", "--detailed-exitcode", code=0)
     assert "No changes" in r.output

@@ -48,6 +48,7 @@ def emulator(ws: Workspace) -> Iterator[dict[str, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
     env.update(
         SPECRUNNER_MTS_ENDPOINT=f"http://127.0.0.1:{port}",
+        SPECRUNNER_OSS_ENDPOINT=f"http://127.0.0.1:{port}",  # the plan refreshes against its OSS
         ALIBABA_CLOUD_ACCESS_KEY_ID=KEY,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET,
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import HEADER, REPO, Workspace
+from tests.helpers import put_outputs
 
 N = 50
 
@@ -193,6 +194,7 @@ def test_a_lock_file_written_before_plans_as_a_no_op_and_a_change_groups_over_it
     shutil.copytree(REPO / "tests" / "fixtures" / "main-1b011f2", tmp_path, dirs_exist_ok=True)
     ws = Workspace(tmp_path)
     before = ws.state.read_bytes()
+    put_outputs(ws.state, ws.oss)  # the buckets hold what it names
     out = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0).stdout
     assert "No changes. The state matches the manifest." in out
     ws.write(ws.manifest.read_text().replace("width: 320", "width: 480"))

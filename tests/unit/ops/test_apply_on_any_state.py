@@ -35,21 +35,30 @@ def context(tmp_path: Path, home: MemoryBackend):  # type: ignore[no-untyped-def
 
 def test_apply_plans_journals_and_commits_through_the_state_interface(tmp_path: Path) -> None:
     home, be = MemoryBackend(), FakeBackend()
-    out = apply(context(tmp_path, home), PlanRequest(), ApplyOptions(retry_zero_wait=True), backend=be)
+    out = apply(
+        context(tmp_path, home), PlanRequest(refresh=False), ApplyOptions(retry_zero_wait=True), backend=be
+    )
     assert out.state_changed and out.summary.counts()["created"] == 4 and len(be.submits) == 4
     doc = home.read()
     assert doc is not None and doc.serial == 1 and home.holder is None  # committed once, lock released
     assert {e.status for e in doc.jobs.values()} == {"Success"}
     assert not list(tmp_path.glob("*.lock.json*"))  # nothing written beside the manifest
     again = context(tmp_path, home)
-    assert compute_plan(again, PlanRequest()).counts()["noop"] == 4
-    rerun = apply(again, PlanRequest(), ApplyOptions(retry_zero_wait=True), backend=FakeBackend())
+    assert compute_plan(again, PlanRequest(refresh=False)).counts()["noop"] == 4
+    rerun = apply(
+        again, PlanRequest(refresh=False), ApplyOptions(retry_zero_wait=True), backend=FakeBackend()
+    )
     assert not rerun.state_changed and home.read().serial == 1  # type: ignore[union-attr]
 
 
 def test_state_rm_goes_through_the_same_interface(tmp_path: Path) -> None:
     home = MemoryBackend()
-    apply(context(tmp_path, home), PlanRequest(), ApplyOptions(retry_zero_wait=True), backend=FakeBackend())
+    apply(
+        context(tmp_path, home),
+        PlanRequest(refresh=False),
+        ApplyOptions(retry_zero_wait=True),
+        backend=FakeBackend(),
+    )
     assert state_remove(home, ["v/a.mp4::poster"]) == ["v/a.mp4::poster"]
     doc = home.read()
     assert doc is not None and "v/a.mp4::poster" not in doc.jobs and doc.serial == 2

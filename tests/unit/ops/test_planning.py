@@ -217,3 +217,59 @@ def test_a_rule_half_applied_with_its_new_config(tmp_path: Path) -> None:
     assert replaced and all(k.endswith("::poster") for k in replaced)
     assert replaced == {k for k in old if k.endswith("::poster") and k not in new}
     assert len(replaced) == 3
+
+
+def verified(rec: LockEntry, i: int) -> LockEntry:
+    """The record as apply leaves it since outputs are verified: sizes and ETags, the input's ETag."""
+    seen = tuple((100 + n, f"{i:08X}{n:024X}") for n in range(len(rec.outputs)))
+    return rec.evolve(seen=seen or None, seen_at="2026-12-07T10:00:00Z", input_etag=f"{i:032X}")
+
+
+def test_verified_records_and_drift_are_planned_as_from_full_records(tmp_path: Path) -> None:
+    """Lines carrying seen / seen_at / input_etag are still settled from their lines; the refresh's
+    findings (drift) replace those jobs, a failed one too (not retried), both ways alike."""
+    m = manifest(tmp_path, "m.yaml")
+    jobs = list(expand(m))
+    recs = {k: verified(r, i) if i % 2 else r for i, (k, r) in enumerate(recorded(jobs).items())}
+    data = encode("lin", 3, recs)
+    assert b'"seen": [[' in data and b'"input_etag": "' in data
+    fast, slow, doc = both(m, data)
+    same(fast, slow)
+    assert len(fast.active) < len(fast.changes) - 5 and doc.compact is not None
+    success = next(k for k, r in recs.items() if r.state == "Success" and r.seen)
+    failed = next(k for k, r in recs.items() if r.state == "Fail" and r.code == "InvalidParameter")
+    drift = {success: "output missing: posters/a.jpg", failed: "input changed: media-in/videos/a.mp4"}
+    fast, slow, _ = both(m, data, drift=drift)
+    same(fast, slow)
+    changes = {c.key: c for c in fast.changes}
+    for key, reason in drift.items():
+        assert changes[key].action == "replace" and changes[key].reason == reason
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("seen", [[1]]), ("seen", [[-1, "AB"]]), ("seen_at", "yesterday"), ("input_etag", "")],
+)
+def test_an_invalid_verification_is_refused_as_when_decoding(tmp_path: Path, field: str, value: Any) -> None:
+    m = manifest(tmp_path, "m.yaml")
+    jobs = list(expand(m))
+    data = encode("lin", 1, {j.key: verified(success(j, i), i) for i, j in enumerate(jobs)})
+    key = jobs[2].key
+    doc = json.loads(data)
+    doc["jobs"][key][field] = value
+    bad = json.dumps(doc).encode()
+    with pytest.raises(StateError) as slow:
+        _ = read(bad).jobs
+    with pytest.raises(StateError) as fast:
+        plan_jobs(expand(m), read(bad))
+    assert str(fast.value) == str(slow.value) and key in str(fast.value) and field in str(fast.value)
+
+
+def test_retry_runs_a_failed_job_whose_input_changed(tmp_path: Path) -> None:
+    m = manifest(tmp_path, "m.yaml")
+    jobs = list(expand(m))
+    recs = recorded(jobs)
+    failed = next(k for k, r in recs.items() if r.state == "Fail" and r.code == "InvalidParameter")
+    plan = make_plan(jobs, recs, only_failed=True, drift={failed: "input changed: x"})
+    assert failed in {c.key for c in plan.by_action("replace")}
+    assert failed in {c.key for c in make_plan(jobs, recs, only_failed=True).by_action("retry")}
