@@ -81,7 +81,9 @@ def check(args: Sequence[str], group: Any) -> None:
             after = words[i + 1] if i + 1 < len(words) else ""
             if not value and known[f"--{flag}"] and after and not after.startswith("-"):
                 value = after
-            shown = f"--{flag} {value}".rstrip()
+            # A flag given a value (-refresh=false) keeps its `=`: `--refresh false` would read the value
+            # as an argument.
+            shown = f"--{flag}={value}" if value and not known[f"--{flag}"] else f"--{flag} {value}".rstrip()
             raise HabitError(
                 f"{word!r} is Terraform's spelling; specrunner's options take two dashes: `{shown}`",
                 hint=f"`specrunner {name} --help` lists the options",

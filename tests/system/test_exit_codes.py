@@ -130,6 +130,7 @@ def test_every_other_one_dash_word_names_the_fix_not_a_short_option(ws: Workspac
         ("plan", "m.yaml", "-json"): "`--format json`",
         ("plan", "-input=false", "m.yaml"): "never waits for input",
         ("plan", "m.yaml", "-compact-warnings"): "`specrunner plan` has no option '--compact-warnings'",
+        ("plan", "m.yaml", "-refresh=false"): "two dashes: `--refresh=false`",
         ("plan", "m.yaml", "-lock-timeout=5m"): "`specrunner plan` has no option '--lock-timeout'",
         ("taint", "m.yaml"): "--replace KEY",
         ("workspace", "new", "prod"): "--var env=prod",
