@@ -326,7 +326,8 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
     if block is None and not given.explicit and not _mentions(data):
         return None, []
     extra: list[Diagnostic] = []
-    decls = _declarations(block)
+    malformed = _malformed(block, add)
+    decls = {n: d for n, d in _declarations(block).items() if n not in malformed}
     values, bad = values_of(block, given, extra)
     for name, message in bad:
         add(("variables", name), message, key=True)
@@ -342,7 +343,8 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
             )
     for name in decls:
         if (
-            name not in values
+            name not in malformed
+            and name not in values
             and name not in dict(bad)
             and not any(d.path == json_path((name,)) for d in extra)
         ):
@@ -355,8 +357,8 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
 
     def visit(text: str, path: PathT) -> Any:
         def unknown(name: str) -> None:
-            if name in decls:
-                return  # reported at its declaration
+            if name in decls or name in malformed or not isinstance(block, (dict, type(None))):
+                return  # reported at its declaration (or the block is no mapping: reported)
             if "${" in name:
                 add(
                     path,
@@ -399,6 +401,33 @@ def _keys_with_references(node: Any, path: PathT) -> Iterator[PathT]:
     elif isinstance(node, list):
         for i, v in enumerate(node):
             yield from _keys_with_references(v, (*path, i))
+
+
+def _malformed(block: Any, add: Add) -> set[str]:
+    """Report the declarations that are not ``NAME: {type, default, description}`` (the schema's checks,
+    said first and in these words: a wrong one would otherwise read as "has no value")."""
+    if block is None:
+        return set()
+    if not isinstance(block, dict):
+        add(("variables",), "variables: is a mapping of NAME: {type, default, description}", key=True)
+        return set()
+    bad: set[str] = set()
+    for name, spec in block.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            add(("variables", name), f"{name!r} is no variable name: letters, digits and _", key=True)
+            bad.add(str(name))
+        elif not isinstance(spec, dict):
+            add(
+                ("variables", name),
+                f"declare the variable as a mapping: `{name}: {{default: {short(spec)}}}` "
+                "(keys: type, default, description)",
+                key=True,
+            )
+            bad.add(name)
+        elif "type" in spec and spec["type"] not in TYPES:
+            add(("variables", name, "type"), f"type is one of {', '.join(TYPES)}, not {short(spec['type'])}")
+            bad.add(name)
+    return bad
 
 
 def _mentions(node: Any) -> bool:

@@ -191,3 +191,31 @@ def test_a_nested_reference_and_a_reference_in_a_key_each_say_what_to_do(check: 
         "m.yaml:15:11: $.rules[0].mts[\"${var.env}\"]: '${var.env}': ${var.NAME} is not substituted in a "
         "mapping key (only in values); write the key as it is"
     ]
+
+
+@pytest.mark.parametrize(
+    "block,message",
+    [
+        (
+            "variables:\n  env: dev\n",
+            "m.yaml:3:3: $.variables.env: declare the variable as a mapping: `env: {default: 'dev'}`",
+        ),
+        ("variables: [env]\n", "m.yaml:2:1: $.variables: variables: is a mapping of NAME: {type, default"),
+        (
+            "variables:\n  env: {type: str}\n",
+            "m.yaml:3:15: $.variables.env.type: type is one of string, number",
+        ),
+    ],
+)
+def test_a_declaration_of_the_wrong_shape_is_one_error_at_it_not_has_no_value(
+    check: Check, block: str, message: str
+) -> None:
+    """A Terraform habit (`env: dev` for a default) must not read as "variable 'env' has no value"."""
+    text = (
+        "version: 1\n"
+        + block
+        + HEAD.split("\n", 5)[5]
+        + RULES.replace("${var.width}", "64").replace('"${var.keep}"', "false")
+    )
+    out = check(text)
+    assert len(out) == 1 and out[0].startswith(message), out
