@@ -9,10 +9,13 @@ longer be in the manifest (a rename whose old name is still used would move a li
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from specrunner.core.keys import KEY_SEP, split_key
 from specrunner.validate.reporting import Add, close_matches
+
+_RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the schema's pattern of rules[].id
 
 
 def _input_ids(inputs: Any) -> set[str] | None:
@@ -80,6 +83,14 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
 def _check_rule_move(
     src: str, dst: str, rules: list[str], later: set[Any], add: Add, here: tuple[str, int]
 ) -> None:
+    if not _RULE_ID.fullmatch(src):
+        add(
+            (*here, "from"),
+            f"{src!r} cannot be a rule id (letters, digits, _ . -): a renamed input takes its job keys, "
+            f'one entry per rule, e.g. {{from: "{src}::{rules[0] if rules else dst}", to: "NEW_INPUT_ID::'
+            f'{rules[0] if rules else dst}"}}',
+        )
+        return
     if src in rules:
         add(
             (*here, "from"),

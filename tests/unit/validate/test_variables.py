@@ -219,3 +219,13 @@ def test_a_declaration_of_the_wrong_shape_is_one_error_at_it_not_has_no_value(
     )
     out = check(text)
     assert len(out) == 1 and out[0].startswith(message), out
+
+
+def test_a_moved_from_that_cannot_be_a_rule_id_is_not_a_silent_no_op(check: Check) -> None:
+    """`{from: videos/old.mp4, to: poster}` (an input meant) would match no rule in the state and do
+    nothing: the plan would create and forget instead. It is refused, naming the job-key form."""
+    out = check(MOVED + "moved:\n  - {from: videos/old.mp4, to: poster}\n")
+    assert len(out) == 1 and out[0].startswith(
+        "m.yaml:16:12: $.moved[0].from: 'videos/old.mp4' cannot be a rule id"
+    ), out
+    assert '{from: "videos/old.mp4::poster", to: "NEW_INPUT_ID::poster"}' in out[0]
