@@ -101,12 +101,16 @@ def plan_prune(
     retired: Mapping[str, Retired],
     wanted: Callable[[str], bool],
     selected: Callable[[str], bool] = lambda key: True,
+    inputs: Iterable[str] = (),
 ) -> PrunePlan:
     """The prune plan of a state: ``records`` (job key -> record), ``retired`` (object -> entry),
     ``wanted(key)``: the manifest still has job ``key``; ``selected(key)``: ``--target``/``--exclude``
-    keep job ``key`` (protection is computed over the whole state, whatever is selected)."""
+    keep job ``key`` (protection is computed over the whole state, whatever is selected);
+    ``inputs``: the manifest's inputs (``bucket/key``). An input (the manifest's or a record's) is
+    never deleted, whatever a hand-edited state says: it leaves the retired list untouched."""
     named: dict[str, str] = {}  # object -> a wanted record naming it
     unfinished: set[str] = set()  # wanted jobs whose record is not a success: replacement pending
+    sources = set(inputs) | {rec.input for rec in records.values()}
     for key, rec in records.items():
         if wanted(key):
             for o in rec.outputs:
@@ -129,7 +133,13 @@ def plan_prune(
     deletions, kept = [], []
     for obj in sorted(candidates):
         d = candidates[obj]
-        if obj in named:
+        if obj in sources:
+            kept.append(
+                _keep(
+                    d, "an input of the manifest or of a recorded job: prune never deletes inputs", named=True
+                )
+            )
+        elif obj in named:
             kept.append(_keep(d, f"named by {named[obj]}, which the manifest still wants", named=True))
         elif d.source == "retired" and d.job in unfinished:
             kept.append(_keep(d, f"{d.job} has not finished its replacement yet"))

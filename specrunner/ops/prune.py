@@ -74,6 +74,7 @@ def make_prune_plan(ctx: Context, req: PruneRequest) -> PrunePlan:
     if doc is None:
         return PrunePlan()
     desired = {job.key for job in ctx.jobs}
+    inputs = {job.input_ref for job in ctx.jobs}
     records = doc.jobs
     if req.targets or req.excludes:
         keys = set(records) | {r.job for r in doc.retired.values()} | desired
@@ -82,8 +83,8 @@ def make_prune_plan(ctx: Context, req: PruneRequest) -> PrunePlan:
         except TargetError as e:
             e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
             raise
-        return plan_prune(records, doc.retired, desired.__contains__, chosen.__contains__)
-    return plan_prune(records, doc.retired, desired.__contains__)
+        return plan_prune(records, doc.retired, desired.__contains__, chosen.__contains__, inputs)
+    return plan_prune(records, doc.retired, desired.__contains__, inputs=inputs)
 
 
 def check_named(ctx: Context, plan: PrunePlan) -> None:
