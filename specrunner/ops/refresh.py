@@ -305,7 +305,7 @@ def _list_all(
         except Exception as e:
             if getattr(e, "code", None) == "NoSuchBucket":  # a definite answer: nothing is there
                 return []
-            raise listing_error(bucket, prefix, e) from None
+            raise listing_error(bucket, prefix, e, local=callable(lookup)) from None
 
     found: dict[tuple[str, str], Seen] = {}
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:
@@ -347,10 +347,17 @@ def _after(
     return lister(bucket, loc, prefix, last)
 
 
-def listing_error(bucket: str, prefix: str, e: BaseException) -> RefreshError:
+def listing_error(bucket: str, prefix: str, e: BaseException, *, local: bool = False) -> RefreshError:
     why = (str(e) or type(e).__name__).rstrip(".")
     head = f"cannot list oss://{bucket}/{prefix}: "
     why = why[len(head) :] if why.startswith(head) else why  # the lister's own words, said once
+    if local:  # the local engine's bucket folder: no permission to grant, a folder to fix
+        return RefreshError(
+            f"cannot refresh: reading bucket {bucket} (the local engine's folder) failed: {why}. "
+            "The recorded outputs cannot be checked; nothing was planned",
+            hint=f"make the folder of bucket {bucket} readable (a folder, not a file), or plan without "
+            "checking the buckets: --refresh=false",
+        )
     return RefreshError(
         f"cannot refresh: listing oss://{bucket}/{prefix} failed: {why}. Checking the recorded outputs "
         f"needs oss:ListObjects on bucket {bucket!r}; nothing was planned",

@@ -58,3 +58,44 @@ def test_prune_never_deletes_an_input_a_hand_edited_retired_list_names(ws: Works
         "media-out/posters/../../media-in/videos/a.mp4"
     ]
     assert os.path.exists(ws.out("posters/a.jpg"))
+
+
+def test_a_bucket_folder_that_is_a_file_is_one_refresh_error_never_a_replacement(
+    ws: Workspace, video_4s: Path
+) -> None:
+    applied(ws, video_4s)
+    before = ws.state.read_bytes()
+    bucket = ws.oss / "media-out"
+    bucket.rename(ws.oss / "moved-away")
+    bucket.write_bytes(b"")  # the bucket's folder is now a file
+    for cmd in (("plan", "--detailed-exitcode"), ("apply",), ("plan", "--format", "json")):
+        r = ws.cli(*cmd[:1], ws.manifest, *cmd[1:], code=1)
+        errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1, r.output
+        assert "bucket media-out" in errors[0] and "nothing was planned" in errors[0]
+        assert "--refresh=false" in r.output
+        assert "replace" not in r.stdout and "Traceback" not in r.output
+    assert ws.state.read_bytes() == before
+    ws.cli("plan", ws.manifest, "--refresh=false", "--detailed-exitcode", code=0)
+
+
+def test_an_output_rewritten_with_its_size_and_mtime_kept_is_found_changed(
+    ws: Workspace, video_4s: Path
+) -> None:
+    applied(ws, video_4s)
+    poster = ws.out("posters/a.jpg")
+    ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)  # fingerprints cached
+    st = poster.stat()
+    data = poster.read_bytes()
+    poster.write_bytes(bytes(b ^ 0xFF for b in data[:64]) + data[64:])  # other bytes, same size
+    os.utime(poster, ns=(st.st_atime_ns, st.st_mtime_ns))  # as `cp -p` or `touch -r` would
+    assert poster.stat().st_size == st.st_size and poster.stat().st_mtime_ns == st.st_mtime_ns
+    r = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=2)
+    assert "output changed: posters/a.jpg" in r.stdout
+    os.utime(poster)  # a touch alone (same bytes as now) changes nothing more
+    ws.cli("apply", ws.manifest, code=0)
+    before = ws.state.read_bytes()
+    os.utime(poster)
+    ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
+    ws.cli("apply", ws.manifest, code=0)
+    assert ws.state.read_bytes() == before
