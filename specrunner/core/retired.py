@@ -34,6 +34,8 @@ class Retired:
     job: str
     #: The service's id of that job (None if the record had none).
     job_id: str | None
+    #: Its ETag when specrunner last listed it (None: never listed): prune deletes it only unchanged.
+    etag: str | None = None
 
 
 def retirements(key: str, prior: LockEntry | None, new: LockEntry | None) -> tuple[list[Retired], list[str]]:
@@ -43,8 +45,14 @@ def retirements(key: str, prior: LockEntry | None, new: LockEntry | None) -> tup
     if prior is None or not prior.outputs:
         return [], list(now)
     kept = set(now)
-    gone = [Retired(o, key, prior.job_id) for o in sorted(set(prior.outputs)) if o not in kept]
+    etags = etags_of(prior)
+    gone = [Retired(o, key, prior.job_id, etags.get(o)) for o in sorted(set(prior.outputs)) if o not in kept]
     return gone, list(now)
+
+
+def etags_of(rec: LockEntry) -> dict[str, str]:
+    """The ETag each output of ``rec`` had when last listed (outputs never listed are absent)."""
+    return {o: was[1] for o, was in rec.observed() if was is not None}
 
 
 Source = Literal["forgotten", "retired"]
@@ -63,6 +71,8 @@ class Deletion:
     kept: str = ""
     #: Kept because a wanted record names it: it leaves the retired list without being deleted.
     named: bool = False
+    #: Its ETag when specrunner last listed it (None: never listed).
+    etag: str | None = None
 
     @property
     def bucket(self) -> str:
@@ -124,12 +134,13 @@ def plan_prune(
         if wanted(key) or not selected(key) or not rec.outputs:
             continue
         forget.append(key)
+        etags = etags_of(rec)
         for o in rec.outputs:
-            candidates.setdefault(o, Deletion(o, key, rec.job_id, "forgotten"))
+            candidates.setdefault(o, Deletion(o, key, rec.job_id, "forgotten", etag=etags.get(o)))
     for obj in sorted(retired):
         r = retired[obj]
         if selected(r.job) and obj not in candidates:
-            candidates[obj] = Deletion(obj, r.job, r.job_id, "retired")
+            candidates[obj] = Deletion(obj, r.job, r.job_id, "retired", etag=r.etag)
     deletions, kept = [], []
     for obj in sorted(candidates):
         d = candidates[obj]
@@ -150,7 +161,28 @@ def plan_prune(
 
 
 def _keep(d: Deletion, why: str, *, named: bool = False) -> Deletion:
-    return Deletion(d.object, d.job, d.job_id, d.source, why, named)
+    return Deletion(d.object, d.job, d.job_id, d.source, why, named, d.etag)
+
+
+def keep_changed(plan: PrunePlan, now: Mapping[str, str]) -> PrunePlan:
+    """``plan`` without the objects whose ETag ``now`` (object -> ETag as listed now) differs from the
+    one specrunner recorded: someone wrote them since, so they are not specrunner's to delete. They stay
+    in the retired list, kept with the reason."""
+    deletions, changed = [], []
+    for d in plan.deletions:
+        cur = now.get(d.object)
+        if d.etag is not None and cur is not None and cur != d.etag:
+            why = (
+                f"changed since specrunner wrote it (ETag {d.etag}, now {cur}): not deleted; "
+                "delete it by hand if it is unwanted"
+            )
+            changed.append(_keep(d, why))
+        else:
+            deletions.append(d)
+    if not changed:
+        return plan
+    order = lambda d: (d.job, d.object)  # noqa: E731
+    return PrunePlan(tuple(deletions), tuple(sorted((*plan.kept, *changed), key=order)), plan.forget)
 
 
 def names(records: Iterable[LockEntry], retired: Mapping[str, Retired]) -> set[str]:

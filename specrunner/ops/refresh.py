@@ -476,15 +476,26 @@ def input_fingerprints(
     prefix (discovery's listing when it saw them): recorded at submission, compared by later refreshes.
     A listing that fails leaves its inputs without one (then they are not compared)."""
     out = {ref: known[ref][1] for ref in refs if ref in known}
+    try:
+        out.update(
+            current_etags({r: loc for r, loc in refs.items() if r not in out}, lister, chunked=chunked)
+        )
+    except RefreshError:
+        pass
+    return out
+
+
+def current_etags(
+    refs: dict[str, str], lister: Callable[[], ObjectsLister], *, chunked: bool
+) -> dict[str, str]:
+    """The ETag of each object of ``refs`` ("bucket/key" -> location) that exists, listed by prefix;
+    a listing that cannot be made raises :class:`RefreshError`."""
     wanted = _Wanted()
     for ref, loc in refs.items():
-        if ref not in out:
-            bucket, _, obj = ref.partition("/")
-            wanted.add(bucket, loc, _folder(obj), obj)
-    try:
-        found = _list_all(wanted, lister, Refresh(at=""), chunked)
-    except RefreshError:
-        return out
+        bucket, _, obj = ref.partition("/")
+        wanted.add(bucket, loc, _folder(obj), obj)
+    found = _list_all(wanted, lister, Refresh(at=""), chunked)
+    out = {}
     for (bucket, key), (_, etag) in found.items():
         ref = f"{bucket}/{key}"
         if ref in refs:

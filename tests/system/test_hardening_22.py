@@ -99,3 +99,33 @@ def test_an_output_rewritten_with_its_size_and_mtime_kept_is_found_changed(
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
     ws.cli("apply", ws.manifest, code=0)
     assert ws.state.read_bytes() == before
+
+
+def test_prune_keeps_an_object_rewritten_since_specrunner_wrote_it(ws: Workspace, video_4s: Path) -> None:
+    applied(ws, video_4s)
+    ws.write(MANIFEST.replace('"posters/{FileName}.jpg"', '"covers/{FileName}.jpg"'))
+    ws.cli("apply", ws.manifest, code=0)
+    entry = json.loads(ws.state.read_text())["retired"][0]
+    assert entry["object"] == "media-out/posters/a.jpg" and len(entry["etag"]) == 32  # its MD5 then
+    poster = ws.out("posters/a.jpg")
+    poster.write_bytes(b"the team's own poster, same name")  # re-created by hand with other bytes
+    r = ws.cli("prune", ws.manifest, "--dry-run", "--detailed-exitcode", code=0)
+    assert r.stdout.startswith("Prune: 0 objects to delete, 1 kept.")
+    assert f"= keep media-out/posters/a.jpg (from videos/a.mp4::poster, job " in r.stdout
+    assert f"changed since specrunner wrote it (ETag {entry['etag']}, now " in r.stdout
+    ws.cli("prune", ws.manifest, code=0)
+    assert poster.read_bytes() == b"the team's own poster, same name"
+    assert [e["object"] for e in json.loads(ws.state.read_text())["retired"]] == ["media-out/posters/a.jpg"]
+
+    # a forgotten job's output rewritten by hand is kept too; the other job's objects are deleted
+    covers = MANIFEST.replace('"posters/{FileName}.jpg"', '"covers/{FileName}.jpg"')
+    ws.add_video(video_4s, "videos/b.mp4")
+    ws.write(covers.replace("[videos/a.mp4]", "[videos/a.mp4, videos/b.mp4]"))
+    ws.cli("apply", ws.manifest, code=0)
+    ws.out("covers/a.jpg").write_bytes(b"edited")
+    ws.write(covers.replace("[videos/a.mp4]", "[videos/c.mp4]"))
+    r = ws.cli("prune", ws.manifest, code=0)
+    assert "= keep media-out/covers/a.jpg (from videos/a.mp4::poster" in r.stdout
+    assert "Deleted 1 of 1 object." in r.stdout
+    assert ws.out("covers/a.jpg").read_bytes() == b"edited" and not ws.out("covers/b.jpg").exists()
+    assert poster.exists()
