@@ -4,7 +4,7 @@ In the lock file it is a top-level list after ``jobs``, one line per object, sor
 absent when empty (a lock file without retired objects keeps its bytes)::
 
       "retired": [
-        {"etag": "9B2C...", "job": "videos/a.mp4::poster", "job_id": "5f1e...", "object": "media-out/posters/a.jpg"}
+        {"etag": "9B2C...", "job": "videos/a.mp4::poster", "job_id": "5f1e...", "object": "media-out/a.jpg"}
 
 ``etag`` (when the object was listed after it was written) lets prune refuse an object rewritten since.
       ]
