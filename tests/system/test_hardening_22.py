@@ -111,7 +111,7 @@ def test_prune_keeps_an_object_rewritten_since_specrunner_wrote_it(ws: Workspace
     poster.write_bytes(b"the team's own poster, same name")  # re-created by hand with other bytes
     r = ws.cli("prune", ws.manifest, "--dry-run", "--detailed-exitcode", code=0)
     assert r.stdout.startswith("Prune: 0 objects to delete, 1 kept.")
-    assert f"= keep media-out/posters/a.jpg (from videos/a.mp4::poster, job " in r.stdout
+    assert "= keep media-out/posters/a.jpg (from videos/a.mp4::poster, job " in r.stdout
     assert f"changed since specrunner wrote it (ETag {entry['etag']}, now " in r.stdout
     ws.cli("prune", ws.manifest, code=0)
     assert poster.read_bytes() == b"the team's own poster, same name"
@@ -129,3 +129,23 @@ def test_prune_keeps_an_object_rewritten_since_specrunner_wrote_it(ws: Workspace
     assert "Deleted 1 of 1 object." in r.stdout
     assert ws.out("covers/a.jpg").read_bytes() == b"edited" and not ws.out("covers/b.jpg").exists()
     assert poster.exists()
+
+
+def test_a_saved_plan_refused_after_the_buckets_changed_says_so(ws: Workspace, video_4s: Path) -> None:
+    applied(ws, video_4s)
+    poster = ws.out("posters/a.jpg")
+    kept = poster.read_bytes()
+    poster.unlink()
+    saved = ws.oss.parent / "plan.json"
+    ws.cli("plan", ws.manifest, "--out", saved, code=0)
+    poster.write_bytes(kept)  # the output came back (restored from a backup) before the apply
+    before = ws.state.read_bytes()
+    r = ws.cli("apply", saved, code=1)
+    error = next(ln for ln in r.output.splitlines() if ln.startswith("error:"))
+    assert error.startswith(
+        "error: the saved plan is stale: videos/a.mp4::poster was planned `replace` and would be `noop` now"
+    )
+    assert "the buckets' outputs or inputs changed since it was made" in error
+    assert "hint: make a new plan, `specrunner plan " in r.output and "m.yaml --out plan.json`" in r.output
+    assert ws.state.read_bytes() == before
+    ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
