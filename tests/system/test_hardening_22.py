@@ -7,8 +7,12 @@ import json
 import os
 from pathlib import Path
 
+from specrunner.emulator import Emulator
 from specrunner.statefile.doc import decode_state
 from tests.conftest import HEADER, Workspace
+from tests.system.test_prune import CLOUD, cloud, deletes
+
+__all__ = ["cloud"]  # the emulator fixture of prune's tests
 
 MANIFEST = (
     HEADER
@@ -149,3 +153,27 @@ def test_a_saved_plan_refused_after_the_buckets_changed_says_so(ws: Workspace, v
     assert "hint: make a new plan, `specrunner plan " in r.output and "m.yaml --out plan.json`" in r.output
     assert ws.state.read_bytes() == before
     ws.cli("plan", ws.manifest, "--detailed-exitcode", code=0)
+
+
+def test_on_aliyun_prune_compares_etags_through_oss_and_a_denied_listing_deletes_nothing(
+    ws: Workspace, cloud: Emulator
+) -> None:
+    ws.write(CLOUD)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    ws.write(CLOUD.replace('"posters/{FileName}.jpg"', '"covers/{FileName}.jpg"'))
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    assert all(e.get("etag") for e in json.loads(ws.state.read_text())["retired"])
+    (ws.oss / "media-out" / "posters" / "a.jpg").write_bytes(b"a poster a person made")
+    before = ws.state.read_bytes()
+    cloud.faults.deny_list = frozenset({"media-out"})
+    r = ws.cli("prune", ws.manifest, "--auto-approve", code=1)
+    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "prune cannot check the objects it would delete" in errors[0], r.output
+    assert "media-out" in errors[0] and "nothing was deleted" in errors[0]
+    assert deletes(cloud) == [] and ws.state.read_bytes() == before
+    cloud.faults.deny_list = frozenset()
+    r = ws.cli("prune", ws.manifest, "--auto-approve", code=0)
+    assert "= keep media-out/posters/a.jpg" in r.stdout and "changed since specrunner wrote it" in r.stdout
+    assert "Deleted 1 of 1 object." in r.stdout
+    assert deletes(cloud) == ["media-out/posters/b.jpg"]
+    assert (ws.oss / "media-out" / "posters" / "a.jpg").read_bytes() == b"a poster a person made"
