@@ -54,6 +54,7 @@ class LocalObjects:
         self.store = ObjectStore(root)
         self.cache_path = self.store.root / CACHE
         self._lock = threading.Lock()
+        self._folders: dict[tuple[str, str], Path] = {}  # (bucket, folder) -> resolved, for this run
         self._cache: dict[str, list[int | str]] | None = None
         self._dirty = False
 
@@ -70,7 +71,7 @@ class LocalObjects:
         """One object as listed, or None when it does not exist. A file that cannot be read (no
         permission, a bucket that is a file, a link loop) raises: it is not known to be missing."""
         try:
-            path = self.store.path(bucket, key)
+            path = self._path(bucket, key)
         except ServiceError:
             return None  # a name no object can have
         except (OSError, RuntimeError) as e:  # resolving: a link loop, an unreadable folder
@@ -99,6 +100,25 @@ class LocalObjects:
             self._load()[ident] = [*stamp, etag]
             self._dirty = True
         return Listed(key, st.st_size, etag)
+
+    def _path(self, bucket: str, key: str) -> Path:
+        """``store.path`` (inside its bucket, links resolved) with each folder resolved once: a plan
+        looks at thousands of objects in a few folders. A link as the last part is resolved alone."""
+        self.store.check(bucket, key)
+        folder, _, name = key.rpartition("/")
+        real = self._folders.get((bucket, folder))
+        if real is None:
+            base = (self.store.root / bucket).resolve()
+            real = (base / folder).resolve() if folder else base
+            if real != base and base not in real.parents:
+                raise ServiceError(
+                    "InvalidParameter.ObjectKeyInvalid", f"object key {key!r} escapes its bucket"
+                )
+            self._folders[(bucket, folder)] = real
+        path = real / name
+        if path.is_symlink():
+            return self.store.path(bucket, key)
+        return path
 
     def _bucket_is_a_folder(self, bucket: str) -> None:
         base = self.store.root / bucket
