@@ -177,3 +177,17 @@ def test_on_aliyun_prune_compares_etags_through_oss_and_a_denied_listing_deletes
     assert "Deleted 1 of 1 object." in r.stdout
     assert deletes(cloud) == ["media-out/posters/b.jpg"]
     assert (ws.oss / "media-out" / "posters" / "a.jpg").read_bytes() == b"a poster a person made"
+
+
+def test_refresh_false_with_a_space_is_understood_as_with_an_equals_sign(
+    ws: Workspace, video_4s: Path
+) -> None:
+    applied(ws, video_4s)
+    ws.out("posters/a.jpg").unlink()
+    before = ws.state.read_bytes()
+    r = ws.cli("plan", ws.manifest, "--refresh", "false", "--detailed-exitcode", code=0)
+    assert "No changes" in r.stdout
+    ws.cli("apply", ws.manifest, "--refresh", "false", code=0)
+    assert ws.state.read_bytes() == before and not ws.out("posters/a.jpg").exists()
+    r = ws.cli("plan", "--refresh", "true", ws.manifest, "--detailed-exitcode", code=2)
+    assert "output missing: posters/a.jpg" in r.stdout
