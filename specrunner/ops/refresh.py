@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -477,12 +478,8 @@ def input_fingerprints(
     prefix (discovery's listing when it saw them): recorded at submission, compared by later refreshes.
     A listing that fails leaves its inputs without one (then they are not compared)."""
     out = {ref: known[ref][1] for ref in refs if ref in known}
-    try:
-        out.update(
-            current_etags({r: loc for r, loc in refs.items() if r not in out}, lister, chunked=chunked)
-        )
-    except RefreshError:
-        pass
+    with suppress(RefreshError):  # then those inputs are recorded without one
+        out.update(current_etags({r: v for r, v in refs.items() if r not in out}, lister, chunked=chunked))
     return out
 
 
@@ -496,9 +493,4 @@ def current_etags(
         bucket, _, obj = ref.partition("/")
         wanted.add(bucket, loc, _folder(obj), obj)
     found = _list_all(wanted, lister, Refresh(at=""), chunked)
-    out = {}
-    for (bucket, key), (_, etag) in found.items():
-        ref = f"{bucket}/{key}"
-        if ref in refs:
-            out[ref] = etag
-    return out
+    return {f"{b}/{k}": etag for (b, k), (_, etag) in found.items() if f"{b}/{k}" in refs}

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from specrunner.backends import ossclient
 from specrunner.emulator import Emulator
 from specrunner.statefile.doc import decode_state
 from tests.conftest import HEADER, Workspace
-from tests.system.test_prune import CLOUD, cloud, deletes
-
-__all__ = ["cloud"]  # the emulator fixture of prune's tests
 
 MANIFEST = (
     HEADER
@@ -22,6 +23,32 @@ rules:
   - {id: poster, time: 1s, width: 80, output: "posters/{FileName}.jpg"}
 """
 )
+
+KEY, SECRET = "LTAIharden00001", "harden-secret"
+CLOUD = MANIFEST.replace(
+    "target: {backend: local, root: ./oss}", "target: {backend: aliyun, region: cn-shanghai}"
+).replace("[videos/a.mp4]", "[videos/a.mp4, videos/b.mp4]")
+
+
+@pytest.fixture
+def cloud(ws: Workspace, video_4s: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """The emulator serving MTS and OSS (real oss2 calls), two inputs uploaded."""
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.add_video(video_4s, "videos/b.mp4")
+    with Emulator(ws.oss, {KEY: SECRET}) as em:
+        monkeypatch.setenv("SPECRUNNER_MTS_ENDPOINT", em.url)
+        monkeypatch.setenv(ossclient.ENDPOINT_ENV, em.url)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET)
+        yield em
+
+
+def deletes(em: Emulator) -> list[str]:
+    return sorted(
+        f"{e['params']['bucket']}/{e['params']['key']}"
+        for e in em.requests()
+        if e["action"] == "DeleteObject"
+    )
 
 
 def applied(ws: Workspace, video: Path, manifest: str = MANIFEST) -> None:
