@@ -110,6 +110,18 @@ def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
     saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
     now = {(c.key, c.shown, c.job.fingerprint if c.job else None) for c in plan.changes}
     if saved != now:
+        was = {k: a for k, a, _ in saved}
+        is_ = {k: a for k, a, _ in now}
+        moved = sorted(k for k in was.keys() | is_.keys() if was.get(k) != is_.get(k))
+        if moved:  # the same manifest and state, another decision: the buckets (the refresh) differ
+            k = moved[0]
+            more = f" ({len(moved) - 1} other job(s) too)" if len(moved) > 1 else ""
+            raise PlanError(
+                f"the saved plan is stale: {k} was planned `{was.get(k, 'nothing')}` and would be "
+                f"`{is_.get(k, 'nothing')}` now{more}; the buckets' outputs or inputs changed since "
+                "it was made, or the refresh was turned on or off (--refresh)",
+                hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+            )
         raise PlanError(
             "the saved plan does not match what this specrunner would do now",
             hint=f"make a new plan with this version: `{replan(ctx, doc.get('variables'))}`",
