@@ -72,12 +72,13 @@ def test_vtt_cues_point_into_the_sprite_when_cells_are_not_kept(svc: SnapshotSer
     )
     assert job["State"] == "Success", job
     refs = cues(svc.root, "s/clip.vtt")
-    # cells scaled to the aspect ratio: 160 x 120, not the frame's 320 x 240
+    # cells scaled to the aspect ratio: 160 x 120, not the frame's 320 x 240; the sprite named
+    # relative to the .vtt (s/clip.vtt -> t/00001.jpg)
     assert refs == [
-        "00001.jpg#xywh=0,0,160,120",
-        "00001.jpg#xywh=160,0,160,120",
-        "00001.jpg#xywh=0,120,160,120",
-        "00001.jpg#xywh=160,120,160,120",
+        "../t/00001.jpg#xywh=0,0,160,120",
+        "../t/00001.jpg#xywh=160,0,160,120",
+        "../t/00001.jpg#xywh=0,120,160,120",
+        "../t/00001.jpg#xywh=160,120,160,120",
     ]
     with Image.open(svc.root / "media-out" / "t" / "00001.jpg") as sprite:
         assert sprite.size == (320, 240)  # every cue's rectangle lies inside the sprite
