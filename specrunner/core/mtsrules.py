@@ -208,6 +208,8 @@ def tile_cells(count: int, cell_sel_step: int | None) -> int:
 
 def vtt_object(first_output: str, file_name: str) -> str:
     """The WebVTT index of a ``Format: vtt`` job: ``{FileName}.vtt`` in the folder of its first
-    snapshot (``first_output``: bucket/key or key)."""
+    snapshot (``first_output``: bucket/key or key, or the output template: its ``{Count}`` and
+    ``{SnapshotTime}`` are the first snapshot's, ``00001`` and ``0``, as the engine names it)."""
+    first_output = first_output.replace("{Count}", "00001").replace("{SnapshotTime}", "0")
     folder = first_output.rsplit("/", 1)[0] + "/" if "/" in first_output else ""
     return f"{folder}{file_name}.vtt"
