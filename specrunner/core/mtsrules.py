@@ -191,12 +191,13 @@ TIME_ARRAY_FIX = "take the snapshots with time, interval and num, or one rule pe
 def black_lead_in_filtered(time_ms: int, single: bool, black_level: int | None, num: int | None) -> bool:
     """Whether the first snapshot skips black frames (parameter details page, BlackLevel): with
     ``Time=0`` and one snapshot (``Num=1`` or sync) always, whatever BlackLevel says; with ``Time=0``
-    and ``Num>1`` when BlackLevel is set; never when ``Time>0``."""
+    and several (``Num>1``, or an Interval alone: every interval to the end) when BlackLevel is set;
+    never when ``Time>0``."""
     if time_ms != 0:
         return False
     if single:
         return True
-    return black_level is not None and num is not None and num > 1
+    return black_level is not None and (num is None or num > 1)
 
 
 def tile_cells(count: int, cell_sel_step: int | None) -> int:
