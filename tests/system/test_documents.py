@@ -239,15 +239,20 @@ def test_import_without_input_follows_the_tag_specrunner_sent(
 # ------------------------------------------------------------------ lock files written before this change
 
 
-def test_a_lock_file_written_before_plans_as_a_no_op(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+# documents: written by main at 1b011f2 (before issue 23); vtt-folders: by main at 732f774 (before its
+# review: a .vtt recorded under a {Count} folder, an interval-only black_level)
+@pytest.mark.parametrize("stem", ["documents", "vtt-folders"])
+def test_a_lock_file_written_before_plans_as_a_no_op(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch, stem: str
+) -> None:
     shutil.copytree(REPO / "specs" / "oss" / "media-in", ws.dir / "oss" / "media-in")
-    for name in ("documents.yaml", "documents.lock.json"):
+    for name in (f"{stem}.yaml", f"{stem}.lock.json"):
         shutil.copyfile(UPGRADE / name, ws.dir / name)
-    before = (ws.dir / "documents.lock.json").read_bytes()
+    before = (ws.dir / f"{stem}.lock.json").read_bytes()
     monkeypatch.chdir(ws.dir)
-    r = ws.cli("plan", "documents.yaml", "--detailed-exitcode", code=0)
+    r = ws.cli("plan", f"{stem}.yaml", "--detailed-exitcode", code=0)
     assert "No changes" in r.output
-    assert (ws.dir / "documents.lock.json").read_bytes() == before
+    assert (ws.dir / f"{stem}.lock.json").read_bytes() == before
 
 
 def test_a_lock_file_with_a_time_array_is_refused_and_kept(
