@@ -103,8 +103,9 @@ def test_terraform_spellings_get_one_error_naming_specrunners_and_exit_1(
         ("plan", "m.yaml", "-target", "poster"): "two dashes: `--target poster`",
         ("apply", "m.yaml", "-replace", "poster"): "two dashes: `--replace poster`",
         ("state", "list", "m.yaml", "-var-file", "x.yaml"): "two dashes: `--var-file x.yaml`",
-        ("destroy", "m.yaml"): "`specrunner state rm MANIFEST KEY...` drops records",
-        ("output", "m.yaml"): "`specrunner outputs MANIFEST` lists every object",
+        # the hints name the manifest given, so they paste
+        ("destroy", "m.yaml"): "`specrunner prune m.yaml` deletes the outputs of jobs the manifest no longer",
+        ("output", "m.yaml"): "`specrunner outputs m.yaml` lists every object",
     }
     for args, expected in cases.items():
         r = run(["-m", "specrunner", *args], ws.dir)
@@ -126,7 +127,7 @@ def test_every_other_one_dash_word_names_the_fix_not_a_short_option(ws: Workspac
     ws.add_video(video_4s, "videos/a.mp4")
     ws.write(MANIFEST)
     cases = {
-        ("apply", "m.yaml", "-lock=false"): "always takes the state's lock",
+        ("apply", "m.yaml", "-lock=false"): "`specrunner force-unlock m.yaml LOCK_ID` removes a stale one",
         ("plan", "m.yaml", "-json"): "`--format json`",
         ("plan", "-input=false", "m.yaml"): "never waits for input",
         ("plan", "m.yaml", "-compact-warnings"): "`specrunner plan` has no option '--compact-warnings'",
