@@ -25,6 +25,7 @@ import typer
 
 from specrunner.core.errors import ApprovalError
 from specrunner.core.plan import Plan
+from specrunner.validate.variables import given_options
 
 if TYPE_CHECKING:
     from specrunner.render.style import Style
@@ -78,7 +79,9 @@ class Approval:
         m = shlex.quote(self.manifest)
         saved = ""
         if self.command == "apply":
-            plan_cmd = " ".join(w for w in ("specrunner plan", m, selection, "--out plan.json") if w)
+            plan_cmd = " ".join(
+                w for w in ("specrunner plan", m, selection, given_options().strip(), "--out plan.json") if w
+            )
             saved = f", or save it with `{plan_cmd}` and run `specrunner apply plan.json`"
         ask(
             refused=f"{self.command} on {self.backend} ({PAID_BACKENDS[self.backend]})",
@@ -119,7 +122,9 @@ def ask(
     if not text or not stdin.isatty():
         why = "no terminal to ask on" if text else "JSON / markdown output cannot ask"
         sel = " ".join(shlex.quote(w) for w in selection)
-        again = " ".join(w for w in ("specrunner", command, m, sel, "--auto-approve") if w)
+        again = " ".join(
+            w for w in ("specrunner", command, m, sel, given_options().strip(), "--auto-approve") if w
+        )
         shown = (
             "the plan above" if preview is None else "`" + " ".join(w for w in (preview, m, sel) if w) + "`"
         )

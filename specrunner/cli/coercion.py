@@ -157,12 +157,19 @@ _TRUE = ("true", "yes", "on", "1")
 
 def flag_values(args: list[str]) -> list[str]:
     """``args`` with ``--FLAG=false`` / ``--FLAG=true`` of ``VALUED_FLAGS`` spelt as click's on/off
-    flags (up to ``--``; another value is left for click to refuse)."""
+    flags (up to ``--``; another value is left for click to refuse). ``--FLAG false`` / ``--FLAG true``
+    (the words themselves, a space between) too: click would take the word for an extra argument."""
     out: list[str] = []
+    skip = False
     for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
         if a == "--":
             return out + args[i:]
         name, eq, value = a.partition("=")
+        if not eq and name in VALUED_FLAGS and i + 1 < len(args) and args[i + 1].lower() in ("false", "true"):
+            eq, value, skip = "=", args[i + 1], True
         if eq and name in VALUED_FLAGS and value.lower() in _FALSE + _TRUE:
             a = name if value.lower() in _TRUE else "--no-" + name[2:]
         out.append(a)

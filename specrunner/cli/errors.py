@@ -22,6 +22,7 @@ from pathlib import Path
 
 from specrunner.core.errors import EXIT_BUG, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
 from specrunner.render.json import validate_document, validate_json
+from specrunner.validate.variables import given_options
 
 
 def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -39,6 +40,7 @@ command_args: ContextVar[tuple[str, str | None] | None] = ContextVar("command_ar
 _COMMAND = re.compile(r"`(specrunner [^`]*)`")
 _PLACEHOLDER = re.compile(r"\bMANIFEST\b")
 _NO_STATE_OPTION = {"validate", "init", "schema", "preview", "emulator", "report"}
+_NO_VAR_OPTION = {"init", "schema", "emulator"}
 
 
 def command_line(verb: str, manifest: object, state: object = None, *extra: str) -> str:
@@ -46,7 +48,7 @@ def command_line(verb: str, manifest: object, state: object = None, *extra: str)
     words = ["specrunner", *verb.split(), str(manifest)]
     if state is not None:
         words += ["--state", str(state)]
-    return " ".join([*words[:2], *(shlex.quote(w) for w in words[2:]), *extra])
+    return " ".join([*words[:2], *(shlex.quote(w) for w in words[2:]), *extra]) + given_options()
 
 
 def pasteable(hint: str) -> str:
@@ -62,13 +64,16 @@ def pasteable(hint: str) -> str:
 
     def fill(m: re.Match[str]) -> str:
         cmd = m.group(1)
-        if not _PLACEHOLDER.search(cmd):
+        if _PLACEHOLDER.search(cmd):
+            cmd = _PLACEHOLDER.sub(lambda _: shlex.quote(manifest), cmd)
+        elif shlex.quote(manifest) not in cmd.split():
             return m.group(0)
-        cmd = _PLACEHOLDER.sub(lambda _: shlex.quote(manifest), cmd)
         words = cmd.split()
         verb = words[2] if len(words) > 2 and words[1] == "state" else words[1]
         if state is not None and "--state" not in cmd and verb not in _NO_STATE_OPTION:
             cmd += f" --state {shlex.quote(state)}"
+        if "--var" not in cmd and verb not in _NO_VAR_OPTION:
+            cmd += given_options()
         return f"`{cmd}`"
 
     return _COMMAND.sub(fill, hint)

@@ -11,6 +11,7 @@ Only stdlib and typer-free modules are imported: it runs at every start.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,13 +21,25 @@ _ONE_DASH = re.compile(r"-([a-z][a-z-]+)(=.*)?")
 # Terraform's single-dash flags whose specrunner spelling is not simply the same name with two dashes.
 _ELSEWHERE = {
     "out": "`specrunner plan MANIFEST --out FILE` saves a plan; `specrunner apply FILE` applies it",
-    "destroy": "specrunner never deletes outputs; `specrunner state rm MANIFEST KEY...` drops records",
+    "destroy": "`specrunner prune MANIFEST` deletes the outputs of jobs the manifest no longer has; "
+    "`specrunner state rm MANIFEST KEY...` drops records (their outputs stay)",
     "refresh-only": "`specrunner refresh MANIFEST` polls unfinished jobs and records their outcomes",
+    "lock": "specrunner always takes the state's lock (it is what keeps two runs from submitting twice); "
+    "`--lock-timeout 5m` waits for a held one, `specrunner force-unlock MANIFEST LOCK_ID` removes a "
+    "stale one",
+    "json": "`--format json` prints the machine-readable document",
+    "input": "specrunner asks only on a terminal; without one it never waits for input "
+    "(apply on aliyun needs `--auto-approve` or a saved plan there)",
+    "refresh": "`specrunner refresh MANIFEST` polls unfinished jobs and records their outcomes",
 }
 _COMMANDS = {
     "output": "`specrunner outputs MANIFEST` lists every object the recorded jobs produced",
-    "destroy": "specrunner never deletes what jobs produced; `specrunner state rm MANIFEST KEY...` "
-    "drops records from the state (the outputs stay in the bucket)",
+    "destroy": "`specrunner prune MANIFEST` deletes the outputs of jobs the manifest no longer has "
+    "(remove them from the manifest, apply, then prune); `specrunner state rm MANIFEST KEY...` drops "
+    "records from the state (their outputs stay in the bucket)",
+    "taint": "`specrunner apply MANIFEST --replace KEY` submits a job again whatever the state says",
+    "workspace": "one manifest serves several environments through variables: `--var env=prod`, with "
+    "`key: site/${var.env}.lock.json` in its state: block (README: Variables)",
 }
 
 
@@ -53,11 +66,15 @@ def check(args: Sequence[str], group: Any) -> None:
         return
     commands = getattr(group, "commands", {})
     name = names[0]
+    manifests = [w for w in names[1:] if w.endswith((".yaml", ".yml"))]
+    # The hints name the manifest given, so they work when pasted (MANIFEST when none was given).
+    fill = shlex.quote(manifests[0]) if manifests else "MANIFEST"
     if name not in commands and name in _COMMANDS:
         extra = _COMMANDS[name]
-        if name == "destroy" and "prune" in commands:
-            extra += "; `specrunner prune MANIFEST` drops the records the manifest no longer has"
-        raise HabitError(f"`{name}` is a Terraform command; specrunner has none by that name", hint=extra)
+        raise HabitError(
+            f"`{name}` is a Terraform command; specrunner has none by that name",
+            hint=extra.replace("MANIFEST", fill),
+        )
     command = commands.get(name)
     if command is not None and len(names) > 1 and names[1] in getattr(command, "commands", {}):
         command, name = command.commands[names[1]], f"{name} {names[1]}"
@@ -71,12 +88,23 @@ def check(args: Sequence[str], group: Any) -> None:
             after = words[i + 1] if i + 1 < len(words) else ""
             if not value and known[f"--{flag}"] and after and not after.startswith("-"):
                 value = after
-            shown = f"--{flag} {value}".rstrip()
+            # A flag given a value (-refresh=false) keeps its `=`: `--refresh false` would read the value
+            # as an argument.
+            shown = f"--{flag}={value}" if value and not known[f"--{flag}"] else f"--{flag} {value}".rstrip()
             raise HabitError(
                 f"{word!r} is Terraform's spelling; specrunner's options take two dashes: `{shown}`",
                 hint=f"`specrunner {name} --help` lists the options",
             )
         if flag in _ELSEWHERE:
             raise HabitError(
-                f"{word!r} is Terraform's spelling; specrunner has no such option here", hint=_ELSEWHERE[flag]
+                f"{word!r} is Terraform's spelling; specrunner has no such option here",
+                hint=_ELSEWHERE[flag].replace("MANIFEST", fill),
+            )
+        before = words[i - 1] if i else ""
+        if known.get(before) or (not value and all(f"-{ch}" in known for ch in flag)):
+            continue  # an option's value, or short flags given together (-vq)
+        if command is not None:
+            raise HabitError(
+                f"{word!r}: `specrunner {name}` has no option {'--' + flag!r} (options take two dashes)",
+                hint=f"`specrunner {name} --help` lists the options",
             )

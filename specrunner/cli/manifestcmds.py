@@ -171,7 +171,13 @@ def init(
     """
     import shlex
 
-    from specrunner.ops.starter import schema_reference, starter_manifest, write_sample, write_schema_copy
+    from specrunner.ops.starter import (
+        sample_path,
+        schema_reference,
+        starter_manifest,
+        write_sample,
+        write_schema_copy,
+    )
     from specrunner.render.style import WIDTH, paragraph
 
     if backend not in ("local", "aliyun"):
@@ -193,7 +199,11 @@ def init(
     m = shlex.quote(str(path))
     listed = wrote[0] if len(wrote) == 1 else f"{', '.join(wrote[:-1])} and {wrote[-1]}"
     steps = [f"specrunner validate {m}", f"specrunner plan {m}"]
-    if backend == "local":
+    input_there = backend == "local" and sample_path(path).is_file()
+    if input_there:
         steps.append(f"specrunner apply {m}")
     typer.echo(paragraph(f"Wrote {listed}.", WIDTH))
+    if backend == "local" and not input_there:  # --no-sample: apply would fail every job until then
+        where = shlex.quote(os.path.relpath(sample_path(path)))
+        typer.echo(paragraph(f"Put a video at {where} (the starter's input) before you apply.", WIDTH))
     typer.echo(f"Next: {' && '.join(steps)}")

@@ -129,15 +129,36 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
         tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]), tuple(sel.get("replace", ()))
     )
     plan = compute_plan(ctx, req)
-    typer.echo(f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}:")
-    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+    head = f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}"
     try:
         check_saved_plan(saved, ctx, plan)
     except PlanError as e:
-        typer.echo(f"\nThis plan is no longer current: {e}. `specrunner apply {path}` would refuse it.")
-    else:
-        typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
+        # Stale: what it recorded is no longer what would happen; say so first, then show what a new
+        # plan would do now (and the command that makes one), not the old plan under its name.
+        from specrunner.render.style import paragraph
+
+        say = f"{head}: no longer current: {e}; `specrunner apply {path}` would refuse it."
+        typer.echo(paragraph(say + (f" To replace it: {e.hint}." if e.hint else ""), style.width))
+        typer.echo("\nWhat a new plan would do now:")
+        typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+        return True
+    typer.echo(f"{head}:")
+    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+    typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
     return True
+
+
+def _is_state_file(path: Path) -> bool:
+    """A lock file (JSON with a version and a lineage), not a manifest nor a saved plan."""
+    import json
+
+    if path.suffix.lower() != ".json" or not path.is_file():
+        return False
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and "lineage" in doc and "version" in doc and "kind" not in doc
 
 
 def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, StateDoc | None]":
@@ -146,6 +167,8 @@ def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, Stat
     They still name a manifest: a wrong one is an error, not "no state"."""
     from specrunner.statefile.backend import locate
 
+    if state is None and _is_state_file(manifest):
+        state = manifest  # a lock file given as it is (a pulled copy, a CI artifact): read it
     if state is None and not manifest.is_file():
         raise SpecrunnerError(
             f"{manifest}: no such file",
@@ -166,7 +189,7 @@ def _check_is_manifest(path: Path) -> None:
     data = manifest_block(path, parse=True)
     if "version" not in data or not isinstance(data.get("rules"), list):
         raise SpecrunnerError(
-            f"{path}: not a specrunner manifest (no `version:` and `rules:`), nor a saved plan",
+            f"{path}: not a specrunner manifest (no `version:` and `rules:`), nor a saved plan, nor a state",
             hint="give the manifest the state belongs to (`specrunner validate FILE` checks one), a plan "
             "saved by `specrunner plan --out`, or the state with --state PATH",
         )

@@ -120,7 +120,14 @@ TABLE: dict[str, tuple[Kind, str]] = {
     "UnknownError": (UNCERTAIN, "V1 SDK retry table"),
 }
 
-_JOB_CODE_PREFIXES = ("InvalidParameter.", "PermissionDenied.", "EntityNotExist.", "NotSupportedJob.")
+# The MTS pages' own prefixes (Submit page, error code list): their bare forms are the same codes.
+_JOB_CODE_PREFIXES = (
+    "InvalidParameter.",
+    "PermissionDenied.",
+    "EntityNotExist.",
+    "NotSupportedJob.",
+    "InvalidIdentity.",
+)
 _PERMANENT_PREFIXES = (
     "InvalidParameter.",
     "NotSupportedJob.",
@@ -131,6 +138,7 @@ _PERMANENT_PREFIXES = (
     "InvalidAccessKeyId",
     "InvalidTimeStamp",
     "InvalidSecurityToken",
+    "InvalidIdentity.",
 )
 _TRANSIENT_PREFIXES = ("Throttling",)
 # Server-side codes that, with no HTTP status (a failed job's own code), only mean

@@ -108,6 +108,11 @@ def apply_moved(
         if view is None:
             view = dict(state)
         for src, dst in pairs:
+            if dst in origin:
+                raise MoveError(
+                    f"moved: two entries rename onto {dst} (from {origin[dst]} and from {src})",
+                    hint="keep one of them in the manifest's moved: list; the plan forgets the other record",
+                )
             if dst in view:
                 raise taken(src, dst, manifest)
         for src, dst in pairs:

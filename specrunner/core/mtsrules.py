@@ -191,12 +191,13 @@ TIME_ARRAY_FIX = "take the snapshots with time, interval and num, or one rule pe
 def black_lead_in_filtered(time_ms: int, single: bool, black_level: int | None, num: int | None) -> bool:
     """Whether the first snapshot skips black frames (parameter details page, BlackLevel): with
     ``Time=0`` and one snapshot (``Num=1`` or sync) always, whatever BlackLevel says; with ``Time=0``
-    and ``Num>1`` when BlackLevel is set; never when ``Time>0``."""
+    and several (``Num>1``, or an Interval alone: every interval to the end) when BlackLevel is set;
+    never when ``Time>0``."""
     if time_ms != 0:
         return False
     if single:
         return True
-    return black_level is not None and num is not None and num > 1
+    return black_level is not None and (num is None or num > 1)
 
 
 def tile_cells(count: int, cell_sel_step: int | None) -> int:
@@ -208,6 +209,8 @@ def tile_cells(count: int, cell_sel_step: int | None) -> int:
 
 def vtt_object(first_output: str, file_name: str) -> str:
     """The WebVTT index of a ``Format: vtt`` job: ``{FileName}.vtt`` in the folder of its first
-    snapshot (``first_output``: bucket/key or key)."""
+    snapshot (``first_output``: bucket/key or key, or the output template: its ``{Count}`` and
+    ``{SnapshotTime}`` are the first snapshot's, ``00001`` and ``0``, as the engine names it)."""
+    first_output = first_output.replace("{Count}", "00001").replace("{SnapshotTime}", "0")
     folder = first_output.rsplit("/", 1)[0] + "/" if "/" in first_output else ""
     return f"{folder}{file_name}.vtt"

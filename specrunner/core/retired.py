@@ -34,6 +34,8 @@ class Retired:
     job: str
     #: The service's id of that job (None if the record had none).
     job_id: str | None
+    #: Its ETag when specrunner last listed it (None: never listed): prune deletes it only unchanged.
+    etag: str | None = None
 
 
 def retirements(key: str, prior: LockEntry | None, new: LockEntry | None) -> tuple[list[Retired], list[str]]:
@@ -43,8 +45,14 @@ def retirements(key: str, prior: LockEntry | None, new: LockEntry | None) -> tup
     if prior is None or not prior.outputs:
         return [], list(now)
     kept = set(now)
-    gone = [Retired(o, key, prior.job_id) for o in sorted(set(prior.outputs)) if o not in kept]
+    etags = etags_of(prior)
+    gone = [Retired(o, key, prior.job_id, etags.get(o)) for o in sorted(set(prior.outputs)) if o not in kept]
     return gone, list(now)
+
+
+def etags_of(rec: LockEntry) -> dict[str, str]:
+    """The ETag each output of ``rec`` had when last listed (outputs never listed are absent)."""
+    return {o: was[1] for o, was in rec.observed() if was is not None}
 
 
 Source = Literal["forgotten", "retired"]
@@ -63,6 +71,8 @@ class Deletion:
     kept: str = ""
     #: Kept because a wanted record names it: it leaves the retired list without being deleted.
     named: bool = False
+    #: Its ETag when specrunner last listed it (None: never listed).
+    etag: str | None = None
 
     @property
     def bucket(self) -> str:
@@ -101,12 +111,16 @@ def plan_prune(
     retired: Mapping[str, Retired],
     wanted: Callable[[str], bool],
     selected: Callable[[str], bool] = lambda key: True,
+    inputs: Iterable[str] = (),
 ) -> PrunePlan:
     """The prune plan of a state: ``records`` (job key -> record), ``retired`` (object -> entry),
     ``wanted(key)``: the manifest still has job ``key``; ``selected(key)``: ``--target``/``--exclude``
-    keep job ``key`` (protection is computed over the whole state, whatever is selected)."""
+    keep job ``key`` (protection is computed over the whole state, whatever is selected);
+    ``inputs``: the manifest's inputs (``bucket/key``). An input (the manifest's or a record's) is
+    never deleted, whatever a hand-edited state says: it leaves the retired list untouched."""
     named: dict[str, str] = {}  # object -> a wanted record naming it
     unfinished: set[str] = set()  # wanted jobs whose record is not a success: replacement pending
+    sources = set(inputs) | {rec.input for rec in records.values()}
     for key, rec in records.items():
         if wanted(key):
             for o in rec.outputs:
@@ -120,16 +134,23 @@ def plan_prune(
         if wanted(key) or not selected(key) or not rec.outputs:
             continue
         forget.append(key)
+        etags = etags_of(rec)
         for o in rec.outputs:
-            candidates.setdefault(o, Deletion(o, key, rec.job_id, "forgotten"))
+            candidates.setdefault(o, Deletion(o, key, rec.job_id, "forgotten", etag=etags.get(o)))
     for obj in sorted(retired):
         r = retired[obj]
         if selected(r.job) and obj not in candidates:
-            candidates[obj] = Deletion(obj, r.job, r.job_id, "retired")
+            candidates[obj] = Deletion(obj, r.job, r.job_id, "retired", etag=r.etag)
     deletions, kept = [], []
     for obj in sorted(candidates):
         d = candidates[obj]
-        if obj in named:
+        if obj in sources:
+            kept.append(
+                _keep(
+                    d, "an input of the manifest or of a recorded job: prune never deletes inputs", named=True
+                )
+            )
+        elif obj in named:
             kept.append(_keep(d, f"named by {named[obj]}, which the manifest still wants", named=True))
         elif d.source == "retired" and d.job in unfinished:
             kept.append(_keep(d, f"{d.job} has not finished its replacement yet"))
@@ -140,7 +161,28 @@ def plan_prune(
 
 
 def _keep(d: Deletion, why: str, *, named: bool = False) -> Deletion:
-    return Deletion(d.object, d.job, d.job_id, d.source, why, named)
+    return Deletion(d.object, d.job, d.job_id, d.source, why, named, d.etag)
+
+
+def keep_changed(plan: PrunePlan, now: Mapping[str, str]) -> PrunePlan:
+    """``plan`` without the objects whose ETag ``now`` (object -> ETag as listed now) differs from the
+    one specrunner recorded: someone wrote them since, so they are not specrunner's to delete. They stay
+    in the retired list, kept with the reason."""
+    deletions, changed = [], []
+    for d in plan.deletions:
+        cur = now.get(d.object)
+        if d.etag is not None and cur is not None and cur != d.etag:
+            why = (
+                f"changed since specrunner wrote it (ETag {d.etag}, now {cur}): not deleted; "
+                "delete it by hand if it is unwanted"
+            )
+            changed.append(_keep(d, why))
+        else:
+            deletions.append(d)
+    if not changed:
+        return plan
+    order = lambda d: (d.job, d.object)  # noqa: E731
+    return PrunePlan(tuple(deletions), tuple(sorted((*plan.kept, *changed), key=order)), plan.forget)
 
 
 def names(records: Iterable[LockEntry], retired: Mapping[str, Retired]) -> set[str]:

@@ -25,6 +25,15 @@ class ObjectStore:
         self.root = Path(root).resolve()
 
     def path(self, bucket: str, key: str) -> Path:
+        self.check(bucket, key)
+        base = (self.root / bucket).resolve()
+        p = (base / key).resolve()
+        if base != p and base not in p.parents:
+            raise ServiceError("InvalidParameter.ObjectKeyInvalid", f"object key {key!r} escapes its bucket")
+        return p
+
+    def check(self, bucket: str, key: str) -> None:
+        """The bucket name's and the key's own rules (no file system access)."""
         # fullmatch: `$` would also accept a trailing newline ("media-out\n" -> a new folder)
         if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
             raise ServiceError("InvalidParameter.BucketNameInvalid", f"invalid bucket name {bucket!r}")
@@ -44,11 +53,6 @@ class ObjectStore:
                 f"object key {key[:60]!r}... has a segment longer than {NAME_MAX} bytes, which the "
                 "local engine cannot store as a file name",
             )
-        base = (self.root / bucket).resolve()
-        p = (base / key).resolve()
-        if base != p and base not in p.parents:
-            raise ServiceError("InvalidParameter.ObjectKeyInvalid", f"object key {key!r} escapes its bucket")
-        return p
 
     def write(self, bucket: str, key: str, data: bytes) -> None:
         p = self.path(bucket, key)

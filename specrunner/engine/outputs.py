@@ -4,11 +4,15 @@ Names come from the job's ``OutputFile`` / ``TileOutputFile`` templates (:func:`
 with ``Format: vtt`` a ``{FileName}.vtt`` next to the first snapshot lists each snapshot's time span
 and its picture or, with ``SubOut.IsSptFrag`` or when no single picture is kept
 (``IsKeepCellPic: false``), its cell of a sprite (``sprite.jpg#xywh=x,y,w,h``, the cell's own size).
+A picture is named relative to the ``.vtt`` object, as players resolve cue URLs (``../t/00001.jpg``);
+one in another bucket by its OSS URL.
 """
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
+from urllib.parse import quote
 
 from specrunner.core.mtsrules import vtt_object
 from specrunner.engine.api import fill, object_location
@@ -64,6 +68,10 @@ def _write_vtt(
         and bool(sprites)
         and (not tile.keep_cells or str(cfg.get("SubOut", {}).get("IsSptFrag", "")).lower() == "true")
     )
+    folder = posixpath.dirname(vtt_key)
+    sprite_bucket, sprite_location, _ = (
+        object_location(cfg["TileOutputFile"], "TileOutputFile") if sprites else (bucket, "", "")
+    )
     for i, frame in enumerate(result.frames):
         ref = ""
         if into_sprites and tile is not None:
@@ -72,15 +80,24 @@ def _write_vtt(
             cell = i // (tile.cell_sel_step or 1)  # a frame left out of the sprite shows the cell before
             x = tile.margin + (cell % per % tile.columns) * (cw + tile.padding)
             y = tile.margin + (cell % per // tile.columns) * (ch + tile.padding)
-            ref = f"{sprites[min(cell // per, len(sprites) - 1)].rsplit('/', 1)[-1]}#xywh={x},{y},{cw},{ch}"
+            sprite = sprites[min(cell // per, len(sprites) - 1)]
+            ref = f"{_url(folder, bucket, sprite_bucket, sprite_location, sprite)}#xywh={x},{y},{cw},{ch}"
         elif i < len(written):
-            ref = written[i][0].rsplit("/", 1)[-1]
+            ref = _url(folder, bucket, bucket, "", written[i][0])
         lines += [
             f"{_vtt_ts(frame.time_ms)} --> {_vtt_ts(max(times[i + 1], frame.time_ms + 1))}",
             ref,
             "",
         ]
     store.write(bucket, vtt_key, "\n".join(lines).encode())
+
+
+def _url(folder: str, vtt_bucket: str, bucket: str, location: str, key: str) -> str:
+    """A picture's URL as a cue names it: relative to the ``.vtt`` object's ``folder`` (players resolve
+    cue URLs against the index's own), or the OSS URL of an object in another bucket."""
+    if bucket != vtt_bucket:
+        return f"https://{bucket}.{location}.aliyuncs.com/{quote(key)}"
+    return quote(posixpath.relpath(key, folder or "."))
 
 
 def _vtt_ts(ms: int) -> str:

@@ -36,7 +36,7 @@ class SnapshotSpec:
     - ``width``/``height``: output size in px; one side only keeps the aspect ratio; neither = source size.
     - ``frame_type``: "intra" (nearest keyframe) or "normal" (the exact frame at that time).
     - ``black_level`` / ``pixel_black_threshold``: black-frame filtering of the first snapshot
-      (applies only when time_ms == 0 and num > 1; scans the first 5 s).
+      (applies only when time_ms == 0 and several snapshots are taken; scans the first 5 s).
     """
 
     time_ms: int = 0

@@ -25,7 +25,7 @@ from pathlib import Path
 from specrunner.backends.objectdelete import Deleted, Deleter, LocalDeleter, OssDeleter, output_locations
 from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.plan import TargetError, select
-from specrunner.core.retired import PrunePlan, names, plan_prune
+from specrunner.core.retired import PrunePlan, keep_changed, names, plan_prune
 from specrunner.ops.context import Context, check_owner
 from specrunner.ops.run import Run
 
@@ -68,12 +68,18 @@ class PruneOutcome:
 
 
 def make_prune_plan(ctx: Context, req: PruneRequest) -> PrunePlan:
-    """The prune plan of ``ctx``'s state (read-only; ``prune`` makes it again under the lock)."""
+    """The prune plan of ``ctx``'s state (read-only; ``prune`` makes it again under the lock), less the
+    objects rewritten since specrunner listed them (:func:`unchanged_only`)."""
+    return unchanged_only(ctx, _plan(ctx, req))
+
+
+def _plan(ctx: Context, req: PruneRequest) -> PrunePlan:
     check_owner(ctx)
     doc = ctx.state
     if doc is None:
         return PrunePlan()
     desired = {job.key for job in ctx.jobs}
+    inputs = {job.input_ref for job in ctx.jobs}
     records = doc.jobs
     if req.targets or req.excludes:
         keys = set(records) | {r.job for r in doc.retired.values()} | desired
@@ -82,8 +88,33 @@ def make_prune_plan(ctx: Context, req: PruneRequest) -> PrunePlan:
         except TargetError as e:
             e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
             raise
-        return plan_prune(records, doc.retired, desired.__contains__, chosen.__contains__)
-    return plan_prune(records, doc.retired, desired.__contains__)
+        return plan_prune(records, doc.retired, desired.__contains__, chosen.__contains__, inputs)
+    return plan_prune(records, doc.retired, desired.__contains__, inputs=inputs)
+
+
+def unchanged_only(ctx: Context, plan: PrunePlan) -> PrunePlan:
+    """Keep (never delete) an object whose ETag now differs from the one specrunner recorded: someone
+    wrote it since. Objects never listed (older states) are deleted as before. A listing that cannot be
+    made is one error: nothing is deleted unverified."""
+    refs = {d.object: "" for d in plan.deletions if d.etag is not None}
+    if not refs:
+        return plan
+    from specrunner.backends import open_objects_lister
+    from specrunner.ops.refresh import RefreshError, current_etags
+
+    locations, default = _locations(ctx)
+    refs = {o: locations.get(o.partition("/")[0], default) for o in refs}
+    try:
+        now = current_etags(
+            refs, lambda: open_objects_lister(ctx.manifest), chunked=ctx.manifest.target.backend != "local"
+        )
+    except RefreshError as e:
+        why = e.message.removeprefix("cannot refresh: ").replace("; nothing was planned", "")
+        raise SpecrunnerError(
+            f"prune cannot check the objects it would delete: {why}; nothing was deleted",
+            hint=f"fix the cause, then run `{again(ctx)}` again",
+        ) from None
+    return keep_changed(plan, now)
 
 
 def check_named(ctx: Context, plan: PrunePlan) -> None:
@@ -114,11 +145,17 @@ def open_deleter(ctx: Context) -> Deleter:
     m = ctx.manifest
     if m.target.backend == "local":
         return LocalDeleter(Path(m.base_dir) / m.target.root)
+    return OssDeleter(*_locations(ctx))
+
+
+def _locations(ctx: Context) -> tuple[dict[str, str], str]:
+    """bucket -> location from the manifest's rules and inputs, and the location of any other bucket."""
+    m = ctx.manifest
     pairs = [(r.output_bucket, r.output_location) for r in m.rules]
     pairs += [(r.tile.bucket, r.tile.location) for r in m.rules if r.tile is not None]
     pairs += [(i.bucket, i.location) for i in m.inputs]
     default = next((loc for _, loc in pairs if loc), "")
-    return OssDeleter(output_locations(pairs), default)
+    return output_locations(pairs), default
 
 
 def prune(

@@ -198,14 +198,18 @@ def _check_match(
             out = unquote(str((got_cfg.get("OutputFile") or {}).get("Object", "")))
             others = [k for k in fits if k != key]
             shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            # An output that already names its input ({FileName}) came back as the template: no
+            # manifest change can tell these jobs apart, so the hint does not suggest one.
+            echoed = resolve_template(out, "a/b.c") != out
             raise SpecrunnerError(
                 f"job {job_id}'s answer names no Input (as the documented sample answers), and its "
                 f"output {out!r} fits {len(fits)} jobs of {ctx.manifest_path} ({key}, {shown}): which "
-                "input it read cannot be told",
+                "input it read cannot be told"
+                + (" (the answer repeats the output template, not the object written)" if echoed else ""),
                 hint=(
-                    "import it where the answer carries Input, or give the rule an output that differs "
-                    f"per input ({{FileName}}); else `specrunner apply {ctx.manifest_path} --target {key}` "
-                    "submits that job again"
+                    "import it where the answer carries Input"
+                    + ("" if echoed else ", or give the rule an output that differs per input ({FileName})")
+                    + f"; else `specrunner apply {ctx.manifest_path} --target {key}` submits that job again"
                 ),
             )
     if diffs:

@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -279,12 +280,13 @@ def _list_all(
         except Exception as e:
             if getattr(e, "code", None) == "NoSuchBucket":  # a definite answer: nothing is there
                 return []
-            raise listing_error(bucket, prefix, e) from None
+            raise listing_error(bucket, prefix, e, local=callable(lookup)) from None
 
     flight = _InFlight()
 
     def paced(call: _Call) -> list[Listed]:
-        pace.wait()
+        if not callable(lookup):  # the rate is OSS's; the local engine's folders have none
+            pace.wait()
         with flight:
             return one(call)
 
@@ -350,10 +352,17 @@ def _after(
     return lister(bucket, loc, prefix, last)
 
 
-def listing_error(bucket: str, prefix: str, e: BaseException) -> RefreshError:
+def listing_error(bucket: str, prefix: str, e: BaseException, *, local: bool = False) -> RefreshError:
     why = (str(e) or type(e).__name__).rstrip(".")
     head = f"cannot list oss://{bucket}/{prefix}: "
     why = why[len(head) :] if why.startswith(head) else why  # the lister's own words, said once
+    if local:  # the local engine's bucket folder: no permission to grant, a folder to fix
+        return RefreshError(
+            f"cannot refresh: reading bucket {bucket} (the local engine's folder) failed: {why}. "
+            "The recorded outputs cannot be checked; nothing was planned",
+            hint=f"make the folder of bucket {bucket} readable (a folder, not a file), or plan without "
+            "checking the buckets: --refresh=false",
+        )
     return RefreshError(
         f"cannot refresh: listing oss://{bucket}/{prefix} failed: {why}. Checking the recorded outputs "
         f"needs oss:ListObjects on bucket {bucket!r}; nothing was planned",
@@ -472,17 +481,19 @@ def input_fingerprints(
     prefix (discovery's listing when it saw them): recorded at submission, compared by later refreshes.
     A listing that fails leaves its inputs without one (then they are not compared)."""
     out = {ref: known[ref][1] for ref in refs if ref in known}
+    with suppress(RefreshError):  # then those inputs are recorded without one
+        out.update(current_etags({r: v for r, v in refs.items() if r not in out}, lister, chunked=chunked))
+    return out
+
+
+def current_etags(
+    refs: dict[str, str], lister: Callable[[], ObjectsLister], *, chunked: bool
+) -> dict[str, str]:
+    """The ETag of each object of ``refs`` ("bucket/key" -> location) that exists, listed by prefix;
+    a listing that cannot be made raises :class:`RefreshError`."""
     wanted = _Wanted()
     for ref, loc in refs.items():
-        if ref not in out:
-            bucket, _, obj = ref.partition("/")
-            wanted.add(bucket, loc, _folder(obj), obj)
-    try:
-        found = _list_all(wanted, lister, Refresh(at=""), chunked)
-    except RefreshError:
-        return out
-    for (bucket, key), (_, etag) in found.items():
-        ref = f"{bucket}/{key}"
-        if ref in refs:
-            out[ref] = etag
-    return out
+        bucket, _, obj = ref.partition("/")
+        wanted.add(bucket, loc, _folder(obj), obj)
+    found = _list_all(wanted, lister, Refresh(at=""), chunked)
+    return {f"{b}/{k}": etag for (b, k), (_, etag) in found.items() if f"{b}/{k}" in refs}

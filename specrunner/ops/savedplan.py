@@ -99,20 +99,32 @@ def check_saved_plan(doc: dict[str, Any], ctx: Context, plan: Plan) -> None:
     if file_digest(ctx.manifest_path) != doc["manifest"]["digest"]:
         raise PlanError(
             "the saved plan is stale: the manifest changed since it was made",
-            hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+            hint=f"make a new plan, `{replan(ctx, doc.get('variables'))}`, and review it",
         )
     check_variables(doc, ctx)
     if ctx.state_digest() != doc["state"]["digest"]:
         raise PlanError(
             "the saved plan is stale: the state changed since it was made (another apply ran?)",
-            hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+            hint=f"make a new plan, `{replan(ctx, doc.get('variables'))}`, and review it",
         )
     saved = {(c["key"], c["action"], c.get("fingerprint")) for c in doc["changes"]}
     now = {(c.key, c.shown, c.job.fingerprint if c.job else None) for c in plan.changes}
     if saved != now:
+        was = {k: a for k, a, _ in saved}
+        is_ = {k: a for k, a, _ in now}
+        moved = sorted(k for k in was.keys() | is_.keys() if was.get(k) != is_.get(k))
+        if moved:  # the same manifest and state, another decision: the buckets (the refresh) differ
+            k = moved[0]
+            more = f" ({len(moved) - 1} other job(s) too)" if len(moved) > 1 else ""
+            raise PlanError(
+                f"the saved plan is stale: {k} was planned `{was.get(k, 'nothing')}` and would be "
+                f"`{is_.get(k, 'nothing')}` now{more}; the buckets' outputs or inputs changed since "
+                "it was made, or the refresh was turned on or off (--refresh)",
+                hint=f"make a new plan, `specrunner plan {ctx.manifest_path} --out plan.json`, and review it",
+            )
         raise PlanError(
             "the saved plan does not match what this specrunner would do now",
-            hint=f"make a new plan with this version: `specrunner plan {ctx.manifest_path} --out plan.json`",
+            hint=f"make a new plan with this version: `{replan(ctx, doc.get('variables'))}`",
         )
 
 
@@ -125,5 +137,16 @@ def check_variables(doc: dict[str, Any], ctx: Context) -> None:
         raise PlanError(
             f"the saved plan was made with other variable values: {shown}",
             hint="apply it without --var / --var-file (it applies with the values it records), or make "
-            f"a new plan with these: `specrunner plan {ctx.manifest_path} --var ... --out plan.json`",
+            f"a new plan with these: `{replan(ctx, used)}`",
         )
+
+
+def replan(ctx: Context, values: dict[str, Any] | None) -> str:
+    """The command that makes a new plan of ``ctx``'s manifest with the variables' ``values`` (a saved
+    plan's, or the values now given), ready to paste."""
+    import shlex
+
+    from specrunner.validate.variables import as_text
+
+    given = [f"--var {shlex.quote(f'{n}={as_text(v)}')}" for n, v in sorted((values or {}).items())]
+    return " ".join(["specrunner plan", shlex.quote(str(ctx.manifest_path)), *given, "--out plan.json"])

@@ -6,6 +6,8 @@ them with ``-v``; every key is in the JSON). Changes group when they share the s
 the mode and the reason (which carries the diff text, the failure's code, a refresh's finding), so
 any action, present or future, groups the same way; a job whose reason names its own job id or
 object stays on a line of its own. Fewer than :data:`GROUP_MIN` alike are listed one by one.
+Jobs a ``moved:`` entry renames from another rule say so per rule (``moved from rule poster``), so a
+renamed rule's 50 jobs read as one group too.
 """
 
 from __future__ import annotations
@@ -55,11 +57,23 @@ def rule_of(change: Change) -> str:
     return change.job.rule_id if change.job is not None else split_key(change.key)[1]
 
 
+def shared_reason(change: Change) -> str:
+    """``change``'s reason as the jobs of a group share it: a job moved from another rule of the same
+    input says ``moved from rule OLD`` instead of its own old key."""
+    source = change.moved_from
+    if source is None or not change.reason.startswith(f"moved from {source}"):
+        return change.reason
+    (old_input, old_rule), (new_input, _) = split_key(source), split_key(change.key)
+    if old_input != new_input:
+        return change.reason
+    return f"moved from rule {old_rule}" + change.reason[len(f"moved from {source}") :]
+
+
 def group(changes: Iterable[Change]) -> list[Group]:
     """The changes (of one shown action, sorted by key) in groups, in the order of their first key."""
     found: dict[tuple[str, str, str, str], list[Change]] = {}
     for c in changes:
-        found.setdefault((c.shown, rule_of(c), c.mode, c.reason), []).append(c)
+        found.setdefault((c.shown, rule_of(c), c.mode, shared_reason(c)), []).append(c)
     return [Group(a, r, m, why, tuple(cs)) for (a, r, m, why), cs in found.items()]
 
 

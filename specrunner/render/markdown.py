@@ -105,19 +105,23 @@ def plan_markdown(
 def _rows(g: Group, verbose: bool, json_hint: str) -> list[list[str]]:
     """A group's one row (its rule, count and keys up to a limit), or one row per change."""
     if not g.grouped:
-        return [[_code(c.key), c.mode, _reason(c)] for c in g.changes]
+        return [[_code(c.key), c.mode, _reason(c, c.reason)] for c in g.changes]
     keys = g.keys if verbose else g.keys[:KEYS_SHOWN]
     left = len(g.keys) - len(keys)
     more = [f"… and {left} more ({_cell(json_hint)} lists all)"] if left else []
     cell = "<br>".join([f"**{_cell(g.rule)}**: {len(g.keys)} jobs", *(_code(k) for k in keys), *more])
-    return [[cell, g.mode, _reason(g.changes[0])]]
+    return [[cell, g.mode, _reason(g.changes[0], g.reason)]]
 
 
-def _reason(c: Change) -> str:
-    """The reason cell: a replaced job lists each changed attribute on its own line."""
+def _reason(c: Change, reason: str) -> str:
+    """The reason cell (``reason``: the change's own, or its group's): a replaced job lists each
+    changed attribute on its own line, after where it moved from (a ``moved:`` entry's job)."""
     if not c.diff:
-        return _cell(c.reason)
-    return "changed:<br>" + "<br>".join(_code(d.text()) for d in c.diff)
+        return _cell(reason)
+    moved = (
+        _cell(reason.partition("; ")[0]) + "<br>" if c.moved_from and reason.startswith("moved from ") else ""
+    )
+    return moved + "changed:<br>" + "<br>".join(_code(d.text()) for d in c.diff)
 
 
 def apply_markdown(

@@ -9,6 +9,7 @@ from specrunner.core.jobs import split_key
 from specrunner.core.plan import SYMBOLS, Change, Plan
 from specrunner.render.groups import KEYS_SHOWN, Group, group
 from specrunner.render.style import PLAIN, Style, arrow_lines, paragraph, shorten, wrap
+from specrunner.validate.variables import given_options
 
 if TYPE_CHECKING:  # annotations only: rendering a plan never loads the executor (tenacity, SDK glue)
     from specrunner.apply.results import RunSummary
@@ -38,7 +39,7 @@ def plan_summary_line(plan: Plan) -> str:
 def retry_command(plan: Plan, manifest: str | None) -> str:
     failed = plan.by_action("failed")
     target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
-    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}"
+    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}{given_options()}"
 
 
 def plan_text(
@@ -104,14 +105,17 @@ def targeting_warning(left_out: int, manifest: str | None = None) -> str:
     return (
         f"Warning: targeting is in effect (--target/--exclude): {n} of the manifest "
         f"{'are' if left_out != 1 else 'is'} left out of this plan, so the state will not match the "
-        f"manifest after this apply. `specrunner plan {m}` shows every change."
+        f"manifest after this apply. `specrunner plan {m}{given_options()}` shows every change."
     )
 
 
-def _head(ch: Change) -> str:
-    """What a change's line says after its key and mode: the reason, or the names of what changed."""
+def _head(ch: Change, reason: str | None = None) -> str:
+    """What a change's line says after its key and mode: the reason (``reason``: a group's), or the
+    names of what changed (after where the job moved from, for a job a ``moved:`` entry renames)."""
+    reason = ch.reason if reason is None else reason
     if not ch.diff:
-        return ch.reason
+        return reason
+    moved = reason.partition("; ")[0] + "; " if ch.moved_from and reason.startswith("moved from ") else ""
     names = ", ".join(d.attribute for d in ch.diff)
     head = (
         "interrupted submission, and the job changed since"
@@ -119,7 +123,7 @@ def _head(ch: Change) -> str:
         else "changed"
     )
     extra = ch.reason[ch.reason.index(" (job ") :] if " (job " in ch.reason else ""
-    return f"{head}: {names}{extra}"
+    return f"{moved}{head}: {names}{extra}"
 
 
 def _painted(line: str, symbol: str, action: str, style: Style) -> str:
@@ -143,7 +147,9 @@ def _change_lines(ch: Change, key_width: int, style: Style) -> list[str]:
 def _group_lines(g: Group, style: Style) -> list[str]:
     """A group: its rule and count, what its jobs share, then their keys (up to a limit)."""
     sym, n, first = SYMBOLS[g.action], len(g.changes), g.changes[0]
-    lines = wrap(_head(first), style.width, first=f"  {sym:>3} {g.rule}: {n} jobs  {g.mode:<5}  ", indent=8)
+    lines = wrap(
+        _head(first, g.reason), style.width, first=f"  {sym:>3} {g.rule}: {n} jobs  {g.mode:<5}  ", indent=8
+    )
     lines[0] = _painted(lines[0], sym, g.action, style)
     lines.extend(_diff_lines(first, style.width))
     keys = g.keys if style.verbose else g.keys[:KEYS_SHOWN]
@@ -176,8 +182,13 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
         mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
         text += (
             f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
-            f"`specrunner state mv {mv}` keeps their records instead of paying again."
+            f"`specrunner state mv {mv}{given_options()}` keeps their records instead of paying again."
         )
+        if oi == ni:  # a renamed rule: the manifest can carry the rename, for every state of it
+            text += (
+                f" Or keep the rename in the manifest, reviewed with it and applied by the next apply "
+                f"of every environment: `moved: [{{from: {orule}, to: {nrule}}}]`."
+            )
     return text
 
 
@@ -234,18 +245,21 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         )
         lines.extend(failure(r) for r in kept[:10])
         if len(kept) > 10:
-            lines.append(f"  ... and {len(kept) - 10} more (`specrunner show {m}` lists them)")
+            lines.append(
+                f"  ... and {len(kept) - 10} more (`specrunner show {m}{given_options()}` lists them)"
+            )
         lines.extend(
             wrap(
                 "Fix: correct the input or the rule (a changed request is planned again), or, once the "
-                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}` resubmits them.",
+                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}{given_options()}` "
+                "resubmits them.",
                 w,
             )
         )
     if cut:
         lines.append("")
         whole = (
-            f"`specrunner state show {m} KEY` gives one whole"
+            f"`specrunner state show {m} KEY{given_options()}` gives one whole"
             if manifest
             else "the run results hold them whole"
         )
@@ -255,8 +269,9 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         lines.append("")
         lines.extend(
             wrap(
-                f"Still running or unresolved ({len(pending)}): `specrunner refresh {m}` (or "
-                f"`specrunner apply {m}`) picks them up.",
+                f"Still running or unresolved ({len(pending)}): "
+                f"`specrunner refresh {m}{given_options()}` (or "
+                f"`specrunner apply {m}{given_options()}`) picks them up.",
                 w,
             )
         )
@@ -319,12 +334,20 @@ def state_text(
             narrow = [[*row[:-1], shorten(row[-1], SHORT_ID + 1)] for row in narrow]
             m = shlex.quote(manifest or "MANIFEST")
             note = (
-                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v` or "
-                f"`specrunner state show {m} KEY` prints them whole."
+                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v{given_options()}` or "
+                f"`specrunner state show {m} KEY{given_options()}` prints them whole."
             )
+        # A key too long for its column goes on a line of its own, above its row: the other rows keep
+        # the table within the width instead of being padded to the longest key.
+        room = w - _table_width([["", *row[1:]] for row in narrow], ["", *headers[1:-1]])
+        long_keys = [row[0] if len(row[0]) > max(room, len(headers[0])) else "" for row in narrow]
+        if any(long_keys):
+            narrow = [["" if k else row[0], *row[1:]] for k, row in zip(long_keys, narrow, strict=True)]
         lines = table(narrow, headers[:-1]).splitlines()
         body_lines = lines[:2]
-        for line, row in zip(lines[2:], cells, strict=True):
+        for line, row, key in zip(lines[2:], cells, long_keys, strict=True):
+            if key:
+                body_lines.append(key)
             body_lines.append(line)
             if row[-1]:
                 body_lines.extend(wrap(row[-1], w, first="    error: ", indent=11))

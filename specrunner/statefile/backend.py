@@ -299,10 +299,20 @@ def locate(
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     missing = unresolved(raw) if url is None and raw is not None else []
     if missing:
+        name = missing[0]
+        declared = isinstance(data.get("variables"), dict) and name in data["variables"]
         raise StateError(
-            f"{mpath}: its state: block uses ${{var.{missing[0]}}}, which has no value here",
-            hint=f"give it: `--var {missing[0]}=...` (or in a --var-file, or as "
-            f"SPECRUNNER_VAR_{missing[0]} in the environment)",
+            f"{_reference_place(mpath, name)}: its state: block uses ${{var.{name}}}, "
+            + (
+                "which has no value here"
+                if declared
+                else "which the manifest's variables: block does not declare"
+            ),
+            hint=f"give it: `--var {name}=...` (or in a --var-file, or as SPECRUNNER_VAR_{name} in the "
+            "environment)"
+            if declared
+            else f"declare it under `variables:` ({name}: {{type: string}}); `specrunner validate {mpath}` "
+            "checks every reference",
         )
     if url is None:
         if raw is None or raw.get("backend") != "oss" or not raw.get("bucket") or not raw.get("key"):
@@ -314,6 +324,25 @@ def locate(
     elif isinstance(defaults.get("location"), str):
         loc = defaults["location"]
     return OssBackend(OssState(url.bucket, url.key, loc))
+
+
+def _reference_place(manifest_path: Path, name: str) -> str:
+    """``file:line:col`` of the first ``${var.NAME}`` in the manifest's top-level ``state:`` block
+    (just the file when it cannot be found: the block may be a flow mapping on one line, too)."""
+    import re
+
+    try:
+        lines = manifest_path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return str(manifest_path)
+    inside = False
+    for number, line in enumerate(lines, 1):
+        if re.match(r"[^\s#]", line):  # a top-level key starts or ends the block
+            inside = bool(re.match(r"state\s*:", line))
+        column = line.find("${var." + name + "}") if inside else -1
+        if column >= 0:
+            return f"{manifest_path}:{number}:{column + 1}"
+    return str(manifest_path)
 
 
 def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any]:

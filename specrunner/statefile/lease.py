@@ -317,7 +317,7 @@ def acquire(
                     said, noted = True, now
                     left = view.lease - unchanged
                     notify(
-                        f"note: waiting for the lock on {loc.url}, held by {view.describe()}: "
+                        f"note: waiting for the lock held by {view.describe()}, on {loc.url}: "
                         f"taken over if its lease stays unrenewed {left:.0f} s more"
                     )
                 time.sleep(min(1.0, max(0.05, view.lease / 8)))

@@ -4,11 +4,13 @@ In the lock file it is a top-level list after ``jobs``, one line per object, sor
 absent when empty (a lock file without retired objects keeps its bytes)::
 
       "retired": [
-        {"job": "videos/a.mp4::poster", "job_id": "5f1e...", "object": "media-out/posters/a.jpg"}
+        {"etag": "9B2C...", "job": "videos/a.mp4::poster", "job_id": "5f1e...", "object": "media-out/a.jpg"}
+
+``etag`` (when the object was listed after it was written) lets prune refuse an object rewritten since.
       ]
 
 In a journal (local or in OSS) each change is one line: ``{"op": "retire", "object", "job",
-"job_id"?}`` and ``{"op": "unretire", "object"}``, written before the put or delete that caused it.
+"job_id"?, "etag"?}`` and ``{"op": "unretire", "object"}``, written before the put or delete that caused it.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from typing import Any
 from specrunner.core.canonical import canonical_line
 from specrunner.core.retired import Retired
 
-FIELDS = frozenset({"object", "job", "job_id"})
+FIELDS = frozenset({"object", "job", "job_id", "etag"})
 
 
 def as_json(r: Retired) -> dict[str, Any]:
     out: dict[str, Any] = {"job": r.job, "object": r.object}
     if r.job_id is not None:
         out["job_id"] = r.job_id
+    if r.etag is not None:
+        out["etag"] = r.etag
     return out
 
 
@@ -44,7 +48,10 @@ def check(value: Any) -> Retired | str:
         return "a retired entry's `job` must be a job key"
     if job_id is not None and not (isinstance(job_id, str) and job_id):
         return "a retired entry's `job_id` must be a string"
-    return Retired(obj, job, job_id)
+    etag = value.get("etag")
+    if etag is not None and not (isinstance(etag, str) and etag and "\n" not in etag):
+        return "a retired entry's `etag` must be a string"
+    return Retired(obj, job, job_id, etag)
 
 
 def valid_object(obj: str) -> bool:

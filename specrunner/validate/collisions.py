@@ -19,6 +19,7 @@ from itertools import starmap
 from typing import Any
 
 from specrunner.core.diagnostics import PathT
+from specrunner.core.mtsrules import vtt_object
 from specrunner.core.templates import PLACEHOLDER_RE, object_parts, parts_format, resolve_template
 from specrunner.validate.objectkeys import object_key_problem
 from specrunner.validate.reporting import Add, short
@@ -66,6 +67,7 @@ class Outputs:
         self.indexed: set[int] = set()
         self._heads: list[str] = []  # sorted
         self._head_rules: dict[str, list[int]] = {}
+        self.vtt: dict[str, str] = {}  # a Format: vtt job's WebVTT index (bucket NUL object) -> its job
 
     def fast_check(
         self,
@@ -154,6 +156,7 @@ def check_collisions(
                 tile["output"],
             )
         )
+    _check_vtt(rule, r, rid, matched, targets, outputs, add)
     # The common case at C speed: every output of the rule resolved at once (one str.format per job
     # and template, keys "bucket\0object"); no key repeats within the rule or meets another rule's.
     # Anything else (or a key that may be unsafe) takes the exact loop, which names the first clash.
@@ -165,6 +168,37 @@ def check_collisions(
         return
     outputs.index(q for q in outputs.keys if q != r)  # the exact loop sees every earlier rule's keys
     _check_outputs(targets, r, rid, matched, outputs, add)
+
+
+def _check_vtt(
+    rule: dict[str, Any],
+    r: int,
+    rid: str,
+    matched: list[InputFacts],
+    targets: list[tuple[PathT, str, str]],
+    outputs: Outputs,
+    add: Add,
+) -> None:
+    """A ``format: vtt`` job also writes ``{FileName}.vtt`` next to its first snapshot (as the engine
+    and the recorded outputs name it, ``core.mtsrules.vtt_object``): no two jobs may share one. Outputs
+    are .jpg, so an index can only meet another index."""
+    if rule.get("format") != "vtt" or not targets or targets[0][0] != ("rules", r, "output"):
+        return
+    _, bucket, template = targets[0]
+    for f in matched:
+        first = resolve_template(template, f.obj, Count="00001", SnapshotTime="0")
+        index = vtt_object(first, f.parts[1])
+        key = f"{bucket}\0{index}"
+        job = f"{f.iid}::{rid}"
+        other = outputs.vtt.setdefault(key, job)
+        if other != job:
+            add(
+                ("rules", r, "format"),
+                f"jobs {other} and {job} would both write the WebVTT index {bucket}/{index} "
+                "({FileName}.vtt next to the first snapshot); give each job's snapshots a folder of their "
+                "own (e.g. vtt/{FileName}/" + rid + "/{Count}.jpg)",
+            )
+            return
 
 
 def input_stats(matched: list[InputFacts]) -> tuple[int, bool]:

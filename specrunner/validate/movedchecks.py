@@ -9,10 +9,13 @@ longer be in the manifest (a rename whose old name is still used would move a li
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from specrunner.core.keys import KEY_SEP, split_key
 from specrunner.validate.reporting import Add, close_matches
+
+_RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # the schema's pattern of rules[].id
 
 
 def _input_ids(inputs: Any) -> set[str] | None:
@@ -35,6 +38,7 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
     rules = [r["id"] for r in data.get("rules") or () if isinstance(r, dict) and isinstance(r.get("id"), str)]
     inputs = _input_ids(data.get("inputs"))
     seen: dict[str, int] = {}
+    onto: dict[str, int] = {}
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not isinstance(entry.get("from"), str):
             continue  # the schema says what is wrong
@@ -46,6 +50,13 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
         if src in seen:
             add((*here, "from"), f"{src!r} is moved already by moved[{seen[src]}]; keep one entry")
         seen.setdefault(src, i)
+        if dst in onto:
+            add(
+                (*here, "to"),
+                f"moved[{onto[dst]}] renames onto {dst!r} already: two renames onto one name would "
+                "collide; keep one entry (the other's records are forgotten by the plan)",
+            )
+        onto.setdefault(dst, i)
         if src == dst:
             add(here, f"moves {src!r} to itself; remove the entry")
             continue
@@ -56,7 +67,14 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
                 f"not {src!r} and {dst!r}",
             )
             continue
-        if KEY_SEP not in src:
+        if KEY_SEP not in src and dst not in rules and inputs is not None and dst in inputs:
+            pairs = ", ".join(f'{{from: "{src}::{r}", to: "{dst}::{r}"}}' for r in rules[:3])
+            add(
+                (*here, "to"),
+                f"{dst!r} is an input id: moved: entries rename rules or job keys; for a renamed input "
+                f"give its job keys, one entry per rule: {pairs}",
+            )
+        elif KEY_SEP not in src:
             _check_rule_move(src, dst, rules, later, add, here)
         else:
             _check_key_move(src, dst, rules, inputs, later, add, here)
@@ -65,6 +83,14 @@ def check_moved(data: dict[str, Any], add: Add) -> None:
 def _check_rule_move(
     src: str, dst: str, rules: list[str], later: set[Any], add: Add, here: tuple[str, int]
 ) -> None:
+    if not _RULE_ID.fullmatch(src):
+        add(
+            (*here, "from"),
+            f"{src!r} cannot be a rule id (letters, digits, _ . -): a renamed input takes its job keys, "
+            f'one entry per rule, e.g. {{from: "{src}::{rules[0] if rules else dst}", to: "NEW_INPUT_ID::'
+            f'{rules[0] if rules else dst}"}}',
+        )
+        return
     if src in rules:
         add(
             (*here, "from"),

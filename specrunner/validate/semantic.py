@@ -230,7 +230,8 @@ def _check_rule(rule: dict[str, Any], r: int, defaults: dict[str, Any], add: Add
     if "black_level" in rule and not (time_ms in (0, None) and multi):
         add(
             (*p, "black_level"),
-            "black_level only applies when time is 0 and num > 1; the service ignores it here",
+            "black_level only applies when time is 0 and several snapshots are taken (num > 1, or an "
+            "interval without num); the service ignores it here",
             severity="warning",
             key=True,
         )

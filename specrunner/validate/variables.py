@@ -77,6 +77,20 @@ def using_saved(values: Mapping[str, Any]) -> Iterator[None]:
         GIVEN.reset(token)
 
 
+def given_options() -> str:
+    """The ``--var`` / ``--var-file`` options this command was given, as they are typed (`` --var
+    env=prod``; empty when none): a command printed for pasting repeats them, so that it acts on the
+    same environment (its state, its buckets), not on the defaults'."""
+    import shlex
+
+    given = GIVEN.get()
+    if given.saved is not None:
+        return ""
+    words = [f"--var {shlex.quote(f'{n}={v}')}" for n, v in given.cli]
+    words += [f"--var-file {shlex.quote(str(f))}" for f in given.files]
+    return "".join(" " + w for w in words)
+
+
 def parse_pair(text: str) -> tuple[str, str]:
     """``NAME=VALUE`` (a --var argument) -> (NAME, VALUE); ValueError naming the fix otherwise."""
     name, sep, value = text.partition("=")
@@ -175,7 +189,12 @@ def _var_files(
         try:
             data, marks = load(read_text(path))
         except YamlError as e:
-            diags.append(Diagnostic(shown, e.mark.line, e.mark.column, json_path(e.path), e.message))
+            message = (
+                "this --var-file is not found: check the path (a YAML file of NAME: value)"
+                if e.message == "file not found"
+                else f"--var-file: {e.message}"
+            )
+            diags.append(Diagnostic(shown, e.mark.line, e.mark.column, json_path(e.path), message))
             continue
         if data is None:
             continue
@@ -227,6 +246,17 @@ def values_of(
             source = "the --var-file"
         elif ENV_PREFIX + name in os.environ:
             raw, source = os.environ[ENV_PREFIX + name], f"{ENV_PREFIX}{name} in the environment"
+        elif miscased := _miscased(name):
+            # Names are case-sensitive (as Terraform's TF_VAR_): a near-miss must not fall back to the
+            # default silently (SPECRUNNER_VAR_ENV=prod with `env: {default: dev}` would apply to dev).
+            bad.append(
+                (
+                    name,
+                    f"variable {name!r}: {miscased} is set in the environment, but names are "
+                    f"case-sensitive: set {ENV_PREFIX}{name} (or give `--var {name}=...`)",
+                )
+            )
+            continue
         elif decl.default is not _UNSET:
             raw, source = decl.default, "its default"
         else:
@@ -240,6 +270,12 @@ def values_of(
             else:
                 bad.append((name, message))
     return out, bad
+
+
+def _miscased(name: str) -> str | None:
+    """An environment variable that names ``name`` in other letter case (SPECRUNNER_VAR_ENV for env)."""
+    wanted = (ENV_PREFIX + name).lower()
+    return next((k for k in sorted(os.environ) if k.lower() == wanted), None)
 
 
 # ---------------------------------------------------------------------------------- substitution
@@ -290,7 +326,8 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
     if block is None and not given.explicit and not _mentions(data):
         return None, []
     extra: list[Diagnostic] = []
-    decls = _declarations(block)
+    malformed = _malformed(block, add)
+    decls = {n: d for n, d in _declarations(block).items() if n not in malformed}
     values, bad = values_of(block, given, extra)
     for name, message in bad:
         add(("variables", name), message, key=True)
@@ -306,7 +343,8 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
             )
     for name in decls:
         if (
-            name not in values
+            name not in malformed
+            and name not in values
             and name not in dict(bad)
             and not any(d.path == json_path((name,)) for d in extra)
         ):
@@ -319,8 +357,15 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
 
     def visit(text: str, path: PathT) -> Any:
         def unknown(name: str) -> None:
-            if name in decls:
-                return  # reported at its declaration
+            if name in decls or name in malformed or not isinstance(block, (dict, type(None))):
+                return  # reported at its declaration (or the block is no mapping: reported)
+            if "${" in name:
+                add(
+                    path,
+                    "references do not nest (${var.${var.NAME}}): use one variable that holds the value "
+                    "(e.g. `--var bucket=media-prod` and ${var.bucket})",
+                )
+                return
             if not NAME.fullmatch(name):
                 add(path, f"${{var.{name}}} is not a variable reference: names are letters, digits and _")
                 return
@@ -334,7 +379,55 @@ def resolve(data: dict[str, Any], add: Add) -> tuple[dict[str, Any] | None, list
         return substitute(text, values, unknown)
 
     _walk(data, (), visit)
+    for path in _keys_with_references(data, ()):
+        add(
+            path,
+            f"{path[-1]!r}: ${{var.NAME}} is not substituted in a mapping key (only in values); write "
+            "the key as it is",
+            key=True,
+        )
     return (values if block is not None else None), extra
+
+
+def _keys_with_references(node: Any, path: PathT) -> Iterator[PathT]:
+    """Where a mapping key holds ``${var.`` (outside ``variables:``, whose names the schema checks)."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if path == () and k == "variables":
+                continue
+            if isinstance(k, str) and "${var." in k:
+                yield (*path, k)
+            yield from _keys_with_references(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _keys_with_references(v, (*path, i))
+
+
+def _malformed(block: Any, add: Add) -> set[str]:
+    """Report the declarations that are not ``NAME: {type, default, description}`` (the schema's checks,
+    said first and in these words: a wrong one would otherwise read as "has no value")."""
+    if block is None:
+        return set()
+    if not isinstance(block, dict):
+        add(("variables",), "variables: is a mapping of NAME: {type, default, description}", key=True)
+        return set()
+    bad: set[str] = set()
+    for name, spec in block.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            add(("variables", name), f"{name!r} is no variable name: letters, digits and _", key=True)
+            bad.add(str(name))
+        elif not isinstance(spec, dict):
+            add(
+                ("variables", name),
+                f"declare the variable as a mapping: `{name}: {{default: {short(spec)}}}` "
+                "(keys: type, default, description)",
+                key=True,
+            )
+            bad.add(name)
+        elif "type" in spec and spec["type"] not in TYPES:
+            add(("variables", name, "type"), f"type is one of {', '.join(TYPES)}, not {short(spec['type'])}")
+            bad.add(name)
+    return bad
 
 
 def _mentions(node: Any) -> bool:

@@ -54,6 +54,10 @@ def test_init_lays_down_a_sample_video_and_apply_cuts_real_jpgs(
     assert video.read_bytes() == b"mine"
     r = runner.invoke(cli, ["init", "sub/none.yaml", "--no-sample"])
     assert r.exit_code == 0 and "sample" not in r.output and not (tmp_path / "sub" / "oss").exists()
+    # Without the sample, the next steps stop at the plan and say where the input goes first: an
+    # apply pasted from the hint would fail every job.
+    assert "Next: specrunner validate sub/none.yaml && specrunner plan sub/none.yaml\n" in r.output
+    assert "Put a video at sub/oss/media-in/videos/intro.mp4" in " ".join(r.output.split())
     r = runner.invoke(cli, ["init", "cloud/site.yaml", "--backend", "aliyun"])
     assert r.exit_code == 0 and not (tmp_path / "cloud" / "oss").exists()
     assert "Next: specrunner validate cloud/site.yaml && specrunner plan cloud/site.yaml\n" in r.output

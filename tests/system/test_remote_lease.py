@@ -206,7 +206,8 @@ def test_a_waiter_without_lock_timeout_confirms_a_dead_holder_by_watching(emu: E
     new = acquire(Objects(LOC), "apply", timeout=0.0, notify=notes.append)
     waited = time.monotonic() - t0
     assert 1.8 <= waited < 6.0, waited  # one lease of its own observation, no more
-    assert notes and "waiting for the lock" in notes[0]
+    # The words of the local lock's line, so one grep finds both: who holds it, then where.
+    assert notes and "waiting for the lock held by apply (lock id " in notes[0], notes
     assert new.stale_cleaned is not None
     new.release()
     lock2 = acquire(Objects(LOC), "apply")  # released: taken at once

@@ -34,6 +34,8 @@ def test_state_mv_renames_a_rule_without_resubmitting_and_the_plan_is_a_noop(
     said = " ".join(r.stdout.split())  # the warning is wrapped to 80 columns, never inside a command
     assert f"(a rename?): `specrunner state mv {ws.manifest} poster cover` keeps their records" in said
     assert f"`specrunner state mv {ws.manifest} poster cover`" in r.stdout
+    # ... or the manifest's own rename, which CI applies with the change (every environment's state).
+    assert "`moved: [{from: poster, to: cover}]`" in said
     r = ws.cli("state", "mv", ws.manifest, "poster", "cover", code=0)
     assert (
         "Moved videos/a.mp4::poster -> videos/a.mp4::cover" in r.stdout
@@ -146,7 +148,12 @@ def test_show_knows_what_it_is_given(ws: Workspace, video_4s: Path) -> None:
     assert "Plan: 2 to create" in r.stdout and f"The plan is current: `specrunner apply {plan}`" in r.stdout
     ws.cli("apply", ws.manifest, code=0)
     r = ws.cli("show", plan, code=0)
-    assert "This plan is no longer current" in r.stdout and "would refuse it" in r.stdout
+    # Stale: said first (with the command that makes a new plan), then what a new plan would do now,
+    # never the current plan shown under the saved plan's name as if it were that plan.
+    assert "no longer current" in r.stdout and "would refuse it" in r.stdout
+    assert r.stdout.index("no longer current") < r.stdout.index("What a new plan would do now:")
+    assert r.stdout.index("What a new plan would do now:") < r.stdout.index("Plan: ")
+    assert "--out plan.json" in r.stdout
     junk = ws.dir / "junk.yaml"
     junk.write_text("foo: bar\n")
     for command in (("show",), ("state", "list"), ("outputs",)):

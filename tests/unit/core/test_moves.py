@@ -124,3 +124,13 @@ def test_the_compact_planner_plans_moves_as_the_full_one() -> None:
     view, origin = apply_moved(state_of(old), model.moved, {j.key for j in new}, "m.yaml")
     assert plan == make_plan(new, view, moved=origin)
     assert [c.action for c in plan.changes] == ["moved", "moved"]
+
+
+def test_two_entries_onto_one_key_are_refused_without_a_hint_that_would_drop_a_moved_record() -> None:
+    _, old = jobs_of(BASE + '  - {id: thumb, time: 1s, width: 64, output: "t/{FileName}.jpg"}\n')
+    _, new = jobs_of(RENAMED)
+    entries = (Moved("poster", "cover"), Moved("v/a.mp4::thumb", "v/a.mp4::cover"))
+    with pytest.raises(MoveError) as e:
+        apply_moved(state_of(old), entries, {j.key for j in new}, "m.yaml")
+    assert "two entries rename onto v/a.mp4::cover" in str(e.value)
+    assert "state rm" not in (e.value.hint or "")

@@ -308,6 +308,15 @@ def test_black_level_skips_the_black_lead_normal(videos: dict[str, Path]) -> Non
     assert stamp(frames[2]) == 50
 
 
+def test_black_level_skips_the_black_lead_of_an_interval_only_job(videos: dict[str, Path]) -> None:
+    # An Interval alone takes every interval to the end: a multi-snapshot job, whose first snapshot
+    # BlackLevel filters (validate accepts black_level there, so the engine must not ignore it).
+    spec = SnapshotSpec(time_ms=0, interval_s=1, frame_type="normal", black_level=90)
+    frames = cut(videos["black"], spec).frames
+    assert stamp(frames[0]) == round(BLACK_LEAD_S * FPS)
+    assert len(frames) > 2
+
+
 def test_black_level_skips_the_black_lead_intra(videos: dict[str, Path]) -> None:
     spec = SnapshotSpec(
         time_ms=0, interval_s=2.5, num=2, frame_type="intra", black_level=100, pixel_black_threshold=20

@@ -145,8 +145,8 @@ def test_mode_and_black_level_settings_that_do_not_apply(check: Check) -> None:
     assert check(HEAD + rules) == [
         "m.yaml:8:11: $.rules[0].mode: mode sync cannot be used with num or interval: the service makes "
         "such jobs async; use mode: auto",
-        "m.yaml:13:5: $.rules[1].black_level: warning: black_level only applies when time is 0 and num > 1; "
-        "the service ignores it here",
+        "m.yaml:13:5: $.rules[1].black_level: warning: black_level only applies when time is 0 and several "
+        "snapshots are taken (num > 1, or an interval without num); the service ignores it here",
         "m.yaml:17:5: $.rules[2].pixel_black_threshold: warning: pixel_black_threshold is used together "
         "with black_level",
         "m.yaml:19:5: $.rules[2].interval: warning: num: 1 ignores interval (a single snapshot)",

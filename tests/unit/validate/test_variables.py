@@ -161,3 +161,71 @@ def test_moved_entries_are_checked_against_the_manifest(
         assert out == []
     else:
         assert len(out) == 1 and out[0].startswith(message), out
+
+
+def test_two_moved_entries_onto_one_name_are_refused_and_a_chain_is_not(check: Check) -> None:
+    out = check(MOVED + "moved:\n  - {from: old, to: poster}\n  - {from: older, to: poster}\n")
+    assert len(out) == 1 and out[0].startswith("m.yaml:17:23: $.moved[1].to: moved[0] renames onto 'poster'")
+    assert check(MOVED + "moved:\n  - {from: old, to: mid}\n  - {from: mid, to: poster}\n") == []
+
+
+def test_a_moved_entry_onto_an_input_id_names_the_job_key_entries_that_do_it(check: Check) -> None:
+    out = check(MOVED + "moved:\n  - {from: videos/old.mp4, to: videos/a.mp4}\n")
+    assert out == [
+        "m.yaml:16:32: $.moved[0].to: 'videos/a.mp4' is an input id: moved: entries rename rules or job "
+        'keys; for a renamed input give its job keys, one entry per rule: {from: "videos/old.mp4::poster", '
+        'to: "videos/a.mp4::poster"}'
+    ]
+    entry = '{from: "videos/old.mp4::poster", to: "videos/a.mp4::poster"}'
+    assert check(MOVED + f"moved:\n  - {entry}\n") == []
+
+
+def test_a_nested_reference_and_a_reference_in_a_key_each_say_what_to_do(check: Check) -> None:
+    text = (HEAD + RULES).replace("env: {type: string}", "env: {type: string, default: dev}")
+    out = check(text.replace('"out-${var.env}"', '"out-${var.${var.env}}"'))
+    assert len(out) == 1 and out[0].startswith(
+        "m.yaml:7:78: $.defaults.output_bucket: references do not nest"
+    )
+    out = check(text + '    mts: {"${var.env}": "1"}\n')
+    assert out == [
+        "m.yaml:15:11: $.rules[0].mts[\"${var.env}\"]: '${var.env}': ${var.NAME} is not substituted in a "
+        "mapping key (only in values); write the key as it is"
+    ]
+
+
+@pytest.mark.parametrize(
+    "block,message",
+    [
+        (
+            "variables:\n  env: dev\n",
+            "m.yaml:3:3: $.variables.env: declare the variable as a mapping: `env: {default: 'dev'}`",
+        ),
+        ("variables: [env]\n", "m.yaml:2:1: $.variables: variables: is a mapping of NAME: {type, default"),
+        (
+            "variables:\n  env: {type: str}\n",
+            "m.yaml:3:15: $.variables.env.type: type is one of string, number",
+        ),
+    ],
+)
+def test_a_declaration_of_the_wrong_shape_is_one_error_at_it_not_has_no_value(
+    check: Check, block: str, message: str
+) -> None:
+    """A Terraform habit (`env: dev` for a default) must not read as "variable 'env' has no value"."""
+    text = (
+        "version: 1\n"
+        + block
+        + HEAD.split("\n", 5)[5]
+        + RULES.replace("${var.width}", "64").replace('"${var.keep}"', "false")
+    )
+    out = check(text)
+    assert len(out) == 1 and out[0].startswith(message), out
+
+
+def test_a_moved_from_that_cannot_be_a_rule_id_is_not_a_silent_no_op(check: Check) -> None:
+    """`{from: videos/old.mp4, to: poster}` (an input meant) would match no rule in the state and do
+    nothing: the plan would create and forget instead. It is refused, naming the job-key form."""
+    out = check(MOVED + "moved:\n  - {from: videos/old.mp4, to: poster}\n")
+    assert len(out) == 1 and out[0].startswith(
+        "m.yaml:16:12: $.moved[0].from: 'videos/old.mp4' cannot be a rule id"
+    ), out
+    assert '{from: "videos/old.mp4::poster", to: "NEW_INPUT_ID::poster"}' in out[0]
