@@ -82,7 +82,7 @@ class Refresh:
     inputs_changed: int = 0
     open_seconds: float = 0.0  # opening the lister (the OSS SDK's import), for benchmarks
     list_seconds: float = 0.0  # the listing calls' wall time (concurrent), for benchmarks
-    wait_seconds: float = 0.0  # wall time while a listing call was in flight (its round trip, paced)
+    wait_seconds: float = 0.0  # wall time while a listing call was in flight (not a pacing slot's wait)
     missing_outputs: dict[str, list[str]] = field(default_factory=dict)  # job key -> bucket/key
     changed_outputs: dict[str, list[str]] = field(default_factory=dict)
 
