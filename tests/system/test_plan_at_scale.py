@@ -203,7 +203,9 @@ def test_a_lock_file_written_before_plans_as_a_no_op_and_a_change_groups_over_it
     assert ws.state.read_bytes() == before
 
 
-def test_at_the_reader_s_width_the_summary_lines_fit_too(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_at_the_reader_s_width_the_summary_lines_fit_too(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the width known (a terminal, or COLUMNS), the Plan: and Apply complete: lines break after
     a comma to fit it, continuations under the first count; piped without COLUMNS they stay one line
     each, so `grep '^Plan:'` still reads every count."""
