@@ -57,13 +57,13 @@ class Approval:
 
     def __call__(self, plan: Plan) -> None:
         from specrunner.render.style import PLAIN, paragraph
-        from specrunner.render.text import forget_warning, plan_summary_line, plan_text
+        from specrunner.render.text import forget_warning, plan_summary_line, plan_text, summary_text
 
         if self.text and not self.saved_plan and plan.has_changes:
             if self.quiet:
-                typer.echo(plan_summary_line(plan))
+                style = self.style or PLAIN
+                typer.echo(summary_text(plan_summary_line(plan), style))
                 if plan.counts()["forget"]:
-                    style = self.style or PLAIN
                     typer.echo(style.warning(paragraph(forget_warning(plan, self.manifest), style.width)))
             else:
                 skipped = self.left_out(plan) if self.left_out else 0

@@ -38,6 +38,7 @@ def terminal(*, no_color: bool = False, verbose: bool = False) -> Style:
         color = tty and os.environ.get("TERM") != "dumb"
     width = WIDTH
     columns = os.environ.get("COLUMNS", "")
+    sized = tty or columns.isdigit()
     if columns.isdigit():
         width = int(columns)
     elif tty:
@@ -45,7 +46,7 @@ def terminal(*, no_color: bool = False, verbose: bool = False) -> Style:
             width = os.get_terminal_size(sys.stdout.fileno()).columns or WIDTH  # 0: size unknown
         except (OSError, ValueError):
             pass
-    return Style(width=max(width, 40), color=color, verbose=verbose)
+    return Style(width=max(width, 40), color=color, verbose=verbose, sized=sized)
 
 
 def left_out(ctx: Context, req: PlanRequest, plan: Plan) -> int:

@@ -311,7 +311,7 @@ def _print_outcome(
                 f"{outcome.summary.recovered_resubmitted} resubmitted."
             )
         if not quiet and not plan_shown:
-            typer.echo(render.plan_summary_line(outcome.plan))
+            typer.echo(render.summary_text(render.plan_summary_line(outcome.plan), style))
         typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path), style))
         retired = outcome.extra.get("retired", 0)
         if retired and not quiet:

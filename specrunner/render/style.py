@@ -42,6 +42,9 @@ class Style:
     width: int = WIDTH
     color: bool = False
     verbose: bool = False
+    #: The width is the reader's (a terminal, or COLUMNS given): the plan's summary line fits it too.
+    #: Piped without COLUMNS, the summary stays one line, so `grep '^Plan:'` gets every count.
+    sized: bool = False
 
     def paint(self, text: str, code: str | None) -> str:
         if not self.color or not code or not text:

@@ -36,6 +36,31 @@ def plan_summary_line(plan: Plan) -> str:
     return f"Plan: {', '.join(parts)}, {c['noop']} unchanged."
 
 
+def summary_text(line: str, style: Style) -> str:
+    """A summary line as ``style`` lays it out (:func:`fit_summary` when the width is the reader's)."""
+    return "\n".join(fit_summary(line, style.width)) if style.sized else line
+
+
+def fit_summary(line: str, width: int) -> list[str]:
+    """A summary line (``Plan: a, b, c.``) as lines of at most ``width``, broken only after a comma,
+    each continuation under the first count; one line when it fits (the usual case)."""
+    if len(line) <= width:
+        return [line]
+    head, _, rest = line.partition(": ")
+    indent = " " * (len(head) + 2)
+    out: list[str] = []
+    cur = f"{head}:"
+    for i, part in enumerate(rest.split(", ")):
+        piece = part if i == len(rest.split(", ")) - 1 else f"{part},"
+        if len(cur) + 1 + len(piece) > width and cur.strip() and cur != f"{head}:":
+            out.append(cur)
+            cur = indent + piece
+        else:
+            cur = f"{cur} {piece}" if cur != indent else cur + piece
+    out.append(cur)
+    return out
+
+
 def retry_command(plan: Plan, manifest: str | None) -> str:
     failed = plan.by_action("failed")
     target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
@@ -54,9 +79,11 @@ def plan_text(
     """The plan for people: a summary line, then one block per action. Changes of a rule that say
     the same thing are one group (``render.groups``), its keys listed up to a limit (all with
     ``style.verbose``); a replaced job lists every changed attribute on its own line in the
-    manifest's terms. Every line but the summary fits ``style.width`` (wrapped, never cut)."""
+    manifest's terms. Every line fits ``style.width`` (wrapped, never cut; a key or command longer
+    than the width alone on its line); the summary line too when the width is the reader's."""
     w = style.width
-    lines = [plan_summary_line(plan)]
+    summary = plan_summary_line(plan)
+    lines = fit_summary(summary, w) if style.sized else [summary]
     if recovery:
         lines.extend(wrap(recovery, w))
     c = plan.counts()
@@ -214,7 +241,8 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
     """What a run did: the summary line, then its failures one line each (a message longer than the
     line is cut with ``…``: whole with ``style.verbose``, in ``state show`` and the run results)."""
     w = style.width
-    lines = [run_summary_line(summary)]
+    head = run_summary_line(summary)
+    lines = fit_summary(head, w) if style.sized else [head]
     failed = sorted((r for r in summary.results.values() if r.status == "fail"), key=lambda r: r.key)
     m = shlex.quote(manifest or "MANIFEST")
     cut = False

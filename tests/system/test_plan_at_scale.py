@@ -201,3 +201,24 @@ def test_a_lock_file_written_before_plans_as_a_no_op_and_a_change_groups_over_it
     out = ws.cli("plan", ws.manifest, "--detailed-exitcode", code=2).stdout
     assert "  -/+ poster: 4 jobs  sync   changed: width\n        width: 320 -> 480\n" in out
     assert ws.state.read_bytes() == before
+
+
+def test_at_the_reader_s_width_the_summary_lines_fit_too(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the width known (a terminal, or COLUMNS), the Plan: and Apply complete: lines break after
+    a comma to fit it, continuations under the first count; piped without COLUMNS they stay one line
+    each, so `grep '^Plan:'` still reads every count."""
+    monkeypatch.chdir(ws.dir)
+    whole = "Plan: 0 to create, 50 to replace, 0 to retry, 0 to resume, 0 to forget, 50 unchanged."
+    assert whole in ws.cli("plan", "m.yaml", code=0).stdout.splitlines()
+    monkeypatch.setenv("COLUMNS", "80")
+    plan = ws.cli("plan", "m.yaml", code=0).stdout.splitlines()
+    applied = ws.cli("apply", "m.yaml", code=0).stdout.splitlines()
+    for lines in (plan, applied):
+        assert max(len(line) for line in lines) <= 80, lines
+        head = next(i for i, line in enumerate(lines) if line.startswith("Plan: "))
+        assert " ".join(lines[head : head + 2]).split() == whole.split(), lines
+    done = next(i for i, line in enumerate(applied) if line.startswith("Apply complete: "))
+    assert len(applied[done]) > 60 and applied[done + 1].startswith("      "), applied
+    assert applied[done + 1].endswith(" forgotten."), applied
