@@ -50,6 +50,7 @@ def prune(
     Example: specrunner prune specs/demo.yaml --dry-run
     """
     from specrunner.cli.approval import PAID_BACKENDS, ask
+    from specrunner.cli.plancmd import terminal
     from specrunner.cli.runcmds import _selection_args
     from specrunner.core.retired import PrunePlan
     from specrunner.ops.context import load_context
@@ -60,17 +61,18 @@ def prune(
 
     errors_follow(fmt)
     text = fmt == Fmt.text
+    width = terminal().width
     ctx = load_context(manifest, state)
     req = PruneRequest(tuple(target or ()), tuple(exclude or ()), lock_timeout)
     if dry_run:
         plan = make_prune_plan(ctx, req)
-        typer.echo(render.plan_text(plan) if text else dumps(render.prune_document(plan)))
+        typer.echo(render.plan_text(plan, width) if text else dumps(render.prune_document(plan)))
         raise typer.Exit(2 if detailed_exitcode and plan.deletions else 0)
     backend = ctx.manifest.target.backend
 
     def confirm(plan: PrunePlan) -> None:
         if text:
-            typer.echo(render.plan_text(plan))
+            typer.echo(render.plan_text(plan, width))
         if not plan.deletions:
             return
         if text:

@@ -2,7 +2,8 @@
 
 The plan lists every object, grouped by where the state names it, each as
 ``- delete bucket/key (from KEY, job ID)``, after one summary line (``Prune: N objects to delete``).
-Nothing is cut: a reviewer sees every object before anything is deleted.
+Nothing is cut: a reviewer sees every object before anything is deleted; a line wider than the
+terminal puts where the object comes from on the lines under it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from specrunner import __version__
 from specrunner.render.json import FORMAT_VERSION, write_run_file
+from specrunner.render.style import WIDTH, wrap
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -42,21 +44,30 @@ def _origin(d: Deletion) -> str:
     return f"from {d.job}{job}"
 
 
-def plan_text(plan: PrunePlan) -> str:
+def _item(head: str, d: Deletion, tail: str, width: int) -> list[str]:
+    """``head object (from KEY, job ID)tail`` on one line when it fits ``width``; else the object
+    alone on its line (never cut) and where it comes from wrapped under it."""
+    line = f"{head} {d.object} ({_origin(d)}){tail}"
+    if len(line) <= width:
+        return [line]
+    return [f"{head} {d.object}", *wrap(f"({_origin(d)}){tail}", width, first="      ", indent=6)]
+
+
+def plan_text(plan: PrunePlan, width: int = WIDTH) -> str:
     if not plan.has_changes and not plan.kept:
         return NOTHING
-    lines = [summary_line(plan)]
+    lines = wrap(summary_line(plan), width)
     forgotten = [d for d in plan.deletions if d.source == "forgotten"]
     retired = [d for d in plan.deletions if d.source == "retired"]
     if forgotten:
         lines += ["", f"Outputs of jobs no longer in the manifest ({len(forgotten)}):"]
-        lines += [f"  - delete {d.object} ({_origin(d)})" for d in forgotten]
+        lines += [x for d in forgotten for x in _item("  - delete", d, "", width)]
     if retired:
         lines += ["", f"Left behind by replaced or forgotten jobs ({len(retired)}):"]
-        lines += [f"  - delete {d.object} ({_origin(d)})" for d in retired]
+        lines += [x for d in retired for x in _item("  - delete", d, "", width)]
     if plan.kept:
         lines += ["", f"Kept ({len(plan.kept)}):"]
-        lines += [f"  = keep {d.object} ({_origin(d)}): {d.kept}" for d in plan.kept]
+        lines += [x for d in plan.kept for x in _item("  = keep", d, f": {d.kept}", width)]
     return "\n".join(lines)
 
 

@@ -67,7 +67,9 @@ def test_a_changed_output_template_is_applied_then_pruned(ws: Workspace, video_4
     r = ws.cli("prune", ws.manifest, "--dry-run", "--detailed-exitcode", code=2)
     job_a = ws.jobs()  # the replaced jobs' ids are in the retired list, not in the records any more
     assert r.stdout.startswith("Prune: 2 objects to delete.\n")
-    assert "  - delete media-out/posters/a.jpg (from videos/a.mp4::poster, job " in r.stdout
+    # each object on its own line, where it comes from under it when the line would pass 80 columns
+    assert "  - delete media-out/posters/a.jpg\n      (from videos/a.mp4::poster, job " in r.stdout
+    assert max(len(line) for line in r.stdout.splitlines()) <= 80, r.stdout
     assert job_a["videos/a.mp4::poster"]["job_id"] not in r.stdout
     assert files(out) == sorted([*before, "covers/a.jpg", "covers/b.jpg", "posters/mine.jpg"])
 
@@ -105,8 +107,9 @@ def test_a_forgotten_input_is_pruned_and_its_records_forgotten(ws: Workspace, vi
     out = ws.oss / "media-out"
     ws.write(MANIFEST.replace("[videos/a.mp4, videos/b.mp4]", "[videos/a.mp4]"))
     r = ws.cli("prune", ws.manifest, "--dry-run", code=0)
-    assert r.stdout.splitlines()[:3] == [
-        "Prune: 3 objects to delete, 2 records of jobs no longer in the manifest to forget.",
+    assert r.stdout.splitlines()[:4] == [  # the summary wrapped at 80 columns
+        "Prune: 3 objects to delete, 2 records of jobs no longer in the manifest to",
+        "forget.",
         "",
         "Outputs of jobs no longer in the manifest (3):",
     ]
