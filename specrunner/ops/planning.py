@@ -75,11 +75,6 @@ def plan_jobs(
     key -> reason): those jobs are decided from their records."""
     compact = state.compact if state is not None else None
     targets, excludes, replace = tuple(targets), tuple(excludes), tuple(replace)
-    if shortcut(
-        jobs, state, targets=targets, excludes=excludes, only_failed=only_failed, replace=replace, moved=moved
-    ):
-        assert compact is not None and isinstance(jobs, JobSet)
-        return _grouped(jobs, compact, drift or {})
     if state is not None and moved and pending(compact.lines if compact is not None else state.jobs, moved):
         view, origin = apply_moved(state.jobs, moved, {j.key for j in jobs}, manifest)
         return make_plan(
@@ -92,36 +87,17 @@ def plan_jobs(
             moved=origin,
             drift=drift,
         )
-    return make_plan(
-        jobs,
-        state.jobs if state is not None else {},
-        targets=targets,
-        excludes=excludes,
-        only_failed=only_failed,
-        replace=replace,
-        drift=drift,
-    )
-
-
-def shortcut(
-    jobs: Sequence[Job],
-    state: StateDoc | None,
-    *,
-    targets: Sequence[str],
-    excludes: Sequence[str],
-    only_failed: bool,
-    replace: Sequence[str],
-    moved: Sequence[Moved],
-) -> bool:
-    """Whether :func:`plan_jobs` plans from the state's compact lines, rule by rule, never decoding
-    the state's records (so never turning its lines into records under a reader's feet)."""
-    compact = state.compact if state is not None else None
-    return (
-        compact is not None
-        and isinstance(jobs, JobSet)
-        and not (targets or excludes or only_failed or replace)
-        and not (moved and pending(compact.lines, moved))
-    )
+    if compact is None or not isinstance(jobs, JobSet) or targets or excludes or only_failed or replace:
+        return make_plan(
+            jobs,
+            state.jobs if state is not None else {},
+            targets=targets,
+            excludes=excludes,
+            only_failed=only_failed,
+            replace=replace,
+            drift=drift,
+        )
+    return _grouped(jobs, compact, drift or {})
 
 
 class _Settled:

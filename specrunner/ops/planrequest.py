@@ -7,15 +7,13 @@ is refused after it (``check_takeover``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from specrunner.core.errors import StateError
 from specrunner.core.plan import Plan, TargetError
 from specrunner.ops.context import Context, check_owner, gc_paused
-from specrunner.ops.planning import plan_jobs, shortcut
+from specrunner.ops.planning import plan_jobs
 from specrunner.ops.refresh import Refresh, now_utc, refresh_state
 
 
@@ -32,23 +30,10 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
     """The plan of ``req`` against the context's state, refreshed against the buckets first unless
     ``req.refresh`` is off (``ops.refresh``; what it found stays in ``ctx.refreshed``)."""
     check_owner(ctx)
-
-    def planned(drift: Mapping[str, str] | None) -> Plan:
-        return plan_jobs(
-            ctx.jobs,
-            ctx.state,
-            targets=req.targets,
-            excludes=req.excludes,
-            only_failed=req.only_failed,
-            replace=req.replace,
-            moved=ctx.manifest.moved,
-            manifest=str(ctx.manifest_path),
-            drift=drift,
-        )
-
     try:
         with gc_paused():  # the refresh's reading of the lines too: no full collection over the state
-            overlap = req.refresh and shortcut(
+            drift = refresh_context(ctx, req).drift
+            plan = plan_jobs(
                 ctx.jobs,
                 ctx.state,
                 targets=req.targets,
@@ -56,37 +41,14 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
                 only_failed=req.only_failed,
                 replace=req.replace,
                 moved=ctx.manifest.moved,
+                manifest=str(ctx.manifest_path),
+                drift=drift,
             )
-            if not overlap:
-                plan = planned(refresh_context(ctx, req).drift)
-            else:
-                plan = _planned_while_listing(ctx, req, planned)
     except TargetError as e:
         e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
         raise
     check_takeover(ctx, plan)
     return plan
-
-
-def _planned_while_listing(
-    ctx: Context, req: PlanRequest, planned: Callable[[Mapping[str, str] | None], Plan]
-) -> Plan:
-    """The refreshed plan, its listing calls in flight while the plan is computed as if nothing
-    drifted (the usual case: that plan is the answer); a drift found plans again with it. The
-    listing's error, if any, comes first, as when the refresh ran before the plan. Only where the
-    plan reads the state's compact lines without decoding them (``planning.shortcut``), as the
-    refresh does: neither changes what the other reads."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="refresh") as pool:
-        refreshing = pool.submit(refresh_context, ctx, req)
-        try:
-            plan: Plan | None = planned({})
-            failure: BaseException | None = None
-        except Exception as e:  # reported after the refresh's own error, if any
-            plan, failure = None, e
-        drift = refreshing.result().drift
-    if failure is not None:
-        raise failure
-    return planned(drift) if drift or plan is None else plan
 
 
 def refresh_context(ctx: Context, req: PlanRequest) -> Refresh:
