@@ -32,7 +32,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -289,6 +288,8 @@ def _list_all(
             pace.wait()
         with flight:
             return one(call)
+
+    from concurrent.futures import ThreadPoolExecutor  # loaded when something is listed
 
     found: dict[tuple[str, str], Seen] = {}
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(calls))) as pool:

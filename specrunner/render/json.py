@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -224,7 +223,7 @@ def write_run_file(ctx: Context, build: Callable[[datetime], dict[str, Any]]) ->
             ignore.write_text("# written by specrunner: run results, never committed\n*\n")
         now = datetime.now(UTC)
         doc = build(now)
-        path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}.json"
+        path = runs / f"{now.strftime('%Y%m%dT%H%M%SZ')}-{os.urandom(4).hex()}.json"
         # One line, sorted: json's C encoder (indent= switches to the pure-Python one, ~10x slower,
         # seconds for 100,000 results). A machine-readable, git-ignored file: jq pretty-prints it.
         path.write_text(dumps(doc, indent=None, ascii_only=True) + "\n")

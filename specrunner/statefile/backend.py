@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from specrunner.core.errors import StateError
 from specrunner.core.record import LockEntry
-from specrunner.statefile import locking, remote, remotejournal
 from specrunner.statefile.doc import (
     StateDoc,
     check_replaceable,
@@ -33,12 +32,11 @@ from specrunner.statefile.doc import (
 )
 from specrunner.statefile.files import atomic_write, backup_path, journal_path, state_signature
 from specrunner.statefile.journal import read_state
-from specrunner.statefile.ossobjects import OssState, parse_url
 from specrunner.statefile.state import StateStore, repair_local
-from specrunner.validate.variables import lenient, unresolved
 
 if TYPE_CHECKING:
     from specrunner.core.model import Manifest
+    from specrunner.statefile.ossobjects import OssState
 
 
 class Lock(Protocol):
@@ -171,6 +169,8 @@ class LocalBackend:
         known: StateDoc | None = None,
         known_signature: Any = None,
     ) -> OpenRun:
+        from specrunner.statefile import locking
+
         lock = locking.acquire(self.path, operation, timeout=lock_timeout, manifest=manifest)
         try:
             store = StateStore.open(self.path, known=known, known_signature=known_signature)
@@ -195,6 +195,8 @@ class LocalBackend:
         refuses another lineage or an older serial unless ``force``."""
         where = self.path
         new = decode_state(data, source)
+        from specrunner.statefile import locking
+
         with locking.acquire(where, "state push", timeout=lock_timeout):
             store = StateStore.open(where)
             cur = store.doc
@@ -211,6 +213,8 @@ class LocalBackend:
                 pass
 
     def repair(self, lock_timeout: float = 0.0, *, manifest: Path | None = None) -> dict[str, Any]:
+        from specrunner.statefile import locking
+
         lock = locking.acquire(self.path, "state repair", timeout=lock_timeout, manifest=manifest)
         try:
             return repair_local(self.path)
@@ -218,6 +222,8 @@ class LocalBackend:
             lock.release()
 
     def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        from specrunner.statefile import locking
+
         return locking.force_unlock(self.path, lock_id)
 
 
@@ -243,6 +249,8 @@ class OssBackend:
         return None
 
     def read(self) -> StateDoc | None:
+        from specrunner.statefile import remotejournal
+
         return remotejournal.read_remote(self.loc)
 
     def open_run(
@@ -254,19 +262,29 @@ class OssBackend:
         known: StateDoc | None = None,
         known_signature: Any = None,
     ) -> OpenRun:
+        from specrunner.statefile import remote
+
         lock, store = remote.open_run(self.loc, operation, lock_timeout, manifest=manifest)
         return OpenRun(lock, store, store.existed())
 
     def pull(self) -> bytes | None:
+        from specrunner.statefile import remotejournal
+
         return remotejournal.pull(self.loc)
 
     def push(self, data: bytes, source: Path, *, force: bool, lock_timeout: float) -> None:
+        from specrunner.statefile import remote
+
         remote.push(self.loc, data, source, force=force, lock_timeout=lock_timeout)
 
     def repair(self, lock_timeout: float = 0.0, *, manifest: Path | None = None) -> dict[str, Any]:
+        from specrunner.statefile import remote
+
         return remote.repair(self.loc, lock_timeout=lock_timeout, manifest=manifest)
 
     def force_unlock(self, lock_id: str) -> dict[str, Any]:
+        from specrunner.statefile import remote
+
         return remote.force_unlock(self.loc, lock_id)
 
 
@@ -279,6 +297,11 @@ def locate(
     ``show`` do not validate it). The one place that decides; an OSS location falls back on the
     block's, then on the inputs' region."""
     mpath = Path(manifest_path)
+    if manifest is not None and state is None and manifest.state is None:
+        return LocalBackend(default_state_path(mpath))  # the usual case: no OSS module loaded
+    # The OSS state's modules (its lease, journals) are loaded only for a state in OSS.
+    from specrunner.statefile.ossobjects import OssState, parse_url
+
     url = parse_url(state) if state is not None else None
     if state is not None and url is None:
         return LocalBackend(Path(state))
@@ -295,6 +318,8 @@ def locate(
             location = located[0] if located else None
         return OssBackend(OssState(url.bucket, url.key, location))
     data = manifest_block(mpath, parse=url is not None)
+    from specrunner.validate.variables import unresolved
+
     raw: dict[str, Any] | None = data["state"] if isinstance(data.get("state"), dict) else None
     defaults: dict[str, Any] = data["defaults"] if isinstance(data.get("defaults"), dict) else {}
     missing = unresolved(raw) if url is None and raw is not None else []
@@ -352,6 +377,8 @@ def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any
     import re
 
     import yaml
+
+    from specrunner.validate.variables import lenient
 
     try:
         text = manifest_path.read_text(encoding="utf-8")
