@@ -3,12 +3,16 @@ that run without the CLI framework (``cli.fast``) map errors exactly as the fram
 (``exits.SpecrunnerGroup``, which delegates everything but click's own errors here).
 
 Invariants:
-- A :class:`SpecrunnerError` prints ``error: <message>`` (and ``hint: <hint>``) on stderr, or, when
-  the command was asked for JSON, a JSON document on stdout; it exits with the error's ``exit_code``.
+- A :class:`SpecrunnerError` prints ``error: <message>`` (and ``hint: <hint>``) on stderr and exits
+  with the error's ``exit_code``.
 - Ctrl-C (``KeyboardInterrupt``) exits 130.
 - Anything else is a bug: one line saying so and naming the file that holds the full traceback
   (``$TMPDIR/specrunner-bug-<UTC time>-<pid>.txt``; the traceback only, never local variables),
   exit 70.
+- A command asked for JSON (``json_errors``: ``--format json``) prints, instead of those lines,
+  exactly one JSON document on stdout and nothing on stderr, with the same exit code: an invalid
+  manifest's validation document (``valid: false``, ``schemas/validate.v1.json``), else the error
+  document (``kind: specrunner-error``, ``schemas/error.v1.json``). stdout then always parses.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import sys
 from contextvars import ContextVar
 from pathlib import Path
 
-from specrunner.core.errors import EXIT_BUG, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
-from specrunner.render.json import validate_document, validate_json
+from specrunner.core.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
+from specrunner.render.json import dumps, error_document, validate_document, validate_json
 from specrunner.validate.variables import given_options
 
 
@@ -99,10 +103,29 @@ def report(e: SpecrunnerError) -> int:
             n = sum(1 for d in e.diagnostics if d.severity == "error")
             echo(f"error: {n} problem{'s' if n != 1 else ''} found", err=True)
         return e.exit_code
+    hint = pasteable(e.hint) if e.hint else None
+    if json_errors.get():
+        code = getattr(e, "code", None)
+        rid = getattr(e, "request_id", None)
+        doc = error_document(
+            e.message,
+            e.exit_code,
+            hint=hint,
+            code=code if isinstance(code, str) else None,
+            request_id=rid if isinstance(rid, str) else None,
+        )
+        echo(dumps(doc))
+        return e.exit_code
     echo(f"error: {e.message}", err=True)
-    if e.hint:
-        echo(f"hint: {pasteable(e.hint)}", err=True)
+    if hint:
+        echo(f"hint: {hint}", err=True)
     return e.exit_code
+
+
+def report_usage(message: str, hint: str | None) -> int:
+    """A usage error (unknown option, bad value) under ``--format json``: the error document."""
+    echo(dumps(error_document(message, EXIT_ERROR, hint=hint)))
+    return EXIT_ERROR
 
 
 def bug_report(exc: BaseException) -> Path | None:
@@ -132,12 +155,16 @@ def handle(exc: BaseException) -> int:
     if isinstance(exc, SpecrunnerError):
         return report(exc)
     if isinstance(exc, KeyboardInterrupt):
-        echo("\nInterrupted.", err=True)
+        if json_errors.get():
+            echo(dumps(error_document("interrupted", EXIT_INTERRUPTED)))
+        else:
+            echo("\nInterrupted.", err=True)
         return EXIT_INTERRUPTED
     path = bug_report(exc)
     where = f"the full traceback is in {path}" if path else "the traceback could not be written"
-    echo(
-        f"error: specrunner hit a bug ({type(exc).__name__}); {where}. Please report it with that file.",
-        err=True,
-    )
+    message = f"specrunner hit a bug ({type(exc).__name__}); {where}. Please report it with that file."
+    if json_errors.get():
+        echo(dumps(error_document(message, EXIT_BUG, traceback_file=str(path) if path else None)))
+    else:
+        echo(f"error: {message}", err=True)
     return EXIT_BUG

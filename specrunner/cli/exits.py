@@ -5,6 +5,9 @@ Invariants:
   the command was asked for JSON, a JSON document on stdout; it exits with the error's ``exit_code``.
 - A usage error (unknown option, missing argument, bad value) prints click's message and exits 1,
   never 2: 2 means "there are changes" for ``plan --detailed-exitcode``.
+- A command line that asks a command with a ``--format`` option for JSON (``--format json``) gets
+  every error as one JSON document on stdout (``errors.report``), those found before the command runs
+  too: a Terraform habit, an unknown option, a bad value.
 - Ctrl-C (``KeyboardInterrupt`` / click's ``Abort``) exits 130.
 - Anything else is a bug: one line saying so and naming the file that holds the full traceback
   (``$TMPDIR/specrunner-bug-<UTC time>-<pid>.txt``; the traceback only, never local variables),
@@ -25,7 +28,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion, flag_values
-from specrunner.cli.errors import command_args, handle, json_errors
+from specrunner.cli.errors import command_args, handle, json_errors, report_usage
 from specrunner.core.errors import EXIT_ERROR
 from specrunner.validate.variables import GIVEN, Given
 
@@ -34,11 +37,43 @@ def handle_exception(exc: BaseException) -> int:
     """Map one exception to its exit code, printing what the user needs. The only such mapping: click's
     own errors here, everything else in ``errors.handle`` (which the typer-free commands use too)."""
     if isinstance(exc, _click.exceptions.ClickException):  # usage errors and bad values
+        if json_errors.get():
+            return report_usage(exc.format_message(), _help_hint(exc))
         exc.show()
         return EXIT_ERROR
     if isinstance(exc, typer.Abort):
         return handle(KeyboardInterrupt())
     return handle(exc)
+
+
+def _help_hint(exc: Any) -> str | None:
+    """The hint of a usage error: its command's ``--help``, as a command to paste (None: no command)."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is None:
+        return None
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return f"`{' '.join(['specrunner', *names, '--help'])}` lists the options"
+
+
+def asks_json(args: Sequence[str], group: Any) -> bool:
+    """``args`` give ``--format json`` to a command that has a ``--format`` option (the others, e.g.
+    ``import``, answer an unknown ``--format`` as the usage error it is, in text)."""
+    words = list(args)
+    if "--" in words:
+        words = words[: words.index("--")]
+    pairs = zip(words, [*words[1:], ""], strict=True)
+    if not any(w == "--format=json" or (w, n) == ("--format", "json") for w, n in pairs):
+        return False
+    names = [w for w in words if not w.startswith("-")]
+    command = getattr(group, "commands", {}).get(names[0]) if names else None
+    sub = getattr(command, "commands", None)
+    if sub is not None:
+        command = sub.get(names[1]) if len(names) > 1 else None
+    opts = {o for p in getattr(command, "params", ()) for o in getattr(p, "opts", ())}
+    return "--format" in opts
 
 
 class ManifestCommand(TyperCommand):
@@ -73,7 +108,10 @@ class SpecrunnerGroup(TyperGroup):
         args_token = command_args.set(None)
         try:
             if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
-                habits.check(sys.argv[1:] if args is None else list(args), self)
+                argv = sys.argv[1:] if args is None else list(args)
+                if asks_json(argv, self):
+                    json_errors.set(True)
+                habits.check(argv, self)
             rv = super().main(
                 args=args,
                 prog_name=prog_name,

@@ -3,7 +3,9 @@
 It prints its plan first; ``--dry-run`` stops there (``--detailed-exitcode``: 2 when something would
 be deleted). Then, as ``apply`` for cloud work, it asks for `yes` on a paid backend (``aliyun``)
 unless ``--auto-approve``, and never asks on the local engine. A delete that fails is one error (exit
-1); what was not deleted stays recorded for the next prune.
+1); what was not deleted stays recorded for the next prune. With ``--format json`` the one document
+says which deletes failed and why (``failed``, ``error``, ``exit_code``); it is never followed by a
+second (error) document.
 
 No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the annotations.
 """
@@ -92,12 +94,12 @@ def prune(
     outcome = run_prune(ctx, req, confirm=confirm)
     if outcome.plan.has_changes:
         outcome.run_file = render.write_prune_results(ctx, outcome)
-    if text:
-        if outcome.plan.has_changes:
-            typer.echo(render.result_text(outcome, ctx.state_label))
-    else:
-        typer.echo(dumps(render.prune_document(outcome.plan, outcome)))
     err = outcome.error
+    if not text:  # one document, the failed deletes and their error in it: never a second one
+        typer.echo(dumps(render.prune_document(outcome.plan, outcome)))
+        raise typer.Exit(0 if err is None else err.exit_code)
+    if outcome.plan.has_changes:
+        typer.echo(render.result_text(outcome, ctx.state_label))
     if err is not None:
         raise err
     raise typer.Exit(0)

@@ -229,6 +229,15 @@ def _run_apply(
             tuple(target or ()), tuple(exclude or ()), only_failed, tuple(replace or ()), refresh=refresh
         )
         if only_failed and ctx.state is None:
+            if fmt == RunFmt.json:  # the document of a run that did nothing: stdout stays JSON
+                from specrunner.apply.results import RunSummary
+                from specrunner.core.plan import Plan
+                from specrunner.ops.execute import ApplyOutcome
+                from specrunner.render.json import apply_document, dumps
+
+                nothing = ApplyOutcome(Plan(), RunSummary(), False, None, {})
+                typer.echo(dumps(apply_document(nothing)))
+                raise typer.Exit(0)
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
                 f"failed. Run `{command_line('apply', manifest, state)}` first."

@@ -62,6 +62,8 @@ def show(
     style = terminal(no_color=no_color, verbose=verbose)
     if state is None and fmt == Fmt.text and _show_saved_plan(manifest, style):
         return
+    if state is None and fmt == Fmt.json:
+        _refuse_saved_plan_as_json(manifest)
     where, doc = _read_state(manifest, state)
     spath = where.path
     rows = state_rows(doc)
@@ -146,6 +148,18 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
     typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
     typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
     return True
+
+
+def _refuse_saved_plan_as_json(path: Path) -> None:
+    """``show PLANFILE --format json``: the plan file is that JSON already; say so (one error)."""
+    from specrunner.ops.savedplan import is_plan_file
+
+    if is_plan_file(path):
+        raise SpecrunnerError(
+            f"{path} is a saved plan: `show --format json` prints a state, and the plan file is "
+            "itself the plan's JSON document (schemas/plan.v1.json)",
+            hint=f"`specrunner show {path}` says whether `apply {path}` would still take it",
+        )
 
 
 def _is_state_file(path: Path) -> bool:

@@ -1,9 +1,10 @@
 """Every JSON document the CLI prints or writes, built here, and the one writer that encodes them.
 
 One builder per document kind: a manifest's validation (``validate --format json``, and an invalid
-manifest's error under ``--format json``), the plan (``plan --format json``, and the saved plan file),
-``apply``'s result, ``refresh``'s, the state (``show``), one record (``state show KEY``), and the
-run-results file. :func:`dumps` encodes them all: sorted keys, UTF-8 kept as is, two-space indent.
+manifest's error under ``--format json``), any other error under ``--format json``, the plan (``plan
+--format json``, and the saved plan file), ``apply``'s result, ``refresh``'s, the state (``show``),
+one record (``state show KEY``), and the run-results file. :func:`dumps` encodes them all: sorted
+keys, UTF-8 kept as is, two-space indent.
 
 Invariant: the bytes are those of earlier releases, which scripts and tests pin. Documents that were
 first written otherwise keep their encoding, named where they are encoded: validation documents keep
@@ -67,6 +68,34 @@ def validate_document(
 def validate_json(doc: dict[str, Any] | list[dict[str, Any]]) -> str:
     """A validation document, or the list of several: in the order built, non-ASCII escaped."""
     return dumps(doc, keep_order=True, ascii_only=True)
+
+
+# ------------------------------------------------------------------------------------ errors
+
+
+def error_document(
+    message: str,
+    exit_code: int,
+    *,
+    hint: str | None = None,
+    code: str | None = None,
+    request_id: str | None = None,
+    traceback_file: str | None = None,
+) -> dict[str, Any]:
+    """The one JSON error of a command asked for JSON (``schemas/error.v1.json``): what the text
+    mode prints as ``error:`` and ``hint:``, the exit code, and the service's ``code`` /
+    ``request_id`` when a backend answered (a bug: the file holding its traceback). Printed alone
+    on stdout; an invalid manifest is the validation document instead (``validate_document``)."""
+    doc: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "kind": "specrunner-error",
+        "exit_code": exit_code,
+        "message": message,
+        "hint": hint,
+    }
+    extra = {"code": code, "request_id": request_id, "traceback_file": traceback_file}
+    doc.update({k: v for k, v in extra.items() if v})
+    return doc
 
 
 # ------------------------------------------------------------------------------------ plan

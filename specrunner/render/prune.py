@@ -114,6 +114,9 @@ def prune_document(plan: PrunePlan, outcome: PruneOutcome | None = None) -> dict
         doc["deleted"] = list(outcome.deleted)
         doc["failed"] = [{"object": o, "error": str(e)} for o, e in outcome.failed]
         doc["state_changed"] = outcome.state_changed
+        err = outcome.error  # the one error of the deletes that failed: the text mode's `error:` line
+        doc["error"] = None if err is None else {"message": err.message, "hint": err.hint}
+        doc["exit_code"] = 0 if err is None else err.exit_code
     return doc
 
 

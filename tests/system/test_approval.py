@@ -3,6 +3,7 @@ refuses without one unless --auto-approve or a saved plan; the local engine neve
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,11 @@ def test_aliyun_apply_without_a_terminal_is_refused_unless_auto_approve_or_a_sav
         in r.stderr
     )
     assert f"specrunner apply {ws.manifest} --auto-approve" in r.stderr
-    r = ws.cli("apply", ws.manifest, "--format", "json", code=1)
-    assert "JSON / markdown output cannot ask" in r.stderr
-    assert f"review `specrunner plan {ws.manifest}`, then run" in r.stderr
+    r = ws.cli("apply", ws.manifest, "--format", "json", code=1)  # one JSON error document on stdout
+    refused = json.loads(r.stdout)
+    assert refused["kind"] == "specrunner-error" and r.stderr == ""
+    assert "JSON / markdown output cannot ask" in refused["message"]
+    assert f"review `specrunner plan {ws.manifest}`, then run" in refused["hint"]
     r = ws.cli("apply", ws.manifest, "--target", "p", code=1)  # the hint keeps the selection
     assert f"`specrunner apply {ws.manifest} --target p --auto-approve`" in r.stderr
     assert submits(emu) == 0

@@ -99,13 +99,18 @@ def test_a_bucket_folder_that_is_a_file_is_one_refresh_error_never_a_replacement
     bucket = ws.oss / "media-out"
     bucket.rename(ws.oss / "moved-away")
     bucket.write_bytes(b"")  # the bucket's folder is now a file
-    for cmd in (("plan", "--detailed-exitcode"), ("apply",), ("plan", "--format", "json")):
+    for cmd in (("plan", "--detailed-exitcode"), ("apply",)):
         r = ws.cli(*cmd[:1], ws.manifest, *cmd[1:], code=1)
         errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
         assert len(errors) == 1, r.output
         assert "bucket media-out" in errors[0] and "nothing was planned" in errors[0]
         assert "--refresh=false" in r.output
         assert "replace" not in r.stdout and "Traceback" not in r.output
+    r = ws.cli("plan", ws.manifest, "--format", "json", code=1)  # the same error, as one JSON document
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "specrunner-error" and r.stderr == ""
+    assert "bucket media-out" in doc["message"] and "nothing was planned" in doc["message"]
+    assert "--refresh=false" in doc["hint"]
     assert ws.state.read_bytes() == before
     ws.cli("plan", ws.manifest, "--refresh=false", "--detailed-exitcode", code=0)
 

@@ -8,6 +8,7 @@ real objects, and answers without Count whose later points fall past the end of 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -86,9 +87,14 @@ def test_a_listing_that_cannot_be_made_is_one_error_and_plans_nothing(
             monkeypatch.setenv("SPECRUNNER_OSS_ENDPOINT", f"http://127.0.0.1:{free_port()}")
         for cmd in (("plan",), ("plan", "--format", "json"), ("apply", "--auto-approve")):
             r = ws.cli(*cmd[:1], ws.manifest, *cmd[1:], code=1)
-            errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
-            assert len(errors) == 1, r.output
-            text = r.output
+            if "json" in cmd:  # the same error, as the one JSON document on stdout
+                doc = json.loads(r.stdout)
+                assert doc["kind"] == "specrunner-error" and r.stderr == ""
+                text = f"error: {doc['message']}\nhint: {doc['hint']}"
+            else:
+                text = r.output
+            errors = [ln for ln in text.splitlines() if ln.startswith("error:")]
+            assert len(errors) == 1, text
             assert "Plan:" not in text and "to replace" not in text and '"changes"' not in text
             assert "oss://media-" in text and "oss:ListObjects" in text and "--refresh=false" in text
             if how == "denied":

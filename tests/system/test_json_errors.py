@@ -1,0 +1,217 @@
+"""Every command that takes ``--format json``, run as a real process in an error situation: stdout is
+exactly one JSON document (``json.loads`` of all of it), stderr is empty, and the exit code is the
+text mode's. An invalid manifest answers its validation document (``schemas/validate.v1.json``); any
+other error the error document (``schemas/error.v1.json``), both checked against the published
+schema."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from specrunner.validate.schema import load_schema
+from tests.conftest import HEADER, Workspace
+
+MANIFEST = (
+    HEADER
+    + """\
+inputs: [videos/a.mp4]
+rules:
+  - {id: poster, time: 1s, width: 80, output: "posters/{FileName}.jpg"}
+"""
+)
+ERROR, VALIDATION = "error.v1.json", "validate.v1.json"
+
+
+def run_json(ws: Workspace, *args: str, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
+    """The real CLI in its own process: (exit code, stdout parsed as one JSON document, stderr)."""
+    p = subprocess.run(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+    return p.returncode, json.loads(p.stdout), p.stderr
+
+
+def text_code(ws: Workspace, *args: str) -> int:
+    """The exit code of the same command line without ``--format json`` (text mode)."""
+    words = list(args)
+    i = words.index("--format")
+    del words[i : i + 2]
+    p = subprocess.run(
+        [sys.executable, "-m", "specrunner", *words], cwd=ws.dir, capture_output=True, text=True, timeout=60
+    )
+    assert p.stderr.startswith(("error:", "Usage:")), p.stderr  # text mode: the error is text, on stderr
+    return p.returncode
+
+
+def check(doc: Any, schema: str) -> None:
+    jsonschema.Draft202012Validator(load_schema(schema)).validate(doc)
+
+
+@pytest.fixture
+def applied(ws: Workspace, video_4s: Path) -> Workspace:
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(MANIFEST)
+    ws.cli("apply", ws.manifest, code=0)
+    return ws
+
+
+def corrupt_state(ws: Workspace) -> None:
+    ws.state.write_text('{"version": 2, "lineage": "x", "jobs": [\n')
+
+
+def saved_plan(ws: Workspace) -> None:
+    ws.cli("plan", ws.manifest, "--replace", "*", "--out", ws.dir / "p.json", code=0)
+
+
+def nothing(ws: Workspace) -> None:
+    pass
+
+
+# (setup, command line, the message's start): each must fail with exit 1 and the error document.
+ERRORS: dict[str, tuple[Callable[[Workspace], None], list[str], str]] = {
+    "outputs-missing-manifest": (nothing, ["outputs", "absent.yaml"], "absent.yaml: no such file"),
+    "outputs-bad-glob": (nothing, ["outputs", "m.yaml", "--target", "nope"], "--target 'nope' matches no"),
+    "outputs-unreadable-state": (corrupt_state, ["outputs", "m.yaml"], "m.lock.json:2:1: the state file"),
+    "show-unreadable-state": (corrupt_state, ["show", "m.yaml"], "m.lock.json:2:1: the state file"),
+    "state-show-unknown-key": (nothing, ["state", "show", "m.yaml", "nope"], "'nope' is not in the state"),
+    "state-show-unreadable": (corrupt_state, ["state", "show", "m.yaml", "x"], "m.lock.json:2:1:"),
+    "plan-bad-glob": (nothing, ["plan", "m.yaml", "--exclude", "nope*"], "--exclude 'nope*' matches no"),
+    "plan-unreadable-state": (corrupt_state, ["plan", "m.yaml"], "m.lock.json:2:1: the state file"),
+    "plan-terraform-habit": (nothing, ["plan", "m.yaml", "-out=p.json"], "'-out=p.json' is Terraform's"),
+    "apply-unreadable-state": (corrupt_state, ["apply", "m.yaml"], "m.lock.json:2:1: the state file"),
+    "apply-refused-option": (saved_plan, ["apply", "p.json", "--target", "poster"], "--target/--exclude"),
+    "apply-bad-value": (nothing, ["apply", "m.yaml", "--parallelism", "0"], "Invalid value for"),
+    "apply-unknown-option": (nothing, ["apply", "m.yaml", "--dry-run"], "No such option: --dry-run"),
+    "retry-unreadable-state": (corrupt_state, ["retry", "m.yaml"], "m.lock.json:2:1: the state file"),
+    "refresh-unreadable-state": (corrupt_state, ["refresh", "m.yaml"], "m.lock.json:2:1: the state"),
+    "refresh-bad-duration": (nothing, ["refresh", "m.yaml", "--lock-timeout", "soon"], "Invalid value"),
+    "prune-bad-glob": (nothing, ["prune", "m.yaml", "--target", "nope"], "--target 'nope' matches no"),
+    "prune-unreadable-state": (corrupt_state, ["prune", "m.yaml", "--dry-run"], "m.lock.json:2:1:"),
+    "validate-terraform-habit": (nothing, ["validate", "m.yaml", "-var", "a=b"], "'-var' is Terraform"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_each_error_is_one_json_document_with_the_text_modes_exit_code(applied: Workspace, case: str) -> None:
+    setup, args, message = ERRORS[case]
+    setup(applied)
+    code, doc, stderr = run_json(applied, *args, "--format", "json")
+    assert (code, stderr) == (1, ""), (code, doc, stderr)
+    check(doc, ERROR)
+    assert doc["kind"] == "specrunner-error" and doc["exit_code"] == code
+    assert doc["message"].startswith(message), doc
+    assert code == text_code(applied, *args, "--format", "json")
+
+
+def test_show_of_a_saved_plan_as_json_says_the_file_is_that_json(applied: Workspace) -> None:
+    saved_plan(applied)
+    code, doc, stderr = run_json(applied, "show", "p.json", "--format", "json")
+    assert (code, stderr) == (1, "")
+    check(doc, ERROR)
+    assert doc["message"].startswith("p.json is a saved plan: `show --format json` prints a state")
+    assert doc["hint"] == "`specrunner show p.json` says whether `apply p.json` would still take it"
+
+
+def test_the_equals_spelling_asks_for_json_too(applied: Workspace) -> None:
+    code, doc, stderr = run_json(applied, "outputs", "m.yaml", "--target", "nope", "--format=json")
+    assert (code, stderr, doc["kind"]) == (1, "", "specrunner-error")
+    assert doc["hint"] == "`specrunner state list m.yaml` lists the recorded job keys"
+
+
+def test_an_invalid_manifest_is_its_validation_document(applied: Workspace) -> None:
+    applied.write(MANIFEST.replace("time: 1s", "time: soon"))
+    for command in ("plan", "apply", "retry", "refresh", "prune", "validate"):
+        code, doc, stderr = run_json(applied, command, "m.yaml", "--format", "json")
+        assert (code, stderr) == (1, ""), (command, doc, stderr)
+        check(doc, VALIDATION)
+        assert doc["valid"] is False and doc["diagnostics"][0]["path"] == "$.rules[0].time", command
+    code, doc, _ = run_json(applied, "plan", "absent.yaml", "--format", "json")
+    assert code == 1 and doc["diagnostics"][0]["message"] == "file not found"
+
+
+def test_a_usage_error_of_a_subcommand_names_its_help(applied: Workspace) -> None:
+    code, doc, stderr = run_json(applied, "state", "show", "m.yaml", "--format", "json", "--verbose")
+    assert (code, stderr) == (1, "")
+    check(doc, ERROR)
+    assert doc["message"] == "No such option: --verbose"
+    assert doc["hint"] == "`specrunner state show --help` lists the options"
+
+
+def test_a_command_without_a_json_format_keeps_its_usage_error_in_text(applied: Workspace) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "specrunner", "import", "m.yaml", "k", "j", "--format", "json"],
+        cwd=applied.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 1 and p.stdout == "" and "No such option: --format" in p.stderr
+
+
+def test_retry_with_no_state_yet_prints_the_document_of_a_run_that_did_nothing(ws: Workspace) -> None:
+    ws.write(MANIFEST)
+    code, doc, stderr = run_json(ws, "retry", "m.yaml", "--format", "json")
+    assert (code, stderr) == (0, "")
+    check(doc, "apply.v1.json")
+    assert doc["kind"] == "specrunner-apply" and doc["results"] == [] and doc["exit_code"] == 0
+    assert not ws.state.exists()
+
+
+def test_a_refused_apply_on_aliyun_is_the_error_document(ws: Workspace) -> None:
+    ws.write(
+        MANIFEST.replace(
+            "target: {backend: local, root: ./oss}", "target: {backend: aliyun, region: cn-shanghai}"
+        )
+    )
+    code, doc, stderr = run_json(
+        ws,
+        "apply",
+        "m.yaml",
+        "--refresh=false",
+        "--format",
+        "json",
+        env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIjson", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"},
+    )
+    assert (code, stderr) == (1, ""), doc
+    check(doc, ERROR)
+    assert doc["message"].startswith("refusing to apply on aliyun") and "JSON / markdown" in doc["message"]
+    assert "--auto-approve" in doc["hint"]
+
+
+def test_a_bug_is_the_error_document_naming_its_traceback_file(applied: Workspace, tmp_path: Path) -> None:
+    crash = (
+        "import sys\n"
+        "from specrunner.ops import records\n"
+        "def broken(*a, **k):\n"
+        "    raise RuntimeError('boom')\n"
+        "records.output_rows = broken\n"
+        "sys.argv = ['specrunner', *sys.argv[1:]]\n"
+        "from specrunner.cli.main import main\n"
+        "main()\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", crash, "outputs", "m.yaml", "--format", "json"],
+        cwd=applied.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    doc = json.loads(p.stdout)
+    assert (p.returncode, p.stderr) == (70, "")
+    check(doc, ERROR)
+    assert doc["exit_code"] == 70 and doc["message"].startswith("specrunner hit a bug (RuntimeError)")
+    assert "RuntimeError: boom" in Path(doc["traceback_file"]).read_text()
