@@ -177,8 +177,9 @@ def setup_applied(ws: Workspace) -> None:
 
 class DenyingProxy(ThreadingHTTPServer):
     """An OSS endpoint whose RAM policy lacks one permission: ``method`` requests (DELETE:
-    ``oss:DeleteObject``) are answered 403 AccessDenied as OSS answers them; every other request is
-    passed to ``upstream`` (the emulator) as it is, its signature intact."""
+    ``oss:DeleteObject`` of one object; POST: DeleteMultipleObjects too, and AppendObject) are
+    answered 403 AccessDenied as OSS answers them; every other request is passed to ``upstream``
+    (the emulator) as it is, its signature intact."""
 
     def __init__(self, upstream: str, method: str = "DELETE") -> None:
         from http.server import BaseHTTPRequestHandler

@@ -2,15 +2,23 @@
 
 Both deleters take ``bucket/key`` names and report each object that is gone (deleted now, or already
 absent: deleting is idempotent, so a prune that died after its deletes and before recording them is
-finished by the next one), and the errors of the others.
+finished by the next one), and each of the others with its error.
 
 - :class:`LocalDeleter` (the local engine): a file inside ``<root>/<bucket>/`` only. A key the engine
   would refuse, a symbolic link anywhere on the way (the bucket folder itself included) and a folder
   are refused, never followed nor removed; folders left empty are removed up to the bucket folder.
-- :class:`OssDeleter` (aliyun): ``DeleteObject`` through the one oss2 client factory (``ossclient``),
-  the one error map (``osserrors``: AccessDenied names ``oss:DeleteObject`` and the bucket) and the
-  one retry policy (``ossretry.STATE``). A refusal that dooms every other call too (credentials,
-  access denied, an unreachable endpoint) stops the deletions that have not started.
+- :class:`OssDeleter` (aliyun): ``DeleteMultipleObjects`` (oss2 ``Bucket.batch_delete_objects``),
+  one call per bucket and at most 1,000 keys (and 2 MB of XML) at a time (:func:`batches`), through
+  the one oss2 client factory (``ossclient``), the one error map (``osserrors``: AccessDenied names
+  ``oss:DeleteObject``, the permission DeleteMultipleObjects needs, and the bucket) and the one retry
+  policy (``ossretry.STATE``: a retried call is safe, an absent key counts as deleted). oss2 sends the
+  verbose mode (it offers no quiet one): the answer lists every key deleted. Each key it lists is
+  gone; each key it does not list is reported not deleted (:func:`confirmed`), so it stays recorded;
+  a call that fails as a whole reports each of its keys with that error.
+
+A refusal that dooms every other call too (credentials, access denied, an unreachable endpoint, a
+missing bucket) stops the calls that have not started; their objects are neither gone nor failed
+(``Deleted.stopped``): they stay recorded, and the error says how many were deleted.
 """
 
 from __future__ import annotations
@@ -20,16 +28,23 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+from xml.sax.saxutils import escape as xml_escape
 
 from specrunner.core.errors import BackendError, CredentialsError, PermanentBackendError, SpecrunnerError
 
 WORKERS = 8
+MAX_KEYS = 1000  # DeleteMultipleObjects: keys per call (more: MalformedXML)
+MAX_BODY = 2 * 1024 * 1024  # ... and bytes of XML per call (more: MalformedXML)
+_ENTRY = len("<Object><Key></Key></Object>")
+_HEAD = len('<?xml version="1.0" encoding="utf-8"?><Delete><Quiet>false</Quiet></Delete>')
+
+T = TypeVar("T")
 
 
 @dataclass
 class Deleted:
-    """What a deleter did: the objects now gone, and the first errors (object, error) of the others."""
+    """What a deleter did: the objects now gone, and the others that failed, each with its error."""
 
     gone: list[str] = field(default_factory=list)
     failed: list[tuple[str, SpecrunnerError]] = field(default_factory=list)
@@ -42,32 +57,41 @@ class Deleter(Protocol):
     def close(self) -> None: ...
 
 
-def _run(objects: Sequence[str], one: Callable[[str], None], workers: int) -> Deleted:
-    """``one(object)`` for each object, ``workers`` at a time; a fatal error stops the rest."""
+def _run(tasks: Sequence[T], do: Callable[[T], Deleted], workers: int) -> Deleted:
+    """``do(task)`` for each task, ``workers`` at a time; a fatal error stops the tasks not started."""
     out = Deleted()
     lock = threading.Lock()
     stop = threading.Event()
 
-    def task(obj: str) -> None:
+    def task(t: T) -> None:
         if stop.is_set():
             return
-        try:
-            one(obj)
-        except SpecrunnerError as e:
-            with lock:
-                out.failed.append((obj, e))
-            if _fatal(e):
-                stop.set()
-            return
+        got = do(t)
         with lock:
-            out.gone.append(obj)
+            out.gone.extend(got.gone)
+            out.failed.extend(got.failed)
+        if any(_fatal(e) for _, e in got.failed):
+            stop.set()
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="prune") as pool:
-        list(pool.map(task, objects))
+        list(pool.map(task, tasks))
     out.stopped = stop.is_set()
     out.gone.sort()
     out.failed.sort(key=lambda f: f[0])
     return out
+
+
+def _each(one: Callable[[str], None]) -> Callable[[str], Deleted]:
+    """One object's delete as a task of :func:`_run`: gone, or failed with its error."""
+
+    def do(obj: str) -> Deleted:
+        try:
+            one(obj)
+        except SpecrunnerError as e:
+            return Deleted(failed=[(obj, e)])
+        return Deleted(gone=[obj])
+
+    return do
 
 
 def _fatal(e: SpecrunnerError) -> bool:
@@ -87,7 +111,7 @@ class LocalDeleter:
         self.workers = workers
 
     def delete(self, objects: Sequence[str]) -> Deleted:
-        return _run(objects, self._one, self.workers)
+        return _run(objects, _each(self._one), self.workers)
 
     def _one(self, obj: str) -> None:
         from specrunner.engine.errors import ServiceError
@@ -131,8 +155,52 @@ class LocalDeleter:
         pass
 
 
+def batches(objects: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``bucket/key`` names as DeleteMultipleObjects calls: (bucket, keys), sorted, each call at most
+    :data:`MAX_KEYS` keys and :data:`MAX_BODY` bytes of request XML."""
+    by_bucket: dict[str, list[str]] = {}
+    for obj in sorted(set(objects)):
+        bucket, _, key = obj.partition("/")
+        by_bucket.setdefault(bucket, []).append(key)
+    calls: list[tuple[str, list[str]]] = []
+    for bucket, keys in by_bucket.items():
+        chunk: list[str] = []
+        size = _HEAD
+        for key in keys:
+            n = _ENTRY + len(xml_escape(key).encode("utf-8", "surrogateescape"))
+            if chunk and (len(chunk) == MAX_KEYS or size + n > MAX_BODY):
+                calls.append((bucket, chunk))
+                chunk, size = [], _HEAD
+            chunk.append(key)
+            size += n
+        if chunk:
+            calls.append((bucket, chunk))
+    return calls
+
+
+def confirmed(bucket: str, keys: Sequence[str], result: Any) -> Deleted:
+    """What one DeleteMultipleObjects answer (oss2's ``BatchDeleteObjectsResult``, verbose mode) says
+    of ``keys``: each key it lists as deleted is gone, each other key failed, with its own error."""
+    listed = set(getattr(result, "deleted_keys", None) or ())
+    rid = getattr(result, "request_id", None) or None
+    out = Deleted()
+    for key in keys:
+        if key in listed:
+            out.gone.append(f"{bucket}/{key}")
+            continue
+        err = PermanentBackendError(
+            f"cannot delete oss://{bucket}/{key}: OSS did not delete it (its DeleteMultipleObjects "
+            f"answer{f' {rid}' if rid else ''} does not list it as deleted): check the bucket's "
+            "retention policy and that this RAM identity may oss:DeleteObject it",
+            code="NotDeleted",
+            request_id=rid,
+        )
+        out.failed.append((f"{bucket}/{key}", err))
+    return out
+
+
 class OssDeleter:
-    """``DeleteObject`` per object (answered 204 whether or not it existed), ``workers`` at a time."""
+    """DeleteMultipleObjects per bucket and batch of keys (:func:`batches`), ``workers`` calls at a time."""
 
     def __init__(self, locations: Mapping[str, str], default_location: str, workers: int = WORKERS) -> None:
         from specrunner.backends.credentials import resolve_credentials
@@ -146,21 +214,26 @@ class OssDeleter:
         self._lock = threading.Lock()
 
     def delete(self, objects: Sequence[str]) -> Deleted:
-        return _run(objects, self._one, self.workers)
+        return _run(batches(objects), self._batch, self.workers)
 
-    def _one(self, obj: str) -> None:
+    def _batch(self, call: tuple[str, list[str]]) -> Deleted:
         from specrunner.backends.ossclient import endpoint_for
         from specrunner.backends.osserrors import OssCall, oss_error
         from specrunner.backends.ossretry import STATE
 
-        bucket, _, key = obj.partition("/")
-        ep = endpoint_for(self.locations.get(bucket, self.default_location))
-        with self._lock:  # the client cache is shared
-            client = self.clients.bucket(bucket, ep)
-        call = OssCall(
+        bucket, keys = call
+        names = [f"{bucket}/{k}" for k in keys]
+        try:
+            ep = endpoint_for(self.locations.get(bucket, self.default_location))
+            with self._lock:  # the client cache is shared
+                client = self.clients.bucket(bucket, ep)
+        except SpecrunnerError as e:
+            return Deleted(failed=[(n, e) for n in names])
+        others = f" and {len(keys) - 1} other object(s)" if len(keys) > 1 else ""
+        where = OssCall(
             ep,
             bucket,
-            f"oss://{obj}",
+            f"oss://{names[0]}{others}",
             self.credential,
             action="delete",
             doing="deleting",
@@ -170,11 +243,10 @@ class OssDeleter:
             check_bucket="the rule's output bucket and location",
         )
         try:
-            STATE.call(lambda: client.delete_object(key), lambda e: oss_error(e, call))
-        except PermanentBackendError as e:
-            if e.http_status == 404 and e.code == "NoSuchKey":
-                return  # already gone
-            raise
+            result = STATE.call(lambda: client.batch_delete_objects(keys), lambda e: oss_error(e, where))
+        except SpecrunnerError as e:  # the call failed as a whole: each of its keys with that error
+            return Deleted(failed=[(n, e) for n in names])
+        return confirmed(bucket, keys, result)
 
     def close(self) -> None:
         self.clients.close()

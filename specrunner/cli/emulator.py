@@ -152,6 +152,15 @@ def emulator(
             help="Answer ListObjectsV2 on this bucket 403 AccessDenied (no oss:ListObjects). Repeatable.",
         ),
     ] = None,
+    delete_deny: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--delete-deny",
+            metavar="BUCKET/PREFIX",
+            help="Refuse to delete the objects under this prefix (no oss:DeleteObject): DeleteObject "
+            "answers 403 AccessDenied, DeleteMultipleObjects reports them not deleted. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Serve SubmitSnapshotJob / QuerySnapshotJobList like Alibaba Cloud MTS, over a local folder.
 
@@ -197,6 +206,7 @@ def emulator(
         oss_error_rate=oss_error_rate,
         oss_drop_rate=oss_drop_rate,
         deny_list=deny_list or (),
+        delete_deny=delete_deny or (),
     )
     try:
         em.start()

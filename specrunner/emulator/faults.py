@@ -12,7 +12,10 @@
 - ``oss_drop_rate``: the fraction of OSS object writes (PUT, POST, DELETE) done, then the connection
   closed without an answer;
 - ``deny_list``: buckets whose ListObjectsV2 answers 403 ``AccessDenied`` (a caller without
-  ``oss:ListObjects`` on them).
+  ``oss:ListObjects`` on them);
+- ``delete_deny``: ``bucket/prefix`` names whose objects cannot be deleted (a RAM policy denying
+  ``oss:DeleteObject`` there): DeleteObject answers 403 ``AccessDenied``, DeleteMultipleObjects lists
+  them as not deleted.
 
 - ``answer_error``: ``(code, HTTP status)``: every MTS action is answered with this error (the
   conformance corpus serves each documented code through it);
@@ -67,6 +70,7 @@ class Faults:
     oss_error_rate: float = 0.0
     oss_drop_rate: float = 0.0
     deny_list: frozenset[str] = frozenset()
+    delete_deny: frozenset[str] = frozenset()
     seed: int | None = None
     answer_error: tuple[str, int] | None = None
     job_code: str | None = None
@@ -80,6 +84,11 @@ class Faults:
                 raise ValueError(f"{name} must be in [0, 1]")
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
+
+    def deletes_denied(self, bucket: str, key: str) -> bool:
+        """``bucket/key`` is under a ``delete_deny`` prefix."""
+        name = f"{bucket}/{key}"
+        return any(name.startswith(prefix) for prefix in self.delete_deny)
 
     def delay(self) -> None:
         """The added latency of one request."""

@@ -1,7 +1,8 @@
 """The emulator's HTTP front: it reads a request, hands it to the MTS or the OSS side, writes the answer.
 
 - Any path other than ``/``, or an ``Authorization: OSS ...`` header, is an OSS request: an object
-  call (``/<bucket>/<key>``, ``emulator/oss_objects.py``) or a bucket request (ListObjectsV2,
+  call (``/<bucket>/<key>``, ``emulator/oss_objects.py``), DeleteMultipleObjects (``POST
+  /<bucket>/?delete``, ``emulator/oss_batchdelete.py``) or another bucket request (ListObjectsV2,
   ``emulator/oss_listing.py``); OSS answers carry ``Date``, ``Content-Type``, their own headers,
   ``Content-Length`` and ``x-oss-request-id``, and no body for HEAD.
 - Everything else is an MTS RPC request (``emulator/mts_endpoint.py``): the query string's
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from specrunner.emulator.mts_protocol import Answer
+from specrunner.emulator.oss_batchdelete import is_batch_delete
 from specrunner.emulator.oss_objects import is_object_request
 from specrunner.emulator.oss_protocol import OssAnswer
 
@@ -50,6 +52,10 @@ class Site(Protocol):
 
     def handle_oss_listing(
         self, method: str, path: str, query: str, headers: list[tuple[str, str]]
+    ) -> OssAnswer: ...
+
+    def handle_oss_batch_delete(
+        self, path: str, query: str, headers: list[tuple[str, str]], body: bytes
     ) -> OssAnswer: ...
 
 
@@ -133,6 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
         if split.path not in ("", "/") or (self.headers.get("Authorization") or "").startswith("OSS "):
             if is_object_request(method, split.path):
                 oss = site.handle_oss_object(method, split.path, split.query, headers, body)
+            elif is_batch_delete(method, split.path, split.query):
+                oss = site.handle_oss_batch_delete(split.path, split.query, headers, body)
             else:
                 oss = site.handle_oss_listing(method, split.path, split.query, headers)
             self._answer_oss(method, oss)

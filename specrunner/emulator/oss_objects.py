@@ -7,7 +7,9 @@ Routes (path-style ``/<bucket>/<key>``, as oss2 addresses IP and localhost endpo
   ``FileAlreadyExists`` (any value other than ``true``/``false`` is 400 ``InvalidArgument``).
 - ``GET`` GetObject (``Range: bytes=a-b`` / ``a-`` answered 206), ``HEAD`` HeadObject (404 without a
   body when absent; ``x-oss-object-type``, ``x-oss-next-append-position`` for appendable objects).
-- ``DELETE`` DeleteObject: 204 whether or not the key existed.
+- ``DELETE`` DeleteObject: 204 whether or not the key existed (403 ``AccessDenied`` under the faults'
+  ``delete_deny``). DeleteMultipleObjects (``POST /<bucket>/?delete``) is ``oss_batchdelete``'s; it
+  deletes each key as this does (:func:`remove_object`).
 - ``POST ?append&position=N`` AppendObject: position 0 creates an Appendable object; a position other
   than the current length is 409 ``PositionNotEqualToLength`` (with ``x-oss-next-append-position``);
   appending to a Normal object is 409 ``ObjectNotAppendable``.
@@ -52,6 +54,12 @@ from specrunner.emulator.oss_store import (
 
 log = logging.getLogger(__name__)
 _write_lock = threading.Lock()
+
+
+def delete_denied() -> OssError:
+    """A key under the faults' ``delete_deny``: a RAM policy denying oss:DeleteObject there."""
+    return OssError(403, "AccessDenied", "You have no right to delete this object (no oss:DeleteObject).")
+
 
 # The sub-resources an object request may carry; any other one is answered 501 (response-* aside).
 _SERVED_PARAMS = frozenset(("append", "position", "security-token"))
@@ -103,6 +111,8 @@ def handle_object(
         authenticate(method, bucket, key, params, headers, site.keys)
         if faults.chance(faults.oss_error_rate):
             raise OssError(503, "ServiceUnavailable", "Please reduce your request rate.")
+        if method == "DELETE" and faults.deletes_denied(bucket, key):
+            raise delete_denied()
         answer = _serve(site.root, method, action, bucket, key, pdict, lower, body, rid)
         answer.content_type = "application/octet-stream"
         if method in ("PUT", "POST", "DELETE") and faults.chance(faults.oss_drop_rate):
@@ -151,14 +161,21 @@ def _serve(
             raise OssError(501, "NotImplemented", f"The emulator does not serve {action}.")
         return _append(root, bucket, key, path, p, body, rid)
     if method == "DELETE":
-        with _write_lock:
-            try:
-                path.unlink()
-            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-                pass
-            set_normal(root, bucket, key)
+        remove_object(root, bucket, key, path)
         return OssAnswer(204, b"", rid)
     return _read(root, method, bucket, key, path, h, rid)
+
+
+def remove_object(root: Path, bucket: str, key: str, path: Path | None = None) -> None:
+    """Delete ``bucket``/``key`` (its file and its type record); an absent key is no error. A
+    bucket or key OSS would refuse raises its OssError (``oss_store.object_path``)."""
+    path = object_path(root, bucket, key) if path is None else path
+    with _write_lock:
+        try:
+            path.unlink()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            pass
+        set_normal(root, bucket, key)
 
 
 def _put(

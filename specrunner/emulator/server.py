@@ -9,7 +9,8 @@ SPECRUNNER_MTS_ENDPOINT). The parts, one concern each:
   ``mts_actions``: SubmitSnapshotJob / QuerySnapshotJobList and the documented rules
   (``documented``); ``mts_simulate``: simulate mode, a job table instead of the engine;
 - ``oss_objects``: Put (forbid-overwrite), Get, Head, Delete, Append (``oss_store``: on disk);
-  ``oss_listing``: ListObjectsV2; ``oss_auth``: OSS signature V1;
+  ``oss_batchdelete``: DeleteMultipleObjects; ``oss_listing``: ListObjectsV2; ``oss_auth``: OSS
+  signature V1;
 - ``faults``: latency, throttling, injected errors and dropped answers; ``journal``: every request
   as one JSON line, without signatures, key ids or tokens.
 
@@ -37,6 +38,7 @@ from specrunner.emulator.mts_auth import NonceCache
 from specrunner.emulator.mts_endpoint import MtsEndpoint
 from specrunner.emulator.mts_protocol import Answer
 from specrunner.emulator.mts_simulate import SimulatedJobs
+from specrunner.emulator.oss_batchdelete import handle_batch_delete
 from specrunner.emulator.oss_listing import EtagCache, handle_listing
 from specrunner.emulator.oss_objects import handle_object
 from specrunner.emulator.oss_protocol import OssAnswer, OssSite
@@ -74,6 +76,7 @@ class Emulator:
         answers: str = "full",
         not_found_seconds: float = 0.0,
         deny_list: Iterable[str] = (),
+        delete_deny: Iterable[str] = (),
     ) -> None:
         if not keys:
             raise ValueError("the emulator needs at least one AccessKeyId -> secret")
@@ -86,6 +89,7 @@ class Emulator:
             oss_error_rate=oss_error_rate,
             oss_drop_rate=oss_drop_rate,
             deny_list=frozenset(deny_list),
+            delete_deny=frozenset(delete_deny),
             seed=seed,
         )
         self.root = Path(root)
@@ -200,3 +204,9 @@ class Emulator:
     ) -> OssAnswer:
         assert self._oss is not None
         return handle_listing(self._oss, self._etags, method, path, query, headers)
+
+    def handle_oss_batch_delete(
+        self, path: str, query: str, headers: list[tuple[str, str]], body: bytes
+    ) -> OssAnswer:
+        assert self._oss is not None
+        return handle_batch_delete(self._oss, path, query, headers, body)

@@ -11,7 +11,8 @@ Invariants:
   state with their outputs moved to ``retired`` (durable); then the deletes; then the deleted objects
   leave ``retired`` (durable). A crash between the deletes and that record leaves them retired, and
   the next prune deletes them again (an absent object counts as deleted) and records them.
-- A delete that fails keeps its object retired for the next prune; the run ends with one error.
+- A delete that fails keeps its object retired for the next prune, each object with its own error
+  (``outcome.failed``: the deleter's per-key answer); the run ends with one error.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ class PruneOutcome:
         first = self.failed[0][1]
         total = len(self.plan.deletions)
         left = total - len(self.deleted)
-        others = f" ({len(self.failed) - 1} other delete(s) failed too)" if len(self.failed) > 1 else ""
+        more = sum(1 for _, e in self.failed if e is not first)  # a failed call's objects share its error
+        others = f" ({more} other delete(s) failed too)" if more else ""
         err = SpecrunnerError(
             f"{first}{others}; prune deleted {len(self.deleted)} of {total} objects",
             hint=f"the {left} not deleted stay recorded in the state: fix the cause, then run "

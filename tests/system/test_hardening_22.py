@@ -44,10 +44,12 @@ def cloud(ws: Workspace, video_4s: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def deletes(em: Emulator) -> list[str]:
+    """The objects prune deleted (its DeleteMultipleObjects calls)."""
     return sorted(
-        f"{e['params']['bucket']}/{e['params']['key']}"
+        f"{e['params']['bucket']}/{key}"
         for e in em.requests()
-        if e["action"] == "DeleteObject"
+        if e["action"] == "DeleteMultipleObjects" and e["status"] == 200
+        for key in e["objects"]
     )
 
 

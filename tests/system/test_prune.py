@@ -1,6 +1,7 @@
-"""`specrunner prune` end to end: real files on the local engine, real oss2 DeleteObject calls to the
-emulator (local and remote state), a SIGKILL between the deletes and their record, a denied delete,
-and the refusal to delete anything the state does not name."""
+"""`specrunner prune` end to end: real files on the local engine, real oss2 DeleteMultipleObjects calls
+to the emulator (local and remote state), a SIGKILL between the deletes and their record, a denied
+delete, objects a bucket will not let go of (each reported, each kept recorded), and the refusal to
+delete anything the state does not name."""
 
 from __future__ import annotations
 
@@ -250,11 +251,12 @@ def cloud(ws: Workspace, video_4s: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
 
 
 def deletes(em: Emulator) -> list[str]:
-    return sorted(
-        f"{e['params']['bucket']}/{e['params']['key']}"
-        for e in em.requests()
-        if e["action"] == "DeleteObject" and e["params"]["bucket"] == "media-out"
-    )
+    """The output objects deleted through the emulator: by DeleteMultipleObjects (prune's one call per
+    batch; the state in OSS never deletes from media-out), checked to be the only kind."""
+    found = [e for e in em.requests() if e["params"].get("bucket") == "media-out"]
+    assert not [e for e in found if e["action"] == "DeleteObject"]
+    calls = [e for e in found if e["action"] == "DeleteMultipleObjects" and e["status"] == 200]
+    return sorted(f"media-out/{key}" for e in calls for key in e["objects"])
 
 
 @pytest.mark.parametrize("manifest", [CLOUD, REMOTE], ids=["local-state", "state-in-oss"])
@@ -287,10 +289,11 @@ def test_a_denied_delete_is_one_error_and_keeps_the_objects_recorded(
     ws.cli("apply", ws.manifest, "--auto-approve", code=0)
     ws.write(CLOUD.replace('"posters/{FileName}.jpg"', '"covers/{FileName}.jpg"'))
     ws.cli("apply", ws.manifest, "--auto-approve", code=0)
-    with serving(DenyingProxy(cloud.url)) as proxy:
+    # a RAM policy without oss:DeleteObject: OSS refuses each DeleteMultipleObjects call as a whole
+    with serving(DenyingProxy(cloud.url, method="POST")) as proxy:
         monkeypatch.setenv(ossclient.ENDPOINT_ENV, proxy.url)
         r = ws.cli("prune", ws.manifest, "--auto-approve", code=1)
-        assert proxy.denied >= 1
+        assert proxy.denied == 1  # one call for both objects; AccessDenied is not retried
     monkeypatch.setenv(ossclient.ENDPOINT_ENV, cloud.url)
     errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
     assert len(errors) == 1, r.output
@@ -302,6 +305,41 @@ def test_a_denied_delete_is_one_error_and_keeps_the_objects_recorded(
     r = ws.cli("prune", ws.manifest, "--auto-approve", code=0)  # granted: the next prune finishes
     assert "Deleted 2 of 2 objects." in r.stdout
     assert files(ws.oss / "media-out" / "posters") == []
+
+
+def test_objects_the_bucket_will_not_delete_are_reported_each_and_stay_recorded(
+    ws: Workspace, cloud: Emulator
+) -> None:
+    ws.write(CLOUD)
+    ws.cli("apply", ws.manifest, "--auto-approve", code=0)
+    ws.write(CLOUD.replace("[videos/a.mp4, videos/b.mp4]", "[videos/a.mp4]"))
+    # a RAM policy denying oss:DeleteObject under seq/b/: OSS deletes the rest of the call
+    cloud.faults.delete_deny = frozenset({"media-out/seq/b/"})
+    r = ws.cli("prune", ws.manifest, "--auto-approve", code=1)
+    errors = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, r.output
+    assert errors[0].startswith("error: cannot delete oss://media-out/seq/b/00001.jpg: OSS did not delete it")
+    assert "(1 other delete(s) failed too); prune deleted 1 of 3 objects" in errors[0]
+    assert deletes(cloud) == [  # one call for the three objects
+        "media-out/posters/b.jpg",
+        "media-out/seq/b/00001.jpg",
+        "media-out/seq/b/00002.jpg",
+    ]
+    assert not (ws.oss / "media-out" / "posters" / "b.jpg").exists()
+    assert retired(ws.state) == ["media-out/seq/b/00001.jpg", "media-out/seq/b/00002.jpg"]
+    assert sorted(ws.jobs()) == ["videos/a.mp4::poster", "videos/a.mp4::seq"]  # the forget is recorded
+
+    doc = json.loads(ws.cli("prune", ws.manifest, "--auto-approve", "--format", "json", code=1).stdout)
+    assert (doc["kind"], doc["exit_code"], doc["deleted"]) == ("specrunner-prune", 1, [])
+    assert [f["object"] for f in doc["failed"]] == ["media-out/seq/b/00001.jpg", "media-out/seq/b/00002.jpg"]
+    assert all("OSS did not delete it" in f["error"] for f in doc["failed"])
+    assert doc["error"]["message"].endswith("prune deleted 0 of 2 objects")
+    assert retired(ws.state) == ["media-out/seq/b/00001.jpg", "media-out/seq/b/00002.jpg"]
+
+    cloud.faults.delete_deny = frozenset()  # the policy fixed: the next prune finishes
+    r = ws.cli("prune", ws.manifest, "--auto-approve", code=0)
+    assert "Deleted 2 of 2 objects." in r.stdout and b'"retired"' not in ws.state.read_bytes()
+    assert not list((ws.oss / "media-out" / "seq" / "b").rglob("*.jpg"))
 
 
 def test_on_a_terminal_prune_asks_as_apply_does(ws: Workspace, cloud: Emulator) -> None:
