@@ -71,9 +71,9 @@ def applied(tmp_path: Path) -> tuple[bytes, dict[tuple[str, str], tuple[int, str
     for job in expand(load_manifest(path)):
         cfg = job.request["SnapshotConfig"]
         count = int(cfg.get("Num", "1"))
+        tiles = count if "TileOut" in cfg else 0
         rec = outcome_record(
-            job,
-            RemoteJob(id=f"j-{job.key}", state="Success", count=count, tile_count=count if "TileOut" in cfg else 0),
+            job, RemoteJob(id=f"j-{job.key}", state="Success", count=count, tile_count=tiles)
         )
         seen = tuple(put(o) for o in rec.outputs)
         recs[job.key] = rec.evolve(seen=seen, seen_at="2026-12-07T00:00:00Z", input_etag=put(rec.input)[1])
@@ -90,7 +90,10 @@ def findings(r: Refresh) -> dict[str, Any]:
     }
 
 
-def both(data: bytes, objects: dict[tuple[str, str], tuple[int, str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+Objects = dict[tuple[str, str], tuple[int, str]]
+
+
+def both(data: bytes, objects: Objects) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the hot path's findings on the lock file as parsed, the reference's on its decoded records)."""
     doc = decode_state(data, Path("m.lock.json"))
     assert doc.compact is not None
@@ -108,8 +111,10 @@ def test_an_untouched_state_is_all_as_recorded_by_both(tmp_path: Path) -> None:
     jobs = json.loads(data)["jobs"]
     assert fast["counts"][0] == len(jobs) == 24
     # the one-object rules' lines are the usual verified line: read inline
-    assert any(set(line) == {"config", "input", "job_id", "state", "count", "seen", "seen_at", "input_etag"}
-               for line in jobs.values())
+    assert any(
+        set(line) == {"config", "input", "job_id", "state", "count", "seen", "seen_at", "input_etag"}
+        for line in jobs.values()
+    )
 
 
 def _damage_line(line: dict[str, Any], rnd: random.Random) -> None:
