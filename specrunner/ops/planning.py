@@ -233,5 +233,7 @@ def _valid_plain(entry: dict[str, Any]) -> bool:
         and (outputs is None or FIELD_CHECKS["outputs"](outputs) is None)
         and type(g("code", "")) is str
         and type(g("message", "")) is str
-        and all(k not in entry or FIELD_CHECKS[k](entry[k]) is None for k in _VERIFIED)
+        and ("seen" not in entry or seen_ok(entry["seen"]) is None)
+        and ("seen_at" not in entry or utc_ok(entry["seen_at"]) is None)
+        and ("input_etag" not in entry or etag_ok(entry["input_etag"]) is None)
     )

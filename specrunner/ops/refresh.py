@@ -29,7 +29,6 @@ Reading the lock file as parsed: only lines of finished jobs are decoded, withou
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.plan import TargetError, select
 from specrunner.core.record import LockEntry, Seen
+from specrunner.ops.listpace import InFlight, Pace
 from specrunner.ops.refreshscan import FINISHED as _FINISHED
 from specrunner.ops.refreshscan import decoded, finished, scan, settle, where
 from specrunner.ops.refreshscan import folder as _folder
@@ -262,7 +262,7 @@ def _list_all(
         raise listing_error(calls[0][0], calls[0][2], e) from None
     t1 = time.monotonic()
     out.open_seconds += t1 - t0
-    pace = _Pace(LIST_QPS)
+    pace = Pace(LIST_QPS)
 
     lookup = getattr(lister, "lookup", None)  # the local engine: the wanted files only
 
@@ -281,7 +281,7 @@ def _list_all(
                 return []
             raise listing_error(bucket, prefix, e, local=callable(lookup)) from None
 
-    flight = _InFlight()
+    flight = InFlight()
 
     def paced(call: _Call) -> list[Listed]:
         if not callable(lookup):  # the rate is OSS's; the local engine's folders have none
@@ -303,44 +303,6 @@ def _list_all(
     if callable(close):
         close()
     return found
-
-
-class _Pace:
-    """At most ``rate`` calls per second across threads: each call waits for its own slot."""
-
-    def __init__(self, rate: float) -> None:
-        self.step = 1.0 / rate
-        self.next = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            slot = max(now, self.next)
-            self.next = slot + self.step
-        if slot > now:
-            time.sleep(slot - now)
-
-
-class _InFlight:
-    """The wall time during which at least one listing call was in flight (across threads)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.n = 0
-        self.since = self.seconds = 0.0
-
-    def __enter__(self) -> None:
-        with self.lock:
-            if not self.n:
-                self.since = time.perf_counter()
-            self.n += 1
-
-    def __exit__(self, *exc: object) -> None:
-        with self.lock:
-            self.n -= 1
-            if not self.n:
-                self.seconds += time.perf_counter() - self.since
 
 
 def _after(

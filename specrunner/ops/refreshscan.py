@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from specrunner.core.record import LockEntry
+from specrunner.core.templates import object_parts
 from specrunner.statefile.checks import FIELD_CHECKS
 from specrunner.statefile.doc import CompactLines, StateDoc
 
@@ -29,6 +30,8 @@ _PLAIN = frozenset(
     {"config", "input", "job_id", "state", "count", "tile_count", "outputs", "seen", "seen_at", "input_etag"}
 )
 _NEEDED = frozenset({"config", "input", "state", "seen", "input_etag"})
+# The line of a verified job of most rules (``ops.planning`` reads it inline too).
+_USUAL_VERIFIED = frozenset({"config", "input", "job_id", "state", "count", "seen", "seen_at", "input_etag"})
 _utc_ok, _outputs_ok = FIELD_CHECKS["seen_at"], FIELD_CHECKS["outputs"]
 
 Template = tuple[str, str, str]  # (bucket, location, static prefix) of an output template
@@ -82,9 +85,10 @@ class _Conf(NamedTuple):
     keys: set[str] | None  # the group of its one output template, when it has one: its bucket, prefix
     bucket: str
     prefix: str
+    one: str | None  # one object per job, named by its input: its key's format (``Decoder.one_output``)
 
 
-_UNSEEN = _Conf(lambda obj, count, tiles: None, [], "", None, "", "")
+_UNSEEN = _Conf(lambda obj, count, tiles: None, [], "", None, "", "", None)
 
 
 def scan(
@@ -99,34 +103,63 @@ def scan(
     inputs: set[str] = set()
     quick: list[Quick] = []
     other: list[str] = []
+    named: dict[str, tuple[str, str, str]] = {}  # input object -> its parts (inputs recur per rule)
+    times: set[str] = set()  # `seen_at` values found valid (a refresh records one time per run)
+    count: Any
+    tiles: Any
     for key, entry in compact.lines.items():
         if wanted is not None and key not in wanted:
             continue
         if type(entry) is not dict:
             other.append(key)
             continue
-        if entry.get("state") != "Success" or not (_NEEDED <= entry.keys() <= _PLAIN):
-            if "record" in entry or entry.get("state") in FINISHED:
+        if entry.keys() == _USUAL_VERIFIED:  # the usual line of a verified job: its fields read inline
+            state = entry["state"]
+            if state != "Success":
+                if state in FINISHED:
+                    other.append(key)
+                continue
+            cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
+            count, at = entry["count"], entry["seen_at"]
+            refs, tiles = None, 0
+            if not (
+                type(cid) is str
+                and type(ref) is str
+                and "/" in ref
+                and type(seen) is list
+                and type(etag) is str
+                and etag
+                and type(entry["job_id"]) is str
+                and type(count) is int
+                and count >= 0
+                and (at in times or (_utc_ok(at) is None and _kept(times, at)))
+            ):
                 other.append(key)
-            continue
-        cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
-        count = entry.get("count")
-        tiles = entry.get("tile_count", 0 if count is not None else None)
-        if not (
-            type(cid) is str
-            and type(ref) is str
-            and "/" in ref
-            and type(seen) is list
-            and type(etag) is str
-            and etag
-            and type(entry.get("job_id", "")) is str
-            and ("count" not in entry or (type(count) is int and count >= 0))
-            and (tiles is None or (type(tiles) is int and tiles >= 0))
-            and ("seen_at" not in entry or _utc_ok(entry["seen_at"]) is None)
-            and ("outputs" not in entry or _outputs_ok(entry["outputs"]) is None)
-        ):
-            other.append(key)
-            continue
+                continue
+        else:
+            if entry.get("state") != "Success" or not (_NEEDED <= entry.keys() <= _PLAIN):
+                if "record" in entry or entry.get("state") in FINISHED:
+                    other.append(key)
+                continue
+            cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
+            count = entry.get("count")
+            tiles = entry.get("tile_count", 0 if count is not None else None)
+            if not (
+                type(cid) is str
+                and type(ref) is str
+                and "/" in ref
+                and type(seen) is list
+                and type(etag) is str
+                and etag
+                and type(entry.get("job_id", "")) is str
+                and ("count" not in entry or (type(count) is int and count >= 0))
+                and (tiles is None or (type(tiles) is int and tiles >= 0))
+                and ("seen_at" not in entry or _utc_ok(entry["seen_at"]) is None)
+                and ("outputs" not in entry or _outputs_ok(entry["outputs"]) is None)
+            ):
+                other.append(key)
+                continue
+            refs = entry.get("outputs")
         which = (key.rpartition("::")[2], cid)
         conf = configs.get(which, _UNSEEN)
         if conf is _UNSEEN:
@@ -135,7 +168,23 @@ def scan(
             other.append(key)
             continue
         bucket, _, obj = ref.partition("/")
-        refs = entry.get("outputs")
+        if refs is None and conf.one is not None and conf.keys is not None:  # one object, named here
+            if not count:
+                refs = []
+            elif len(seen) == 1:
+                parts = named.get(obj)
+                if parts is None:
+                    parts = named[obj] = object_parts(obj)
+                k = conf.one.format(*parts)
+                conf.keys.add(k)  # under the template's static prefix, by construction
+                if ref not in inputs and list_input(ref):
+                    inputs.add(ref)
+                    group(bucket, conf.in_loc, folder(obj)).add(obj)
+                quick.append(Quick(key, [(conf.bucket, k)], seen, (bucket, obj), etag))
+                continue
+            else:
+                other.append(key)
+                continue
         if refs is None:
             refs = conf.derive(obj, count or 0, tiles or 0) or []
         if len(refs) != len(seen):
@@ -162,6 +211,11 @@ def scan(
     return quick, other
 
 
+def _kept(times: set[str], at: str) -> bool:
+    times.add(at)
+    return True
+
+
 def _config(compact: CompactLines, rule: str, cid: str, group: Group) -> _Conf | None:
     derive = compact.decoder.outputs_deriver(rule, cid)
     if derive is None:
@@ -169,39 +223,54 @@ def _config(compact: CompactLines, rule: str, cid: str, group: Group) -> _Conf |
     templates, in_loc = where(compact.configs[rule][cid].get("request"))
     if len(templates) == 1:
         bucket, loc, prefix = templates[0]
-        return _Conf(derive, templates, in_loc, group(bucket, loc, prefix), bucket, prefix)
-    return _Conf(derive, templates, in_loc, None, "", "")
+        one = compact.decoder.one_output(rule, cid)
+        fmt = one[1] if one is not None and one[0] == bucket else None
+        return _Conf(derive, templates, in_loc, group(bucket, loc, prefix), bucket, prefix, fmt)
+    return _Conf(derive, templates, in_loc, None, "", "", None)
 
 
 def settle(quick: list[Quick], found: Found) -> tuple[tuple[int, int, int], list[str]]:
     """((jobs, outputs, inputs) checked and found as recorded, the keys of the other jobs): a job whose
     outputs all exist with the size and ETag recorded, and whose input (when listed) has its recorded
-    ETag, is as recorded; the others are compared from their records."""
+    ETag, is as recorded; the others are compared from their records.
+
+    A no-op refresh compares every output at once: the pairs as listed, in the order of the jobs and
+    their outputs, with the pairs as recorded (a pair of the wrong shape or types never equal); only
+    when they differ is each job compared on its own."""
+    get = found.get
+    listed = [get(ref) for q in quick for ref in q.outputs]
+    recorded = [
+        (p[0], p[1]) if type(p) is list and len(p) == 2 and type(p[0]) is int else _BAD
+        for q in quick
+        for p in q.seen
+    ]
+    ins = [get(q.input) for q in quick]
+    # the inputs as recorded (few: each is the input of many jobs), each compared once
+    moved = {ref_etag for ref_etag in {(q.input, q.input_etag) for q in quick} if _moved(get, ref_etag)}
+    if listed == recorded and not moved:
+        return (len(quick), len(listed), len(ins) - ins.count(None)), []
     jobs = outputs = inputs = 0
     again: list[str] = []
-    get = found.get
-    for q in quick:
-        for ref, was in zip(q.outputs, q.seen, strict=True):
-            now = get(ref)
-            if (
-                now is None
-                or type(was) is not list
-                or len(was) != 2
-                or type(was[0]) is not int
-                or was[0] != now[0]
-                or was[1] != now[1]
-            ):
-                again.append(q.key)
-                break
+    at = 0
+    for q, now_in in zip(quick, ins, strict=True):
+        n = len(q.outputs)
+        if listed[at : at + n] != recorded[at : at + n] or (q.input, q.input_etag) in moved:
+            again.append(q.key)
         else:
-            now_in = get(q.input)
-            if now_in is not None and now_in[1] != q.input_etag:
-                again.append(q.key)
-                continue
             jobs += 1
-            outputs += len(q.outputs)
+            outputs += n
             inputs += now_in is not None
+        at += n
     return (jobs, outputs, inputs), again
+
+
+def _moved(get: Callable[[tuple[str, str]], Any], ref_etag: tuple[tuple[str, str], str]) -> bool:
+    """Whether an input listed now has another ETag than the one recorded (one not listed: not)."""
+    now = get(ref_etag[0])
+    return now is not None and now[1] != ref_etag[1]
+
+
+_BAD = object()  # a recorded pair that is not [size, ETag]: equal to nothing listed
 
 
 def decoded(state: StateDoc, keys: list[str]) -> Iterator[tuple[str, LockEntry]]:

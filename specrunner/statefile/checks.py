@@ -41,20 +41,30 @@ def _outputs(v: Any) -> str | None:
 
 
 def _seen(v: Any) -> str | None:
-    ok = isinstance(v, list) and all(
-        isinstance(p, list)
-        and len(p) == 2
-        and type(p[0]) is int
-        and p[0] >= 0
-        and isinstance(p[1], str)
-        and p[1]
-        for p in v
-    )
-    return None if ok else "must be a list of [size, ETag] pairs"
+    if not isinstance(v, list):
+        return _NOT_SEEN
+    for p in v:  # a loop, not all() over a generator: checked for every job of a state, on every plan
+        if not (isinstance(p, list) and len(p) == 2 and type(p[0]) is int and p[0] >= 0):
+            return _NOT_SEEN
+        if not (isinstance(p[1], str) and p[1]):
+            return _NOT_SEEN
+    return None
+
+
+_NOT_SEEN = "must be a list of [size, ETag] pairs"
 
 
 def _utc(v: Any) -> str | None:
-    return None if isinstance(v, str) and _ISO.fullmatch(v) else "must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+    if type(v) is str and v in _UTC_SEEN:  # few distinct times in a state (one per refresh): checked once
+        return None
+    if isinstance(v, str) and _ISO.fullmatch(v):
+        if len(_UTC_SEEN) < 4096:
+            _UTC_SEEN.add(v)
+        return None
+    return "must be a UTC time YYYY-MM-DDThh:mm:ssZ"
+
+
+_UTC_SEEN: set[str] = set()
 
 
 def _etag(v: Any) -> str | None:

@@ -49,7 +49,7 @@ from urllib.parse import quote, unquote
 from specrunner.core.canonical import canonical_json
 from specrunner.core.jobs import expected_outputs
 from specrunner.core.record import OPTIONAL_FIELDS, RECORD_FIELDS, LockEntry
-from specrunner.core.templates import object_parts, parts_resolver
+from specrunner.core.templates import object_parts, parts_format, parts_resolver
 from specrunner.statefile.checks import FIELD_CHECKS, check_config, from_record, seen_pairs
 
 FORMAT_VERSION = 2
@@ -100,7 +100,17 @@ def _as_sent(value: Any, key: str = "") -> Any:
 class _Derive:
     """What one config lets a job line leave out: precomputed once per config, applied per job."""
 
-    __slots__ = ("cfg", "fp_head", "fp_tail", "input_key", "input_rest", "inputs", "outputs_of", "rest")
+    __slots__ = (
+        "cfg",
+        "fp_head",
+        "fp_tail",
+        "input_key",
+        "input_rest",
+        "inputs",
+        "one_output",
+        "outputs_of",
+        "rest",
+    )
 
     def __init__(self, cfg: Mapping[str, Any], inputs: _InputCache | None = None) -> None:
         self.cfg = cfg
@@ -118,6 +128,7 @@ class _Derive:
         )
         self.fp_head, _, self.fp_tail = basis.partition(_SENTINEL_JSON)
         self.outputs_of = _outputs_deriver(self.rest.get("SnapshotConfig"))
+        self.one_output = _one_output(self.rest.get("SnapshotConfig"))
 
     def record(self, entry: Mapping[str, Any], *, light: bool = False) -> LockEntry:
         """The entry of a job line; ``light``: its fingerprint left empty (not hashed), for readers
@@ -253,6 +264,27 @@ def _outputs_deriver(sc: Any) -> Callable[[str, int, int], list[str] | None]:
             return None
 
     return derive
+
+
+def _one_output(sc: Any) -> tuple[str, str] | None:
+    """(bucket, ``str.format`` string of ``object_parts(obj)``) of a SnapshotConfig whose successful job
+    wrote one object named by its input alone (no tiles, no {Count}, nothing only the service knows),
+    else None: ``outputs_of(obj, count, 0) == [f"{bucket}/{fmt.format(*object_parts(obj))}"]`` for a
+    count above 0 (none for 0)."""
+    if not isinstance(sc, dict) or sc.get("TileOut") is not None:
+        return None
+    of = sc.get("OutputFile")
+    if (
+        not isinstance(of, dict)
+        or not isinstance(of.get("Bucket"), str)
+        or not isinstance(of.get("Object"), str)
+    ):
+        return None
+    template = unquote(of["Object"])
+    fmt = parts_format(template)
+    if "{Count}" in template or "{{" in fmt or "}}" in fmt:
+        return None
+    return of["Bucket"], fmt
 
 
 class Encoder:
@@ -395,3 +427,9 @@ class Decoder:
         readers of many lines (``ops.refresh``) get a line's outputs without decoding its record."""
         d = self._config(rule, cid)
         return None if isinstance(d, str) else d.outputs_of
+
+    def one_output(self, rule: str, cid: str) -> tuple[str, str] | None:
+        """(bucket, format) when every successful job of rule ``rule``'s valid config ``cid`` wrote one
+        object named by its input alone (``_one_output``): a reader of many lines names it in one call."""
+        d = self._config(rule, cid)
+        return None if isinstance(d, str) else d.one_output
