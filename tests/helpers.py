@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from specrunner.cli.main import cli
 from specrunner.emulator import Emulator
 from specrunner.testing.crash import AK, SECRET, _env
 from specrunner.testing.video import make_video
-from tests.conftest import HEADER, Workspace, probe, read_jobs
+from tests.conftest import HEADER, REPO, Workspace, probe, read_jobs
 
 
 def free_port() -> int:
@@ -69,6 +71,49 @@ def spawn_cli(ws: Workspace, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+    )
+
+
+# ------------------------------------------------------------------------------------ pasted commands
+
+PLACEHOLDERS = re.compile(r"\b(MANIFEST|FILE|KEY|LOCK_ID|PLANFILE)\b")
+
+
+def printed_commands(text: str) -> list[str]:
+    """Every ``specrunner ...`` command ``text`` prints for pasting, in order: backticked ones, and one
+    alone after a colon (``...: specrunner apply p.json``) or on a line of its own. None names a
+    placeholder (MANIFEST, KEY, ...): each must work as it is."""
+    found = re.findall(r"`(specrunner [^`]+)`", " ".join(text.split()))
+    bare = re.sub(r"`[^`]*`", "", text)
+    found += [m.strip() for m in re.findall(r"(?:^|:[ \t]+|^[ \t]+)(specrunner [^\n`]+)$", bare, re.M)]
+    for command in found:
+        assert not PLACEHOLDERS.search(command), command
+    return found
+
+
+def printed_command(text: str, verb: str) -> str:
+    """The one command ``text`` prints for pasting whose verb is ``verb`` (``state show``, ``apply``)."""
+    found = {c for c in printed_commands(text) if c.startswith(f"specrunner {verb} ")}
+    assert len(found) == 1, (verb, found, text)
+    return found.pop()
+
+
+def pasted(cwd: Path, command: str, *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``command`` (a line specrunner printed) run verbatim: split as a shell splits it, ``specrunner``
+    run as ``python -m specrunner`` of this checkout, a real process in ``cwd``."""
+    argv = shlex.split(command)
+    assert argv[0] == "specrunner", command
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "specrunner", *argv[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -43,9 +43,10 @@ class Approval:
     saved_plan: bool
     command: str = "apply"
     printed: bool = False  # the plan was shown before the run
-    selection: tuple[str, ...] = ()  # --state / --target / --exclude as given, for the hint's command
+    selection: tuple[str, ...] = ()  # --target / --exclude / ... as given, for the hint's command
     style: Style | None = None  # colour, width, every key of a group (-v); None: plain, 80 columns
     left_out: Callable[[Plan], int] | None = None  # changes --target / --exclude leave out of a plan
+    refresh: bool = True  # the plan was refreshed (--refresh=false: not): so is the one a warning names
 
     def needs_approval(self, plan: Plan) -> bool:
         return (
@@ -68,7 +69,11 @@ class Approval:
             else:
                 skipped = self.left_out(plan) if self.left_out else 0
                 style = self.style or PLAIN
-                typer.echo(plan_text(plan, manifest=self.manifest, left_out=skipped, style=style))
+                typer.echo(
+                    plan_text(
+                        plan, manifest=self.manifest, left_out=skipped, style=style, refresh=self.refresh
+                    )
+                )
             typer.echo("")
             self.printed = True
         if not self.needs_approval(plan):
@@ -80,7 +85,15 @@ class Approval:
         saved = ""
         if self.command == "apply":
             plan_cmd = " ".join(
-                w for w in ("specrunner plan", m, selection, given_options().strip(), "--out plan.json") if w
+                w
+                for w in (
+                    "specrunner plan",
+                    m,
+                    selection,
+                    given_options(state=True).strip(),
+                    "--out plan.json",
+                )
+                if w
             )
             saved = f", or save it with `{plan_cmd}` and run `specrunner apply plan.json`"
         ask(
@@ -122,11 +135,12 @@ def ask(
     if not text or not stdin.isatty():
         why = "no terminal to ask on" if text else "JSON / markdown output cannot ask"
         sel = " ".join(shlex.quote(w) for w in selection)
-        again = " ".join(
-            w for w in ("specrunner", command, m, sel, given_options().strip(), "--auto-approve") if w
-        )
+        same = given_options(state=True).strip()  # the state and the values this command acts on
+        again = " ".join(w for w in ("specrunner", command, m, sel, same, "--auto-approve") if w)
         shown = (
-            "the plan above" if preview is None else "`" + " ".join(w for w in (preview, m, sel) if w) + "`"
+            "the plan above"
+            if preview is None
+            else "`" + " ".join(w for w in (preview, m, sel, same) if w) + "`"
         )
         raise ApprovalError(
             f"refusing to {refused} without approval: {why}; {nothing}",

@@ -38,7 +38,7 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
 
 # Set by a command that prints JSON: its errors are JSON documents on stdout too.
 json_errors: ContextVar[bool] = ContextVar("json_errors", default=False)
-# Set by a command given a manifest (``exits.ManifestCommand``, ``fast``): (manifest, --state or None).
+# Set by a command given a manifest (``record_command``): (manifest, --state or None).
 command_args: ContextVar[tuple[str, str | None] | None] = ContextVar("command_args", default=None)
 
 _COMMAND = re.compile(r"`(specrunner [^`]*)`")
@@ -47,12 +47,23 @@ _NO_STATE_OPTION = {"validate", "init", "schema", "preview", "emulator", "report
 _NO_VAR_OPTION = {"init", "schema", "emulator"}
 
 
-def command_line(verb: str, manifest: object, state: object = None, *extra: str) -> str:
-    """``specrunner VERB MANIFEST [--state STATE] EXTRA...``, quoted to work when pasted."""
-    words = ["specrunner", *verb.split(), str(manifest)]
-    if state is not None:
-        words += ["--state", str(state)]
-    return " ".join([*words[:2], *(shlex.quote(w) for w in words[2:]), *extra]) + given_options()
+def record_command(manifest: str, state: str | None) -> None:
+    """Record the manifest and the ``--state`` this command acts on (as given; applying a saved plan,
+    the plan's), for the commands it prints to paste: its errors' hints (:func:`pasteable`) and what
+    it prints on stdout (``given_options(state=True)``)."""
+    from specrunner.validate.variables import give
+
+    if state is not None and state.startswith("oss:/") and not state.startswith("oss://"):
+        state = "oss://" + state[len("oss:/") :]  # a URL that went through Path
+    command_args.set((manifest, state))
+    give(state=state)
+
+
+def command_line(verb: str, manifest: object, *extra: str) -> str:
+    """``specrunner VERB MANIFEST EXTRA...`` with the ``--state`` and the variables' values this
+    command acts on (``record_command``, ``given_options``), quoted to work when pasted."""
+    words = [shlex.quote(w) for w in (str(manifest), *extra)]
+    return " ".join(["specrunner", verb, *words]) + given_options(state=True)
 
 
 def pasteable(hint: str) -> str:
@@ -63,20 +74,19 @@ def pasteable(hint: str) -> str:
     if given is None or given[0].endswith(".json"):  # no manifest, or a saved plan given instead
         return hint
     manifest, state = given
-    if state is not None and state.startswith("oss:/") and not state.startswith("oss://"):
-        state = "oss://" + state[len("oss:/") :]  # a URL that went through Path
 
     def fill(m: re.Match[str]) -> str:
-        cmd = m.group(1)
-        if _PLACEHOLDER.search(cmd):
-            cmd = _PLACEHOLDER.sub(lambda _: shlex.quote(manifest), cmd)
-        elif shlex.quote(manifest) not in cmd.split():
+        cmd = _PLACEHOLDER.sub(lambda _: shlex.quote(manifest), m.group(1))
+        try:
+            words = shlex.split(cmd)
+        except ValueError:  # not a command a shell reads
             return m.group(0)
-        words = cmd.split()
+        if manifest not in words[2:]:  # another manifest's command (or none): left as it is
+            return m.group(0)
         verb = words[2] if len(words) > 2 and words[1] == "state" else words[1]
-        if state is not None and "--state" not in cmd and verb not in _NO_STATE_OPTION:
+        if state is not None and "--state" not in words and verb not in _NO_STATE_OPTION:
             cmd += f" --state {shlex.quote(state)}"
-        if "--var" not in cmd and verb not in _NO_VAR_OPTION:
+        if not {"--var", "--var-file"} & set(words) and verb not in _NO_VAR_OPTION:
             cmd += given_options()
         return f"`{cmd}`"
 

@@ -28,7 +28,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion, flag_values
-from specrunner.cli.errors import command_args, handle, json_errors, report_usage
+from specrunner.cli.errors import command_args, handle, json_errors, record_command, report_usage
 from specrunner.core.errors import EXIT_ERROR
 from specrunner.validate.variables import GIVEN, Given
 
@@ -83,7 +83,7 @@ class ManifestCommand(TyperCommand):
     def invoke(self, ctx: _click.Context) -> Any:
         manifest, state = ctx.params.get("manifest"), ctx.params.get("state")
         if manifest is not None:
-            command_args.set((str(manifest), None if state is None else str(state)))
+            record_command(str(manifest), None if state is None else str(state))
         return super().invoke(ctx)
 
 

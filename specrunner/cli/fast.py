@@ -26,10 +26,10 @@ def command(argv: list[str]) -> Callable[[], int] | None:
         manifest = Path(argv[1])
 
         def plan() -> int:
-            from specrunner.cli.errors import command_args
+            from specrunner.cli.errors import record_command
             from specrunner.cli.plancmd import run_plan
 
-            command_args.set((str(manifest), None))
+            record_command(str(manifest), None)
             return run_plan(manifest, refresh=not flags)
 
         return plan

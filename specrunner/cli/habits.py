@@ -67,8 +67,11 @@ def check(args: Sequence[str], group: Any) -> None:
     commands = getattr(group, "commands", {})
     name = names[0]
     manifests = [w for w in names[1:] if w.endswith((".yaml", ".yml"))]
-    # The hints name the manifest given, so they work when pasted (MANIFEST when none was given).
+    # The hints name the manifest given, so they work when pasted (MANIFEST when none was given), and
+    # the error handler adds the --state / --var / --var-file given (``errors.pasteable``).
     fill = shlex.quote(manifests[0]) if manifests else "MANIFEST"
+    if manifests:
+        _record(words, manifests[0])
     if name not in commands and name in _COMMANDS:
         extra = _COMMANDS[name]
         raise HabitError(
@@ -108,3 +111,24 @@ def check(args: Sequence[str], group: Any) -> None:
                 f"{word!r}: `specrunner {name}` has no option {'--' + flag!r} (options take two dashes)",
                 hint=f"`specrunner {name} --help` lists the options",
             )
+
+
+def _record(words: list[str], manifest: str) -> None:
+    """Record the manifest and the ``--state`` / ``--var`` / ``--var-file`` options among ``words``
+    (what the parser would record), for the commands a hint names."""
+    from pathlib import Path
+
+    from specrunner.cli.errors import record_command
+    from specrunner.validate.variables import give, parse_pair
+
+    given: dict[str, list[str]] = {"--state": [], "--var": [], "--var-file": []}
+    for i, word in enumerate(words):
+        name, eq, value = word.partition("=")
+        if name in given and (eq or i + 1 < len(words)):
+            given[name].append(value if eq else words[i + 1])
+    try:
+        pairs = tuple(parse_pair(v) for v in given["--var"])
+    except ValueError:  # the parser says so, once the habit is fixed
+        pairs = ()
+    record_command(manifest, given["--state"][-1] if given["--state"] else None)
+    give(cli=pairs, files=tuple(Path(f) for f in given["--var-file"]))

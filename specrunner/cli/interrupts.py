@@ -20,6 +20,9 @@ def install_signal_handlers(executor: Any, manifest: Path | None = None) -> None
     """Make SIGINT and SIGTERM stop ``executor`` (its ``stop`` event); only the main thread can."""
     if threading.current_thread() is not threading.main_thread():
         return
+    from specrunner.cli.errors import command_line
+
+    plan = command_line("plan", manifest) if manifest is not None else "specrunner plan MANIFEST"
 
     def stop(signum: int, frame: Any) -> None:
         if executor.stop.is_set():
@@ -28,7 +31,7 @@ def install_signal_handlers(executor: Any, manifest: Path | None = None) -> None
             sys.stderr.write(
                 "\nTwo interrupts received: exiting immediately. The state is recoverable: "
                 "the next command replays its journal and looks up any submission in "
-                f"flight by its tag (run `specrunner plan {manifest or 'MANIFEST'}` "
+                f"flight by its tag (run `{plan}` "
                 "to see them).\n"
             )
             if sys.stderr.isatty():

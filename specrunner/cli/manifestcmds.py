@@ -116,15 +116,16 @@ def _print_text(
         typer.echo(f"error: {where}{_count(len(errors), 'problem')} found", err=True)
     else:
         assert document is not None
-        typer.echo(f"{display_path(manifest)}: valid ({_validate_counts(document)})")
+        typer.echo(f"{display_path(manifest)}: valid ({_validate_counts(document, display_path(manifest))})")
 
 
 def _count(count: int, word: str) -> str:
     return f"{count} {word}{'s' if count != 1 else ''}"
 
 
-def _validate_counts(document: dict[str, Any]) -> str:
+def _validate_counts(document: dict[str, Any], manifest: str) -> str:
     """``2 inputs, 3 rules, 6 jobs``; with discovery entries the inputs and jobs are known at plan time."""
+    from specrunner.cli.errors import command_line
     from specrunner.validate.summary import document_counts
 
     c = document_counts(document)
@@ -134,7 +135,7 @@ def _validate_counts(document: dict[str, Any]) -> str:
         found = _count(c.discoveries, "discovery entry").replace("entrys", "entries")
         return (
             f"{listed}{found} (inputs found at plan time), {rules}; "
-            "`specrunner plan MANIFEST` counts the jobs"
+            f"`{command_line('plan', manifest)}` counts the jobs"
         )
     return f"{_count(c.inputs, 'input')}, {rules}, {_count(c.jobs, 'job')}"
 

@@ -9,11 +9,12 @@ printed here.
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from specrunner.cli.errors import echo, json_errors
+from specrunner.cli.errors import command_line, echo, json_errors
 from specrunner.core.errors import EXIT_CHANGES, EXIT_OK, SpecrunnerError
 
 if TYPE_CHECKING:
@@ -113,9 +114,10 @@ def run_plan(
                 p,
                 str(manifest),
                 show_unchanged=show_unchanged or verbose,
-                json_hint=f"`specrunner plan {manifest} --format json`",
+                json_hint=f"`{command_line('plan', manifest, *req.options(), '--format', 'json')}`",
                 verbose=verbose,
                 left_out=skipped,
+                refresh=refresh,
             ),
             nl=False,
         )
@@ -136,10 +138,14 @@ def run_plan(
                 manifest=str(manifest),
                 style=style,
                 left_out=skipped,
+                refresh=refresh,
             )
         )
         if out:
-            echo(f"\nSaved the plan to {out}. Apply exactly this plan with: specrunner apply {out}")
+            echo(
+                f"\nSaved the plan to {out}. Apply exactly this plan with: "
+                f"specrunner apply {shlex.quote(str(out))}"
+            )
     return EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK
 
 

@@ -53,9 +53,9 @@ def prune(
     """
     from specrunner.cli.approval import PAID_BACKENDS, ask
     from specrunner.cli.plancmd import terminal
-    from specrunner.cli.runcmds import _selection_args
     from specrunner.core.retired import PrunePlan
     from specrunner.ops.context import load_context
+    from specrunner.ops.planrequest import PlanRequest
     from specrunner.ops.prune import PruneRequest, make_prune_plan
     from specrunner.ops.prune import prune as run_prune
     from specrunner.render import prune as render
@@ -85,7 +85,7 @@ def prune(
                 command="prune",
                 manifest=str(ctx.manifest_path),
                 text=text,
-                selection=_selection_args(state, target, exclude),
+                selection=tuple(PlanRequest(tuple(target or ()), tuple(exclude or ())).options()),
                 preview="specrunner prune --dry-run" if not text else None,
                 question=render.question(plan, backend),
                 nothing="nothing was deleted",

@@ -9,11 +9,13 @@ No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the 
 command at each start; as strings each one is compiled and evaluated again.
 """
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from typer._click.core import ParameterSource
 from typer.models import ArgumentInfo
 
 from specrunner.cli.options import (
@@ -109,6 +111,7 @@ def _run_command(
     Fail): the same options, told apart by the manifest argument's help and the docstring."""
 
     def command(
+        click_ctx: typer.Context,
         manifest: Annotated[Path, manifest_arg],
         state: StateOpt = None,
         var: VarOpt = None,
@@ -144,6 +147,7 @@ def _run_command(
             replace=replace,
             no_color=no_color,
             refresh=refresh,
+            refresh_given=click_ctx.get_parameter_source("refresh") == ParameterSource.COMMANDLINE,
         )
 
     command.__name__ = command.__qualname__ = name
@@ -193,35 +197,44 @@ def _run_apply(
     replace: list[str] | None = None,
     no_color: bool = False,
     refresh: bool = True,
+    refresh_given: bool = False,
 ) -> NoReturn:
     from specrunner.cli.approval import Approval
-    from specrunner.cli.errors import command_line
+    from specrunner.cli.errors import command_args, command_line, record_command
     from specrunner.cli.interrupts import install_signal_handlers
     from specrunner.cli.plancmd import left_out, terminal
     from specrunner.ops.context import load_context
     from specrunner.ops.execute import ApplyOptions, apply
     from specrunner.ops.planrequest import PlanRequest
-    from specrunner.ops.savedplan import is_plan_file, load_saved_plan, saved_context
+    from specrunner.ops.savedplan import is_plan_file, load_saved_plan, saved_context, saved_request
     from specrunner.render.json import write_run_results
     from specrunner.render.progress import Progress
+    from specrunner.validate.variables import give
 
     errors_follow(fmt)
     saved = None
     if is_plan_file(manifest):
-        saved = load_saved_plan(manifest)
-        if target or exclude or replace:
+        command_args.set(None)  # no manifest known yet: hints keep MANIFEST until the plan names it
+        if only_failed:
             raise SpecrunnerError(
-                "--target/--exclude/--replace cannot be combined with a saved plan; they were fixed at "
-                "plan time"
+                f"{manifest} is a saved plan: retry takes a manifest (a saved plan is applied as it was "
+                "made)",
+                hint=f"`specrunner apply {shlex.quote(str(manifest))}` applies it",
             )
-        ctx = saved_context(saved, state)
-        sel = saved["selection"]
-        req = PlanRequest(
-            tuple(sel["targets"]),
-            tuple(sel["excludes"]),
-            bool(sel["only_failed"]),
-            tuple(sel.get("replace", ())),
-            bool(sel.get("refresh", True)) and refresh,
+        saved = load_saved_plan(manifest)
+        ctx = saved_context(saved)
+        # From here on, what this command prints to paste names the plan's manifest, state and values.
+        record_command(str(ctx.manifest_path), ctx.state_arg)
+        give(saved=saved.get("variables") or {})
+        req = saved_request(
+            saved,
+            manifest,
+            ctx,
+            targets=target or (),
+            excludes=exclude or (),
+            replace=replace or (),
+            refresh=refresh if refresh_given else None,
+            state=None if state is None else str(state),
         )
     else:
         ctx = load_context(manifest, state)
@@ -240,7 +253,7 @@ def _run_apply(
                 raise typer.Exit(0)
             typer.echo(
                 f"Nothing to retry: there is no state file at {ctx.state_path} yet, so no job has "
-                f"failed. Run `{command_line('apply', manifest, state)}` first."
+                f"failed. Run `{command_line('apply', manifest)}` first."
             )
             raise typer.Exit(0)
     progress = Progress(quiet=quiet or fmt != RunFmt.text, verbose=verbose)
@@ -254,7 +267,8 @@ def _run_apply(
         auto_approve=auto_approve,
         saved_plan=saved is not None,
         command="retry" if only_failed else "apply",
-        selection=_selection_args(state, target, exclude, replace),
+        selection=tuple(req.options()),
+        refresh=req.refresh,
         style=style,
         left_out=lambda p: _left_out(left_out, ctx, req, p),
     )
@@ -285,6 +299,7 @@ def _print_outcome(
     outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool, style: "Style"
 ) -> None:
     """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
+    from specrunner.cli.errors import command_line
     from specrunner.render import text as render
     from specrunner.render.json import apply_document, dumps
     from specrunner.statefile.locking import describe as describe_lock
@@ -326,21 +341,10 @@ def _print_outcome(
         if retired and not quiet:
             typer.echo(
                 f"{retired} object{'s' if retired != 1 else ''} that only replaced or forgotten jobs "
-                "named stay in the bucket, recorded in the state: `specrunner prune "
-                f"{ctx.manifest_path}` deletes them."
+                "named stay in the bucket, recorded in the state: "
+                f"`{command_line('prune', ctx.manifest_path)}` deletes them."
             )
         if outcome.state_changed:
             typer.echo(f"State written to {ctx.state_path}.")
         elif not quiet:
             typer.echo(f"State unchanged: {ctx.state_path}.")
-
-
-def _selection_args(
-    state: Path | None, target: list[str] | None, exclude: list[str] | None, replace: list[str] | None = None
-) -> tuple[str, ...]:
-    """The options that decide which jobs a command acts on, as arguments to repeat in a hint."""
-    args: list[str] = ["--state", str(state)] if state else []
-    for flag, globs in (("--target", target), ("--exclude", exclude), ("--replace", replace)):
-        for g in globs or ():
-            args += [flag, g]
-    return tuple(args)

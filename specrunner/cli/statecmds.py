@@ -9,6 +9,7 @@ No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the 
 command at each start; as strings each one is compiled and evaluated again.
 """
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -71,7 +72,7 @@ def show(
         typer.echo(dumps(state_document(spath, doc, rows)))
     else:
         if doc is None:
-            typer.echo(f"No state file at {spath} yet: run `{command_line('apply', manifest, state)}`.")
+            typer.echo(f"No state file at {spath} yet: run `{command_line('apply', manifest)}`.")
         else:
             typer.echo(
                 render.state_text(
@@ -104,12 +105,12 @@ def outputs(
     try:
         rows = output_rows(doc, tuple(target or ()), tuple(exclude or ()))
     except TargetError as e:
-        e.hint = f"`specrunner state list {manifest}` lists the recorded job keys"
+        e.hint = f"`{command_line('state list', manifest)}` lists the recorded job keys"
         raise
     if fmt == Fmt.json:
         typer.echo(dumps(outputs_document(where.path, rows)))
     elif doc is None:
-        typer.echo(f"No state file at {where.label} yet: run `{command_line('apply', manifest, state)}`.")
+        typer.echo(f"No state file at {where.label} yet: run `{command_line('apply', manifest)}`.")
     else:
         typer.echo(render.outputs_text(rows, style=terminal()))
 
@@ -117,20 +118,28 @@ def outputs(
 def _show_saved_plan(path: Path, style: "Style") -> bool:
     """``show PLANFILE``: what ``apply PLANFILE`` would do, and whether the plan is still current
     (False: ``path`` is no saved plan)."""
+    from specrunner.cli.errors import command_args, record_command
     from specrunner.core.errors import PlanError
-    from specrunner.ops.planrequest import PlanRequest, compute_plan
-    from specrunner.ops.savedplan import check_saved_plan, is_plan_file, load_saved_plan, saved_context
+    from specrunner.ops.planrequest import compute_plan
+    from specrunner.ops.savedplan import (
+        check_saved_plan,
+        is_plan_file,
+        load_saved_plan,
+        saved_context,
+        saved_request,
+    )
     from specrunner.render import text as render
+    from specrunner.validate.variables import give
 
     if not is_plan_file(path):
         return False
+    command_args.set(None)  # no manifest known yet: hints keep MANIFEST until the plan names it
     saved = load_saved_plan(path)
     ctx = saved_context(saved)
-    sel = saved["selection"]
-    req = PlanRequest(
-        tuple(sel["targets"]), tuple(sel["excludes"]), bool(sel["only_failed"]), tuple(sel.get("replace", ()))
-    )
-    plan = compute_plan(ctx, req)
+    # What this prints to paste names the plan's manifest, state and values (as ``apply PLANFILE``).
+    record_command(str(ctx.manifest_path), ctx.state_arg)
+    give(saved=saved.get("variables") or {})
+    plan = compute_plan(ctx, saved_request(saved, path, ctx))
     head = f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}"
     try:
         check_saved_plan(saved, ctx, plan)
@@ -139,14 +148,14 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
         # plan would do now (and the command that makes one), not the old plan under its name.
         from specrunner.render.style import paragraph
 
-        say = f"{head}: no longer current: {e}; `specrunner apply {path}` would refuse it."
+        say = f"{head}: no longer current: {e}; `specrunner apply {shlex.quote(str(path))}` would refuse it."
         typer.echo(paragraph(say + (f" To replace it: {e.hint}." if e.hint else ""), style.width))
         typer.echo("\nWhat a new plan would do now:")
         typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
         return True
     typer.echo(f"{head}:")
     typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
-    typer.echo(f"\nThe plan is current: `specrunner apply {path}` does exactly this.")
+    typer.echo(f"\nThe plan is current: `specrunner apply {shlex.quote(str(path))}` does exactly this.")
     return True
 
 
@@ -223,7 +232,7 @@ def state_list(
 
     where, doc = _read_state(manifest, state)
     if doc is None:
-        typer.echo(f"No state file at {where} yet: run `{command_line('apply', manifest, state)}`.", err=True)
+        typer.echo(f"No state file at {where} yet: run `{command_line('apply', manifest)}`.", err=True)
     for row in state_rows(doc):
         typer.echo(f"{row['key']}\t{row['state'] or '-'}\t{row['job_id'] or '-'}")
 
@@ -377,7 +386,7 @@ def state_repair(
     copy = f"; the damaged journal is kept as {got['damaged_copy']}" if got.get("damaged_copy") else ""
     typer.echo(
         f"Repaired {label}: {got['jobs']} job(s) in the state, {got['job_ids']} with a job id{extra}{copy}. "
-        f"Next: {command_line('plan', manifest, state)}"
+        f"Next: {command_line('plan', manifest)}"
     )
 
 

@@ -72,7 +72,8 @@ def renamed(record: LockEntry, dest: str) -> LockEntry:
 def taken(src: str, dst: str, manifest: str) -> MoveError:
     return MoveError(
         f"cannot move {src} to {dst}: {dst} is in the state already",
-        hint=f"remove it first if it is stale: `specrunner state rm {manifest} '{dst}'`",
+        hint="remove it first if it is stale: "
+        f"`specrunner state rm {shlex.quote(manifest)} {shlex.quote(dst)}`",
     )
 
 

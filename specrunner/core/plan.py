@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
+import shlex
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -206,8 +207,15 @@ def _check_globs(keys: list[str], flag: str, globs: Iterable[str]) -> None:
         if not any(_match(k, [g]) for k in keys):
             raise TargetError(
                 f"{flag} {g!r} matches no job key, input id or rule id" + _closest(g, keys),
-                hint="job keys are <input id>::<rule id>; `specrunner plan MANIFEST` lists them",
+                hint=keys_hint(),
             )
+
+
+def keys_hint(manifest: str | None = None) -> str:
+    """The hint for a glob or key that names no job: the command that lists the keys (``MANIFEST``
+    until the CLI fills in the one given)."""
+    m = "MANIFEST" if manifest is None else shlex.quote(manifest)
+    return f"job keys are <input id>::<rule id>; `specrunner plan {m}` lists them"
 
 
 def select(keys: Iterable[str], targets: Iterable[str] = (), excludes: Iterable[str] = ()) -> set[str]:

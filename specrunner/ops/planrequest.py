@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specrunner.core.errors import StateError
-from specrunner.core.plan import Plan, TargetError
+from specrunner.core.plan import Plan, TargetError, keys_hint
 from specrunner.ops.context import Context, check_owner, gc_paused
 from specrunner.ops.planning import plan_jobs
 from specrunner.ops.refresh import Refresh, now_utc, refresh_state
@@ -24,6 +24,19 @@ class PlanRequest:
     only_failed: bool = False
     replace: tuple[str, ...] = ()  # --replace: submitted again whatever the state says
     refresh: bool = True  # compare the recorded outputs and inputs with the buckets (--refresh=false: no)
+
+    def options(self) -> list[str]:
+        """The options that make this request, as typed (a command printed for pasting repeats them;
+        ``only_failed`` is the ``retry`` command's, not an option)."""
+        words: list[str] = []
+        for flag, globs in (
+            ("--target", self.targets),
+            ("--exclude", self.excludes),
+            ("--replace", self.replace),
+        ):
+            for glob in globs:
+                words += [flag, glob]
+        return words if self.refresh else [*words, "--refresh=false"]
 
 
 def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
@@ -45,7 +58,7 @@ def compute_plan(ctx: Context, req: PlanRequest) -> Plan:
                 drift=drift,
             )
     except TargetError as e:
-        e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
+        e.hint = keys_hint(str(ctx.manifest_path))
         raise
     check_takeover(ctx, plan)
     return plan

@@ -17,6 +17,7 @@ Invariants:
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from specrunner.backends.objectdelete import Deleted, Deleter, LocalDeleter, OssDeleter, output_locations
 from specrunner.core.errors import SpecrunnerError, StateError
-from specrunner.core.plan import TargetError, select
+from specrunner.core.plan import TargetError, keys_hint, select
 from specrunner.core.retired import PrunePlan, keep_changed, names, plan_prune
 from specrunner.ops.context import Context, check_owner
 from specrunner.ops.run import Run
@@ -72,7 +73,7 @@ class PruneOutcome:
 def make_prune_plan(ctx: Context, req: PruneRequest) -> PrunePlan:
     """The prune plan of ``ctx``'s state (read-only; ``prune`` makes it again under the lock), less the
     objects rewritten since specrunner listed them (:func:`unchanged_only`)."""
-    return unchanged_only(ctx, _plan(ctx, req))
+    return unchanged_only(ctx, _plan(ctx, req), req)
 
 
 def _plan(ctx: Context, req: PruneRequest) -> PrunePlan:
@@ -88,13 +89,13 @@ def _plan(ctx: Context, req: PruneRequest) -> PrunePlan:
         try:
             chosen = select(keys, req.targets, req.excludes)
         except TargetError as e:
-            e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them"
+            e.hint = keys_hint(str(ctx.manifest_path))
             raise
         return plan_prune(records, doc.retired, desired.__contains__, chosen.__contains__, inputs)
     return plan_prune(records, doc.retired, desired.__contains__, inputs=inputs)
 
 
-def unchanged_only(ctx: Context, plan: PrunePlan) -> PrunePlan:
+def unchanged_only(ctx: Context, plan: PrunePlan, req: PruneRequest | None = None) -> PrunePlan:
     """Keep (never delete) an object whose ETag now differs from the one specrunner recorded: someone
     wrote it since. Objects never listed (older states) are deleted as before. A listing that cannot be
     made is one error: nothing is deleted unverified."""
@@ -114,12 +115,12 @@ def unchanged_only(ctx: Context, plan: PrunePlan) -> PrunePlan:
         why = e.message.removeprefix("cannot refresh: ").replace("; nothing was planned", "")
         raise SpecrunnerError(
             f"prune cannot check the objects it would delete: {why}; nothing was deleted",
-            hint=f"fix the cause, then run `{again(ctx)}` again",
+            hint=f"fix the cause, then run `{again(ctx, req)}` again",
         ) from None
     return keep_changed(plan, now)
 
 
-def check_named(ctx: Context, plan: PrunePlan) -> None:
+def check_named(ctx: Context, plan: PrunePlan, req: PruneRequest | None = None) -> None:
     """Refuse to delete anything the state (as read under the lock) does not name."""
     doc = ctx.state
     named = names(doc.jobs.values(), doc.retired) if doc is not None else set()
@@ -128,18 +129,22 @@ def check_named(ctx: Context, plan: PrunePlan) -> None:
         raise StateError(
             f"refusing to delete {stray[0]}: the state {ctx.state_label} does not name it "
             f"({len(stray)} such object(s)); nothing was deleted",
-            hint=f"prune deletes only objects the state records; `{again(ctx)}` plans again",
+            hint=f"prune deletes only objects the state records; `{again(ctx, req)}` plans again",
         )
 
 
-def again(ctx: Context) -> str:
-    """``specrunner prune`` of this manifest (and its ``--state``), ready to paste."""
-    import shlex
+def again(ctx: Context, req: PruneRequest | None = None) -> str:
+    """``specrunner prune`` of this manifest, its ``--state``, its ``--target`` / ``--exclude`` (a
+    pasted prune deletes no more than this one chose) and the variables' values, ready to paste."""
+    from specrunner.validate.variables import given_options
 
-    words = ["specrunner", "prune", shlex.quote(str(ctx.manifest_path))]
+    words = [str(ctx.manifest_path)]
     if ctx.state_arg:
-        words += ["--state", shlex.quote(ctx.state_arg)]
-    return " ".join(words)
+        words += ["--state", ctx.state_arg]
+    for flag, globs in (("--target", req.targets if req else ()), ("--exclude", req.excludes if req else ())):
+        for glob in globs:
+            words += [flag, glob]
+    return " ".join(["specrunner prune", *(shlex.quote(w) for w in words)]) + given_options()
 
 
 def open_deleter(ctx: Context) -> Deleter:
@@ -170,13 +175,13 @@ def prune(
     """Plan under the state's lock, ``confirm`` it (it raises to stop), delete, record."""
     started = time.monotonic()
     run = Run(ctx, "prune", req.lock_timeout)
-    outcome = PruneOutcome(PrunePlan(), again=again(ctx))
+    outcome = PruneOutcome(PrunePlan(), again=again(ctx, req))
     try:
         plan = outcome.plan = make_prune_plan(ctx, req)
         if confirm is not None:
             confirm(plan)
         if plan.has_changes:
-            check_named(ctx, plan)
+            check_named(ctx, plan, req)
             store = run.store
             store.retire_outputs = True
             for key in plan.forget:  # its outputs go to `retired` in the same journal write

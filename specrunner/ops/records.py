@@ -8,6 +8,7 @@ another manifest owns, as ``context.check_owner`` does.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -17,7 +18,7 @@ from specrunner.backends import Backend, open_backend
 from specrunner.backends.base import RemoteJob
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import Job
-from specrunner.core.plan import select
+from specrunner.core.plan import keys_hint, select
 from specrunner.core.record import LockEntry
 from specrunner.core.templates import resolve_template
 from specrunner.ops.context import Context
@@ -97,7 +98,7 @@ def import_job(
     if key not in desired:
         raise SpecrunnerError(
             f"no job {key!r} in {ctx.manifest_path}{did_you_mean(key, list(desired))}",
-            hint=f"job keys are <input id>::<rule id>; `specrunner plan {ctx.manifest_path}` lists them",
+            hint=keys_hint(str(ctx.manifest_path)),
         )
     job = desired[key]
     run = Run(ctx, "import", lock_timeout)
@@ -209,7 +210,8 @@ def _check_match(
                 hint=(
                     "import it where the answer carries Input"
                     + ("" if echoed else ", or give the rule an output that differs per input ({FileName})")
-                    + f"; else `specrunner apply {ctx.manifest_path} --target {key}` submits that job again"
+                    + f"; else `specrunner apply {shlex.quote(str(ctx.manifest_path))} --target "
+                    f"{shlex.quote(key)}` submits that job again"
                 ),
             )
     if diffs:

@@ -69,6 +69,7 @@ def plan_markdown(
     limit: int = LIMIT,
     verbose: bool = False,
     left_out: int = 0,
+    refresh: bool = True,
 ) -> str:
     b = _Budget(limit)
     b.add(marker("plan", manifest))
@@ -91,7 +92,7 @@ def plan_markdown(
         b.add(f"To resubmit the failed jobs anyway: `{retry_command(plan, manifest)}`")
     if left_out:
         b.add("")
-        b.add(f"> ⚠️ {_cell(targeting_warning(left_out, manifest))}")
+        b.add(f"> ⚠️ {_cell(targeting_warning(left_out, manifest, refresh=refresh))}")
     for action, changes in plan.groups(unchanged=show_unchanged):
         _details(
             b,

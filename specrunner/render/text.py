@@ -61,10 +61,16 @@ def fit_summary(line: str, width: int) -> list[str]:
     return out
 
 
+def _options() -> str:
+    """The options a command printed for pasting repeats: the ``--state`` and the variables' values
+    this one acts on (``given_options``)."""
+    return given_options(state=True)
+
+
 def retry_command(plan: Plan, manifest: str | None) -> str:
     failed = plan.by_action("failed")
     target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
-    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}{given_options()}"
+    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}{_options()}"
 
 
 def plan_text(
@@ -75,12 +81,14 @@ def plan_text(
     manifest: str | None = None,
     style: Style = PLAIN,
     left_out: int = 0,
+    refresh: bool = True,
 ) -> str:
     """The plan for people: a summary line, then one block per action. Changes of a rule that say
     the same thing are one group (``render.groups``), its keys listed up to a limit (all with
     ``style.verbose``); a replaced job lists every changed attribute on its own line in the
     manifest's terms. Every line fits ``style.width`` (wrapped, never cut; a key or command longer
-    than the width alone on its line); the summary line too when the width is the reader's."""
+    than the width alone on its line); the summary line too when the width is the reader's.
+    ``refresh``: whether the plan was refreshed (the whole plan a warning names is made the same way)."""
     w = style.width
     summary = plan_summary_line(plan)
     lines = fit_summary(summary, w) if style.sized else [summary]
@@ -121,18 +129,19 @@ def plan_text(
         lines.append(style.warning(paragraph(forget_warning(plan, manifest), w)))
     if left_out:
         lines.append("")
-        lines.append(style.warning(paragraph(targeting_warning(left_out, manifest), w)))
+        lines.append(style.warning(paragraph(targeting_warning(left_out, manifest, refresh=refresh), w)))
     return "\n".join(lines)
 
 
-def targeting_warning(left_out: int, manifest: str | None = None) -> str:
-    """The call-out of a plan that ``--target`` / ``--exclude`` narrowed while other changes wait."""
+def targeting_warning(left_out: int, manifest: str | None = None, *, refresh: bool = True) -> str:
+    """The call-out of a plan that ``--target`` / ``--exclude`` narrowed while other changes wait; the
+    whole plan it names is made as this one was (``refresh``: with the refresh, or --refresh=false)."""
     n = f"{left_out} change{'s' if left_out != 1 else ''}"
-    m = shlex.quote(manifest or "MANIFEST")
+    m = shlex.quote(manifest or "MANIFEST") + ("" if refresh else " --refresh=false")
     return (
         f"Warning: targeting is in effect (--target/--exclude): {n} of the manifest "
         f"{'are' if left_out != 1 else 'is'} left out of this plan, so the state will not match the "
-        f"manifest after this apply. `specrunner plan {m}{given_options()}` shows every change."
+        f"manifest after this apply. `specrunner plan {m}{_options()}` shows every change."
     )
 
 
@@ -209,7 +218,7 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
         mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
         text += (
             f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
-            f"`specrunner state mv {mv}{given_options()}` keeps their records instead of paying again."
+            f"`specrunner state mv {mv}{_options()}` keeps their records instead of paying again."
         )
         if oi == ni:  # a renamed rule: the manifest can carry the rename, for every state of it
             text += (
@@ -245,14 +254,13 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
     lines = fit_summary(head, w) if style.sized else [head]
     failed = sorted((r for r in summary.results.values() if r.status == "fail"), key=lambda r: r.key)
     m = shlex.quote(manifest or "MANIFEST")
-    cut = False
+    cut: list[str] = []  # the keys whose message was cut
 
     def failure(r: Any) -> str:
-        nonlocal cut
         line = f"  ✗ {r.key}  {r.code}: {r.message}".rstrip()
         if style.verbose or len(line) <= w:
             return style.action("  ✗", "failed") + line[3:]
-        cut = True
+        cut.append(r.key)
         return style.action("  ✗", "failed") + shorten(line, w)[3:]
 
     if failed:
@@ -273,13 +281,11 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         )
         lines.extend(failure(r) for r in kept[:10])
         if len(kept) > 10:
-            lines.append(
-                f"  ... and {len(kept) - 10} more (`specrunner show {m}{given_options()}` lists them)"
-            )
+            lines.append(f"  ... and {len(kept) - 10} more (`specrunner show {m}{_options()}` lists them)")
         lines.extend(
             wrap(
                 "Fix: correct the input or the rule (a changed request is planned again), or, once the "
-                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}{given_options()}` "
+                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}{_options()}` "
                 "resubmits them.",
                 w,
             )
@@ -287,7 +293,8 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
     if cut:
         lines.append("")
         whole = (
-            f"`specrunner state show {m} KEY{given_options()}` gives one whole"
+            f"`specrunner state show {m} {shlex.quote(cut[0])}{_options()}` gives "
+            + ("it whole" if len(cut) == 1 else "the first whole (each key alike)")
             if manifest
             else "the run results hold them whole"
         )
@@ -298,8 +305,8 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         lines.extend(
             wrap(
                 f"Still running or unresolved ({len(pending)}): "
-                f"`specrunner refresh {m}{given_options()}` (or "
-                f"`specrunner apply {m}{given_options()}`) picks them up.",
+                f"`specrunner refresh {m}{_options()}` (or "
+                f"`specrunner apply {m}{_options()}`) picks them up.",
                 w,
             )
         )
@@ -361,9 +368,10 @@ def state_text(
         if _table_width(narrow, headers[:-1]) > w:
             narrow = [[*row[:-1], shorten(row[-1], SHORT_ID + 1)] for row in narrow]
             m = shlex.quote(manifest or "MANIFEST")
+            first = shlex.quote(cells[0][0])
             note = (
-                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v{given_options()}` or "
-                f"`specrunner state show {m} KEY{given_options()}` prints them whole."
+                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v{_options()}` prints "
+                f"them whole; one job's whole record: `specrunner state show {m} {first}{_options()}`."
             )
         # A key too long for its column goes on a line of its own, above its row: the other rows keep
         # the table within the width instead of being padded to the longest key.

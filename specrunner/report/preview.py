@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import expand
 from specrunner.core.model import Manifest, evolve
-from specrunner.core.plan import TargetError, select
+from specrunner.core.plan import TargetError, keys_hint, select
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.objects import ObjectStore
 from specrunner.ops.context import Context
@@ -191,7 +191,7 @@ def run_preview(
     try:
         outcome = apply(ctx, PlanRequest(targets, excludes), ApplyOptions(wait=True), on_event=on_event)
     except TargetError as e:
-        e.hint = f"job keys are <input id>::<rule id>; `specrunner plan {display(mpath)}` lists them"
+        e.hint = keys_hint(display(mpath))
         raise
     outcome.run_file = write_run_results(ctx, outcome)
     run_file = None

@@ -16,6 +16,7 @@ stops before that, which is all ``specrunner validate`` needs.
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifes
         raise ManifestError(
             f"{display_path(Path(path))}: {n} problem{'s' if n != 1 else ''} found",
             diags,
-            hint=f"run `specrunner validate {display_path(Path(path))}` for the list",
+            hint=f"run `specrunner validate {shlex.quote(display_path(Path(path)))}` for the list",
         )
     return manifest
 

@@ -47,11 +47,14 @@ _REF = re.compile(r"\$?\$\{var\.([^}]*)\}")
 @dataclass(frozen=True)
 class Given:
     """The values given from outside the manifest: ``--var`` pairs in order, ``--var-file`` files in
-    order, and a saved plan's values (``saved``: used as they are, nothing else is read)."""
+    order, and a saved plan's values (``saved``: used as they are, nothing else is read). Also the
+    ``--state`` a command acts on (as given, or a saved plan's when not the manifest's own), which a
+    command printed for pasting repeats with the values (:func:`given_options`)."""
 
     cli: tuple[tuple[str, str], ...] = ()
     files: tuple[Path, ...] = ()
     saved: Mapping[str, Any] | None = None
+    state: str | None = None
 
     @property
     def explicit(self) -> bool:
@@ -77,17 +80,22 @@ def using_saved(values: Mapping[str, Any]) -> Iterator[None]:
         GIVEN.reset(token)
 
 
-def given_options() -> str:
-    """The ``--var`` / ``--var-file`` options this command was given, as they are typed (`` --var
-    env=prod``; empty when none): a command printed for pasting repeats them, so that it acts on the
-    same environment (its state, its buckets), not on the defaults'."""
+def given_options(*, state: bool = False) -> str:
+    """The options that chose this command's environment, ready to paste (`` --var env=prod``; empty
+    when none): the ``--var`` / ``--var-file`` options as typed, or, applying a saved plan, every value
+    it recorded as ``--var`` (it was made with exactly those); with ``state``, ``--state`` first. A
+    command printed for pasting repeats them, so that it acts on the same environment (its state, its
+    buckets), not on the defaults'. ``SPECRUNNER_VAR_*`` values are left to the environment."""
     import shlex
 
     given = GIVEN.get()
+    words = [f"--state {shlex.quote(given.state)}"] if state and given.state is not None else []
     if given.saved is not None:
-        return ""
-    words = [f"--var {shlex.quote(f'{n}={v}')}" for n, v in given.cli]
-    words += [f"--var-file {shlex.quote(str(f))}" for f in given.files]
+        pairs = [(n, as_text(v)) for n, v in sorted(given.saved.items())]
+        words += [f"--var {shlex.quote(f'{n}={v}')}" for n, v in pairs]
+    else:
+        words += [f"--var {shlex.quote(f'{n}={v}')}" for n, v in given.cli]
+        words += [f"--var-file {shlex.quote(str(f))}" for f in given.files]
     return "".join(" " + w for w in words)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from specrunner.emulator.server import Emulator
 from tests.conftest import HEADER, Workspace
-from tests.helpers import on_a_terminal
+from tests.helpers import on_a_terminal, pasted, printed_command, printed_commands
 
 MANIFEST = """\
 version: 1
@@ -92,3 +92,38 @@ def test_local_apply_needs_no_approval_and_a_forget_is_called_out(ws: Workspace,
     ws.write(HEADER + 'inputs: [videos/a.mp4]\nrules:\n  - {id: p, time: 1s, output: "p/{FileName}.jpg"}\n')
     r = ws.cli("apply", ws.manifest, code=0)
     assert "Warning: this plan forgets 1 of the 2 jobs recorded" in r.stdout
+
+
+def test_the_refused_applys_commands_keep_its_state_values_and_refresh_when_pasted(
+    ws: Workspace, video_4s: Path, emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pasted, the refusal's commands (review the plan; apply with --auto-approve; or save the plan)
+    act on the state, the values and the --refresh=false given: the plan reviewed is the one applied."""
+    monkeypatch.chdir(ws.dir)
+    ws.add_video(video_4s, "videos/a.mp4")
+    ws.write(
+        MANIFEST.replace(
+            "version: 1\n", "version: 1\nvariables: {w: {type: number, default: 160}}\n"
+        ).replace("time: 1s,", 'time: 1s, width: "${var.w}",')
+    )
+    given = ("--state", "s t.json", "--var", "w=90", "--refresh=false")
+    r = ws.cli("apply", "m.yaml", *given, "--format", "json", code=1)
+    review, save = (c for c in printed_commands(r.stderr) if c.startswith("specrunner plan "))
+    assert review == "specrunner plan m.yaml --refresh=false --state 's t.json' --var w=90"
+    assert save == f"{review} --out plan.json"
+    shown = pasted(ws.dir, review)
+    assert shown.returncode == 0 and "at 1s 90xauto" in shown.stdout, shown.stderr
+    r = ws.cli("apply", "m.yaml", *given, code=1)  # text: the plan above, then the refusal
+    auto, apply_saved = (c for c in printed_commands(r.stderr) if c.startswith("specrunner apply "))
+    assert auto == "specrunner apply m.yaml --refresh=false --state 's t.json' --var w=90 --auto-approve"
+    assert printed_command(r.stderr, "plan") == save
+    saved = pasted(ws.dir, save)
+    assert (
+        saved.returncode == 0
+        and json.loads((ws.dir / "plan.json").read_text())["selection"]["refresh"] is False
+    )
+    done = pasted(ws.dir, apply_saved)  # a saved plan was reviewed: no approval asked
+    assert done.returncode == 0 and "1 created" in done.stdout, done.stderr
+    assert submits(emu) == 1 and (ws.dir / "s t.json").is_file() and not ws.state.exists()
+    done = pasted(ws.dir, auto)  # the same environment: nothing left to do
+    assert done.returncode == 0 and "1 unchanged" in done.stdout and submits(emu) == 1, done.stderr
