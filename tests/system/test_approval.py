@@ -108,7 +108,9 @@ def test_the_refused_applys_commands_keep_its_state_values_and_refresh_when_past
     )
     given = ("--state", "s t.json", "--var", "w=90", "--refresh=false")
     r = ws.cli("apply", "m.yaml", *given, "--format", "json", code=1)
-    review, save = (c for c in printed_commands(r.stderr) if c.startswith("specrunner plan "))
+    refusal = json.loads(r.stdout)  # under --format json the refusal is one JSON document
+    said = f"{refusal['message']}\n{refusal.get('hint') or ''}"
+    review, save = (c for c in printed_commands(said) if c.startswith("specrunner plan "))
     assert review == "specrunner plan m.yaml --refresh=false --state 's t.json' --var w=90"
     assert save == f"{review} --out plan.json"
     shown = pasted(ws.dir, review)

@@ -92,7 +92,11 @@ ERRORS: dict[str, tuple[Callable[[Workspace], None], list[str], str]] = {
     "plan-unreadable-state": (corrupt_state, ["plan", "m.yaml"], "m.lock.json:2:1: the state file"),
     "plan-terraform-habit": (nothing, ["plan", "m.yaml", "-out=p.json"], "'-out=p.json' is Terraform's"),
     "apply-unreadable-state": (corrupt_state, ["apply", "m.yaml"], "m.lock.json:2:1: the state file"),
-    "apply-refused-option": (saved_plan, ["apply", "p.json", "--target", "poster"], "--target/--exclude"),
+    "apply-refused-option": (
+        saved_plan,
+        ["apply", "p.json", "--target", "poster"],
+        "--target poster contradicts",
+    ),
     "apply-bad-value": (nothing, ["apply", "m.yaml", "--parallelism", "0"], "Invalid value for"),
     "apply-unknown-option": (nothing, ["apply", "m.yaml", "--dry-run"], "No such option: --dry-run"),
     "retry-unreadable-state": (corrupt_state, ["retry", "m.yaml"], "m.lock.json:2:1: the state file"),
