@@ -13,6 +13,8 @@ Invariants:
   exactly one JSON document on stdout and nothing on stderr, with the same exit code: an invalid
   manifest's validation document (``valid: false``, ``schemas/validate.v1.json``), else the error
   document (``kind: specrunner-error``, ``schemas/error.v1.json``). stdout then always parses.
+- A reader gone before the document is written (a closed pipe: ``| head -c 0``) is no second error:
+  the document is dropped, as click drops a command's output then, and the exit code stays.
 """
 
 from __future__ import annotations
@@ -36,6 +38,23 @@ def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
     stream.flush()
 
 
+def print_document(text: str) -> None:
+    """Print one JSON document on stdout; a closed stdout drops it (nobody reads it) without an error."""
+    document_started.set(True)
+    try:
+        echo(text)
+    except BrokenPipeError:
+        # Later writes (the interpreter's last flush included) go nowhere instead of failing again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+
+# Whether a JSON document began on stdout (``print_document``): a second Ctrl-C then adds none.
+document_started: ContextVar[bool] = ContextVar("document_started", default=False)
 # Set by a command that prints JSON: its errors are JSON documents on stdout too.
 json_errors: ContextVar[bool] = ContextVar("json_errors", default=False)
 # Set by a command given a manifest (``record_command``): (manifest, --state or None).
@@ -106,7 +125,7 @@ def report(e: SpecrunnerError) -> int:
             )
             return e.exit_code
         if json_errors.get():
-            echo(validate_json(validate_document(e.diagnostics, valid=False)))
+            print_document(validate_json(validate_document(e.diagnostics, valid=False)))
         else:
             for d in e.diagnostics:
                 echo(d.render(), err=True)
@@ -124,7 +143,7 @@ def report(e: SpecrunnerError) -> int:
             code=code if isinstance(code, str) else None,
             request_id=rid if isinstance(rid, str) else None,
         )
-        echo(dumps(doc))
+        print_document(dumps(doc))
         return e.exit_code
     echo(f"error: {e.message}", err=True)
     if hint:
@@ -134,7 +153,7 @@ def report(e: SpecrunnerError) -> int:
 
 def report_usage(message: str, hint: str | None) -> int:
     """A usage error (unknown option, bad value) under ``--format json``: the error document."""
-    echo(dumps(error_document(message, EXIT_ERROR, hint=hint)))
+    print_document(dumps(error_document(message, EXIT_ERROR, hint=hint)))
     return EXIT_ERROR
 
 
@@ -166,7 +185,7 @@ def handle(exc: BaseException) -> int:
         return report(exc)
     if isinstance(exc, KeyboardInterrupt):
         if json_errors.get():
-            echo(dumps(error_document("interrupted", EXIT_INTERRUPTED)))
+            print_document(dumps(error_document("interrupted", EXIT_INTERRUPTED)))
         else:
             echo("\nInterrupted.", err=True)
         return EXIT_INTERRUPTED
@@ -174,7 +193,7 @@ def handle(exc: BaseException) -> int:
     where = f"the full traceback is in {path}" if path else "the traceback could not be written"
     message = f"specrunner hit a bug ({type(exc).__name__}); {where}. Please report it with that file."
     if json_errors.get():
-        echo(dumps(error_document(message, EXIT_BUG, traceback_file=str(path) if path else None)))
+        print_document(dumps(error_document(message, EXIT_BUG, traceback_file=str(path) if path else None)))
     else:
         echo(f"error: {message}", err=True)
     return EXIT_BUG

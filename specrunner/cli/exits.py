@@ -28,7 +28,14 @@ from typer.core import TyperCommand, TyperGroup
 
 from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion, flag_values
-from specrunner.cli.errors import command_args, handle, json_errors, record_command, report_usage
+from specrunner.cli.errors import (
+    command_args,
+    document_started,
+    handle,
+    json_errors,
+    record_command,
+    report_usage,
+)
 from specrunner.core.errors import EXIT_ERROR
 from specrunner.validate.variables import GIVEN, Given
 
@@ -65,7 +72,8 @@ def asks_json(args: Sequence[str], group: Any) -> bool:
     if "--" in words:
         words = words[: words.index("--")]
     pairs = zip(words, [*words[1:], ""], strict=True)
-    if not any(w == "--format=json" or (w, n) == ("--format", "json") for w, n in pairs):
+    given = [w.partition("=")[2] if "=" in w else n for w, n in pairs if w.partition("=")[0] == "--format"]
+    if not given or given[-1] != "json":  # the last one given is the one the command uses
         return False
     names = [w for w in words if not w.startswith("-")]
     command = getattr(group, "commands", {}).get(names[0]) if names else None
@@ -104,6 +112,7 @@ class SpecrunnerGroup(TyperGroup):
     ) -> Any:
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
+        started = document_started.set(False)
         given = GIVEN.set(Given())  # --var / --var-file of this invocation only
         args_token = command_args.set(None)
         try:
@@ -127,6 +136,7 @@ class SpecrunnerGroup(TyperGroup):
             code = handle_exception(e)
         finally:
             json_errors.reset(token)
+            document_started.reset(started)
             GIVEN.reset(given)
             command_args.reset(args_token)
         if standalone_mode:

@@ -219,3 +219,51 @@ def test_a_bug_is_the_error_document_naming_its_traceback_file(applied: Workspac
     check(doc, ERROR)
     assert doc["exit_code"] == 70 and doc["message"].startswith("specrunner hit a bug (RuntimeError)")
     assert "RuntimeError: boom" in Path(doc["traceback_file"]).read_text()
+
+
+def run_into_closed_pipe(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI with its stdout a pipe whose reader is gone (`| head -c 0`): every write to it fails."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "specrunner", *args],
+            cwd=ws.dir,
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["outputs", "absent.yaml"],  # the error document
+        ["plan", "absent.yaml"],  # the validation document
+        ["apply", "m.yaml", "--dry-run"],  # a usage error's document
+    ],
+    ids=["error", "validation", "usage"],
+)
+def test_a_reader_gone_before_the_error_document_is_no_traceback(applied: Workspace, args: list[str]) -> None:
+    p = run_into_closed_pipe(applied, *args, "--format", "json")
+    assert (p.returncode, p.stderr) == (1, ""), p.stderr[-2000:]
+    assert p.returncode == text_code(applied, *args, "--format", "json")
+
+
+def test_the_last_format_given_is_the_one_errors_follow(applied: Workspace) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "specrunner", "outputs", "m.yaml", "--target", "nope"]
+        + ["--format", "json", "--format", "text"],
+        cwd=applied.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (p.returncode, p.stdout) == (1, "") and p.stderr.startswith("error: --target 'nope' matches no")
+    code, doc, stderr = run_json(
+        applied, "outputs", "m.yaml", "--target", "nope", "--format=text", "--format", "json"
+    )
+    assert (code, stderr, doc["kind"]) == (1, "", "specrunner-error")
