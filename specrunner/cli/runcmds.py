@@ -299,7 +299,7 @@ def _print_outcome(
     outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool, style: "Style"
 ) -> None:
     """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
-    from specrunner.cli.errors import command_line
+    from specrunner.cli.errors import command_line, document_started
     from specrunner.render import text as render
     from specrunner.render.json import apply_document, dumps
     from specrunner.statefile.locking import describe as describe_lock
@@ -312,6 +312,7 @@ def _print_outcome(
             apply_markdown(outcome.plan, outcome.summary, str(ctx.manifest_path), json_hint=hint), nl=False
         )
     elif fmt == RunFmt.json:
+        document_started.set(True)  # a second Ctrl-C from here on adds no error document
         typer.echo(dumps(apply_document(outcome)))
     else:
         if outcome.stale_lock and "unrenewed_s" in outcome.stale_lock:

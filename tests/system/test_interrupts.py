@@ -38,7 +38,9 @@ def submits(journal: Path) -> list[dict]:
     return [e for e in entries if e["action"] == "SubmitSnapshotJob" and e.get("job_id")]
 
 
-def spawn(ws: Workspace, url: str, parallelism: int = PARALLELISM) -> subprocess.Popen[str]:
+def spawn(
+    ws: Workspace, url: str, parallelism: int = PARALLELISM, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))},
         "SPECRUNNER_MTS_ENDPOINT": url,
@@ -57,6 +59,7 @@ def spawn(ws: Workspace, url: str, parallelism: int = PARALLELISM) -> subprocess
             str(parallelism),
             "--auto-approve",
             "--no-wait",
+            *extra,
         ],
         cwd=ws.dir,
         env=env,
@@ -110,3 +113,43 @@ def test_ctrl_c_stops_submitting_and_a_second_exits_at_once_leaving_the_state_re
         assert len(created) == n and all(v == 1 for v in by_key.values()), by_key
         state = ws.jobs()
         assert {r["job_id"] for r in state.values()} == {e["job_id"] for e in created}
+
+
+@pytest.mark.parametrize("twice", [False, True], ids=["one-interrupt", "two-interrupts"])
+def test_under_json_an_interrupted_apply_leaves_one_document_on_stdout(ws: Workspace, twice: bool) -> None:
+    """`apply --format json` interrupted: stdout is still one JSON document that validates (the apply
+    document once the state is saved; the error document when a second interrupt exits at once),
+    with exit code 130 as in text mode; the next apply records every job exactly once."""
+    import jsonschema
+
+    from specrunner.validate.schema import load_schema
+
+    n = 40
+    ws.write(manifest(n))
+    journal = ws.dir / "emu.jsonl"
+    with Emulator(ws.oss, {"iAK": "i-secret"}, latency_ms=100, simulate=True, journal=journal) as emu:
+        p = spawn(ws, emu.url, extra=("--format", "json"))
+        wait_until(lambda: len(submits(journal)) >= 8)
+        p.send_signal(signal.SIGINT)
+        if twice:
+            time.sleep(0.05)
+            p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 130, (out, err)
+        doc = json.loads(out)
+        schema = "error.v1.json" if twice else "apply.v1.json"
+        jsonschema.Draft202012Validator(load_schema(schema)).validate(doc)
+        assert doc["exit_code"] == 130
+        if twice:
+            assert doc["kind"] == "specrunner-error"
+            assert doc["message"].startswith("two interrupts received: exited at once"), doc
+            assert doc["hint"] == "`specrunner plan m.yaml` shows the state and any submission in flight"
+        else:
+            assert doc["kind"] == "specrunner-apply"
+        time.sleep(0.5)  # requests already in the emulator's hands are journaled when they end
+        p = spawn(ws, emu.url, parallelism=32)
+        out, err = p.communicate(timeout=120)
+        assert p.returncode in (0, 4), (out, err)
+        created = submits(journal)
+        assert len(created) == n and len({e["params"]["Input"] for e in created}) == n
+        assert {r["job_id"] for r in ws.jobs().values()} == {e["job_id"] for e in created}
