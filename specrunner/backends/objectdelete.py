@@ -14,7 +14,10 @@ finished by the next one), and each of the others with its error.
   policy (``ossretry.STATE``: a retried call is safe, an absent key counts as deleted). oss2 sends the
   verbose mode (it offers no quiet one): the answer lists every key deleted. Each key it lists is
   gone; each key it does not list is reported not deleted (:func:`confirmed`), so it stays recorded;
-  a call that fails as a whole reports each of its keys with that error.
+  a call that fails as a whole reports each of its keys with that error. A key the XML body cannot
+  carry intact (:func:`xml_safe`: a control character XML 1.0 has no form for, which fails the whole
+  call with MalformedXML, or a ``\r``, which XML parsers read as ``\n``, so that another object would
+  be deleted) is deleted on its own with DeleteObject, its key in the URL.
 
 A refusal that dooms every other call too (credentials, access denied, an unreachable endpoint, a
 missing bucket) stops the calls that have not started; their objects are neither gone nor failed
@@ -23,6 +26,7 @@ missing bucket) stops the calls that have not started; their objects are neither
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +42,8 @@ MAX_KEYS = 1000  # DeleteMultipleObjects: keys per call (more: MalformedXML)
 MAX_BODY = 2 * 1024 * 1024  # ... and bytes of XML per call (more: MalformedXML)
 _ENTRY = len("<Object><Key></Key></Object>")
 _HEAD = len('<?xml version="1.0" encoding="utf-8"?><Delete><Quiet>false</Quiet></Delete>')
+# Not XML 1.0's Char production, or a \r (a parser reads a raw \r, and \r\n, as \n).
+_NOT_XML = re.compile("[^\t\n\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 T = TypeVar("T")
 
@@ -155,6 +161,11 @@ class LocalDeleter:
         pass
 
 
+def xml_safe(name: str) -> bool:
+    """``name`` arrives intact in a DeleteMultipleObjects body (oss2 writes it as XML text)."""
+    return _NOT_XML.search(name) is None
+
+
 def batches(objects: Sequence[str]) -> list[tuple[str, list[str]]]:
     """``bucket/key`` names as DeleteMultipleObjects calls: (bucket, keys), sorted, each call at most
     :data:`MAX_KEYS` keys and :data:`MAX_BODY` bytes of request XML."""
@@ -214,9 +225,13 @@ class OssDeleter:
         self._lock = threading.Lock()
 
     def delete(self, objects: Sequence[str]) -> Deleted:
-        return _run(batches(objects), self._batch, self.workers)
+        alone = sorted({o for o in objects if not xml_safe(o)})
+        calls = batches([o for o in objects if xml_safe(o)])
+        calls += [(o.partition("/")[0], [o.partition("/")[2]]) for o in alone]
+        return _run(calls, self._batch, self.workers)
 
     def _batch(self, call: tuple[str, list[str]]) -> Deleted:
+        """One DeleteMultipleObjects call, or the DeleteObject of a key no XML body can carry."""
         from specrunner.backends.ossclient import endpoint_for
         from specrunner.backends.osserrors import OssCall, oss_error
         from specrunner.backends.ossretry import STATE
@@ -242,7 +257,11 @@ class OssDeleter:
             check_location="the rule's output location",
             check_bucket="the rule's output bucket and location",
         )
+        alone = len(keys) == 1 and not xml_safe(keys[0])
         try:
+            if alone:  # DeleteObject answers 204 for an absent key too: gone once it answers
+                STATE.call(lambda: client.delete_object(keys[0]), lambda e: oss_error(e, where))
+                return Deleted(gone=names)
             result = STATE.call(lambda: client.batch_delete_objects(keys), lambda e: oss_error(e, where))
         except SpecrunnerError as e:  # the call failed as a whole: each of its keys with that error
             return Deleted(failed=[(n, e) for n in names])

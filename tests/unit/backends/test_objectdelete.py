@@ -2,7 +2,7 @@
 sends), the per-key reading of a real oss2 answer object, and ``OssDeleter`` with the real oss2
 client against the emulator: few calls for many objects, each key the bucket keeps reported with
 its own error, a call refused as a whole reported for each of its keys, a fatal refusal stopping
-the calls not started."""
+the calls not started, and a key no XML body carries intact deleted on its own."""
 
 from __future__ import annotations
 
@@ -134,3 +134,40 @@ def test_a_refused_call_fails_each_of_its_keys_and_stops_the_calls_not_started(c
     (err,) = {id(e): e for _, e in got.failed}.values()  # one error, named for each of its keys
     assert err.code == "NoSuchBucket" and "oss://gone-bucket/x.jpg and 1 other object(s)" in str(err)
     assert stored(cloud) == ["a.jpg"] and len(calls(cloud, "DeleteMultipleObjects")) == 1
+
+
+def test_keys_xml_cannot_carry_are_deleted_one_by_one_and_nothing_else_is(cloud: Emulator) -> None:
+    # XML 1.0 has no form for \x01 or U+FFFE (OSS answers the whole call MalformedXML), and its
+    # parsers read a raw \r as \n: in a DeleteMultipleObjects body "c\rr.jpg" would delete "c\nr.jpg"
+    unsafe = ["c\rr.jpg", "c\x01d.jpg", "u\ufffe.jpg", "a\r\nb.jpg"]
+    safe = ["ok.jpg", "tab\there.jpg", "l\nf.jpg", "&<>'\"%.jpg"]
+    bystanders = ["c\nr.jpg", "a\nb.jpg"]
+    for k in unsafe + safe + bystanders:
+        (cloud.root / OUT / k).write_bytes(b"x")
+    d = OssDeleter({}, "oss-cn-shanghai")
+    try:
+        got = d.delete([f"{OUT}/{k}" for k in unsafe + safe])
+    finally:
+        d.close()
+    assert (got.failed, got.stopped) == ([], False)
+    assert got.gone == sorted(f"{OUT}/{k}" for k in unsafe + safe)
+    assert stored(cloud) == sorted(bystanders)  # nothing the caller did not name
+    batch = calls(cloud, "DeleteMultipleObjects")
+    assert [sorted(e["objects"]) for e in batch] == [sorted(safe)]  # type: ignore[arg-type]
+    assert sorted(e["params"]["key"] for e in calls(cloud, "DeleteObject")) == sorted(unsafe)
+
+
+def test_a_key_refused_one_by_one_fails_alone(cloud: Emulator) -> None:
+    for k in ("locked/c\x01.jpg", "free/c\x01.jpg", "free/ok.jpg"):
+        (cloud.root / OUT / k).parent.mkdir(parents=True, exist_ok=True)
+        (cloud.root / OUT / k).write_bytes(b"x")
+    cloud.faults.delete_deny = frozenset({f"{OUT}/locked/"})
+    d = OssDeleter({}, "oss-cn-shanghai", workers=1)
+    try:
+        got = d.delete([f"{OUT}/free/c\x01.jpg", f"{OUT}/free/ok.jpg", f"{OUT}/locked/c\x01.jpg"])
+    finally:
+        d.close()
+    assert [o for o, _ in got.failed] == [f"{OUT}/locked/c\x01.jpg"]
+    assert got.failed[0][1].code == "AccessDenied"
+    assert f"{OUT}/locked/c\x01.jpg" not in got.gone
+    assert stored(cloud) == ["locked/c\x01.jpg"]
