@@ -38,6 +38,7 @@ def check(doc: dict, name: str) -> None:
         "state.v1.json",
         "state.v2.json",
         "error.v1.json",
+        "prune.v1.json",
     ],
 )
 def test_output_schemas_are_valid_draft_2020_12(name: str) -> None:

@@ -1,0 +1,105 @@
+"""`specrunner prune --format json` on aliyun against the emulator (real oss2 DeleteMultipleObjects):
+objects whose keys carry spaces, `&<>'"`, a `%`, non-ASCII and an emoji, more than one call's 1,000
+keys, a RAM policy denying part of them and answers lost on the way. After each run the lock file's
+`retired` list names exactly the objects still in the bucket, nothing another job names is touched,
+and a rerun finishes the job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import jsonschema
+import pytest
+
+from specrunner.emulator import Emulator
+from specrunner.statefile.doc import decode_state
+from specrunner.validate.schema import load_schema
+from tests.conftest import Workspace
+
+ODD = "a b&<>'\"%25é😀"  # an input key's file name: every output of its job carries it
+MANIFEST = """\
+version: 1
+target: {backend: aliyun, region: cn-shanghai}
+defaults: {location: oss-cn-shanghai, input_bucket: media-in, output_bucket: media-out}
+inputs: INPUTS
+rules:
+  - {id: seq, time: 0, interval: 1, num: 1001, output: "seq/{FileName}/{Count}.jpg"}
+"""
+
+
+@pytest.fixture
+def cloud(ws: Workspace) -> Iterator[Emulator]:
+    for key in (f"v/{ODD}.mp4", "v/keep.mp4"):  # simulated jobs read no video
+        path = ws.oss / "media-in" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not decoded")
+    (ws.oss / "media-out").mkdir()
+    with Emulator(ws.oss, {"pAK": "p-secret"}, simulate=True, simulate_seconds=0) as em:
+        yield em
+
+
+def write(ws: Workspace, inputs: list[str]) -> None:
+    ws.manifest.write_text(MANIFEST.replace("INPUTS", json.dumps(inputs, ensure_ascii=False)))
+
+
+def run(ws: Workspace, em: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))},
+        "SPECRUNNER_MTS_ENDPOINT": em.url,
+        "SPECRUNNER_OSS_ENDPOINT": em.url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "pAK",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "p-secret",
+    }
+    cmd = [sys.executable, "-m", "specrunner", *args]
+    return subprocess.run(cmd, cwd=ws.dir, env=env, capture_output=True, text=True, timeout=300)
+
+
+def stored(ws: Workspace, prefix: str) -> list[str]:
+    base = ws.oss / "media-out"
+    found = (str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+    return sorted(f"media-out/{k}" for k in found if k.startswith(prefix))
+
+
+def retired(ws: Workspace) -> list[str]:
+    return sorted(decode_state(ws.state.read_bytes(), ws.state).retired)
+
+
+def test_the_record_of_what_prune_deleted_is_exact_through_denials_and_lost_answers(
+    ws: Workspace, cloud: Emulator
+) -> None:
+    write(ws, [f"v/{ODD}.mp4", "v/keep.mp4"])
+    p = run(ws, cloud, "apply", "m.yaml", "--auto-approve")
+    assert p.returncode == 0, p.stderr
+    kept = stored(ws, "seq/keep/")
+    assert len(stored(ws, f"seq/{ODD}/")) == len(kept) == 1001
+
+    write(ws, ["v/keep.mp4"])  # the odd input's job is forgotten: its 1,001 objects are prune's
+    p = run(ws, cloud, "prune", "m.yaml", "--dry-run", "--format", "json")
+    plan = json.loads(p.stdout)
+    jsonschema.Draft202012Validator(load_schema("prune.v1.json")).validate(plan)
+    assert (p.returncode, plan["dry_run"], plan["summary"]["delete"]) == (0, True, 1001)
+    cloud.faults.delete_deny = frozenset({f"media-out/seq/{ODD}/0000"})  # 00001 to 00009
+    cloud.faults.oss_drop_rate, cloud.faults.seed = 0.5, 3  # deleted, but the answer lost: retried
+    p = run(ws, cloud, "prune", "m.yaml", "--auto-approve", "--format", "json")
+    doc = json.loads(p.stdout)
+    jsonschema.Draft202012Validator(load_schema("prune.v1.json")).validate(doc)
+    assert (p.returncode, doc["exit_code"]) == (1, 1), p.stderr
+    left = stored(ws, f"seq/{ODD}/")
+    assert left == [f"media-out/seq/{ODD}/{i:05d}.jpg" for i in range(1, 10)]
+    assert sorted(f["object"] for f in doc["failed"]) == left
+    assert retired(ws) == left  # nothing recorded as deleted that is still there, nothing else kept
+    assert not set(doc["deleted"]) & set(left) and len(doc["deleted"]) == 1001 - 9
+    assert [e["action"] for e in cloud.requests() if e["params"].get("bucket") == "media-out"].count(
+        "DeleteObject"
+    ) == 0
+
+    cloud.faults.delete_deny, cloud.faults.oss_drop_rate = frozenset(), 0.0
+    p = run(ws, cloud, "prune", "m.yaml", "--auto-approve", "--format", "json")
+    assert p.returncode == 0, p.stdout
+    assert sorted(json.loads(p.stdout)["deleted"]) == left
+    assert stored(ws, f"seq/{ODD}/") == [] and b'"retired"' not in ws.state.read_bytes()
+    assert stored(ws, "seq/keep/") == kept  # what the state still wants is never touched
