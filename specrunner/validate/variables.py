@@ -448,6 +448,33 @@ def _mentions(node: Any) -> bool:
     return False
 
 
+def _texts(node: Any) -> Iterator[tuple[dict[Any, Any] | list[Any], Any, str]]:
+    """Each string in ``node`` as (its dict or list, its key or index, it), in document order,
+    every dict and list walked once however many YAML aliases name it (an alias is the same
+    object again: an "alias bomb" names a few lists billions of times). The manifests read
+    without the bounded loader (``lenient``) come from ``yaml.safe_load``."""
+    seen: set[int] = set()
+    stack: list[Iterator[tuple[Any, Any]]] = []
+
+    def enter(n: Any) -> None:
+        if isinstance(n, dict | list) and id(n) not in seen:
+            seen.add(id(n))
+            pairs = list(n.items()) if isinstance(n, dict) else list(enumerate(n))
+            stack.append(iter([(n, kv) for kv in pairs]))
+
+    enter(node)
+    while stack:
+        step = next(stack[-1], None)
+        if step is None:
+            stack.pop()
+            continue
+        parent, (k, v) = step
+        if isinstance(v, str):
+            yield parent, k, v
+        else:
+            enter(v)
+
+
 def lenient(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` (read without marks, by the commands that do not validate the manifest) with the
     references it can resolve substituted; the rest is left as written."""
@@ -455,16 +482,13 @@ def lenient(data: dict[str, Any]) -> dict[str, Any]:
     if block is None and not GIVEN.get().explicit:
         return data
     values, _ = values_of(block, GIVEN.get())
-    _walk(data, (), lambda text, _path: substitute(text, values))
+    top = {k: v for k, v in data.items() if k != "variables"}
+    for parent, k, text in list(_texts(top)):
+        (data if parent is top else parent)[k] = substitute(text, values)
     return data
 
 
 def unresolved(node: Any) -> list[str]:
     """The variable names still referenced in ``node`` (after ``lenient``)."""
-    if isinstance(node, str):
-        return [m.group(1) for m in _REF.finditer(node) if not m.group(0).startswith("$$")]
-    if isinstance(node, dict):
-        return [n for v in node.values() for n in unresolved(v)]
-    if isinstance(node, list):
-        return [n for v in node for n in unresolved(v)]
-    return []
+    texts = [node] if isinstance(node, str) else [t for _, _, t in _texts(node)]
+    return [m.group(1) for t in texts for m in _REF.finditer(t) if not m.group(0).startswith("$$")]

@@ -267,3 +267,29 @@ def test_the_last_format_given_is_the_one_errors_follow(applied: Workspace) -> N
         applied, "outputs", "m.yaml", "--target", "nope", "--format=text", "--format", "json"
     )
     assert (code, stderr, doc["kind"]) == (1, "", "specrunner-error")
+
+
+BOMB = """\
+version: 1
+variables: {env: {type: string, default: dev}}
+state: {backend: oss, bucket: "team-${var.env}", key: m.lock.json, location: oss-cn-shanghai, extra: *i}
+"""
+LAUGHS = "".join(
+    f"{name}: &{name} [{', '.join([prev] * 9)}]\n"
+    for name, prev in zip("abcdefghi", ['"lol"', *("*" + c for c in "abcdefgh")], strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    "args", [["show", "m.yaml"], ["outputs", "m.yaml"], ["state", "show", "m.yaml", "k"]]
+)
+def test_an_alias_bomb_in_a_manifest_read_without_validation_answers_at_once(
+    ws: Workspace, args: list[str]
+) -> None:
+    # 9^9 strings once expanded: the commands that read only the manifest's state: block must not
+    # walk every alias again (show, outputs and state show do not validate the manifest)
+    ws.write(LAUGHS + BOMB.replace("state:", "rules: *i\nstate:"))
+    code, doc, stderr = run_json(ws, *args, "--format", "json")  # no credentials: the state is not read
+    assert (code, stderr) == (1, "")
+    check(doc, ERROR)
+    assert doc["message"].startswith("no Alibaba Cloud credentials found"), doc
