@@ -42,6 +42,14 @@ def parse_endpoint(value: str, source: str, *, service: str = "MTS") -> Endpoint
     v = value.strip()
     if "://" not in v:
         v = "https://" + v
+    netloc = v.partition("://")[2].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in netloc:  # user info: a password may be in it (an environment variable's): never shown
+        shown = v.replace(netloc, "***@" + netloc.rpartition("@")[2], 1)
+        raise PermanentBackendError(
+            f"{source}: invalid {service} endpoint {shown!r}: user info (user:password@) is not "
+            "allowed: use https://host or http://host:port",
+            code="InvalidEndpoint",
+        )
     bad = PermanentBackendError(
         f"{source}: invalid {service} endpoint {value!r}: use https://host or http://host:port",
         code="InvalidEndpoint",
@@ -58,7 +66,7 @@ def parse_endpoint(value: str, source: str, *, service: str = "MTS") -> Endpoint
         or parts.path not in ("", "/")
         or parts.query
         or parts.fragment
-        or "@" in parts.netloc  # user info: the host would not be what the SDK signs for
+        or "@" in parts.netloc  # user info (refused above): the host would not be what the SDK signs for
     ):
         raise bad
     return Endpoint(parts.scheme.lower(), parts.netloc, host)

@@ -293,3 +293,36 @@ def test_an_alias_bomb_in_a_manifest_read_without_validation_answers_at_once(
     assert (code, stderr) == (1, "")
     check(doc, ERROR)
     assert doc["message"].startswith("no Alibaba Cloud credentials found"), doc
+
+
+@pytest.mark.parametrize(
+    ("variable", "args"),
+    [
+        ("SPECRUNNER_OSS_ENDPOINT", ["show", "m.yaml", "--state", "oss://team-state/m.lock.json"]),
+        ("SPECRUNNER_MTS_ENDPOINT", ["apply", "m.yaml", "--auto-approve", "--refresh=false"]),
+    ],
+)
+def test_an_endpoint_with_a_password_in_it_is_refused_without_showing_it(
+    ws: Workspace, variable: str, args: list[str]
+) -> None:
+    ws.write(MANIFEST.replace("{backend: local, root: ./oss}", "{backend: aliyun, region: cn-shanghai}"))
+    env = {
+        variable: "http://ci-bot:Pa55w0rd-from-env@127.0.0.1:8765",
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAIjson",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s3cret-from-env",
+    }
+    code, doc, stderr = run_json(ws, *args, "--format", "json", env=env)
+    assert (code, stderr) == (1, "")
+    check(doc, ERROR)
+    assert f"{variable}: invalid " in doc["message"] and "user info" in doc["message"], doc
+    text = subprocess.run(
+        [sys.executable, "-m", "specrunner", *args],
+        cwd=ws.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert text.returncode == code
+    for shown in (json.dumps(doc), text.stdout + text.stderr):
+        assert "Pa55w0rd" not in shown and "s3cret" not in shown, shown
