@@ -55,6 +55,7 @@ class Deleted:
     gone: list[str] = field(default_factory=list)
     failed: list[tuple[str, SpecrunnerError]] = field(default_factory=list)
     stopped: bool = False  # a refusal stopped the deletions not yet started
+    interrupted: bool = False  # Ctrl-C: the calls in flight ended, no other started
 
 
 class Deleter(Protocol):
@@ -64,7 +65,9 @@ class Deleter(Protocol):
 
 
 def _run(tasks: Sequence[T], do: Callable[[T], Deleted], workers: int) -> Deleted:
-    """``do(task)`` for each task, ``workers`` at a time; a fatal error stops the tasks not started."""
+    """``do(task)`` for each task, ``workers`` at a time; a fatal error stops the tasks not started, so
+    does Ctrl-C (``interrupted``: what the tasks in flight did is still reported, for the caller to
+    record before it stops)."""
     out = Deleted()
     lock = threading.Lock()
     stop = threading.Event()
@@ -80,7 +83,10 @@ def _run(tasks: Sequence[T], do: Callable[[T], Deleted], workers: int) -> Delete
             stop.set()
 
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="prune") as pool:
-        list(pool.map(task, tasks))
+        try:
+            list(pool.map(task, tasks))
+        except KeyboardInterrupt:  # map cancelled the tasks not started; the pool waits for the others
+            out.interrupted = True
     out.stopped = stop.is_set()
     out.gone.sort()
     out.failed.sort(key=lambda f: f[0])

@@ -8,7 +8,7 @@ Invariants:
 - A command line that asks a command with a ``--format`` option for JSON (``--format json``) gets
   every error as one JSON document on stdout (``errors.report``), those found before the command runs
   too: a Terraform habit, an unknown option, a bad value.
-- Ctrl-C (``KeyboardInterrupt`` / click's ``Abort``) exits 130.
+- Ctrl-C (``KeyboardInterrupt`` / click's ``Abort``) exits 130, saying so (``errors.handle``).
 - Anything else is a bug: one line saying so and naming the file that holds the full traceback
   (``$TMPDIR/specrunner-bug-<UTC time>-<pid>.txt``; the traceback only, never local variables),
   exit 70.
@@ -48,7 +48,7 @@ def handle_exception(exc: BaseException) -> int:
             return report_usage(exc.format_message(), _help_hint(exc))
         exc.show()
         return EXIT_ERROR
-    if isinstance(exc, typer.Abort):
+    if isinstance(exc, typer.Abort | Interrupted):
         return handle(KeyboardInterrupt())
     return handle(exc)
 
@@ -95,11 +95,22 @@ class ManifestCommand(TyperCommand):
         return super().invoke(ctx)
 
 
+class Interrupted(BaseException):
+    """Ctrl-C inside a command, carried past typer (which turns a ``KeyboardInterrupt`` into a bare
+    exit 130, printing nothing) to ``handle``: "Interrupted.", or the error document under JSON."""
+
+
 class SpecrunnerGroup(TyperGroup):
     """The root command: runs click in non-standalone mode and owns every exit."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return list(super().parse_args(ctx, flag_values(args)))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            raise Interrupted() from e
 
     def main(
         self,

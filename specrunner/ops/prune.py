@@ -13,6 +13,8 @@ Invariants:
   the next prune deletes them again (an absent object counts as deleted) and records them.
 - A delete that fails keeps its object retired for the next prune, each object with its own error
   (``outcome.failed``: the deleter's per-key answer); the run ends with one error.
+- Ctrl-C during the deletes lets the calls in flight end and starts no other; the objects they
+  deleted leave ``retired`` (durable) before the interrupt ends the command.
 """
 
 from __future__ import annotations
@@ -193,6 +195,8 @@ def prune(
                 done = _delete(ctx, plan, deleter)
                 outcome.deleted, outcome.failed, outcome.stopped = done.gone, done.failed, done.stopped
                 store.unretire(done.gone, durable=True)
+                if done.interrupted:  # what was deleted is recorded: now the Ctrl-C ends the command
+                    raise KeyboardInterrupt
     finally:
         outcome.state_changed = run.close()
         outcome.elapsed = time.monotonic() - started

@@ -103,3 +103,60 @@ def test_the_record_of_what_prune_deleted_is_exact_through_denials_and_lost_answ
     assert sorted(json.loads(p.stdout)["deleted"]) == left
     assert stored(ws, f"seq/{ODD}/") == [] and b'"retired"' not in ws.state.read_bytes()
     assert stored(ws, "seq/keep/") == kept  # what the state still wants is never touched
+
+
+def test_ctrl_c_during_the_deletes_records_what_was_deleted_and_is_one_json_document(
+    ws: Workspace, cloud: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import signal
+    import threading
+    import time
+
+    buckets = [f"out-{i}" for i in range(10)]  # one DeleteMultipleObjects call per bucket: 10 calls
+    for b in buckets:
+        (ws.oss / b).mkdir()
+    rules = "".join(
+        f'  - {{id: r{i}, time: 0, output_bucket: {b}, output: "{{FileName}}.jpg"}}\n'
+        for i, b in enumerate(buckets)
+    )
+    spec = MANIFEST.split("rules:")[0] + "rules:\n" + rules
+    ws.manifest.write_text(
+        spec.replace("INPUTS", json.dumps(["v/keep.mp4", f"v/{ODD}.mp4"], ensure_ascii=False))
+    )
+    assert run(ws, cloud, "apply", "m.yaml", "--auto-approve").returncode == 0
+    ws.manifest.write_text(spec.replace("INPUTS", "[v/keep.mp4]"))
+    started = threading.Event()
+    real = cloud.handle_oss_batch_delete
+
+    def slow(*args: object) -> object:  # each call takes a second: Ctrl-C lands while 8 are in flight
+        started.set()
+        time.sleep(1.0)
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cloud, "handle_oss_batch_delete", slow)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))},
+        "SPECRUNNER_MTS_ENDPOINT": cloud.url,
+        "SPECRUNNER_OSS_ENDPOINT": cloud.url,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "pAK",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "p-secret",
+    }
+    cmd = [sys.executable, "-m", "specrunner", "prune", "m.yaml", "--auto-approve", "--format", "json"]
+    p = subprocess.Popen(cmd, cwd=ws.dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert started.wait(60)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    doc = json.loads(out)
+    jsonschema.Draft202012Validator(load_schema("error.v1.json")).validate(doc)
+    assert (p.returncode, doc["exit_code"], doc["message"]) == (130, 130, "interrupted"), err
+    left = [f"{b}/{ODD}.jpg" for b in buckets if (ws.oss / b / f"{ODD}.jpg").exists()]
+    assert len(left) == 2  # the 8 calls in flight ended, the other 2 never started
+    assert retired(ws) == left  # each object deleted is recorded as such, no other
+    assert all((ws.oss / b / "keep.jpg").exists() for b in buckets)
+
+    monkeypatch.setattr(cloud, "handle_oss_batch_delete", real)
+    p2 = run(ws, cloud, "prune", "m.yaml", "--auto-approve", "--format", "json")
+    assert p2.returncode == 0 and sorted(json.loads(p2.stdout)["deleted"]) == left
+    assert b'"retired"' not in ws.state.read_bytes()
+    assert all((ws.oss / b / "keep.jpg").exists() for b in buckets)
