@@ -193,8 +193,9 @@ def _read_state(manifest: Path, state: Path | None) -> "tuple[StateBackend, Stat
     if state is None and _is_state_file(manifest):
         state = manifest  # a lock file given as it is (a pulled copy, a CI artifact): read it
     if state is None and not manifest.is_file():
+        what = "is a folder, not a manifest" if manifest.is_dir() else "no such file"
         raise SpecrunnerError(
-            f"{manifest}: no such file",
+            f"{manifest}: {what}",
             hint="give the manifest the state file belongs to (or the state with --state PATH)",
         )
     where = locate(manifest, state)

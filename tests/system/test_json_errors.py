@@ -80,12 +80,18 @@ def nothing(ws: Workspace) -> None:
     pass
 
 
+def a_folder(ws: Workspace) -> None:
+    (ws.dir / "specs").mkdir()
+
+
 # (setup, command line, the message's start): each must fail with exit 1 and the error document.
 ERRORS: dict[str, tuple[Callable[[Workspace], None], list[str], str]] = {
     "outputs-missing-manifest": (nothing, ["outputs", "absent.yaml"], "absent.yaml: no such file"),
     "outputs-bad-glob": (nothing, ["outputs", "m.yaml", "--target", "nope"], "--target 'nope' matches no"),
     "outputs-unreadable-state": (corrupt_state, ["outputs", "m.yaml"], "m.lock.json:2:1: the state file"),
     "show-unreadable-state": (corrupt_state, ["show", "m.yaml"], "m.lock.json:2:1: the state file"),
+    "show-a-folder": (a_folder, ["show", "specs"], "specs: is a folder, not a manifest"),
+    "outputs-a-folder": (a_folder, ["outputs", "specs"], "specs: is a folder, not a manifest"),
     "state-show-unknown-key": (nothing, ["state", "show", "m.yaml", "nope"], "'nope' is not in the state"),
     "state-show-unreadable": (corrupt_state, ["state", "show", "m.yaml", "x"], "m.lock.json:2:1:"),
     "plan-bad-glob": (nothing, ["plan", "m.yaml", "--exclude", "nope*"], "--exclude 'nope*' matches no"),
