@@ -332,3 +332,19 @@ def test_an_endpoint_with_a_password_in_it_is_refused_without_showing_it(
     assert text.returncode == code
     for shown in (json.dumps(doc), text.stdout + text.stderr):
         assert "Pa55w0rd" not in shown and "s3cret" not in shown, shown
+
+
+def test_validate_of_several_manifests_is_one_list_the_published_schema_describes(applied: Workspace) -> None:
+    (applied.dir / "specs").mkdir()
+    code, doc, stderr = run_json(applied, "validate", "m.yaml", "specs", "--format", "json")
+    assert (code, stderr) == (1, "")
+    check(doc, VALIDATION)
+    assert [(d["file"], d["valid"]) for d in doc] == [("m.yaml", True), ("specs", False)]
+    text = subprocess.run(
+        [sys.executable, "-m", "specrunner", "validate", "m.yaml", "specs"],
+        cwd=applied.dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert text.returncode == code and "1 of 2 manifests invalid" in text.stderr
