@@ -5,7 +5,8 @@ absent: deleting is idempotent, so a prune that died after its deletes and befor
 finished by the next one), and each of the others with its error.
 
 - :class:`LocalDeleter` (the local engine): a file inside ``<root>/<bucket>/`` only. A key the engine
-  would refuse, a symbolic link anywhere on the way (the bucket folder itself included) and a folder
+  would refuse, a key with an empty segment (``a//b``: a folder path reads it as ``a/b``, another
+  object), a symbolic link anywhere on the way (the bucket folder itself included) and a folder
   are refused, never followed nor removed; folders left empty are removed up to the bucket folder.
 - :class:`OssDeleter` (aliyun): ``DeleteMultipleObjects`` (oss2 ``Bucket.batch_delete_objects``),
   one call per bucket and at most 1,000 keys (and 2 MB of XML) at a time (:func:`batches`), through
@@ -137,6 +138,9 @@ class LocalDeleter:
             self.store.path(bucket, key)  # the engine's own checks of the bucket name and the key
         except ServiceError as e:
             raise refuse(e.message) from None
+        if "" in key.split("/"):  # a folder path has no empty segment: it would be another object's file
+            same = "/".join(part for part in key.split("/") if part)
+            raise refuse(f"on the local engine it is the file of {bucket}/{same}, another object")
         base = self.root / bucket
         path = base
         for part in key.split("/"):

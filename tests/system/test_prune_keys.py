@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -160,3 +161,22 @@ def test_ctrl_c_during_the_deletes_records_what_was_deleted_and_is_one_json_docu
     assert p2.returncode == 0 and sorted(json.loads(p2.stdout)["deleted"]) == left
     assert b'"retired"' not in ws.state.read_bytes()
     assert all((ws.oss / b / "keep.jpg").exists() for b in buckets)
+
+
+def test_on_the_local_engine_a_key_with_an_empty_segment_is_never_deleted_for_another(
+    ws: Workspace, video_4s: Path
+) -> None:
+    # A bucket folder holds "x//a.jpg" and "x/a.jpg" as one file: deleting the first (replaced, so
+    # retired) would delete the second, the output the state still wants
+    ws.add_video(video_4s, "videos/a.mp4")
+    local = MANIFEST.replace("{backend: aliyun, region: cn-shanghai}", "{backend: local, root: ./oss}")
+    rule = '  - {id: poster, time: 1s, width: 80, output: "x//{FileName}.jpg"}\n'
+    ws.manifest.write_text(local.split("rules:")[0].replace("INPUTS", "[videos/a.mp4]") + "rules:\n" + rule)
+    ws.cli("apply", ws.manifest, code=0)
+    ws.manifest.write_text(ws.manifest.read_text().replace("x//", "x/"))
+    ws.cli("apply", ws.manifest, code=0)
+    assert retired(ws) == ["media-out/x//a.jpg"]
+    r = ws.cli("prune", ws.manifest, code=1)
+    assert "refusing to delete media-out/x//a.jpg: " in r.output and "x/a.jpg" in r.output, r.output
+    assert (ws.oss / "media-out" / "x" / "a.jpg").is_file()  # the wanted output is still there
+    assert retired(ws) == ["media-out/x//a.jpg"]
