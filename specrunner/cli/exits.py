@@ -30,7 +30,7 @@ from specrunner.cli import habits
 from specrunner.cli.coercion import defer_coercion, flag_values
 from specrunner.cli.errors import command_args, handle, json_errors, record_command, report_usage
 from specrunner.core.errors import EXIT_ERROR
-from specrunner.validate.variables import GIVEN, Given
+from specrunner.validate.variables import FROM_ENV, GIVEN, Given
 
 
 def handle_exception(exc: BaseException) -> int:
@@ -105,6 +105,7 @@ class SpecrunnerGroup(TyperGroup):
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
         given = GIVEN.set(Given())  # --var / --var-file of this invocation only
+        from_env = FROM_ENV.set({})
         args_token = command_args.set(None)
         try:
             if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
@@ -128,6 +129,7 @@ class SpecrunnerGroup(TyperGroup):
         finally:
             json_errors.reset(token)
             GIVEN.reset(given)
+            FROM_ENV.reset(from_env)
             command_args.reset(args_token)
         if standalone_mode:
             sys.exit(code)
