@@ -107,8 +107,8 @@ def given_options(*, state: bool = False) -> str:
 def printed_value(value: Any) -> str:
     """A value as ``--var NAME=<this>`` gives it back, of the same type: a number stays a number of the
     same kind (``1e16`` as a float prints ``1e+16``, which reads back as an integer)."""
-    if isinstance(value, float) and math.isfinite(value) and "." not in repr(value):
-        return f"{value:.1f}" if value.is_integer() else repr(value)
+    if isinstance(value, float) and "." not in repr(value):
+        return repr(value).replace("e", ".0e", 1)  # 1.0e+16: a float, not 1e16 written out
     return as_text(value)
 
 
