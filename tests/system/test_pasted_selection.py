@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import HEADER, Workspace, read_jobs
-from tests.helpers import engine_jobs, pasted, printed_command
+from tests.helpers import both, engine_jobs, pasted, printed_command
 
 THREE = HEADER + "inputs: [videos/a.mp4, videos/b.mp4, videos/c.mp4]\n"
 POSTER = 'rules:\n  - {id: poster, time: 1s, output: "p/{FileName}.jpg"}\n'
@@ -124,3 +124,19 @@ def test_show_json_of_a_plan_file_names_a_show_that_runs(here: Workspace) -> Non
     show = printed_command(json.loads(r.stdout)["hint"], "show")
     done = pasted(here.dir, show)
     assert done.returncode == 0 and "The plan is current" in done.stdout, (show, done.stderr)
+
+
+@pytest.mark.parametrize("verb", ["plan", "prune", "refresh", "outputs", "state list", "force-unlock"])
+def test_a_plan_file_given_where_a_manifest_belongs_is_one_error(here: Workspace, verb: str) -> None:
+    """Read as a manifest, a plan file's fields were reported as manifest problems; the state verbs
+    called it "nor a saved plan". One error saying what it is; the command it names runs."""
+    here.cli("plan", "m.yaml", "--out", "my plan.json", code=0)
+    extra = ("0" * 8,) if verb == "force-unlock" else ()
+    r = here.cli(*verb.split(), "my plan.json", *extra, code=1)
+    assert r.stderr.startswith(
+        f"error: my plan.json is a saved plan: `{verb}` takes a manifest (this plan was made from m.yaml)"
+    ), r.stderr
+    shown = pasted(here.dir, printed_command(r.stderr, "show"))
+    assert shown.returncode == 0 and "The plan is current" in shown.stdout, shown.stderr
+    if verb == "plan":  # the fast path (no CLI framework) says the same
+        assert both(here.dir, "plan", "my plan.json") == (1, "", r.stderr.rstrip("\n"))
