@@ -20,17 +20,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
 from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
-from specrunner.cli import habits
+from specrunner.cli import habits, planfile
 from specrunner.cli.coercion import defer_coercion, flag_values
 from specrunner.cli.errors import command_args, handle, json_errors, record_command, report_usage
 from specrunner.core.errors import EXIT_ERROR
-from specrunner.validate.variables import GIVEN, Given
+from specrunner.validate.variables import FROM_ENV, GIVEN, Given
 
 
 def handle_exception(exc: BaseException) -> int:
@@ -84,7 +85,18 @@ class ManifestCommand(TyperCommand):
         manifest, state = ctx.params.get("manifest"), ctx.params.get("state")
         if manifest is not None:
             record_command(str(manifest), None if state is None else str(state))
+            if isinstance(manifest, Path):
+                planfile.refuse(_verb(ctx), manifest)
         return super().invoke(ctx)
+
+
+def _verb(ctx: Any) -> str:
+    """The command's name as typed after ``specrunner`` (``state list``)."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(names)
 
 
 class SpecrunnerGroup(TyperGroup):
@@ -105,6 +117,7 @@ class SpecrunnerGroup(TyperGroup):
         defer_coercion()  # completion and --help never build pydantic adapters for unset values
         token = json_errors.set(False)
         given = GIVEN.set(Given())  # --var / --var-file of this invocation only
+        from_env = FROM_ENV.set({})
         args_token = command_args.set(None)
         try:
             if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
@@ -128,6 +141,7 @@ class SpecrunnerGroup(TyperGroup):
         finally:
             json_errors.reset(token)
             GIVEN.reset(given)
+            FROM_ENV.reset(from_env)
             command_args.reset(args_token)
         if standalone_mode:
             sys.exit(code)

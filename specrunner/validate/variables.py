@@ -63,6 +63,8 @@ class Given:
 
 
 GIVEN: ContextVar[Given] = ContextVar("specrunner_variables", default=Given())  # noqa: B039 (frozen)
+# The values this command took from ``SPECRUNNER_VAR_*`` (name -> the text), as ``values_of`` read them.
+FROM_ENV: ContextVar[Mapping[str, str]] = ContextVar("specrunner_env", default={})  # noqa: B039 (set anew)
 
 
 def give(**changes: Any) -> None:
@@ -82,21 +84,32 @@ def using_saved(values: Mapping[str, Any]) -> Iterator[None]:
 
 def given_options(*, state: bool = False) -> str:
     """The options that chose this command's environment, ready to paste (`` --var env=prod``; empty
-    when none): the ``--var`` / ``--var-file`` options as typed, or, applying a saved plan, every value
-    it recorded as ``--var`` (it was made with exactly those); with ``state``, ``--state`` first. A
-    command printed for pasting repeats them, so that it acts on the same environment (its state, its
-    buckets), not on the defaults'. ``SPECRUNNER_VAR_*`` values are left to the environment."""
-    import shlex
+    when none): the ``--var`` / ``--var-file`` options as typed, then each value this command took from
+    ``SPECRUNNER_VAR_*`` as ``--var`` (the pasting shell may not have it: ``SPECRUNNER_VAR_env=prod
+    specrunner apply ...`` sets it for one command); or, applying a saved plan, every value it recorded
+    as ``--var`` (it was made with exactly those); with ``state``, ``--state`` first. A command printed
+    for pasting repeats them, so that it acts on the same environment (its state, its buckets), not on
+    the defaults'."""
+    from specrunner.core.shellwords import quote
 
     given = GIVEN.get()
-    words = [f"--state {shlex.quote(given.state)}"] if state and given.state is not None else []
+    words = [f"--state {quote(given.state)}"] if state and given.state is not None else []
     if given.saved is not None:
-        pairs = [(n, as_text(v)) for n, v in sorted(given.saved.items())]
-        words += [f"--var {shlex.quote(f'{n}={v}')}" for n, v in pairs]
+        pairs = [(n, printed_value(v)) for n, v in sorted(given.saved.items())]
+        words += [f"--var {quote(f'{n}={v}')}" for n, v in pairs]
     else:
-        words += [f"--var {shlex.quote(f'{n}={v}')}" for n, v in given.cli]
-        words += [f"--var-file {shlex.quote(str(f))}" for f in given.files]
+        words += [f"--var {quote(f'{n}={v}')}" for n, v in given.cli]
+        words += [f"--var-file {quote(str(f))}" for f in given.files]
+        words += [f"--var {quote(f'{n}={v}')}" for n, v in sorted(FROM_ENV.get().items())]
     return "".join(" " + w for w in words)
+
+
+def printed_value(value: Any) -> str:
+    """A value as ``--var NAME=<this>`` gives it back, of the same type: a number stays a number of the
+    same kind (``1e16`` as a float prints ``1e+16``, which reads back as an integer)."""
+    if isinstance(value, float) and "." not in repr(value):
+        return repr(value).replace("e", ".0e", 1)  # 1.0e+16: a float, not 1e16 written out
+    return as_text(value)
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -254,6 +267,7 @@ def values_of(
             source = "the --var-file"
         elif ENV_PREFIX + name in os.environ:
             raw, source = os.environ[ENV_PREFIX + name], f"{ENV_PREFIX}{name} in the environment"
+            FROM_ENV.set({**FROM_ENV.get(), name: raw})
         elif miscased := _miscased(name):
             # Names are case-sensitive (as Terraform's TF_VAR_): a near-miss must not fall back to the
             # default silently (SPECRUNNER_VAR_ENV=prod with `env: {default: dev}` would apply to dev).
