@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -82,8 +81,11 @@ PLACEHOLDERS = re.compile(r"\b(MANIFEST|FILE|KEY|LOCK_ID|PLANFILE)\b")
 def printed_commands(text: str) -> list[str]:
     """Every ``specrunner ...`` command ``text`` prints for pasting, in order: backticked ones, and one
     alone after a colon (``...: specrunner apply p.json``) or on a line of its own. None names a
-    placeholder (MANIFEST, KEY, ...): each must work as it is."""
-    found = re.findall(r"`(specrunner [^`]+)`", " ".join(text.split()))
+    placeholder (MANIFEST, KEY, ...), none is broken over lines: each must work as it is, pasted whole
+    (taken as printed: a run of spaces in a quoted value is part of the value)."""
+    found = re.findall(r"`(specrunner [^`]+)`", text)
+    for command in found:
+        assert "\n" not in command, command
     bare = re.sub(r"`[^`]*`", "", text)
     found += [m.strip() for m in re.findall(r"(?:^|:[ \t]+|^[ \t]+)(specrunner [^\n`]+)$", bare, re.M)]
     for command in found:
@@ -98,17 +100,20 @@ def printed_command(text: str, verb: str) -> str:
     return found.pop()
 
 
-def pasted(cwd: Path, command: str, *, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``command`` (a line specrunner printed) run verbatim: split as a shell splits it, ``specrunner``
-    run as ``python -m specrunner`` of this checkout, a real process in ``cwd``."""
-    argv = shlex.split(command)
-    assert argv[0] == "specrunner", command
+def pasted(
+    cwd: Path, command: str, *, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``command`` (a line specrunner printed) run verbatim by a real shell (bash) in ``cwd``, with
+    ``specrunner`` as ``python -m specrunner`` of this checkout; ``env``: the shell's environment
+    (default: this process's)."""
+    assert command.startswith("specrunner "), command
     env = {
-        **os.environ,
+        **(os.environ if env is None else env),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+        "SPECRUNNER_TEST_PYTHON": sys.executable,
     }
     return subprocess.run(
-        [sys.executable, "-m", "specrunner", *argv[1:]],
+        ["bash", "-c", 'specrunner() { "$SPECRUNNER_TEST_PYTHON" -m specrunner "$@"; }\n' + command],
         cwd=cwd,
         env=env,
         capture_output=True,

@@ -15,7 +15,6 @@ Invariants:
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from specrunner.core import shellwords
 from specrunner.core.errors import ApprovalError
 from specrunner.core.plan import Plan
 from specrunner.validate.variables import given_options
@@ -44,6 +44,7 @@ class Approval:
     command: str = "apply"
     printed: bool = False  # the plan was shown before the run
     selection: tuple[str, ...] = ()  # --target / --exclude / ... as given, for the hint's command
+    jobs: tuple[str, ...] = ()  # --target / --exclude alone: a retry the plan names retries no more
     style: Style | None = None  # colour, width, every key of a group (-v); None: plain, 80 columns
     left_out: Callable[[Plan], int] | None = None  # changes --target / --exclude leave out of a plan
     refresh: bool = True  # the plan was refreshed (--refresh=false: not): so is the one a warning names
@@ -71,7 +72,12 @@ class Approval:
                 style = self.style or PLAIN
                 typer.echo(
                     plan_text(
-                        plan, manifest=self.manifest, left_out=skipped, style=style, refresh=self.refresh
+                        plan,
+                        manifest=self.manifest,
+                        left_out=skipped,
+                        style=style,
+                        refresh=self.refresh,
+                        selection=self.jobs,
                     )
                 )
             typer.echo("")
@@ -80,8 +86,8 @@ class Approval:
             return
         c = plan.counts()
         submits = c["create"] + c["replace"] + c["retry"]
-        selection = " ".join(shlex.quote(w) for w in self.selection)
-        m = shlex.quote(self.manifest)
+        selection = shellwords.join(self.selection)
+        m = shellwords.path(self.manifest)
         saved = ""
         if self.command == "apply":
             plan_cmd = " ".join(
@@ -131,10 +137,10 @@ def ask(
     {refused} without approval``); ``preview``: the command that shows the plan, None when it was
     printed above; ``nothing``: what was not done (``nothing was submitted``)."""
     stdin = sys.stdin
-    m = shlex.quote(manifest)
+    m = shellwords.path(manifest)
     if not text or not stdin.isatty():
         why = "no terminal to ask on" if text else "JSON / markdown output cannot ask"
-        sel = " ".join(shlex.quote(w) for w in selection)
+        sel = shellwords.join(selection)
         same = given_options(state=True).strip()  # the state and the values this command acts on
         again = " ".join(w for w in ("specrunner", command, m, sel, same, "--auto-approve") if w)
         shown = (

@@ -167,8 +167,9 @@ def emulator(
     The real aliyun SDK talks to it unchanged (signature v1), and so does the newer Tea/OpenAPI SDK
     alibabacloud-mts20140618 (ACS3-HMAC-SHA256 in headers); point the aliyun backend at it with
     SPECRUNNER_MTS_ENDPOINT. The same port also serves OSS ListObjectsV2 over the root's bucket
-    folders (oss2, signature V1), for input discovery ({prefix, match} inputs), and the OSS object
-    calls a remote state needs (state: {backend: oss}): set SPECRUNNER_OSS_ENDPOINT to the same URL.
+    folders (oss2, signature V1), for input discovery ({prefix, match} inputs) and the refresh of
+    plan and apply (the recorded outputs and inputs), and the OSS object calls a remote state and
+    prune need: set SPECRUNNER_OSS_ENDPOINT to the same URL.
     Runs until Ctrl-C or SIGTERM.
 
     Example: specrunner emulator --root specs/oss --key testAK:testSecret --port 8765

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import sys
 from contextvars import ContextVar
 from pathlib import Path
 
+from specrunner.core import shellwords
 from specrunner.core.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, ManifestError, SpecrunnerError
 from specrunner.render.json import dumps, error_document, validate_document, validate_json
 from specrunner.validate.variables import given_options
@@ -81,8 +81,9 @@ def record_command(manifest: str, state: str | None) -> None:
 def command_line(verb: str, manifest: object, *extra: str) -> str:
     """``specrunner VERB MANIFEST EXTRA...`` with the ``--state`` and the variables' values this
     command acts on (``record_command``, ``given_options``), quoted to work when pasted."""
-    words = [shlex.quote(w) for w in (str(manifest), *extra)]
-    return " ".join(["specrunner", verb, *words]) + given_options(state=True)
+    return " ".join(["specrunner", verb, shellwords.path(manifest), *map(shellwords.quote, extra)]) + (
+        given_options(state=True)
+    )
 
 
 def pasteable(hint: str) -> str:
@@ -95,19 +96,22 @@ def pasteable(hint: str) -> str:
     manifest, state = given
 
     def fill(m: re.Match[str]) -> str:
-        cmd = _PLACEHOLDER.sub(lambda _: shlex.quote(manifest), m.group(1))
+        cmd = _PLACEHOLDER.sub(lambda _: shellwords.path(manifest), m.group(1))
         try:
-            words = shlex.split(cmd)
+            words = shellwords.split(cmd)
         except ValueError:  # not a command a shell reads
             return m.group(0)
-        if manifest not in words[2:]:  # another manifest's command (or none): left as it is
-            return m.group(0)
+        if os.path.normpath(manifest) not in {os.path.normpath(w) for w in words[2:] if w}:
+            return m.group(0)  # another manifest's command (or none): left as it is
         verb = words[2] if len(words) > 2 and words[1] == "state" else words[1]
+        more = ""
         if state is not None and "--state" not in words and verb not in _NO_STATE_OPTION:
-            cmd += f" --state {shlex.quote(state)}"
+            more += f" --state {shellwords.quote(state)}"
         if not {"--var", "--var-file"} & set(words) and verb not in _NO_VAR_OPTION:
-            cmd += given_options()
-        return f"`{cmd}`"
+            more += given_options()
+        # Options after `--` would be read as arguments: they go before it.
+        head, sep, tail = cmd.partition(" -- ") if "--" in words else (cmd, "", "")
+        return f"`{head}{more}{sep}{tail}`"
 
     return _COMMAND.sub(fill, hint)
 
@@ -120,7 +124,7 @@ def report(e: SpecrunnerError) -> int:
             name = missing[0].file
             echo(f"error: {name}: file not found", err=True)
             echo(
-                f"hint: check the path; `specrunner init {shlex.quote(name)}` writes a starter manifest",
+                f"hint: check the path; `specrunner init {shellwords.path(name)}` writes a starter manifest",
                 err=True,
             )
             return e.exit_code

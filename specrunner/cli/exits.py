@@ -20,13 +20,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import typer
 from typer import _click
 from typer.core import TyperCommand, TyperGroup
 
-from specrunner.cli import habits
+from specrunner.cli import habits, planfile
 from specrunner.cli.coercion import defer_coercion, flag_values
 from specrunner.cli.errors import (
     command_args,
@@ -37,7 +38,7 @@ from specrunner.cli.errors import (
     report_usage,
 )
 from specrunner.core.errors import EXIT_ERROR
-from specrunner.validate.variables import GIVEN, Given
+from specrunner.validate.variables import FROM_ENV, GIVEN, Given
 
 
 def handle_exception(exc: BaseException) -> int:
@@ -92,12 +93,23 @@ class ManifestCommand(TyperCommand):
         manifest, state = ctx.params.get("manifest"), ctx.params.get("state")
         if manifest is not None:
             record_command(str(manifest), None if state is None else str(state))
+            if isinstance(manifest, Path):
+                planfile.refuse(_verb(ctx), manifest)
         return super().invoke(ctx)
 
 
 class Interrupted(BaseException):
     """Ctrl-C inside a command, carried past typer (which turns a ``KeyboardInterrupt`` into a bare
     exit 130, printing nothing) to ``handle``: "Interrupted.", or the error document under JSON."""
+
+
+def _verb(ctx: Any) -> str:
+    """The command's name as typed after ``specrunner`` (``state list``)."""
+    names: list[str] = []
+    while ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(names)
 
 
 class SpecrunnerGroup(TyperGroup):
@@ -125,6 +137,7 @@ class SpecrunnerGroup(TyperGroup):
         token = json_errors.set(False)
         started = document_started.set(False)
         given = GIVEN.set(Given())  # --var / --var-file of this invocation only
+        from_env = FROM_ENV.set({})
         args_token = command_args.set(None)
         try:
             if complete_var is None and "_SPECRUNNER_COMPLETE" not in os.environ:
@@ -149,6 +162,7 @@ class SpecrunnerGroup(TyperGroup):
             json_errors.reset(token)
             document_started.reset(started)
             GIVEN.reset(given)
+            FROM_ENV.reset(from_env)
             command_args.reset(args_token)
         if standalone_mode:
             sys.exit(code)

@@ -28,8 +28,10 @@ def command(argv: list[str]) -> Callable[[], int] | None:
         def plan() -> int:
             from specrunner.cli.errors import record_command
             from specrunner.cli.plancmd import run_plan
+            from specrunner.cli.planfile import refuse
 
             record_command(str(manifest), None)
+            refuse("plan", manifest)
             return run_plan(manifest, refresh=not flags)
 
         return plan

@@ -11,10 +11,10 @@ Only stdlib and typer-free modules are imported: it runs at every start.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from specrunner.core import shellwords
 from specrunner.core.errors import SpecrunnerError
 
 _ONE_DASH = re.compile(r"-([a-z][a-z-]+)(=.*)?")
@@ -47,6 +47,14 @@ class HabitError(SpecrunnerError):
     """A Terraform spelling given to specrunner."""
 
 
+def _valued(group: Any) -> set[str]:
+    """The options of any command of ``group`` (and its sub-groups) that take a value."""
+    out: set[str] = set()
+    for command in getattr(group, "commands", {}).values():
+        out |= {o for o, takes in _options(command).items() if takes} | _valued(command)
+    return out
+
+
 def _options(command: Any) -> dict[str, bool]:
     """Each option of ``command`` -> whether it takes a value."""
     return {
@@ -66,10 +74,15 @@ def check(args: Sequence[str], group: Any) -> None:
         return
     commands = getattr(group, "commands", {})
     name = names[0]
-    manifests = [w for w in names[1:] if w.endswith((".yaml", ".yml"))]
+    valued = _valued(group)  # `--var-file prod.yaml` names no manifest
+    manifests = [
+        w
+        for i, w in enumerate(words)
+        if i and not w.startswith("-") and w.endswith((".yaml", ".yml")) and words[i - 1] not in valued
+    ]
     # The hints name the manifest given, so they work when pasted (MANIFEST when none was given), and
     # the error handler adds the --state / --var / --var-file given (``errors.pasteable``).
-    fill = shlex.quote(manifests[0]) if manifests else "MANIFEST"
+    fill = shellwords.path(manifests[0]) if manifests else "MANIFEST"
     if manifests:
         _record(words, manifests[0])
     if name not in commands and name in _COMMANDS:

@@ -170,8 +170,7 @@ def init(
 
     Example: specrunner init specs/site.yaml --backend aliyun
     """
-    import shlex
-
+    from specrunner.core import shellwords
     from specrunner.ops.starter import (
         sample_path,
         schema_reference,
@@ -197,7 +196,7 @@ def init(
             wrote.append(f"{os.path.relpath(video)} (a 100 s sample video, the starter's input)")
     except OSError as e:
         raise SpecrunnerError(f"cannot write {e.filename or path}: {e.strerror or e}") from None
-    m = shlex.quote(str(path))
+    m = shellwords.path(path)
     listed = wrote[0] if len(wrote) == 1 else f"{', '.join(wrote[:-1])} and {wrote[-1]}"
     steps = [f"specrunner validate {m}", f"specrunner plan {m}"]
     input_there = backend == "local" and sample_path(path).is_file()
@@ -205,6 +204,6 @@ def init(
         steps.append(f"specrunner apply {m}")
     typer.echo(paragraph(f"Wrote {listed}.", WIDTH))
     if backend == "local" and not input_there:  # --no-sample: apply would fail every job until then
-        where = shlex.quote(os.path.relpath(sample_path(path)))
+        where = shellwords.path(os.path.relpath(sample_path(path)))
         typer.echo(paragraph(f"Put a video at {where} (the starter's input) before you apply.", WIDTH))
     typer.echo(f"Next: {' && '.join(steps)}")

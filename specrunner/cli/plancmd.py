@@ -9,12 +9,12 @@ printed here.
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specrunner.cli.errors import command_line, echo, json_errors
+from specrunner.core import shellwords
 from specrunner.core.errors import EXIT_CHANGES, EXIT_OK, SpecrunnerError
 
 if TYPE_CHECKING:
@@ -97,7 +97,15 @@ def run_plan(
         # no-op plan of many jobs must not pay for hashing every record.
         doc = plan_document(ctx, p, req) if out or fmt == "json" else {}
         if out:
-            save_plan(doc, out)
+            try:
+                save_plan(doc, out)
+            except OSError as e:
+                raise SpecrunnerError(
+                    f"--out {out}: cannot write the plan: {e.strerror or e}",
+                    hint=f"create the folder {out.parent} first, or give --out a path in a folder that exists"
+                    if not out.parent.is_dir()
+                    else "give --out a path you can write",
+                ) from None
     except SpecrunnerError:
         if fmt == "json":
             json_errors.set(True)
@@ -118,6 +126,7 @@ def run_plan(
                 verbose=verbose,
                 left_out=skipped,
                 refresh=refresh,
+                selection=req.selection(),
             ),
             nl=False,
         )
@@ -139,12 +148,13 @@ def run_plan(
                 style=style,
                 left_out=skipped,
                 refresh=refresh,
+                selection=req.selection(),
             )
         )
         if out:
             echo(
                 f"\nSaved the plan to {out}. Apply exactly this plan with: "
-                f"specrunner apply {shlex.quote(str(out))}"
+                f"specrunner apply {shellwords.path(out)}"
             )
     return EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK
 

@@ -96,6 +96,8 @@ def report(
             help="Folder for index.html and images/. Default: <manifest dir>/.specrunner/report/<stem>/.",
         ),
     ] = None,
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
 ) -> None:
     """Write a static HTML contact sheet of every job: state, errors, snapshots in time order.
 

@@ -9,7 +9,6 @@ No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the 
 command at each start; as strings each one is compiled and evaluated again.
 """
 
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -40,6 +39,7 @@ from specrunner.cli.options import (
     VerboseOpt,
     errors_follow,
 )
+from specrunner.core import shellwords
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def _run_apply(
             raise SpecrunnerError(
                 f"{manifest} is a saved plan: retry takes a manifest (a saved plan is applied as it was "
                 "made)",
-                hint=f"`specrunner apply {shlex.quote(str(manifest))}` applies it",
+                hint=f"`specrunner apply {shellwords.path(manifest)}` applies it",
             )
         saved = load_saved_plan(manifest)
         ctx = saved_context(saved)
@@ -268,6 +268,7 @@ def _run_apply(
         saved_plan=saved is not None,
         command="retry" if only_failed else "apply",
         selection=tuple(req.options()),
+        jobs=tuple(req.selection()),
         refresh=req.refresh,
         style=style,
         left_out=lambda p: _left_out(left_out, ctx, req, p),
@@ -283,7 +284,7 @@ def _run_apply(
     )
     outcome.run_file = write_run_results(ctx, outcome)
     progress.close()
-    _print_outcome(outcome, ctx, fmt, quiet=quiet, plan_shown=approval.printed, style=style)
+    _print_outcome(outcome, ctx, req, fmt, quiet=quiet, plan_shown=approval.printed, style=style)
     raise typer.Exit(outcome.exit_code())
 
 
@@ -296,9 +297,18 @@ def _left_out(count: "Callable[..., int]", ctx: "Context", req: "PlanRequest", p
 
 
 def _print_outcome(
-    outcome: "ApplyOutcome", ctx: "Context", fmt: RunFmt, *, quiet: bool, plan_shown: bool, style: "Style"
+    outcome: "ApplyOutcome",
+    ctx: "Context",
+    req: "PlanRequest",
+    fmt: RunFmt,
+    *,
+    quiet: bool,
+    plan_shown: bool,
+    style: "Style",
 ) -> None:
-    """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary."""
+    """What the run did, in ``fmt``: a pull-request comment, a JSON document, or the text summary. The
+    commands it names to paste act on the run's jobs only (its ``--target`` / ``--exclude``): a prune
+    without them would delete what other jobs left, an apply would make the changes left out."""
     from specrunner.cli.errors import command_line, document_started
     from specrunner.render import text as render
     from specrunner.render.json import apply_document, dumps
@@ -337,13 +347,14 @@ def _print_outcome(
             )
         if not quiet and not plan_shown:
             typer.echo(render.summary_text(render.plan_summary_line(outcome.plan), style))
-        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path), style))
+        narrowed = [*req.selection(), *([] if req.refresh else ["--refresh=false"])]
+        typer.echo(render.run_text(outcome.summary, str(ctx.manifest_path), style, narrowed))
         retired = outcome.extra.get("retired", 0)
         if retired and not quiet:
             typer.echo(
                 f"{retired} object{'s' if retired != 1 else ''} that only replaced or forgotten jobs "
                 "named stay in the bucket, recorded in the state: "
-                f"`{command_line('prune', ctx.manifest_path)}` deletes them."
+                f"`{command_line('prune', ctx.manifest_path, *req.selection())}` deletes them."
             )
         if outcome.state_changed:
             typer.echo(f"State written to {ctx.state_path}.")

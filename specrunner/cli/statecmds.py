@@ -9,7 +9,6 @@ No ``from __future__ import annotations`` (as in ``cli.main``): typer reads the 
 command at each start; as strings each one is compiled and evaluated again.
 """
 
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -30,6 +29,7 @@ from specrunner.cli.options import (
     VarOpt,
     errors_follow,
 )
+from specrunner.core import shellwords
 from specrunner.core.errors import SpecrunnerError
 
 if TYPE_CHECKING:
@@ -139,7 +139,11 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
     # What this prints to paste names the plan's manifest, state and values (as ``apply PLANFILE``).
     record_command(str(ctx.manifest_path), ctx.state_arg)
     give(saved=saved.get("variables") or {})
-    plan = compute_plan(ctx, saved_request(saved, path, ctx))
+    req = saved_request(saved, path, ctx)
+    plan = compute_plan(ctx, req)
+    shown = render.plan_text(
+        plan, manifest=str(ctx.manifest_path), style=style, refresh=req.refresh, selection=req.selection()
+    )
     head = f"Saved plan {path}, for {ctx.manifest_path} and its state {ctx.state_label}"
     try:
         check_saved_plan(saved, ctx, plan)
@@ -148,14 +152,14 @@ def _show_saved_plan(path: Path, style: "Style") -> bool:
         # plan would do now (and the command that makes one), not the old plan under its name.
         from specrunner.render.style import paragraph
 
-        say = f"{head}: no longer current: {e}; `specrunner apply {shlex.quote(str(path))}` would refuse it."
+        say = f"{head}: no longer current: {e}; `specrunner apply {shellwords.path(path)}` would refuse it."
         typer.echo(paragraph(say + (f" To replace it: {e.hint}." if e.hint else ""), style.width))
         typer.echo("\nWhat a new plan would do now:")
-        typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
+        typer.echo(shown)
         return True
     typer.echo(f"{head}:")
-    typer.echo(render.plan_text(plan, manifest=str(ctx.manifest_path), style=style))
-    typer.echo(f"\nThe plan is current: `specrunner apply {shlex.quote(str(path))}` does exactly this.")
+    typer.echo(shown)
+    typer.echo(f"\nThe plan is current: `specrunner apply {shellwords.path(path)}` does exactly this.")
     return True
 
 
@@ -167,7 +171,8 @@ def _refuse_saved_plan_as_json(path: Path) -> None:
         raise SpecrunnerError(
             f"{path} is a saved plan: `show --format json` prints a state, and the plan file is "
             "itself the plan's JSON document (schemas/plan.v1.json)",
-            hint=f"`specrunner show {path}` says whether `apply {path}` would still take it",
+            hint=f"`specrunner show {shellwords.path(path)}` says whether `apply {shellwords.path(path)}` "
+            "would still take it",
         )
 
 

@@ -13,13 +13,13 @@ The planner then plans each moved job against its renamed record: an unchanged r
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Collection, Iterable, Mapping
 
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import KEY_SEP, job_key, split_key
 from specrunner.core.model import Moved
 from specrunner.core.record import LockEntry
+from specrunner.core.shellwords import command
 
 
 class MoveError(SpecrunnerError):
@@ -49,10 +49,10 @@ def expand(keys: Collection[str], old: str, new: str, *, inputs: bool = True) ->
     ids = {split_key(k)[0] for k in keys} if inputs else set()
     if old in rules and old in ids:
         first = next(k for k in sorted(keys) if split_key(k)[1] == old)
-        example = " ".join(shlex.quote(k) for k in (first, job_key(split_key(first)[0], new)))
+        example = command("state mv", "MANIFEST", first, job_key(split_key(first)[0], new))
         raise MoveError(
             f"{old!r} is both a rule id and an input id in the state",
-            hint=f"move the job keys one by one, e.g. the rule's: `specrunner state mv MANIFEST {example}`",
+            hint=f"move the job keys one by one, e.g. the rule's: `{example}`",
         )
     if old in rules:
         return [(k, job_key(split_key(k)[0], new)) for k in sorted(keys) if split_key(k)[1] == old]
@@ -72,8 +72,7 @@ def renamed(record: LockEntry, dest: str) -> LockEntry:
 def taken(src: str, dst: str, manifest: str) -> MoveError:
     return MoveError(
         f"cannot move {src} to {dst}: {dst} is in the state already",
-        hint="remove it first if it is stale: "
-        f"`specrunner state rm {shlex.quote(manifest)} {shlex.quote(dst)}`",
+        hint=f"remove it first if it is stale: `{command('state rm', manifest, dst)}`",
     )
 
 

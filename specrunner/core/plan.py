@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-import shlex
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from specrunner.core import shellwords
 from specrunner.core.attrdiff import AttrDiff, diff
 from specrunner.core.codes import PERMANENT, classify
 from specrunner.core.errors import SpecrunnerError
@@ -214,7 +214,7 @@ def _check_globs(keys: list[str], flag: str, globs: Iterable[str]) -> None:
 def keys_hint(manifest: str | None = None) -> str:
     """The hint for a glob or key that names no job: the command that lists the keys (``MANIFEST``
     until the CLI fills in the one given)."""
-    m = "MANIFEST" if manifest is None else shlex.quote(manifest)
+    m = "MANIFEST" if manifest is None else shellwords.path(manifest)
     return f"job keys are <input id>::<rule id>; `specrunner plan {m}` lists them"
 
 

@@ -28,15 +28,19 @@ class PlanRequest:
     def options(self) -> list[str]:
         """The options that make this request, as typed (a command printed for pasting repeats them;
         ``only_failed`` is the ``retry`` command's, not an option)."""
-        words: list[str] = []
-        for flag, globs in (
-            ("--target", self.targets),
-            ("--exclude", self.excludes),
-            ("--replace", self.replace),
-        ):
-            for glob in globs:
-                words += [flag, glob]
+        words = [*self.selection(), *(w for glob in self.replace for w in ("--replace", glob))]
         return words if self.refresh else [*words, "--refresh=false"]
+
+    def selection(self) -> list[str]:
+        """``--target`` / ``--exclude`` as typed: the jobs this request is about. A command printed to
+        act on the same jobs (a prune, a retry) repeats them; never ``--replace``, which pasted would
+        submit its jobs once more."""
+        return [
+            w
+            for flag, globs in (("--target", self.targets), ("--exclude", self.excludes))
+            for g in globs
+            for w in (flag, g)
+        ]
 
 
 def compute_plan(ctx: Context, req: PlanRequest) -> Plan:

@@ -19,7 +19,6 @@ Invariants:
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from specrunner.backends.objectdelete import Deleted, Deleter, LocalDeleter, OssDeleter, output_locations
+from specrunner.core import shellwords
 from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.plan import TargetError, keys_hint, select
 from specrunner.core.retired import PrunePlan, keep_changed, names, plan_prune
@@ -140,13 +140,13 @@ def again(ctx: Context, req: PruneRequest | None = None) -> str:
     pasted prune deletes no more than this one chose) and the variables' values, ready to paste."""
     from specrunner.validate.variables import given_options
 
-    words = [str(ctx.manifest_path)]
-    if ctx.state_arg:
-        words += ["--state", ctx.state_arg]
+    words = ["--state", ctx.state_arg] if ctx.state_arg else []
     for flag, globs in (("--target", req.targets if req else ()), ("--exclude", req.excludes if req else ())):
         for glob in globs:
             words += [flag, glob]
-    return " ".join(["specrunner prune", *(shlex.quote(w) for w in words)]) + given_options()
+    return " ".join(
+        ["specrunner prune", shellwords.path(ctx.manifest_path), *map(shellwords.quote, words)]
+    ) + (given_options())
 
 
 def open_deleter(ctx: Context) -> Deleter:

@@ -8,7 +8,6 @@ another manifest owns, as ``context.check_owner`` does.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -16,6 +15,7 @@ from urllib.parse import unquote
 from specrunner.apply.outcomes import outcome_record
 from specrunner.backends import Backend, open_backend
 from specrunner.backends.base import RemoteJob
+from specrunner.core import shellwords
 from specrunner.core.errors import SpecrunnerError
 from specrunner.core.jobs import Job
 from specrunner.core.plan import keys_hint, select
@@ -210,8 +210,8 @@ def _check_match(
                 hint=(
                     "import it where the answer carries Input"
                     + ("" if echoed else ", or give the rule an output that differs per input ({FileName})")
-                    + f"; else `specrunner apply {shlex.quote(str(ctx.manifest_path))} --target "
-                    f"{shlex.quote(key)}` submits that job again"
+                    + f"; else `specrunner apply {shellwords.path(ctx.manifest_path)} --target "
+                    f"{shellwords.quote(shellwords.literal_glob(key))}` submits that job again"
                 ),
             )
     if diffs:

@@ -104,62 +104,35 @@ def scan(
     quick: list[Quick] = []
     other: list[str] = []
     named: dict[str, tuple[str, str, str]] = {}  # input object -> its parts (inputs recur per rule)
-    times: set[str] = set()  # `seen_at` values found valid (a refresh records one time per run)
-    count: Any
-    tiles: Any
     for key, entry in compact.lines.items():
         if wanted is not None and key not in wanted:
             continue
         if type(entry) is not dict:
             other.append(key)
             continue
-        if entry.keys() == _USUAL_VERIFIED:  # the usual line of a verified job: its fields read inline
-            state = entry["state"]
-            if state != "Success":
-                if state in FINISHED:
-                    other.append(key)
-                continue
-            cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
-            count, at = entry["count"], entry["seen_at"]
-            refs, tiles = None, 0
-            if not (
-                type(cid) is str
-                and type(ref) is str
-                and "/" in ref
-                and type(seen) is list
-                and type(etag) is str
-                and etag
-                and type(entry["job_id"]) is str
-                and type(count) is int
-                and count >= 0
-                and (at in times or (_utc_ok(at) is None and _kept(times, at)))
-            ):
+        if entry.get("state") != "Success" or not (_NEEDED <= entry.keys() <= _PLAIN):
+            if "record" in entry or entry.get("state") in FINISHED:
                 other.append(key)
-                continue
-        else:
-            if entry.get("state") != "Success" or not (_NEEDED <= entry.keys() <= _PLAIN):
-                if "record" in entry or entry.get("state") in FINISHED:
-                    other.append(key)
-                continue
-            cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
-            count = entry.get("count")
-            tiles = entry.get("tile_count", 0 if count is not None else None)
-            if not (
-                type(cid) is str
-                and type(ref) is str
-                and "/" in ref
-                and type(seen) is list
-                and type(etag) is str
-                and etag
-                and type(entry.get("job_id", "")) is str
-                and ("count" not in entry or (type(count) is int and count >= 0))
-                and (tiles is None or (type(tiles) is int and tiles >= 0))
-                and ("seen_at" not in entry or _utc_ok(entry["seen_at"]) is None)
-                and ("outputs" not in entry or _outputs_ok(entry["outputs"]) is None)
-            ):
-                other.append(key)
-                continue
-            refs = entry.get("outputs")
+            continue
+        cid, ref, seen, etag = entry["config"], entry["input"], entry["seen"], entry["input_etag"]
+        count = entry.get("count")
+        tiles = entry.get("tile_count", 0 if count is not None else None)
+        if not (
+            type(cid) is str
+            and type(ref) is str
+            and "/" in ref
+            and type(seen) is list
+            and type(etag) is str
+            and etag
+            and type(entry.get("job_id", "")) is str
+            and ("count" not in entry or (type(count) is int and count >= 0))
+            and (tiles is None or (type(tiles) is int and tiles >= 0))
+            and ("seen_at" not in entry or _utc_ok(entry["seen_at"]) is None)
+            and ("outputs" not in entry or _outputs_ok(entry["outputs"]) is None)
+        ):
+            other.append(key)
+            continue
+        refs = entry.get("outputs")
         which = (key.rpartition("::")[2], cid)
         conf = configs.get(which, _UNSEEN)
         if conf is _UNSEEN:
@@ -209,11 +182,6 @@ def scan(
             continue
         other.append(key)
     return quick, other
-
-
-def _kept(times: set[str], at: str) -> bool:
-    times.add(at)
-    return True
 
 
 def _config(compact: CompactLines, rule: str, cid: str, group: Group) -> _Conf | None:

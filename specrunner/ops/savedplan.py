@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specrunner.core import shellwords
 from specrunner.core.errors import PlanError
 from specrunner.validate.schema import load_schema
 
@@ -73,11 +73,26 @@ def load_saved_plan(path: Path) -> dict[str, Any]:
             f"{error.message if error is not None else 'missing'}",
             hint=f"make a new one from the manifest it was made from: `{_damaged_replan(path, doc)}`",
         )
+    stored = doc["manifest"]["path"]
     if doc.get("paths_relative_to_plan_file"):
         base = path.resolve().parent
         for part in ("manifest", "state"):
             if not str(doc[part]["path"]).startswith("oss://"):
                 doc[part]["path"] = os.path.relpath(base / doc[part]["path"])
+    manifest = doc["manifest"]["path"]
+    if not manifest.startswith("oss://") and not Path(manifest).is_file():
+        # Said here: as "file not found", its hint would write a starter manifest in its place.
+        relative = doc.get("paths_relative_to_plan_file")
+        raise PlanError(
+            f"{path}: the manifest it was made from is not at {manifest}"
+            + (f" (the plan names it {stored}, from the plan file's own folder)" if relative else ""),
+            hint=(
+                "move the plan file back to the folder it was saved in (or the manifest to "
+                f"{manifest}), or make a new plan from the manifest with `plan --out`"
+                if relative
+                else "make a new plan from the manifest with `plan --out`"
+            ),
+        )
     return doc
 
 
@@ -156,13 +171,13 @@ def saved_request(
         ("--replace", replace, req.replace),
     ):
         if now and sorted(now) != sorted(then):
-            given.append(" ".join(f"{flag} {shlex.quote(g)}" for g in now))
-            saved.append(" ".join(f"{flag} {shlex.quote(g)}" for g in then) or f"no {flag}")
+            given.append(" ".join(f"{flag} {shellwords.quote(g)}" for g in now))
+            saved.append(" ".join(f"{flag} {shellwords.quote(g)}" for g in then) or f"no {flag}")
     if refresh is not None and refresh != req.refresh:
         given.append("--refresh=false" if not refresh else "--refresh")
         saved.append("the refresh" if req.refresh else "--refresh=false")
     if state is not None and not _same_state(state, ctx):
-        given.append(f"--state {shlex.quote(state)}")
+        given.append(f"--state {shellwords.quote(state)}")
         saved.append(f"the state {ctx.state_label}")
     if not given:
         return req
@@ -173,7 +188,7 @@ def saved_request(
         tuple(replace) or req.replace,
         req.refresh if refresh is None else refresh,
     )
-    shown = shlex.quote(str(path))
+    shown = shellwords.path(path)
     again = plan_command(ctx.manifest_path, state or ctx.state_arg, new, doc.get("variables"))
     raise PlanError(
         f"{' and '.join(given)} {'contradicts' if len(given) == 1 else 'contradict'} the saved plan "
@@ -269,13 +284,11 @@ def plan_command(
 ) -> str:
     """``specrunner plan MANIFEST [--state S] [--target G]... [--refresh=false] [--var N=V]... --out
     plan.json``, every word quoted to work when pasted."""
-    from specrunner.validate.variables import as_text
+    from specrunner.validate.variables import printed_value
 
-    words = [
-        str(manifest),
-        *(["--state", state] if state is not None else []),
-        *(req.options() if req else []),
-    ]
+    words = [*(["--state", state] if state is not None else []), *(req.options() if req else [])]
     for name, value in sorted((values or {}).items()):
-        words += ["--var", f"{name}={as_text(value)}"]
-    return " ".join(["specrunner plan", *(shlex.quote(w) for w in words), "--out plan.json"])
+        words += ["--var", f"{name}={printed_value(value)}"]
+    return " ".join(
+        ["specrunner plan", shellwords.path(manifest), *map(shellwords.quote, words), "--out plan.json"]
+    )

@@ -16,9 +16,9 @@ Invariants:
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Iterable, Mapping
 
+from specrunner.core import shellwords
 from specrunner.core.attrdiff import attributes, diff, show
 from specrunner.core.errors import SpecrunnerError, StateError
 from specrunner.core.jobs import Job
@@ -85,7 +85,7 @@ def state_move(ctx: Context, old: str, new: str, *, lock_timeout: float = 0.0) -
                 what = "; ".join(d.text() for d in changed) or "the request changed"
                 raise SpecrunnerError(
                     f"cannot move {src} to {dst}: the request differs ({what}); a rename would hide a change",
-                    hint=f"`specrunner plan {shlex.quote(str(ctx.manifest_path))}` shows it as a replace",
+                    hint=f"`specrunner plan {shellwords.path(ctx.manifest_path)}` shows it as a replace",
                 )
         move_records(run.store, moves)
     except BaseException:
@@ -111,7 +111,7 @@ def state_claim(ctx: Context, *, lock_timeout: float = 0.0) -> tuple[str | None,
             where = ctx.state_label
             raise SpecrunnerError(
                 f"no state at {where} yet: nothing to claim",
-                hint=f"the first `specrunner apply {shlex.quote(str(ctx.manifest_path))}` records its owner",
+                hint=f"the first `specrunner apply {shellwords.path(ctx.manifest_path)}` records its owner",
             )
         previous = run.store.doc.owner
         run.store.doc.owner = ctx.owner.id
@@ -161,6 +161,6 @@ def find_record(doc: StateDoc | None, key: str, manifest: str = "MANIFEST") -> L
     if key not in jobs:
         raise SpecrunnerError(
             f"{key!r} is not in the state" + _closest(key, sorted(jobs)),
-            hint=f"`specrunner state list {shlex.quote(manifest)}` lists the keys",
+            hint=f"`specrunner state list {shellwords.path(manifest)}` lists the keys",
         )
     return jobs[key]

@@ -7,7 +7,7 @@ a pointer to the full JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from specrunner.apply.results import RunSummary
 from specrunner.core.plan import SHOWN, SYMBOLS, Change, Plan, shown
@@ -70,6 +70,7 @@ def plan_markdown(
     verbose: bool = False,
     left_out: int = 0,
     refresh: bool = True,
+    selection: Sequence[str] = (),
 ) -> str:
     b = _Budget(limit)
     b.add(marker("plan", manifest))
@@ -89,7 +90,8 @@ def plan_markdown(
         b.add("No changes. The state matches the manifest.")
     if counts["failed"]:
         b.add("")
-        b.add(f"To resubmit the failed jobs anyway: `{retry_command(plan, manifest)}`")
+        narrowed = [*selection, *([] if refresh else ["--refresh=false"])]
+        b.add(f"To resubmit the failed jobs anyway: `{retry_command(plan, manifest, narrowed)}`")
     if left_out:
         b.add("")
         b.add(f"> ⚠️ {_cell(targeting_warning(left_out, manifest, refresh=refresh))}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import shlex
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from specrunner.core import shellwords
 from specrunner.core.jobs import split_key
 from specrunner.core.plan import SYMBOLS, Change, Plan
 from specrunner.render.groups import KEYS_SHOWN, Group, group
@@ -67,10 +68,23 @@ def _options() -> str:
     return given_options(state=True)
 
 
-def retry_command(plan: Plan, manifest: str | None) -> str:
+def retry_command(plan: Plan, manifest: str | None, selection: Sequence[str] = ()) -> str:
+    """``specrunner retry`` of the failed jobs this plan shows: the one by its key, else those the
+    plan's ``selection`` (``--target`` / ``--exclude`` / ``--refresh=false`` as typed) chose."""
     failed = plan.by_action("failed")
-    target = f" --target {shlex.quote(failed[0].key)}" if len(failed) == 1 else ""
-    return f"specrunner retry {shlex.quote(manifest or 'MANIFEST')}{target}{_options()}"
+    if len(failed) == 1:
+        refresh = ["--refresh=false"] if "--refresh=false" in selection else []
+        selection = ["--target", shellwords.literal_glob(failed[0].key), *refresh]
+    return f"specrunner retry {_path(manifest)}{_words(selection)}{_options()}"
+
+
+def _path(manifest: str | None) -> str:
+    return shellwords.path(manifest) if manifest else "MANIFEST"
+
+
+def _words(words: Sequence[str]) -> str:
+    """Options as typed (unquoted), quoted and each with a leading space."""
+    return "".join(" " + shellwords.quote(w) for w in words)
 
 
 def plan_text(
@@ -82,13 +96,15 @@ def plan_text(
     style: Style = PLAIN,
     left_out: int = 0,
     refresh: bool = True,
+    selection: Sequence[str] = (),
 ) -> str:
     """The plan for people: a summary line, then one block per action. Changes of a rule that say
     the same thing are one group (``render.groups``), its keys listed up to a limit (all with
     ``style.verbose``); a replaced job lists every changed attribute on its own line in the
     manifest's terms. Every line fits ``style.width`` (wrapped, never cut; a key or command longer
     than the width alone on its line); the summary line too when the width is the reader's.
-    ``refresh``: whether the plan was refreshed (the whole plan a warning names is made the same way)."""
+    ``refresh``: whether the plan was refreshed (the whole plan a warning names is made the same way);
+    ``selection``: its ``--target`` / ``--exclude`` as typed (a retry it names retries no more)."""
     w = style.width
     summary = plan_summary_line(plan)
     lines = fit_summary(summary, w) if style.sized else [summary]
@@ -121,7 +137,8 @@ def plan_text(
                     lines.extend(_change_lines(ch, width, style))
     if c["failed"]:
         lines.append("")
-        say = f"To resubmit the failed jobs anyway: {retry_command(plan, manifest)}"
+        narrowed = [*selection, *([] if refresh else ["--refresh=false"])]
+        say = f"To resubmit the failed jobs anyway: {retry_command(plan, manifest, narrowed)}"
         head, _, command = say.partition(": ")
         lines.extend([say] if len(say) <= w else [head + ":", f"  {command}"])
     if c["forget"]:
@@ -137,7 +154,7 @@ def targeting_warning(left_out: int, manifest: str | None = None, *, refresh: bo
     """The call-out of a plan that ``--target`` / ``--exclude`` narrowed while other changes wait; the
     whole plan it names is made as this one was (``refresh``: with the refresh, or --refresh=false)."""
     n = f"{left_out} change{'s' if left_out != 1 else ''}"
-    m = shlex.quote(manifest or "MANIFEST") + ("" if refresh else " --refresh=false")
+    m = _path(manifest) + ("" if refresh else " --refresh=false")
     return (
         f"Warning: targeting is in effect (--target/--exclude): {n} of the manifest "
         f"{'are' if left_out != 1 else 'is'} left out of this plan, so the state will not match the "
@@ -215,10 +232,10 @@ def forget_warning(plan: Plan, manifest: str | None = None) -> str:
         old, new = renamed[0]
         (oi, orule), (ni, nrule) = split_key(old), split_key(new)
         a, b = (orule, nrule) if oi == ni else (oi, ni) if orule == nrule else (old, new)
-        mv = " ".join(shlex.quote(w) for w in (manifest or "MANIFEST", a, b))
+        mv = shellwords.command("state mv", manifest or "MANIFEST", a, b, options=_options())
         text += (
             f" {len(renamed)} of the new jobs send exactly what a forgotten one sent (a rename?): "
-            f"`specrunner state mv {mv}{_options()}` keeps their records instead of paying again."
+            f"`{mv}` keeps their records instead of paying again."
         )
         if oi == ni:  # a renamed rule: the manifest can carry the rename, for every state of it
             text += (
@@ -246,14 +263,19 @@ def run_summary_line(summary: RunSummary) -> str:
     return f"{head}: {', '.join(parts)}."
 
 
-def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PLAIN) -> str:
+def run_text(
+    summary: RunSummary, manifest: str | None = None, style: Style = PLAIN, selection: Sequence[str] = ()
+) -> str:
     """What a run did: the summary line, then its failures one line each (a message longer than the
-    line is cut with ``…``: whole with ``style.verbose``, in ``state show`` and the run results)."""
+    line is cut with ``…``: whole with ``style.verbose``, in ``state show`` and the run results).
+    ``selection``: the run's ``--target`` / ``--exclude`` / ``--refresh=false`` as typed; the retry and
+    apply it names act on no other jobs."""
     w = style.width
     head = run_summary_line(summary)
     lines = fit_summary(head, w) if style.sized else [head]
     failed = sorted((r for r in summary.results.values() if r.status == "fail"), key=lambda r: r.key)
-    m = shlex.quote(manifest or "MANIFEST")
+    m = _path(manifest)
+    narrowed = _words(selection)
     cut: list[str] = []  # the keys whose message was cut
 
     def failure(r: Any) -> str:
@@ -285,7 +307,7 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
         lines.extend(
             wrap(
                 "Fix: correct the input or the rule (a changed request is planned again), or, once the "
-                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}{_options()}` "
+                f"cause is gone (e.g. the input re-uploaded), `specrunner retry {m}{narrowed}{_options()}` "
                 "resubmits them.",
                 w,
             )
@@ -293,7 +315,7 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
     if cut:
         lines.append("")
         whole = (
-            f"`specrunner state show {m} {shlex.quote(cut[0])}{_options()}` gives "
+            f"`{shellwords.command('state show', manifest, cut[0], options=_options())}` gives "
             + ("it whole" if len(cut) == 1 else "the first whole (each key alike)")
             if manifest
             else "the run results hold them whole"
@@ -306,7 +328,7 @@ def run_text(summary: RunSummary, manifest: str | None = None, style: Style = PL
             wrap(
                 f"Still running or unresolved ({len(pending)}): "
                 f"`specrunner refresh {m}{_options()}` (or "
-                f"`specrunner apply {m}{_options()}`) picks them up.",
+                f"`specrunner apply {m}{narrowed}{_options()}`) picks them up.",
                 w,
             )
         )
@@ -367,11 +389,10 @@ def state_text(
         narrow = [row[:-1] for row in cells]
         if _table_width(narrow, headers[:-1]) > w:
             narrow = [[*row[:-1], shorten(row[-1], SHORT_ID + 1)] for row in narrow]
-            m = shlex.quote(manifest or "MANIFEST")
-            first = shlex.quote(cells[0][0])
+            show = shellwords.command("state show", manifest or "MANIFEST", cells[0][0], options=_options())
             note = (
-                f"\nJob ids shortened to fit {w} columns: `specrunner show {m} -v{_options()}` prints "
-                f"them whole; one job's whole record: `specrunner state show {m} {first}{_options()}`."
+                f"\nJob ids shortened to fit {w} columns: `specrunner show {_path(manifest)} -v{_options()}` "
+                f"prints them whole; one job's whole record: `{show}`."
             )
         # A key too long for its column goes on a line of its own, above its row: the other rows keep
         # the table within the width instead of being padded to the longest key.

@@ -30,7 +30,6 @@ The rules, and why they give at most one sender at a time (see the README's "Exa
 from __future__ import annotations
 
 import os
-import shlex
 import sys
 import threading
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from specrunner import __version__
+from specrunner.core import shellwords
 from specrunner.core.errors import LeaseLost, LockError, SpecrunnerError
 from specrunner.statefile.leaseview import (
     LEASE_FORMAT,
@@ -262,8 +262,8 @@ class _Watch:
 def force_unlock_command(url: str, lock_id: str, manifest: Path | None) -> str:
     """``specrunner force-unlock MANIFEST LOCK_ID --state URL`` that works when pasted (the state named
     by its URL, whatever the manifest's `state:` block says; MANIFEST left to fill in when unknown)."""
-    m = shlex.quote(str(manifest)) if manifest is not None else "MANIFEST"
-    return f"specrunner force-unlock {m} {shlex.quote(lock_id)} --state {shlex.quote(url)}"
+    m = shellwords.path(manifest) if manifest is not None else "MANIFEST"
+    return f"specrunner force-unlock {m} {shellwords.quote(lock_id)} --state {shellwords.quote(url)}"
 
 
 def acquire(

@@ -108,15 +108,14 @@ class StateLock:
 def _force_unlock_command(state_path: Path, manifest: Path | None, lock_id: str) -> str:
     """``specrunner force-unlock MANIFEST LOCK_ID`` that works when pasted (``--state`` if not the
     default)."""
-    import shlex
+    from specrunner.core.shellwords import path, quote
 
     if manifest is None:
-        state = shlex.quote(str(state_path))
-        return f"specrunner force-unlock MANIFEST {shlex.quote(lock_id)} --state {state}"
-    cmd = f"specrunner force-unlock {shlex.quote(str(manifest))} {shlex.quote(lock_id)}"
+        return f"specrunner force-unlock MANIFEST {quote(lock_id)} --state {quote(str(state_path))}"
+    cmd = f"specrunner force-unlock {path(manifest)} {quote(lock_id)}"
     default = manifest.with_name(manifest.stem + ".lock.json")
     if os.path.abspath(default) != os.path.abspath(state_path):
-        cmd += f" --state {shlex.quote(str(state_path))}"
+        cmd += f" --state {quote(str(state_path))}"
     return cmd
 
 

@@ -107,12 +107,12 @@ def foreign_state(
     state: str, recorded: str, manifest: str, owner: Owner, *, jobs: int, state_arg: str | None = None
 ) -> StateError:
     """The error for the state ``state``, owned by ``recorded``, used with ``manifest`` (``owner``)."""
-    import shlex
+    from specrunner.core.shellwords import path, quote
 
     mine = manifest if owner.id == manifest else f"{manifest} ({owner.id!r})"
-    claim = f"specrunner state claim {shlex.quote(manifest)}"
+    claim = f"specrunner state claim {path(manifest)}"
     if state_arg is not None:
-        claim += f" --state {shlex.quote(state_arg)}"
+        claim += f" --state {quote(state_arg)}"
     n = f"{jobs} job{'s' if jobs != 1 else ''}"
     return StateError(
         f"the state {state} belongs to the manifest {recorded!r}, not to {mine}: refused before "
@@ -127,16 +127,16 @@ def foreign_state(
 def check_pushed_owner(manifest: Path, data: bytes, source: Path, state_arg: str | None = None) -> None:
     """A lock file that records another manifest as its owner (``statefile.owner``) is not pushed as
     ``manifest``'s state: its jobs would be planned as forgotten."""
-    import shlex
+    from specrunner.core.shellwords import path, quote
 
     new = decode_state(data, source)
     owner = manifest_owner(manifest, read_name(manifest))
     if owner.accepts(new.owner):
         return
     mine = str(manifest) if owner.id == str(manifest) else f"{manifest} ({owner.id!r})"
-    claim = f"specrunner state claim {shlex.quote(str(manifest))}"
+    claim = f"specrunner state claim {path(manifest)}"
     if state_arg is not None:
-        claim += f" --state {shlex.quote(state_arg)}"
+        claim += f" --state {quote(state_arg)}"
     raise StateError(
         f"{source} is the state of the manifest {new.owner!r}, not of {mine}",
         hint="push it with the manifest it belongs to; if that manifest was moved or renamed to "

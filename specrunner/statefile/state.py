@@ -398,7 +398,7 @@ class StateStore:
         else in a per-user folder (``$XDG_STATE_HOME/specrunner``, ``~/.local/state/specrunner``),
         else in a new private temp folder; never at a fixed name in a folder others can write to.
         """
-        import shlex
+        from specrunner.core.shellwords import path
 
         data = encode_state(self.doc)
         with self._dump_lock:
@@ -410,10 +410,7 @@ class StateStore:
             self._dumped = dumped
         if dumped is not None:
             where = f"the current state was dumped to {dumped} (readable by you only)"
-            restore = (
-                "free space or fix permissions, then "
-                f"`cp {shlex.quote(str(dumped))} {shlex.quote(str(self.path))}` and rerun"
-            )
+            restore = f"free space or fix permissions, then `cp {path(dumped)} {path(self.path)}` and rerun"
         else:
             where = "dumping it to an errored file failed too (no space anywhere?)"
             restore = "free space, then rerun: the journal is replayed automatically"

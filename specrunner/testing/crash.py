@@ -69,6 +69,9 @@ def _env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "ALIYUN_"))}
     env.update(
         SPECRUNNER_MTS_ENDPOINT=url,
+        # OSS too: apply lists the recorded outputs and inputs (the refresh), and the emulator's
+        # simulated jobs write their outputs into its buckets.
+        SPECRUNNER_OSS_ENDPOINT=url,
         ALIBABA_CLOUD_ACCESS_KEY_ID=AK,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET,
         # The emulator creates a job before it drops an answer, so a short grace is exact for

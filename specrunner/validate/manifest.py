@@ -16,10 +16,10 @@ stops before that, which is all ``specrunner validate`` needs.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specrunner.core import shellwords
 from specrunner.core.diagnostics import Diagnostic, PathT, Severity, json_path, refused, sort_diagnostics
 from specrunner.core.errors import ManifestError
 from specrunner.validate import docchecks, movedchecks, variables
@@ -41,7 +41,7 @@ def load_manifest(path: str | Path, *, strict_warnings: bool = False) -> Manifes
         raise ManifestError(
             f"{display_path(Path(path))}: {n} problem{'s' if n != 1 else ''} found",
             diags,
-            hint=f"run `specrunner validate {shlex.quote(display_path(Path(path)))}` for the list",
+            hint=f"run `specrunner validate {shellwords.path(display_path(Path(path)))}` for the list",
         )
     return manifest
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from specrunner.core.diagnostics import Diagnostic, PathT, json_path
 from specrunner.validate.reporting import Add, close_matches, short
+from specrunner.validate.treewalk import texts
 
 ENV_PREFIX = "SPECRUNNER_VAR_"
 TYPES = ("string", "number", "bool")
@@ -63,6 +64,8 @@ class Given:
 
 
 GIVEN: ContextVar[Given] = ContextVar("specrunner_variables", default=Given())  # noqa: B039 (frozen)
+# The values this command took from ``SPECRUNNER_VAR_*`` (name -> the text), as ``values_of`` read them.
+FROM_ENV: ContextVar[Mapping[str, str]] = ContextVar("specrunner_env", default={})  # noqa: B039 (set anew)
 
 
 def give(**changes: Any) -> None:
@@ -82,21 +85,32 @@ def using_saved(values: Mapping[str, Any]) -> Iterator[None]:
 
 def given_options(*, state: bool = False) -> str:
     """The options that chose this command's environment, ready to paste (`` --var env=prod``; empty
-    when none): the ``--var`` / ``--var-file`` options as typed, or, applying a saved plan, every value
-    it recorded as ``--var`` (it was made with exactly those); with ``state``, ``--state`` first. A
-    command printed for pasting repeats them, so that it acts on the same environment (its state, its
-    buckets), not on the defaults'. ``SPECRUNNER_VAR_*`` values are left to the environment."""
-    import shlex
+    when none): the ``--var`` / ``--var-file`` options as typed, then each value this command took from
+    ``SPECRUNNER_VAR_*`` as ``--var`` (the pasting shell may not have it: ``SPECRUNNER_VAR_env=prod
+    specrunner apply ...`` sets it for one command); or, applying a saved plan, every value it recorded
+    as ``--var`` (it was made with exactly those); with ``state``, ``--state`` first. A command printed
+    for pasting repeats them, so that it acts on the same environment (its state, its buckets), not on
+    the defaults'."""
+    from specrunner.core.shellwords import quote
 
     given = GIVEN.get()
-    words = [f"--state {shlex.quote(given.state)}"] if state and given.state is not None else []
+    words = [f"--state {quote(given.state)}"] if state and given.state is not None else []
     if given.saved is not None:
-        pairs = [(n, as_text(v)) for n, v in sorted(given.saved.items())]
-        words += [f"--var {shlex.quote(f'{n}={v}')}" for n, v in pairs]
+        pairs = [(n, printed_value(v)) for n, v in sorted(given.saved.items())]
+        words += [f"--var {quote(f'{n}={v}')}" for n, v in pairs]
     else:
-        words += [f"--var {shlex.quote(f'{n}={v}')}" for n, v in given.cli]
-        words += [f"--var-file {shlex.quote(str(f))}" for f in given.files]
+        words += [f"--var {quote(f'{n}={v}')}" for n, v in given.cli]
+        words += [f"--var-file {quote(str(f))}" for f in given.files]
+        words += [f"--var {quote(f'{n}={v}')}" for n, v in sorted(FROM_ENV.get().items())]
     return "".join(" " + w for w in words)
+
+
+def printed_value(value: Any) -> str:
+    """A value as ``--var NAME=<this>`` gives it back, of the same type: a number stays a number of the
+    same kind (``1e16`` as a float prints ``1e+16``, which reads back as an integer)."""
+    if isinstance(value, float) and "." not in repr(value):
+        return repr(value).replace("e", ".0e", 1)  # 1.0e+16: a float, not 1e16 written out
+    return as_text(value)
 
 
 def parse_pair(text: str) -> tuple[str, str]:
@@ -254,6 +268,7 @@ def values_of(
             source = "the --var-file"
         elif ENV_PREFIX + name in os.environ:
             raw, source = os.environ[ENV_PREFIX + name], f"{ENV_PREFIX}{name} in the environment"
+            FROM_ENV.set({**FROM_ENV.get(), name: raw})
         elif miscased := _miscased(name):
             # Names are case-sensitive (as Terraform's TF_VAR_): a near-miss must not fall back to the
             # default silently (SPECRUNNER_VAR_ENV=prod with `env: {default: dev}` would apply to dev).
@@ -448,33 +463,6 @@ def _mentions(node: Any) -> bool:
     return False
 
 
-def _texts(node: Any) -> Iterator[tuple[dict[Any, Any] | list[Any], Any, str]]:
-    """Each string in ``node`` as (its dict or list, its key or index, it), in document order,
-    every dict and list walked once however many YAML aliases name it (an alias is the same
-    object again: an "alias bomb" names a few lists billions of times). The manifests read
-    without the bounded loader (``lenient``) come from ``yaml.safe_load``."""
-    seen: set[int] = set()
-    stack: list[Iterator[tuple[Any, Any]]] = []
-
-    def enter(n: Any) -> None:
-        if isinstance(n, dict | list) and id(n) not in seen:
-            seen.add(id(n))
-            pairs = list(n.items()) if isinstance(n, dict) else list(enumerate(n))
-            stack.append(iter([(n, kv) for kv in pairs]))
-
-    enter(node)
-    while stack:
-        step = next(stack[-1], None)
-        if step is None:
-            stack.pop()
-            continue
-        parent, (k, v) = step
-        if isinstance(v, str):
-            yield parent, k, v
-        else:
-            enter(v)
-
-
 def lenient(data: dict[str, Any]) -> dict[str, Any]:
     """``data`` (read without marks, by the commands that do not validate the manifest) with the
     references it can resolve substituted; the rest is left as written."""
@@ -483,12 +471,12 @@ def lenient(data: dict[str, Any]) -> dict[str, Any]:
         return data
     values, _ = values_of(block, GIVEN.get())
     top = {k: v for k, v in data.items() if k != "variables"}
-    for parent, k, text in list(_texts(top)):
+    for parent, k, text in list(texts(top)):
         (data if parent is top else parent)[k] = substitute(text, values)
     return data
 
 
 def unresolved(node: Any) -> list[str]:
     """The variable names still referenced in ``node`` (after ``lenient``)."""
-    texts = [node] if isinstance(node, str) else [t for _, _, t in _texts(node)]
-    return [m.group(1) for t in texts for m in _REF.finditer(t) if not m.group(0).startswith("$$")]
+    found = [node] if isinstance(node, str) else [t for _, _, t in texts(node)]
+    return [m.group(1) for t in found for m in _REF.finditer(t) if not m.group(0).startswith("$$")]

@@ -74,6 +74,12 @@ def test_dev_and_prod_apply_to_their_own_bucket_and_state(site: Workspace) -> No
     assert listed.startswith("videos/a.mp4::poster\tSuccess\t")
     out = json.loads(ws.cli("outputs", ws.manifest, "--var", "env=dev", "--format", "json", code=0).stdout)
     assert "media-dev" in json.dumps(out) and "media-prod" not in json.dumps(out)
+    # and so does the contact sheet (its hint to give the value works as printed)
+    r = ws.cli("report", ws.manifest, code=1)
+    assert "--var env=..." in r.output
+    ws.cli("report", ws.manifest, "--var", "env=prod", "--out", str(ws.dir / "rep"), code=0)
+    page = (ws.dir / "rep" / "index.html").read_text()
+    assert "site/prod.lock.json" in page or "media-prod" in page
 
 
 def test_a_var_file_and_the_environment_set_values_with_the_cli_first(
