@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,27 @@ def _no_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
         if users_setting(name) or name in TERMINAL_ENV:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_command_context() -> Iterator[None]:
+    """Each test starts outside any command: what a command records for its own run (the variables
+    given and taken from the environment, its arguments, whether its output is JSON) never leaks from
+    a test that ran one in this process (the CLI sets them anew per command; a test calling the parts
+    directly does not)."""
+    from specrunner.cli import errors
+    from specrunner.validate import variables
+
+    tokens = [
+        (variables.GIVEN, variables.GIVEN.set(variables.Given())),
+        (variables.FROM_ENV, variables.FROM_ENV.set({})),
+        (errors.command_args, errors.command_args.set(None)),
+        (errors.json_errors, errors.json_errors.set(False)),
+        (errors.document_started, errors.document_started.set(False)),
+    ]
+    yield
+    for var, token in reversed(tokens):
+        var.reset(token)
 
 
 @pytest.fixture(scope="session")
