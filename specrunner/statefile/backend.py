@@ -385,6 +385,6 @@ def manifest_block(manifest_path: Path, *, parse: bool = False) -> dict[str, Any
         if not parse and not re.search(r"^state\s*:", text, re.M):  # no need to parse a large manifest
             return {}
         data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return lenient(data) if isinstance(data, dict) else {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):  # nested too deeply: as broken
         return {}
-    return lenient(data) if isinstance(data, dict) else {}

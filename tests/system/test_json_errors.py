@@ -289,6 +289,22 @@ LAUGHS = "".join(
 @pytest.mark.parametrize(
     "args", [["show", "m.yaml"], ["outputs", "m.yaml"], ["state", "show", "m.yaml", "k"]]
 )
+@pytest.mark.parametrize("state_block", ["", "state: {backend: oss, bucket: b, key: k}\n"])
+def test_a_manifest_nested_too_deeply_read_without_validation_is_one_error(
+    ws: Workspace, args: list[str], state_block: str
+) -> None:
+    # 100,000 nested lists: the commands that read only the manifest's state: block treat it as a
+    # broken manifest (one error, exit 1), never as a bug (a RecursionError, exit 70)
+    ws.write("version: 1\n" + state_block + "rules: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    code, doc, stderr = run_json(ws, *args, "--format", "json")
+    assert (code, stderr) == (1, ""), (code, doc, stderr)
+    check(doc, ERROR)
+    assert "not a specrunner manifest" in doc["message"], doc
+
+
+@pytest.mark.parametrize(
+    "args", [["show", "m.yaml"], ["outputs", "m.yaml"], ["state", "show", "m.yaml", "k"]]
+)
 def test_an_alias_bomb_in_a_manifest_read_without_validation_answers_at_once(
     ws: Workspace, args: list[str]
 ) -> None:
