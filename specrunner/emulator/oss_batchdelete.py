@@ -41,7 +41,16 @@ from urllib.parse import parse_qsl, quote, unquote
 from specrunner.emulator.journal import journal_entry
 from specrunner.emulator.oss_auth import authenticate
 from specrunner.emulator.oss_objects import delete_denied, remove_object
-from specrunner.emulator.oss_protocol import OssAnswer, OssError, OssSite, error_xml, valid_bucket_name, xml
+from specrunner.emulator.oss_protocol import (
+    OssAnswer,
+    OssError,
+    OssSite,
+    check_encoding,
+    error_xml,
+    journaled,
+    valid_bucket_name,
+    xml,
+)
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +127,7 @@ def handle_batch_delete(
         if site.faults.chance(site.faults.oss_error_rate):
             raise OssError(503, "ServiceUnavailable", "Please reduce your request rate.")
         encoding = pdict.get("encoding-type", "")
-        if encoding not in ("", "url"):
-            raise OssError(
-                400,
-                "InvalidArgument",
-                "The encoding-type must be url.",
-                ArgumentName="encoding-type",
-                ArgumentValue=encoding,
-            )
+        check_encoding(encoding)
         _check_digest(lower, body)
         keys, quiet = parse_delete(body)
         entry["objects"] = keys
@@ -141,13 +143,7 @@ def handle_batch_delete(
         log.exception("emulator: internal error (OSS DeleteMultipleObjects)")
         bug = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
         answer = OssAnswer(500, error_xml(bug, rid, host, bucket).encode("utf-8"), rid, bug.code)
-    entry["status"] = None if answer.drop else answer.status
-    entry["code"] = "" if answer.drop else answer.code
-    if answer.drop:
-        entry["dropped"] = True
-    entry["ms"] = round((time.monotonic() - started) * 1000, 1)
-    site.journal.add(entry)
-    return answer
+    return journaled(site, entry, answer, started)
 
 
 def _delete_all(

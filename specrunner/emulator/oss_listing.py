@@ -36,7 +36,15 @@ from urllib.parse import parse_qsl, quote, unquote
 
 from specrunner.emulator.journal import journal_entry
 from specrunner.emulator.oss_auth import authenticate
-from specrunner.emulator.oss_protocol import OssAnswer, OssError, OssSite, error_xml, valid_bucket_name, xml
+from specrunner.emulator.oss_protocol import (
+    OssAnswer,
+    OssError,
+    OssSite,
+    check_encoding,
+    error_xml,
+    valid_bucket_name,
+    xml,
+)
 from specrunner.emulator.oss_store import META_DIR, object_type
 from specrunner.engine.errors import ServiceError
 from specrunner.engine.objects import ObjectStore
@@ -210,14 +218,7 @@ def list_bucket(root: Path, etags: EtagCache, bucket: str, p: dict[str, str], en
     start_after = p.get("start-after", "")
     token = p.get("continuation-token", "")
     encoding = p.get("encoding-type", "")
-    if encoding not in ("", "url"):
-        raise OssError(
-            400,
-            "InvalidArgument",
-            "The encoding-type must be url.",
-            ArgumentName="encoding-type",
-            ArgumentValue=encoding,
-        )
+    check_encoding(encoding)
     raw_max = p.get("max-keys", "")
     try:
         max_keys = DEFAULT_MAX_KEYS if raw_max == "" else int(raw_max)

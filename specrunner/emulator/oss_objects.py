@@ -42,7 +42,14 @@ from urllib.parse import parse_qsl, unquote
 
 from specrunner.emulator.journal import journal_entry
 from specrunner.emulator.oss_auth import authenticate
-from specrunner.emulator.oss_protocol import OSS_SUBRESOURCES, OssAnswer, OssError, OssSite, error_xml
+from specrunner.emulator.oss_protocol import (
+    OSS_SUBRESOURCES,
+    OssAnswer,
+    OssError,
+    OssSite,
+    error_xml,
+    journaled,
+)
 from specrunner.emulator.oss_store import (
     invalid_key,
     object_path,
@@ -99,8 +106,8 @@ def handle_object(
     )
     if method == "HEAD" and "objectMeta" in pdict:
         action = "GetObjectMeta"  # answered as HeadObject (a superset of its headers)
-    journaled = {"bucket": bucket, "key": key, **{k: v for k, v in pdict.items() if k == "position"}}
-    entry = journal_entry(method, action, rid, journaled)
+    fields = {"bucket": bucket, "key": key, **{k: v for k, v in pdict.items() if k == "position"}}
+    entry = journal_entry(method, action, rid, fields)
     if lower.get("x-oss-forbid-overwrite"):
         entry["params"]["forbid_overwrite"] = lower["x-oss-forbid-overwrite"]
     host = lower.get("host", "") or site.host
@@ -125,13 +132,7 @@ def handle_object(
         log.exception("emulator: internal error (OSS object)")
         err = OssError(500, "InternalError", "We encountered an internal error. Please try again.")
         answer = OssAnswer(500, error_xml(err, rid, host, bucket).encode("utf-8"), rid, err.code)
-    entry["status"] = None if answer.drop else answer.status
-    entry["code"] = "" if answer.drop else answer.code
-    if answer.drop:
-        entry["dropped"] = True
-    entry["ms"] = round((time.monotonic() - started) * 1000, 1)
-    site.journal.add(entry)
-    return answer
+    return journaled(site, entry, answer, started)
 
 
 def _serve(

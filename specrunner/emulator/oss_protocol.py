@@ -16,6 +16,7 @@ Invariants: nothing here does I/O; the handlers answer every OSS failure with an
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,3 +174,26 @@ def error_xml(e: OssError, rid: str, host: str, bucket: str) -> str:
     ]
     parts += [xml(k, v) for k, v in e.extra.items()]
     return '<?xml version="1.0" encoding="UTF-8"?>\n<Error>\n  ' + "\n  ".join(parts) + "\n</Error>\n"
+
+
+def check_encoding(value: str) -> None:
+    """``encoding-type`` as OSS takes it: absent, or ``url``."""
+    if value not in ("", "url"):
+        raise OssError(
+            400,
+            "InvalidArgument",
+            "The encoding-type must be url.",
+            ArgumentName="encoding-type",
+            ArgumentValue=value,
+        )
+
+
+def journaled(site: OssSite, entry: dict[str, Any], answer: OssAnswer, started: float) -> OssAnswer:
+    """``answer``, its outcome recorded in ``entry`` (a dropped answer has none) and journaled."""
+    entry["status"] = None if answer.drop else answer.status
+    entry["code"] = "" if answer.drop else answer.code
+    if answer.drop:
+        entry["dropped"] = True
+    entry["ms"] = round((time.monotonic() - started) * 1000, 1)
+    site.journal.add(entry)
+    return answer
